@@ -1,0 +1,191 @@
+// Package temporalserver runs a Temporal server inside the baocun process, persisted to
+// one SQLite file: the embedded default that lets `baocun serve` need no other install.
+//
+// The server's own SQLite persistence has no schema check and no migration between
+// server versions, so the server version is pinned in go.mod and an upgrade needs a
+// backup-and-migrate step of its own (see README).
+package temporalserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Config says where the server keeps its state and where it listens.
+type Config struct {
+	// DatabasePath is the SQLite file; it is created with the schema when absent.
+	DatabasePath string
+	// IP the frontend binds to; the other services always bind to loopback.
+	IP string
+	// Port of the frontend; 0 picks a free one.
+	Port int
+	// Namespace is created at start when absent.
+	Namespace string
+	// Retention keeps closed workflows this long. The server's own default (24 hours)
+	// would lose a closed pairing's history the next day.
+	Retention time.Duration
+	Logger    *slog.Logger
+}
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	srv     temporal.Server
+	address string
+}
+
+// Start creates the schema when the file is new, registers the namespace (a no-op when
+// it exists), and starts the four Temporal services in this process.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.IP == "" {
+		cfg.IP = "127.0.0.1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ports, err := freePorts(cfg.IP, cfg.Port, 8)
+	if err != nil {
+		return nil, err
+	}
+	address := net.JoinHostPort(cfg.IP, strconv.Itoa(ports[0]))
+
+	store := config.SQL{
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: cfg.DatabasePath,
+		// Pragma keys go without a leading underscore: the plugin adds "_pragma=" itself
+		// and a key such as "_journal_mode" is silently ignored.
+		ConnectAttributes: map[string]string{
+			"mode":         "rwc",
+			"journal_mode": "wal",
+			"synchronous":  "normal",
+			"busy_timeout": "10000",
+		},
+	}
+	if _, err := os.Stat(cfg.DatabasePath); errors.Is(err, os.ErrNotExist) {
+		if err := sqlite.SetupSchema(&store); err != nil {
+			return nil, fmt.Errorf("create Temporal schema in %s: %w", cfg.DatabasePath, err)
+		}
+	}
+	ns, err := sqlite.NewNamespaceConfig("active", cfg.Namespace, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", cfg.Namespace, err)
+	}
+	if cfg.Retention > 0 {
+		ns.Detail.Config.Retention = durationpb.New(cfg.Retention)
+	}
+	if err := sqlite.CreateNamespaces(&store, ns); err != nil {
+		return nil, fmt.Errorf("register namespace %q in %s: %w", cfg.Namespace, cfg.DatabasePath, err)
+	}
+
+	conf := &config.Config{
+		Global: config.Global{
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"},
+		},
+		Persistence: config.Persistence{
+			DefaultStore:     sqliteplugin.PluginName,
+			VisibilityStore:  sqliteplugin.PluginName,
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: &store}},
+		},
+		ClusterMetadata: &cluster.Config{
+			FailoverVersionIncrement: 10,
+			MasterClusterName:        "active",
+			CurrentClusterName:       "active",
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: address},
+			},
+		},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services: map[string]config.Service{
+			"frontend": service(cfg.IP, ports[0], ports[1]),
+			"history":  service("", ports[2], ports[3]),
+			"matching": service("", ports[4], ports[5]),
+			"worker":   service("", ports[6], ports[7]),
+		},
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+		}},
+		// Required: the server's internal clients dial through it.
+		PublicClient: config.PublicClient{HostPort: address},
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(newLogger(cfg.Logger)),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("configure embedded Temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start embedded Temporal server on %s: %w", address, err)
+	}
+	return &Server{srv: srv, address: address}, nil
+}
+
+// Address is the frontend's host:port, for clients and for the `temporal` CLI.
+func (s *Server) Address() string { return s.address }
+
+// Stop stops every service; the SQLite file keeps everything for the next Start.
+func (s *Server) Stop() error { return s.srv.Stop() }
+
+func service(ip string, grpcPort, membershipPort int) config.Service {
+	rpc := config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, BindOnLocalHost: true}
+	if ip != "" && ip != "127.0.0.1" {
+		rpc.BindOnLocalHost = false
+		rpc.BindOnIP = ip
+	}
+	return config.Service{RPC: rpc}
+}
+
+// freePorts returns n ports: first (when not 0) then n-1 that the system reports free.
+// A port the system hands out can be taken again before the server binds it; the
+// window is short and a collision fails Start with a clear bind error.
+func freePorts(ip string, first, n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	if first != 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(first)))
+		if err != nil {
+			return nil, fmt.Errorf("temporal port %d is not free: %w", first, err)
+		}
+		held = append(held, l)
+		ports = append(ports, first)
+	}
+	for len(ports) < n {
+		host := "127.0.0.1"
+		if len(ports) == 0 {
+			host = ip
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		held = append(held, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
