@@ -8,12 +8,15 @@ package temporalserver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/server/common/cluster"
@@ -22,7 +25,6 @@ import (
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Config says where the server keeps its state and where it listens.
@@ -33,18 +35,19 @@ type Config struct {
 	IP string
 	// Port of the frontend; 0 picks a free one.
 	Port int
-	// Namespace is created at start when absent.
+	// Namespace is created at start when absent, with the server's default retention
+	// of 24 hours: the caller sets the retention it wants through the API.
 	Namespace string
-	// Retention keeps closed workflows this long. The server's own default (24 hours)
-	// would lose a closed pairing's history the next day.
-	Retention time.Duration
 	Logger    *slog.Logger
+	// LogLevel filters the server's own logs, which are many at info level.
+	LogLevel slog.Level
 }
 
 // Server is a running embedded Temporal server.
 type Server struct {
 	srv     temporal.Server
 	address string
+	lock    *os.File
 }
 
 // Start creates the schema when the file is new, registers the namespace (a no-op when
@@ -56,6 +59,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	lock, err := lockFile(cfg.DatabasePath + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	ports, err := freePorts(cfg.IP, cfg.Port, 8)
 	if err != nil {
 		return nil, err
@@ -79,12 +92,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("create Temporal schema in %s: %w", cfg.DatabasePath, err)
 		}
 	}
+	if err := forgetMembers(cfg.DatabasePath); err != nil {
+		return nil, err
+	}
 	ns, err := sqlite.NewNamespaceConfig("active", cfg.Namespace, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", cfg.Namespace, err)
-	}
-	if cfg.Retention > 0 {
-		ns.Detail.Config.Retention = durationpb.New(cfg.Retention)
 	}
 	if err := sqlite.CreateNamespaces(&store, ns); err != nil {
 		return nil, fmt.Errorf("register namespace %q in %s: %w", cfg.Namespace, cfg.DatabasePath, err)
@@ -129,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithLogger(newLogger(cfg.Logger)),
+		temporal.WithLogger(newLogger(cfg.Logger, cfg.LogLevel)),
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{}),
 	)
 	if err != nil {
@@ -138,14 +151,49 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start embedded Temporal server on %s: %w", address, err)
 	}
-	return &Server{srv: srv, address: address}, nil
+	ok = true
+	return &Server{srv: srv, address: address, lock: lock}, nil
 }
 
 // Address is the frontend's host:port, for clients and for the `temporal` CLI.
 func (s *Server) Address() string { return s.address }
 
 // Stop stops every service; the SQLite file keeps everything for the next Start.
-func (s *Server) Stop() error { return s.srv.Stop() }
+func (s *Server) Stop() error {
+	defer s.lock.Close()
+	return s.srv.Stop()
+}
+
+// lockFile takes an exclusive lock that lasts while the file stays open: one process
+// at a time may run a server on a database file. The kernel drops the lock when the
+// process dies, however it dies.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is in use by another baocun process (lock %s held)", strings.TrimSuffix(path, ".lock"), path)
+	}
+	return f, nil
+}
+
+// forgetMembers deletes the cluster membership rows a previous process left. Under the
+// lock every such row names a dead host; left in place, the new services would route
+// task-queue and shard requests to those hosts until their heartbeats expired (about
+// a minute after a SIGKILL), and the restarted service would stall that long.
+func forgetMembers(path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout%3d10000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec("DELETE FROM cluster_membership"); err != nil {
+		return fmt.Errorf("%s: clear stale cluster membership: %w", path, err)
+	}
+	return nil
+}
 
 func service(ip string, grpcPort, membershipPort int) config.Service {
 	rpc := config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, BindOnLocalHost: true}

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	namespacepb "go.temporal.io/api/namespace/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"baocun"
+	"baocun/sqldb"
+	"baocun/temporalserver"
+	"baocun/web"
+	"baocun/workflows"
+)
+
+// serveConfig is every setting of `baocun serve`, one flag each.
+type serveConfig struct {
+	DataDir      string
+	HTTP         string
+	Database     string
+	TemporalPort int
+
+	TemporalAddress       string
+	TemporalNamespace     string
+	TemporalTLS           bool
+	TemporalTLSCert       string
+	TemporalTLSKey        string
+	TemporalTLSCA         string
+	TemporalTLSServerName string
+	TemporalAPIKey        string
+	TemporalRetention     time.Duration
+
+	ConnectTimeout   time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	LogFormat        string
+	TemporalLogLevel string
+}
+
+func newServeFlags(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "数据目录 directory for the SQLite files and keys")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address (API, UI, /healthz, /readyz, /metrics)")
+	fs.StringVar(&c.Database, "database", "", "application database: sqlite://PATH or postgres://… (default sqlite://<data-dir>/baocun.db)")
+	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "embedded Temporal frontend port (0 picks a free port)")
+	fs.StringVar(&c.TemporalAddress, "temporal-address", "", "host:port of an existing Temporal cluster; empty runs the embedded server")
+	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", baocun.DefaultNamespace, "Temporal namespace")
+	fs.BoolVar(&c.TemporalTLS, "temporal-tls", false, "use TLS to the Temporal cluster (implied by the other -temporal-tls-* flags)")
+	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", "", "client certificate file (PEM) for mTLS to Temporal")
+	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", "", "client key file (PEM) for mTLS to Temporal")
+	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", "", "CA certificate file (PEM) that signed the Temporal server's certificate")
+	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", "", "server name to verify on the Temporal server's certificate")
+	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", "", "API key for the Temporal cluster (prefer BAOCUN_TEMPORAL_API_KEY)")
+	fs.DurationVar(&c.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long the embedded server keeps closed workflows")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the database and Temporal at start")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
+	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", "warn", "level of the embedded Temporal server's own logs: debug, info, warn or error")
+	return fs
+}
+
+func (c *serveConfig) embedded() bool { return c.TemporalAddress == "" }
+
+func (c *serveConfig) validate() error {
+	if c.DataDir == "" {
+		return &usageError{"serve: --data-dir must not be empty"}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return &usageError{fmt.Sprintf("serve: --http %q: want host:port (%v)", c.HTTP, err)}
+	}
+	if c.TemporalPort < 0 || c.TemporalPort > 65535 {
+		return &usageError{fmt.Sprintf("serve: --temporal-port %d: want 0–65535", c.TemporalPort)}
+	}
+	if c.TemporalNamespace == "" {
+		return &usageError{"serve: --temporal-namespace must not be empty"}
+	}
+	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
+		return &usageError{"serve: --temporal-tls-cert and --temporal-tls-key go together"}
+	}
+	if c.embedded() && (c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalAPIKey != "") {
+		return &usageError{"serve: TLS and API-key flags need --temporal-address (the embedded server listens on loopback)"}
+	}
+	if c.TemporalRetention < 24*time.Hour {
+		return &usageError{fmt.Sprintf("serve: --temporal-retention %s: at least 24h", c.TemporalRetention)}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return &usageError{"serve: --log-level: " + err.Error()}
+	}
+	if _, err := parseLevel(c.TemporalLogLevel); err != nil {
+		return &usageError{"serve: --temporal-log-level: " + err.Error()}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return &usageError{fmt.Sprintf("serve: --log-format %q: want text or json", c.LogFormat)}
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func newLogger(c *serveConfig, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the service until ctx ends, then shuts down gracefully. Start-up checks
+// its inputs in an order that touches nothing until all of them hold.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	started := time.Now()
+	var cfg serveConfig
+	fs := newServeFlags(&cfg)
+	if err := parseFlags(fs, args, getenv, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := newLogger(&cfg, stderr)
+
+	// What has been started is stopped in reverse order, whether start-up fails
+	// half-way or the service is asked to stop.
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	dsn := cfg.Database
+	if dsn == "" {
+		dsn = "sqlite://" + filepath.Join(cfg.DataDir, "baocun.db")
+	}
+	temporalDB := filepath.Join(cfg.DataDir, "temporal.db")
+	// Refuse a file that is not SQLite before anything is opened or created.
+	if path, ok := strings.CutPrefix(dsn, "sqlite://"); ok {
+		if err := checkSQLiteFile(path); err != nil {
+			return err
+		}
+	}
+	if cfg.embedded() {
+		if err := checkSQLiteFile(temporalDB); err != nil {
+			return err
+		}
+	}
+
+	connectCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	db, err := sqldb.Open(connectCtx, dsn)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, func() { db.Close() })
+	log.Info("database ready", "database", db.Name(), "schema_version", sqldb.SchemaVersion())
+
+	address := cfg.TemporalAddress
+	if cfg.embedded() {
+		srv, err := temporalserver.Start(ctx, temporalserver.Config{
+			DatabasePath: temporalDB, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
+			Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)),
+		})
+		if err != nil {
+			return err
+		}
+		stops = append(stops, func() {
+			if err := srv.Stop(); err != nil {
+				log.Warn("embedded Temporal server stop", "err", err)
+			}
+		})
+		address = srv.Address()
+		log.Info("embedded Temporal server started", "address", address, "file", temporalDB, "after", since(started))
+	}
+
+	metrics := newMetrics()
+	opts := client.Options{
+		HostPort:       address,
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: metrics.temporal,
+		Identity:       identity(),
+	}
+	if err := cfg.temporalSecurity(&opts); err != nil {
+		return err
+	}
+	tc, err := client.DialContext(connectCtx, opts)
+	if err != nil {
+		return fmt.Errorf("temporal %s: cannot connect within %s: %v", address, cfg.ConnectTimeout, errors.Unwrap(err))
+	}
+	stops = append(stops, tc.Close)
+	if err := checkNamespace(connectCtx, tc, &cfg); err != nil {
+		return err
+	}
+
+	var workerFailed atomic.Pointer[error]
+	w := worker.New(tc, baocun.TaskQueue, worker.Options{
+		OnFatalError: func(err error) {
+			workerFailed.Store(&err)
+			log.Error("worker stopped", "err", err)
+		},
+		WorkerStopTimeout: cfg.ShutdownTimeout,
+	})
+	workflows.Register(w)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
+	}
+	stops = append(stops, w.Stop)
+
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
+	}
+	handler := web.NewServer(web.Deps{
+		Logger:   log,
+		Registry: metrics.registry,
+		Checks: []web.Check{
+			{Name: "database", Func: db.Ping},
+			{Name: "temporal", Func: func(ctx context.Context) error {
+				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			}},
+			{Name: "worker", Func: func(ctx context.Context) error {
+				if e := workerFailed.Load(); e != nil {
+					return fmt.Errorf("worker stopped: %w", *e)
+				}
+				return checkPolling(ctx, tc, opts.Identity)
+			}},
+		},
+	})
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(ln) }()
+	stops = append(stops, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	})
+
+	url := "http://" + ln.Addr().String() + "/"
+	log.Info("serving", "url", url, "temporal", address, "namespace", cfg.TemporalNamespace, "started_in", since(started))
+	fmt.Fprintf(stdout, "Baocun 部门包村 is serving at %s\n", url)
+	if cfg.embedded() {
+		fmt.Fprintf(stdout, "  Temporal (embedded): %s, namespace %s, file %s\n", address, cfg.TemporalNamespace, temporalDB)
+	} else {
+		fmt.Fprintf(stdout, "  Temporal: %s, namespace %s\n", address, cfg.TemporalNamespace)
+	}
+	fmt.Fprintf(stdout, "  Database: %s\n", db.Name())
+	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %smetrics\n", url, url, url)
+	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the service.\n")
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx))
+		return nil
+	case err := <-httpDone:
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// prepareDataDir creates the data directory and proves it writable.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data dir %s: cannot create it: %v", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s: not writable: %v", dir, unwrapPath(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkSQLiteFile refuses a file that exists, is not empty and lacks SQLite's header.
+func checkSQLiteFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("database file %s: %v", path, unwrapPath(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("database file %s: %v", path, unwrapPath(err))
+	}
+	if st.IsDir() {
+		return fmt.Errorf("database file %s is a directory", path)
+	}
+	header := make([]byte, 16)
+	n, _ := io.ReadFull(f, header)
+	if n == 0 {
+		return nil // an empty file is a new SQLite database
+	}
+	if string(header[:n]) != "SQLite format 3\x00" {
+		return fmt.Errorf("database file %s is not a SQLite database (left untouched)", path)
+	}
+	return nil
+}
+
+// temporalSecurity adds TLS and API-key credentials for an external cluster.
+func (c *serveConfig) temporalSecurity(opts *client.Options) error {
+	if c.TemporalAPIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(c.TemporalAPIKey)
+	}
+	if !c.TemporalTLS && c.TemporalTLSCert == "" && c.TemporalTLSCA == "" && c.TemporalTLSServerName == "" && c.TemporalAPIKey == "" {
+		return nil
+	}
+	t := &tls.Config{ServerName: c.TemporalTLSServerName, MinVersion: tls.VersionTLS12}
+	if c.TemporalTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TemporalTLSCert, c.TemporalTLSKey)
+		if err != nil {
+			return fmt.Errorf("--temporal-tls-cert/--temporal-tls-key: %v", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	if c.TemporalTLSCA != "" {
+		pem, err := os.ReadFile(c.TemporalTLSCA)
+		if err != nil {
+			return fmt.Errorf("--temporal-tls-ca: %v", unwrapPath(err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--temporal-tls-ca %s: no PEM certificate in it", c.TemporalTLSCA)
+		}
+		t.RootCAs = pool
+	}
+	opts.ConnectionOptions.TLS = t
+	return nil
+}
+
+// checkNamespace makes sure the namespace exists. On the embedded server it also
+// brings the retention to the configured value; an external cluster's namespace
+// belongs to its operators and is only checked.
+func checkNamespace(ctx context.Context, tc client.Client, cfg *serveConfig) error {
+	svc := tc.WorkflowService()
+	desc, err := svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.TemporalNamespace})
+	if err != nil {
+		return fmt.Errorf("temporal namespace %q: %v", cfg.TemporalNamespace, err)
+	}
+	if !cfg.embedded() || desc.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration() == cfg.TemporalRetention {
+		return nil
+	}
+	_, err = svc.UpdateNamespace(ctx, &workflowservice.UpdateNamespaceRequest{
+		Namespace: cfg.TemporalNamespace,
+		Config:    &namespacepb.NamespaceConfig{WorkflowExecutionRetentionTtl: durationpb.New(cfg.TemporalRetention)},
+	})
+	if err != nil {
+		return fmt.Errorf("temporal namespace %q: set retention %s: %v", cfg.TemporalNamespace, cfg.TemporalRetention, err)
+	}
+	return nil
+}
+
+// checkPolling reports whether this process's worker has polled the task queue
+// recently. Long polls last about a minute, hence the generous window.
+func checkPolling(ctx context.Context, tc client.Client, identity string) error {
+	resp, err := tc.DescribeTaskQueue(ctx, baocun.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return err
+	}
+	for _, p := range resp.GetPollers() {
+		if p.GetIdentity() == identity && time.Since(p.GetLastAccessTime().AsTime()) < 3*time.Minute {
+			return nil
+		}
+	}
+	return fmt.Errorf("no poller from %s on task queue %q yet", identity, baocun.TaskQueue)
+}
+
+func identity() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("baocun@%s:%d", host, os.Getpid())
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"baocun"
+	"baocun/sqldb"
+	"baocun/sqldb/sqldbtest"
+	"baocun/workflows"
+)
+
+// A workflow waiting for an update and a timer survives a SIGKILL of the whole
+// service: after a restart on the same data dir the timer fires, the update is
+// accepted and the workflow completes. Then SIGTERM shuts the service down cleanly.
+func TestServeRestartKeepsWaitingWorkflow(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}
+	ctx := context.Background()
+
+	p := startServe(t, args...)
+	t.Logf("first start: ready %s after the process started", p.waitReady(t))
+	c := dial(t, p.temporal)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "probe-restart", TaskQueue: baocun.TaskQueue},
+		workflows.Probe, workflows.ProbeInput{Wait: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker has run the first workflow task (the timer is scheduled) once the
+	// query answers: the query is served by the same worker from the same history.
+	awaitQuery(t, c, run.GetID())
+	c.Close()
+	p.kill()
+
+	p = startServe(t, args...)
+	t.Logf("restart: ready %s after the process started", p.waitReady(t))
+	c = dial(t, p.temporal)
+	defer c.Close()
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: run.GetID(), UpdateName: workflows.ProbeAckUpdate, Args: []any{"after restart"},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		t.Fatalf("update after restart: %v", err)
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.ProbeResult
+	getCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.GetWorkflow(getCtx, run.GetID(), "").Get(getCtx, &res); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	if res.Ack != "after restart" || !res.TimerFired {
+		t.Fatalf("result = %+v, want the ack and the timer", res)
+	}
+	p.stop(t)
+}
+
+func dial(t testing.TB, address string) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: address, Namespace: baocun.DefaultNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func awaitQuery(t testing.TB, c client.Client, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.QueryWorkflow(ctx, id, "", workflows.ProbeStateQuery); err != nil {
+		t.Fatalf("query: %v", err)
+	}
+}
+
+// Each bad start-up input gives one line naming the problem, a non-zero exit and
+// no new or changed file.
+func TestServeBadInput(t *testing.T) {
+	notSQLite := []byte("编号,名称\n这是一个表格,不是数据库\n")
+	tests := []struct {
+		name  string
+		args  func(dir string) []string
+		setup func(t *testing.T, dir string)
+		want  []string // all must appear in the error
+		code  int
+	}{
+		{
+			name: "unknown flag",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--no-such-flag"} },
+			want: []string{"no-such-flag"}, code: 2,
+		},
+		{
+			name: "bad flag value from environment is named",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--temporal-port", "70000"} },
+			want: []string{"--temporal-port", "70000"}, code: 2,
+		},
+		{
+			name: "data dir not writable",
+			setup: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o600)
+			},
+			args: func(dir string) []string { return []string{"--data-dir", filepath.Join(dir, "afile", "data")} },
+			want: []string{"data dir", "afile"}, code: 1,
+		},
+		{
+			name: "application database not SQLite",
+			setup: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, "baocun.db"), notSQLite, 0o600)
+			},
+			args: func(dir string) []string { return []string{"--data-dir", dir} },
+			want: []string{"baocun.db", "not a SQLite database"}, code: 1,
+		},
+		{
+			name: "Temporal database not SQLite",
+			setup: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, "temporal.db"), notSQLite, 0o600)
+			},
+			args: func(dir string) []string { return []string{"--data-dir", dir} },
+			want: []string{"temporal.db", "not a SQLite database"}, code: 1,
+		},
+		{
+			name: "PostgreSQL refuses",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--database", "postgres://baocun:s3cret@127.0.0.1:1/baocun?connect_timeout=3"}
+			},
+			want: []string{"postgres://baocun:xxxxx@127.0.0.1:1/baocun", "refused"}, code: 1,
+		},
+		{
+			name: "Temporal unreachable",
+			setup: func(t *testing.T, dir string) {
+				// The application database is valid and already exists: the failed
+				// start must leave it as it was.
+				sqldbtest.Open(t, "sqlite://"+filepath.Join(dir, "baocun.db")).Close()
+			},
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--temporal-address", "127.0.0.1:1", "--connect-timeout", "2s"}
+			},
+			want: []string{"temporal 127.0.0.1:1", "cannot connect"}, code: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.setup != nil {
+				tt.setup(t, dir)
+			}
+			before := snapshot(t, dir)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), append([]string{"baocun", "serve"}, tt.args(dir)...), func(string) string { return "" }, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("serve succeeded")
+			}
+			line := oneLine(err)
+			for _, w := range tt.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("error %q does not mention %q", line, w)
+				}
+			}
+			if strings.Contains(line, "s3cret") {
+				t.Errorf("error leaks the password: %q", line)
+			}
+			if got := exitCode(err); got != tt.code {
+				t.Errorf("exit code %d, want %d", got, tt.code)
+			}
+			if after := snapshot(t, dir); after != before {
+				t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// The environment fills every flag; the command line wins over it.
+func TestFlagsFromEnvironment(t *testing.T) {
+	env := map[string]string{"BAOCUN_HTTP": "127.0.0.1:9999", "BAOCUN_TEMPORAL_NAMESPACE": "city", "BAOCUN_LOG_LEVEL": "debug"}
+	var cfg serveConfig
+	fs := newServeFlags(&cfg)
+	if err := parseFlags(fs, []string{"--log-level", "warn"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP != "127.0.0.1:9999" || cfg.TemporalNamespace != "city" || cfg.LogLevel != "warn" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	env["BAOCUN_TEMPORAL_PORT"] = "not-a-port"
+	err := parseFlags(newServeFlags(&serveConfig{}), nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "BAOCUN_TEMPORAL_PORT") {
+		t.Fatalf("bad env value: err = %v, want it to name BAOCUN_TEMPORAL_PORT", err)
+	}
+}
+
+// snapshot lists every file under dir with its size and modification time.
+func snapshot(t *testing.T, dir string) string {
+	var b strings.Builder
+	filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || path == dir {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		b.WriteString(rel + ":" + info.ModTime().String() + ":" + strconv.FormatInt(info.Size(), 10) + " ")
+		return nil
+	})
+	return b.String()
+}
+
+// BenchmarkServeReady measures a cold start of `baocun serve` on a new data dir,
+// from process start to /readyz 200 (issue target: within 10 s).
+//
+//	go test -run '^$' -bench ServeReady -benchtime 5x ./cmd/baocun/
+func BenchmarkServeReady(b *testing.B) {
+	var total time.Duration
+	for b.Loop() {
+		p := startServe(b, "--data-dir", b.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+		total += p.waitReady(b)
+		p.stop(b)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
+}
+
+// Two processes on one data dir would corrupt the embedded server's state: the second
+// is refused with a line that says why, and the first keeps serving.
+func TestServeRefusesSecondInstanceOnDataDir(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
+	p.waitReady(t)
+	err := run(context.Background(), []string{"baocun", "serve", "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"},
+		func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "in use by another baocun process") {
+		t.Fatalf("second serve: err = %v, want in use", err)
+	}
+	p.waitReady(t)
+	p.stop(t)
+}
+
+// The application database on PostgreSQL: the service starts, migrates and reports
+// the database ready.
+func TestServeOnPostgres(t *testing.T) {
+	dsn := sqldbtest.PostgresDSN(t)
+	p := startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0", "--database", dsn)
+	p.waitReady(t)
+	db := sqldbtest.Open(t, dsn)
+	var version int
+	if err := db.QueryRowContext(context.Background(), "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != sqldb.SchemaVersion() {
+		t.Fatalf("schema version %d, want %d", version, sqldb.SchemaVersion())
+	}
+	p.stop(t)
+}

@@ -1,0 +1,61 @@
+// Package web is Baocun's HTTP face, built on Gin: the JSON API under /api/v1, the
+// health and metrics endpoints, and (later) the UI. NewServer builds the whole
+// handler from its dependencies; every route is listed in routes.go.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Check reports whether one dependency is ready; its error says why not.
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Deps is everything the HTTP layer needs.
+type Deps struct {
+	Logger *slog.Logger
+	// Checks are the parts /readyz reports, each with its own status.
+	Checks []Check
+	// Registry collects the metrics served at /metrics; NewServer adds the HTTP ones.
+	Registry *prometheus.Registry
+}
+
+// NewServer returns the handler for the whole service.
+func NewServer(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(recovery(d.Logger), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
+	routes(r, d)
+	return r
+}
+
+// recovery turns a panic into a 500 JSON error and a log line with the stack.
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
+		log.Error("panic serving request", "path", c.Request.URL.Path, "panic", err)
+		writeError(c, http.StatusInternalServerError, "internal", "内部错误 Internal error.")
+	})
+}
+
+// requestLog logs one line a request at debug level, errors at warn.
+func requestLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		level := slog.LevelDebug
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelWarn
+		}
+		log.Log(c, level, "http", "method", c.Request.Method, "route", c.FullPath(),
+			"status", c.Writer.Status(), "duration", time.Since(start), "remote", c.ClientIP())
+	}
+}
