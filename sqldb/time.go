@@ -1,0 +1,18 @@
+package sqldb
+
+import "time"
+
+// timeLayout is how every timestamp is stored: UTC, fixed width, so text order is
+// time order on both SQLite and PostgreSQL and a raw row is readable.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// FormatTime renders t in the stored form.
+func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// ParseTime reads the stored form; "" is the zero time.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(timeLayout, s)
+}
