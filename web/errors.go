@@ -2,11 +2,14 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"baocun"
+	"baocun/sheet"
 )
 
 // statusOf is the one mapping from error codes to HTTP statuses.
@@ -29,10 +32,28 @@ type errorDetail struct {
 	Code    string            `json:"code"`
 	Message string            `json:"message"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// Rows lists what is wrong in a rejected file, line by line.
+	Rows []baocun.RowError `json:"rows,omitempty"`
 }
 
-// Error writes err as the JSON error body with the status its code maps to.
+// Error writes err as the JSON error body with the status its code maps to. A
+// rejected file is 422 with every bad row.
 func Error(c *gin.Context, err error) {
+	var ie *baocun.ImportError
+	var se *sheet.Error
+	switch {
+	case errors.As(err, &ie):
+		c.Error(err)
+		c.AbortWithStatusJSON(http.StatusUnprocessableEntity, errorBody{Error: errorDetail{Code: baocun.EINVALID,
+			Message: fmt.Sprintf("文件有 %d 处错误，未导入任何内容 The file has %d problems; nothing was imported.", len(ie.Rows), len(ie.Rows)), Rows: ie.Rows}})
+		return
+	case errors.As(err, &se):
+		c.Error(err)
+		c.AbortWithStatusJSON(http.StatusUnprocessableEntity, errorBody{Error: errorDetail{Code: baocun.EINVALID,
+			Message: "文件无法读取，未导入任何内容 The file cannot be read; nothing was imported.",
+			Rows:    []baocun.RowError{{Line: se.Line, Column: strconv.Itoa(se.Column), Message: se.Message}}}})
+		return
+	}
 	code := baocun.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {

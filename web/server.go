@@ -11,6 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"baocun"
 )
 
 // Check reports whether one dependency is ready; its error says why not.
@@ -26,6 +28,10 @@ type Deps struct {
 	Checks []Check
 	// Registry collects the metrics served at /metrics; NewServer adds the HTTP ones.
 	Registry *prometheus.Registry
+
+	Store      Store
+	Authorizer baocun.Authorizer
+	Audit      AuditLog
 }
 
 // NewServer returns the handler for the whole service.

@@ -31,6 +31,7 @@ type process struct {
 	cmd      *exec.Cmd
 	url      string // http://host:port/
 	temporal string // embedded frontend host:port
+	banner   []string
 	started  time.Time
 	stderr   *lockedBuffer
 	done     chan struct{}
@@ -44,8 +45,14 @@ var (
 // startServe starts `baocun serve` with args and waits until it prints its URL.
 func startServe(t testing.TB, args ...string) *process {
 	t.Helper()
+	return startServeEnv(t, nil, args...)
+}
+
+// startServeEnv is startServe with extra environment variables.
+func startServeEnv(t testing.TB, env []string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "BAOCUN_TEST_AS_MAIN=1")
+	cmd.Env = append(append(os.Environ(), "BAOCUN_TEST_AS_MAIN=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -61,14 +68,20 @@ func startServe(t testing.TB, args ...string) *process {
 
 	found := make(chan struct{})
 	go func() {
+		// The banner ends with the Ctrl-C line; the test reads it only after that,
+		// and this goroutine never touches it again.
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			p.banner = append(p.banner, sc.Text())
 			if m := urlLine.FindStringSubmatch(sc.Text()); m != nil {
 				p.url = m[1]
 			}
 			if m := temporalLine.FindStringSubmatch(sc.Text()); m != nil {
 				p.temporal = m[1]
+			}
+			if strings.Contains(sc.Text(), "Ctrl-C") {
 				close(found)
+				break
 			}
 		}
 		io.Copy(io.Discard, stdout)

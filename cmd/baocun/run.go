@@ -14,6 +14,7 @@ const usage = `baocun — 部门包村 department–village pairing programme
 
 用法 Usage:
   baocun serve [flags]    运行服务 run the service (embedded Temporal + SQLite by default)
+  baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
   baocun help             本说明 this text
 
 "baocun serve -h" lists the flags; every flag also reads BAOCUN_<FLAG> from the environment.
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd, rest := args[1], args[2:]; cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr)
+	case "users":
+		return usersCommand(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"baocun"
+	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/temporalserver"
 	"baocun/web"
@@ -54,6 +55,16 @@ type serveConfig struct {
 	LogLevel         string
 	LogFormat        string
 	TemporalLogLevel string
+	AuditKey         string
+}
+
+// auditKeyPath is where the audit checkpoints' signing key lives; its public half is
+// written beside it for auditors.
+func (c *serveConfig) auditKeyPath() string {
+	if c.AuditKey != "" {
+		return c.AuditKey
+	}
+	return filepath.Join(c.DataDir, "audit-ed25519.key")
 }
 
 func newServeFlags(c *serveConfig) *flag.FlagSet {
@@ -76,6 +87,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", "warn", "level of the embedded Temporal server's own logs: debug, info, warn or error")
+	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
 	return fs
 }
 
@@ -223,6 +235,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	// Every input holds: only now is anything written to the database.
+	if err := preparePolicy(ctx, db); err != nil {
+		return err
+	}
+	signIn, err := bootstrapAdmin(ctx, db, getenv)
+	if err != nil {
+		return err
+	}
+	enforcer, err := policy.New(ctx, db)
+	if err != nil {
+		return err
+	}
+	auditKey, err := sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath())
+	if err != nil {
+		return err
+	}
+	auditLog := sqldb.NewAuditLog(db, auditKey, sqldb.AuditOptions{Logger: log})
+	stops = append(stops, func() { auditLog.Close() })
+
 	var workerFailed atomic.Pointer[error]
 	w := worker.New(tc, baocun.TaskQueue, worker.Options{
 		OnFatalError: func(err error) {
@@ -242,8 +273,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 	}
 	handler := web.NewServer(web.Deps{
-		Logger:   log,
-		Registry: metrics.registry,
+		Logger:     log,
+		Registry:   metrics.registry,
+		Store:      db,
+		Authorizer: enforcer,
+		Audit:      auditLog,
 		Checks: []web.Check{
 			{Name: "database", Func: db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
@@ -279,6 +313,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fmt.Fprintf(stdout, "  Database: %s\n", db.Name())
 	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %smetrics\n", url, url, url)
+	fmt.Fprintf(stdout, "  %s\n", signIn)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the service.\n")
 
 	select {

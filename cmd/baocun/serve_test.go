@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -256,4 +257,72 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Fatalf("schema version %d, want %d", version, sqldb.SchemaVersion())
 	}
 	p.stop(t)
+}
+
+// The first start creates the admin account with the password BAOCUN_ADMIN_PASSWORD
+// holds, says so in the banner, and the account signs in through the API; a start
+// without it generates a password and prints it once.
+func TestServeBootstrapsAdmin(t *testing.T) {
+	p := startServeEnv(t, []string{"BAOCUN_ADMIN_PASSWORD=first-admin-password"},
+		"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+	p.waitReady(t)
+	if !strings.Contains(strings.Join(p.banner, "\n"), "sign in as admin, password from BAOCUN_ADMIN_PASSWORD") {
+		t.Fatalf("banner does not say how to sign in:\n%s", strings.Join(p.banner, "\n"))
+	}
+	resp, err := http.Post(p.url+"api/v1/auth/login", "application/json",
+		strings.NewReader(`{"username":"admin","password":"first-admin-password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin sign-in: %d", resp.StatusCode)
+	}
+	p.stop(t)
+
+	p = startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+	p.waitReady(t)
+	banner := strings.Join(p.banner, "\n")
+	i := strings.Index(banner, "shown only this once: ")
+	if i < 0 {
+		t.Fatalf("no generated password in the banner:\n%s", banner)
+	}
+	generated := strings.Fields(banner[i+len("shown only this once: "):])[0]
+	generated = strings.TrimSuffix(generated, ")")
+	resp, err = http.Post(p.url+"api/v1/auth/login", "application/json",
+		strings.NewReader(`{"username":"admin","password":"`+generated+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-in with the generated password %q: %d", generated, resp.StatusCode)
+	}
+	p.stop(t)
+}
+
+// `baocun users add` creates an account with its roles; the password comes from the
+// environment, never the command line.
+func TestUsersAdd(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"BAOCUN_NEW_USER_PASSWORD": "a-long-enough-password"}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"baocun", "users", "add", "--data-dir", dir, "--username", "auditor1", "--role", "auditor@*"},
+		func(k string) string { return env[k] }, &out, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqldbtest.Open(t, "sqlite://"+filepath.Join(dir, "baocun.db"))
+	u, err := db.User(context.Background(), "auditor1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Roles) != 1 || u.Roles[0].Role != "auditor" || u.Roles[0].Jurisdiction != "*" {
+		t.Fatalf("roles = %+v", u.Roles)
+	}
+	err = run(context.Background(), []string{"baocun", "users", "add", "--data-dir", dir, "--username", "someone", "--role", "mayor"},
+		func(k string) string { return env[k] }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "mayor") {
+		t.Fatalf("unknown role: err = %v", err)
+	}
 }

@@ -1,0 +1,73 @@
+package baocun
+
+import "fmt"
+
+// Department levels.
+const (
+	LevelCity   = "市直"
+	LevelCounty = "县直"
+)
+
+// Department is a government unit that pairs with villages (包村部门).
+type Department struct {
+	Code   string `json:"code"`
+	Name   string `json:"name"`
+	Level  string `json:"level"`  // 市直 or 县直
+	County string `json:"county"` // "" for a city-level department
+}
+
+// Jurisdiction is where the department belongs: its county, or the whole city.
+func (d *Department) Jurisdiction() string {
+	if d.County == "" {
+		return CityJurisdiction
+	}
+	return d.County
+}
+
+// Person is someone of a department, who may serve on a work team.
+type Person struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	DepartmentCode string `json:"department_code"`
+	Title          string `json:"title"`
+	Phone          string `json:"phone"`
+}
+
+// Village is an administrative village (行政村). Class 1 is advanced, 2 and 3 lagging.
+type Village struct {
+	Code     string `json:"code"`
+	Name     string `json:"name"`
+	County   string `json:"county"`
+	Township string `json:"township"`
+	Class    int    `json:"class"`
+	// CollectiveIncomeWan is the collective income in 万元 as an exact decimal.
+	CollectiveIncomeWan string `json:"collective_income_wan"`
+	Population          int    `json:"population"`
+	Households          int    `json:"households"`
+}
+
+// Row is one row of an imported table and the line it stands on in the file.
+type Row struct {
+	Line  int
+	Cells []string
+}
+
+// RowError says what is wrong with one cell (or row) of an imported file.
+type RowError struct {
+	Line    int    `json:"line"`
+	Column  string `json:"column"`
+	Message string `json:"message"`
+}
+
+// ImportError rejects a whole file: nothing of it is stored.
+type ImportError struct {
+	Rows []RowError
+}
+
+func (e *ImportError) Error() string {
+	if len(e.Rows) == 0 {
+		return "import rejected"
+	}
+	r := e.Rows[0]
+	return fmt.Sprintf("import rejected: line %d, column %s: %s (%d problems)", r.Line, r.Column, r.Message, len(e.Rows))
+}

@@ -1,0 +1,264 @@
+package baocun
+
+import (
+	"fmt"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// column is one column of an import format: its SPEC name and the Chinese headings
+// that mean the same, as officials write them.
+type column struct {
+	name     string
+	aliases  []string
+	required bool
+}
+
+var (
+	departmentColumns = []column{
+		{"code", []string{"编码", "代码", "部门编码", "部门代码"}, true},
+		{"name", []string{"名称", "部门名称", "单位名称"}, true},
+		{"level", []string{"级别", "层级"}, true},
+		{"county", []string{"县", "所属县", "县区", "所属县区"}, false},
+	}
+	villageColumns = []column{
+		{"code", []string{"编码", "代码", "村编码", "村代码"}, true},
+		{"name", []string{"名称", "村名", "村名称"}, true},
+		{"county", []string{"县", "所属县", "县区"}, true},
+		{"township", []string{"乡镇", "所属乡镇"}, true},
+		{"class", []string{"类别", "类型", "村类别"}, true},
+		{"collective_income_wan", []string{"集体收入", "村集体收入", "集体收入(万元)", "集体收入（万元）"}, false},
+		{"population", []string{"人口", "总人口"}, false},
+		{"households", []string{"户数", "总户数"}, false},
+	}
+	personColumns = []column{
+		{"id", []string{"编号", "人员编号", "身份编号"}, true},
+		{"name", []string{"姓名"}, true},
+		{"department_code", []string{"部门编码", "部门代码", "单位编码"}, true},
+		{"title", []string{"职务"}, false},
+		{"phone", []string{"电话", "手机", "联系电话"}, false},
+	}
+)
+
+// table maps a file's header onto a format's columns.
+type table struct {
+	index  map[string]int    // column name → cell index
+	header map[string]string // column name → the heading the file used
+}
+
+func mapHeader(header []string, cols []column) (*table, []RowError) {
+	t := &table{index: map[string]int{}, header: map[string]string{}}
+	var errs []RowError
+	for i, h := range header {
+		key := strings.ToLower(strings.TrimSpace(h))
+		for _, c := range cols {
+			if key == c.name || containsStr(c.aliases, key) {
+				if _, dup := t.index[c.name]; dup {
+					errs = append(errs, RowError{Line: 1, Column: h, Message: "列重复 duplicate column " + c.name})
+				}
+				t.index[c.name], t.header[c.name] = i, h
+			}
+		}
+	}
+	for _, c := range cols {
+		if _, ok := t.index[c.name]; c.required && !ok {
+			errs = append(errs, RowError{Line: 1, Column: c.name, Message: fmt.Sprintf("缺少必需的列 missing required column %q (or %s)", c.name, strings.Join(c.aliases, "/"))})
+		}
+	}
+	return t, errs
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if strings.ToLower(x) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *table) cell(r Row, name string) string {
+	i, ok := t.index[name]
+	if !ok || i >= len(r.Cells) {
+		return ""
+	}
+	return r.Cells[i]
+}
+
+func (t *table) col(name string) string {
+	if h, ok := t.header[name]; ok {
+		return h
+	}
+	return name
+}
+
+// rowErrors collects problems, at most maxRowErrors of them: a wholly wrong file
+// should not produce a million-line answer.
+type rowErrors struct{ list []RowError }
+
+const maxRowErrors = 200
+
+func (e *rowErrors) add(line int, column, format string, args ...any) {
+	if len(e.list) < maxRowErrors {
+		e.list = append(e.list, RowError{Line: line, Column: column, Message: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (e *rowErrors) err() error {
+	if len(e.list) == 0 {
+		return nil
+	}
+	return &ImportError{Rows: e.list}
+}
+
+var codePattern = regexp.MustCompile(`^[\p{L}\p{N}_.-]{1,64}$`)
+
+// required checks a required text cell; unique checks a key is not repeated.
+func (t *table) required(e *rowErrors, r Row, name string) string {
+	v := t.cell(r, name)
+	if v == "" {
+		e.add(r.Line, t.col(name), "不能为空 required")
+	}
+	return v
+}
+
+func (t *table) code(e *rowErrors, r Row, name string, seen map[string]int) string {
+	v := t.required(e, r, name)
+	if v == "" {
+		return v
+	}
+	if !codePattern.MatchString(v) {
+		e.add(r.Line, t.col(name), "编码只能包含字母、数字、_ . - invalid code %q", v)
+	}
+	if seen != nil {
+		if first, dup := seen[v]; dup {
+			e.add(r.Line, t.col(name), "编码 %q 与第 %d 行重复 duplicates line %d", v, first, first)
+		} else {
+			seen[v] = r.Line
+		}
+	}
+	return v
+}
+
+func (t *table) count(e *rowErrors, r Row, name string) int {
+	v := t.cell(r, name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		e.add(r.Line, t.col(name), "须为非负整数 must be a whole number ≥ 0, not %q", v)
+	}
+	return n
+}
+
+// ParseDepartments validates the departments format (code,name,level,county).
+func ParseDepartments(header []string, rows []Row) ([]Department, error) {
+	t, herrs := mapHeader(header, departmentColumns)
+	e := &rowErrors{list: herrs}
+	if len(herrs) > 0 {
+		return nil, e.err()
+	}
+	seen := map[string]int{}
+	out := make([]Department, 0, len(rows))
+	for _, r := range rows {
+		d := Department{Code: t.code(e, r, "code", seen), Name: t.required(e, r, "name"), County: t.cell(r, "county")}
+		switch lv := t.required(e, r, "level"); strings.ToLower(lv) {
+		case LevelCity, "city", "市级":
+			d.Level = LevelCity
+			d.County = "" // a city-level department belongs to the whole city
+		case LevelCounty, "county", "县级":
+			d.Level = LevelCounty
+			if d.County == "" {
+				e.add(r.Line, t.col("county"), "县直部门须填写所属县 a county-level department needs its county")
+			}
+		case "":
+		default:
+			e.add(r.Line, t.col("level"), "级别须为 市直 或 县直 level must be 市直 or 县直, not %q", lv)
+		}
+		out = append(out, d)
+	}
+	return out, e.err()
+}
+
+// ParseVillages validates the villages format
+// (code,name,county,township,class,collective_income_wan,population,households).
+func ParseVillages(header []string, rows []Row) ([]Village, error) {
+	t, herrs := mapHeader(header, villageColumns)
+	e := &rowErrors{list: herrs}
+	if len(herrs) > 0 {
+		return nil, e.err()
+	}
+	seen := map[string]int{}
+	out := make([]Village, 0, len(rows))
+	for _, r := range rows {
+		v := Village{
+			Code: t.code(e, r, "code", seen), Name: t.required(e, r, "name"),
+			County: t.required(e, r, "county"), Township: t.required(e, r, "township"),
+			Population: t.count(e, r, "population"), Households: t.count(e, r, "households"),
+		}
+		switch c := t.required(e, r, "class"); c {
+		case "1", "一类", "一":
+			v.Class = 1
+		case "2", "二类", "二":
+			v.Class = 2
+		case "3", "三类", "三":
+			v.Class = 3
+		case "":
+		default:
+			e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
+		}
+		v.CollectiveIncomeWan = "0"
+		if s := t.cell(r, "collective_income_wan"); s != "" {
+			d, ok := decimal(s)
+			if !ok {
+				e.add(r.Line, t.col("collective_income_wan"), "须为非负数（万元） must be a number ≥ 0 in 万元, not %q", s)
+			}
+			v.CollectiveIncomeWan = d
+		}
+		out = append(out, v)
+	}
+	return out, e.err()
+}
+
+// decimal normalises a non-negative decimal exactly (no float rounding): "12.50" →
+// "12.5", "3" → "3".
+func decimal(s string) (string, bool) {
+	r, ok := new(big.Rat).SetString(strings.ReplaceAll(s, ",", ""))
+	if !ok || r.Sign() < 0 || strings.ContainsAny(s, "eE/") {
+		return "", false
+	}
+	out := r.FloatString(6)
+	out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
+	if out == "" {
+		out = "0"
+	}
+	return out, true
+}
+
+var phonePattern = regexp.MustCompile(`^[0-9+() -]{3,32}$`)
+
+// ParsePeople validates the people format (id,name,department_code,title,phone).
+// Whether each department exists is the store's to check.
+func ParsePeople(header []string, rows []Row) ([]Person, error) {
+	t, herrs := mapHeader(header, personColumns)
+	e := &rowErrors{list: herrs}
+	if len(herrs) > 0 {
+		return nil, e.err()
+	}
+	seen := map[string]int{}
+	out := make([]Person, 0, len(rows))
+	for _, r := range rows {
+		p := Person{
+			ID: t.code(e, r, "id", seen), Name: t.required(e, r, "name"),
+			DepartmentCode: t.code(e, r, "department_code", nil), Title: t.cell(r, "title"), Phone: t.cell(r, "phone"),
+		}
+		if p.Phone != "" && !phonePattern.MatchString(p.Phone) {
+			e.add(r.Line, t.col("phone"), "电话号码格式不对 not a phone number: %q", p.Phone)
+		}
+		out = append(out, p)
+	}
+	return out, e.err()
+}

@@ -1,0 +1,117 @@
+package baocun_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"baocun"
+)
+
+func rows(lines ...string) []baocun.Row {
+	var out []baocun.Row
+	for i, l := range lines {
+		out = append(out, baocun.Row{Line: i + 2, Cells: strings.Split(l, ",")})
+	}
+	return out
+}
+
+func importErrors(t *testing.T, err error) []baocun.RowError {
+	t.Helper()
+	var ie *baocun.ImportError
+	if err == nil {
+		return nil
+	}
+	if !errors.As(err, &ie) {
+		t.Fatalf("err = %v, want *ImportError", err)
+	}
+	return ie.Rows
+}
+
+func TestParseDepartments(t *testing.T) {
+	got, err := baocun.ParseDepartments([]string{"编码", "名称", "级别", "所属县"}, rows("D1,市农业局,市直,县A", "D2,县交通局,县直,县B", "D3,县水利局,county,县B"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []baocun.Department{{"D1", "市农业局", "市直", ""}, {"D2", "县交通局", "县直", "县B"}, {"D3", "县水利局", "县直", "县B"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v", got)
+	}
+	tests := []struct {
+		name   string
+		header []string
+		rows   []baocun.Row
+		want   []baocun.RowError
+	}{
+		{"missing column", []string{"code", "name"}, rows("D1,x"), []baocun.RowError{{Line: 1, Column: "level"}}},
+		{"bad level", []string{"code", "name", "level", "county"}, rows("D1,x,省直,"), []baocun.RowError{{Line: 2, Column: "level"}}},
+		{"county dept without county", []string{"code", "name", "level", "county"}, rows("D1,x,县直,"), []baocun.RowError{{Line: 2, Column: "county"}}},
+		{"duplicate code", []string{"code", "name", "level", "county"}, rows("D1,x,市直,", "D1,y,市直,"), []baocun.RowError{{Line: 3, Column: "code"}}},
+		{"every bad cell reported", []string{"code", "name", "level", "county"}, rows(",,市直,", "D 2,y,x,"),
+			[]baocun.RowError{{Line: 2, Column: "code"}, {Line: 2, Column: "name"}, {Line: 3, Column: "code"}, {Line: 3, Column: "level"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := baocun.ParseDepartments(tt.header, tt.rows)
+			got := importErrors(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("errors %+v, want %+v", got, tt.want)
+			}
+			for i := range got {
+				if got[i].Line != tt.want[i].Line || got[i].Column != tt.want[i].Column || got[i].Message == "" {
+					t.Fatalf("error %d = %+v, want line %d column %s", i, got[i], tt.want[i].Line, tt.want[i].Column)
+				}
+			}
+		})
+	}
+}
+
+func TestParseVillages(t *testing.T) {
+	header := []string{"code", "name", "county", "township", "class", "collective_income_wan", "population", "households"}
+	got, err := baocun.ParseVillages(header, rows("V1,甲村,县A,一镇,3,12.50,1200,300", "V2,乙村,县B,二镇,二类,,,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []baocun.Village{
+		{Code: "V1", Name: "甲村", County: "县A", Township: "一镇", Class: 3, CollectiveIncomeWan: "12.5", Population: 1200, Households: 300},
+		{Code: "V2", Name: "乙村", County: "县B", Township: "二镇", Class: 2, CollectiveIncomeWan: "0"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v", got)
+	}
+	tests := []struct {
+		name string
+		row  string
+		col  string
+	}{
+		{"class out of range", "V1,甲村,县A,一镇,4,1,1,1", "class"},
+		{"negative income", "V1,甲村,县A,一镇,3,-1,1,1", "collective_income_wan"},
+		{"income not a number", "V1,甲村,县A,一镇,3,很多,1,1", "collective_income_wan"},
+		{"float notation refused", "V1,甲村,县A,一镇,3,1e3,1,1", "collective_income_wan"},
+		{"population not a count", "V1,甲村,县A,一镇,3,1,1.5,1", "population"},
+		{"no county", "V1,甲村,,一镇,3,1,1,1", "county"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := baocun.ParseVillages(header, rows(tt.row))
+			got := importErrors(t, err)
+			if len(got) != 1 || got[0].Line != 2 || got[0].Column != tt.col {
+				t.Fatalf("errors %+v, want one at line 2 column %s", got, tt.col)
+			}
+		})
+	}
+}
+
+func TestParsePeople(t *testing.T) {
+	header := []string{"id", "name", "department_code", "title", "phone"}
+	got, err := baocun.ParsePeople(header, rows("P1,张三,D1,科员,0794-8888888"))
+	if err != nil || len(got) != 1 || got[0].DepartmentCode != "D1" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	_, err = baocun.ParsePeople(header, rows("P1,张三,D1,科员,call me", "P1,李四,D2,,"))
+	got2 := importErrors(t, err)
+	if len(got2) != 2 || got2[0].Column != "phone" || got2[1].Line != 3 || got2[1].Column != "id" {
+		t.Fatalf("errors %+v", got2)
+	}
+}

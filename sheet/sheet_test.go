@@ -1,0 +1,110 @@
+package sheet_test
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"baocun"
+	"baocun/sheet"
+)
+
+const villages = "code,name,county\n\nV1, 甲村 ,县A\n\"V2\",\"乙村, 东\",县B\n"
+
+func gb18030(t *testing.T, s string) []byte {
+	b, err := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func xlsx(t *testing.T, rows [][]any) []byte {
+	f := excelize.NewFile()
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := f.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRead(t *testing.T) {
+	want := &sheet.Table{
+		Header: []string{"code", "name", "county"},
+		Rows:   []baocun.Row{{Line: 3, Cells: []string{"V1", "甲村", "县A"}}, {Line: 4, Cells: []string{"V2", "乙村, 东", "县B"}}},
+	}
+	wantXLSX := &sheet.Table{Header: want.Header, Rows: []baocun.Row{{Line: 3, Cells: want.Rows[0].Cells}, {Line: 4, Cells: want.Rows[1].Cells}}}
+	tests := []struct {
+		name        string
+		data        []byte
+		contentType string
+		want        *sheet.Table
+	}{
+		{"UTF-8", []byte(villages), "text/csv", want},
+		{"UTF-8 with BOM", append([]byte{0xEF, 0xBB, 0xBF}, villages...), "text/csv", want},
+		{"GB18030 as Excel writes it", gb18030(t, villages), "text/csv", want},
+		{"XLSX", xlsx(t, [][]any{{"code", "name", "county"}, {}, {"V1", " 甲村 ", "县A"}, {"V2", "乙村, 东", "县B"}}), sheet.XLSXType, wantXLSX},
+		{"XLSX recognised without its media type", xlsx(t, [][]any{{"code", "name", "county"}, {}, {"V1", "甲村", "县A"}, {"V2", "乙村, 东", "县B"}}), "application/octet-stream", wantXLSX},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := sheet.Read(tt.data, tt.contentType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		data      string
+		line, col int
+	}{
+		{"empty", "", 0, 0},
+		{"only blank lines", "\n\n", 0, 0},
+		{"bare quote", "code,name\nV1,甲\"村\n", 2, 5},
+		{"unterminated quote", "code,name\nV1,\"甲村\n", 2, 0},
+		{"broken XLSX", "PK\x03\x04not really a zip", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sheet.Read([]byte(tt.data), "text/csv")
+			var se *sheet.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want *sheet.Error", err)
+			}
+			if se.Line != tt.line || (tt.col != 0 && se.Column != tt.col) {
+				t.Fatalf("err = %v (line %d, column %d), want line %d column %d", se, se.Line, se.Column, tt.line, tt.col)
+			}
+		})
+	}
+}
+
+// FuzzRead: no input makes Read panic, and every failure is a *sheet.Error.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte(villages), "text/csv")
+	f.Add([]byte("a,\"b\nc"), "text/csv")
+	f.Add([]byte("PK\x03\x04"), sheet.XLSXType)
+	f.Fuzz(func(t *testing.T, data []byte, contentType string) {
+		_, err := sheet.Read(data, contentType)
+		var se *sheet.Error
+		if err != nil && !errors.As(err, &se) {
+			t.Fatalf("error %v is not a *sheet.Error", err)
+		}
+	})
+}

@@ -1,0 +1,144 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"baocun"
+)
+
+// Department returns one department of the directory.
+func (db *DB) Department(ctx context.Context, code string) (*baocun.Department, error) {
+	var d baocun.Department
+	err := db.QueryRowContext(ctx, "SELECT code, name, level, county FROM departments WHERE code = ?", code).
+		Scan(&d.Code, &d.Name, &d.Level, &d.County)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个部门 No such department: " + code}
+	}
+	return &d, err
+}
+
+// People lists a department's people by id.
+func (db *DB) People(ctx context.Context, department string) ([]baocun.Person, error) {
+	rows, err := db.QueryContext(ctx, "SELECT id, name, department_code, title, phone FROM people WHERE department_code = ? ORDER BY id", department)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Person{}
+	for rows.Next() {
+		var p baocun.Person
+		if err := rows.Scan(&p.ID, &p.Name, &p.DepartmentCode, &p.Title, &p.Phone); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ImportDepartments upserts departments by code, all or nothing, with the audit entry.
+func (db *DB) ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		for _, d := range ds {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO departments (code, name, level, county) VALUES (?, ?, ?, ?)
+				ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, county = excluded.county`,
+				d.Code, d.Name, d.Level, d.County); err != nil {
+				return fmt.Errorf("department %s: %w", d.Code, err)
+			}
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+// ImportVillages upserts villages by code, all or nothing, with the audit entry.
+func (db *DB) ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		for _, v := range vs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class, collective_income_wan, population, households)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (code) DO UPDATE SET name = excluded.name, county = excluded.county, township = excluded.township,
+					class = excluded.class, collective_income_wan = excluded.collective_income_wan,
+					population = excluded.population, households = excluded.households`,
+				v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, v.Population, v.Households); err != nil {
+				return fmt.Errorf("village %s: %w", v.Code, err)
+			}
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+// ImportPeople upserts people by id, all or nothing, with the audit entry. A person
+// of a department the directory lacks rejects the file; lines[i] is the line of
+// ps[i], so the error names it.
+func (db *DB) ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		known := map[string]bool{}
+		var bad []baocun.RowError
+		for i, p := range ps {
+			ok, seen := known[p.DepartmentCode]
+			if !seen {
+				var n int
+				if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM departments WHERE code = ?", p.DepartmentCode).Scan(&n); err != nil {
+					return err
+				}
+				ok = n > 0
+				known[p.DepartmentCode] = ok
+			}
+			if !ok && len(bad) < 200 {
+				bad = append(bad, baocun.RowError{Line: lines[i], Column: column,
+					Message: fmt.Sprintf("没有这个部门 no such department %q: import the departments first", p.DepartmentCode)})
+			}
+		}
+		if len(bad) > 0 {
+			return &baocun.ImportError{Rows: bad}
+		}
+		for _, p := range ps {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, name, department_code, title, phone) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET name = excluded.name, department_code = excluded.department_code,
+					title = excluded.title, phone = excluded.phone`,
+				p.ID, p.Name, p.DepartmentCode, p.Title, p.Phone); err != nil {
+				return fmt.Errorf("person %s: %w", p.ID, err)
+			}
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+// Departments lists departments by code after the cursor.
+func (db *DB) Departments(ctx context.Context, after string, limit int) ([]baocun.Department, error) {
+	rows, err := db.QueryContext(ctx, "SELECT code, name, level, county FROM departments WHERE code > ? ORDER BY code LIMIT ?", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Department{}
+	for rows.Next() {
+		var d baocun.Department
+		if err := rows.Scan(&d.Code, &d.Name, &d.Level, &d.County); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Villages lists villages by code after the cursor, of one county or all ("").
+func (db *DB) Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error) {
+	rows, err := db.QueryContext(ctx, `SELECT code, name, county, township, class, collective_income_wan, population, households
+		FROM villages WHERE code > ? AND (? = '' OR county = ?) ORDER BY code LIMIT ?`, after, county, county, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Village{}
+	for rows.Next() {
+		var v baocun.Village
+		if err := rows.Scan(&v.Code, &v.Name, &v.County, &v.Township, &v.Class, &v.CollectiveIncomeWan, &v.Population, &v.Households); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,129 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"baocun"
+)
+
+// PolicyRules returns every Casbin rule as [ptype, v0, v1…] (trailing empty values
+// dropped) and the policy version they are at, read in one transaction so the two
+// agree.
+func (db *DB) PolicyRules(ctx context.Context) ([][]string, int64, error) {
+	var out [][]string
+	var version int64
+	err := db.InTx(ctx, func(tx *Tx) error {
+		v, err := policyVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		version = v
+		rows, err := tx.QueryContext(ctx, "SELECT ptype, v0, v1, v2, v3, v4, v5 FROM casbin_rule ORDER BY id")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := make([]string, 7)
+			if err := rows.Scan(&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]); err != nil {
+				return err
+			}
+			for len(r) > 1 && r[len(r)-1] == "" {
+				r = r[:len(r)-1]
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, version, err
+}
+
+// PolicyVersion is the number of policy changes so far: one indexed read, done before
+// every authorization decision so no instance decides on a stale policy.
+func (db *DB) PolicyVersion(ctx context.Context) (int64, error) {
+	return policyVersion(ctx, db)
+}
+
+func policyVersion(ctx context.Context, q Querier) (int64, error) {
+	var s string
+	if err := q.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = 'policy_version'").Scan(&s); err != nil {
+		return 0, fmt.Errorf("read policy version: %w", err)
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// SeedPolicy stores the default permission rules when the database has none (its
+// first start); afterwards the database's rules are the policy.
+func (db *DB) SeedPolicy(ctx context.Context, rules [][]string, audit *baocun.AuditEntry) (bool, error) {
+	seeded := false
+	err := db.InTx(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM casbin_rule WHERE ptype = 'p'").Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		for _, r := range rules {
+			v := make([]any, 7)
+			for i := range v {
+				v[i] = ""
+				if i < len(r) {
+					v[i] = r[i]
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO casbin_rule (ptype, v0, v1, v2, v3, v4, v5) VALUES (?, ?, ?, ?, ?, ?, ?)", v...); err != nil {
+				return fmt.Errorf("seed policy rule %v: %w", r, err)
+			}
+		}
+		seeded = true
+		if err := bumpPolicyVersion(ctx, tx); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return seeded, err
+}
+
+// GrantRole gives username a role in a jurisdiction. Granting a role already held is
+// a conflict, so a client can tell it changed nothing.
+func (db *DB) GrantRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if err := mustExist(ctx, tx, "SELECT 1 FROM users WHERE username = ?", username, "username", "没有这个用户 No such user: "+username); err != nil {
+			return err
+		}
+		if err := checkGrant(ctx, tx, g, "grant"); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "INSERT INTO casbin_rule (ptype, v0, v1, v2) VALUES ('g', ?, ?, ?) ON CONFLICT DO NOTHING", username, g.Role, g.Jurisdiction)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &baocun.Error{Code: baocun.ECONFLICT, Message: fmt.Sprintf("%s 已拥有该角色 already holds %s in %s", username, g.Role, g.Jurisdiction)}
+		}
+		if err := bumpPolicyVersion(ctx, tx); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+// RevokeRole takes a role back; every instance refuses it from its next decision on.
+func (db *DB) RevokeRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM casbin_rule WHERE ptype = 'g' AND v0 = ? AND v1 = ? AND v2 = ?", username, g.Role, g.Jurisdiction)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &baocun.Error{Code: baocun.ENOTFOUND, Message: fmt.Sprintf("%s 没有该角色 does not hold %s in %s", username, g.Role, g.Jurisdiction)}
+		}
+		if err := bumpPolicyVersion(ctx, tx); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}

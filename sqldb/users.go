@@ -1,0 +1,276 @@
+package sqldb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"baocun"
+)
+
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$`)
+
+// CreateUser stores a new account with its roles, the policy version bump and the
+// audit entry, in one transaction.
+func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.AuditEntry) (*baocun.User, error) {
+	if !usernamePattern.MatchString(nu.Username) {
+		return nil, &baocun.Error{Code: baocun.EINVALID, Message: "用户名须为 2–64 个字母、数字或 . _ @ - Username must be 2–64 letters, digits or . _ @ -",
+			Fields: map[string]string{"username": "invalid"}}
+	}
+	now := time.Now()
+	var id int64
+	err := db.InTx(ctx, func(tx *Tx) error {
+		if nu.PersonID != "" {
+			if err := mustExist(ctx, tx, "SELECT 1 FROM people WHERE id = ?", nu.PersonID, "person_id", "没有这个人员 No such person: "+nu.PersonID); err != nil {
+				return err
+			}
+		}
+		if nu.VillageCode != "" {
+			if err := mustExist(ctx, tx, "SELECT 1 FROM villages WHERE code = ?", nu.VillageCode, "village_code", "没有这个行政村 No such village: "+nu.VillageCode); err != nil {
+				return err
+			}
+		}
+		for i, g := range nu.Roles {
+			if err := checkGrant(ctx, tx, g, fmt.Sprintf("roles[%d]", i)); err != nil {
+				return err
+			}
+		}
+		var exists int
+		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE username = ?", nu.Username).Scan(&exists)
+		if err != nil {
+			return err
+		}
+		if exists > 0 {
+			return &baocun.Error{Code: baocun.ECONFLICT, Message: "用户名已存在 Username already exists: " + nu.Username,
+				Fields: map[string]string{"username": "taken"}}
+		}
+		if err := tx.QueryRowContext(ctx,
+			"INSERT INTO users (username, password_hash, person_id, village_code, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+			nu.Username, nu.PasswordHash, nullable(nu.PersonID), nullable(nu.VillageCode), FormatTime(now)).Scan(&id); err != nil {
+			return err
+		}
+		for _, g := range nu.Roles {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO casbin_rule (ptype, v0, v1, v2) VALUES ('g', ?, ?, ?) ON CONFLICT DO NOTHING",
+				nu.Username, g.Role, g.Jurisdiction); err != nil {
+				return err
+			}
+		}
+		if err := bumpPolicyVersion(ctx, tx); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.User(ctx, nu.Username)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func mustExist(ctx context.Context, q Querier, query, arg, field, msg string) error {
+	var one int
+	err := q.QueryRowContext(ctx, query, arg).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &baocun.Error{Code: baocun.EINVALID, Message: msg, Fields: map[string]string{field: "not found"}}
+	}
+	return err
+}
+
+// checkGrant refuses a role that does not exist or a jurisdiction that is neither the
+// city nor a county the villages name.
+func checkGrant(ctx context.Context, q Querier, g baocun.Grant, field string) error {
+	if !slices.Contains(baocun.Roles, g.Role) {
+		return &baocun.Error{Code: baocun.EINVALID, Message: fmt.Sprintf("没有这个角色 No such role: %q (%s)", g.Role, strings.Join(baocun.Roles, ", ")),
+			Fields: map[string]string{field + ".role": "unknown"}}
+	}
+	if g.Jurisdiction == baocun.CityJurisdiction {
+		return nil
+	}
+	return mustExist(ctx, q, "SELECT 1 FROM villages WHERE county = ? LIMIT 1", g.Jurisdiction, field+".jurisdiction",
+		fmt.Sprintf("没有这个辖区 No such jurisdiction: %q (\"*\" or a county of the villages file)", g.Jurisdiction))
+}
+
+func bumpPolicyVersion(ctx context.Context, tx *Tx) error {
+	_, err := tx.ExecContext(ctx, "UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at = ? WHERE key = 'policy_version'",
+		FormatTime(time.Now()))
+	return err
+}
+
+// User returns the account with its roles and its person's department.
+func (db *DB) User(ctx context.Context, username string) (*baocun.User, error) {
+	return db.userWhere(ctx, "u.username = ?", username)
+}
+
+func (db *DB) userWhere(ctx context.Context, where string, args ...any) (*baocun.User, error) {
+	var u baocun.User
+	var person, village, dept sql.NullString
+	var created string
+	var disabled int
+	err := db.QueryRowContext(ctx, `SELECT u.id, u.username, u.person_id, u.village_code, p.department_code, u.disabled, u.created_at
+		FROM users u LEFT JOIN people p ON p.id = u.person_id WHERE `+where, args...).
+		Scan(&u.ID, &u.Username, &person, &village, &dept, &disabled, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个用户 No such user"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	u.PersonID, u.VillageCode, u.Department, u.Disabled = person.String, village.String, dept.String, disabled != 0
+	u.CreatedAt, _ = ParseTime(created)
+	u.Roles, err = db.grants(ctx, u.Username)
+	return &u, err
+}
+
+func (db *DB) grants(ctx context.Context, username string) ([]baocun.Grant, error) {
+	rows, err := db.QueryContext(ctx, "SELECT v1, v2 FROM casbin_rule WHERE ptype = 'g' AND v0 = ? ORDER BY v1, v2", username)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Grant{}
+	for rows.Next() {
+		var g baocun.Grant
+		if err := rows.Scan(&g.Role, &g.Jurisdiction); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// Users lists accounts by id, a page at a time; cursor is the last id of the
+// previous page.
+func (db *DB) Users(ctx context.Context, after int64, limit int) ([]baocun.User, error) {
+	rows, err := db.QueryContext(ctx, "SELECT username FROM users WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	out := make([]baocun.User, 0, len(names))
+	for _, n := range names {
+		u, err := db.User(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, nil
+}
+
+// Login throttling: after freeLoginFailures failed attempts each further failure
+// locks the account for twice as long as the last, up to maxLockout.
+const (
+	freeLoginFailures = 3
+	maxLockout        = 15 * time.Minute
+)
+
+// Login checks username and password. A wrong password counts a failure and may lock
+// the account; a locked account is refused without checking the password.
+func (db *DB) Login(ctx context.Context, username, password string, now time.Time) (baocun.LoginResult, error) {
+	var id int64
+	var hash, locked string
+	var failed, disabled int
+	err := db.QueryRowContext(ctx, "SELECT id, password_hash, failed_logins, locked_until, disabled FROM users WHERE username = ?", username).
+		Scan(&id, &hash, &failed, &locked, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		baocun.CheckPassword(dummyHash, password) // same time as a real check: no user enumeration by timing
+		return baocun.LoginResult{}, errBadLogin
+	}
+	if err != nil {
+		return baocun.LoginResult{}, err
+	}
+	if until, _ := ParseTime(locked); now.Before(until) {
+		return baocun.LoginResult{LockedUntil: until}, &baocun.Error{Code: baocun.EUNAUTHORIZED,
+			Message: fmt.Sprintf("登录失败次数过多，请于 %s 后再试 Too many failed sign-ins; try again after %s.", until.Format(time.RFC3339), until.Format(time.RFC3339))}
+	}
+	if disabled != 0 || !baocun.CheckPassword(hash, password) {
+		failed++
+		var until time.Time
+		if failed > freeLoginFailures {
+			until = now.Add(min(time.Second<<(failed-freeLoginFailures-1), maxLockout))
+		}
+		if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?", failed, formatOptional(until), id); err != nil {
+			return baocun.LoginResult{}, err
+		}
+		return baocun.LoginResult{LockedUntil: until}, errBadLogin
+	}
+	if failed > 0 {
+		if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = '' WHERE id = ?", id); err != nil {
+			return baocun.LoginResult{}, err
+		}
+	}
+	u, err := db.User(ctx, username)
+	return baocun.LoginResult{User: u}, err
+}
+
+var errBadLogin = &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "用户名或密码错误 Wrong username or password."}
+
+// dummyHash is checked for unknown usernames so they cost as much as known ones.
+var dummyHash = func() string {
+	h, _ := baocun.HashPassword("not-a-real-password-at-all")
+	return h
+}()
+
+func formatOptional(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return FormatTime(t)
+}
+
+// CreateToken issues a new secret for the user; only its SHA-256 is stored.
+func (db *DB) CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error) {
+	buf := make([]byte, 32)
+	rand.Read(buf)
+	token := base64.RawURLEncoding.EncodeToString(buf)
+	now := time.Now()
+	expires := now.Add(ttl)
+	_, err := db.ExecContext(ctx, "INSERT INTO tokens (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		tokenHash(token), userID, kind, FormatTime(now), FormatTime(expires))
+	return token, expires, err
+}
+
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// UserByToken returns the user a live token of the kind belongs to.
+func (db *DB) UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error) {
+	u, err := db.userWhere(ctx, "u.id = (SELECT user_id FROM tokens WHERE hash = ? AND kind = ? AND revoked_at = '' AND expires_at > ?) AND u.disabled = 0",
+		tokenHash(token), kind, FormatTime(now))
+	if baocun.ErrorCode(err) == baocun.ENOTFOUND {
+		return nil, &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "登录已失效，请重新登录 The token is invalid or expired; sign in again."}
+	}
+	return u, err
+}
+
+// RevokeToken ends a token (sign-out).
+func (db *DB) RevokeToken(ctx context.Context, token string) error {
+	_, err := db.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at = ''", FormatTime(time.Now()), tokenHash(token))
+	return err
+}

@@ -1,0 +1,260 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"baocun"
+)
+
+// Store is what the HTTP layer needs of the application database.
+type Store interface {
+	Login(ctx context.Context, username, password string, now time.Time) (baocun.LoginResult, error)
+	CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error)
+	UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error)
+	RevokeToken(ctx context.Context, token string) error
+
+	CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.AuditEntry) (*baocun.User, error)
+	User(ctx context.Context, username string) (*baocun.User, error)
+	Users(ctx context.Context, after int64, limit int) ([]baocun.User, error)
+
+	Department(ctx context.Context, code string) (*baocun.Department, error)
+	People(ctx context.Context, department string) ([]baocun.Person, error)
+	Departments(ctx context.Context, after string, limit int) ([]baocun.Department, error)
+	Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error)
+	ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error
+	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error
+	ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error
+
+	PolicyRules(ctx context.Context) ([][]string, int64, error)
+	GrantRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error
+	RevokeRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error
+}
+
+// TokenTTL is how long a bearer token lives.
+const TokenTTL = 12 * time.Hour
+
+// Context keys.
+const (
+	ctxUser    = "baocun.user"
+	ctxToken   = "baocun.token"
+	ctxAudit   = "baocun.audit"   // *baocun.AuditEntry drafted by authorize
+	ctxAudited = "baocun.audited" // set once the handler's entry is written
+	ctxReqID   = "baocun.request_id"
+)
+
+// requestID gives every request an ID, echoed in X-Request-ID and in its audit entry.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		buf := make([]byte, 8)
+		rand.Read(buf)
+		id := hex.EncodeToString(buf)
+		c.Set(ctxReqID, id)
+		c.Header("X-Request-ID", id)
+		c.Next()
+	}
+}
+
+// Token kinds: a bearer token for API clients, a session cookie for the browser.
+const (
+	kindBearer  = "bearer"
+	kindSession = "session"
+	// SessionCookie holds the browser's session token: HttpOnly, so page scripts
+	// never see it, and SameSite=Strict.
+	SessionCookie = "baocun_session"
+	// CSRFHeader must carry the session's CSRF token on every cookie-authenticated
+	// request that changes something.
+	CSRFHeader = "X-CSRF-Token"
+)
+
+// csrfToken is derived from the session secret: only a page that was given it at
+// sign-in knows it, and the server need not store it.
+func csrfToken(session string) string {
+	sum := sha256.Sum256([]byte("baocun-csrf:" + session))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// authenticate resolves a bearer token or a session cookie to its user, when there
+// is one. Routes that need a user refuse later, in authorize, so the refusal is
+// audited with the route.
+func authenticate(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		kind, token := kindBearer, ""
+		if h := c.GetHeader("Authorization"); h != "" {
+			t, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok || strings.TrimSpace(t) == "" || len(t) > 256 {
+				Error(c, &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "Authorization 头须为 Bearer 令牌 The Authorization header must be \"Bearer <token>\"."})
+				return
+			}
+			token = t
+		} else if t, err := c.Cookie(SessionCookie); err == nil && t != "" {
+			kind, token = kindSession, t
+			if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead &&
+				subtle.ConstantTimeCompare([]byte(c.GetHeader(CSRFHeader)), []byte(csrfToken(t))) != 1 {
+				Error(c, &baocun.Error{Code: baocun.EFORBIDDEN, Message: "缺少或错误的 CSRF 令牌 Missing or wrong CSRF token."})
+				return
+			}
+		}
+		if token == "" {
+			c.Next()
+			return
+		}
+		u, err := store.UserByToken(c.Request.Context(), token, kind, time.Now())
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.Set(ctxUser, u)
+		c.Set(ctxToken, token)
+		c.Next()
+	}
+}
+
+func currentUser(c *gin.Context) *baocun.User {
+	u, _ := c.Get(ctxUser)
+	user, _ := u.(*baocun.User)
+	return user
+}
+
+// baseEntry is an audit entry with what every request knows about itself.
+func baseEntry(c *gin.Context, action string) *baocun.AuditEntry {
+	e := &baocun.AuditEntry{
+		Actor:     "anonymous",
+		Action:    action,
+		RequestID: c.GetString(ctxReqID),
+		SourceIP:  c.ClientIP(),
+		UserAgent: c.Request.UserAgent(),
+	}
+	if u := currentUser(c); u != nil {
+		e.Actor = u.Username
+	}
+	return e
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// Session asks for a browser session cookie (and a CSRF token) instead of a
+	// bearer token.
+	Session bool `json:"session"`
+}
+
+type loginResponse struct {
+	Token     string       `json:"token,omitempty"`      // bearer sign-in
+	CSRFToken string       `json:"csrf_token,omitempty"` // session sign-in: send as X-CSRF-Token
+	ExpiresAt time.Time    `json:"expires_at"`
+	User      *baocun.User `json:"user"`
+}
+
+// handleLogin checks a username and password and returns a bearer token. Every
+// attempt, success or failure, is audited; repeated failures lock the account for a
+// growing while.
+func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req loginRequest
+		if err := decodeJSON(c, &req); err != nil {
+			Error(c, err)
+			return
+		}
+		fields := map[string]string{}
+		if req.Username == "" {
+			fields["username"] = "required"
+		}
+		if req.Password == "" {
+			fields["password"] = "required"
+		}
+		if len(fields) > 0 {
+			Error(c, &baocun.Error{Code: baocun.EINVALID, Message: "请填写用户名和密码 Username and password are required.", Fields: fields})
+			return
+		}
+		e := baseEntry(c, "auth.login")
+		e.Actor = req.Username
+		e.Resource = "users/" + req.Username
+		res, err := store.Login(c.Request.Context(), req.Username, req.Password, time.Now())
+		if err != nil {
+			e.Status = http.StatusUnauthorized
+			reason := "wrong username or password"
+			if !res.LockedUntil.IsZero() {
+				reason = "locked until " + res.LockedUntil.UTC().Format(time.RFC3339)
+				c.Header("Retry-After", strconv.Itoa(int(time.Until(res.LockedUntil).Seconds())+1))
+			}
+			e.Summary = summary(map[string]any{"result": "failure", "reason": reason})
+			if aerr := audit.Append(c.Request.Context(), e); aerr != nil {
+				Error(c, aerr)
+				return
+			}
+			Error(c, err)
+			return
+		}
+		kind := kindBearer
+		if req.Session {
+			kind = kindSession
+		}
+		token, expires, err := store.CreateToken(c.Request.Context(), res.User.ID, kind, TokenTTL)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		e.Status = http.StatusOK
+		e.Summary = summary(map[string]any{"result": "success"})
+		if err := audit.Append(c.Request.Context(), e); err != nil {
+			Error(c, err)
+			return
+		}
+		if req.Session {
+			c.SetSameSite(http.SameSiteStrictMode)
+			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", c.Request.TLS != nil, true)
+			c.JSON(http.StatusOK, loginResponse{CSRFToken: csrfToken(token), ExpiresAt: expires.UTC(), User: res.User})
+			return
+		}
+		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: expires.UTC(), User: res.User})
+	}
+}
+
+// handleLogout revokes the caller's token.
+func handleLogout(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := store.RevokeToken(c.Request.Context(), c.GetString(ctxToken)); err != nil {
+			Error(c, err)
+			return
+		}
+		c.SetCookie(SessionCookie, "", -1, "/", "", c.Request.TLS != nil, true)
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// handleMe returns the signed-in user with their roles.
+func handleMe() gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, currentUser(c)) }
+}
+
+// decodeJSON reads the body as exactly one JSON object of v's shape; unknown fields
+// are refused so a misspelt field is not silently ignored.
+func decodeJSON(c *gin.Context, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &baocun.Error{Code: baocun.EINVALID, Message: "请求体须为 JSON 对象 The request body must be a JSON object: " + err.Error()}
+	}
+	if dec.More() {
+		return &baocun.Error{Code: baocun.EINVALID, Message: "请求体只能有一个 JSON 对象 The request body must hold one JSON object."}
+	}
+	return nil
+}
+
+// summary renders a payload summary for the audit trail.
+func summary(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,156 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"baocun"
+)
+
+// Resource is what authorization needs to know about the thing a request acts on,
+// loaded from the database by the route's loader, never taken from the client.
+type Resource struct {
+	Name         string // for the audit trail, e.g. "users/alice"
+	Jurisdiction string // "*" for city-wide resources, else the county
+	Department   string // the department code it belongs to, if any
+	Village      string // the village code it concerns, if any
+	PairingID    string
+	CycleID      string
+	// TeamMembers are the usernames on the pairing's team, for own_pairing.
+	TeamMembers []string
+}
+
+// loader finds the resource of a request; an error (not found, bad id) ends it.
+type loader func(c *gin.Context) (Resource, error)
+
+// cityWide is the loader of resources that belong to the whole city (accounts,
+// policy, the audit trail): only roles held in "*" reach them.
+func cityWide(name string) loader {
+	return func(c *gin.Context) (Resource, error) {
+		return Resource{Name: name, Jurisdiction: baocun.CityJurisdiction}, nil
+	}
+}
+
+// relations computes the caller's relations to r from the database's facts.
+func relations(u *baocun.User, r Resource) []string {
+	var rel []string
+	if u.Department != "" && u.Department == r.Department {
+		rel = append(rel, "own_dept")
+	}
+	for _, m := range r.TeamMembers {
+		if m == u.Username {
+			rel = append(rel, "own_pairing")
+			break
+		}
+	}
+	if u.VillageCode != "" && u.VillageCode == r.Village {
+		rel = append(rel, "own_village")
+	}
+	return rel
+}
+
+// userResource loads the account named in the path.
+func userResource(c *gin.Context) (Resource, error) {
+	return Resource{Name: "users/" + c.Param("username"), Jurisdiction: "*"}, nil
+}
+
+// signedIn is the gate of routes every signed-in user may use (their own session).
+func signedIn(audit AuditLog) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if currentUser(c) == nil {
+			refuseAnonymous(c, audit, "session")
+			return
+		}
+		c.Next()
+	}
+}
+
+func refuseAnonymous(c *gin.Context, audit AuditLog, action string) {
+	e := baseEntry(c, action)
+	e.Decision, e.Rule, e.Status = baocun.DecisionDeny, "not signed in", http.StatusUnauthorized
+	if err := audit.Append(c.Request.Context(), e); err != nil {
+		Error(c, err)
+		return
+	}
+	Error(c, &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "请先登录 Sign in first."})
+}
+
+// authorize is the one gate of every protected route: it needs a signed-in user,
+// loads the resource, asks the policy, and audits the decision — every denial, and
+// every allowed request that changes something, with its outcome.
+func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFunc {
+	mutating := rt.method != http.MethodGet
+	action := rt.object + "." + rt.action
+	return func(c *gin.Context) {
+		u := currentUser(c)
+		if u == nil {
+			refuseAnonymous(c, audit, action)
+			return
+		}
+		e := baseEntry(c, action)
+		res, err := rt.resource(c)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		e.Resource, e.Jurisdiction, e.Department, e.Village = res.Name, res.Jurisdiction, res.Department, res.Village
+		e.PairingID, e.CycleID = res.PairingID, res.CycleID
+		d, err := authz.Decide(c.Request.Context(), baocun.AccessRequest{
+			User: u.Username, Jurisdiction: res.Jurisdiction, Object: rt.object, Action: rt.action, Relations: relations(u, res),
+		})
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		e.Rule = d.Rule
+		e.Role = ruleRole(d.Rule)
+		if !d.Allowed {
+			e.Decision, e.Status = baocun.DecisionDeny, http.StatusForbidden
+			if err := audit.Append(c.Request.Context(), e); err != nil {
+				Error(c, err)
+				return
+			}
+			Error(c, &baocun.Error{Code: baocun.EFORBIDDEN,
+				Message: "无权执行此操作 Not allowed: " + action + " (" + d.Rule + ")"})
+			return
+		}
+		e.Decision = baocun.DecisionAllow
+		c.Set(ctxAudit, e)
+		c.Next()
+		if mutating && !c.GetBool(ctxAudited) {
+			// The handler wrote nothing of its own (it refused the input, say):
+			// record the attempt and how it ended.
+			e.Status = c.Writer.Status()
+			if err := audit.Append(c.Request.Context(), e); err != nil {
+				c.Error(err)
+			}
+		}
+	}
+}
+
+// auditEntry is the entry authorize drafted for this request; a handler that changes
+// state completes it and writes it in the same transaction as the change.
+func auditEntry(c *gin.Context, status int, payload any) *baocun.AuditEntry {
+	v, _ := c.Get(ctxAudit)
+	e, _ := v.(*baocun.AuditEntry)
+	if e == nil {
+		e = baseEntry(c, "unknown")
+	}
+	e.Status = status
+	if payload != nil {
+		e.Summary = summary(payload)
+	}
+	c.Set(ctxAudited, true)
+	return e
+}
+
+// ruleRole is the role a matched rule grants ("p, reviewer, stage, …" → reviewer).
+func ruleRole(rule string) string {
+	parts := strings.Split(rule, ", ")
+	if len(parts) > 2 && parts[0] == "p" {
+		return parts[1]
+	}
+	return ""
+}

@@ -1,0 +1,453 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"baocun"
+	"baocun/policy"
+	"baocun/sqldb"
+	"baocun/sqldb/sqldbtest"
+	"baocun/web"
+)
+
+// fixture is a service on a real database with a small directory: two counties,
+// two departments, their people, and one account per role.
+type fixture struct {
+	t     *testing.T
+	db    *sqldb.DB
+	audit *sqldb.AuditLog
+	srv   *httptest.Server
+	hash  string // one password hash for every account: argon2id is slow on purpose
+}
+
+const password = "correct-horse-battery"
+
+func newFixture(t *testing.T, dsn string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db := sqldbtest.Open(t, dsn)
+	for _, q := range []string{
+		`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A'), ('D2', '乙县交通局', '县直', '县B'),
+			('D3', '甲县水利局', '县直', '县A'), ('D4', '市财政局', '市直', '')`,
+		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3), ('V2', '乙村', '县B', '二镇', 2)`,
+		`INSERT INTO people (id, name, department_code) VALUES ('P1', '张三', 'D1'), ('P2', '李四', 'D2'), ('P3', '王五', 'D3')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fixture{t: t, db: db, audit: newAuditLog(t, db)}
+	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if f.hash, err = baocun.HashPassword(password); err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(f.handler())
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// handler builds a service instance on the fixture's database with its own enforcer,
+// as a second process sharing the database would.
+func (f *fixture) handler() http.Handler {
+	en, err := policy.New(context.Background(), f.db)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return web.NewServer(web.Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+		Store: f.db, Authorizer: en, Audit: f.audit,
+	})
+}
+
+func (f *fixture) user(name, person, village string, roles ...baocun.Grant) {
+	f.t.Helper()
+	if _, err := f.db.CreateUser(context.Background(), baocun.NewUser{
+		Username: name, PasswordHash: f.hash, PersonID: person, VillageCode: village, Roles: roles,
+	}, nil); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) login(srv *httptest.Server, name string) string {
+	f.t.Helper()
+	status, body := call(f.t, srv, "", "POST", "/api/v1/auth/login", map[string]string{"username": name, "password": password})
+	if status != 200 {
+		f.t.Fatalf("login %s: %d %s", name, status, body)
+	}
+	var out struct{ Token string }
+	json.Unmarshal([]byte(body), &out)
+	return out.Token
+}
+
+func call(t *testing.T, srv *httptest.Server, token, method, path string, body any) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if s, ok := body.(string); ok {
+		rd = strings.NewReader(s)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func g(role, jurisdiction string) baocun.Grant {
+	return baocun.Grant{Role: role, Jurisdiction: jurisdiction}
+}
+
+// actors: one account per role of SPEC.md, city-wide and county-held where it
+// matters, plus a signed-in user with no role and an anonymous caller.
+var actors = []struct {
+	name, person, village string
+	roles                 []baocun.Grant
+}{
+	{"admin", "", "", []baocun.Grant{g("admin", "*")}},
+	{"organiser", "", "", []baocun.Grant{g("organiser", "*")}},
+	{"organiser_a", "", "", []baocun.Grant{g("organiser", "县A")}},
+	{"reviewer", "P1", "", []baocun.Grant{g("reviewer", "*")}},
+	{"dept_lead", "P1", "", []baocun.Grant{g("dept_lead", "县A")}},
+	{"team_member", "P1", "", []baocun.Grant{g("team_member", "县A")}},
+	{"village", "", "V1", []baocun.Grant{g("village", "县A")}},
+	{"auditor", "", "", []baocun.Grant{g("auditor", "*")}},
+	{"auditor_b", "", "", []baocun.Grant{g("auditor", "县B")}},
+	{"norole", "P2", "", nil},
+	{"anonymous", "", "", nil},
+}
+
+// cell is one column of the matrix: a route, the resource it is called on, and the
+// actors SPEC.md's roles table lets through ("signed-in": anyone signed in; "*":
+// anyone). Every route the service lists must have at least one cell (the test fails
+// on a new route without one); anything not listed must be refused.
+type cell struct {
+	route, on string
+	path      string
+	body      func(i int) any
+	allowed   []string
+}
+
+var cells = []cell{
+	{route: "POST /auth/login", path: "/auth/login", allowed: []string{"*"},
+		body: func(int) any { return map[string]string{"username": "admin", "password": password} }},
+	{route: "POST /auth/logout", path: "/auth/logout", allowed: []string{"signed-in"}},
+	{route: "GET /auth/me", path: "/auth/me", allowed: []string{"signed-in"}},
+	{route: "POST /users", path: "/users", allowed: []string{"admin"},
+		body: func(i int) any {
+			return map[string]any{"username": fmt.Sprintf("new%d", i), "password": password, "roles": []baocun.Grant{g("village", "县A")}}
+		}},
+	{route: "GET /users", path: "/users", allowed: []string{"admin", "auditor"}},
+	{route: "GET /users/:username", path: "/users/admin", allowed: []string{"admin", "auditor"}},
+	{route: "GET /departments/:code/people", on: "own department, own county", path: "/departments/D1/people",
+		allowed: []string{"admin", "organiser", "organiser_a", "auditor", "dept_lead"}},
+	{route: "GET /departments/:code/people", on: "another department, own county", path: "/departments/D3/people",
+		allowed: []string{"admin", "organiser", "organiser_a", "auditor"}},
+	{route: "GET /departments/:code/people", on: "another county", path: "/departments/D2/people",
+		allowed: []string{"admin", "organiser", "auditor", "auditor_b"}},
+	{route: "GET /departments/:code/people", on: "a city-level department", path: "/departments/D4/people",
+		allowed: []string{"admin", "organiser", "auditor"}},
+	{route: "POST /import/:kind", path: "/import/villages", allowed: []string{"organiser"},
+		body: func(int) any { return "code,name,county,township,class\nV9,丙村,县A,一镇,2\n" }},
+	{route: "GET /departments", path: "/departments", allowed: []string{"admin", "organiser", "reviewer", "auditor"}},
+	{route: "GET /villages", path: "/villages?county=县A", allowed: []string{"admin", "organiser", "reviewer", "auditor"}},
+	{route: "GET /audit", path: "/audit?decision=deny", allowed: []string{"auditor"}},
+	{route: "GET /audit/export", path: "/audit/export?format=jsonl", allowed: []string{"auditor"}},
+	{route: "GET /audit/verify", path: "/audit/verify", allowed: []string{"auditor"}},
+	{route: "GET /policy", path: "/policy", allowed: []string{"admin", "auditor"}},
+	{route: "POST /policy/grants", path: "/policy/grants", allowed: []string{"admin"},
+		body: func(int) any {
+			return map[string]string{"username": "norole", "role": "reviewer", "jurisdiction": "县B"}
+		}},
+	{route: "DELETE /policy/grants", path: "/policy/grants", allowed: []string{"admin"},
+		body: func(int) any {
+			return map[string]string{"username": "norole", "role": "reviewer", "jurisdiction": "县B"}
+		}},
+}
+
+// TestAuthorizationMatrix drives every API route through the real HTTP stack as
+// every actor and asserts allow or deny for each cell; every denial is audited with
+// the rule that matched.
+func TestAuthorizationMatrix(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	tokens := map[string]string{}
+	for _, a := range actors {
+		if a.name == "anonymous" {
+			continue
+		}
+		f.user(a.name, a.person, a.village, a.roles...)
+	}
+	covered := map[string]bool{}
+	for _, c := range cells {
+		covered[c.route] = true
+	}
+	for _, r := range web.RouteList() {
+		if !covered[r] {
+			t.Errorf("route %s has no cell in the matrix", r)
+		}
+	}
+	denied := 0
+	for i, c := range cells {
+		for j, a := range actors {
+			t.Run(c.route+" "+c.on+" as "+a.name, func(t *testing.T) {
+				// Sign in once per actor, and again after logout revoked the token.
+				if a.name != "anonymous" && tokens[a.name] == "" {
+					tokens[a.name] = f.login(f.srv, a.name)
+				}
+				if c.route == "POST /auth/logout" {
+					defer delete(tokens, a.name)
+				}
+				method, _, _ := strings.Cut(c.route, " ")
+				var body any
+				if c.body != nil {
+					body = c.body(i*100 + j)
+				}
+				status, resp := call(t, f.srv, tokens[a.name], method, "/api/v1"+c.path, body)
+				want := allowed(c.allowed, a.name)
+				got := status != http.StatusUnauthorized && status != http.StatusForbidden
+				if got != want {
+					t.Fatalf("status %d (allowed=%v), want allowed=%v: %s", status, got, want, resp)
+				}
+				if !got {
+					denied++
+					if !strings.Contains(resp, `"code":"forbidden"`) && !strings.Contains(resp, `"code":"unauthorized"`) {
+						t.Fatalf("denial body %s", resp)
+					}
+				}
+			})
+		}
+	}
+	entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Decision: baocun.DecisionDeny, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != denied {
+		t.Fatalf("%d denials audited, %d denied", len(entries), denied)
+	}
+	for _, e := range entries {
+		if e.Rule == "" || e.Status == 0 || e.Action == "" {
+			t.Fatalf("denial entry lacks rule, status or action: %+v", e)
+		}
+	}
+}
+
+func allowed(who []string, actor string) bool {
+	for _, who := range who {
+		switch {
+		case who == "*", who == actor:
+			return true
+		case who == "signed-in" && actor != "anonymous":
+			return true
+		}
+	}
+	return false
+}
+
+// A revoked role stops working at once, on this instance and on another instance
+// sharing the database, on SQLite and PostgreSQL.
+func TestRevocationIsImmediate(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		other := httptest.NewServer(f.handler())
+		defer other.Close()
+		f.user("admin", "", "", g("admin", "*"))
+		f.user("alice", "", "", g("auditor", "*"))
+		admin, alice := f.login(f.srv, "admin"), f.login(f.srv, "alice")
+		for _, srv := range []*httptest.Server{f.srv, other} {
+			if status, body := call(t, srv, alice, "GET", "/api/v1/users", nil); status != 200 {
+				t.Fatalf("before revocation: %d %s", status, body)
+			}
+		}
+		if status, body := call(t, f.srv, admin, "DELETE", "/api/v1/policy/grants", map[string]string{"username": "alice", "role": "auditor", "jurisdiction": "*"}); status != 200 {
+			t.Fatalf("revoke: %d %s", status, body)
+		}
+		for _, srv := range []*httptest.Server{f.srv, other} {
+			if status, body := call(t, srv, alice, "GET", "/api/v1/users", nil); status != 403 {
+				t.Fatalf("after revocation: %d %s, want 403", status, body)
+			}
+		}
+		if status, body := call(t, other, admin, "POST", "/api/v1/policy/grants", map[string]string{"username": "alice", "role": "auditor", "jurisdiction": "*"}); status != 201 {
+			t.Fatalf("grant again: %d %s", status, body)
+		}
+		if status, body := call(t, f.srv, alice, "GET", "/api/v1/users", nil); status != 200 {
+			t.Fatalf("after re-grant: %d %s", status, body)
+		}
+	})
+}
+
+// Bad input gets a clear 4xx and changes nothing.
+func TestAuthBadInput(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("admin", "", "", g("admin", "*"))
+	admin := f.login(f.srv, "admin")
+	expired := f.login(f.srv, "admin")
+	if _, err := f.db.ExecContext(context.Background(), "UPDATE tokens SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE hash <> ''"+
+		" AND created_at = (SELECT MAX(created_at) FROM tokens)"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.state()
+	tests := []struct {
+		name, token, method, path string
+		body                      any
+		status                    int
+		want                      string
+	}{
+		{"malformed token", "not a token at all", "GET", "/api/v1/users", nil, 401, "unauthorized"},
+		{"unknown token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GET", "/api/v1/users", nil, 401, "unauthorized"},
+		{"expired token", expired, "GET", "/api/v1/users", nil, 401, "expired"},
+		{"login body not JSON", "", "POST", "/api/v1/auth/login", "username=admin", 400, "JSON"},
+		{"login unknown field", "", "POST", "/api/v1/auth/login", `{"user":"admin","password":"x"}`, 400, "unknown field"},
+		{"login missing password", "", "POST", "/api/v1/auth/login", `{"username":"admin"}`, 400, "password"},
+		{"no such role", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": password, "roles": []baocun.Grant{g("mayor", "*")}}, 400, "mayor"},
+		{"no such jurisdiction", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": password, "roles": []baocun.Grant{g("reviewer", "县Z")}}, 400, "县Z"},
+		{"short password", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": "short"}, 400, "password"},
+		{"duplicate user", admin, "POST", "/api/v1/users", map[string]any{"username": "admin", "password": password}, 409, "already"},
+		{"grant to no such user", admin, "POST", "/api/v1/policy/grants", map[string]string{"username": "ghost", "role": "reviewer", "jurisdiction": "*"}, 400, "ghost"},
+		{"revoke a role not held", admin, "DELETE", "/api/v1/policy/grants", map[string]string{"username": "admin", "role": "reviewer", "jurisdiction": "*"}, 404, "does not hold"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := call(t, f.srv, tt.token, tt.method, tt.path, tt.body)
+			if status != tt.status || !strings.Contains(body, tt.want) {
+				t.Fatalf("%d %s, want %d containing %q", status, body, tt.status, tt.want)
+			}
+		})
+	}
+	if after := f.state(); after != before {
+		t.Fatalf("state changed:\n%s\n%s", before, after)
+	}
+}
+
+// state summarises users and rules, to show a refused request changed nothing.
+func (f *fixture) state() string {
+	var users, rules int
+	var version int64
+	ctx := context.Background()
+	f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&users)
+	f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM casbin_rule").Scan(&rules)
+	version, _ = f.db.PolicyVersion(ctx)
+	return fmt.Sprintf("users=%d rules=%d version=%d", users, rules, version)
+}
+
+// Repeated wrong passwords lock the account for a growing while, even against the
+// right password, and every attempt is audited.
+func TestLoginLockout(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("alice", "", "", g("auditor", "*"))
+	for i := range 5 {
+		status, body := call(t, f.srv, "", "POST", "/api/v1/auth/login", map[string]string{"username": "alice", "password": fmt.Sprintf("wrong-%d-password", i)})
+		if status != 401 {
+			t.Fatalf("attempt %d: %d %s", i, status, body)
+		}
+	}
+	status, body := call(t, f.srv, "", "POST", "/api/v1/auth/login", map[string]string{"username": "alice", "password": password})
+	if status != 401 || !strings.Contains(body, "Too many") {
+		t.Fatalf("right password while locked: %d %s, want locked", status, body)
+	}
+	entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Action: "auth.login", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 6 {
+		t.Fatalf("%d login attempts audited, want 6", len(entries))
+	}
+}
+
+// The browser's session: an HttpOnly SameSite cookie, and a CSRF token required on
+// every request that changes something; a bearer token is no cookie.
+func TestSessionCookieAndCSRF(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("alice", "", "", g("auditor", "*"))
+	b, _ := json.Marshal(map[string]any{"username": "alice", "password": password, "session": true})
+	resp, err := http.Post(f.srv.URL+"/api/v1/auth/login", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		CSRF  string `json:"csrf_token"`
+		Token string `json:"token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == web.SessionCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || out.CSRF == "" || out.Token != "" {
+		t.Fatalf("session login: cookie %+v, body %+v", cookie, out)
+	}
+	do := func(method, path, csrf string, c *http.Cookie) int {
+		req, _ := http.NewRequest(method, f.srv.URL+path, nil)
+		req.AddCookie(c)
+		if csrf != "" {
+			req.Header.Set(web.CSRFHeader, csrf)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := do("GET", "/api/v1/users", "", cookie); s != 200 {
+		t.Fatalf("GET with session: %d", s)
+	}
+	if s := do("POST", "/api/v1/auth/logout", "", cookie); s != 403 {
+		t.Fatalf("POST without CSRF token: %d, want 403", s)
+	}
+	if s := do("POST", "/api/v1/auth/logout", "wrong", cookie); s != 403 {
+		t.Fatalf("POST with a wrong CSRF token: %d, want 403", s)
+	}
+	if s := do("POST", "/api/v1/auth/logout", out.CSRF, cookie); s != 204 {
+		t.Fatalf("logout with CSRF token: %d", s)
+	}
+	if s := do("GET", "/api/v1/users", "", cookie); s != 401 {
+		t.Fatalf("GET after logout: %d, want 401", s)
+	}
+	bearer := f.login(f.srv, "alice")
+	if s := do("GET", "/api/v1/users", "", &http.Cookie{Name: web.SessionCookie, Value: bearer}); s != 401 {
+		t.Fatalf("bearer token as a cookie: %d, want 401", s)
+	}
+}
+
+// newAuditLog is the real audit chain on the fixture's database, closed (and checked
+// whole) when the test ends.
+func newAuditLog(t *testing.T, db *sqldb.DB) *sqldb.AuditLog {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{})
+	t.Cleanup(func() {
+		v, err := l.Verify(context.Background())
+		if err != nil || !v.OK {
+			t.Errorf("audit chain after the test: %+v, %v", v, err)
+		}
+		l.Close()
+	})
+	return l
+}

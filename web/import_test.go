@@ -1,0 +1,124 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"baocun"
+	"baocun/sheet"
+	"baocun/sqldb/sqldbtest"
+)
+
+func post(t *testing.T, f *fixture, token, path, contentType string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.srv.URL+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.String()
+}
+
+// The directory imports in every format officials use, all or nothing, reporting each
+// bad row by line and column, and a re-import updates by code.
+func TestImportDirectory(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.user("org", "", "", g("organiser", "*"))
+		tok := f.login(f.srv, "org")
+		ctx := context.Background()
+
+		gbk, _ := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte("编码,名称,级别,所属县\nD10,市教育局,市直,\nD11,甲县卫健局,县直,县A\n"))
+		if s, b := post(t, f, tok, "/api/v1/import/departments", "text/csv", gbk); s != 200 || !strings.Contains(b, `"imported":2`) {
+			t.Fatalf("GB18030 departments: %d %s", s, b)
+		}
+
+		wb := excelize.NewFile()
+		for i, r := range [][]any{
+			{"code", "name", "county", "township", "class", "collective_income_wan", "population", "households"},
+			{"V10", "丁村", "县A", "三镇", 3, "2.75", 800, 200},
+		} {
+			cell, _ := excelize.CoordinatesToCellName(1, i+1)
+			wb.SetSheetRow("Sheet1", cell, &r)
+		}
+		var x bytes.Buffer
+		wb.Write(&x)
+		if s, b := post(t, f, tok, "/api/v1/import/villages", sheet.XLSXType, x.Bytes()); s != 200 || !strings.Contains(b, `"imported":1`) {
+			t.Fatalf("XLSX villages: %d %s", s, b)
+		}
+
+		var mp bytes.Buffer
+		w := multipart.NewWriter(&mp)
+		fw, _ := w.CreateFormFile("file", "people.csv")
+		fw.Write([]byte("\xEF\xBB\xBFid,name,department_code,title,phone\nP10,赵六,D10,科长,13800000000\n"))
+		w.Close()
+		if s, b := post(t, f, tok, "/api/v1/import/people", w.FormDataContentType(), mp.Bytes()); s != 200 || !strings.Contains(b, `"imported":1`) {
+			t.Fatalf("multipart people: %d %s", s, b)
+		}
+
+		// Re-import updates by code.
+		if s, b := post(t, f, tok, "/api/v1/import/departments", "text/csv", []byte("code,name,level,county\nD10,市教育体育局,市直,\n")); s != 200 {
+			t.Fatalf("re-import: %d %s", s, b)
+		}
+		var name string
+		f.db.QueryRowContext(ctx, "SELECT name FROM departments WHERE code = 'D10'").Scan(&name)
+		if name != "市教育体育局" {
+			t.Fatalf("re-import did not update: %q", name)
+		}
+
+		before := directoryState(t, f)
+		bad := []struct {
+			name, kind, body string
+			line             int
+			column           string
+		}{
+			{"bad class", "villages", "code,name,county,township,class\nV20,戊村,县A,一镇,1\nV21,己村,县A,一镇,5\n", 3, "class"},
+			{"missing column", "villages", "code,name,county\nV20,戊村,县A\n", 1, "township"},
+			{"unknown department", "people", "id,name,department_code\nP20,钱七,D10\nP21,孙八,D99\n", 3, "department_code"},
+			{"malformed CSV", "departments", "code,name,level,county\nD20,\"unclosed,市直,\n", 2, ""},
+		}
+		for _, tt := range bad {
+			t.Run(tt.name, func(t *testing.T) {
+				s, b := post(t, f, tok, "/api/v1/import/"+tt.kind, "text/csv", []byte(tt.body))
+				if s != http.StatusUnprocessableEntity {
+					t.Fatalf("%d %s, want 422", s, b)
+				}
+				var out struct {
+					Error struct{ Rows []baocun.RowError } `json:"error"`
+				}
+				json.Unmarshal([]byte(b), &out)
+				if len(out.Error.Rows) == 0 || out.Error.Rows[0].Line != tt.line || (tt.column != "" && out.Error.Rows[0].Column != tt.column) {
+					t.Fatalf("rows %+v, want line %d column %q", out.Error.Rows, tt.line, tt.column)
+				}
+			})
+		}
+		if after := directoryState(t, f); after != before {
+			t.Fatalf("a rejected file changed the directory: %s → %s", before, after)
+		}
+	})
+}
+
+func directoryState(t *testing.T, f *fixture) string {
+	var d, v, p int
+	ctx := context.Background()
+	f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM departments").Scan(&d)
+	f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM villages").Scan(&v)
+	f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM people").Scan(&p)
+	return fmt.Sprintf("departments=%d villages=%d people=%d", d, v, p)
+}

@@ -1,0 +1,155 @@
+package web
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// openAPI builds the OpenAPI 3 description of the API from the route table, so the
+// document cannot drift from the routes: each operation names the permission it
+// needs (x-baocun-permission) and its request and response shapes come from the
+// handlers' own Go types.
+func openAPI(routes []route) map[string]any {
+	paths := map[string]map[string]any{}
+	for _, rt := range routes {
+		p := ginPathToOpenAPI("/api/v1" + rt.path)
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
+		}
+		op := map[string]any{
+			"summary":     rt.summary,
+			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", ":", "", "{", "", "}", "").Replace(rt.path),
+			"responses":   responses(rt),
+		}
+		switch {
+		case rt.public:
+			op["security"] = []any{}
+		case rt.object == "":
+			op["x-baocun-permission"] = "signed in"
+		default:
+			op["x-baocun-permission"] = rt.object + "." + rt.action
+		}
+		var params []any
+		for _, seg := range strings.Split(rt.path, "/") {
+			if name, ok := strings.CutPrefix(seg, ":"); ok {
+				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			}
+		}
+		if len(params) > 0 {
+			op["parameters"] = params
+		}
+		if rt.in != nil {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.in))},
+			}}
+		}
+		paths[p][strings.ToLower(rt.method)] = op
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":       "Baocun 部门包村 API",
+			"version":     "1",
+			"description": "部门包村工作流程与考核 — the department–village pairing programme. Errors are {\"error\":{\"code\",\"message\",\"fields\"}}; lists are {\"items\",\"next_cursor\"}.",
+		},
+		"servers":  []any{map[string]any{"url": "/"}},
+		"security": []any{map[string]any{"bearer": []any{}}, map[string]any{"session": []any{}}},
+		"paths":    paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{
+				"bearer":  map[string]any{"type": "http", "scheme": "bearer"},
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie},
+			},
+			"schemas": map[string]any{"Error": schemaOf(reflect.TypeOf(errorBody{}))},
+		},
+	}
+}
+
+func responses(rt route) map[string]any {
+	errRef := map[string]any{"description": "错误 error", "content": map[string]any{
+		"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	ok := map[string]any{"description": "成功 success"}
+	if rt.out != nil {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.out))}}
+	}
+	status := http.StatusOK
+	if rt.status != 0 {
+		status = rt.status
+	}
+	out := map[string]any{strconv.Itoa(status): ok, "400": errRef}
+	if !rt.public {
+		out["401"] = errRef
+		out["403"] = errRef
+	}
+	return out
+}
+
+// ginPathToOpenAPI turns /users/:username into /users/{username}.
+func ginPathToOpenAPI(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if name, ok := strings.CutPrefix(s, ":"); ok {
+			segs[i] = "{" + name + "}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// schemaOf describes a Go type the way encoding/json renders it.
+func schemaOf(t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t.Kind() == reflect.String:
+		return map[string]any{"type": "string"}
+	case t.Kind() == reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return map[string]any{"type": "integer"}
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return map[string]any{"type": "number"}
+	case t.Kind() == reflect.Slice:
+		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
+	case t.Kind() == reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
+	case t.Kind() == reflect.Struct:
+		props := map[string]any{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if f.Anonymous && name == "" {
+				// encoding/json lifts an untagged embedded struct's fields.
+				for k, v := range schemaOf(f.Type)["properties"].(map[string]any) {
+					props[k] = v
+				}
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			props[name] = schemaOf(f.Type)
+		}
+		return map[string]any{"type": "object", "properties": props}
+	}
+	return map[string]any{}
+}
+
+func handleOpenAPI(doc map[string]any) gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, doc) }
+}

@@ -1,0 +1,47 @@
+package web_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"baocun/web"
+)
+
+// The OpenAPI document describes every route with the permission it needs.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	resp, body := get(t, newServer(), "/api/openapi.json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var doc struct {
+		OpenAPI string                               `json:"openapi"`
+		Paths   map[string]map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	for _, r := range web.RouteList() {
+		method, path, _ := strings.Cut(r, " ")
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			if strings.HasPrefix(s, ":") {
+				segs[i] = "{" + s[1:] + "}"
+			}
+		}
+		op := doc.Paths["/api/v1"+strings.Join(segs, "/")][strings.ToLower(method)]
+		if op == nil {
+			t.Errorf("%s is not in the document", r)
+			continue
+		}
+		if _, public := op["security"]; !public && op["x-baocun-permission"] == nil {
+			t.Errorf("%s does not say what permission it needs", r)
+		}
+	}
+	if !strings.Contains(body, `"username"`) || !strings.Contains(body, `"granted"`) {
+		t.Errorf("request/response schemas missing fields")
+	}
+}
