@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"baocun"
+	"baocun/activities"
 	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/temporalserver"
@@ -263,6 +264,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WorkerStopTimeout: cfg.ShutdownTimeout,
 	})
 	workflows.Register(w)
+	activities.Register(w, &activities.Activities{Audit: auditLog})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
