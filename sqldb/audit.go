@@ -79,8 +79,8 @@ type AuditLog struct {
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
 
-	// Owned by the writer goroutine.
-	lastCheckpointAt time.Time
+	cpMu             sync.Mutex
+	lastCheckpointAt time.Time // of the last checkpoint this process signed or read
 }
 
 var _ baocun.AuditLog = (*AuditLog)(nil)
@@ -102,7 +102,8 @@ const (
 
 // NewAuditLog returns the audit log over db. signer signs checkpoints; it may be nil
 // for a reader, which then needs opts.PublicKey to verify. Close it to stop the
-// writer: Close flushes every acknowledged-to-be entry and signs a last checkpoint.
+// writer (before closing db): Close writes every queued entry and signs a last
+// checkpoint.
 func NewAuditLog(db *DB, signer ed25519.PrivateKey, opts AuditOptions) *AuditLog {
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = DefaultCheckpointEvery
@@ -125,12 +126,14 @@ func NewAuditLog(db *DB, signer ed25519.PrivateKey, opts AuditOptions) *AuditLog
 	}
 	if signer != nil {
 		l.public = signer.Public().(ed25519.PublicKey)
-		// A signer keeps checkpoints coming for entries written by AppendAuditTx
-		// even when Append is never called.
-		l.start()
 	}
 	if l.public != nil {
 		l.keyID = AuditKeyID(l.public)
+	}
+	if signer != nil {
+		// A signer keeps checkpoints coming for entries written by AppendAuditTx
+		// even when Append is never called.
+		l.start()
 	}
 	return l
 }
@@ -145,7 +148,9 @@ func (l *AuditLog) start() {
 var errAuditClosed = &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "审计日志已关闭 The audit log is closed."}
 
 // Append adds e to the chain and returns once it is committed. A non-empty e.Key that
-// is already stored writes nothing; e is then filled from the stored entry.
+// is already stored writes nothing; e is then filled from the stored entry. Never call
+// it inside a transaction of the same database: on SQLite the writer would wait for
+// that transaction's lock; use AppendTx there.
 func (l *AuditLog) Append(ctx context.Context, e *baocun.AuditEntry) error {
 	if err := prepareEntry(e); err != nil {
 		return err

@@ -42,28 +42,49 @@ func (l *AuditLog) Query(ctx context.Context, f baocun.AuditFilter) ([]baocun.Au
 	}
 	var where []string
 	var args []any
-	for _, c := range []struct{ col, val string }{
-		{"actor", f.Actor}, {"action", f.Action}, {"cycle_id", f.CycleID}, {"pairing_id", f.PairingID},
-		{"department", f.Department}, {"village", f.Village}, {"decision", f.Decision},
+	index := ""
+	// Most selective first: on SQLite, which keeps no statistics by default, the
+	// first filter given names the index to walk (see chooseIndex).
+	for _, c := range []struct{ col, val, index string }{
+		{"pairing_id", f.PairingID, "audit_entries_pairing"},
+		{"village", f.Village, "audit_entries_village"},
+		{"department", f.Department, "audit_entries_department"},
+		{"actor", f.Actor, "audit_entries_actor"},
+		{"action", f.Action, "audit_entries_action"},
+		{"cycle_id", f.CycleID, "audit_entries_cycle"},
+		{"decision", f.Decision, "audit_entries_decision"},
 	} {
 		if c.val != "" {
 			where = append(where, c.col+" = ?")
 			args = append(args, c.val)
+			if index == "" {
+				index = c.index
+			}
 		}
 	}
+	var timeArgs []any
 	if !f.Since.IsZero() {
 		where = append(where, "at >= ?")
-		args = append(args, FormatTime(f.Since))
+		timeArgs = append(timeArgs, FormatTime(f.Since))
 	}
 	if !f.Until.IsZero() {
 		where = append(where, "at < ?")
-		args = append(args, FormatTime(f.Until))
+		timeArgs = append(timeArgs, FormatTime(f.Until))
 	}
+	args = append(args, timeArgs...)
 	if before > 0 {
 		where = append(where, "seq < ?")
 		args = append(args, before)
 	}
-	q := "SELECT " + entryColumns + " FROM audit_entries"
+	from := " FROM audit_entries"
+	if l.db.dialect == SQLite {
+		hint, err := l.chooseIndex(ctx, index, where, timeArgs, f)
+		if err != nil {
+			return nil, "", auditReadErr(err)
+		}
+		from += hint
+	}
+	q := "SELECT " + entryColumns + from
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -83,6 +104,40 @@ func (l *AuditLog) Query(ctx context.Context, f baocun.AuditFilter) ([]baocun.Au
 		next = encodeAuditCursor(out[limit-1].Seq)
 	}
 	return out, next, nil
+}
+
+// narrowRange is how many entries a time range may hold for its index to beat
+// walking the chain backwards: at most this many rows are read and sorted.
+const narrowRange = 5000
+
+// chooseIndex tells SQLite which index a query walks. Without statistics SQLite
+// guesses, and a guess of the two-valued decision index over the village index costs a
+// hundred times more; PostgreSQL's planner has statistics and gets no hint. A
+// high-cardinality equality filter (pairing, village, department, actor) wins; else a
+// time range that holds few entries uses the time index; else the weaker equality
+// index, or the chain itself, newest first.
+func (l *AuditLog) chooseIndex(ctx context.Context, index string, where []string, timeArgs []any, f baocun.AuditFilter) (string, error) {
+	strong := f.PairingID != "" || f.Village != "" || f.Department != "" || f.Actor != ""
+	if !strong && len(timeArgs) > 0 {
+		var cond []string
+		for _, w := range where {
+			if strings.HasPrefix(w, "at ") {
+				cond = append(cond, w)
+			}
+		}
+		var n int
+		if err := l.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM audit_entries INDEXED BY audit_entries_at WHERE "+
+			strings.Join(cond, " AND ")+" LIMIT ?)", append(timeArgs, narrowRange+1)...).Scan(&n); err != nil {
+			return "", err
+		}
+		if n <= narrowRange {
+			return " INDEXED BY audit_entries_at", nil
+		}
+	}
+	if index == "" {
+		return " NOT INDEXED", nil
+	}
+	return " INDEXED BY " + index, nil
 }
 
 func auditReadErr(err error) error {

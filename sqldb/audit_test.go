@@ -602,36 +602,49 @@ func TestAuditCheckpointsCoverTxAppends(t *testing.T) {
 		ctx := context.Background()
 		db := sqldbtest.Open(t, dsn)
 		key := newKey(t)
-		fillQuery(t, db, 30, time.Now()) // e.g. `baocun users add` while the service is down
-		l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 10})
-		// The writer signs the backlog on its first tick.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		lastCheckpoint := func() int64 {
+			t.Helper()
 			var cp int64
 			if err := db.QueryRowContext(ctx, "SELECT checkpoint_seq FROM audit_head").Scan(&cp); err != nil {
 				t.Fatal(err)
 			}
-			if cp == 30 {
-				break
+			return cp
+		}
+		fillQuery(t, db, 30, time.Now()) // as `baocun users add` does while the service is down
+		l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 10})
+		if err := l.Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if cp := lastCheckpoint(); cp != 30 {
+			t.Fatalf("checkpoint at %d, want 30", cp)
+		}
+		// Ten entries in handlers' transactions make a checkpoint due; the writer
+		// signs it in the background, told by AppendTx.
+		for i := range 10 {
+			if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return l.AppendTx(ctx, tx, entry(i)) }); err != nil {
+				t.Fatal(err)
 			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for lastCheckpoint() != 40 {
 			if time.Now().After(deadline) {
-				t.Fatalf("checkpoint at %d after 10 s, want 30", cp)
+				t.Fatalf("checkpoint at %d 10 s after seq 40, want 40", lastCheckpoint())
 			}
-			time.Sleep(20 * time.Millisecond) // polling for the writer's tick: no event to await
+			time.Sleep(10 * time.Millisecond) // the writer is another goroutine: poll its effect
 		}
 		fillQuery(t, db, 3, time.Now())
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		var cp int64
-		if err := db.QueryRowContext(ctx, "SELECT MAX(seq) FROM audit_checkpoints").Scan(&cp); err != nil {
-			t.Fatal(err)
+		if cp := lastCheckpoint(); cp != 43 {
+			t.Fatalf("last checkpoint at %d after Close, want 43", cp)
 		}
-		if cp != 33 {
-			t.Fatalf("last checkpoint at %d after Close, want 33", cp)
+		if v := verify(t, l); !v.OK || v.Checkpoints != 3 {
+			t.Fatalf("%+v, want OK with 3 checkpoints", v)
 		}
-		if v := verify(t, l); !v.OK {
-			t.Fatalf("%+v", v)
+		ro := newLog(t, db, nil, sqldb.AuditOptions{PublicKey: key.Public().(ed25519.PublicKey)})
+		if err := ro.Checkpoint(ctx); baocun.ErrorCode(err) != baocun.EINVALID {
+			t.Fatalf("Checkpoint without a signer: %v, want %s", err, baocun.EINVALID)
 		}
 	})
 }
@@ -733,3 +746,33 @@ func dirState(t *testing.T, dir string) string {
 }
 
 func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+// With the service running (its -wal file present) an auditor's read-only open sees
+// every committed entry, including those not yet copied from the WAL.
+func TestOpenReadOnlyWhileServing(t *testing.T) {
+	ctx := context.Background()
+	dsn := sqldbtest.SQLiteDSN(t)
+	db := sqldbtest.Open(t, dsn)
+	key := newKey(t)
+	l := newLog(t, db, key, sqldb.AuditOptions{})
+	for i := range 5 {
+		if err := l.Append(ctx, entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ro, err := sqldb.OpenReadOnly(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	rl := newLog(t, ro, nil, sqldb.AuditOptions{PublicKey: key.Public().(ed25519.PublicKey)})
+	if v := verify(t, rl); !v.OK || v.Entries != 5 {
+		t.Fatalf("%+v", v)
+	}
+	if err := l.Append(ctx, entry(5)); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(t, rl); !v.OK || v.Entries != 6 {
+		t.Fatalf("after another append: %+v", v)
+	}
+}

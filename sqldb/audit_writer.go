@@ -15,6 +15,9 @@ import (
 // writing everything queued and signing a last checkpoint.
 func (l *AuditLog) run() {
 	defer close(l.stopped)
+	// Entries written while no writer ran (a crash, `baocun users add`) are signed
+	// as soon as one starts.
+	l.checkpointIfDue(false)
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
 	for {
@@ -123,33 +126,44 @@ func (l *AuditLog) writeEntries(reqs []*appendReq) error {
 		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.append",
 			Message: "审计记录写入失败 The audit entry could not be written.", Err: err}
 	}
-	if !signedAt.IsZero() {
-		l.lastCheckpointAt = signedAt
-	}
+	l.setLastCheckpoint(signedAt)
 	return nil
 }
 
-// checkpointIfDue signs a checkpoint in its own transaction when one is due (or, with
-// force, whenever entries follow the last one). Failures are logged: the entries are
-// safe, and the next tick tries again.
+// checkpointIfDue signs a checkpoint when one is due (or, with force, whenever
+// entries follow the last one). Failures are logged: the entries are safe, and the
+// next tick tries again.
 func (l *AuditLog) checkpointIfDue(force bool) {
-	if l.signer == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
+	if err := l.checkpoint(ctx, force); err != nil {
+		l.log.Error("audit checkpoint", "err", err)
+	}
+}
+
+// Checkpoint signs a checkpoint of the chain's end now, unless the last checkpoint is
+// already there: for a command that wrote entries through AppendAuditTx and wants
+// them signed before it exits.
+func (l *AuditLog) Checkpoint(ctx context.Context) error {
+	if l.signer == nil {
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.checkpoint",
+			Message: "没有审计签名密钥 No audit signing key: this log only reads."}
+	}
+	return l.checkpoint(ctx, true)
+}
+
+func (l *AuditLog) checkpoint(ctx context.Context, force bool) error {
+	if l.signer == nil {
+		return nil
+	}
 	// A plain read first: most ticks find nothing to do and need no write lock.
 	var h head
 	if err := l.db.QueryRowContext(ctx, "SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1").
 		Scan(&h.seq, &h.hash, &h.checkpointSeq); err != nil {
-		l.log.Error("audit checkpoint: read chain head", "err", err)
-		return
+		return fmt.Errorf("read chain head: %w", err)
 	}
 	if due, err := l.due(ctx, h, force); err != nil || !due {
-		if err != nil {
-			l.log.Error("audit checkpoint", "err", err)
-		}
-		return
+		return err
 	}
 	var signedAt time.Time
 	err := l.db.InTx(ctx, func(tx *Tx) error {
@@ -163,12 +177,19 @@ func (l *AuditLog) checkpointIfDue(force bool) {
 		return storeHead(ctx, tx, h)
 	})
 	if err != nil {
-		l.log.Error("audit checkpoint", "err", err)
+		return err
+	}
+	l.setLastCheckpoint(signedAt)
+	return nil
+}
+
+func (l *AuditLog) setLastCheckpoint(t time.Time) {
+	if t.IsZero() {
 		return
 	}
-	if !signedAt.IsZero() {
-		l.lastCheckpointAt = signedAt
-	}
+	l.cpMu.Lock()
+	l.lastCheckpointAt = t
+	l.cpMu.Unlock()
 }
 
 // due reports whether the chain at h needs a checkpoint now.
@@ -179,7 +200,10 @@ func (l *AuditLog) due(ctx context.Context, h head, force bool) (bool, error) {
 	if force || h.seq-h.checkpointSeq >= l.opts.CheckpointEvery {
 		return true, nil
 	}
-	if l.lastCheckpointAt.IsZero() && h.checkpointSeq > 0 {
+	l.cpMu.Lock()
+	last := l.lastCheckpointAt
+	l.cpMu.Unlock()
+	if last.IsZero() && h.checkpointSeq > 0 {
 		var at string
 		if err := l.db.QueryRowContext(ctx, "SELECT at FROM audit_checkpoints WHERE seq = ?", h.checkpointSeq).Scan(&at); err != nil {
 			return false, fmt.Errorf("read last checkpoint %d: %w", h.checkpointSeq, err)
@@ -188,9 +212,10 @@ func (l *AuditLog) due(ctx context.Context, h head, force bool) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("last checkpoint %d: time %q: %w", h.checkpointSeq, at, err)
 		}
-		l.lastCheckpointAt = t
+		last = t
+		l.setLastCheckpoint(t)
 	}
-	return time.Since(l.lastCheckpointAt) >= l.opts.CheckpointInterval, nil
+	return time.Since(last) >= l.opts.CheckpointInterval, nil
 }
 
 // checkpointLocked signs and stores a checkpoint of h when one is due, with the head

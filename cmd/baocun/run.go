@@ -15,6 +15,8 @@ const usage = `baocun — 部门包村 department–village pairing programme
 用法 Usage:
   baocun serve [flags]    运行服务 run the service (embedded Temporal + SQLite by default)
   baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
+  baocun audit verify     校验审计链 check the audit chain offline, read-only (--data-dir DIR)
+  baocun audit pubkey     审计公钥 print the audit public key
   baocun help             本说明 this text
 
 "baocun serve -h" lists the flags; every flag also reads BAOCUN_<FLAG> from the environment.
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdout)
+	case "audit":
+		return auditCommand(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
