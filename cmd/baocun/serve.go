@@ -65,7 +65,7 @@ func (c *serveConfig) auditKeyPath() string {
 	if c.AuditKey != "" {
 		return c.AuditKey
 	}
-	return filepath.Join(c.DataDir, "audit-ed25519.key")
+	return filepath.Join(c.DataDir, sqldb.AuditKeyFile)
 }
 
 func newServeFlags(c *serveConfig) *flag.FlagSet {
@@ -314,6 +314,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stdout, "  Temporal: %s, namespace %s\n", address, cfg.TemporalNamespace)
 	}
 	fmt.Fprintf(stdout, "  Database: %s\n", db.Name())
+	fmt.Fprintf(stdout, "  审计公钥 Audit public key: %s (baocun audit verify --data-dir %s)\n", sqldb.PublicKeyPath(cfg.auditKeyPath()), cfg.DataDir)
 	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %smetrics\n", url, url, url)
 	fmt.Fprintf(stdout, "  %s\n", signIn)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the service.\n")
