@@ -188,14 +188,30 @@ const (
 	maxLockout        = 15 * time.Minute
 )
 
-// Login checks username and password. A wrong password counts a failure and may lock
-// the account; a locked account is refused without checking the password.
+// lockout is how long the n-th failed attempt locks an account: nothing for the
+// first freeLoginFailures, then 1 s, 2 s, 4 s … up to maxLockout.
+func lockout(n int) time.Duration {
+	k := n - freeLoginFailures - 1
+	switch {
+	case k < 0:
+		return 0
+	case k >= 10: // 2^10 s > maxLockout; and no shift can overflow
+		return maxLockout
+	}
+	return min(time.Second<<k, maxLockout)
+}
+
+// Login checks username and password. Each attempt is counted before the password is
+// checked, atomically and only while the account is not locked, and sets the lock the
+// count calls for; a right password then clears both. So parallel guesses are each
+// counted, and a locked account is refused without checking the password. A locked
+// account answers like a wrong password, so locking tells nobody which usernames
+// exist; the lock is in LockedUntil for the audit trail.
 func (db *DB) Login(ctx context.Context, username, password string, now time.Time) (baocun.LoginResult, error) {
 	var id int64
-	var hash, locked string
-	var failed, disabled int
-	err := db.QueryRowContext(ctx, "SELECT id, password_hash, failed_logins, locked_until, disabled FROM users WHERE username = ?", username).
-		Scan(&id, &hash, &failed, &locked, &disabled)
+	var hash string
+	var disabled int
+	err := db.QueryRowContext(ctx, "SELECT id, password_hash, disabled FROM users WHERE username = ?", username).Scan(&id, &hash, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		baocun.CheckPassword(dummyHash, password) // same time as a real check: no user enumeration by timing
 		return baocun.LoginResult{}, errBadLogin
@@ -203,44 +219,45 @@ func (db *DB) Login(ctx context.Context, username, password string, now time.Tim
 	if err != nil {
 		return baocun.LoginResult{}, err
 	}
-	if until, _ := ParseTime(locked); now.Before(until) {
-		return baocun.LoginResult{LockedUntil: until}, &baocun.Error{Code: baocun.EUNAUTHORIZED,
-			Message: fmt.Sprintf("登录失败次数过多，请于 %s 后再试 Too many failed sign-ins; try again after %s.", until.Format(time.RFC3339), until.Format(time.RFC3339))}
-	}
-	if disabled != 0 || !baocun.CheckPassword(hash, password) {
-		failed++
-		var until time.Time
-		if failed > freeLoginFailures {
-			until = now.Add(min(time.Second<<(failed-freeLoginFailures-1), maxLockout))
-		}
-		if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?", failed, formatOptional(until), id); err != nil {
+	var n int
+	err = db.QueryRowContext(ctx, "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? AND locked_until <= ? RETURNING failed_logins",
+		id, FormatTime(now)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		var locked string
+		if err := db.QueryRowContext(ctx, "SELECT locked_until FROM users WHERE id = ?", id).Scan(&locked); err != nil {
 			return baocun.LoginResult{}, err
 		}
+		until, _ := ParseTime(locked)
 		return baocun.LoginResult{LockedUntil: until}, errBadLogin
 	}
-	if failed > 0 {
-		if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = '' WHERE id = ?", id); err != nil {
+	if err != nil {
+		return baocun.LoginResult{}, err
+	}
+	var until time.Time
+	if d := lockout(n); d > 0 {
+		until = now.Add(d)
+		if _, err := db.ExecContext(ctx, "UPDATE users SET locked_until = ? WHERE id = ? AND locked_until < ?", FormatTime(until), id, FormatTime(until)); err != nil {
 			return baocun.LoginResult{}, err
 		}
+	}
+	if disabled != 0 || !baocun.CheckPassword(hash, password) {
+		return baocun.LoginResult{LockedUntil: until}, errBadLogin
+	}
+	if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = '' WHERE id = ?", id); err != nil {
+		return baocun.LoginResult{}, err
 	}
 	u, err := db.User(ctx, username)
 	return baocun.LoginResult{User: u}, err
 }
 
-var errBadLogin = &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "用户名或密码错误 Wrong username or password."}
+var errBadLogin = &baocun.Error{Code: baocun.EUNAUTHORIZED,
+	Message: "用户名或密码错误，或尝试次数过多请稍后再试 Wrong username or password, or too many attempts: wait a while and try again."}
 
 // dummyHash is checked for unknown usernames so they cost as much as known ones.
 var dummyHash = func() string {
 	h, _ := baocun.HashPassword("not-a-real-password-at-all")
 	return h
 }()
-
-func formatOptional(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return FormatTime(t)
-}
 
 // CreateToken issues a new secret for the user; only its SHA-256 is stored.
 func (db *DB) CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error) {

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +51,8 @@ const (
 	ctxAudit   = "baocun.audit"   // *baocun.AuditEntry drafted by authorize
 	ctxAudited = "baocun.audited" // set once the handler's entry is written
 	ctxReqID   = "baocun.request_id"
+	ctxKind    = "baocun.token_kind"
+	ctxAuthErr = "baocun.auth_error" // a credential authenticate refused
 )
 
 // requestID gives every request an ID, echoed in X-Request-ID and in its audit entry.
@@ -86,25 +87,23 @@ func csrfToken(session string) string {
 }
 
 // authenticate resolves a bearer token or a session cookie to its user, when there
-// is one. Routes that need a user refuse later, in authorize, so the refusal is
-// audited with the route.
+// is one. It refuses nothing itself: a bad credential is remembered (ctxAuthErr) and
+// the route's gate refuses it and audits the refusal, while public routes such as
+// sign-in ignore it — a stale cookie must never stop anyone signing in again.
 func authenticate(store Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		kind, token := kindBearer, ""
 		if h := c.GetHeader("Authorization"); h != "" {
 			t, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok || strings.TrimSpace(t) == "" || len(t) > 256 {
-				Error(c, &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "Authorization 头须为 Bearer 令牌 The Authorization header must be \"Bearer <token>\"."})
+				c.Set(ctxAuthErr, &baocun.Error{Code: baocun.EUNAUTHORIZED, Op: "bad Authorization header",
+					Message: "Authorization 头须为 Bearer 令牌 The Authorization header must be \"Bearer <token>\"."})
+				c.Next()
 				return
 			}
 			token = t
 		} else if t, err := c.Cookie(SessionCookie); err == nil && t != "" {
 			kind, token = kindSession, t
-			if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead &&
-				subtle.ConstantTimeCompare([]byte(c.GetHeader(CSRFHeader)), []byte(csrfToken(t))) != 1 {
-				Error(c, &baocun.Error{Code: baocun.EFORBIDDEN, Message: "缺少或错误的 CSRF 令牌 Missing or wrong CSRF token."})
-				return
-			}
 		}
 		if token == "" {
 			c.Next()
@@ -112,11 +111,18 @@ func authenticate(store Store) gin.HandlerFunc {
 		}
 		u, err := store.UserByToken(c.Request.Context(), token, kind, time.Now())
 		if err != nil {
-			Error(c, err)
+			c.Set(ctxAuthErr, err)
+			c.Next()
 			return
 		}
 		c.Set(ctxUser, u)
 		c.Set(ctxToken, token)
+		c.Set(ctxKind, kind)
+		if kind == kindSession && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead &&
+			subtle.ConstantTimeCompare([]byte(c.GetHeader(CSRFHeader)), []byte(csrfToken(token))) != 1 {
+			c.Set(ctxAuthErr, &baocun.Error{Code: baocun.EFORBIDDEN, Op: "csrf",
+				Message: "缺少或错误的 CSRF 令牌 Missing or wrong CSRF token."})
+		}
 		c.Next()
 	}
 }
@@ -184,10 +190,11 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 		res, err := store.Login(c.Request.Context(), req.Username, req.Password, time.Now())
 		if err != nil {
 			e.Status = http.StatusUnauthorized
+			// The client hears the same either way; the trail says whether the
+			// account is locked.
 			reason := "wrong username or password"
 			if !res.LockedUntil.IsZero() {
 				reason = "locked until " + res.LockedUntil.UTC().Format(time.RFC3339)
-				c.Header("Retry-After", strconv.Itoa(int(time.Until(res.LockedUntil).Seconds())+1))
 			}
 			e.Summary = summary(map[string]any{"result": "failure", "reason": reason})
 			if aerr := audit.Append(c.Request.Context(), e); aerr != nil {
@@ -222,10 +229,16 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 	}
 }
 
-// handleLogout revokes the caller's token.
-func handleLogout(store Store) gin.HandlerFunc {
+// handleLogout revokes the caller's token, and says so in the audit trail.
+func handleLogout(store Store, audit AuditLog) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := store.RevokeToken(c.Request.Context(), c.GetString(ctxToken)); err != nil {
+			Error(c, err)
+			return
+		}
+		e := baseEntry(c, "auth.logout")
+		e.Resource, e.Status = "users/"+e.Actor, http.StatusNoContent
+		if err := audit.Append(c.Request.Context(), e); err != nil {
 			Error(c, err)
 			return
 		}
@@ -234,9 +247,22 @@ func handleLogout(store Store) gin.HandlerFunc {
 	}
 }
 
+// me is the signed-in user and, for a browser session, its CSRF token: a page that
+// was reloaded has lost the one sign-in returned.
+type me struct {
+	*baocun.User
+	CSRFToken string `json:"csrf_token,omitempty"`
+}
+
 // handleMe returns the signed-in user with their roles.
 func handleMe() gin.HandlerFunc {
-	return func(c *gin.Context) { c.JSON(http.StatusOK, currentUser(c)) }
+	return func(c *gin.Context) {
+		out := me{User: currentUser(c)}
+		if c.GetString(ctxKind) == kindSession {
+			out.CSRFToken = csrfToken(c.GetString(ctxToken))
+		}
+		c.JSON(http.StatusOK, out)
+	}
 }
 
 // decodeJSON reads the body as exactly one JSON object of v's shape; unknown fields

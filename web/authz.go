@@ -59,22 +59,37 @@ func userResource(c *gin.Context) (Resource, error) {
 // signedIn is the gate of routes every signed-in user may use (their own session).
 func signedIn(audit AuditLog) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if currentUser(c) == nil {
-			refuseAnonymous(c, audit, "session")
+		if refuseUnauthenticated(c, audit, "session."+strings.ToLower(c.Request.Method)) {
 			return
 		}
 		c.Next()
 	}
 }
 
-func refuseAnonymous(c *gin.Context, audit AuditLog, action string) {
+// refuseUnauthenticated ends a request that has no user or a refused credential (a
+// bad or expired token, a missing CSRF token), with an audited denial. It reports
+// whether it refused.
+func refuseUnauthenticated(c *gin.Context, audit AuditLog, action string) bool {
+	v, _ := c.Get(ctxAuthErr)
+	authErr, _ := v.(error)
+	if authErr == nil && currentUser(c) != nil {
+		return false
+	}
+	if authErr == nil {
+		authErr = &baocun.Error{Code: baocun.EUNAUTHORIZED, Op: "not signed in", Message: "请先登录 Sign in first."}
+	}
 	e := baseEntry(c, action)
-	e.Decision, e.Rule, e.Status = baocun.DecisionDeny, "not signed in", http.StatusUnauthorized
+	e.Decision, e.Status = baocun.DecisionDeny, http.StatusUnauthorized
+	if baocun.ErrorCode(authErr) == baocun.EFORBIDDEN {
+		e.Status = http.StatusForbidden
+	}
+	e.Rule = "authentication: " + authErr.Error()
 	if err := audit.Append(c.Request.Context(), e); err != nil {
 		Error(c, err)
-		return
+		return true
 	}
-	Error(c, &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "请先登录 Sign in first."})
+	Error(c, authErr)
+	return true
 }
 
 // authorize is the one gate of every protected route: it needs a signed-in user,
@@ -84,11 +99,10 @@ func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFun
 	mutating := rt.method != http.MethodGet
 	action := rt.object + "." + rt.action
 	return func(c *gin.Context) {
-		u := currentUser(c)
-		if u == nil {
-			refuseAnonymous(c, audit, action)
+		if refuseUnauthenticated(c, audit, action) {
 			return
 		}
+		u := currentUser(c)
 		e := baseEntry(c, action)
 		res, err := rt.resource(c)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -338,6 +339,33 @@ func TestAuthBadInput(t *testing.T) {
 	if after := f.state(); after != before {
 		t.Fatalf("state changed:\n%s\n%s", before, after)
 	}
+	// Every refused credential is an audited denial.
+	denials, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Decision: baocun.DecisionDeny, Action: "user.read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denials) != 3 {
+		t.Fatalf("%d refused credentials audited on GET /users, want 3 (malformed, unknown, expired)", len(denials))
+	}
+}
+
+// The audit trail records the address the connection came from: a client cannot
+// choose it with X-Forwarded-For.
+func TestSourceAddressCannotBeForged(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("alice", "", "", g("auditor", "*"))
+	b, _ := json.Marshal(map[string]string{"username": "alice", "password": password})
+	req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/auth/login", bytes.NewReader(b))
+	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	entries, _, _ := f.audit.Query(context.Background(), baocun.AuditFilter{Action: "auth.login"})
+	if len(entries) != 1 || entries[0].SourceIP != "127.0.0.1" {
+		t.Fatalf("entries %+v, want source 127.0.0.1", entries)
+	}
 }
 
 // state summarises users and rules, to show a refused request changed nothing.
@@ -352,27 +380,65 @@ func (f *fixture) state() string {
 }
 
 // Repeated wrong passwords lock the account for a growing while, even against the
-// right password, and every attempt is audited.
+// right password; a locked account answers like a wrong password (no username
+// enumeration) and every attempt is audited with the lock.
 func TestLoginLockout(t *testing.T) {
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	f.user("alice", "", "", g("auditor", "*"))
+	var unknown string
 	for i := range 5 {
 		status, body := call(t, f.srv, "", "POST", "/api/v1/auth/login", map[string]string{"username": "alice", "password": fmt.Sprintf("wrong-%d-password", i)})
 		if status != 401 {
 			t.Fatalf("attempt %d: %d %s", i, status, body)
 		}
+		_, unknown = call(t, f.srv, "", "POST", "/api/v1/auth/login", map[string]string{"username": "nobody", "password": "whatever-it-is"})
+		if i == 4 && body != unknown {
+			t.Fatalf("a locked account answers %s, an unknown one %s", body, unknown)
+		}
 	}
 	status, body := call(t, f.srv, "", "POST", "/api/v1/auth/login", map[string]string{"username": "alice", "password": password})
-	if status != 401 || !strings.Contains(body, "Too many") {
-		t.Fatalf("right password while locked: %d %s, want locked", status, body)
+	if status != 401 {
+		t.Fatalf("right password while locked: %d %s, want 401", status, body)
 	}
-	entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Action: "auth.login", Limit: 100})
+	entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Actor: "alice", Action: "auth.login", Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 6 {
-		t.Fatalf("%d login attempts audited, want 6", len(entries))
+	if len(entries) != 6 || !strings.Contains(entries[0].Summary, "locked until") {
+		t.Fatalf("%d login attempts audited (want 6), newest %+v", len(entries), entries[0])
 	}
+}
+
+// Parallel wrong passwords are each counted: a burst cannot slip past the lock by
+// racing the counter.
+func TestParallelLoginFailuresCount(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.user("alice", "", "", g("auditor", "*"))
+		const n = 12
+		done := make(chan int, n)
+		for i := range n {
+			go func() {
+				res, err := f.db.Login(context.Background(), "alice", fmt.Sprintf("wrong-%d-password", i), time.Now())
+				if err == nil {
+					t.Errorf("wrong password accepted")
+				}
+				if res.LockedUntil.IsZero() {
+					done <- 0
+				} else {
+					done <- 1
+				}
+			}()
+		}
+		for range n {
+			<-done
+		}
+		var failed int
+		f.db.QueryRowContext(context.Background(), "SELECT failed_logins FROM users WHERE username = 'alice'").Scan(&failed)
+		if failed < 4 {
+			t.Fatalf("failed_logins = %d after %d parallel wrong passwords: attempts were lost", failed, n)
+		}
+	})
 }
 
 // The browser's session: an HttpOnly SameSite cookie, and a CSRF token required on
@@ -421,6 +487,34 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	}
 	if s := do("POST", "/api/v1/auth/logout", "wrong", cookie); s != 403 {
 		t.Fatalf("POST with a wrong CSRF token: %d, want 403", s)
+	}
+	// A reloaded page recovers the CSRF token from /auth/me.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/auth/me", nil)
+	req.AddCookie(cookie)
+	meResp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me struct {
+		Username string `json:"username"`
+		CSRF     string `json:"csrf_token"`
+	}
+	json.NewDecoder(meResp.Body).Decode(&me)
+	meResp.Body.Close()
+	if me.Username != "alice" || me.CSRF != out.CSRF {
+		t.Fatalf("/auth/me with the session: %+v", me)
+	}
+	// A stale cookie without its CSRF token never stops anyone signing in again.
+	lb, _ := json.Marshal(map[string]any{"username": "alice", "password": password, "session": true})
+	req, _ = http.NewRequest("POST", f.srv.URL+"/api/v1/auth/login", bytes.NewReader(lb))
+	req.AddCookie(cookie)
+	again, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != 200 {
+		t.Fatalf("sign-in with a stale cookie and no CSRF token: %d", again.StatusCode)
 	}
 	if s := do("POST", "/api/v1/auth/logout", out.CSRF, cookie); s != 204 {
 		t.Fatalf("logout with CSRF token: %d", s)

@@ -36,8 +36,8 @@ func apiRoutes(d Deps) []route {
 	return []route{
 		{method: "POST", path: "/auth/login", summary: "登录 Sign in", public: true,
 			handler: handleLogin(d.Store, d.Audit), in: loginRequest{}, out: loginResponse{}},
-		{method: "POST", path: "/auth/logout", summary: "退出 Sign out", handler: handleLogout(d.Store), status: 204},
-		{method: "GET", path: "/auth/me", summary: "当前用户 The signed-in user", handler: handleMe(), out: baocun.User{}},
+		{method: "POST", path: "/auth/logout", summary: "退出 Sign out", handler: handleLogout(d.Store, d.Audit), status: 204},
+		{method: "GET", path: "/auth/me", summary: "当前用户 The signed-in user", handler: handleMe(), out: me{}},
 
 		{method: "POST", path: "/users", summary: "创建用户 Create an account", object: "user", action: "create", resource: cityWide("users"),
 			handler: handleCreateUser(d.Store), in: createUserRequest{}, out: baocun.User{}, status: 201},

@@ -29,6 +29,10 @@ type Deps struct {
 	// Registry collects the metrics served at /metrics; NewServer adds the HTTP ones.
 	Registry *prometheus.Registry
 
+	// TrustedProxies are the addresses (or CIDRs) whose X-Forwarded-For is believed;
+	// none by default.
+	TrustedProxies []string
+
 	Store      Store
 	Authorizer baocun.Authorizer
 	Audit      AuditLog
@@ -39,6 +43,11 @@ func NewServer(d Deps) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true
+	// The audit trail records c.ClientIP(): believe X-Forwarded-For only from the
+	// proxies the operator names, never from any client.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		panic(err) // validated by the caller; a test covers it
+	}
 	r.Use(recovery(d.Logger), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
 	routes(r, d)
 	return r
