@@ -164,6 +164,19 @@ func (s *Server) Stop() error {
 	return s.srv.Stop()
 }
 
+// CheckPort reports whether the frontend port (0: any) can be bound, so a caller can
+// refuse a busy port before it writes anything.
+func CheckPort(ip string, port int) error {
+	if port == 0 {
+		return nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("--temporal-port %d is not free: %w", port, err)
+	}
+	return l.Close()
+}
+
 // lockFile takes an exclusive lock that lasts while the file stays open: one process
 // at a time may run a server on a database file. The kernel drops the lock when the
 // process dies, however it dies.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,18 @@ type serveConfig struct {
 	LogFormat        string
 	TemporalLogLevel string
 	AuditKey         string
+	TrustedProxies   string
+}
+
+// trustedProxies splits --trusted-proxies.
+func (c *serveConfig) trustedProxies() []string {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // auditKeyPath is where the audit checkpoints' signing key lives; its public half is
@@ -88,6 +101,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", "warn", "level of the embedded Temporal server's own logs: debug, info, warn or error")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (none by default)")
 	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
 	return fs
 }
@@ -118,6 +132,13 @@ func (c *serveConfig) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return &usageError{"serve: --log-level: " + err.Error()}
+	}
+	for _, p := range c.trustedProxies() {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return &usageError{fmt.Sprintf("serve: --trusted-proxies: %q is neither an address nor a CIDR", p)}
+			}
+		}
 	}
 	if _, err := parseLevel(c.TemporalLogLevel); err != nil {
 		return &usageError{"serve: --temporal-log-level: " + err.Error()}
@@ -189,8 +210,52 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
+	// Claim the ports and read an existing audit key before any file is written, so a
+	// busy port or a bad key fails a first start without leaving a half-made data dir.
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
+	}
+	stops = append(stops, func() { ln.Close() })
+	if cfg.embedded() {
+		if err := temporalserver.CheckPort("127.0.0.1", cfg.TemporalPort); err != nil {
+			return err
+		}
+	}
+	auditKey, err := sqldb.ReadAuditPrivateKey(cfg.auditKeyPath())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
+	metrics := newMetrics()
+	opts := client.Options{
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: metrics.temporal,
+		Identity:       identity(),
+	}
+	if err := cfg.temporalSecurity(&opts); err != nil {
+		return err
+	}
+	dial := func(address string) (client.Client, error) {
+		opts.HostPort = address
+		tc, err := client.DialContext(connectCtx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("temporal %s: cannot connect within %s: %v", address, cfg.ConnectTimeout, errors.Unwrap(err))
+		}
+		stops = append(stops, tc.Close)
+		return tc, checkNamespace(connectCtx, tc, &cfg)
+	}
+	var tc client.Client
+	if !cfg.embedded() {
+		// An external cluster is checked before the database is touched.
+		if tc, err = dial(cfg.TemporalAddress); err != nil {
+			return err
+		}
+	}
+
 	db, err := sqldb.Open(connectCtx, dsn)
 	if err != nil {
 		return err
@@ -214,26 +279,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		})
 		address = srv.Address()
 		log.Info("embedded Temporal server started", "address", address, "file", temporalDB, "after", since(started))
-	}
-
-	metrics := newMetrics()
-	opts := client.Options{
-		HostPort:       address,
-		Namespace:      cfg.TemporalNamespace,
-		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
-		MetricsHandler: metrics.temporal,
-		Identity:       identity(),
-	}
-	if err := cfg.temporalSecurity(&opts); err != nil {
-		return err
-	}
-	tc, err := client.DialContext(connectCtx, opts)
-	if err != nil {
-		return fmt.Errorf("temporal %s: cannot connect within %s: %v", address, cfg.ConnectTimeout, errors.Unwrap(err))
-	}
-	stops = append(stops, tc.Close)
-	if err := checkNamespace(connectCtx, tc, &cfg); err != nil {
-		return err
+		if tc, err = dial(address); err != nil {
+			return err
+		}
 	}
 
 	// Every input holds: only now is anything written to the database.
@@ -244,13 +292,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Shown at once: a generated password must not be lost to a later failure.
+	fmt.Fprintf(stdout, "%s\n", signIn)
 	enforcer, err := policy.New(ctx, db)
 	if err != nil {
 		return err
 	}
-	auditKey, err := sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath())
-	if err != nil {
-		return err
+	if auditKey == nil {
+		if auditKey, err = sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath()); err != nil {
+			return err
+		}
 	}
 	auditLog := sqldb.NewAuditLog(db, auditKey, sqldb.AuditOptions{Logger: log})
 	stops = append(stops, func() { auditLog.Close() })
@@ -270,16 +321,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stops = append(stops, w.Stop)
 
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
-	}
 	handler := web.NewServer(web.Deps{
-		Logger:     log,
-		Registry:   metrics.registry,
-		Store:      db,
-		Authorizer: enforcer,
-		Audit:      auditLog,
+		Logger:         log,
+		Registry:       metrics.registry,
+		TrustedProxies: cfg.trustedProxies(),
+		Store:          db,
+		Authorizer:     enforcer,
+		Audit:          auditLog,
 		Checks: []web.Check{
 			{Name: "database", Func: db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {

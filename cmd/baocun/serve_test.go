@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,17 +86,21 @@ func awaitQuery(t testing.TB, c client.Client, id string) {
 	}
 }
 
+// badInput is a start-up that must fail: its arguments, what to prepare, and what the
+// error must say.
+type badInput struct {
+	name  string
+	args  func(dir string) []string
+	setup func(t *testing.T, dir string)
+	want  []string // all must appear in the error
+	code  int
+}
+
 // Each bad start-up input gives one line naming the problem, a non-zero exit and
 // no new or changed file.
 func TestServeBadInput(t *testing.T) {
 	notSQLite := []byte("编号,名称\n这是一个表格,不是数据库\n")
-	tests := []struct {
-		name  string
-		args  func(dir string) []string
-		setup func(t *testing.T, dir string)
-		want  []string // all must appear in the error
-		code  int
-	}{
+	tests := []badInput{
 		{
 			name: "unknown flag",
 			args: func(dir string) []string { return []string{"--data-dir", dir, "--no-such-flag"} },
@@ -150,6 +155,33 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"temporal 127.0.0.1:1", "cannot connect"}, code: 1,
 		},
 	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	tests = append(tests,
+		badInput{
+			name: "Temporal unreachable on a first start",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--temporal-address", "127.0.0.1:1", "--connect-timeout", "2s"}
+			},
+			want: []string{"temporal 127.0.0.1:1", "cannot connect"}, code: 1,
+		},
+		badInput{
+			name: "HTTP port busy on a first start",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--http", "127.0.0.1:" + busyPort} },
+			want: []string{"--http 127.0.0.1:" + busyPort}, code: 1,
+		},
+		badInput{
+			name: "Temporal port busy on a first start",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", busyPort}
+			},
+			want: []string{"--temporal-port " + busyPort, "not free"}, code: 1,
+		},
+	)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
