@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 
@@ -95,6 +96,13 @@ func (db *DB) GrantRole(ctx context.Context, username string, g baocun.Grant, au
 			return err
 		}
 		if err := checkGrant(ctx, tx, g, "grant"); err != nil {
+			return err
+		}
+		var person sql.NullString
+		if err := tx.QueryRowContext(ctx, "SELECT person_id FROM users WHERE username = ?", username).Scan(&person); err != nil {
+			return err
+		}
+		if err := checkPersonFor(g.Role, person.String, "grant"); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, "INSERT INTO casbin_rule (ptype, v0, v1, v2) VALUES ('g', ?, ?, ?) ON CONFLICT DO NOTHING", username, g.Role, g.Jurisdiction)

@@ -28,6 +28,7 @@ func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.A
 	}
 	now := time.Now()
 	var id int64
+	var u *baocun.User
 	err := db.InTx(ctx, func(tx *Tx) error {
 		if nu.PersonID != "" {
 			if err := mustExist(ctx, tx, "SELECT 1 FROM people WHERE id = ?", nu.PersonID, "person_id", "没有这个人员 No such person: "+nu.PersonID); err != nil {
@@ -43,19 +44,20 @@ func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.A
 			if err := checkGrant(ctx, tx, g, fmt.Sprintf("roles[%d]", i)); err != nil {
 				return err
 			}
+			if err := checkPersonFor(g.Role, nu.PersonID, fmt.Sprintf("roles[%d]", i)); err != nil {
+				return err
+			}
 		}
-		var exists int
-		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE username = ?", nu.Username).Scan(&exists)
-		if err != nil {
-			return err
-		}
-		if exists > 0 {
+		// ON CONFLICT, not a check first: two admins creating the same name at once
+		// get one account and one clear conflict, on PostgreSQL too.
+		err := tx.QueryRowContext(ctx,
+			"INSERT INTO users (username, password_hash, person_id, village_code, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING id",
+			nu.Username, nu.PasswordHash, nullable(nu.PersonID), nullable(nu.VillageCode), FormatTime(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return &baocun.Error{Code: baocun.ECONFLICT, Message: "用户名已存在 Username already exists: " + nu.Username,
 				Fields: map[string]string{"username": "taken"}}
 		}
-		if err := tx.QueryRowContext(ctx,
-			"INSERT INTO users (username, password_hash, person_id, village_code, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-			nu.Username, nu.PasswordHash, nullable(nu.PersonID), nullable(nu.VillageCode), FormatTime(now)).Scan(&id); err != nil {
+		if err != nil {
 			return err
 		}
 		for _, g := range nu.Roles {
@@ -67,12 +69,31 @@ func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.A
 		if err := bumpPolicyVersion(ctx, tx); err != nil {
 			return err
 		}
-		return AppendAuditTx(ctx, tx, audit)
+		if err := AppendAuditTx(ctx, tx, audit); err != nil {
+			return err
+		}
+		// Read back inside the transaction: once it commits, nothing can fail.
+		u, err = userWhere(ctx, tx, "u.id = ?", id)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return db.User(ctx, nu.Username)
+	return u, nil
+}
+
+// rolesOfPeople are the roles whose rules depend on the holder's department (own
+// department, own pairing, and a reviewer's bar on their own department): held only
+// by an account that is a person of the directory, so the bar can never fail open.
+var rolesOfPeople = map[string]bool{baocun.RoleReviewer: true, baocun.RoleDeptLead: true, baocun.RoleTeamMember: true}
+
+func checkPersonFor(role, personID, field string) error {
+	if rolesOfPeople[role] && personID == "" {
+		return &baocun.Error{Code: baocun.EINVALID,
+			Message: fmt.Sprintf("角色 %s 须关联人员（部门） Role %s needs an account linked to a person of the directory (person_id), so its department is known.", role, role),
+			Fields:  map[string]string{field + ".role": "needs person_id"}}
+	}
+	return nil
 }
 
 func nullable(s string) any {
@@ -113,15 +134,15 @@ func bumpPolicyVersion(ctx context.Context, tx *Tx) error {
 
 // User returns the account with its roles and its person's department.
 func (db *DB) User(ctx context.Context, username string) (*baocun.User, error) {
-	return db.userWhere(ctx, "u.username = ?", username)
+	return userWhere(ctx, db, "u.username = ?", username)
 }
 
-func (db *DB) userWhere(ctx context.Context, where string, args ...any) (*baocun.User, error) {
+func userWhere(ctx context.Context, q Querier, where string, args ...any) (*baocun.User, error) {
 	var u baocun.User
 	var person, village, dept sql.NullString
 	var created string
 	var disabled int
-	err := db.QueryRowContext(ctx, `SELECT u.id, u.username, u.person_id, u.village_code, p.department_code, u.disabled, u.created_at
+	err := q.QueryRowContext(ctx, `SELECT u.id, u.username, u.person_id, u.village_code, p.department_code, u.disabled, u.created_at
 		FROM users u LEFT JOIN people p ON p.id = u.person_id WHERE `+where, args...).
 		Scan(&u.ID, &u.Username, &person, &village, &dept, &disabled, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -132,12 +153,12 @@ func (db *DB) userWhere(ctx context.Context, where string, args ...any) (*baocun
 	}
 	u.PersonID, u.VillageCode, u.Department, u.Disabled = person.String, village.String, dept.String, disabled != 0
 	u.CreatedAt, _ = ParseTime(created)
-	u.Roles, err = db.grants(ctx, u.Username)
+	u.Roles, err = grants(ctx, q, u.Username)
 	return &u, err
 }
 
-func (db *DB) grants(ctx context.Context, username string) ([]baocun.Grant, error) {
-	rows, err := db.QueryContext(ctx, "SELECT v1, v2 FROM casbin_rule WHERE ptype = 'g' AND v0 = ? ORDER BY v1, v2", username)
+func grants(ctx context.Context, q Querier, username string) ([]baocun.Grant, error) {
+	rows, err := q.QueryContext(ctx, "SELECT v1, v2 FROM casbin_rule WHERE ptype = 'g' AND v0 = ? ORDER BY v1, v2", username)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +299,7 @@ func tokenHash(token string) string {
 
 // UserByToken returns the user a live token of the kind belongs to.
 func (db *DB) UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error) {
-	u, err := db.userWhere(ctx, "u.id = (SELECT user_id FROM tokens WHERE hash = ? AND kind = ? AND revoked_at = '' AND expires_at > ?) AND u.disabled = 0",
+	u, err := userWhere(ctx, db, "u.id = (SELECT user_id FROM tokens WHERE hash = ? AND kind = ? AND revoked_at = '' AND expires_at > ?) AND u.disabled = 0",
 		tokenHash(token), kind, FormatTime(now))
 	if baocun.ErrorCode(err) == baocun.ENOTFOUND {
 		return nil, &baocun.Error{Code: baocun.EUNAUTHORIZED, Message: "登录已失效，请重新登录 The token is invalid or expired; sign in again."}

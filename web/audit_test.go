@@ -19,7 +19,7 @@ func TestAuditAPI(t *testing.T) {
 		f.user("admin", "", "", g("admin", "*"))
 		f.user("aud", "", "", g("auditor", "*"))
 		admin, aud := f.login(f.srv, "admin"), f.login(f.srv, "aud")
-		if s, b := call(t, f.srv, admin, "POST", "/api/v1/users", map[string]any{"username": "wang", "password": password,
+		if s, b := call(t, f.srv, admin, "POST", "/api/v1/users", map[string]any{"username": "wang", "password": password, "person_id": "P1",
 			"roles": []baocun.Grant{g("reviewer", "县A")}}); s != 201 {
 			t.Fatalf("create user: %d %s", s, b)
 		}

@@ -323,6 +323,7 @@ func TestAuthBadInput(t *testing.T) {
 		{"login missing password", "", "POST", "/api/v1/auth/login", `{"username":"admin"}`, 400, "password"},
 		{"no such role", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": password, "roles": []baocun.Grant{g("mayor", "*")}}, 400, "mayor"},
 		{"no such jurisdiction", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": password, "roles": []baocun.Grant{g("reviewer", "县Z")}}, 400, "县Z"},
+		{"reviewer without a person", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": password, "roles": []baocun.Grant{g("reviewer", "*")}}, 400, "person_id"},
 		{"short password", admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": "short"}, 400, "password"},
 		{"duplicate user", admin, "POST", "/api/v1/users", map[string]any{"username": "admin", "password": password}, 409, "already"},
 		{"grant to no such user", admin, "POST", "/api/v1/policy/grants", map[string]string{"username": "ghost", "role": "reviewer", "jurisdiction": "*"}, 400, "ghost"},
@@ -347,6 +348,31 @@ func TestAuthBadInput(t *testing.T) {
 	if len(denials) != 3 {
 		t.Fatalf("%d refused credentials audited on GET /users, want 3 (malformed, unknown, expired)", len(denials))
 	}
+}
+
+// Two admins creating the same account at once get one account and one clear 409,
+// on PostgreSQL as on SQLite.
+func TestConcurrentCreateUser(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		f.user("admin", "", "", g("admin", "*"))
+		admin := f.login(f.srv, "admin")
+		const n = 5
+		statuses := make(chan int, n)
+		for range n {
+			go func() {
+				s, _ := call(t, f.srv, admin, "POST", "/api/v1/users", map[string]any{"username": "bob", "password": password})
+				statuses <- s
+			}()
+		}
+		count := map[int]int{}
+		for range n {
+			count[<-statuses]++
+		}
+		if count[201] != 1 || count[409] != n-1 {
+			t.Fatalf("statuses %v, want one 201 and %d 409", count, n-1)
+		}
+	})
 }
 
 // The audit trail records the address the connection came from: a client cannot
