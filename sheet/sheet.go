@@ -58,11 +58,9 @@ func readCSV(data []byte) (*Table, error) {
 	case bytes.HasPrefix(data, utf8BOM):
 		data = data[len(utf8BOM):]
 	case !utf8.Valid(data):
-		// Not UTF-8: Excel on Chinese Windows saves CSV in the ANSI code page,
-		// GBK, of which GB18030 is the superset.
-		decoded, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+		decoded, err := decodeGB18030(data)
 		if err != nil {
-			return nil, &Error{Message: "文件编码无法识别 The file is neither UTF-8 nor GB18030 text."}
+			return nil, err
 		}
 		data = decoded
 	}
@@ -86,6 +84,40 @@ func readCSV(data []byte) (*Table, error) {
 		t.add(line, rec)
 	}
 	return t.done()
+}
+
+// decodeGB18030 decodes a file that is not UTF-8 as GB18030 — Excel on Chinese
+// Windows saves CSV in the ANSI code page, GBK, of which GB18030 is the superset —
+// unless it is really broken UTF-8. The decoder never fails (it substitutes U+FFFD),
+// so a UTF-8 file with one stray byte would otherwise import as mojibake: when the
+// file has more valid multi-byte UTF-8 characters than invalid bytes, the stray byte
+// is reported where it stands instead.
+func decodeGB18030(data []byte) ([]byte, error) {
+	valid, invalid, first := 0, 0, -1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			invalid++
+			if first < 0 {
+				first = i
+			}
+		case size > 1:
+			valid++
+		}
+		i += max(size, 1)
+	}
+	if valid > invalid {
+		line := bytes.Count(data[:first], []byte("\n")) + 1
+		start := bytes.LastIndexByte(data[:first], '\n') + 1
+		return nil, &Error{Line: line, Column: utf8.RuneCount(data[start:first]) + 1,
+			Message: "文件不是有效的 UTF-8 编码 The file is UTF-8 with an invalid byte here; save it again as UTF-8 or GB18030."}
+	}
+	decoded, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+	if err != nil || bytes.ContainsRune(decoded, utf8.RuneError) {
+		return nil, &Error{Message: "文件编码无法识别 The file is neither UTF-8 nor GB18030 text; save it as UTF-8 CSV or XLSX."}
+	}
+	return decoded, nil
 }
 
 // runeColumn turns encoding/csv's byte column into the character column a person

@@ -80,6 +80,8 @@ func TestReadErrors(t *testing.T) {
 		{"bare quote", "code,name\nV1,甲\"村\n", 2, 5},
 		{"unterminated quote", "code,name\nV1,\"甲村\n", 2, 0},
 		{"broken XLSX", "PK\x03\x04not really a zip", 0, 0},
+		// UTF-8 with one stray byte must not be taken for GB18030 and imported garbled.
+		{"UTF-8 with a stray byte", "code,name\nV1,张家村\nV2,李\xff家村\nV3,王家村\n", 3, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

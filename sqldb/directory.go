@@ -106,9 +106,10 @@ func (db *DB) ImportPeople(ctx context.Context, ps []baocun.Person, lines []int,
 	})
 }
 
-// Departments lists departments by code after the cursor.
-func (db *DB) Departments(ctx context.Context, after string, limit int) ([]baocun.Department, error) {
-	rows, err := db.QueryContext(ctx, "SELECT code, name, level, county FROM departments WHERE code > ? ORDER BY code LIMIT ?", after, limit)
+// Departments lists departments by code after the cursor, of one county or all ("").
+func (db *DB) Departments(ctx context.Context, county, after string, limit int) ([]baocun.Department, error) {
+	rows, err := db.QueryContext(ctx, "SELECT code, name, level, county FROM departments WHERE code > ? AND (? = '' OR county = ?) ORDER BY code LIMIT ?",
+		after, county, county, limit)
 	if err != nil {
 		return nil, err
 	}

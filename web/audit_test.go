@@ -44,6 +44,13 @@ func TestAuditAPI(t *testing.T) {
 			t.Fatalf("denied entry %+v", denied)
 		}
 
+		// Reading the trail is itself on the trail.
+		_, b = call(t, f.srv, aud, "GET", "/api/v1/audit?action=audit.read", nil)
+		json.Unmarshal([]byte(b), &page)
+		if len(page.Items) == 0 || page.Items[len(page.Items)-1].Actor != "aud" || page.Items[len(page.Items)-1].Decision != "allow" {
+			t.Fatalf("the auditor's own reads are not audited: %s", b)
+		}
+
 		s, csv := call(t, f.srv, aud, "GET", "/api/v1/audit/export?format=csv&actor=admin", nil)
 		if s != 200 || !strings.HasPrefix(csv, "\uFEFF序号 seq,") || !strings.Contains(csv, "user.create") || strings.Contains(csv, ",aud,") {
 			t.Fatalf("csv export: %d %.300s", s, csv)

@@ -30,7 +30,7 @@ type Store interface {
 
 	Department(ctx context.Context, code string) (*baocun.Department, error)
 	People(ctx context.Context, department string) ([]baocun.Person, error)
-	Departments(ctx context.Context, after string, limit int) ([]baocun.Department, error)
+	Departments(ctx context.Context, county, after string, limit int) ([]baocun.Department, error)
 	Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error)
 	ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error
 	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error

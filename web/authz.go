@@ -93,10 +93,12 @@ func refuseUnauthenticated(c *gin.Context, audit AuditLog, action string) bool {
 }
 
 // authorize is the one gate of every protected route: it needs a signed-in user,
-// loads the resource, asks the policy, and audits the decision — every denial, and
-// every allowed request that changes something, with its outcome.
+// loads the resource, asks the policy, and audits the decision — every denial, every
+// allowed request that changes something, and allowed reads of personal data and of
+// the trail, each with its outcome. Other allowed reads (inbox polling, lists) are not
+// recorded, so the trail stays a record of decisions rather than of page views.
 func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFunc {
-	mutating := rt.method != http.MethodGet
+	recorded := rt.method != http.MethodGet || rt.auditRead
 	action := rt.object + "." + rt.action
 	return func(c *gin.Context) {
 		if refuseUnauthenticated(c, audit, action) {
@@ -133,9 +135,10 @@ func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFun
 		e.Decision = baocun.DecisionAllow
 		c.Set(ctxAudit, e)
 		c.Next()
-		if mutating && !c.GetBool(ctxAudited) {
-			// The handler wrote nothing of its own (it refused the input, say):
-			// record the attempt and how it ended.
+		if recorded && !c.GetBool(ctxAudited) {
+			// A read the trail keeps (personal data, the trail itself), or a change
+			// whose handler wrote nothing of its own (it refused the input, say):
+			// record the request and how it ended.
 			e.Status = c.Writer.Status()
 			if err := audit.Append(c.Request.Context(), e); err != nil {
 				c.Error(err)

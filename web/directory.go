@@ -14,6 +14,17 @@ import (
 	"baocun/sheet"
 )
 
+// countyList is the loader of directory lists: with ?county= the list is that
+// county's, so roles held in the county may read it; without, it is the whole city's.
+func countyList(name string) loader {
+	return func(c *gin.Context) (Resource, error) {
+		if county := c.Query("county"); county != "" {
+			return Resource{Name: name + "?county=" + county, Jurisdiction: county}, nil
+		}
+		return Resource{Name: name, Jurisdiction: baocun.CityJurisdiction}, nil
+	}
+}
+
 // departmentResource loads the department in the path: its jurisdiction and code
 // decide who may see it.
 func departmentResource(store Store) loader {
@@ -139,7 +150,7 @@ func handleListDepartments(store Store) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		ds, err := store.Departments(c.Request.Context(), c.Query("cursor"), limit+1)
+		ds, err := store.Departments(c.Request.Context(), c.Query("county"), c.Query("cursor"), limit+1)
 		if err != nil {
 			Error(c, err)
 			return

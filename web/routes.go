@@ -26,8 +26,9 @@ type route struct {
 	object, action string
 	resource       loader
 	handler        gin.HandlerFunc
-	in, out        any // request and response bodies' Go types, for the document
-	status         int // success status when not 200
+	in, out        any  // request and response bodies' Go types, for the document
+	status         int  // success status when not 200
+	auditRead      bool // audit allowed reads too: personal data and the trail itself
 }
 
 // apiRoutes lists every route under /api/v1 with the permission it needs. It is the
@@ -48,17 +49,17 @@ func apiRoutes(d Deps) []route {
 
 		{method: "POST", path: "/import/:kind", summary: "导入名录 Import departments, villages or people (CSV or XLSX)", object: "directory", action: "import",
 			resource: cityWide("directory"), handler: handleImport(d.Store), out: importResult{}},
-		{method: "GET", path: "/departments", summary: "部门名录 List departments", object: "directory", action: "read",
-			resource: cityWide("departments"), handler: handleListDepartments(d.Store), out: page[baocun.Department]{}},
+		{method: "GET", path: "/departments", summary: "部门名录 List departments (?county=)", object: "directory", action: "read",
+			resource: countyList("departments"), handler: handleListDepartments(d.Store), out: page[baocun.Department]{}},
 		{method: "GET", path: "/villages", summary: "行政村名录 List villages (?county=)", object: "directory", action: "read",
-			resource: cityWide("villages"), handler: handleListVillages(d.Store), out: page[baocun.Village]{}},
+			resource: countyList("villages"), handler: handleListVillages(d.Store), out: page[baocun.Village]{}},
 		{method: "GET", path: "/departments/:code/people", summary: "部门人员 A department's people", object: "people", action: "read",
-			resource: departmentResource(d.Store), handler: handleDepartmentPeople(d.Store), out: page[baocun.Person]{}},
+			resource: departmentResource(d.Store), handler: handleDepartmentPeople(d.Store), out: page[baocun.Person]{}, auditRead: true},
 
 		{method: "GET", path: "/audit", summary: "审计查询 Query the audit trail (actor, action, cycle, pairing, department, village, decision, since, until)",
-			object: "audit", action: "read", resource: cityWide("audit"), handler: handleAuditQuery(d.Audit), out: page[baocun.AuditEntry]{}},
+			object: "audit", action: "read", resource: cityWide("audit"), handler: handleAuditQuery(d.Audit), out: page[baocun.AuditEntry]{}, auditRead: true},
 		{method: "GET", path: "/audit/export", summary: "审计导出 Export the audit trail (?format=csv|jsonl, same filters)",
-			object: "audit", action: "read", resource: cityWide("audit"), handler: handleAuditExport(d.Audit)},
+			object: "audit", action: "read", resource: cityWide("audit"), handler: handleAuditExport(d.Audit), auditRead: true},
 		{method: "GET", path: "/audit/verify", summary: "审计校验 Verify the audit chain and its signed checkpoints",
 			object: "audit", action: "read", resource: cityWide("audit"), handler: handleAuditVerify(d.Audit), out: baocun.AuditVerification{}},
 
