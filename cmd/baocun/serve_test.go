@@ -358,3 +358,42 @@ func TestUsersAdd(t *testing.T) {
 		t.Fatalf("unknown role: err = %v", err)
 	}
 }
+
+// The scale path: a second instance on an existing Temporal server (here the first
+// instance's) and PostgreSQL starts no embedded server, becomes ready with its worker
+// on the shared task queue, and a workflow on that server completes.
+func TestServeOnExternalTemporalAndPostgres(t *testing.T) {
+	a := startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+	a.waitReady(t)
+	b := startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0",
+		"--temporal-address", a.temporal, "--database", sqldbtest.PostgresDSN(t))
+	b.waitReady(t)
+	if strings.Contains(strings.Join(b.banner, "\n"), "embedded") {
+		t.Fatalf("the external instance started an embedded server:\n%s", strings.Join(b.banner, "\n"))
+	}
+	c := dial(t, a.temporal)
+	defer c.Close()
+	ctx := context.Background()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "probe-external", TaskQueue: baocun.TaskQueue},
+		workflows.Probe, workflows.ProbeInput{Wait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitQuery(t, c, run.GetID())
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.ProbeAckUpdate,
+		Args: []any{"external"}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	getCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var res workflows.ProbeResult
+	if err := run.Get(getCtx, &res); err != nil || !res.TimerFired {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	b.stop(t)
+	a.stop(t)
+}
