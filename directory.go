@@ -52,6 +52,14 @@ type Row struct {
 	Cells []string
 }
 
+// Table is an imported file: its header row, the line the header stands on, and
+// its non-blank rows.
+type Table struct {
+	HeaderLine int
+	Header     []string
+	Rows       []Row
+}
+
 // RowError says what is wrong with one cell (or row) of an imported file.
 type RowError struct {
 	Line    int    `json:"line"`

@@ -48,7 +48,8 @@ type table struct {
 	header map[string]string // column name → the heading the file used
 }
 
-func mapHeader(header []string, cols []column) (*table, []RowError) {
+func mapHeader(in *Table, cols []column) (*table, []RowError) {
+	header, line := in.Header, max(in.HeaderLine, 1)
 	t := &table{index: map[string]int{}, header: map[string]string{}}
 	var errs []RowError
 	for i, h := range header {
@@ -56,7 +57,7 @@ func mapHeader(header []string, cols []column) (*table, []RowError) {
 		for _, c := range cols {
 			if key == c.name || containsStr(c.aliases, key) {
 				if _, dup := t.index[c.name]; dup {
-					errs = append(errs, RowError{Line: 1, Column: h, Message: "列重复 duplicate column " + c.name})
+					errs = append(errs, RowError{Line: line, Column: h, Message: "列重复 duplicate column " + c.name})
 				}
 				t.index[c.name], t.header[c.name] = i, h
 			}
@@ -64,7 +65,7 @@ func mapHeader(header []string, cols []column) (*table, []RowError) {
 	}
 	for _, c := range cols {
 		if _, ok := t.index[c.name]; c.required && !ok {
-			errs = append(errs, RowError{Line: 1, Column: c.name, Message: fmt.Sprintf("缺少必需的列 missing required column %q (or %s)", c.name, strings.Join(c.aliases, "/"))})
+			errs = append(errs, RowError{Line: line, Column: c.name, Message: fmt.Sprintf("缺少必需的列 missing required column %q (or %s)", c.name, strings.Join(c.aliases, "/"))})
 		}
 	}
 	return t, errs
@@ -155,15 +156,15 @@ func (t *table) count(e *rowErrors, r Row, name string) int {
 }
 
 // ParseDepartments validates the departments format (code,name,level,county).
-func ParseDepartments(header []string, rows []Row) ([]Department, error) {
-	t, herrs := mapHeader(header, departmentColumns)
+func ParseDepartments(in *Table) ([]Department, error) {
+	t, herrs := mapHeader(in, departmentColumns)
 	e := &rowErrors{list: herrs}
 	if len(herrs) > 0 {
 		return nil, e.err()
 	}
 	seen := map[string]int{}
-	out := make([]Department, 0, len(rows))
-	for _, r := range rows {
+	out := make([]Department, 0, len(in.Rows))
+	for _, r := range in.Rows {
 		d := Department{Code: t.code(e, r, "code", seen), Name: t.required(e, r, "name"), County: t.cell(r, "county")}
 		switch lv := t.required(e, r, "level"); strings.ToLower(lv) {
 		case LevelCity, "city", "市级":
@@ -185,15 +186,15 @@ func ParseDepartments(header []string, rows []Row) ([]Department, error) {
 
 // ParseVillages validates the villages format
 // (code,name,county,township,class,collective_income_wan,population,households).
-func ParseVillages(header []string, rows []Row) ([]Village, error) {
-	t, herrs := mapHeader(header, villageColumns)
+func ParseVillages(in *Table) ([]Village, error) {
+	t, herrs := mapHeader(in, villageColumns)
 	e := &rowErrors{list: herrs}
 	if len(herrs) > 0 {
 		return nil, e.err()
 	}
 	seen := map[string]int{}
-	out := make([]Village, 0, len(rows))
-	for _, r := range rows {
+	out := make([]Village, 0, len(in.Rows))
+	for _, r := range in.Rows {
 		v := Village{
 			Code: t.code(e, r, "code", seen), Name: t.required(e, r, "name"),
 			County: t.required(e, r, "county"), Township: t.required(e, r, "township"),
@@ -242,15 +243,15 @@ var phonePattern = regexp.MustCompile(`^[0-9+() -]{3,32}$`)
 
 // ParsePeople validates the people format (id,name,department_code,title,phone).
 // Whether each department exists is the store's to check.
-func ParsePeople(header []string, rows []Row) ([]Person, error) {
-	t, herrs := mapHeader(header, personColumns)
+func ParsePeople(in *Table) ([]Person, error) {
+	t, herrs := mapHeader(in, personColumns)
 	e := &rowErrors{list: herrs}
 	if len(herrs) > 0 {
 		return nil, e.err()
 	}
 	seen := map[string]int{}
-	out := make([]Person, 0, len(rows))
-	for _, r := range rows {
+	out := make([]Person, 0, len(in.Rows))
+	for _, r := range in.Rows {
 		p := Person{
 			ID: t.code(e, r, "id", seen), Name: t.required(e, r, "name"),
 			DepartmentCode: t.code(e, r, "department_code", nil), Title: t.cell(r, "title"), Phone: t.cell(r, "phone"),
@@ -261,4 +262,11 @@ func ParsePeople(header []string, rows []Row) ([]Person, error) {
 		out = append(out, p)
 	}
 	return out, e.err()
+}
+
+// PeopleHeading is the heading a people file used for a column (it may be one of the
+// Chinese ones), for errors found after parsing.
+func PeopleHeading(in *Table, name string) string {
+	t, _ := mapHeader(in, personColumns)
+	return t.col(name)
 }

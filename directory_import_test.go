@@ -17,6 +17,10 @@ func rows(lines ...string) []baocun.Row {
 	return out
 }
 
+func table(header []string, rows []baocun.Row) *baocun.Table {
+	return &baocun.Table{HeaderLine: 1, Header: header, Rows: rows}
+}
+
 func importErrors(t *testing.T, err error) []baocun.RowError {
 	t.Helper()
 	var ie *baocun.ImportError
@@ -30,7 +34,7 @@ func importErrors(t *testing.T, err error) []baocun.RowError {
 }
 
 func TestParseDepartments(t *testing.T) {
-	got, err := baocun.ParseDepartments([]string{"编码", "名称", "级别", "所属县"}, rows("D1,市农业局,市直,县A", "D2,县交通局,县直,县B", "D3,县水利局,county,县B"))
+	got, err := baocun.ParseDepartments(table([]string{"编码", "名称", "级别", "所属县"}, rows("D1,市农业局,市直,县A", "D2,县交通局,县直,县B", "D3,县水利局,county,县B")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +57,7 @@ func TestParseDepartments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := baocun.ParseDepartments(tt.header, tt.rows)
+			_, err := baocun.ParseDepartments(table(tt.header, tt.rows))
 			got := importErrors(t, err)
 			if len(got) != len(tt.want) {
 				t.Fatalf("errors %+v, want %+v", got, tt.want)
@@ -69,7 +73,7 @@ func TestParseDepartments(t *testing.T) {
 
 func TestParseVillages(t *testing.T) {
 	header := []string{"code", "name", "county", "township", "class", "collective_income_wan", "population", "households"}
-	got, err := baocun.ParseVillages(header, rows("V1,甲村,县A,一镇,3,12.50,1200,300", "V2,乙村,县B,二镇,二类,,,"))
+	got, err := baocun.ParseVillages(table(header, rows("V1,甲村,县A,一镇,3,12.50,1200,300", "V2,乙村,县B,二镇,二类,,,")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func TestParseVillages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := baocun.ParseVillages(header, rows(tt.row))
+			_, err := baocun.ParseVillages(table(header, rows(tt.row)))
 			got := importErrors(t, err)
 			if len(got) != 1 || got[0].Line != 2 || got[0].Column != tt.col {
 				t.Fatalf("errors %+v, want one at line 2 column %s", got, tt.col)
@@ -105,13 +109,28 @@ func TestParseVillages(t *testing.T) {
 
 func TestParsePeople(t *testing.T) {
 	header := []string{"id", "name", "department_code", "title", "phone"}
-	got, err := baocun.ParsePeople(header, rows("P1,张三,D1,科员,0794-8888888"))
+	got, err := baocun.ParsePeople(table(header, rows("P1,张三,D1,科员,0794-8888888")))
 	if err != nil || len(got) != 1 || got[0].DepartmentCode != "D1" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	_, err = baocun.ParsePeople(header, rows("P1,张三,D1,科员,call me", "P1,李四,D2,,"))
+	_, err = baocun.ParsePeople(table(header, rows("P1,张三,D1,科员,call me", "P1,李四,D2,,")))
 	got2 := importErrors(t, err)
 	if len(got2) != 2 || got2[0].Column != "phone" || got2[1].Line != 3 || got2[1].Column != "id" {
 		t.Fatalf("errors %+v", got2)
+	}
+}
+
+// A header below blank lines is reported on its own line, and an error found later
+// names the column as the file headed it.
+func TestHeaderLineAndHeading(t *testing.T) {
+	in := &baocun.Table{HeaderLine: 3, Header: []string{"编号", "姓名"}, Rows: rows("P1,张三")}
+	_, err := baocun.ParsePeople(in)
+	got := importErrors(t, err)
+	if len(got) != 1 || got[0].Line != 3 || got[0].Column != "department_code" {
+		t.Fatalf("errors %+v, want the missing column on line 3", got)
+	}
+	in.Header = []string{"编号", "姓名", "部门编码"}
+	if h := baocun.PeopleHeading(in, "department_code"); h != "部门编码" {
+		t.Fatalf("heading %q, want 部门编码", h)
 	}
 }

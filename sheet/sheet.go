@@ -22,12 +22,9 @@ import (
 // XLSXType is the media type of an XLSX workbook.
 const XLSXType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-// Table is a header and its non-blank rows, each with the line it stands on in the
-// file (for XLSX, the row number Excel shows).
-type Table struct {
-	Header []string
-	Rows   []baocun.Row
-}
+// Table is the file's header and its non-blank rows, each with the line it stands on
+// (for XLSX, the row number Excel shows).
+type Table = baocun.Table
 
 // Error is a problem with the file itself, at a line and column when known.
 type Error struct {
@@ -66,7 +63,7 @@ func readCSV(data []byte) (*Table, error) {
 	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
-	var t Table
+	t := &Table{}
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -81,9 +78,9 @@ func readCSV(data []byte) (*Table, error) {
 			return nil, &Error{Message: err.Error()}
 		}
 		line, _ := r.FieldPos(0)
-		t.add(line, rec)
+		add(t, line, rec)
 	}
-	return t.done()
+	return done(t)
 }
 
 // decodeGB18030 decodes a file that is not UTF-8 as GB18030 — Excel on Chinese
@@ -148,14 +145,14 @@ func readXLSX(data []byte) (*Table, error) {
 	if err != nil {
 		return nil, &Error{Message: "无法读取工作表 Cannot read the first sheet: " + err.Error()}
 	}
-	var t Table
+	t := &Table{}
 	for i, rec := range rows {
-		t.add(i+1, rec)
+		add(t, i+1, rec)
 	}
-	return t.done()
+	return done(t)
 }
 
-func (t *Table) add(line int, rec []string) {
+func add(t *Table, line int, rec []string) {
 	blank := true
 	for i := range rec {
 		rec[i] = strings.TrimSpace(rec[i])
@@ -167,13 +164,13 @@ func (t *Table) add(line int, rec []string) {
 		return
 	}
 	if t.Header == nil {
-		t.Header = rec
+		t.Header, t.HeaderLine = rec, line
 		return
 	}
 	t.Rows = append(t.Rows, baocun.Row{Line: line, Cells: rec})
 }
 
-func (t *Table) done() (*Table, error) {
+func done(t *Table) (*Table, error) {
 	if t.Header == nil {
 		return nil, &Error{Message: "文件为空 The file is empty: it needs a header row."}
 	}

@@ -40,10 +40,11 @@ func xlsx(t *testing.T, rows [][]any) []byte {
 
 func TestRead(t *testing.T) {
 	want := &sheet.Table{
-		Header: []string{"code", "name", "county"},
-		Rows:   []baocun.Row{{Line: 3, Cells: []string{"V1", "甲村", "县A"}}, {Line: 4, Cells: []string{"V2", "乙村, 东", "县B"}}},
+		HeaderLine: 1,
+		Header:     []string{"code", "name", "county"},
+		Rows:       []baocun.Row{{Line: 3, Cells: []string{"V1", "甲村", "县A"}}, {Line: 4, Cells: []string{"V2", "乙村, 东", "县B"}}},
 	}
-	wantXLSX := &sheet.Table{Header: want.Header, Rows: []baocun.Row{{Line: 3, Cells: want.Rows[0].Cells}, {Line: 4, Cells: want.Rows[1].Cells}}}
+	wantXLSX := &sheet.Table{HeaderLine: 1, Header: want.Header, Rows: []baocun.Row{{Line: 3, Cells: want.Rows[0].Cells}, {Line: 4, Cells: want.Rows[1].Cells}}}
 	tests := []struct {
 		name        string
 		data        []byte

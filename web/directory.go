@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -74,22 +73,22 @@ func handleImport(store Store) gin.HandlerFunc {
 		switch kind {
 		case "departments":
 			var ds []baocun.Department
-			if ds, err = baocun.ParseDepartments(t.Header, t.Rows); err == nil {
+			if ds, err = baocun.ParseDepartments(t); err == nil {
 				err = store.ImportDepartments(ctx, ds, e)
 			}
 		case "villages":
 			var vs []baocun.Village
-			if vs, err = baocun.ParseVillages(t.Header, t.Rows); err == nil {
+			if vs, err = baocun.ParseVillages(t); err == nil {
 				err = store.ImportVillages(ctx, vs, e)
 			}
 		case "people":
 			var ps []baocun.Person
-			if ps, err = baocun.ParsePeople(t.Header, t.Rows); err == nil {
+			if ps, err = baocun.ParsePeople(t); err == nil {
 				lines := make([]int, len(t.Rows))
 				for i, r := range t.Rows {
 					lines[i] = r.Line
 				}
-				err = store.ImportPeople(ctx, ps, lines, headerOf(t.Header, "department_code"), e)
+				err = store.ImportPeople(ctx, ps, lines, baocun.PeopleHeading(t, "department_code"), e)
 			}
 		default:
 			err = &baocun.Error{Code: baocun.ENOTFOUND, Message: "只能导入 departments、villages 或 people: no such import " + kind}
@@ -105,16 +104,6 @@ func handleImport(store Store) gin.HandlerFunc {
 
 type importResult struct {
 	Imported int `json:"imported"`
-}
-
-// headerOf is the heading the file used for a column (it may be Chinese).
-func headerOf(header []string, name string) string {
-	for _, h := range header {
-		if strings.EqualFold(h, name) {
-			return h
-		}
-	}
-	return name
 }
 
 // uploadedFile reads the file from a multipart field "file" or the raw body.
