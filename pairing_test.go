@@ -1,0 +1,68 @@
+package baocun_test
+
+import (
+	"reflect"
+	"testing"
+
+	"baocun"
+)
+
+func TestParsePairings(t *testing.T) {
+	got, lines, err := baocun.ParsePairings(table([]string{"部门编码", "村编码", "类型"}, rows("D1,V1,包扶", "D2,V2,共建", "D3,V3,model")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V2", "model"}, {"D3", "V3", "model"}}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(lines, []int{2, 3, 4}) {
+		t.Fatalf("got %+v at %v", got, lines)
+	}
+	_, _, err = baocun.ParsePairings(table([]string{"department_code", "village_code", "kind"}, rows("D1,V1,帮扶")))
+	if errs := importErrors(t, err); len(errs) != 1 || errs[0].Column != "kind" || errs[0].Line != 2 {
+		t.Fatalf("errors %+v", errs)
+	}
+}
+
+func TestValidatePairings(t *testing.T) {
+	dir := baocun.LaunchDirectory{
+		People:   map[string]int{"D1": 5, "D2": 3, "D9": 0},
+		Villages: map[string]string{"V1": "县A", "V2": "县A", "V3": "县B"},
+	}
+	ok := []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V2", "model"}, {"D1", "V3", "support"}}
+	if err := baocun.ValidatePairings(ok, []int{1, 2, 3}, "*", dir); err != nil {
+		t.Fatalf("a valid city launch: %v", err)
+	}
+	tests := []struct {
+		name         string
+		ps           []baocun.PairingSpec
+		jurisdiction string
+		want         []baocun.RowError // line and column
+	}{
+		{"unknown codes", []baocun.PairingSpec{{"DX", "VX", "support"}}, "*",
+			[]baocun.RowError{{Line: 1, Column: "department_code"}, {Line: 1, Column: "village_code"}}},
+		{"village paired twice", []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V1", "model"}}, "*",
+			[]baocun.RowError{{Line: 2, Column: "village_code"}}},
+		{"department with no people", []baocun.PairingSpec{{"D9", "V1", "support"}}, "*",
+			[]baocun.RowError{{Line: 1, Column: "department_code"}}},
+		{"village outside a county cycle", []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V3", "model"}}, "县A",
+			[]baocun.RowError{{Line: 2, Column: "village_code"}}},
+		{"bad kind", []baocun.PairingSpec{{"D1", "V1", "adopt"}}, "*", []baocun.RowError{{Line: 1, Column: "kind"}}},
+		{"no pairings", nil, "*", []baocun.RowError{{Line: 0, Column: "pairings"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := make([]int, len(tt.ps))
+			for i := range lines {
+				lines[i] = i + 1
+			}
+			got := importErrors(t, baocun.ValidatePairings(tt.ps, lines, tt.jurisdiction, dir))
+			if len(got) != len(tt.want) {
+				t.Fatalf("errors %+v, want %+v", got, tt.want)
+			}
+			for i := range got {
+				if got[i].Line != tt.want[i].Line || got[i].Column != tt.want[i].Column || got[i].Message == "" {
+					t.Fatalf("error %d = %+v, want line %d column %s", i, got[i], tt.want[i].Line, tt.want[i].Column)
+				}
+			}
+		})
+	}
+}
