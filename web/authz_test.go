@@ -26,7 +26,7 @@ import (
 // fixture is a service on a real database with a small directory: two counties,
 // two departments, their people, and one account per role.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqldb.DB
 	audit *sqldb.AuditLog
 	srv   *httptest.Server
@@ -35,7 +35,7 @@ type fixture struct {
 
 const password = "correct-horse-battery"
 
-func newFixture(t *testing.T, dsn string) *fixture {
+func newFixture(t testing.TB, dsn string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db := sqldbtest.Open(t, dsn)
@@ -95,7 +95,7 @@ func (f *fixture) login(srv *httptest.Server, name string) string {
 	return out.Token
 }
 
-func call(t *testing.T, srv *httptest.Server, token, method, path string, body any) (int, string) {
+func call(t testing.TB, srv *httptest.Server, token, method, path string, body any) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if s, ok := body.(string); ok {
@@ -560,7 +560,7 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 
 // newAuditLog is the real audit chain on the fixture's database, closed (and checked
 // whole) when the test ends.
-func newAuditLog(t *testing.T, db *sqldb.DB) *sqldb.AuditLog {
+func newAuditLog(t testing.TB, db *sqldb.DB) *sqldb.AuditLog {
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
