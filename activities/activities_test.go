@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"baocun"
 	"baocun/activities"
-	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 )
 
@@ -24,9 +22,7 @@ import (
 func TestRecordAuditIsIdempotentUnderRetry(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := sqldbtest.Open(t, dsn)
-		_, key, _ := ed25519.GenerateKey(nil)
-		log := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{})
-		defer log.Close()
+		log := sqldbtest.AuditLog(t, db)
 		a := &activities.Activities{Audit: log}
 
 		attempts := 0

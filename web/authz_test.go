@@ -3,7 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,7 +48,7 @@ func newFixture(t testing.TB, dsn string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f := &fixture{t: t, db: db, audit: newAuditLog(t, db)}
+	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db)}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +495,7 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || out.CSRF == "" || out.Token != "" {
 		t.Fatalf("session login: cookie %+v, body %+v", cookie, out)
 	}
-	do := func(method, path, csrf string, c *http.Cookie) int {
+	send := func(method, path, csrf string, c *http.Cookie) (int, []byte) {
 		req, _ := http.NewRequest(method, f.srv.URL+path, nil)
 		req.AddCookie(c)
 		if csrf != "" {
@@ -506,8 +505,13 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	do := func(method, path, csrf string, c *http.Cookie) int {
+		s, _ := send(method, path, csrf, c)
+		return s
 	}
 	if s := do("GET", "/api/v1/users", "", cookie); s != 200 {
 		t.Fatalf("GET with session: %d", s)
@@ -519,24 +523,18 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 		t.Fatalf("POST with a wrong CSRF token: %d, want 403", s)
 	}
 	// A reloaded page recovers the CSRF token from /auth/me.
-	req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/auth/me", nil)
-	req.AddCookie(cookie)
-	meResp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, meBody := send("GET", "/api/v1/auth/me", "", cookie)
 	var me struct {
 		Username string `json:"username"`
 		CSRF     string `json:"csrf_token"`
 	}
-	json.NewDecoder(meResp.Body).Decode(&me)
-	meResp.Body.Close()
+	json.Unmarshal(meBody, &me)
 	if me.Username != "alice" || me.CSRF != out.CSRF {
 		t.Fatalf("/auth/me with the session: %+v", me)
 	}
 	// A stale cookie without its CSRF token never stops anyone signing in again.
 	lb, _ := json.Marshal(map[string]any{"username": "alice", "password": password, "session": true})
-	req, _ = http.NewRequest("POST", f.srv.URL+"/api/v1/auth/login", bytes.NewReader(lb))
+	req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/auth/login", bytes.NewReader(lb))
 	req.AddCookie(cookie)
 	again, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -556,22 +554,4 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	if s := do("GET", "/api/v1/users", "", &http.Cookie{Name: web.SessionCookie, Value: bearer}); s != 401 {
 		t.Fatalf("bearer token as a cookie: %d, want 401", s)
 	}
-}
-
-// newAuditLog is the real audit chain on the fixture's database, closed (and checked
-// whole) when the test ends.
-func newAuditLog(t testing.TB, db *sqldb.DB) *sqldb.AuditLog {
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{})
-	t.Cleanup(func() {
-		v, err := l.Verify(context.Background())
-		if err != nil || !v.OK {
-			t.Errorf("audit chain after the test: %+v, %v", v, err)
-		}
-		l.Close()
-	})
-	return l
 }

@@ -6,6 +6,7 @@ package sqldbtest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -81,4 +82,23 @@ func PostgresDSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// AuditLog returns a signed audit log on db that is closed when the test ends, after
+// checking the whole chain still verifies.
+func AuditLog(t testing.TB, db *sqldb.DB) *sqldb.AuditLog {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{})
+	t.Cleanup(func() {
+		v, err := l.Verify(context.Background())
+		if err != nil || !v.OK {
+			t.Errorf("audit chain after the test: %+v, %v", v, err)
+		}
+		l.Close()
+	})
+	return l
 }
