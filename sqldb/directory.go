@@ -143,3 +143,25 @@ func (db *DB) Villages(ctx context.Context, county, after string, limit int) ([]
 	}
 	return out, rows.Err()
 }
+
+// Village returns one village of the directory.
+func (db *DB) Village(ctx context.Context, code string) (*baocun.Village, error) {
+	var v baocun.Village
+	err := db.QueryRowContext(ctx, `SELECT code, name, county, township, class, collective_income_wan, population, households
+		FROM villages WHERE code = ?`, code).Scan(&v.Code, &v.Name, &v.County, &v.Township, &v.Class, &v.CollectiveIncomeWan, &v.Population, &v.Households)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个行政村 No such village: " + code}
+	}
+	return &v, err
+}
+
+// Person returns one person of the directory.
+func (db *DB) Person(ctx context.Context, id string) (*baocun.Person, error) {
+	var p baocun.Person
+	err := db.QueryRowContext(ctx, "SELECT id, name, department_code, title, phone FROM people WHERE id = ?", id).
+		Scan(&p.ID, &p.Name, &p.DepartmentCode, &p.Title, &p.Phone)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个人员 No such person: " + id}
+	}
+	return &p, err
+}

@@ -1,10 +1,14 @@
 package sqldb
 
-import "time"
+import (
+	"time"
+
+	"baocun"
+)
 
 // timeLayout is how every timestamp is stored: UTC, fixed width, so text order is
 // time order on both SQLite and PostgreSQL and a raw row is readable.
-const timeLayout = "2006-01-02T15:04:05.000000Z"
+const timeLayout = baocun.TimeLayout
 
 // FormatTime renders t in the stored form.
 func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }

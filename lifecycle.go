@@ -1,0 +1,566 @@
+package baocun
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Stages of a pairing (SPEC.md "The lifecycle").
+const (
+	StageDispatch   = "dispatch"   // 派驻: the department nominates the team, an organiser approves it
+	StageStationed  = "stationed"  // 驻村: the team confirms its arrival
+	StagePlanning   = "planning"   // 规划: the team's plan, approved by a reviewer
+	StageReviews    = "reviews"    // 汇报: a report each period, the yearly evaluation round
+	StageAcceptance = "acceptance" // 验收: final acceptance (issue 6)
+	StagePublicity  = "publicity"  // 公示
+	StageClosed     = "closed"
+	StageCancelled  = "cancelled"
+)
+
+// Stages lists the stages in lifecycle order.
+var Stages = []string{StageDispatch, StageStationed, StagePlanning, StageReviews, StageAcceptance, StagePublicity, StageClosed, StageCancelled}
+
+// StageNames are the stages' names for people.
+var StageNames = map[string]string{
+	StageDispatch: "派驻工作组 dispatch", StageStationed: "进驻 stationed", StagePlanning: "制定规划 planning",
+	StageReviews: "定期汇报 reviews", StageAcceptance: "检查验收 acceptance", StagePublicity: "公示申诉 publicity",
+	StageClosed: "已结束 closed", StageCancelled: "已撤销 cancelled",
+}
+
+// Task kinds: the human steps of a pairing. Each open one is a Task in the database.
+const (
+	TaskNominateTeam      = "nominate_team"       // dept_lead: name the work team
+	TaskApproveTeam       = "approve_team"        // organiser: approve or return the nomination
+	TaskConfirmArrival    = "confirm_arrival"     // team_member: the team has arrived in the village
+	TaskSubmitPlan        = "submit_plan"         // team_member: the village development plan
+	TaskReviewPlan        = "review_plan"         // reviewer: approve or return the plan
+	TaskSubmitReport      = "submit_report"       // team_member: the period's report
+	TaskReviewReport      = "review_report"       // reviewer: approve or return the report
+	TaskApproveTeamChange = "approve_team_change" // organiser: approve or return a team change
+	TaskResidencyFlag     = "residency_flag"      // dept_lead: a member was under the residency rule
+	TaskEvaluation        = "evaluation"          // village: the yearly villager and grass-roots evaluation
+)
+
+// TaskRoles is the role that acts on each kind of task.
+var TaskRoles = map[string]string{
+	TaskNominateTeam: RoleDeptLead, TaskApproveTeam: RoleOrganiser, TaskConfirmArrival: RoleTeamMember,
+	TaskSubmitPlan: RoleTeamMember, TaskReviewPlan: RoleReviewer, TaskSubmitReport: RoleTeamMember,
+	TaskReviewReport: RoleReviewer, TaskApproveTeamChange: RoleOrganiser, TaskResidencyFlag: RoleDeptLead,
+	TaskEvaluation: RoleVillage,
+}
+
+// Task statuses.
+const (
+	TaskOpen      = "open"
+	TaskDone      = "done"
+	TaskCancelled = "cancelled" // the pairing or cycle was cancelled
+	TaskExpired   = "expired"   // the stage it belonged to ended without it
+)
+
+// Decision outcomes.
+const (
+	OutcomeApprove     = "approve"     // 通过
+	OutcomeReturn      = "return"      // 退回
+	OutcomeAcknowledge = "acknowledge" // 已知悉 (a residency flag)
+	OutcomeSubmitted   = "submitted"   // a submission closed the task
+)
+
+// Task is one open or finished human step: who must act (role, and the pairing's
+// department, village and county as the owner scope), by when, and how it ended.
+type Task struct {
+	ID           string     `json:"id"` // "<pairing id>-<sequence>"
+	Kind         string     `json:"kind"`
+	PairingID    int64      `json:"pairing_id"`
+	CycleID      int64      `json:"cycle_id"`
+	Role         string     `json:"role"`
+	Jurisdiction string     `json:"jurisdiction"` // the village's county
+	Department   string     `json:"department_code"`
+	Village      string     `json:"village_code"`
+	Period       int        `json:"period,omitempty"`
+	Subject      string     `json:"subject,omitempty"` // what the task is about, e.g. "P3 报告 report v2"
+	DueAt        time.Time  `json:"due_at"`            // real time
+	DueDate      string     `json:"due_date"`          // programme date, YYYY-MM-DD
+	RemindAt     time.Time  `json:"remind_at"`         // real time of the reminder
+	Status       string     `json:"status"`
+	OpenedAt     time.Time  `json:"opened_at"`
+	RemindedAt   *time.Time `json:"reminded_at,omitempty"`
+	EscalatedAt  *time.Time `json:"escalated_at,omitempty"` // overdue: now also in the organisers' inbox
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	ClosedBy     string     `json:"closed_by,omitempty"`
+	Outcome      string     `json:"outcome,omitempty"`
+}
+
+// Member is one person of a work team.
+type Member struct {
+	PersonID string `json:"person_id"`
+	Name     string `json:"name,omitempty"`
+	Leader   bool   `json:"leader,omitempty"`
+}
+
+// Windows are the programme days each step is given, and how long before a due
+// date its reminder is recorded.
+type Windows struct {
+	NominateDays   int `json:"nominate_days"`   // to nominate a team after launch
+	DecideDays     int `json:"decide_days"`     // to approve or return a submission
+	ArrivalDays    int `json:"arrival_days"`    // to arrive after the team is approved
+	PlanDays       int `json:"plan_days"`       // to submit the plan after arrival
+	ReportDays     int `json:"report_days"`     // after a period ends, to submit its report
+	ReworkDays     int `json:"rework_days"`     // to resubmit a returned plan or report
+	EvaluationDays int `json:"evaluation_days"` // for the yearly evaluation
+	RemindDays     int `json:"remind_days"`     // a reminder this many days before a due date
+	PublicityDays  int `json:"publicity_days"`  // issue 6
+	AppealDays     int `json:"appeal_days"`     // issue 6
+}
+
+// CycleSettings are a cycle's rules, fixed when it launches.
+type CycleSettings struct {
+	StartDate     string  `json:"start_date"` // YYYY-MM-DD, programme time, in China time
+	Years         int     `json:"years"`
+	PeriodMonths  int     `json:"period_months"`
+	ClockScale    float64 `json:"clock_scale"`
+	MinTeamSize   int     `json:"min_team_size"`
+	ResidencyDays int     `json:"residency_days"` // check-in days a member owes each month
+	Windows       Windows `json:"windows"`
+	// Rubric is the acceptance rubric (issue 6), frozen at launch.
+	Rubric json.RawMessage `json:"rubric,omitempty"`
+}
+
+// Defaults fills the zero fields of s with SPEC.md's defaults.
+func (s *CycleSettings) Defaults() {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&s.Years, 3)
+	def(&s.PeriodMonths, 3)
+	def(&s.MinTeamSize, 3)
+	def(&s.ResidencyDays, 20)
+	if s.ClockScale == 0 {
+		s.ClockScale = 1
+	}
+	w := &s.Windows
+	def(&w.NominateDays, 30)
+	def(&w.DecideDays, 7)
+	def(&w.ArrivalDays, 15)
+	def(&w.PlanDays, 30)
+	def(&w.ReportDays, 10)
+	def(&w.ReworkDays, 7)
+	def(&w.EvaluationDays, 30)
+	def(&w.RemindDays, 3)
+	def(&w.PublicityDays, 7)
+	def(&w.AppealDays, 10)
+}
+
+// Start is the cycle's first moment in programme time: midnight, China time.
+func (s *CycleSettings) Start() (time.Time, error) {
+	t, err := time.ParseInLocation(time.DateOnly, s.StartDate, ChinaTime)
+	if err != nil {
+		return time.Time{}, &Error{Code: EINVALID, Message: fmt.Sprintf("开始日期须为 YYYY-MM-DD start_date must be a date YYYY-MM-DD, not %q", s.StartDate),
+			Fields: map[string]string{"start_date": "invalid"}}
+	}
+	if t.Year() < 2000 || t.Year() > 2100 {
+		return time.Time{}, &Error{Code: EINVALID, Message: fmt.Sprintf("开始日期超出范围 start_date %s is out of range (2000–2100)", s.StartDate),
+			Fields: map[string]string{"start_date": "out of range"}}
+	}
+	return t, nil
+}
+
+// Validate checks every setting, naming the field at fault.
+func (s *CycleSettings) Validate() error {
+	if _, err := s.Start(); err != nil {
+		return err
+	}
+	if _, err := Periods(time.Now(), s.Years, s.PeriodMonths); err != nil {
+		return err
+	}
+	if err := (Clock{Scale: s.ClockScale}).Validate(); err != nil {
+		return err
+	}
+	bad := func(field, msg string) error {
+		return &Error{Code: EINVALID, Message: msg, Fields: map[string]string{field: "out of range"}}
+	}
+	if s.MinTeamSize < 1 || s.MinTeamSize > 50 {
+		return bad("min_team_size", "工作组最少人数须在 1–50 之间 min_team_size must be 1–50")
+	}
+	if s.ResidencyDays < 0 || s.ResidencyDays > 28 {
+		return bad("residency_days", "每月驻村天数须在 0–28 之间 residency_days must be 0–28")
+	}
+	w := s.Windows
+	for name, v := range map[string]int{"nominate_days": w.NominateDays, "decide_days": w.DecideDays, "arrival_days": w.ArrivalDays,
+		"plan_days": w.PlanDays, "report_days": w.ReportDays, "rework_days": w.ReworkDays, "evaluation_days": w.EvaluationDays,
+		"publicity_days": w.PublicityDays, "appeal_days": w.AppealDays} {
+		if v < 1 || v > 365 {
+			return bad("windows."+name, fmt.Sprintf("期限 %s 须在 1–365 天之间 windows.%s must be 1–365 days", name, name))
+		}
+	}
+	if w.RemindDays < 0 || w.RemindDays > 30 {
+		return bad("windows.remind_days", "提醒提前天数须在 0–30 之间 windows.remind_days must be 0–30")
+	}
+	return nil
+}
+
+// Clock is the cycle's programme clock for a launch at real time launch.
+func (s *CycleSettings) Clock(launch time.Time) Clock {
+	start, _ := s.Start()
+	return Clock{Start: start, Launch: launch, Scale: s.ClockScale}
+}
+
+// Cycle statuses.
+const (
+	CycleRunning   = "running"
+	CycleCancelled = "cancelled"
+	CycleClosed    = "closed"
+	CycleFailed    = "failed" // stored, but the engine refused to start it
+)
+
+// Cycle is one run of the programme (一轮包村).
+type Cycle struct {
+	ID            int64          `json:"id"`
+	Name          string         `json:"name"`
+	Jurisdiction  string         `json:"jurisdiction"`
+	Settings      CycleSettings  `json:"settings"`
+	Status        string         `json:"status"`
+	LaunchedBy    string         `json:"launched_by"`
+	LaunchedAt    time.Time      `json:"launched_at"` // real time; the clock's Launch
+	PairingsTotal int            `json:"pairings_total"`
+	Stages        map[string]int `json:"stages"`
+	ProgrammeNow  string         `json:"programme_now,omitempty"` // the cycle's programme date now
+}
+
+// Clock is the cycle's programme clock.
+func (c *Cycle) Clock() Clock { return c.Settings.Clock(c.LaunchedAt) }
+
+// Pairing is one department–village pairing of a cycle.
+type Pairing struct {
+	ID             int64    `json:"id"`
+	CycleID        int64    `json:"cycle_id"`
+	Department     string   `json:"department_code"`
+	Village        string   `json:"village_code"`
+	Kind           string   `json:"kind"`
+	County         string   `json:"county"`
+	Stage          string   `json:"stage"`
+	Team           []Member `json:"team"`
+	Period         int      `json:"period,omitempty"` // the reporting period now running
+	DepartmentName string   `json:"department_name,omitempty"`
+	VillageName    string   `json:"village_name,omitempty"`
+	Jurisdiction   string   `json:"-"` // the cycle's
+}
+
+// OnTeam reports whether person serves on the pairing's team.
+func (p *Pairing) OnTeam(person string) bool {
+	for _, m := range p.Team {
+		if person != "" && m.PersonID == person {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one entry of a pairing's timeline: a submission, a decision, a stage
+// change, a check-in summary, a visit, a reminder or an escalation.
+type Event struct {
+	ID          int64           `json:"id"`
+	PairingID   int64           `json:"pairing_id"`
+	At          time.Time       `json:"at"`           // real time
+	ProgrammeAt string          `json:"programme_at"` // programme date
+	Actor       string          `json:"actor"`        // username or "system"
+	Kind        string          `json:"kind"`         // e.g. "report.submitted", "stage.entered"
+	TaskID      string          `json:"task_id,omitempty"`
+	Period      int             `json:"period,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// TeamInput nominates a team or changes it.
+type TeamInput struct {
+	Leader  string   `json:"leader"`  // person id
+	Members []string `json:"members"` // person ids, the leader included or not
+	Reason  string   `json:"reason,omitempty"`
+}
+
+// Team is the nomination as members, leader first, without repeats.
+func (in TeamInput) Team() []Member {
+	out := []Member{{PersonID: in.Leader, Leader: true}}
+	seen := map[string]bool{in.Leader: true}
+	for _, m := range in.Members {
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, Member{PersonID: m})
+		}
+	}
+	return out
+}
+
+// TeamChangeInput asks to recall and replace members of an approved team.
+type TeamChangeInput struct {
+	Remove []string `json:"remove"` // person ids leaving
+	Add    []string `json:"add"`    // person ids joining
+	Leader string   `json:"leader,omitempty"`
+	Reason string   `json:"reason"`
+}
+
+// PlanInput is the village development plan (村级发展规划).
+type PlanInput struct {
+	Title   string   `json:"title"`
+	Summary string   `json:"summary"`
+	Goals   []string `json:"goals"`
+}
+
+// ReportInput is one period's report (定期汇报). Money is in 万元 as exact decimals.
+type ReportInput struct {
+	Period              int            `json:"period"`
+	Summary             string         `json:"summary"`
+	FundsRaisedWan      string         `json:"funds_raised_wan"`
+	CollectiveIncomeWan string         `json:"collective_income_wan"`
+	Projects            map[string]int `json:"projects"` // road, water, school, power, clinic, industry, other → completed
+}
+
+// ProjectKinds are the project kinds a report counts.
+var ProjectKinds = []string{"road", "water", "school", "power", "clinic", "industry", "other"}
+
+// EvaluationInput is the yearly 双评 round of a village: satisfaction rates in
+// percent, exact decimals.
+type EvaluationInput struct {
+	Year                   int    `json:"year"`
+	Respondents            int    `json:"respondents"`
+	VillagerSatisfaction   string `json:"villager_satisfaction"`   // 群众评议干部, %
+	GrassrootsSatisfaction string `json:"grassroots_satisfaction"` // 基层评议机关, %
+	Comment                string `json:"comment,omitempty"`
+}
+
+// DecisionInput approves or returns the submission a task is about.
+type DecisionInput struct {
+	TaskID  string `json:"task_id"`
+	Outcome string `json:"outcome"` // approve | return (acknowledge for a residency flag)
+	Comment string `json:"comment,omitempty"`
+}
+
+// VisitInput records a leader's visit (领导联系点走访).
+type VisitInput struct {
+	Date    string `json:"date"` // programme date
+	Visitor string `json:"visitor"`
+	Title   string `json:"title,omitempty"`
+	Purpose string `json:"purpose"`
+}
+
+// CheckinInput records days a member lived in the village (驻村打卡).
+type CheckinInput struct {
+	PersonID string   `json:"person_id,omitempty"` // default: the caller's person
+	Dates    []string `json:"dates"`               // programme dates, YYYY-MM-DD
+}
+
+var decimalRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$`)
+
+// checkDecimal reports a field that is not a non-negative exact decimal ≤ max.
+func checkDecimal(field, v string, max float64) error {
+	if !decimalRE.MatchString(v) {
+		return invalidField(field, fmt.Sprintf("须为非负十进制数 must be a non-negative decimal like 12.5, not %q", v))
+	}
+	var f float64
+	fmt.Sscan(v, &f)
+	if max > 0 && f > max {
+		return invalidField(field, fmt.Sprintf("不能大于 %g must be at most %g", max, max))
+	}
+	return nil
+}
+
+func invalidField(field, msg string) error {
+	return &Error{Code: EINVALID, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
+}
+
+func requireText(field, v string, max int) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return invalidField(field, "必填 required")
+	}
+	if len([]rune(v)) > max {
+		return invalidField(field, fmt.Sprintf("过长 at most %d characters", max))
+	}
+	return nil
+}
+
+// Validate checks a team nomination's shape; membership of the department is the
+// caller's to check against the directory.
+func (in TeamInput) Validate(minSize int) error {
+	if in.Leader == "" {
+		return invalidField("leader", "须指定组长 a leader is required")
+	}
+	if n := len(in.Team()); n < minSize {
+		return invalidField("members", fmt.Sprintf("工作组至少 %d 人 a team needs at least %d people, this has %d", minSize, minSize, n))
+	}
+	return nil
+}
+
+// Validate checks a team change's shape.
+func (in TeamChangeInput) Validate() error {
+	if len(in.Remove) == 0 && len(in.Add) == 0 && in.Leader == "" {
+		return invalidField("remove", "须至少调整一人 a change removes, adds or names a leader")
+	}
+	return requireText("reason", in.Reason, 500)
+}
+
+// Validate checks a plan.
+func (in PlanInput) Validate() error {
+	if err := requireText("title", in.Title, 200); err != nil {
+		return err
+	}
+	return requireText("summary", in.Summary, 20000)
+}
+
+// Validate checks a report's fields (its period is the workflow's to check).
+func (in ReportInput) Validate() error {
+	if in.Period < 1 {
+		return invalidField("period", "须为正整数 must be a period number ≥ 1")
+	}
+	if err := requireText("summary", in.Summary, 20000); err != nil {
+		return err
+	}
+	if err := checkDecimal("funds_raised_wan", in.FundsRaisedWan, 1e7); err != nil {
+		return err
+	}
+	if err := checkDecimal("collective_income_wan", in.CollectiveIncomeWan, 1e7); err != nil {
+		return err
+	}
+	for k, n := range in.Projects {
+		known := false
+		for _, p := range ProjectKinds {
+			known = known || p == k
+		}
+		if !known {
+			return invalidField("projects."+k, "未知项目类型 unknown project kind; use "+strings.Join(ProjectKinds, ", "))
+		}
+		if n < 0 || n > 10000 {
+			return invalidField("projects."+k, "须在 0–10000 之间 must be 0–10000")
+		}
+	}
+	return nil
+}
+
+// Validate checks an evaluation's fields.
+func (in EvaluationInput) Validate() error {
+	if in.Respondents < 1 || in.Respondents > 100000 {
+		return invalidField("respondents", "参评人数须在 1–100000 之间 must be 1–100000")
+	}
+	if err := checkDecimal("villager_satisfaction", in.VillagerSatisfaction, 100); err != nil {
+		return err
+	}
+	return checkDecimal("grassroots_satisfaction", in.GrassrootsSatisfaction, 100)
+}
+
+// Validate checks a decision's fields.
+func (in DecisionInput) Validate() error {
+	if in.TaskID == "" {
+		return invalidField("task_id", "必填 required")
+	}
+	switch in.Outcome {
+	case OutcomeApprove, OutcomeAcknowledge:
+	case OutcomeReturn:
+		if strings.TrimSpace(in.Comment) == "" {
+			return invalidField("comment", "退回须说明理由 a return needs a comment saying why")
+		}
+	default:
+		return invalidField("outcome", fmt.Sprintf("须为 approve 或 return outcome must be approve or return, not %q", in.Outcome))
+	}
+	return nil
+}
+
+// Validate checks a visit.
+func (in VisitInput) Validate() error {
+	if _, err := ParseDate("date", in.Date); err != nil {
+		return err
+	}
+	if err := requireText("visitor", in.Visitor, 100); err != nil {
+		return err
+	}
+	return requireText("purpose", in.Purpose, 2000)
+}
+
+// ParseDate reads a programme date (YYYY-MM-DD, China time), naming the field.
+func ParseDate(field, s string) (time.Time, error) {
+	t, err := time.ParseInLocation(time.DateOnly, s, ChinaTime)
+	if err != nil {
+		return time.Time{}, invalidField(field, fmt.Sprintf("须为日期 YYYY-MM-DD must be a date YYYY-MM-DD, not %q", s))
+	}
+	return t, nil
+}
+
+// Change is one step of a workflow written to the application database in one
+// transaction: stage and team updates, tasks opened and closed, reminders and
+// escalations, timeline events, and the audit entries that record it. A non-empty
+// Key makes it idempotent: a change whose key was applied before writes nothing.
+type Change struct {
+	Key      string        `json:"key,omitempty"`
+	Stages   []StageChange `json:"stages,omitempty"`
+	Team     *TeamChange   `json:"team,omitempty"`
+	Open     []Task        `json:"open,omitempty"`
+	Close    []TaskClose   `json:"close,omitempty"`
+	Remind   []string      `json:"remind,omitempty"`   // task ids reminded at At
+	Escalate []string      `json:"escalate,omitempty"` // task ids escalated at At
+	Events   []Event       `json:"events,omitempty"`
+	Audit    []AuditEntry  `json:"audit,omitempty"`
+	Cycle    *CycleStatus  `json:"cycle,omitempty"`
+	At       time.Time     `json:"at"` // real time of the change
+}
+
+// StageChange moves a pairing to a stage (and period).
+type StageChange struct {
+	PairingID int64  `json:"pairing_id"`
+	Stage     string `json:"stage"`
+	Period    int    `json:"period"`
+}
+
+// TeamChange replaces a pairing's team.
+type TeamChange struct {
+	PairingID int64    `json:"pairing_id"`
+	Members   []Member `json:"members"`
+}
+
+// TaskClose ends a task. Only an open task closes: closing one that is not open
+// fails the whole change with ECONFLICT, so exactly one decision wins — unless
+// IfOpen, for what the system ends (a cancellation, an expiry), which passes over a
+// task that is closed or not stored yet.
+type TaskClose struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"` // done | cancelled | expired
+	Outcome string `json:"outcome,omitempty"`
+	By      string `json:"by"`
+	IfOpen  bool   `json:"if_open,omitempty"`
+}
+
+// CycleStatus sets a cycle's status.
+type CycleStatus struct {
+	ID     int64  `json:"id"`
+	Status string `json:"status"`
+}
+
+// PairingFilter selects pairings of a cycle; zero fields match everything.
+type PairingFilter struct {
+	CycleID        int64
+	Stage, County  string
+	Department     string
+	After          int64 // cursor: the last id of the previous page
+	Limit          int
+	FromOrd, ToOrd int // ordinal range [FromOrd, ToOrd) when ToOrd > 0
+}
+
+// TaskFilter selects tasks. With For set it is that user's inbox: the tasks their
+// roles act on, in the jurisdictions they hold them, within their scope (a department
+// lead's own department, a team member's own pairings, a village's own village, a
+// reviewer never their own department), and for organisers every escalated task too.
+type TaskFilter struct {
+	For       *User
+	PairingID int64
+	Status    string // default open; "all" for every status
+	After     string // cursor from the previous page
+	Limit     int
+}
+
+// TimeLayout is how the application database stores timestamps: UTC, fixed width,
+// so text order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Cursor is the inbox cursor of the page after t: its due time and id.
+func (t Task) Cursor() string { return t.DueAt.UTC().Format(TimeLayout) + "|" + t.ID }

@@ -1,0 +1,517 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"baocun"
+)
+
+// LaunchDirectory loads what validating a launch needs: each department's head
+// count and each village's county, one query a table.
+func (db *DB) LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, error) {
+	dir := baocun.LaunchDirectory{People: map[string]int{}, Villages: map[string]string{}}
+	rows, err := db.QueryContext(ctx, `SELECT d.code, COUNT(p.id) FROM departments d LEFT JOIN people p ON p.department_code = d.code GROUP BY d.code`)
+	if err != nil {
+		return dir, err
+	}
+	for rows.Next() {
+		var code string
+		var n int
+		if err := rows.Scan(&code, &n); err != nil {
+			rows.Close()
+			return dir, err
+		}
+		dir.People[code] = n
+	}
+	rows.Close()
+	rows, err = db.QueryContext(ctx, `SELECT code, county FROM villages`)
+	if err != nil {
+		return dir, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var code, county string
+		if err := rows.Scan(&code, &county); err != nil {
+			return dir, err
+		}
+		dir.Villages[code] = county
+	}
+	return dir, rows.Err()
+}
+
+// CreateCycle stores a validated cycle and its pairings (all at stage dispatch) with
+// the launch's audit entry, in one transaction, and returns the cycle's id.
+func (db *DB) CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.PairingSpec, audit *baocun.AuditEntry) (int64, error) {
+	settings, err := json.Marshal(c.Settings)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = db.InTx(ctx, func(tx *Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO cycles (name, jurisdiction, settings, status, launched_by, launched_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, c.Name, c.Jurisdiction, string(settings), baocun.CycleRunning, c.LaunchedBy, FormatTime(c.LaunchedAt)).Scan(&id); err != nil {
+			return err
+		}
+		// Rows of 100: one statement per pairing is slow on PostgreSQL at 20,000.
+		const chunk = 100
+		for from := 0; from < len(ps); from += chunk {
+			to := min(from+chunk, len(ps))
+			var q strings.Builder
+			q.WriteString(`INSERT INTO pairings (cycle_id, ordinal, department_code, village_code, kind, county, stage)
+				SELECT v.cycle_id, v.ordinal, v.department_code, v.village_code, v.kind, villages.county, ? FROM (`)
+			args := []any{baocun.StageDispatch}
+			for i := from; i < to; i++ {
+				if i > from {
+					q.WriteString(" UNION ALL ")
+				}
+				q.WriteString("SELECT CAST(? AS BIGINT) AS cycle_id, CAST(? AS INTEGER) AS ordinal, CAST(? AS TEXT) AS department_code, CAST(? AS TEXT) AS village_code, CAST(? AS TEXT) AS kind")
+				args = append(args, id, i, ps[i].DepartmentCode, ps[i].VillageCode, ps[i].Kind)
+			}
+			q.WriteString(") v JOIN villages ON villages.code = v.village_code")
+			res, err := tx.ExecContext(ctx, q.String(), args...)
+			if err != nil {
+				return fmt.Errorf("pairings: %w", err)
+			}
+			if n, _ := res.RowsAffected(); int(n) != to-from {
+				return baocun.Errorf(baocun.ECONFLICT, "名录已变更，请重试 The directory changed during the launch; try again.")
+			}
+		}
+		audit.CycleID = strconv.FormatInt(id, 10)
+		audit.Resource = "cycles/" + audit.CycleID
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return id, err
+}
+
+const cycleColumns = `id, name, jurisdiction, settings, status, launched_by, launched_at`
+
+func scanCycle(row interface{ Scan(...any) error }) (*baocun.Cycle, error) {
+	var c baocun.Cycle
+	var settings, launched string
+	if err := row.Scan(&c.ID, &c.Name, &c.Jurisdiction, &settings, &c.Status, &c.LaunchedBy, &launched); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(settings), &c.Settings); err != nil {
+		return nil, fmt.Errorf("cycle %d settings: %w", c.ID, err)
+	}
+	var err error
+	c.LaunchedAt, err = ParseTime(launched)
+	return &c, err
+}
+
+// Cycle returns a cycle with its pairings counted by stage.
+func (db *DB) Cycle(ctx context.Context, id int64) (*baocun.Cycle, error) {
+	c, err := scanCycle(db.QueryRowContext(ctx, "SELECT "+cycleColumns+" FROM cycles WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: fmt.Sprintf("没有这一轮 No such cycle: %d", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "SELECT stage, COUNT(*) FROM pairings WHERE cycle_id = ? GROUP BY stage", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	c.Stages = map[string]int{}
+	for rows.Next() {
+		var stage string
+		var n int
+		if err := rows.Scan(&stage, &n); err != nil {
+			return nil, err
+		}
+		c.Stages[stage] = n
+		c.PairingsTotal += n
+	}
+	return c, rows.Err()
+}
+
+// Cycles lists cycles by id, newest first, after the cursor id (0: from the newest).
+func (db *DB) Cycles(ctx context.Context, before int64, limit int) ([]baocun.Cycle, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := db.QueryContext(ctx, "SELECT "+cycleColumns+" FROM cycles WHERE id < ? ORDER BY id DESC LIMIT ?", before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Cycle{}
+	for rows.Next() {
+		c, err := scanCycle(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+const pairingColumns = `p.id, p.cycle_id, p.department_code, p.village_code, p.kind, p.county, p.stage, p.period, c.jurisdiction,
+	d.name, v.name`
+
+// Pairings lists pairings by id.
+func (db *DB) Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pairing, error) {
+	q := "SELECT " + pairingColumns + ` FROM pairings p JOIN cycles c ON c.id = p.cycle_id
+		JOIN departments d ON d.code = p.department_code JOIN villages v ON v.code = p.village_code WHERE p.cycle_id = ? AND p.id > ?`
+	args := []any{f.CycleID, f.After}
+	for _, cond := range []struct{ col, v string }{{"p.stage", f.Stage}, {"p.county", f.County}, {"p.department_code", f.Department}} {
+		if cond.v != "" {
+			q += " AND " + cond.col + " = ?"
+			args = append(args, cond.v)
+		}
+	}
+	if f.ToOrd > 0 {
+		q += " AND p.ordinal >= ? AND p.ordinal < ?"
+		args = append(args, f.FromOrd, f.ToOrd)
+	}
+	q += " ORDER BY p.id LIMIT ?"
+	args = append(args, max(f.Limit, 1))
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Pairing{}
+	for rows.Next() {
+		var p baocun.Pairing
+		if err := rows.Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Kind, &p.County, &p.Stage, &p.Period, &p.Jurisdiction,
+			&p.DepartmentName, &p.VillageName); err != nil {
+			return nil, err
+		}
+		p.Team = []baocun.Member{}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Pairing returns one pairing with its team.
+func (db *DB) Pairing(ctx context.Context, id int64) (*baocun.Pairing, error) {
+	var p baocun.Pairing
+	err := db.QueryRowContext(ctx, "SELECT "+pairingColumns+` FROM pairings p JOIN cycles c ON c.id = p.cycle_id
+		JOIN departments d ON d.code = p.department_code JOIN villages v ON v.code = p.village_code WHERE p.id = ?`, id).
+		Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Kind, &p.County, &p.Stage, &p.Period, &p.Jurisdiction,
+			&p.DepartmentName, &p.VillageName)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: fmt.Sprintf("没有这个结对 No such pairing: %d", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT t.person_id, p.name, t.leader FROM team_members t JOIN people p ON p.id = t.person_id
+		WHERE t.pairing_id = ? ORDER BY t.leader DESC, t.person_id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	p.Team = []baocun.Member{}
+	for rows.Next() {
+		var m baocun.Member
+		var leader int
+		if err := rows.Scan(&m.PersonID, &m.Name, &leader); err != nil {
+			return nil, err
+		}
+		m.Leader = leader != 0
+		p.Team = append(p.Team, m)
+	}
+	return &p, rows.Err()
+}
+
+const taskColumns = `id, kind, pairing_id, cycle_id, role, jurisdiction, department_code, village_code, period, subject,
+	due_at, due_date, remind_at, status, opened_at, reminded_at, escalated_at, closed_at, closed_by, outcome`
+
+func scanTask(row interface{ Scan(...any) error }) (baocun.Task, error) {
+	var t baocun.Task
+	var due, remind, opened, reminded, escalated, closed string
+	if err := row.Scan(&t.ID, &t.Kind, &t.PairingID, &t.CycleID, &t.Role, &t.Jurisdiction, &t.Department, &t.Village, &t.Period, &t.Subject,
+		&due, &t.DueDate, &remind, &t.Status, &opened, &reminded, &escalated, &closed, &t.ClosedBy, &t.Outcome); err != nil {
+		return t, err
+	}
+	var err error
+	if t.DueAt, err = ParseTime(due); err != nil {
+		return t, err
+	}
+	t.RemindAt, _ = ParseTime(remind)
+	t.OpenedAt, _ = ParseTime(opened)
+	t.RemindedAt, t.EscalatedAt, t.ClosedAt = optTime(reminded), optTime(escalated), optTime(closed)
+	return t, nil
+}
+
+func optTime(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t, err := ParseTime(s)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+// Tasks lists tasks by due date.
+func (db *DB) Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error) {
+	q := "SELECT " + taskColumns + " FROM tasks WHERE 1 = 1"
+	var args []any
+	switch f.Status {
+	case "all":
+	case "":
+		q += " AND status = ?"
+		args = append(args, baocun.TaskOpen)
+	default:
+		q += " AND status = ?"
+		args = append(args, f.Status)
+	}
+	if f.PairingID != 0 {
+		q += " AND pairing_id = ?"
+		args = append(args, f.PairingID)
+	}
+	if u := f.For; u != nil {
+		var ors []string
+		for _, g := range u.Roles {
+			cond, cargs := inboxScope(u, g)
+			if cond == "" {
+				continue
+			}
+			if g.Jurisdiction != baocun.CityJurisdiction {
+				cond = "(" + cond + ") AND jurisdiction = ?"
+				cargs = append(cargs, g.Jurisdiction)
+			}
+			ors = append(ors, "("+cond+")")
+			args = append(args, cargs...)
+		}
+		if len(ors) == 0 {
+			return []baocun.Task{}, nil
+		}
+		q += " AND (" + strings.Join(ors, " OR ") + ")"
+	}
+	if f.After != "" {
+		due, id, ok := strings.Cut(f.After, "|")
+		if !ok {
+			return nil, &baocun.Error{Code: baocun.EINVALID, Message: "cursor 无效 Bad cursor.", Fields: map[string]string{"cursor": "invalid"}}
+		}
+		q += " AND (due_at > ? OR (due_at = ? AND id > ?))"
+		args = append(args, due, due, id)
+	}
+	q += " ORDER BY due_at, id LIMIT ?"
+	args = append(args, max(f.Limit, 1))
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Task{}
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// inboxScope is the condition on tasks one grant of u acts on.
+func inboxScope(u *baocun.User, g baocun.Grant) (string, []any) {
+	switch g.Role {
+	case baocun.RoleOrganiser:
+		return "role = ? OR escalated_at <> ''", []any{g.Role}
+	case baocun.RoleReviewer:
+		return "role = ? AND department_code <> ?", []any{g.Role, u.Department}
+	case baocun.RoleDeptLead:
+		if u.Department == "" {
+			return "", nil
+		}
+		return "role = ? AND department_code = ?", []any{g.Role, u.Department}
+	case baocun.RoleTeamMember:
+		if u.PersonID == "" {
+			return "", nil
+		}
+		return "role = ? AND pairing_id IN (SELECT pairing_id FROM team_members WHERE person_id = ?)", []any{g.Role, u.PersonID}
+	case baocun.RoleVillage:
+		if u.VillageCode == "" {
+			return "", nil
+		}
+		return "role = ? AND village_code = ?", []any{g.Role, u.VillageCode}
+	}
+	return "", nil
+}
+
+// Task returns one task.
+func (db *DB) Task(ctx context.Context, id string) (*baocun.Task, error) {
+	t, err := scanTask(db.QueryRowContext(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个待办 No such task: " + id}
+	}
+	return &t, err
+}
+
+// Events returns a pairing's timeline, oldest first.
+func (db *DB) Events(ctx context.Context, pairingID int64) ([]baocun.Event, error) {
+	rows, err := db.QueryContext(ctx, `SELECT id, pairing_id, at, programme_at, actor, kind, task_id, period, data
+		FROM pairing_events WHERE pairing_id = ? ORDER BY id`, pairingID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Event{}
+	for rows.Next() {
+		var e baocun.Event
+		var at, data string
+		if err := rows.Scan(&e.ID, &e.PairingID, &at, &e.ProgrammeAt, &e.Actor, &e.Kind, &e.TaskID, &e.Period, &data); err != nil {
+			return nil, err
+		}
+		e.At, _ = ParseTime(at)
+		if data != "" {
+			e.Data = json.RawMessage(data)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ApplyChange writes a workflow step in one transaction (see baocun.Change). Closing
+// a task that is not open fails it with ECONFLICT and writes nothing.
+func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
+	at := FormatTime(ch.At)
+	return db.InTx(ctx, func(tx *Tx) error {
+		if ch.Key != "" {
+			res, err := tx.ExecContext(ctx, "INSERT INTO applied_changes (key, applied_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", ch.Key, at)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil // applied before: a retry
+			}
+		}
+		for _, c := range ch.Close {
+			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, outcome = ?, closed_by = ?, closed_at = ? WHERE id = ? AND status = ?`,
+				c.Status, c.Outcome, c.By, at, c.ID, baocun.TaskOpen)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 && !c.IfOpen {
+				return baocun.Errorf(baocun.ECONFLICT, "待办 %s 已处理 Task %s is no longer open: it was decided already.", c.ID, c.ID)
+			}
+		}
+		for _, s := range ch.Stages {
+			if _, err := tx.ExecContext(ctx, "UPDATE pairings SET stage = ?, period = ? WHERE id = ?", s.Stage, s.Period, s.PairingID); err != nil {
+				return err
+			}
+		}
+		if t := ch.Team; t != nil {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE pairing_id = ?", t.PairingID); err != nil {
+				return err
+			}
+			for _, m := range t.Members {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO team_members (pairing_id, person_id, leader) VALUES (?, ?, ?)",
+					t.PairingID, m.PersonID, boolInt(m.Leader)); err != nil {
+					return fmt.Errorf("team member %s: %w", m.PersonID, err)
+				}
+			}
+		}
+		for _, t := range ch.Open {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '')
+				ON CONFLICT (id) DO NOTHING`,
+				t.ID, t.Kind, t.PairingID, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
+				FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at); err != nil {
+				return fmt.Errorf("task %s: %w", t.ID, err)
+			}
+		}
+		for _, id := range ch.Remind {
+			if _, err := tx.ExecContext(ctx, "UPDATE tasks SET reminded_at = ? WHERE id = ? AND reminded_at = ''", at, id); err != nil {
+				return err
+			}
+		}
+		for _, id := range ch.Escalate {
+			if _, err := tx.ExecContext(ctx, "UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = ''", at, id); err != nil {
+				return err
+			}
+		}
+		for _, e := range ch.Events {
+			if e.At.IsZero() {
+				e.At = ch.At
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.PairingID, FormatTime(e.At), e.ProgrammeAt, e.Actor, e.Kind, e.TaskID, e.Period, string(e.Data)); err != nil {
+				return err
+			}
+		}
+		if c := ch.Cycle; c != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE cycles SET status = ? WHERE id = ?", c.Status, c.ID); err != nil {
+				return err
+			}
+		}
+		for i := range ch.Audit {
+			if ch.Audit[i].At.IsZero() {
+				ch.Audit[i].At = ch.At
+			}
+			if err := AppendAuditTx(ctx, tx, &ch.Audit[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// AddCheckins records check-in days of one member; days already recorded are kept
+// as they were. It returns how many days were new.
+func (db *DB) AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error) {
+	added := 0
+	err := db.InTx(ctx, func(tx *Tx) error {
+		now := FormatTime(time.Now())
+		for _, d := range days {
+			res, err := tx.ExecContext(ctx, `INSERT INTO checkins (pairing_id, person_id, day, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (pairing_id, person_id, day) DO NOTHING`, pairingID, person, d, now, by)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			added += int(n)
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return added, err
+}
+
+// CheckinDays counts each member's check-in days in [from, to) (programme dates),
+// by month "YYYY-MM".
+func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT person_id, SUBSTR(day, 1, 7), COUNT(*) FROM checkins
+		WHERE pairing_id = ? AND day >= ? AND day < ? GROUP BY person_id, SUBSTR(day, 1, 7)`, pairingID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var person, month string
+		var n int
+		if err := rows.Scan(&person, &month, &n); err != nil {
+			return nil, err
+		}
+		if out[person] == nil {
+			out[person] = map[string]int{}
+		}
+		out[person][month] = n
+	}
+	return out, rows.Err()
+}
+
+// PairingRange returns the pairings of a cycle with ordinals [from, to).
+func (db *DB) PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error) {
+	return db.Pairings(ctx, baocun.PairingFilter{CycleID: cycleID, FromOrd: from, ToOrd: to, Limit: to - from})
+}

@@ -1,0 +1,227 @@
+package sqldb_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"baocun"
+	"baocun/sqldb"
+	"baocun/sqldb/sqldbtest"
+)
+
+// lifecycleFixture is a directory of two counties and a cycle of three pairings:
+// 1 = D1→V1 (县A), 2 = D2→V2 (县B), 3 = D1→V3 (县A).
+func lifecycleFixture(t *testing.T, dsn string) (*sqldb.DB, int64) {
+	t.Helper()
+	ctx := context.Background()
+	db := sqldbtest.Open(t, dsn)
+	for _, q := range []string{
+		`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A'), ('D2', '乙县交通局', '县直', '县B')`,
+		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3), ('V2', '乙村', '县B', '二镇', 2), ('V3', '丙村', '县A', '一镇', 2)`,
+		`INSERT INTO people (id, name, department_code) VALUES ('P1', '张三', 'D1'), ('P2', '李四', 'D2'), ('P3', '王五', 'D1')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settings := baocun.CycleSettings{StartDate: "2027-01-01"}
+	settings.Defaults()
+	id, err := db.CreateCycle(ctx, &baocun.Cycle{Name: "第一轮", Jurisdiction: "*", Settings: settings, LaunchedBy: "org", LaunchedAt: time.Now()},
+		[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V1", Kind: "support"}, {DepartmentCode: "D2", VillageCode: "V2", Kind: "model"},
+			{DepartmentCode: "D1", VillageCode: "V3", Kind: "support"}},
+		&baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, id
+}
+
+func task(id string, pairing int64, kind, county, dept, village string, due time.Time) baocun.Task {
+	return baocun.Task{ID: id, Kind: kind, PairingID: pairing, CycleID: 1, Role: baocun.TaskRoles[kind], Jurisdiction: county,
+		Department: dept, Village: village, DueAt: due, DueDate: "2027-02-01", RemindAt: due.Add(-time.Hour)}
+}
+
+func TestCycleAndPairings(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, id := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		c, err := db.Cycle(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.PairingsTotal != 3 || c.Stages[baocun.StageDispatch] != 3 || c.Settings.MinTeamSize != 3 {
+			t.Fatalf("cycle %+v", c)
+		}
+		ps, err := db.Pairings(ctx, baocun.PairingFilter{CycleID: id, County: "县A", Limit: 10})
+		if err != nil || len(ps) != 2 || ps[0].Village != "V1" || ps[1].Village != "V3" || ps[0].VillageName != "甲村" {
+			t.Fatalf("county 县A: %+v %v", ps, err)
+		}
+		ps, _ = db.PairingRange(ctx, id, 1, 3)
+		if len(ps) != 2 || ps[0].Village != "V2" {
+			t.Fatalf("ordinals [1,3): %+v", ps)
+		}
+		if _, err := db.Cycle(ctx, 99); baocun.ErrorCode(err) != baocun.ENOTFOUND {
+			t.Fatalf("missing cycle: %v", err)
+		}
+		// A launch naming a village the directory lacks stores nothing.
+		before, _ := db.Cycles(ctx, 0, 10)
+		_, err = db.CreateCycle(ctx, &baocun.Cycle{Name: "x", Jurisdiction: "*", LaunchedAt: time.Now()},
+			[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V404", Kind: "support"}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
+		if err == nil {
+			t.Fatal("launch with an unknown village was stored")
+		}
+		if after, _ := db.Cycles(ctx, 0, 10); len(after) != len(before) {
+			t.Fatalf("a refused launch stored a cycle: %d → %d", len(before), len(after))
+		}
+	})
+}
+
+// Closing a task that is not open refuses the whole change; a keyed change applies
+// once; of many concurrent decisions of one task exactly one wins.
+func TestApplyChange(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		now := time.Now()
+		open := baocun.Change{At: now, Key: "open-1", Open: []baocun.Task{task("1-1", 1, baocun.TaskNominateTeam, "县A", "D1", "V1", now.Add(time.Hour))}}
+		for range 2 {
+			if err := db.ApplyChange(ctx, open); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count := func(q string) int {
+			var n int
+			if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count("SELECT COUNT(*) FROM tasks"); n != 1 {
+			t.Fatalf("%d tasks after a keyed change applied twice", n)
+		}
+
+		decide := func(by string) error {
+			return db.ApplyChange(ctx, baocun.Change{At: time.Now(),
+				Close:  []baocun.TaskClose{{ID: "1-1", Status: baocun.TaskDone, Outcome: "submitted", By: by}},
+				Events: []baocun.Event{{PairingID: 1, ProgrammeAt: "2027-01-02", Actor: by, Kind: "team.nominated"}},
+				Audit:  []baocun.AuditEntry{{Actor: by, Action: "team.nominate"}}})
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = decide(fmt.Sprintf("lead%d", i))
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch baocun.ErrorCode(err) {
+			case "":
+				won++
+			case baocun.ECONFLICT:
+			default:
+				t.Fatalf("unexpected error %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d decisions won, want exactly 1: %v", won, errs)
+		}
+		if n := count("SELECT COUNT(*) FROM pairing_events"); n != 1 {
+			t.Fatalf("%d events: a refused decision wrote its event", n)
+		}
+		if n := count("SELECT COUNT(*) FROM audit_entries WHERE action = 'team.nominate'"); n != 1 {
+			t.Fatalf("%d audit entries for the decision, want 1", n)
+		}
+	})
+}
+
+// Each role's inbox holds the tasks it acts on, within its jurisdiction and scope;
+// organisers also see escalated tasks.
+func TestInboxScope(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		now := time.Now()
+		tasks := []baocun.Task{
+			task("1-1", 1, baocun.TaskNominateTeam, "县A", "D1", "V1", now.Add(1*time.Hour)),
+			task("1-2", 1, baocun.TaskReviewReport, "县A", "D1", "V1", now.Add(2*time.Hour)),
+			task("1-3", 1, baocun.TaskSubmitReport, "县A", "D1", "V1", now.Add(3*time.Hour)),
+			task("1-4", 1, baocun.TaskEvaluation, "县A", "D1", "V1", now.Add(4*time.Hour)),
+			task("2-1", 2, baocun.TaskNominateTeam, "县B", "D2", "V2", now.Add(5*time.Hour)),
+			task("2-2", 2, baocun.TaskReviewReport, "县B", "D2", "V2", now.Add(6*time.Hour)),
+			task("3-1", 3, baocun.TaskApproveTeam, "县A", "D1", "V3", now.Add(7*time.Hour)),
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: now, Open: tasks, Escalate: []string{"2-1"},
+			Team: &baocun.TeamChange{PairingID: 1, Members: []baocun.Member{{PersonID: "P3", Leader: true}}}}); err != nil {
+			t.Fatal(err)
+		}
+		g := func(role, j string) baocun.Grant { return baocun.Grant{Role: role, Jurisdiction: j} }
+		cases := []struct {
+			name string
+			user baocun.User
+			want string
+		}{
+			{"organiser of the city", baocun.User{Roles: []baocun.Grant{g("organiser", "*")}}, "2-1 3-1"},
+			{"organiser of 县A", baocun.User{Roles: []baocun.Grant{g("organiser", "县A")}}, "3-1"},
+			{"reviewer of D1 (never own department)", baocun.User{Department: "D1", Roles: []baocun.Grant{g("reviewer", "*")}}, "2-2"},
+			{"reviewer of D2 in 县A", baocun.User{Department: "D2", Roles: []baocun.Grant{g("reviewer", "县A")}}, "1-2"},
+			{"dept lead of D1", baocun.User{Department: "D1", Roles: []baocun.Grant{g("dept_lead", "县A")}}, "1-1"},
+			{"team member on pairing 1", baocun.User{PersonID: "P3", Roles: []baocun.Grant{g("team_member", "县A")}}, "1-3"},
+			{"team member on no team", baocun.User{PersonID: "P1", Roles: []baocun.Grant{g("team_member", "县A")}}, ""},
+			{"village V1", baocun.User{VillageCode: "V1", Roles: []baocun.Grant{g("village", "县A")}}, "1-4"},
+			{"auditor", baocun.User{Roles: []baocun.Grant{g("auditor", "*")}}, ""},
+		}
+		for _, c := range cases {
+			got, err := db.Tasks(ctx, baocun.TaskFilter{For: &c.user, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, t := range got {
+				ids = append(ids, t.ID)
+			}
+			sort.Strings(ids)
+			if s := strings.Join(ids, " "); s != c.want {
+				t.Errorf("%s: inbox %q, want %q", c.name, s, c.want)
+			}
+		}
+		// Pages follow the due date and the cursor.
+		org := baocun.User{Roles: []baocun.Grant{g("organiser", "*"), g("reviewer", "*")}}
+		first, _ := db.Tasks(ctx, baocun.TaskFilter{For: &org, Limit: 2})
+		rest, _ := db.Tasks(ctx, baocun.TaskFilter{For: &org, Limit: 10, After: first[1].Cursor()})
+		if len(first) != 2 || len(rest) != 2 || first[0].ID != "1-2" || rest[1].ID != "3-1" {
+			t.Fatalf("pages %v then %v", first, rest)
+		}
+	})
+}
+
+func TestCheckinDays(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		audit := &baocun.AuditEntry{Actor: "p3", Action: "residency.record"}
+		n, err := db.AddCheckins(ctx, 1, "P3", []string{"2027-01-30", "2027-01-31", "2027-02-01"}, "p3", audit)
+		if err != nil || n != 3 {
+			t.Fatalf("added %d, %v", n, err)
+		}
+		audit = &baocun.AuditEntry{Actor: "p3", Action: "residency.record"}
+		if n, err = db.AddCheckins(ctx, 1, "P3", []string{"2027-01-31", "2027-02-02"}, "p3", audit); err != nil || n != 1 {
+			t.Fatalf("re-adding a day: added %d, %v", n, err)
+		}
+		got, err := db.CheckinDays(ctx, 1, "2027-01-01", "2027-02-02")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["P3"]["2027-01"] != 2 || got["P3"]["2027-02"] != 1 || len(got) != 1 {
+			t.Fatalf("counts %v", got)
+		}
+	})
+}
