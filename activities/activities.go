@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"baocun"
@@ -17,6 +18,7 @@ import (
 // Activities carries what the activities need.
 type Activities struct {
 	Audit baocun.AuditLog
+	Store Store
 }
 
 // Register registers every exported method of a as an activity.
@@ -38,4 +40,51 @@ func (a *Activities) RecordAudit(ctx context.Context, e baocun.AuditEntry) error
 		e.Actor = "system"
 	}
 	return a.Audit.Append(ctx, &e)
+}
+
+// Store is what the lifecycle's activities need of the application database.
+type Store interface {
+	ApplyChange(ctx context.Context, ch baocun.Change) error
+	CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error)
+	PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error)
+}
+
+// Apply writes one workflow step (baocun.Change) in one transaction. A change with
+// no key is keyed by its workflow run and activity, so a retry writes nothing twice;
+// a refused change (a task decided already) fails without retrying.
+func (a *Activities) Apply(ctx context.Context, ch baocun.Change) error {
+	if ch.Key == "" {
+		info := activity.GetInfo(ctx)
+		ch.Key = fmt.Sprintf("wf:%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
+	}
+	for i := range ch.Audit {
+		if ch.Audit[i].Key == "" {
+			ch.Audit[i].Key = fmt.Sprintf("%s#%d", ch.Key, i)
+		}
+	}
+	return nonRetryable(a.Store.ApplyChange(ctx, ch))
+}
+
+// CheckinDays counts a pairing's check-in days in [from, to) by member and month.
+func (a *Activities) CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error) {
+	m, err := a.Store.CheckinDays(ctx, pairingID, from, to)
+	return m, nonRetryable(err)
+}
+
+// LoadPairings returns the pairings of a cycle with ordinals [from, to).
+func (a *Activities) LoadPairings(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error) {
+	ps, err := a.Store.PairingRange(ctx, cycleID, from, to)
+	return ps, nonRetryable(err)
+}
+
+// nonRetryable makes the errors retrying cannot fix (bad input, a conflict, a
+// missing record) final, keeping their code as the error's type; anything else (the
+// database is down) is retried.
+func nonRetryable(err error) error {
+	switch code := baocun.ErrorCode(err); code {
+	case "", baocun.EINTERNAL, baocun.EUNAVAILABLE:
+		return err
+	default:
+		return temporal.NewNonRetryableApplicationError(baocun.ErrorMessage(err), code, err)
+	}
 }

@@ -12,4 +12,7 @@ import (
 // Register registers every workflow with the worker.
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(Probe)
+	r.RegisterWorkflow(Cycle)
+	r.RegisterWorkflow(PairingBatch)
+	r.RegisterWorkflow(Pairing)
 }

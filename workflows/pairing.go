@@ -1,0 +1,1009 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"baocun"
+	"baocun/activities"
+)
+
+// Update and query names of the Pairing workflow: one Update per human step. The web
+// layer has already authorised the caller; each validator checks the stage, the task
+// and the input against the workflow's state and refuses synchronously, so a refused
+// step writes nothing to history or the database.
+const (
+	UpdateNominateTeam  = "nominate_team"
+	UpdateDecideTeam    = "decide_team"   // organiser: approve_team, approve_team_change
+	UpdateDecideReview  = "decide_review" // reviewer: review_plan, review_report
+	UpdateAcknowledge   = "acknowledge"   // dept_lead: residency_flag
+	UpdateConfirmArrive = "confirm_arrival"
+	UpdateSubmitPlan    = "submit_plan"
+	UpdateSubmitReport  = "submit_report"
+	UpdateRequestChange = "request_team_change"
+	UpdateEvaluate      = "submit_evaluation"
+	UpdateCancel        = "cancel"
+	QueryState          = "state"
+)
+
+// decisionKinds are the task kinds each decision Update decides.
+var decisionKinds = map[string][]string{
+	UpdateDecideTeam:   {baocun.TaskApproveTeam, baocun.TaskApproveTeamChange},
+	UpdateDecideReview: {baocun.TaskReviewPlan, baocun.TaskReviewReport},
+	UpdateAcknowledge:  {baocun.TaskResidencyFlag},
+}
+
+// Step is the argument of every human-step Update: who acts, their input, and the
+// audit entry the web layer drafted for the request, written in the same transaction
+// as the step's effect.
+type Step struct {
+	Actor  string            `json:"actor"`
+	Person string            `json:"person,omitempty"` // the actor's person id
+	Audit  baocun.AuditEntry `json:"audit"`
+
+	Team       *baocun.TeamInput       `json:"team,omitempty"`
+	Change     *baocun.TeamChangeInput `json:"change,omitempty"`
+	Plan       *baocun.PlanInput       `json:"plan,omitempty"`
+	Report     *baocun.ReportInput     `json:"report,omitempty"`
+	Evaluation *baocun.EvaluationInput `json:"evaluation,omitempty"`
+	Decision   *baocun.DecisionInput   `json:"decision,omitempty"`
+	Reason     string                  `json:"reason,omitempty"` // cancel
+	// Names of the people the input names, from the directory, for the timeline.
+	Names map[string]string `json:"names,omitempty"`
+}
+
+// StepResult is what a step did.
+type StepResult struct {
+	Stage  string   `json:"stage"`
+	Period int      `json:"period,omitempty"`
+	Closed []string `json:"closed,omitempty"` // task ids
+	Opened []string `json:"opened,omitempty"` // task ids
+}
+
+// PairingState is the whole state of a pairing's workflow, carried across
+// continue-as-new and returned by the "state" query.
+type PairingState struct {
+	Pairing  baocun.Pairing       `json:"pairing"`
+	Settings baocun.CycleSettings `json:"settings"`
+	Clock    baocun.Clock         `json:"clock"`
+	Stage    string               `json:"stage"`
+	Period   int                  `json:"period"` // the reporting period now running (reviews)
+	Team     []baocun.Member      `json:"team"`
+	Joined   map[string]string    `json:"joined,omitempty"` // person → programme date they joined
+	// Proposed is a nomination or team change awaiting an organiser.
+	Proposed   []baocun.Member `json:"proposed,omitempty"`
+	ArrivedOn  string          `json:"arrived_on,omitempty"`
+	Tasks      []baocun.Task   `json:"tasks"` // open tasks
+	Seq        int             `json:"seq"`   // last task sequence number
+	Approved   []int           `json:"approved,omitempty"`
+	Versions   map[int]int     `json:"versions,omitempty"` // period → reports submitted
+	Evaluated  []int           `json:"evaluated,omitempty"`
+	Runs       int             `json:"runs"` // continue-as-new count
+	Cancelled  bool            `json:"cancelled,omitempty"`
+	CancelNote string          `json:"cancel_note,omitempty"`
+}
+
+// NewPairingState is a pairing's state at launch, with its first task (the team
+// nomination) open.
+func NewPairingState(p baocun.Pairing, settings baocun.CycleSettings, clock baocun.Clock, now time.Time) PairingState {
+	s := PairingState{Pairing: p, Settings: settings, Clock: clock, Stage: baocun.StageDispatch, Team: []baocun.Member{}}
+	s.Tasks = []baocun.Task{s.newTask(baocun.TaskNominateTeam, 0, "提名工作组 nominate the team", now, settings.Windows.NominateDays)}
+	return s
+}
+
+// newTask makes the next task of kind, due days of programme time from now.
+func (s *PairingState) newTask(kind string, period int, subject string, now time.Time, days int) baocun.Task {
+	return s.newTaskDue(kind, period, subject, now, s.Clock.Now(now).AddDate(0, 0, days))
+}
+
+// newTaskDue makes the next task of kind, due at programme time due.
+func (s *PairingState) newTaskDue(kind string, period int, subject string, now, due time.Time) baocun.Task {
+	s.Seq++
+	t := baocun.Task{
+		ID: fmt.Sprintf("%d-%d", s.Pairing.ID, s.Seq), Kind: kind, PairingID: s.Pairing.ID, CycleID: s.Pairing.CycleID,
+		Role: baocun.TaskRoles[kind], Jurisdiction: s.Pairing.County, Department: s.Pairing.Department, Village: s.Pairing.Village,
+		Period: period, Subject: subject, DueAt: s.Clock.Real(due), DueDate: due.Format(time.DateOnly), Status: baocun.TaskOpen, OpenedAt: now,
+	}
+	if r := s.Settings.Windows.RemindDays; r > 0 {
+		if at := due.AddDate(0, 0, -r); at.After(s.Clock.Now(now)) {
+			t.RemindAt = s.Clock.Real(at)
+		}
+	}
+	return t
+}
+
+func (s *PairingState) task(id string) *baocun.Task {
+	for i := range s.Tasks {
+		if s.Tasks[i].ID == id {
+			return &s.Tasks[i]
+		}
+	}
+	return nil
+}
+
+func (s *PairingState) openOf(kind string) *baocun.Task {
+	for i := range s.Tasks {
+		if s.Tasks[i].Kind == kind {
+			return &s.Tasks[i]
+		}
+	}
+	return nil
+}
+
+// periods are the cycle's reporting periods.
+func (s *PairingState) periods() []baocun.Period {
+	ps, _ := baocun.Periods(s.Clock.Start, s.Settings.Years, s.Settings.PeriodMonths)
+	return ps
+}
+
+// periodAt is the index of the period programme time p falls in; past the last, len+1.
+func (s *PairingState) periodAt(p time.Time) int {
+	ps := s.periods()
+	for _, x := range ps {
+		if p.Before(x.End) {
+			return x.Index
+		}
+	}
+	return len(ps) + 1
+}
+
+// conflict and invalid are the errors a step is refused with; the web layer maps
+// the type to the HTTP status.
+func conflict(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), baocun.ECONFLICT, nil)
+}
+
+func invalid(err error) error {
+	return temporal.NewNonRetryableApplicationError(baocun.ErrorMessage(err), baocun.EINVALID, nil)
+}
+
+// pairingRun is one run of the Pairing workflow: the state and what is not carried
+// across continue-as-new (the watchers of open tasks, the tasks being decided).
+type pairingRun struct {
+	s        *PairingState
+	watchers map[string]workflow.CancelFunc
+	busy     map[string]bool // tasks a handler is deciding now; requestingChange while a team change is written
+	pending  int             // watcher activities in flight
+	// cancelling is set while a cancel Update writes: every other step is refused.
+	cancelling bool
+}
+
+// requestingChange is the busy key of a team change request being written: a second
+// request sent at the same moment is refused.
+const requestingChange = "team-change"
+
+// Pairing runs one pairing through its stages (SPEC.md "The lifecycle") until it is
+// handed to acceptance, or cancelled. It continues as new at the end of every
+// reporting period.
+func Pairing(ctx workflow.Context, s PairingState) error {
+	r := &pairingRun{s: &s, watchers: map[string]workflow.CancelFunc{}, busy: map[string]bool{}}
+	if err := r.register(ctx); err != nil {
+		return err
+	}
+	for _, t := range s.Tasks {
+		r.watch(ctx, t)
+	}
+	periods := s.periods()
+	cycleEnd := periods[len(periods)-1].End
+	for {
+		switch s.Stage {
+		case baocun.StageCancelled:
+			return r.finish(ctx)
+		case baocun.StageAcceptance:
+			// Acceptance, publicity and appeal come with issue 6; until then the
+			// pairing waits here, cancellable.
+			if err := workflow.Await(ctx, func() bool { return s.Stage == baocun.StageCancelled }); err != nil {
+				return r.cancelledByCycle(ctx)
+			}
+		case baocun.StageReviews:
+			end := periods[s.Period-1].End
+			if err := r.awaitUntil(ctx, end, func() bool { return s.Stage != baocun.StageReviews }); err != nil {
+				return r.cancelledByCycle(ctx)
+			}
+			if s.Stage != baocun.StageReviews {
+				continue
+			}
+			if err := r.endPeriod(ctx, periods[s.Period-1], s.Period == len(periods)); err != nil {
+				return err
+			}
+			if s.Stage == baocun.StageReviews {
+				// A new period: start a fresh history, carrying the state.
+				if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 }); err != nil {
+					return r.cancelledByCycle(ctx)
+				}
+				s.Runs++
+				return workflow.NewContinueAsNewError(ctx, Pairing, s)
+			}
+		default: // dispatch, stationed, planning: the people drive it, the cycle's end bounds it
+			stage := s.Stage
+			if err := r.awaitUntil(ctx, cycleEnd, func() bool { return s.Stage != stage }); err != nil {
+				return r.cancelledByCycle(ctx)
+			}
+			if s.Stage == stage {
+				if err := r.toAcceptance(ctx, "本轮结束时仍在"+baocun.StageNames[stage]+" the cycle ended during "+stage); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// awaitUntil waits until programme time p or cond; an error means the workflow
+// was cancelled.
+func (r *pairingRun) awaitUntil(ctx workflow.Context, p time.Time, cond func() bool) error {
+	d := r.s.Clock.Real(p).Sub(workflow.Now(ctx))
+	if d <= 0 {
+		return ctx.Err()
+	}
+	_, err := workflow.AwaitWithTimeout(ctx, d, cond)
+	return err
+}
+
+// now is real time and programme time.
+func (r *pairingRun) now(ctx workflow.Context) (time.Time, time.Time) {
+	t := workflow.Now(ctx)
+	return t, r.s.Clock.Now(t)
+}
+
+// event is a timeline entry of this pairing at programme time p.
+func (r *pairingRun) event(kind, actor, task string, period int, p time.Time, data any) baocun.Event {
+	e := baocun.Event{PairingID: r.s.Pairing.ID, ProgrammeAt: p.Format(time.DateOnly), Actor: actor, Kind: kind, TaskID: task, Period: period}
+	if data != nil {
+		e.Data, _ = json.Marshal(data)
+	}
+	return e
+}
+
+// systemAudit is the audit entry of something the workflow did by itself.
+func (r *pairingRun) systemAudit(action, summary string) baocun.AuditEntry {
+	p := r.s.Pairing
+	return baocun.AuditEntry{Actor: "system", Action: action, Resource: fmt.Sprintf("pairings/%d", p.ID), Jurisdiction: p.County,
+		CycleID: fmt.Sprint(p.CycleID), PairingID: fmt.Sprint(p.ID), Department: p.Department, Village: p.Village, Summary: summary}
+}
+
+// apply writes ch through the activity; the caller commits its state only after.
+func (r *pairingRun) apply(ctx workflow.Context, ch baocun.Change) error {
+	return applyChange(ctx, ch)
+}
+
+var activityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 30 * time.Second},
+}
+
+// open adds tasks to the state and watches them.
+func (r *pairingRun) open(ctx workflow.Context, ts ...baocun.Task) {
+	for _, t := range ts {
+		r.s.Tasks = append(r.s.Tasks, t)
+		r.watch(ctx, t)
+	}
+}
+
+// close removes a task from the state and stops its watcher.
+func (r *pairingRun) close(id string) {
+	r.s.Tasks = slices.DeleteFunc(r.s.Tasks, func(t baocun.Task) bool { return t.ID == id })
+	if cancel, ok := r.watchers[id]; ok {
+		cancel()
+		delete(r.watchers, id)
+	}
+}
+
+// watch records a task's reminder before its due date and escalates it to the
+// organisers when it falls due still open.
+func (r *pairingRun) watch(ctx workflow.Context, t baocun.Task) {
+	wctx, cancel := workflow.WithCancel(ctx)
+	r.watchers[t.ID] = cancel
+	workflow.Go(wctx, func(ctx workflow.Context) {
+		step := func(at time.Time, kind, action, note string, mark func(*baocun.Task), ch func(*baocun.Change)) bool {
+			if d := at.Sub(workflow.Now(ctx)); d > 0 {
+				if workflow.Sleep(ctx, d) != nil {
+					return false
+				}
+			}
+			cur := r.s.task(t.ID)
+			if cur == nil {
+				return false
+			}
+			real, prog := r.now(ctx)
+			c := baocun.Change{At: real,
+				Events: []baocun.Event{r.event(kind, "system", t.ID, t.Period, prog, map[string]string{"kind": t.Kind, "due_date": t.DueDate})},
+				Audit:  []baocun.AuditEntry{r.systemAudit(action, fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, note))},
+			}
+			ch(&c)
+			r.pending++
+			err := r.apply(ctx, c)
+			r.pending--
+			if err != nil {
+				return false
+			}
+			if cur = r.s.task(t.ID); cur != nil {
+				mark(cur)
+			}
+			return true
+		}
+		if !t.RemindAt.IsZero() && t.RemindedAt == nil {
+			if !step(t.RemindAt, "task.reminded", "task.remind", "due soon", func(c *baocun.Task) { at := workflow.Now(ctx); c.RemindedAt = &at },
+				func(c *baocun.Change) { c.Remind = []string{t.ID} }) {
+				return
+			}
+		}
+		if t.EscalatedAt == nil {
+			step(t.DueAt, "task.escalated", "task.escalate", "overdue: escalated to the organisers", func(c *baocun.Task) { at := workflow.Now(ctx); c.EscalatedAt = &at },
+				func(c *baocun.Change) { c.Escalate = []string{t.ID} })
+		}
+	})
+}
+
+// register sets the query and every Update handler.
+func (r *pairingRun) register(ctx workflow.Context) error {
+	s := r.s
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (PairingState, error) { return *s, nil }); err != nil {
+		return err
+	}
+	handlers := []struct {
+		name     string
+		validate func(Step) error
+		handle   func(workflow.Context, Step) (StepResult, error)
+	}{
+		{UpdateNominateTeam, r.validateNominate, r.nominate},
+		{UpdateDecideTeam, r.validateDecision(UpdateDecideTeam), r.decide},
+		{UpdateDecideReview, r.validateDecision(UpdateDecideReview), r.decide},
+		{UpdateAcknowledge, r.validateDecision(UpdateAcknowledge), r.decide},
+		{UpdateConfirmArrive, r.validateArrival, r.confirmArrival},
+		{UpdateSubmitPlan, r.validatePlan, r.submitPlan},
+		{UpdateSubmitReport, r.validateReport, r.submitReport},
+		{UpdateRequestChange, r.validateChange, r.requestChange},
+		{UpdateEvaluate, r.validateEvaluation, r.submitEvaluation},
+		{UpdateCancel, r.validateCancel, r.cancel},
+	}
+	for _, h := range handlers {
+		validate := h.validate
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handle, workflow.UpdateHandlerOptions{
+			Validator: func(ctx workflow.Context, st Step) error { return validate(st) },
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claim checks that a task is open and not being decided, and reserves it for the
+// caller's handler; release gives it back. A second decision of the same task, sent
+// at the same moment, is refused here.
+func (r *pairingRun) claim(id, kind string) (*baocun.Task, error) {
+	if r.cancelling {
+		return nil, conflict("结对正在撤销 The pairing is being cancelled.")
+	}
+	t := r.s.task(id)
+	if t == nil || (kind != "" && t.Kind != kind) {
+		return nil, conflict("待办 %s 不在待办中（已处理或不存在） Task %s is not open here: decided already, or not a %s task.", id, id, kind)
+	}
+	if r.busy[id] {
+		return nil, conflict("待办 %s 正在处理 Task %s is being decided by someone else.", id, id)
+	}
+	return t, nil
+}
+
+func (r *pairingRun) checkTask(kind, what string) (*baocun.Task, error) {
+	t := r.s.openOf(kind)
+	if t == nil {
+		return nil, conflict("当前阶段（%s）不能%s The pairing is at stage %s: %s is not open.", baocun.StageNames[r.s.Stage], what, r.s.Stage, kind)
+	}
+	return r.claim(t.ID, kind)
+}
+
+func (r *pairingRun) validateNominate(st Step) error {
+	if st.Team == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "team: 必填 required"))
+	}
+	if _, err := r.checkTask(baocun.TaskNominateTeam, "提名工作组 nominate a team"); err != nil {
+		return err
+	}
+	if err := st.Team.Validate(r.s.Settings.MinTeamSize); err != nil {
+		return invalid(err)
+	}
+	return nil
+}
+
+// step runs a handler's change: it reserves the tasks it closes, writes the change,
+// and only then commits the state (commit), so a failed write leaves the state as
+// it was.
+func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build func(real, prog time.Time, ch *baocun.Change) func()) (StepResult, error) {
+	for _, id := range closes {
+		if _, err := r.claim(id, ""); err != nil {
+			return StepResult{}, err
+		}
+	}
+	for _, id := range closes {
+		r.busy[id] = true
+	}
+	defer func() {
+		for _, id := range closes {
+			delete(r.busy, id)
+		}
+	}()
+	real, prog := r.now(ctx)
+	ch := baocun.Change{At: real}
+	for _, id := range closes {
+		outcome := baocun.OutcomeSubmitted
+		if st.Decision != nil && st.Decision.TaskID == id {
+			outcome = st.Decision.Outcome
+		}
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: id, Status: baocun.TaskDone, Outcome: outcome, By: st.Actor})
+	}
+	seq := r.s.Seq
+	commit := build(real, prog, &ch)
+	built := r.s.Seq
+	if st.Audit.Action != "" {
+		a := st.Audit
+		a.At = real
+		ch.Audit = append(ch.Audit, a)
+	}
+	if err := r.apply(ctx, ch); err != nil {
+		if r.s.Seq == built {
+			r.s.Seq = seq // no other step took a number meanwhile: give them back
+		}
+		return StepResult{}, err
+	}
+	res := StepResult{}
+	for _, id := range closes {
+		r.close(id)
+		res.Closed = append(res.Closed, id)
+	}
+	if commit != nil {
+		commit()
+	}
+	r.open(ctx, ch.Open...)
+	for _, t := range ch.Open {
+		res.Opened = append(res.Opened, t.ID)
+	}
+	res.Stage, res.Period = r.s.Stage, r.s.Period
+	return res, nil
+}
+
+func (r *pairingRun) nominate(ctx workflow.Context, st Step) (StepResult, error) {
+	t := r.s.openOf(baocun.TaskNominateTeam)
+	team := st.Team.Team()
+	for i := range team {
+		team[i].Name = st.Names[team[i].PersonID]
+	}
+	return r.step(ctx, st, []string{t.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		next := r.s.newTask(baocun.TaskApproveTeam, 0, "审批工作组 approve the team", real, r.s.Settings.Windows.DecideDays)
+		ch.Open = append(ch.Open, next)
+		ch.Events = append(ch.Events, r.event("team.nominated", st.Actor, t.ID, 0, prog, team))
+		return func() { r.s.Proposed = team }
+	})
+}
+
+func (r *pairingRun) validateDecision(update string) func(Step) error {
+	return func(st Step) error {
+		d := st.Decision
+		if d == nil {
+			return invalid(baocun.Errorf(baocun.EINVALID, "decision: 必填 required"))
+		}
+		if err := d.Validate(); err != nil {
+			return invalid(err)
+		}
+		t, err := r.claim(d.TaskID, "")
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(decisionKinds[update], t.Kind) {
+			return conflict("待办 %s 是 %s，不能在此决定 Task %s is a %s task: it is not decided here.", t.ID, t.Kind, t.ID, t.Kind)
+		}
+		if (t.Kind == baocun.TaskResidencyFlag) != (d.Outcome == baocun.OutcomeAcknowledge) {
+			return invalid(baocun.Errorf(baocun.EINVALID, "outcome: %s 不适用于 %s outcome %s does not apply to a %s task", d.Outcome, t.Kind, d.Outcome, t.Kind))
+		}
+		return nil
+	}
+}
+
+func (r *pairingRun) decide(ctx workflow.Context, st Step) (StepResult, error) {
+	d := st.Decision
+	t, err := r.claim(d.TaskID, "")
+	if err != nil {
+		return StepResult{}, err
+	}
+	task := *t
+	approve := d.Outcome == baocun.OutcomeApprove
+	w := r.s.Settings.Windows
+	return r.step(ctx, st, []string{task.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		ev := func(kind string, data any) {
+			ch.Events = append(ch.Events, r.event(kind, st.Actor, task.ID, task.Period, prog, data))
+		}
+		verdict := map[string]any{"outcome": d.Outcome, "comment": d.Comment}
+		switch task.Kind {
+		case baocun.TaskApproveTeam:
+			if !approve {
+				ev("team.returned", verdict)
+				ch.Open = append(ch.Open, r.s.newTask(baocun.TaskNominateTeam, 0, "重新提名工作组 nominate the team again", real, w.ReworkDays))
+				return func() { r.s.Proposed = nil }
+			}
+			team := r.s.Proposed
+			ev("team.approved", verdict)
+			ch.Team = &baocun.TeamChange{PairingID: r.s.Pairing.ID, Members: team}
+			ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageStationed}}
+			ch.Open = append(ch.Open, r.s.newTask(baocun.TaskConfirmArrival, 0, "确认进驻 confirm arrival", real, w.ArrivalDays))
+			return func() {
+				r.s.Team, r.s.Proposed, r.s.Stage = team, nil, baocun.StageStationed
+				r.s.Joined = map[string]string{}
+				for _, m := range team {
+					r.s.Joined[m.PersonID] = prog.Format(time.DateOnly)
+				}
+			}
+		case baocun.TaskApproveTeamChange:
+			if !approve {
+				ev("team_change.returned", verdict)
+				return func() { r.s.Proposed = nil }
+			}
+			team := r.s.Proposed
+			ev("team_change.approved", verdict)
+			ch.Team = &baocun.TeamChange{PairingID: r.s.Pairing.ID, Members: team}
+			return func() {
+				for _, m := range team {
+					if !slices.ContainsFunc(r.s.Team, func(o baocun.Member) bool { return o.PersonID == m.PersonID }) {
+						r.s.Joined[m.PersonID] = prog.Format(time.DateOnly)
+					}
+				}
+				r.s.Team, r.s.Proposed = team, nil
+			}
+		case baocun.TaskReviewPlan:
+			if !approve {
+				ev("plan.returned", verdict)
+				ch.Open = append(ch.Open, r.s.newTask(baocun.TaskSubmitPlan, 0, "修改后重新提交规划 revise and resubmit the plan", real, w.ReworkDays))
+				return nil
+			}
+			ev("plan.approved", verdict)
+			period := r.s.periodAt(prog)
+			if period > len(r.s.periods()) {
+				ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageAcceptance}}
+				return func() { r.s.Stage = baocun.StageAcceptance }
+			}
+			ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageReviews, Period: period}}
+			ch.Open = append(ch.Open, r.reportTask(period, real))
+			return func() { r.s.Stage, r.s.Period = baocun.StageReviews, period }
+		case baocun.TaskReviewReport:
+			if !approve {
+				ev("report.returned", verdict)
+				ch.Open = append(ch.Open, r.s.newTask(baocun.TaskSubmitReport, task.Period,
+					fmt.Sprintf("第 %d 期汇报退回修改 period %d report returned: revise", task.Period, task.Period), real, w.ReworkDays))
+				return nil
+			}
+			ev("report.approved", verdict)
+			return func() { r.s.Approved = append(r.s.Approved, task.Period) }
+		case baocun.TaskResidencyFlag:
+			ev("residency.acknowledged", verdict)
+		}
+		return nil
+	})
+}
+
+// reportTask opens period's report, due report_days after the period ends.
+func (r *pairingRun) reportTask(period int, now time.Time) baocun.Task {
+	p := r.s.periods()[period-1]
+	return r.s.newTaskDue(baocun.TaskSubmitReport, period, fmt.Sprintf("第 %d 期汇报 period %d report (%s – %s)", period, period,
+		p.Start.Format(time.DateOnly), p.End.AddDate(0, 0, -1).Format(time.DateOnly)), now, p.End.AddDate(0, 0, r.s.Settings.Windows.ReportDays))
+}
+
+func (r *pairingRun) validateArrival(st Step) error {
+	_, err := r.checkTask(baocun.TaskConfirmArrival, "确认进驻 confirm arrival")
+	if err == nil && !slices.ContainsFunc(r.s.Team, func(m baocun.Member) bool { return m.PersonID == st.Person }) {
+		return temporal.NewNonRetryableApplicationError("只有工作组成员可以确认进驻 Only a member of the team confirms its arrival.", baocun.EFORBIDDEN, nil)
+	}
+	return err
+}
+
+func (r *pairingRun) confirmArrival(ctx workflow.Context, st Step) (StepResult, error) {
+	t := r.s.openOf(baocun.TaskConfirmArrival)
+	return r.step(ctx, st, []string{t.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		ch.Events = append(ch.Events, r.event("team.arrived", st.Actor, t.ID, 0, prog, nil))
+		ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StagePlanning}}
+		ch.Open = append(ch.Open, r.s.newTask(baocun.TaskSubmitPlan, 0, "提交村级发展规划 submit the village plan", real, r.s.Settings.Windows.PlanDays))
+		return func() { r.s.Stage, r.s.ArrivedOn = baocun.StagePlanning, prog.Format(time.DateOnly) }
+	})
+}
+
+func (r *pairingRun) validatePlan(st Step) error {
+	if st.Plan == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "plan: 必填 required"))
+	}
+	if _, err := r.checkTask(baocun.TaskSubmitPlan, "提交规划 submit the plan"); err != nil {
+		return err
+	}
+	if err := st.Plan.Validate(); err != nil {
+		return invalid(err)
+	}
+	return nil
+}
+
+func (r *pairingRun) submitPlan(ctx workflow.Context, st Step) (StepResult, error) {
+	t := r.s.openOf(baocun.TaskSubmitPlan)
+	return r.step(ctx, st, []string{t.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		ch.Events = append(ch.Events, r.event("plan.submitted", st.Actor, t.ID, 0, prog, st.Plan))
+		ch.Open = append(ch.Open, r.s.newTask(baocun.TaskReviewPlan, 0, "审核村级发展规划 review the plan", real, r.s.Settings.Windows.DecideDays))
+		return nil
+	})
+}
+
+func (r *pairingRun) validateReport(st Step) error {
+	if st.Report == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "report: 必填 required"))
+	}
+	if err := st.Report.Validate(); err != nil {
+		return invalid(err)
+	}
+	_, err := r.reportTaskFor(st.Report.Period)
+	return err
+}
+
+// reportTaskFor finds the open report task of period, or says why there is none.
+func (r *pairingRun) reportTaskFor(period int) (*baocun.Task, error) {
+	for i := range r.s.Tasks {
+		if t := &r.s.Tasks[i]; t.Kind == baocun.TaskSubmitReport && t.Period == period {
+			return r.claim(t.ID, baocun.TaskSubmitReport)
+		}
+	}
+	switch {
+	case slices.Contains(r.s.Approved, period):
+		return nil, conflict("第 %d 期汇报已通过，该期已关闭 Period %d's report was approved: the period is closed.", period, period)
+	case period > len(r.s.periods()):
+		return nil, conflict("本轮没有第 %d 期 The cycle has no period %d.", period, period)
+	case r.s.Stage != baocun.StageReviews:
+		return nil, conflict("当前阶段（%s）不能提交汇报 The pairing is at stage %s: no report is open.", baocun.StageNames[r.s.Stage], r.s.Stage)
+	case period > r.s.Period:
+		return nil, conflict("第 %d 期尚未开始 Period %d has not begun (now %d).", period, period, r.s.Period)
+	}
+	return nil, conflict("第 %d 期汇报不在待办中（已提交待审，或该期未参加汇报） Period %d has no report open: it awaits review, or the period was before reviews began.", period, period)
+}
+
+func (r *pairingRun) submitReport(ctx workflow.Context, st Step) (StepResult, error) {
+	t, err := r.reportTaskFor(st.Report.Period)
+	if err != nil {
+		return StepResult{}, err
+	}
+	task := *t
+	return r.step(ctx, st, []string{task.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		v := 1
+		if r.s.Versions != nil {
+			v = r.s.Versions[task.Period] + 1
+		}
+		ch.Events = append(ch.Events, r.event("report.submitted", st.Actor, task.ID, task.Period, prog,
+			map[string]any{"version": v, "report": st.Report}))
+		ch.Open = append(ch.Open, r.s.newTask(baocun.TaskReviewReport, task.Period,
+			fmt.Sprintf("审核第 %d 期汇报（第 %d 稿） review period %d report v%d", task.Period, v, task.Period, v), real, r.s.Settings.Windows.DecideDays))
+		return func() {
+			if r.s.Versions == nil {
+				r.s.Versions = map[int]int{}
+			}
+			r.s.Versions[task.Period] = v
+		}
+	})
+}
+
+func (r *pairingRun) validateChange(st Step) error {
+	c := st.Change
+	if c == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "change: 必填 required"))
+	}
+	if err := c.Validate(); err != nil {
+		return invalid(err)
+	}
+	switch r.s.Stage {
+	case baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews:
+	default:
+		return conflict("当前阶段（%s）不能调整工作组 The pairing is at stage %s: its team cannot change now.", baocun.StageNames[r.s.Stage], r.s.Stage)
+	}
+	if r.cancelling {
+		return conflict("结对正在撤销 The pairing is being cancelled.")
+	}
+	if r.s.openOf(baocun.TaskApproveTeamChange) != nil || r.busy[requestingChange] {
+		return conflict("已有一项工作组调整待审批 A team change already awaits approval.")
+	}
+	_, err := r.changedTeam(st)
+	return err
+}
+
+// changedTeam is the team after change c, or why it cannot be.
+func (r *pairingRun) changedTeam(st Step) ([]baocun.Member, error) {
+	c := st.Change
+	on := func(id string) bool {
+		return slices.ContainsFunc(r.s.Team, func(m baocun.Member) bool { return m.PersonID == id })
+	}
+	var team []baocun.Member
+	for _, id := range c.Remove {
+		if !on(id) {
+			return nil, invalid(baocun.Errorf(baocun.EINVALID, "remove: %s 不在工作组中 %s is not on the team", id, id))
+		}
+	}
+	for _, m := range r.s.Team {
+		if !slices.Contains(c.Remove, m.PersonID) {
+			team = append(team, m)
+		}
+	}
+	for _, id := range c.Add {
+		if on(id) && !slices.Contains(c.Remove, id) {
+			return nil, invalid(baocun.Errorf(baocun.EINVALID, "add: %s 已在工作组中 %s is on the team already", id, id))
+		}
+		team = append(team, baocun.Member{PersonID: id, Name: st.Names[id]})
+	}
+	leader := c.Leader
+	if leader == "" {
+		for _, m := range team {
+			if m.Leader {
+				leader = m.PersonID
+			}
+		}
+	}
+	found := false
+	for i := range team {
+		team[i].Leader = team[i].PersonID == leader
+		found = found || team[i].Leader
+	}
+	if !found {
+		return nil, invalid(baocun.Errorf(baocun.EINVALID, "leader: 调整后须有组长 the team needs a leader after the change (name one in \"leader\")"))
+	}
+	if len(team) < r.s.Settings.MinTeamSize {
+		return nil, invalid(baocun.Errorf(baocun.EINVALID, "remove: 调整后工作组少于 %d 人 the team would have fewer than %d people", r.s.Settings.MinTeamSize, r.s.Settings.MinTeamSize))
+	}
+	// The leader first, as a nomination lists it.
+	slices.SortStableFunc(team, func(a, b baocun.Member) int {
+		if a.Leader == b.Leader {
+			return 0
+		}
+		if a.Leader {
+			return -1
+		}
+		return 1
+	})
+	return team, nil
+}
+
+func (r *pairingRun) requestChange(ctx workflow.Context, st Step) (StepResult, error) {
+	team, err := r.changedTeam(st)
+	if err != nil {
+		return StepResult{}, err
+	}
+	if r.s.openOf(baocun.TaskApproveTeamChange) != nil || r.busy[requestingChange] {
+		return StepResult{}, conflict("已有一项工作组调整待审批 A team change already awaits approval.")
+	}
+	r.busy[requestingChange] = true
+	defer delete(r.busy, requestingChange)
+	return r.step(ctx, st, nil, func(real, prog time.Time, ch *baocun.Change) func() {
+		ch.Events = append(ch.Events, r.event("team_change.requested", st.Actor, "", r.s.Period, prog, map[string]any{"change": st.Change, "team": team}))
+		ch.Open = append(ch.Open, r.s.newTask(baocun.TaskApproveTeamChange, r.s.Period, "审批工作组调整 approve the team change", real, r.s.Settings.Windows.DecideDays))
+		return func() { r.s.Proposed = team }
+	})
+}
+
+func (r *pairingRun) validateEvaluation(st Step) error {
+	if st.Evaluation == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "evaluation: 必填 required"))
+	}
+	if err := st.Evaluation.Validate(); err != nil {
+		return invalid(err)
+	}
+	_, err := r.evaluationTask(st.Evaluation.Year)
+	return err
+}
+
+func (r *pairingRun) evaluationTask(year int) (*baocun.Task, error) {
+	for i := range r.s.Tasks {
+		if t := &r.s.Tasks[i]; t.Kind == baocun.TaskEvaluation && t.Period == year {
+			return r.claim(t.ID, baocun.TaskEvaluation)
+		}
+	}
+	if slices.Contains(r.s.Evaluated, year) {
+		return nil, conflict("第 %d 年的评议已提交 Year %d's evaluation was submitted already.", year, year)
+	}
+	return nil, conflict("第 %d 年的评议尚未开始 Year %d's evaluation round is not open.", year, year)
+}
+
+func (r *pairingRun) submitEvaluation(ctx workflow.Context, st Step) (StepResult, error) {
+	t, err := r.evaluationTask(st.Evaluation.Year)
+	if err != nil {
+		return StepResult{}, err
+	}
+	task := *t
+	return r.step(ctx, st, []string{task.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		ch.Events = append(ch.Events, r.event("evaluation.submitted", st.Actor, task.ID, 0, prog, st.Evaluation))
+		return func() { r.s.Evaluated = append(r.s.Evaluated, task.Period) }
+	})
+}
+
+func (r *pairingRun) validateCancel(st Step) error {
+	if r.s.Stage == baocun.StageCancelled || r.s.Stage == baocun.StageClosed {
+		return conflict("结对已%s The pairing is %s already.", baocun.StageNames[r.s.Stage], r.s.Stage)
+	}
+	if r.cancelling {
+		return conflict("结对正在撤销 The pairing is being cancelled.")
+	}
+	return requireReason(st.Reason)
+}
+
+func requireReason(reason string) error {
+	if len([]rune(reason)) < 2 || len([]rune(reason)) > 500 {
+		return temporal.NewNonRetryableApplicationError("reason: 撤销须说明理由 a cancellation needs a reason (2–500 characters)", baocun.EINVALID, nil)
+	}
+	return nil
+}
+
+func (r *pairingRun) cancel(ctx workflow.Context, st Step) (StepResult, error) {
+	if err := r.validateCancel(st); err != nil {
+		return StepResult{}, err
+	}
+	r.cancelling = true
+	defer func() { r.cancelling = false }()
+	// A decision being written now finishes first; then every open task is cancelled.
+	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 }); err != nil {
+		return StepResult{}, err
+	}
+	ids := make([]string, 0, len(r.s.Tasks))
+	for _, t := range r.s.Tasks {
+		ids = append(ids, t.ID)
+	}
+	return r.step(ctx, st, nil, func(real, prog time.Time, ch *baocun.Change) func() {
+		r.cancelChange(ch, st.Actor, st.Reason, prog)
+		return func() {
+			for _, id := range ids {
+				r.close(id)
+			}
+			r.s.Stage, r.s.Cancelled, r.s.CancelNote = baocun.StageCancelled, true, st.Reason
+		}
+	})
+}
+
+// cancelChange cancels every open task and moves the pairing to cancelled.
+func (r *pairingRun) cancelChange(ch *baocun.Change, actor, reason string, prog time.Time) {
+	for _, t := range r.s.Tasks {
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskCancelled, By: actor, IfOpen: true})
+	}
+	ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageCancelled, Period: r.s.Period}}
+	ch.Events = append(ch.Events, r.event("pairing.cancelled", actor, "", r.s.Period, prog, map[string]string{"reason": reason}))
+}
+
+// cancelledByCycle records the pairing's cancellation when its cycle was cancelled
+// (the workflow's context is), then ends the workflow as cancelled.
+func (r *pairingRun) cancelledByCycle(ctx workflow.Context) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	real, prog := r.now(dctx)
+	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/cancelled", r.s.Pairing.ID)}
+	r.cancelChange(&ch, "system", "本轮已撤销 the cycle was cancelled", prog)
+	ch.Audit = []baocun.AuditEntry{r.systemAudit("pairing.cancel", `{"reason":"the cycle was cancelled"}`)}
+	if err := r.apply(dctx, ch); err != nil {
+		return err
+	}
+	r.s.Stage, r.s.Cancelled = baocun.StageCancelled, true
+	return temporal.NewCanceledError()
+}
+
+// finish waits for the handlers still running, then ends the workflow.
+func (r *pairingRun) finish(ctx workflow.Context) error {
+	for id, cancel := range r.watchers {
+		cancel()
+		delete(r.watchers, id)
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 })
+}
+
+// toAcceptance hands the pairing to acceptance: tasks of earlier stages that are
+// still open expire; an evaluation still open stays open.
+func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
+	real, prog := r.now(ctx)
+	ch := baocun.Change{At: real}
+	var expired []string
+	for _, t := range r.s.Tasks {
+		if t.Kind == baocun.TaskEvaluation || t.Kind == baocun.TaskResidencyFlag {
+			continue
+		}
+		if r.busy[t.ID] {
+			continue // a handler is deciding it now; its decision stands
+		}
+		expired = append(expired, t.ID)
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
+	}
+	ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageAcceptance, Period: r.s.Period}}
+	ch.Events = append(ch.Events, r.event("stage.entered", "system", "", r.s.Period, prog, map[string]string{"stage": baocun.StageAcceptance, "note": why}))
+	ch.Audit = []baocun.AuditEntry{r.systemAudit("pairing.stage", fmt.Sprintf(`{"stage":"acceptance","note":%q}`, why))}
+	if err := r.apply(ctx, ch); err != nil {
+		return err
+	}
+	for _, id := range expired {
+		r.close(id)
+	}
+	r.s.Stage = baocun.StageAcceptance
+	return nil
+}
+
+// endPeriod closes a reporting period: members under the residency rule are flagged
+// to the department lead, the yearly evaluation round opens at each year's end, and
+// the next period's report opens — or, after the last, acceptance begins.
+func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool) error {
+	s := r.s
+	real, prog := r.now(ctx)
+	ch := baocun.Change{At: real}
+	if short := r.residencyShortfalls(ctx, p); len(short) > 0 {
+		t := s.newTask(baocun.TaskResidencyFlag, p.Index, fmt.Sprintf("第 %d 期驻村天数不足 %d 人次 period %d: %d member-months under the residency rule",
+			p.Index, len(short), p.Index, len(short)), real, s.Settings.Windows.DecideDays)
+		ch.Open = append(ch.Open, t)
+		ch.Events = append(ch.Events, r.event("residency.flagged", "system", t.ID, p.Index, prog, short))
+		ch.Audit = append(ch.Audit, r.systemAudit("residency.flag", fmt.Sprintf(`{"period":%d,"shortfalls":%d}`, p.Index, len(short))))
+	}
+	if y := yearEnded(s.Clock.Start, p.End); y > 0 {
+		t := s.newTask(baocun.TaskEvaluation, y, fmt.Sprintf("第 %d 年双评 year %d villager and grass-roots evaluation", y, y), real, s.Settings.Windows.EvaluationDays)
+		ch.Open = append(ch.Open, t)
+	}
+	next := s.Period + 1
+	if last {
+		ch.Stages = []baocun.StageChange{{PairingID: s.Pairing.ID, Stage: baocun.StageReviews, Period: s.Period}}
+	} else {
+		ch.Open = append(ch.Open, r.reportTask(next, real))
+		ch.Stages = []baocun.StageChange{{PairingID: s.Pairing.ID, Stage: baocun.StageReviews, Period: next}}
+	}
+	ch.Events = append(ch.Events, r.event("period.ended", "system", "", p.Index, prog, nil))
+	ch.Key = fmt.Sprintf("pairing-%d/period-%d", s.Pairing.ID, p.Index)
+	if err := r.apply(ctx, ch); err != nil {
+		return err
+	}
+	r.open(ctx, ch.Open...)
+	if last {
+		return r.toAcceptance(ctx, "最后一期结束 the last period ended")
+	}
+	s.Period = next
+	return nil
+}
+
+// yearEnded is the programme year that ends exactly at end (1 for the first), or 0.
+func yearEnded(start, end time.Time) int {
+	for y := 1; y <= 10; y++ {
+		if start.AddDate(y, 0, 0).Equal(end) {
+			return y
+		}
+	}
+	return 0
+}
+
+// Shortfall is one member's month under the residency rule.
+type Shortfall struct {
+	PersonID string `json:"person_id"`
+	Name     string `json:"name,omitempty"`
+	Month    string `json:"month"` // YYYY-MM
+	Days     int    `json:"days"`
+	Required int    `json:"required"`
+}
+
+// residencyShortfalls counts each member's check-ins for the whole months of p they
+// served (from arrival, or from joining), and returns those under the rule.
+func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) []Shortfall {
+	s := r.s
+	if s.Settings.ResidencyDays == 0 || s.ArrivedOn == "" || len(s.Team) == 0 {
+		return nil
+	}
+	actx := workflow.WithActivityOptions(ctx, activityOptions)
+	var counts map[string]map[string]int
+	if err := workflow.ExecuteActivity(actx, (*activities.Activities).CheckinDays, s.Pairing.ID,
+		p.Start.Format(time.DateOnly), p.End.Format(time.DateOnly)).Get(ctx, &counts); err != nil {
+		return nil
+	}
+	var out []Shortfall
+	for m := p.Start; m.Before(p.End); m = m.AddDate(0, 1, 0) {
+		month := m.Format("2006-01")
+		for _, mem := range s.Team {
+			since := s.ArrivedOn
+			if j := s.Joined[mem.PersonID]; j > since {
+				since = j
+			}
+			if m.Format(time.DateOnly) < since {
+				continue // not a whole month of service
+			}
+			if n := counts[mem.PersonID][month]; n < s.Settings.ResidencyDays {
+				out = append(out, Shortfall{PersonID: mem.PersonID, Name: mem.Name, Month: month, Days: n, Required: s.Settings.ResidencyDays})
+			}
+		}
+	}
+	return out
+}
