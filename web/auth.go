@@ -29,12 +29,25 @@ type Store interface {
 	Users(ctx context.Context, after int64, limit int) ([]baocun.User, error)
 
 	Department(ctx context.Context, code string) (*baocun.Department, error)
+	Village(ctx context.Context, code string) (*baocun.Village, error)
+	Person(ctx context.Context, id string) (*baocun.Person, error)
 	People(ctx context.Context, department string) ([]baocun.Person, error)
 	Departments(ctx context.Context, county, after string, limit int) ([]baocun.Department, error)
 	Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error)
 	ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error
 	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error
 	ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error
+
+	LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, error)
+	CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.PairingSpec, audit *baocun.AuditEntry) (int64, error)
+	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
+	Cycles(ctx context.Context, before int64, limit int) ([]baocun.Cycle, error)
+	Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pairing, error)
+	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
+	Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error)
+	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
+	ApplyChange(ctx context.Context, ch baocun.Change) error
+	AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error)
 
 	PolicyRules(ctx context.Context) ([][]string, int64, error)
 	GrantRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error

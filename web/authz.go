@@ -18,8 +18,8 @@ type Resource struct {
 	Village      string // the village code it concerns, if any
 	PairingID    string
 	CycleID      string
-	// TeamMembers are the usernames on the pairing's team, for own_pairing.
-	TeamMembers []string
+	// TeamPeople are the person ids of the pairing's team, for own_pairing.
+	TeamPeople []string
 }
 
 // loader finds the resource of a request; an error (not found, bad id) ends it.
@@ -39,8 +39,8 @@ func relations(u *baocun.User, r Resource) []string {
 	if u.Department != "" && u.Department == r.Department {
 		rel = append(rel, "own_dept")
 	}
-	for _, m := range r.TeamMembers {
-		if m == u.Username {
+	for _, m := range r.TeamPeople {
+		if u.PersonID != "" && m == u.PersonID {
 			rel = append(rel, "own_pairing")
 			break
 		}

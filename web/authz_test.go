@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
 
 	"baocun"
 	"baocun/policy"
@@ -25,11 +27,12 @@ import (
 // fixture is a service on a real database with a small directory: two counties,
 // two departments, their people, and one account per role.
 type fixture struct {
-	t     testing.TB
-	db    *sqldb.DB
-	audit *sqldb.AuditLog
-	srv   *httptest.Server
-	hash  string // one password hash for every account: argon2id is slow on purpose
+	t      testing.TB
+	db     *sqldb.DB
+	engine client.Client // a real Temporal server with no worker: workflows start, none runs
+	audit  *sqldb.AuditLog
+	srv    *httptest.Server
+	hash   string // one password hash for every account: argon2id is slow on purpose
 }
 
 const password = "correct-horse-battery"
@@ -48,7 +51,22 @@ func newFixture(t testing.TB, dsn string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db)}
+	// Cycle 1 pairs D1 with V1 (县A, team P1) and D2 with V2 (县B, team P2).
+	launch := &baocun.AuditEntry{Actor: "organiser", Action: "cycle.launch"}
+	settings := baocun.CycleSettings{StartDate: "2027-01-01"}
+	settings.Defaults()
+	if _, err := db.CreateCycle(ctx, &baocun.Cycle{Name: "第一轮", Jurisdiction: "*", Settings: settings, LaunchedBy: "organiser", LaunchedAt: time.Now()},
+		[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V1", Kind: "support"}, {DepartmentCode: "D2", VillageCode: "V2", Kind: "model"}}, launch); err != nil {
+		t.Fatal(err)
+	}
+	for i, person := range []string{"P1", "P2"} {
+		if err := db.ApplyChange(ctx, baocun.Change{At: time.Now(), Team: &baocun.TeamChange{PairingID: int64(i + 1), Members: []baocun.Member{{PersonID: person, Leader: true}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := temporaltest.NewServer()
+	t.Cleanup(ts.Stop)
+	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db), engine: ts.GetDefaultClient()}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +88,7 @@ func (f *fixture) handler() http.Handler {
 	}
 	return web.NewServer(web.Deps{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
-		Store: f.db, Authorizer: en, Audit: f.audit,
+		Store: f.db, Authorizer: en, Audit: f.audit, Engine: f.engine,
 	})
 }
 
@@ -169,6 +187,25 @@ var cells = []cell{
 		allowed: []string{"admin", "organiser", "auditor", "auditor_b"}},
 	{route: "GET /departments/:code/people", on: "a city-level department", path: "/departments/D4/people",
 		allowed: []string{"admin", "organiser", "auditor"}},
+	{route: "GET /departments/:code", path: "/departments/D1",
+		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "GET /departments/:code", on: "another county", path: "/departments/D2", allowed: []string{"admin", "organiser", "reviewer", "auditor", "auditor_b"}},
+	{route: "PUT /departments/:code", on: "of a county", path: "/departments/D1", allowed: []string{"organiser", "organiser_a"},
+		body: func(int) any {
+			return map[string]string{"name": "甲县农业农村局", "level": "县直", "county": "县A"}
+		}},
+	{route: "PUT /departments/:code", on: "new", path: "/departments/D9", allowed: []string{"organiser"},
+		body: func(int) any { return map[string]string{"name": "市新部门", "level": "市直"} }},
+	{route: "GET /villages/:code", path: "/villages/V1",
+		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "PUT /villages/:code", path: "/villages/V1", allowed: []string{"organiser", "organiser_a"},
+		body: func(int) any {
+			return map[string]any{"name": "甲村", "county": "县A", "township": "一镇", "class": 2}
+		}},
+	{route: "GET /people/:id", on: "own department", path: "/people/P1", allowed: []string{"admin", "organiser", "organiser_a", "auditor", "dept_lead"}},
+	{route: "GET /people/:id", on: "another county", path: "/people/P2", allowed: []string{"admin", "organiser", "auditor", "auditor_b"}},
+	{route: "PUT /people/:id", path: "/people/P3", allowed: []string{"organiser", "organiser_a"},
+		body: func(int) any { return map[string]string{"name": "王五", "department_code": "D3", "title": "科员"} }},
 	{route: "POST /import/:kind", path: "/import/villages", allowed: []string{"organiser"},
 		body: func(int) any { return "code,name,county,township,class\nV9,丙村,县A,一镇,2\n" }},
 	{route: "GET /departments", path: "/departments", allowed: []string{"admin", "organiser", "reviewer", "auditor"}},
@@ -177,6 +214,39 @@ var cells = []cell{
 	{route: "GET /villages", path: "/villages", allowed: []string{"admin", "organiser", "reviewer", "auditor"}},
 	{route: "GET /villages", on: "of a county", path: "/villages?county=县A",
 		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "POST /cycles", on: "of a county", path: "/cycles", allowed: []string{"organiser", "organiser_a"},
+		body: func(int) any { return launchBody("县A") }},
+	{route: "POST /cycles", on: "of the city", path: "/cycles", allowed: []string{"organiser"},
+		body: func(int) any { return launchBody("*") }},
+	{route: "GET /cycles", path: "/cycles", allowed: []string{"organiser", "reviewer", "auditor"}},
+	{route: "GET /cycles/:id", path: "/cycles/1", allowed: []string{"organiser", "reviewer", "auditor"}},
+	{route: "POST /cycles/:id/cancel", path: "/cycles/1/cancel", allowed: []string{"organiser"},
+		body: func(int) any { return map[string]string{"reason": "矩阵测试 matrix"} }},
+	{route: "GET /cycles/:id/pairings", path: "/cycles/1/pairings", allowed: []string{"organiser", "reviewer", "auditor"}},
+	{route: "GET /cycles/:id/pairings", on: "of a county", path: "/cycles/1/pairings?county=县A",
+		allowed: []string{"organiser", "organiser_a", "reviewer", "auditor"}},
+	{route: "GET /cycles/:id/pairings", on: "of own department", path: "/cycles/1/pairings?department=D1",
+		allowed: []string{"organiser", "organiser_a", "reviewer", "auditor", "dept_lead"}},
+	{route: "GET /pairings/:id", on: "own department, team, village", path: "/pairings/1",
+		allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "GET /pairings/:id", on: "another county", path: "/pairings/2", allowed: []string{"organiser", "reviewer", "auditor", "auditor_b"}},
+	{route: "POST /pairings/:id/cancel", path: "/pairings/1/cancel", allowed: []string{"organiser", "organiser_a"}},
+	{route: "POST /pairings/:id/team", on: "own department", path: "/pairings/1/team", allowed: []string{"dept_lead"}},
+	{route: "POST /pairings/:id/team", on: "another department", path: "/pairings/2/team", allowed: nil},
+	{route: "POST /pairings/:id/team/decision", path: "/pairings/1/team/decision", allowed: []string{"organiser", "organiser_a"}},
+	{route: "POST /pairings/:id/team-changes", path: "/pairings/1/team-changes", allowed: []string{"dept_lead"}},
+	{route: "POST /pairings/:id/arrival", on: "own team", path: "/pairings/1/arrival", allowed: []string{"team_member"}},
+	{route: "POST /pairings/:id/arrival", on: "another team", path: "/pairings/2/arrival", allowed: nil},
+	{route: "POST /pairings/:id/checkins", path: "/pairings/1/checkins", allowed: []string{"team_member"}},
+	{route: "POST /pairings/:id/plan", path: "/pairings/1/plan", allowed: []string{"team_member"}},
+	{route: "POST /pairings/:id/reports", path: "/pairings/1/reports", allowed: []string{"team_member"}},
+	{route: "POST /pairings/:id/decisions", on: "own department (never)", path: "/pairings/1/decisions", allowed: nil},
+	{route: "POST /pairings/:id/decisions", on: "another department", path: "/pairings/2/decisions", allowed: []string{"reviewer"}},
+	{route: "POST /pairings/:id/residency-flags", path: "/pairings/1/residency-flags", allowed: []string{"dept_lead"}},
+	{route: "POST /pairings/:id/visits", path: "/pairings/1/visits", allowed: []string{"team_member", "dept_lead"}},
+	{route: "POST /pairings/:id/evaluations", on: "own village", path: "/pairings/1/evaluations", allowed: []string{"village"}},
+	{route: "POST /pairings/:id/evaluations", on: "another village", path: "/pairings/2/evaluations", allowed: nil},
+	{route: "GET /tasks", path: "/tasks", allowed: []string{"signed-in"}},
 	{route: "GET /audit", path: "/audit?decision=deny", allowed: []string{"auditor"}},
 	{route: "GET /audit/export", path: "/audit/export?format=jsonl", allowed: []string{"auditor"}},
 	{route: "GET /audit/verify", path: "/audit/verify", allowed: []string{"auditor"}},
@@ -233,6 +303,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				got := status != http.StatusUnauthorized && status != http.StatusForbidden
 				if got != want {
 					t.Fatalf("status %d (allowed=%v), want allowed=%v: %s", status, got, want, resp)
+				}
+				if status >= 500 {
+					t.Fatalf("status %d: %s", status, resp)
 				}
 				if !got {
 					denied++
@@ -554,4 +627,10 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	if s := do("GET", "/api/v1/users", "", &http.Cookie{Name: web.SessionCookie, Value: bearer}); s != 401 {
 		t.Fatalf("bearer token as a cookie: %d, want 401", s)
 	}
+}
+
+// launchBody is a valid launch of one pairing (D3 with V1) in jurisdiction j.
+func launchBody(j string) map[string]any {
+	return map[string]any{"name": "矩阵 matrix", "jurisdiction": j, "start_date": "2027-01-01",
+		"pairings": []map[string]string{{"department_code": "D3", "village_code": "V1", "kind": "包扶"}}}
 }

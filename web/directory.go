@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,9 +31,13 @@ func countyList(name string) loader {
 func departmentResource(store Store) loader {
 	return func(c *gin.Context) (Resource, error) {
 		d, err := store.Department(c.Request.Context(), c.Param("code"))
+		if baocun.ErrorCode(err) == baocun.ENOTFOUND && c.Request.Method == http.MethodPut {
+			return Resource{Name: "departments/" + c.Param("code"), Jurisdiction: baocun.CityJurisdiction}, nil
+		}
 		if err != nil {
 			return Resource{}, err
 		}
+		c.Set(ctxRecord, d)
 		return Resource{Name: "departments/" + d.Code, Jurisdiction: d.Jurisdiction(), Department: d.Code}, nil
 	}
 }
@@ -171,4 +177,147 @@ func pageOf[T any](items []T, limit int, key func(T) string) page[T] {
 		return page[T]{Items: items[:limit], NextCursor: key(items[limit-1])}
 	}
 	return page[T]{Items: items}
+}
+
+// One record of the directory is created or updated (PUT, by its code) through the
+// same parsing and validation as an import of one row: the JSON object's fields are
+// the file's columns, and an error names the field.
+
+// recordRow turns a JSON object and the path's code into a one-row table; the
+// object's fields must be the JSON fields of shape (a directory record type).
+func recordRow(c *gin.Context, key string, shape any) (*baocun.Table, error) {
+	var fields map[string]any
+	if err := decodeJSON(c, &fields); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	rt := reflect.TypeOf(shape)
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	t := &baocun.Table{HeaderLine: 0, Header: []string{key}, Rows: []baocun.Row{{Line: 1, Cells: []string{c.Param(key)}}}}
+	for name, v := range fields {
+		if !known[name] {
+			return nil, fieldError(name, fmt.Sprintf("%s: 没有这个字段 unknown field %q", name, name))
+		}
+		if name == key {
+			if fmt.Sprint(v) != c.Param(key) {
+				return nil, fieldError(key, fmt.Sprintf("%s: 与地址中的 %q 不一致 does not match the path's %q", key, c.Param(key), c.Param(key)))
+			}
+			continue
+		}
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case float64, bool:
+			s = fmt.Sprint(v)
+		case nil:
+		default:
+			return nil, fieldError(name, name+": 须为文字或数字 must be text or a number")
+		}
+		t.Header = append(t.Header, name)
+		t.Rows[0].Cells = append(t.Rows[0].Cells, s)
+	}
+	return t, nil
+}
+
+func handlePutDepartment(store Store) gin.HandlerFunc {
+	return putRecord(func(c *gin.Context, e *baocun.AuditEntry) (any, error) {
+		t, err := recordRow(c, "code", baocun.Department{})
+		if err != nil {
+			return nil, err
+		}
+		ds, err := baocun.ParseDepartments(t)
+		if err != nil {
+			return nil, err
+		}
+		return ds[0], store.ImportDepartments(c.Request.Context(), ds, e)
+	})
+}
+
+func handlePutVillage(store Store) gin.HandlerFunc {
+	return putRecord(func(c *gin.Context, e *baocun.AuditEntry) (any, error) {
+		t, err := recordRow(c, "code", baocun.Village{})
+		if err != nil {
+			return nil, err
+		}
+		vs, err := baocun.ParseVillages(t)
+		if err != nil {
+			return nil, err
+		}
+		return vs[0], store.ImportVillages(c.Request.Context(), vs, e)
+	})
+}
+
+func handlePutPerson(store Store) gin.HandlerFunc {
+	return putRecord(func(c *gin.Context, e *baocun.AuditEntry) (any, error) {
+		t, err := recordRow(c, "id", baocun.Person{})
+		if err != nil {
+			return nil, err
+		}
+		ps, err := baocun.ParsePeople(t)
+		if err != nil {
+			return nil, err
+		}
+		return ps[0], store.ImportPeople(c.Request.Context(), ps, []int{1}, "department_code", e)
+	})
+}
+
+// putRecord runs one record's upsert with the request's audit entry and answers
+// with the record as stored.
+func putRecord(put func(c *gin.Context, e *baocun.AuditEntry) (any, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		e := auditEntry(c, http.StatusOK, nil)
+		rec, err := put(c, e)
+		if err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, rec)
+	}
+}
+
+// villageResource loads the village in the path (a new code is the city's to create).
+func villageResource(store Store) loader {
+	return func(c *gin.Context) (Resource, error) {
+		v, err := store.Village(c.Request.Context(), c.Param("code"))
+		if baocun.ErrorCode(err) == baocun.ENOTFOUND && c.Request.Method == http.MethodPut {
+			return Resource{Name: "villages/" + c.Param("code"), Jurisdiction: baocun.CityJurisdiction}, nil
+		}
+		if err != nil {
+			return Resource{}, err
+		}
+		c.Set(ctxRecord, v)
+		return Resource{Name: "villages/" + v.Code, Jurisdiction: v.County, Village: v.Code}, nil
+	}
+}
+
+// personResource loads the person in the path: their department decides who sees them.
+func personResource(store Store) loader {
+	return func(c *gin.Context) (Resource, error) {
+		p, err := store.Person(c.Request.Context(), c.Param("id"))
+		if baocun.ErrorCode(err) == baocun.ENOTFOUND && c.Request.Method == http.MethodPut {
+			return Resource{Name: "people/" + c.Param("id"), Jurisdiction: baocun.CityJurisdiction}, nil
+		}
+		if err != nil {
+			return Resource{}, err
+		}
+		d, err := store.Department(c.Request.Context(), p.DepartmentCode)
+		if err != nil {
+			return Resource{}, err
+		}
+		c.Set(ctxRecord, p)
+		return Resource{Name: "people/" + p.ID, Jurisdiction: d.Jurisdiction(), Department: d.Code}, nil
+	}
+}
+
+// handleGetRecord answers with the record the loader found.
+func handleGetRecord() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, _ := c.Get(ctxRecord)
+		c.JSON(http.StatusOK, v)
+	}
 }

@@ -17,6 +17,10 @@ func FuzzJSONBodies(f *testing.F) {
 		{"DELETE", "/api/v1/policy/grants"},
 		{"POST", "/api/v1/import/villages"},
 		{"POST", "/api/v1/import/people"},
+		{"POST", "/api/v1/cycles"},
+		{"POST", "/api/v1/cycles/1/cancel"},
+		{"POST", "/api/v1/pairings/1/cancel"},
+		{"POST", "/api/v1/pairings/1/team/decision"},
 	}
 	for i := range routes {
 		f.Add(uint8(i), `{"username":"x","password":"y"}`)
@@ -26,6 +30,10 @@ func FuzzJSONBodies(f *testing.F) {
 		f.Add(uint8(i), "\xff\xfe\x00")
 		f.Add(uint8(i), `[]`)
 		f.Add(uint8(i), `{"roles":null,"person_id":"P404"}`)
+		f.Add(uint8(i), `{"name":"x","jurisdiction":"县A","start_date":"2027-02-30","pairings":[{"department_code":"D1","village_code":"V1","kind":"共建"}]}`)
+		f.Add(uint8(i), `{"name":"x","jurisdiction":"*","start_date":"2027-01-01","clock_scale":1e300,"years":-1,"windows":{"decide_days":0}}`)
+		f.Add(uint8(i), `{"task_id":"1-1","outcome":"return"}`)
+		f.Add(uint8(i), `{"reason":"因故撤销"}`)
 	}
 	fx := newFixture(f, sqldbtest.SQLiteDSN(f))
 	fx.user("root", "", "", g("admin", "*"), g("organiser", "*"))

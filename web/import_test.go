@@ -122,3 +122,46 @@ func directoryState(t *testing.T, f *fixture) string {
 	f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM people").Scan(&p)
 	return fmt.Sprintf("departments=%d villages=%d people=%d", d, v, p)
 }
+
+// One record is created and updated by PUT through the import's validation; a bad
+// field is named and changes nothing.
+func TestDirectoryRecords(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("org", "", "", g("organiser", "*"))
+	tok := f.login(f.srv, "org")
+
+	ok := []struct{ path, body, want string }{
+		{"/api/v1/departments/D20", `{"name":"市民政局","level":"市直"}`, `"level":"市直"`},
+		{"/api/v1/departments/D20", `{"name":"市民政局（更名）","level":"市直"}`, `"name":"市民政局（更名）"`},
+		{"/api/v1/villages/V20", `{"name":"戊村","county":"县B","township":"四镇","class":2,"collective_income_wan":"1.5","population":900,"households":300}`, `"class":2`},
+		{"/api/v1/people/P20", `{"name":"赵六","department_code":"D20","title":"副局长","phone":"13800000000"}`, `"department_code":"D20"`},
+	}
+	for _, c := range ok {
+		if s, b := call(t, f.srv, tok, "PUT", c.path, c.body); s != 200 || !strings.Contains(b, c.want) {
+			t.Fatalf("PUT %s: %d %s", c.path, s, b)
+		}
+	}
+	if s, b := call(t, f.srv, tok, "GET", "/api/v1/people/P20", nil); s != 200 || !strings.Contains(b, "赵六") {
+		t.Fatalf("GET person: %d %s", s, b)
+	}
+
+	before := directoryState(t, f)
+	bad := []struct{ path, body, field string }{
+		{"/api/v1/departments/D21", `{"name":"x","level":"省直"}`, `"column":"level"`},
+		{"/api/v1/departments/D21", `{"name":"x","level":"县直"}`, `"column":"county"`},
+		{"/api/v1/villages/V21", `{"name":"x","county":"县A","township":"t","class":9}`, `"column":"class"`},
+		{"/api/v1/villages/V21", `{"code":"V22","name":"x","county":"县A","township":"t","class":1}`, `"code"`},
+		{"/api/v1/people/P21", `{"name":"x","department_code":"D404"}`, `"column":"department_code"`},
+		{"/api/v1/people/P21", `{"name":"x","department_code":"D1","colour":"red"}`, `colour`},
+		{"/api/v1/people/P21", `{"name":["x"],"department_code":"D1"}`, `"name"`},
+	}
+	for _, c := range bad {
+		s, b := call(t, f.srv, tok, "PUT", c.path, c.body)
+		if s < 400 || s >= 500 || !strings.Contains(b, c.field) {
+			t.Errorf("PUT %s %s: %d %s, want a 4xx naming %s", c.path, c.body, s, b, c.field)
+		}
+	}
+	if after := directoryState(t, f); after != before {
+		t.Fatalf("rejected records changed the directory: %s → %s", before, after)
+	}
+}

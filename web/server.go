@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
 
 	"baocun"
 )
@@ -36,6 +37,8 @@ type Deps struct {
 	Store      Store
 	Authorizer baocun.Authorizer
 	Audit      AuditLog
+	// Engine is the Temporal client: cycles start, and human steps are Updates.
+	Engine client.Client
 }
 
 // NewServer returns the handler for the whole service.

@@ -315,7 +315,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WorkerStopTimeout: cfg.ShutdownTimeout,
 	})
 	workflows.Register(w)
-	activities.Register(w, &activities.Activities{Audit: auditLog})
+	activities.Register(w, &activities.Activities{Audit: auditLog, Store: db})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
@@ -328,6 +328,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store:          db,
 		Authorizer:     enforcer,
 		Audit:          auditLog,
+		Engine:         tc,
 		Checks: []web.Check{
 			{Name: "database", Func: db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
