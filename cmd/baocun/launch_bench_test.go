@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"baocun"
+	"baocun/activities"
+	"baocun/policy"
+	"baocun/sqldb"
+	"baocun/sqldb/sqldbtest"
+	"baocun/temporalserver"
+	"baocun/web"
+	"baocun/workflows"
+)
+
+// BenchmarkLaunch measures a cycle's launch on the embedded default (Temporal on
+// SQLite, the application database on SQLite, one worker, the HTTP API): from POST
+// /cycles until every pairing's first task is in the database. Beside it, on the same
+// server in the same run, the floor: starting as many trivial workflows (each
+// completes at once) from 32 concurrent clients and waiting until all completed.
+// It reports both and their ratio (target ≤ 2; 1,766 pairings ready in ≤ 60 s).
+//
+//	go test -run '^$' -bench Launch -benchtime 1x -timeout 30m ./cmd/baocun/
+func BenchmarkLaunch(b *testing.B) {
+	for _, n := range []int{595, 1766} {
+		b.Run(fmt.Sprintf("pairings=%d", n), func(b *testing.B) {
+			env := newLaunchEnv(b, n)
+			var launch, trivial time.Duration
+			for i := 0; i < b.N; i++ {
+				launch += env.launch(b, n)
+				trivial += env.trivial(b, n)
+			}
+			b.ReportMetric(launch.Seconds()/float64(b.N), "launch-s")
+			b.ReportMetric(trivial.Seconds()/float64(b.N), "trivial-s")
+			b.ReportMetric(float64(launch)/float64(trivial), "ratio")
+			b.ReportMetric(float64(n)/(launch.Seconds()/float64(b.N)), "pairings/s")
+		})
+	}
+}
+
+type launchEnv struct {
+	db     *sqldb.DB
+	tc     client.Client
+	srv    *httptest.Server
+	token  string
+	rounds int
+}
+
+// newLaunchEnv starts the embedded stack with a directory of n villages, n/3
+// departments of three people each, and an organiser.
+func newLaunchEnv(b *testing.B, n int) *launchEnv {
+	ctx := context.Background()
+	dir := b.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: log, LogLevel: slog.LevelError})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ts.Stop() })
+	tc, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: "default", Logger: discardLogger{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(tc.Close)
+	db := sqldbtest.Open(b, "sqlite://"+filepath.Join(dir, "baocun.db"))
+	audit := sqldbtest.AuditLog(b, db)
+
+	var deps, vils, people strings.Builder
+	deps.WriteString("code,name,level,county\n")
+	vils.WriteString("code,name,county,township,class\n")
+	people.WriteString("id,name,department_code\n")
+	for d := 0; d < (n+2)/3; d++ {
+		fmt.Fprintf(&deps, "D%04d,部门%d,市直,\n", d, d)
+		for p := 0; p < 3; p++ {
+			fmt.Fprintf(&people, "P%04d-%d,人员%d,D%04d\n", d, p, p, d)
+		}
+	}
+	for v := 0; v < n; v++ {
+		fmt.Fprintf(&vils, "V%05d,村%d,县%d,镇,2\n", v, v, v%7)
+	}
+	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
+		b.Fatal(err)
+	}
+	hash, _ := baocun.HashPassword("launch-bench-password")
+	if _, err := db.CreateUser(ctx, baocun.NewUser{Username: "org", PasswordHash: hash, Roles: []baocun.Grant{{Role: baocun.RoleOrganiser, Jurisdiction: "*"}}}, nil); err != nil {
+		b.Fatal(err)
+	}
+
+	w := worker.New(tc, baocun.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterWorkflowWithOptions(trivialWorkflow, workflow.RegisterOptions{Name: "BenchTrivial"})
+	activities.Register(w, &activities.Activities{Audit: audit, Store: db})
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Stop)
+	en, err := policy.New(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: tc}))
+	b.Cleanup(srv.Close)
+	env := &launchEnv{db: db, tc: tc, srv: srv}
+	var out struct{ Token string }
+	env.post(b, "/api/v1/auth/login", map[string]string{"username": "org", "password": "launch-bench-password"}, &out)
+	env.token = out.Token
+	for _, f := range []struct{ kind, body string }{{"departments", deps.String()}, {"villages", vils.String()}, {"people", people.String()}} {
+		env.post(b, "/api/v1/import/"+f.kind, f.body, nil)
+	}
+	return env
+}
+
+// post sends body (a string as CSV, anything else as JSON) and decodes the answer.
+func (e *launchEnv) post(b *testing.B, path string, body, out any) {
+	ct, data := "text/csv", ""
+	if s, ok := body.(string); ok {
+		data = s
+	} else {
+		buf, _ := json.Marshal(body)
+		ct, data = "application/json", string(buf)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(data))
+	req.Header.Set("Content-Type", ct)
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		b.Fatalf("POST %s: %d %s", path, resp.StatusCode, answer)
+	}
+	if out != nil {
+		json.Unmarshal(answer, out)
+	}
+}
+
+// launch posts a cycle of n pairings and waits until all n first tasks are stored.
+func (e *launchEnv) launch(b *testing.B, n int) time.Duration {
+	e.rounds++
+	ps := make([]baocun.PairingSpec, n)
+	for i := range ps {
+		ps[i] = baocun.PairingSpec{DepartmentCode: fmt.Sprintf("D%04d", i/3), VillageCode: fmt.Sprintf("V%05d", i), Kind: "support"}
+	}
+	start := time.Now()
+	var out struct{ ID int64 }
+	e.post(b, "/api/v1/cycles", map[string]any{"name": fmt.Sprintf("bench %d", e.rounds), "jurisdiction": "*", "start_date": "2027-01-01", "pairings": ps}, &out)
+	ctx := context.Background()
+	for {
+		var got int
+		if err := e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE cycle_id = ? AND kind = ?", out.ID, baocun.TaskNominateTeam).Scan(&got); err != nil {
+			b.Fatal(err)
+		}
+		if got == n {
+			return time.Since(start)
+		}
+		if time.Since(start) > 10*time.Minute {
+			b.Fatalf("after 10 minutes %d of %d first tasks", got, n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the database: the condition has no event to await
+	}
+}
+
+// trivial starts n trivial workflows from 32 clients and waits for all to complete.
+func (e *launchEnv) trivial(b *testing.B, n int) time.Duration {
+	start := time.Now()
+	ctx := context.Background()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed error
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("trivial-%d-%d", e.rounds, i), TaskQueue: baocun.TaskQueue}, "BenchTrivial")
+				if err == nil {
+					err = run.Get(ctx, nil)
+				}
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if failed != nil {
+		b.Fatal(failed)
+	}
+	return time.Since(start)
+}
+
+func trivialWorkflow(ctx workflow.Context) error { return nil }
+
+// discardLogger silences the SDK in benchmarks.
+type discardLogger struct{}
+
+func (discardLogger) Debug(string, ...any) {}
+func (discardLogger) Info(string, ...any)  {}
+func (discardLogger) Warn(string, ...any)  {}
+func (discardLogger) Error(string, ...any) {}
