@@ -990,7 +990,13 @@ func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) 
 		return nil
 	}
 	var out []Shortfall
-	for m := p.Start; m.Before(p.End); m = m.AddDate(0, 1, 0) {
+	// The calendar months wholly inside the period: a cycle that starts mid-month
+	// checks its whole months (check-ins are counted by calendar month).
+	first := time.Date(p.Start.Year(), p.Start.Month(), 1, 0, 0, 0, 0, p.Start.Location())
+	if first.Before(p.Start) {
+		first = first.AddDate(0, 1, 0)
+	}
+	for m := first; !m.AddDate(0, 1, 0).After(p.End); m = m.AddDate(0, 1, 0) {
 		month := m.Format("2006-01")
 		for _, mem := range s.Team {
 			since := s.ArrivedOn
