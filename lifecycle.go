@@ -382,6 +382,17 @@ func requireText(field, v string, max int) error {
 	return nil
 }
 
+// maxTeam bounds a team and a change.
+const maxTeam = 50
+
+// optionalText reports a field longer than max characters.
+func optionalText(field, v string, max int) error {
+	if len([]rune(v)) > max {
+		return invalidField(field, fmt.Sprintf("过长 at most %d characters", max))
+	}
+	return nil
+}
+
 // Validate checks a team nomination's shape; membership of the department is the
 // caller's to check against the directory.
 func (in TeamInput) Validate(minSize int) error {
@@ -391,13 +402,19 @@ func (in TeamInput) Validate(minSize int) error {
 	if n := len(in.Team()); n < minSize {
 		return invalidField("members", fmt.Sprintf("工作组至少 %d 人 a team needs at least %d people, this has %d", minSize, minSize, n))
 	}
-	return nil
+	if len(in.Members) > maxTeam {
+		return invalidField("members", fmt.Sprintf("工作组至多 %d 人 a team has at most %d people", maxTeam, maxTeam))
+	}
+	return optionalText("reason", in.Reason, 500)
 }
 
 // Validate checks a team change's shape.
 func (in TeamChangeInput) Validate() error {
 	if len(in.Remove) == 0 && len(in.Add) == 0 && in.Leader == "" {
 		return invalidField("remove", "须至少调整一人 a change removes, adds or names a leader")
+	}
+	if len(in.Remove) > maxTeam || len(in.Add) > maxTeam {
+		return invalidField("add", fmt.Sprintf("一次至多调整 %d 人 at most %d people a change", maxTeam, maxTeam))
 	}
 	return requireText("reason", in.Reason, 500)
 }
@@ -406,6 +423,14 @@ func (in TeamChangeInput) Validate() error {
 func (in PlanInput) Validate() error {
 	if err := requireText("title", in.Title, 200); err != nil {
 		return err
+	}
+	if len(in.Goals) > 50 {
+		return invalidField("goals", "目标至多 50 项 at most 50 goals")
+	}
+	for i, g := range in.Goals {
+		if err := requireText(fmt.Sprintf("goals[%d]", i), g, 500); err != nil {
+			return err
+		}
 	}
 	return requireText("summary", in.Summary, 20000)
 }
@@ -447,7 +472,10 @@ func (in EvaluationInput) Validate() error {
 	if err := checkDecimal("villager_satisfaction", in.VillagerSatisfaction, 100); err != nil {
 		return err
 	}
-	return checkDecimal("grassroots_satisfaction", in.GrassrootsSatisfaction, 100)
+	if err := checkDecimal("grassroots_satisfaction", in.GrassrootsSatisfaction, 100); err != nil {
+		return err
+	}
+	return optionalText("comment", in.Comment, 2000)
 }
 
 // Validate checks a decision's fields.
@@ -464,7 +492,7 @@ func (in DecisionInput) Validate() error {
 	default:
 		return invalidField("outcome", fmt.Sprintf("须为 approve 或 return outcome must be approve or return, not %q", in.Outcome))
 	}
-	return nil
+	return optionalText("comment", in.Comment, 2000)
 }
 
 // Validate checks a visit.
@@ -473,6 +501,9 @@ func (in VisitInput) Validate() error {
 		return err
 	}
 	if err := requireText("visitor", in.Visitor, 100); err != nil {
+		return err
+	}
+	if err := optionalText("title", in.Title, 100); err != nil {
 		return err
 	}
 	return requireText("purpose", in.Purpose, 2000)

@@ -401,7 +401,8 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 			}
 		}
 		for _, s := range ch.Stages {
-			if _, err := tx.ExecContext(ctx, "UPDATE pairings SET stage = ?, period = ? WHERE id = ?", s.Stage, s.Period, s.PairingID); err != nil {
+			// A cancelled pairing stays cancelled.
+			if _, err := tx.ExecContext(ctx, "UPDATE pairings SET stage = ?, period = ? WHERE id = ? AND stage <> ?", s.Stage, s.Period, s.PairingID, baocun.StageCancelled); err != nil {
 				return err
 			}
 		}
@@ -416,11 +417,14 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 				}
 			}
 		}
+		// A task never opens on a cancelled pairing (a batch opening first tasks after
+		// an early cancel).
 		for _, t := range ch.Open {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '')
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
+				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '' FROM pairings WHERE id = ? AND stage <> ?
 				ON CONFLICT (id) DO NOTHING`,
 				t.ID, t.Kind, t.PairingID, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
-				FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at); err != nil {
+				FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at, t.PairingID, baocun.StageCancelled); err != nil {
 				return fmt.Errorf("task %s: %w", t.ID, err)
 			}
 		}

@@ -190,7 +190,7 @@ var cells = []cell{
 	{route: "GET /departments/:code", path: "/departments/D1",
 		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
 	{route: "GET /departments/:code", on: "another county", path: "/departments/D2", allowed: []string{"admin", "organiser", "reviewer", "auditor", "auditor_b"}},
-	{route: "PUT /departments/:code", on: "of a county", path: "/departments/D1", allowed: []string{"organiser", "organiser_a"},
+	{route: "PUT /departments/:code", on: "of a county", path: "/departments/D1", allowed: []string{"organiser"},
 		body: func(int) any {
 			return map[string]string{"name": "甲县农业农村局", "level": "县直", "county": "县A"}
 		}},
@@ -198,13 +198,13 @@ var cells = []cell{
 		body: func(int) any { return map[string]string{"name": "市新部门", "level": "市直"} }},
 	{route: "GET /villages/:code", path: "/villages/V1",
 		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
-	{route: "PUT /villages/:code", path: "/villages/V1", allowed: []string{"organiser", "organiser_a"},
+	{route: "PUT /villages/:code", path: "/villages/V1", allowed: []string{"organiser"},
 		body: func(int) any {
 			return map[string]any{"name": "甲村", "county": "县A", "township": "一镇", "class": 2}
 		}},
 	{route: "GET /people/:id", on: "own department", path: "/people/P1", allowed: []string{"admin", "organiser", "organiser_a", "auditor", "dept_lead"}},
 	{route: "GET /people/:id", on: "another county", path: "/people/P2", allowed: []string{"admin", "organiser", "auditor", "auditor_b"}},
-	{route: "PUT /people/:id", path: "/people/P3", allowed: []string{"organiser", "organiser_a"},
+	{route: "PUT /people/:id", path: "/people/P3", allowed: []string{"organiser"},
 		body: func(int) any { return map[string]string{"name": "王五", "department_code": "D3", "title": "科员"} }},
 	{route: "POST /import/:kind", path: "/import/villages", allowed: []string{"organiser"},
 		body: func(int) any { return "code,name,county,township,class\nV9,丙村,县A,一镇,2\n" }},

@@ -31,9 +31,6 @@ func countyList(name string) loader {
 func departmentResource(store Store) loader {
 	return func(c *gin.Context) (Resource, error) {
 		d, err := store.Department(c.Request.Context(), c.Param("code"))
-		if baocun.ErrorCode(err) == baocun.ENOTFOUND && c.Request.Method == http.MethodPut {
-			return Resource{Name: "departments/" + c.Param("code"), Jurisdiction: baocun.CityJurisdiction}, nil
-		}
 		if err != nil {
 			return Resource{}, err
 		}
@@ -280,13 +277,19 @@ func putRecord(put func(c *gin.Context, e *baocun.AuditEntry) (any, error)) gin.
 	}
 }
 
-// villageResource loads the village in the path (a new code is the city's to create).
+// cityRecord is the loader of a directory record's PUT: a record can move to any
+// county or department (and so change who may act for it), so creating or changing
+// one is the city's to do, like an import.
+func cityRecord(kind, param string) loader {
+	return func(c *gin.Context) (Resource, error) {
+		return Resource{Name: kind + "/" + c.Param(param), Jurisdiction: baocun.CityJurisdiction}, nil
+	}
+}
+
+// villageResource loads the village in the path.
 func villageResource(store Store) loader {
 	return func(c *gin.Context) (Resource, error) {
 		v, err := store.Village(c.Request.Context(), c.Param("code"))
-		if baocun.ErrorCode(err) == baocun.ENOTFOUND && c.Request.Method == http.MethodPut {
-			return Resource{Name: "villages/" + c.Param("code"), Jurisdiction: baocun.CityJurisdiction}, nil
-		}
 		if err != nil {
 			return Resource{}, err
 		}
@@ -299,9 +302,6 @@ func villageResource(store Store) loader {
 func personResource(store Store) loader {
 	return func(c *gin.Context) (Resource, error) {
 		p, err := store.Person(c.Request.Context(), c.Param("id"))
-		if baocun.ErrorCode(err) == baocun.ENOTFOUND && c.Request.Method == http.MethodPut {
-			return Resource{Name: "people/" + c.Param("id"), Jurisdiction: baocun.CityJurisdiction}, nil
-		}
 		if err != nil {
 			return Resource{}, err
 		}

@@ -29,6 +29,8 @@ const (
 	ctxCycle   = "baocun.cycle"   // *baocun.Cycle loaded by cycleResource
 	ctxLaunch  = "baocun.launch"  // *launchRequest read by launchResource
 	ctxRecord  = "baocun.record"  // the directory record a loader found
+	// ctxPairingFilter is the baocun.PairingFilter the list's loader authorised.
+	ctxPairingFilter = "baocun.pairing_filter"
 )
 
 // launchRequest is POST /cycles: the cycle's settings and its pairings, inline or
@@ -147,9 +149,10 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 		}
 		in := workflows.CycleInput{CycleID: id, Pairings: len(req.Pairings), Settings: cy.Settings, Clock: cy.Clock()}
 		wid := workflows.CycleWorkflowID(id)
-		if _, err := d.Engine.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: wid, TaskQueue: baocun.TaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		}, workflows.Cycle, in); err != nil {
+		// The cycle is stored: its start must not hang on the caller staying connected.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
+		defer cancel()
+		if err := startCycle(sctx, d.Engine, wid, in); err != nil {
 			// The cycle is stored but not running: record that, so it is not mistaken
 			// for a running one, and say so.
 			ch := baocun.Change{At: time.Now(), Cycle: &baocun.CycleStatus{ID: id, Status: baocun.CycleFailed},
@@ -162,6 +165,24 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusCreated, launchResult{ID: id, Pairings: len(req.Pairings), WorkflowID: wid})
 	}
+}
+
+// engineTimeout bounds how long a request waits for the workflow engine.
+const engineTimeout = time.Minute
+
+// startCycle starts the Cycle workflow; a start whose answer was lost but which
+// happened counts as started.
+func startCycle(ctx context.Context, engine client.Client, wid string, in workflows.CycleInput) error {
+	_, err := engine.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: wid, TaskQueue: baocun.TaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.Cycle, in)
+	if err == nil {
+		return nil
+	}
+	if _, derr := engine.DescribeWorkflowExecution(ctx, wid, ""); derr == nil {
+		return nil
+	}
+	return err
 }
 
 // validateLaunch checks the settings and every pairing against the directory.
@@ -224,19 +245,23 @@ func cyclePairingsResource(store Store) loader {
 			return r, err
 		}
 		r.Name += "/pairings"
-		if county := c.Query("county"); county != "" && r.Jurisdiction == baocun.CityJurisdiction {
-			r.Jurisdiction = county
+		f := baocun.PairingFilter{County: c.Query("county")}
+		if f.County != "" && r.Jurisdiction == baocun.CityJurisdiction {
+			r.Jurisdiction = f.County
 		}
 		if dept := c.Query("department"); dept != "" {
 			dp, err := store.Department(c.Request.Context(), dept)
 			if err != nil {
 				return r, err
 			}
-			r.Department = dp.Code
-			if r.Jurisdiction == baocun.CityJurisdiction {
-				r.Jurisdiction = dp.Jurisdiction()
+			r.Department, f.Department = dp.Code, dp.Code
+			if r.Jurisdiction == baocun.CityJurisdiction && dp.County != "" {
+				// A county department's pairings as its county's roles see them: only
+				// those in its county.
+				r.Jurisdiction, f.County = dp.County, dp.County
 			}
 		}
+		c.Set(ctxPairingFilter, f)
 		return r, nil
 	}
 }
@@ -369,8 +394,10 @@ func handleCyclePairings(store Store) gin.HandlerFunc {
 				return
 			}
 		}
-		ps, err := store.Pairings(c.Request.Context(), baocun.PairingFilter{CycleID: loadedCycle(c).ID, Stage: stage,
-			County: c.Query("county"), Department: c.Query("department"), After: after, Limit: limit + 1})
+		v, _ := c.Get(ctxPairingFilter)
+		f := v.(baocun.PairingFilter)
+		f.CycleID, f.Stage, f.After, f.Limit = loadedCycle(c).ID, stage, after, limit+1
+		ps, err := store.Pairings(c.Request.Context(), f)
 		if err != nil {
 			Error(c, err)
 			return
@@ -441,19 +468,24 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 		p := loadedPairing(c)
 		u := currentUser(c)
 		st := workflows.Step{Actor: u.Username, Person: u.PersonID}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxStepBytes)
 		payload, err := read(c, p, &st)
 		if err != nil {
 			Error(c, err)
 			return
 		}
 		st.Audit = *auditEntry(c, http.StatusOK, payload)
-		h, err := d.Engine.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
+		// Once sent, a step is waited for even if the caller goes away: its outcome
+		// is recorded once, by the workflow or (refused) by the gate.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
+		defer cancel()
+		h, err := d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 			WorkflowID: workflows.PairingWorkflowID(p.ID), UpdateName: update, Args: []any{st},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		})
 		var res workflows.StepResult
 		if err == nil {
-			err = h.Get(c.Request.Context(), &res)
+			err = h.Get(ctx, &res)
 		}
 		if err != nil {
 			c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
@@ -463,6 +495,9 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 		c.JSON(http.StatusOK, res)
 	}
 }
+
+// maxStepBytes bounds a step's body: a plan's text is the largest (20,000 characters).
+const maxStepBytes = 256 << 10
 
 // engineError turns what Temporal said into the module's Error: a step refused by
 // its workflow keeps the code the workflow gave it.
@@ -549,6 +584,12 @@ func readInto[T any](set func(st *workflows.Step, v *T)) func(c *gin.Context, p 
 		v := new(T)
 		if err := decodeJSON(c, v); err != nil {
 			return nil, err
+		}
+		// Checked here too, so the error names its field; the workflow checks again.
+		if val, ok := any(v).(interface{ Validate() error }); ok {
+			if err := val.Validate(); err != nil {
+				return nil, err
+			}
 		}
 		set(st, v)
 		return v, nil

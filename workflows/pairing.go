@@ -3,6 +3,7 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -76,16 +77,19 @@ type PairingState struct {
 	Team     []baocun.Member      `json:"team"`
 	Joined   map[string]string    `json:"joined,omitempty"` // person → programme date they joined
 	// Proposed is a nomination or team change awaiting an organiser.
-	Proposed   []baocun.Member `json:"proposed,omitempty"`
-	ArrivedOn  string          `json:"arrived_on,omitempty"`
-	Tasks      []baocun.Task   `json:"tasks"` // open tasks
-	Seq        int             `json:"seq"`   // last task sequence number
-	Approved   []int           `json:"approved,omitempty"`
-	Versions   map[int]int     `json:"versions,omitempty"` // period → reports submitted
-	Evaluated  []int           `json:"evaluated,omitempty"`
-	Runs       int             `json:"runs"` // continue-as-new count
-	Cancelled  bool            `json:"cancelled,omitempty"`
-	CancelNote string          `json:"cancel_note,omitempty"`
+	Proposed  []baocun.Member `json:"proposed,omitempty"`
+	ArrivedOn string          `json:"arrived_on,omitempty"`
+	// ResidencyFrom is the first day of the first month the residency rule has not
+	// checked yet ("" before the first check).
+	ResidencyFrom string        `json:"residency_from,omitempty"`
+	Tasks         []baocun.Task `json:"tasks"` // open tasks
+	Seq           int           `json:"seq"`   // last task sequence number
+	Approved      []int         `json:"approved,omitempty"`
+	Versions      map[int]int   `json:"versions,omitempty"` // period → reports submitted
+	Evaluated     []int         `json:"evaluated,omitempty"`
+	Runs          int           `json:"runs"` // continue-as-new count
+	Cancelled     bool          `json:"cancelled,omitempty"`
+	CancelNote    string        `json:"cancel_note,omitempty"`
 }
 
 // NewPairingState is a pairing's state at launch, with its first task (the team
@@ -171,6 +175,21 @@ type pairingRun struct {
 	pending  int             // watcher activities in flight
 	// cancelling is set while a cancel Update writes: every other step is refused.
 	cancelling bool
+	// system is set while the workflow writes a step of its own (a period's end, the
+	// move to acceptance): a cancel waits for it, so neither overwrites the other.
+	system bool
+}
+
+// systemStep runs a step the workflow takes by itself, unless a cancel is being
+// written: then it waits for the cancel and reports false, and the caller looks at
+// the stage again.
+func (r *pairingRun) systemStep(ctx workflow.Context, fn func() error) (bool, error) {
+	if r.cancelling {
+		return false, workflow.Await(ctx, func() bool { return !r.cancelling })
+	}
+	r.system = true
+	defer func() { r.system = false }()
+	return true, fn()
 }
 
 // requestingChange is the busy key of a team change request being written: a second
@@ -208,14 +227,22 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 			if s.Stage != baocun.StageReviews {
 				continue
 			}
-			if err := r.endPeriod(ctx, periods[s.Period-1], s.Period == len(periods)); err != nil {
-				return err
-			}
-			if s.Stage == baocun.StageReviews {
-				// A new period: start a fresh history, carrying the state.
-				if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 }); err != nil {
+			ran, err := r.systemStep(ctx, func() error { return r.endPeriod(ctx, periods[s.Period-1], s.Period == len(periods)) })
+			if err != nil {
+				if ctx.Err() != nil {
 					return r.cancelledByCycle(ctx)
 				}
+				return err
+			}
+			if !ran || s.Stage != baocun.StageReviews {
+				continue
+			}
+			// A new period: start a fresh history, carrying the state, once every
+			// handler has finished (a cancel among them ends the pairing instead).
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 }); err != nil {
+				return r.cancelledByCycle(ctx)
+			}
+			if s.Stage == baocun.StageReviews {
 				s.Runs++
 				return workflow.NewContinueAsNewError(ctx, Pairing, s)
 			}
@@ -225,7 +252,12 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 				return r.cancelledByCycle(ctx)
 			}
 			if s.Stage == stage {
-				if err := r.toAcceptance(ctx, "本轮结束时仍在"+baocun.StageNames[stage]+" the cycle ended during "+stage); err != nil {
+				if _, err := r.systemStep(ctx, func() error {
+					return r.toAcceptance(ctx, "本轮结束时仍在"+baocun.StageNames[stage]+" the cycle ended during "+stage)
+				}); err != nil {
+					if ctx.Err() != nil {
+						return r.cancelledByCycle(ctx)
+					}
 					return err
 				}
 			}
@@ -838,8 +870,9 @@ func (r *pairingRun) cancel(ctx workflow.Context, st Step) (StepResult, error) {
 	}
 	r.cancelling = true
 	defer func() { r.cancelling = false }()
-	// A decision being written now finishes first; then every open task is cancelled.
-	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 }); err != nil {
+	// A decision or a step of the workflow's own being written now finishes first;
+	// then every open task is cancelled.
+	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 && !r.system }); err != nil {
 		return StepResult{}, err
 	}
 	ids := make([]string, 0, len(r.s.Tasks))
@@ -883,8 +916,10 @@ func (r *pairingRun) cancelledByCycle(ctx workflow.Context) error {
 
 // finish waits for the handlers still running, then ends the workflow.
 func (r *pairingRun) finish(ctx workflow.Context) error {
-	for id, cancel := range r.watchers {
-		cancel()
+	// In a fixed order: cancelling a timer is a command, and commands must replay
+	// in the order they were first made.
+	for _, id := range slices.Sorted(maps.Keys(r.watchers)) {
+		r.watchers[id]()
 		delete(r.watchers, id)
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 })
@@ -926,7 +961,11 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 	s := r.s
 	real, prog := r.now(ctx)
 	ch := baocun.Change{At: real}
-	if short := r.residencyShortfalls(ctx, p); len(short) > 0 {
+	short, checkFrom, err := r.residencyShortfalls(ctx, p)
+	if err != nil {
+		return err
+	}
+	if len(short) > 0 {
 		t := s.newTask(baocun.TaskResidencyFlag, p.Index, fmt.Sprintf("第 %d 期驻村天数不足 %d 人次 period %d: %d member-months under the residency rule",
 			p.Index, len(short), p.Index, len(short)), real, s.Settings.Windows.DecideDays)
 		ch.Open = append(ch.Open, t)
@@ -950,6 +989,7 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 		return err
 	}
 	r.open(ctx, ch.Open...)
+	s.ResidencyFrom = checkFrom
 	if last {
 		return r.toAcceptance(ctx, "最后一期结束 the last period ended")
 	}
@@ -976,27 +1016,36 @@ type Shortfall struct {
 	Required int    `json:"required"`
 }
 
-// residencyShortfalls counts each member's check-ins for the whole months of p they
-// served (from arrival, or from joining), and returns those under the rule.
-func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) []Shortfall {
+// residencyShortfalls counts each member's check-ins, by calendar month, for the
+// months that ended by the period's end and were not checked before (a cycle that
+// starts mid-month checks from its first whole month), counting only the whole
+// months a member served. It returns those under the rule and where the next check
+// begins.
+func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) ([]Shortfall, string, error) {
 	s := r.s
-	if s.Settings.ResidencyDays == 0 || s.ArrivedOn == "" || len(s.Team) == 0 {
-		return nil
+	from := time.Date(s.Clock.Start.Year(), s.Clock.Start.Month(), 1, 0, 0, 0, 0, s.Clock.Start.Location())
+	if from.Before(s.Clock.Start) {
+		from = from.AddDate(0, 1, 0)
+	}
+	if s.ResidencyFrom != "" {
+		from, _ = time.ParseInLocation(time.DateOnly, s.ResidencyFrom, s.Clock.Start.Location())
+	}
+	to := from
+	for !to.AddDate(0, 1, 0).After(p.End) {
+		to = to.AddDate(0, 1, 0)
+	}
+	next := to.Format(time.DateOnly)
+	if s.Settings.ResidencyDays == 0 || s.ArrivedOn == "" || len(s.Team) == 0 || !to.After(from) {
+		return nil, next, nil
 	}
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
 	var counts map[string]map[string]int
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).CheckinDays, s.Pairing.ID,
-		p.Start.Format(time.DateOnly), p.End.Format(time.DateOnly)).Get(ctx, &counts); err != nil {
-		return nil
+		from.Format(time.DateOnly), next).Get(ctx, &counts); err != nil {
+		return nil, "", err
 	}
 	var out []Shortfall
-	// The calendar months wholly inside the period: a cycle that starts mid-month
-	// checks its whole months (check-ins are counted by calendar month).
-	first := time.Date(p.Start.Year(), p.Start.Month(), 1, 0, 0, 0, 0, p.Start.Location())
-	if first.Before(p.Start) {
-		first = first.AddDate(0, 1, 0)
-	}
-	for m := first; !m.AddDate(0, 1, 0).After(p.End); m = m.AddDate(0, 1, 0) {
+	for m := from; m.Before(to); m = m.AddDate(0, 1, 0) {
 		month := m.Format("2006-01")
 		for _, mem := range s.Team {
 			since := s.ArrivedOn
@@ -1011,5 +1060,5 @@ func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) 
 			}
 		}
 	}
-	return out
+	return out, next, nil
 }

@@ -1119,6 +1119,10 @@ func TestPairingSecondRun(t *testing.T) {
 	if rep1.Kind != baocun.TaskSubmitReport || rep1.Period != 1 {
 		t.Fatalf("first carried task %+v", rep1)
 	}
+	// The next residency check starts after the months this one covered.
+	if s1.ResidencyFrom != "2027-04-01" {
+		t.Errorf("residency checked up to %q, want 2027-04-01", s1.ResidencyFrom)
+	}
 	r2 := f.nextRun(r.p, date("2027-04-01"), 2)
 	r2.at(time.Hour, func() {
 		if st := r2.state(); st.Runs != 1 || st.Period != 2 || len(st.Tasks) != 3 {
