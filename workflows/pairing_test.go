@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
@@ -1634,5 +1635,35 @@ func TestPairingCycleEndsBeforeReviews(t *testing.T) {
 	})
 	if err := r.exec(s0); !temporal.IsCanceledError(err) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A cancel sent while the workflow writes a period's end of its own waits for that
+// write, then cancels everything it opened: the pairing ends cancelled, with no task
+// left open (found by review: the period end used to overwrite the cancel).
+func TestPairingCancelDuringPeriodEnd(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	pid := r.p.ID
+	r.toStage(baocun.StageReviews)
+	// The period end's residency count takes an hour: the cancel arrives within it.
+	r.env.OnActivity("CheckinDays", mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(map[string]map[string]int{}, nil).After(time.Hour)
+	end := since("2028-01-01", 0)
+	c := r.send(end+30*time.Minute, workflows.UpdateCancel, cancelStep("村庄撤并 the village merged"))
+	r.env.ExecuteWorkflow(workflows.Pairing, s0)
+	if err := r.env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	if c.cb.rejected || c.cb.err != nil {
+		t.Fatalf("cancel: %+v", c.cb)
+	}
+	if p := f.pairing(pid); p.Stage != baocun.StageCancelled {
+		t.Errorf("pairing at %s, want cancelled", p.Stage)
+	}
+	for _, ta := range f.tasks(pid) {
+		if ta.Status == baocun.TaskOpen {
+			t.Errorf("task %s (%s) left open on a cancelled pairing", ta.ID, ta.Kind)
+		}
 	}
 }
