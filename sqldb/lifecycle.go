@@ -321,7 +321,7 @@ func (db *DB) Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, er
 func inboxScope(u *baocun.User, g baocun.Grant) (string, []any) {
 	switch g.Role {
 	case baocun.RoleOrganiser:
-		return "role = ? OR escalated_at <> ''", []any{g.Role}
+		return "role = ? OR escalated_at > ''", []any{g.Role}
 	case baocun.RoleReviewer:
 		return "role = ? AND department_code <> ?", []any{g.Role, u.Department}
 	case baocun.RoleDeptLead:

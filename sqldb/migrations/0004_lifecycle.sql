@@ -60,6 +60,7 @@ CREATE TABLE tasks (
     outcome         TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX tasks_inbox ON tasks (status, role, due_at);
+CREATE INDEX tasks_escalated ON tasks (status, escalated_at);
 CREATE INDEX tasks_pairing ON tasks (pairing_id);
 
 CREATE TABLE pairing_events (
