@@ -175,6 +175,10 @@ type pairingRun struct {
 	pending  int             // watcher activities in flight
 	// cancelling is set while a cancel Update writes: every other step is refused.
 	cancelling bool
+	// opening are the tasks a step is writing now: they are in the database (and so
+	// in inboxes) a moment before the step commits them to the state, so validators
+	// accept them and handlers wait for the commit.
+	opening []baocun.Task
 	// system is set while the workflow writes a step of its own (a period's end, the
 	// move to acceptance): a cancel waits for it, so neither overwrites the other.
 	system bool
@@ -394,8 +398,15 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 		{UpdateCancel, r.validateCancel, r.cancel},
 	}
 	for _, h := range handlers {
-		validate := h.validate
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handle, workflow.UpdateHandlerOptions{
+		validate, handle := h.validate, h.handle
+		// A step on a task still being opened waits until it is committed.
+		run := func(ctx workflow.Context, st Step) (StepResult, error) {
+			if err := workflow.Await(ctx, func() bool { return len(r.opening) == 0 }); err != nil {
+				return StepResult{}, err
+			}
+			return handle(ctx, st)
+		}
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, run, workflow.UpdateHandlerOptions{
 			Validator: func(ctx workflow.Context, st Step) error { return validate(st) },
 		}); err != nil {
 			return err
@@ -411,7 +422,7 @@ func (r *pairingRun) claim(id, kind string) (*baocun.Task, error) {
 	if r.cancelling {
 		return nil, conflict("结对正在撤销 The pairing is being cancelled.")
 	}
-	t := r.s.task(id)
+	t := r.find(func(t *baocun.Task) bool { return t.ID == id })
 	if t == nil || (kind != "" && t.Kind != kind) {
 		return nil, conflict("待办 %s 不在待办中（已处理或不存在） Task %s is not open here: decided already, or not a %s task.", id, id, kind)
 	}
@@ -421,8 +432,31 @@ func (r *pairingRun) claim(id, kind string) (*baocun.Task, error) {
 	return t, nil
 }
 
+// find is the first open task that matches, committed or being opened.
+func (r *pairingRun) find(match func(*baocun.Task) bool) *baocun.Task {
+	for _, list := range [][]baocun.Task{r.s.Tasks, r.opening} {
+		for i := range list {
+			if match(&list[i]) {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// applyOpening writes ch with its new tasks marked as opening until it is done.
+func (r *pairingRun) applyOpening(ctx workflow.Context, ch baocun.Change) error {
+	r.opening = append(r.opening, ch.Open...)
+	defer func() {
+		r.opening = slices.DeleteFunc(r.opening, func(t baocun.Task) bool {
+			return slices.ContainsFunc(ch.Open, func(o baocun.Task) bool { return o.ID == t.ID })
+		})
+	}()
+	return r.apply(ctx, ch)
+}
+
 func (r *pairingRun) checkTask(kind, what string) (*baocun.Task, error) {
-	t := r.s.openOf(kind)
+	t := r.find(func(t *baocun.Task) bool { return t.Kind == kind })
 	if t == nil {
 		return nil, conflict("当前阶段（%s）不能%s The pairing is at stage %s: %s is not open.", baocun.StageNames[r.s.Stage], what, r.s.Stage, kind)
 	}
@@ -476,7 +510,7 @@ func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build 
 		a.At = real
 		ch.Audit = append(ch.Audit, a)
 	}
-	if err := r.apply(ctx, ch); err != nil {
+	if err := r.applyOpening(ctx, ch); err != nil {
 		if r.s.Seq == built {
 			r.s.Seq = seq // no other step took a number meanwhile: give them back
 		}
@@ -675,10 +709,8 @@ func (r *pairingRun) validateReport(st Step) error {
 
 // reportTaskFor finds the open report task of period, or says why there is none.
 func (r *pairingRun) reportTaskFor(period int) (*baocun.Task, error) {
-	for i := range r.s.Tasks {
-		if t := &r.s.Tasks[i]; t.Kind == baocun.TaskSubmitReport && t.Period == period {
-			return r.claim(t.ID, baocun.TaskSubmitReport)
-		}
+	if t := r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskSubmitReport && t.Period == period }); t != nil {
+		return r.claim(t.ID, baocun.TaskSubmitReport)
 	}
 	switch {
 	case slices.Contains(r.s.Approved, period):
@@ -733,7 +765,7 @@ func (r *pairingRun) validateChange(st Step) error {
 	if r.cancelling {
 		return conflict("结对正在撤销 The pairing is being cancelled.")
 	}
-	if r.s.openOf(baocun.TaskApproveTeamChange) != nil || r.busy[requestingChange] {
+	if r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange }) != nil || r.busy[requestingChange] {
 		return conflict("已有一项工作组调整待审批 A team change already awaits approval.")
 	}
 	_, err := r.changedTeam(st)
@@ -824,10 +856,8 @@ func (r *pairingRun) validateEvaluation(st Step) error {
 }
 
 func (r *pairingRun) evaluationTask(year int) (*baocun.Task, error) {
-	for i := range r.s.Tasks {
-		if t := &r.s.Tasks[i]; t.Kind == baocun.TaskEvaluation && t.Period == year {
-			return r.claim(t.ID, baocun.TaskEvaluation)
-		}
+	if t := r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskEvaluation && t.Period == year }); t != nil {
+		return r.claim(t.ID, baocun.TaskEvaluation)
 	}
 	if slices.Contains(r.s.Evaluated, year) {
 		return nil, conflict("第 %d 年的评议已提交 Year %d's evaluation was submitted already.", year, year)
@@ -985,7 +1015,7 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 	}
 	ch.Events = append(ch.Events, r.event("period.ended", "system", "", p.Index, prog, nil))
 	ch.Key = fmt.Sprintf("pairing-%d/period-%d", s.Pairing.ID, p.Index)
-	if err := r.apply(ctx, ch); err != nil {
+	if err := r.applyOpening(ctx, ch); err != nil {
 		return err
 	}
 	r.open(ctx, ch.Open...)

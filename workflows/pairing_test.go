@@ -1667,3 +1667,27 @@ func TestPairingCancelDuringPeriodEnd(t *testing.T) {
 		}
 	}
 }
+
+// A decision on a task that is already in the database but whose step has not yet
+// committed it to the workflow's state (a reviewer quick off their inbox) waits for
+// the commit and succeeds, rather than being refused.
+func TestPairingDecisionOnATaskBeingOpened(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageStationed)
+	r.must(atArrive, workflows.UpdateConfirmArrive, arrive("P2"))
+	submit, decide := &updateCallbacks{}, &updateCallbacks{}
+	r.at(atPlan, func() {
+		review := fmt.Sprintf("%d-%d", r.p.ID, r.state().Seq+1) // the review task the plan opens
+		r.env.UpdateWorkflow(workflows.UpdateSubmitPlan, "plan", submit, plan("村级发展规划")())
+		r.env.UpdateWorkflow(workflows.UpdateDecideReview, "review", decide, decision(review, baocun.OutcomeApprove, "")())
+	})
+	r.at(atApprovePlan, func() { r.env.CancelWorkflow() })
+	r.env.ExecuteWorkflow(workflows.Pairing, s0)
+	if submit.err != nil || decide.rejected || decide.err != nil {
+		t.Fatalf("plan: %+v; decision: %+v", submit, decide)
+	}
+	if got := decide.result.(workflows.StepResult).Stage; got != baocun.StageReviews {
+		t.Fatalf("after the decision the stage is %s, want reviews", got)
+	}
+}
