@@ -1,0 +1,768 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	mathrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"baocun"
+)
+
+// `baocun demo` runs a whole compressed cycle end to end: it starts the service in
+// this process on a fresh data dir, imports a sample directory, creates an account
+// for every role, launches a cycle whose three years pass in at most 90 s, and plays
+// every role through the HTTP API — each player polls its inbox and acts on its
+// tasks — until every pairing is in acceptance. Then it prints the outcome and the
+// audit verification.
+
+// demoConfig is every setting of `baocun demo`.
+type demoConfig struct {
+	Minutes  float64
+	DataDir  string
+	Villages int
+}
+
+func newDemoFlags(c *demoConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.Float64Var(&c.Minutes, "minutes", 2, "演示总时长上限（分钟） the most the whole demo may take, in minutes; the three years run in at most 90 s of it")
+	fs.StringVar(&c.DataDir, "data-dir", "", "数据目录 data directory, new or empty (default: a temporary one, removed afterwards)")
+	fs.IntVar(&c.Villages, "villages", 10, fmt.Sprintf("结对行政村数 how many villages to pair (%d–%d)", minDemoVillages, len(sampleVillages)))
+	return fs
+}
+
+// Time the demo gives itself around the cycle.
+const (
+	maxCycleTime = 90 * time.Second // three programme years at most this long
+	minCycleTime = 20 * time.Second // any faster and the players cannot keep up
+	// afterCycle is kept for the last evaluations, the summary and the shutdown.
+	afterCycle = 15 * time.Second
+	// stopTime is kept for stopping the service.
+	stopTime = 5 * time.Second
+)
+
+// demoCommand is `baocun demo`.
+func demoCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	started := time.Now()
+	var cfg demoConfig
+	if err := parseFlags(newDemoFlags(&cfg), args, getenv, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if cfg.Minutes < 1 || cfg.Minutes > 60 || math.IsNaN(cfg.Minutes) {
+		return &usageError{fmt.Sprintf("demo: --minutes %g: want 1–60", cfg.Minutes)}
+	}
+	sample, err := newSampleDirectory(cfg.Villages)
+	if err != nil {
+		return err
+	}
+	deadline := started.Add(time.Duration(cfg.Minutes * float64(time.Minute)))
+
+	dir, temporary := cfg.DataDir, cfg.DataDir == ""
+	if temporary {
+		if dir, err = os.MkdirTemp("", "baocun-demo-"); err != nil {
+			return err
+		}
+	} else if err := checkNewDataDir(dir); err != nil {
+		return err
+	}
+	logPath := filepath.Join(dir, "demo-serve.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("demo: %v", unwrapPath(err))
+	}
+	password := randomPassword()
+	fmt.Fprintf(stdout, "包村演示 Baocun demo: %d 个行政村 villages, %d 个部门 departments, 2 个县 counties — 每个角色都通过 HTTP API 操作 every role plays through the HTTP API\n",
+		cfg.Villages, len(sample.Departments))
+	fmt.Fprintf(stdout, "启动服务 Starting the service (数据目录 data dir %s, 服务日志 service log %s) …\n", dir, logPath)
+
+	srv, err := startDemoServer(ctx, dir, password, getenv, logFile)
+	if err == nil {
+		fmt.Fprintf(stdout, "服务就绪 Service ready at %s after %s\n", srv.url, since(started))
+		anon := newAPIClient(srv.url, newHTTPClient())
+		d := newDemo(stdout, sample, anon, password)
+		err = d.run(ctx, deadline)
+		if serr := srv.stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	logFile.Close()
+	if err != nil {
+		fmt.Fprintf(stdout, "演示失败 The demo failed after %s; 数据与服务日志保留在 the data and the service log are kept in %s\n", since(started), dir)
+		return err
+	}
+	if temporary {
+		os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(stdout, "数据保留在 The data is kept in %s: baocun serve --data-dir %s; 演示账号密码 every demo account's password (admin, organiser, auditor, …): %s\n",
+			dir, dir, password)
+	}
+	fmt.Fprintf(stdout, "演示完成 Demo complete in %s.\n", since(started))
+	return nil
+}
+
+// checkNewDataDir refuses a data dir that already holds a database: the demo's
+// accounts and cycle belong on a new one.
+func checkNewDataDir(dir string) error {
+	for _, f := range []string{"baocun.db", "temporal.db"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return &usageError{fmt.Sprintf("demo: --data-dir %s already holds %s; the demo needs a new or empty data dir", dir, f)}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("demo: data dir %s: %v", dir, unwrapPath(err))
+	}
+	return nil
+}
+
+func randomPassword() string {
+	buf := make([]byte, 18)
+	rand.Read(buf)
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// demoServer is `baocun serve` running in this process.
+type demoServer struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// servingURL finds the service's address in serve's banner.
+var servingURL = regexp.MustCompile(`is serving at (http://\S+/)`)
+
+// startDemoServer runs serve on dir with free ports and the admin password given,
+// and waits until it is ready. Its logs go to log.
+func startDemoServer(ctx context.Context, dir, password string, getenv func(string) string, log io.Writer) (*demoServer, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &demoServer{cancel: cancel, done: make(chan error, 1)}
+	env := func(k string) string {
+		if k == EnvAdminPassword {
+			return password
+		}
+		return getenv(k)
+	}
+	banner, out := io.Pipe()
+	go func() {
+		err := serve(sctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}, env, out, log)
+		out.Close()
+		s.done <- err
+	}()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(banner)
+		for sc.Scan() {
+			if m := servingURL.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+		io.Copy(io.Discard, banner)
+	}()
+	fail := func(err error) (*demoServer, error) {
+		s.stop()
+		return nil, err
+	}
+	select {
+	case s.url = <-found:
+	case err := <-s.done:
+		s.done <- err
+		if err == nil {
+			err = context.Cause(ctx)
+		}
+		return nil, fmt.Errorf("demo: the service did not start: %w", err)
+	case <-time.After(90 * time.Second):
+		return fail(errors.New("demo: the service printed no address within 90 s"))
+	}
+	c := newAPIClient(s.url, newHTTPClient())
+	for wait := time.Now().Add(90 * time.Second); !c.ready(ctx); {
+		if time.Now().After(wait) {
+			return fail(errors.New("demo: the service was not ready (/readyz) within 90 s"))
+		}
+		select {
+		case <-ctx.Done():
+			return fail(context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return s, nil
+}
+
+// stop shuts the service down and waits for it.
+func (s *demoServer) stop() error {
+	s.cancel()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(60 * time.Second):
+		return errors.New("demo: the service did not stop within 60 s")
+	}
+}
+
+// demo is one run: the directory, every player's signed-in client, the cycle's
+// clock and what has happened so far.
+type demo struct {
+	out      *console
+	sample   *sampleDirectory
+	anon     *apiClient
+	password string // of every demo account
+
+	admin, org, auditor *apiClient
+	reviewers           []*apiClient
+	leads               map[string]*apiClient // department → its lead
+	members             map[string]*apiClient // person → their team_member account
+	villages            map[string]*apiClient // village → its account
+
+	cycleID   int64
+	clock     baocun.Clock
+	periods   []baocun.Period
+	end       time.Time     // programme time the cycle ends
+	poll      time.Duration // how often each player looks at its inbox
+	roundSpan time.Duration // the programme time one poll spans
+	// reportLead is how long before its period ends a team reports: six weeks, or
+	// more on a fast clock, so the report is reviewed before the period ends.
+	reportLead time.Duration
+
+	mu        sync.Mutex // guards what follows and every demoPairing's state
+	pairings  []*demoPairing
+	byID      map[int64]*demoPairing
+	claimed   map[string]bool // tasks a player has taken on
+	escalated map[string]bool // escalated tasks already shown
+	evaluated map[int]yearEvaluations
+}
+
+// yearEvaluations are the villages evaluated in a year so far.
+type yearEvaluations struct {
+	villages     int
+	satisfaction float64 // sum of the villager satisfaction rates
+}
+
+func newDemo(out io.Writer, sample *sampleDirectory, anon *apiClient, password string) *demo {
+	return &demo{out: &console{w: out}, sample: sample, anon: anon, password: password,
+		leads: map[string]*apiClient{}, members: map[string]*apiClient{}, villages: map[string]*apiClient{},
+		byID: map[int64]*demoPairing{}, claimed: map[string]bool{}, escalated: map[string]bool{}, evaluated: map[int]yearEvaluations{}}
+}
+
+// run is the whole demo once the service is up.
+func (d *demo) run(ctx context.Context, deadline time.Time) error {
+	if err := d.setUp(ctx); err != nil {
+		return err
+	}
+	cycleTime := min(maxCycleTime, time.Until(deadline)-afterCycle-stopTime)
+	if cycleTime < minCycleTime {
+		return fmt.Errorf("demo: only %s left for the cycle after start-up; give more --minutes", cycleTime.Round(time.Second))
+	}
+	if err := d.launch(ctx, cycleTime); err != nil {
+		return err
+	}
+	playErr := d.play(ctx, deadline.Add(-stopTime))
+	if ctx.Err() != nil {
+		return context.Cause(ctx) // interrupted: the service is stopping too
+	}
+	// The outcome is printed whatever happened, with a little time of its own.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return errors.Join(playErr, d.summary(sctx))
+}
+
+// newAccount is an account the demo creates, and where its signed-in client goes.
+type newAccount struct {
+	account
+	signedIn func(*apiClient)
+}
+
+// setUp imports the sample directory, then creates and signs in every account.
+func (d *demo) setUp(ctx context.Context) error {
+	var err error
+	if d.admin, err = d.anon.signIn(ctx, "admin", d.password); err != nil {
+		return fmt.Errorf("demo: admin sign-in: %w", err)
+	}
+	grant := func(role, jurisdiction string) []baocun.Grant {
+		return []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}
+	}
+	organiser := newAccount{account{Username: "organiser", Roles: grant(baocun.RoleOrganiser, baocun.CityJurisdiction)}, func(c *apiClient) { d.org = c }}
+	if err := d.createAccounts(ctx, []newAccount{organiser}); err != nil {
+		return err
+	}
+	s := d.sample
+	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
+		if _, err := d.org.importDirectory(ctx, f.kind, f.csv); err != nil {
+			return fmt.Errorf("demo: import %s: %w", f.kind, err)
+		}
+	}
+	d.out.line("导入名录 Directory imported: %d 个部门 departments, %d 个行政村 villages, %d 名人员 people",
+		len(s.Departments), len(s.Villages), len(s.People))
+
+	accounts := []newAccount{{account{Username: "auditor", Roles: grant(baocun.RoleAuditor, baocun.CityJurisdiction)}, func(c *apiClient) { d.auditor = c }}}
+	for _, person := range s.Reviewers {
+		accounts = append(accounts, newAccount{account{Username: "reviewer-" + strings.ToLower(person), PersonID: person, Roles: grant(baocun.RoleReviewer, baocun.CityJurisdiction)},
+			func(c *apiClient) { d.reviewers = append(d.reviewers, c) }})
+	}
+	for _, dp := range s.Departments {
+		accounts = append(accounts, newAccount{account{Username: "lead-" + strings.ToLower(dp.Code), PersonID: s.Leads[dp.Code], Roles: grant(baocun.RoleDeptLead, dp.Jurisdiction())},
+			func(c *apiClient) { d.leads[dp.Code] = c }})
+		for _, person := range s.Staff[dp.Code] {
+			accounts = append(accounts, newAccount{account{Username: "member-" + strings.ToLower(person), PersonID: person, Roles: grant(baocun.RoleTeamMember, dp.Jurisdiction())},
+				func(c *apiClient) { d.members[person] = c }})
+		}
+	}
+	for _, v := range s.Villages[:s.Paired] {
+		accounts = append(accounts, newAccount{account{Username: "village-" + strings.ToLower(v.Code), VillageCode: v.Code, Roles: grant(baocun.RoleVillage, v.County)},
+			func(c *apiClient) { d.villages[v.Code] = c }})
+	}
+	if err := d.createAccounts(ctx, accounts); err != nil {
+		return err
+	}
+	slices.SortFunc(d.reviewers, func(a, b *apiClient) int { return strings.Compare(a.user, b.user) })
+	d.out.line("创建并登录账号 Accounts created and signed in: 组织者 organiser 1, 审核人 reviewers %d（分属两个部门 of two departments）, 部门负责人 department leads %d, 工作组成员 team members %d, 村 villages %d, 审计员 auditor 1",
+		len(d.reviewers), len(d.leads), len(d.members), len(d.villages))
+	return nil
+}
+
+// createAccounts creates accounts (as admin) and signs each in, a few at a time:
+// each costs the server a password hash.
+func (d *demo) createAccounts(ctx context.Context, accounts []newAccount) error {
+	jobs := make(chan newAccount)
+	errs := make(chan error, len(accounts))
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range jobs {
+				a.Password = d.password
+				err := d.admin.createUser(ctx, a.account)
+				var c *apiClient
+				if err == nil {
+					c, err = d.anon.signIn(ctx, a.Username, d.password)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("demo: account %s: %w", a.Username, err)
+					continue
+				}
+				d.mu.Lock()
+				a.signedIn(c)
+				d.mu.Unlock()
+			}
+		}()
+	}
+	for _, a := range accounts {
+		jobs <- a
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when there was none
+}
+
+// The demo's cycle: three years from next New Year's Day, quarterly reports.
+const (
+	demoYears        = 3
+	demoPeriodMonths = 3
+)
+
+// launch starts a cycle whose three years take cycleTime, with windows long
+// enough in real time for the players to keep up, and learns its clock.
+func (d *demo) launch(ctx context.Context, cycleTime time.Duration) error {
+	start := time.Date(time.Now().Year()+1, 1, 1, 0, 0, 0, 0, baocun.ChinaTime)
+	scale := float64(start.AddDate(demoYears, 0, 0).Sub(start)) / float64(cycleTime)
+	// days is a window of at least least programme days that lasts at least real.
+	days := func(least int, real time.Duration) int {
+		return max(least, int(math.Ceil(real.Seconds()*scale/86400)))
+	}
+	settings := baocun.CycleSettings{StartDate: start.Format(time.DateOnly), Years: demoYears, PeriodMonths: demoPeriodMonths,
+		ClockScale: scale, MinTeamSize: 3, ResidencyDays: 20,
+		Windows: baocun.Windows{
+			NominateDays: days(30, 3*time.Second), DecideDays: days(7, 1500*time.Millisecond), ArrivalDays: days(15, 2*time.Second),
+			PlanDays: days(30, 2*time.Second), ReportDays: days(10, 1500*time.Millisecond), ReworkDays: days(7, 1500*time.Millisecond),
+			EvaluationDays: days(30, 3*time.Second), RemindDays: 3,
+		}}
+	var specs []baocun.PairingSpec
+	for _, v := range d.sample.Villages[:d.sample.Paired] {
+		specs = append(specs, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
+	}
+	name := fmt.Sprintf("%d—%d 年部门包村（演示） Department–village pairing %d–%d (demo)", start.Year(), start.Year()+demoYears-1, start.Year(), start.Year()+demoYears-1)
+	id, err := d.org.launch(ctx, launchSpec{Name: name, Jurisdiction: baocun.CityJurisdiction, CycleSettings: settings, Pairings: specs})
+	if err != nil {
+		return fmt.Errorf("demo: launch: %w", err)
+	}
+	cy, err := d.org.cycle(ctx, id)
+	if err != nil {
+		return fmt.Errorf("demo: launch: %w", err)
+	}
+	d.cycleID, d.clock = id, cy.Clock()
+	if d.periods, err = baocun.Periods(d.clock.Start, demoYears, demoPeriodMonths); err != nil {
+		return err
+	}
+	d.end = d.periods[len(d.periods)-1].End
+	d.poll = min(max(d.clock.Wait(2*24*time.Hour), 150*time.Millisecond), 500*time.Millisecond)
+	d.roundSpan = time.Duration(float64(d.poll) * scale)
+	d.reportLead = max(45*24*time.Hour, time.Duration(float64(2*time.Second)*scale))
+	listed, err := d.org.pairings(ctx, id, nil)
+	if err != nil {
+		return fmt.Errorf("demo: launch: %w", err)
+	}
+	d.addPairings(listed)
+	d.out.line("启动新一轮 Cycle %d launched: %d 个结对 pairings, %s 至 %s, 每季度汇报 quarterly reports; 三年压缩为 three years in %s（时钟倍率 clock ×%.0f，一天约 a day ≈ %s）",
+		id, len(listed), start.Format(time.DateOnly), d.end.AddDate(0, 0, -1).Format(time.DateOnly), cycleTime.Round(time.Second),
+		scale, d.clock.Wait(24*time.Hour).Round(time.Millisecond))
+	return nil
+}
+
+// today is the cycle's programme date now.
+func (d *demo) today() time.Time { return d.clock.Now(time.Now()) }
+
+// periodAt is the period programme time t falls in, len(periods)+1 after the last.
+func (d *demo) periodAt(t time.Time) int {
+	for _, p := range d.periods {
+		if t.Before(p.End) {
+			return p.Index
+		}
+	}
+	return len(d.periods) + 1
+}
+
+// errFinished ends the players when the cycle is done.
+var errFinished = errors.New("the demo cycle is finished")
+
+// play runs every player until every pairing is in acceptance with nothing left to
+// do, or a player fails, or the deadline passes.
+func (d *demo) play(ctx context.Context, deadline time.Time) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, p := range d.players() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.act(ctx, stop, p); err != nil && ctx.Err() == nil {
+				cancel(err)
+			}
+		}()
+	}
+	err := d.watch(ctx, deadline)
+	if err != nil {
+		cancel(err)
+	}
+	// Done: each player finishes what it is doing (a step the service has already
+	// recorded may still be on its way back) and stops.
+	close(stop)
+	wg.Wait()
+	return err
+}
+
+// act is one player's loop: look at the inbox, act on what is due, do what the
+// player does unprompted, wait, again — until stop.
+func (d *demo) act(ctx context.Context, stop <-chan struct{}, p *player) error {
+	// Players start at different moments so their polls spread out.
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-stop:
+		return nil
+	case <-time.After(time.Duration(mathrand.Int64N(int64(d.poll)))):
+	}
+	tick := time.NewTicker(d.poll)
+	defer tick.Stop()
+	for {
+		if c := p.client(); c != nil {
+			tasks, err := c.inbox(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: inbox: %w", p.name, err)
+			}
+			for _, t := range tasks {
+				if t.EscalatedAt != nil {
+					d.noteEscalation(t)
+				}
+				if err := p.task(ctx, c, t); err != nil {
+					return fmt.Errorf("%s: task %s (%s): %w", p.name, t.ID, t.Kind, err)
+				}
+			}
+		}
+		if p.round != nil {
+			if err := p.round(ctx); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// watch prints the progress — at each period's start, and when the pairings move
+// between stages — and reports when the cycle is done: its end has passed, every
+// pairing is in acceptance and no task is open.
+func (d *demo) watch(ctx context.Context, deadline time.Time) error {
+	tick := time.NewTicker(d.poll)
+	defer tick.Stop()
+	shown, shownStages, shownAt := 0, "", time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-tick.C:
+		}
+		cy, err := d.org.cycle(ctx, d.cycleID)
+		if err != nil {
+			return err
+		}
+		stages := stageCounts(cy)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: 到期仍有结对未进入检查验收或仍有待办 by the deadline not every pairing was in acceptance with nothing open: %s", stages)
+		}
+		today := d.today()
+		switch k := d.periodAt(today); {
+		case k != shown && k <= len(d.periods):
+			shown, shownStages, shownAt = k, stages, today
+			d.out.say(today, "第 %d/%d 期开始 period %d of %d begins · %s", k, len(d.periods), k, len(d.periods), stages)
+		case stages != shownStages && today.Sub(shownAt) >= 10*24*time.Hour:
+			shownStages, shownAt = stages, today
+			d.out.say(today, "进度 progress · %s", stages)
+		}
+		if today.Before(d.end) {
+			continue
+		}
+		done, err := d.finished(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// finished reports whether every pairing is in acceptance with no task open.
+func (d *demo) finished(ctx context.Context) (bool, error) {
+	cy, err := d.org.cycle(ctx, d.cycleID)
+	if err != nil || cy.Stages[baocun.StageAcceptance] != cy.PairingsTotal {
+		return false, err
+	}
+	for _, p := range d.pairings {
+		v, err := d.org.pairing(ctx, p.ID)
+		if err != nil {
+			return false, err
+		}
+		for _, t := range v.Tasks {
+			if t.Status == baocun.TaskOpen {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// stageCounts renders a cycle's pairings by stage, in lifecycle order.
+func stageCounts(cy *baocun.Cycle) string {
+	var parts []string
+	for _, s := range baocun.Stages {
+		if n := cy.Stages[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", baocun.StageNames[s], n))
+		}
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " · ")
+}
+
+// record is what the service recorded of the cycle: the notable events counted
+// from every pairing's tasks and timeline.
+type record struct {
+	returnedTeams, reapprovedTeams     int
+	returnedReports, reworksApproved   int
+	teamChanges, visits                int
+	escalated, escalatedDone           int
+	flags, flagsAcknowledged, expected int
+	evaluations                        map[int]int // year → villages evaluated
+	expired, open                      int
+}
+
+// record reads every pairing's tasks and timeline (as the organiser).
+func (d *demo) record(ctx context.Context) (record, error) {
+	r := record{evaluations: map[int]int{}}
+	for _, p := range d.pairings {
+		v, err := d.org.pairing(ctx, p.ID)
+		if err != nil {
+			return r, err
+		}
+		for _, t := range v.Tasks {
+			switch {
+			case t.Status == baocun.TaskExpired:
+				r.expired++
+			case t.Status == baocun.TaskOpen:
+				r.open++
+			}
+			if t.EscalatedAt != nil {
+				r.escalated++
+				if t.Status == baocun.TaskDone {
+					r.escalatedDone++
+				}
+			}
+			switch t.Kind {
+			case baocun.TaskResidencyFlag:
+				r.flags++
+				if t.Outcome == baocun.OutcomeAcknowledge {
+					r.flagsAcknowledged++
+				}
+			case baocun.TaskEvaluation:
+				if t.Status == baocun.TaskDone {
+					r.evaluations[t.Period]++
+				}
+			}
+		}
+		returnedTeam, returnedReport := false, map[int]bool{}
+		for _, e := range v.Timeline {
+			switch e.Kind {
+			case "team.returned":
+				r.returnedTeams++
+				returnedTeam = true
+			case "team.approved":
+				if returnedTeam {
+					r.reapprovedTeams++
+				}
+			case "report.returned":
+				r.returnedReports++
+				returnedReport[e.Period] = true
+			case "report.approved":
+				if returnedReport[e.Period] {
+					r.reworksApproved++
+				}
+			case "team_change.approved":
+				r.teamChanges++
+			case "visit.recorded":
+				r.visits++
+			}
+		}
+		d.mu.Lock()
+		skip := p.skip
+		d.mu.Unlock()
+		for _, s := range flagged(v.Timeline, "") {
+			if s.PersonID == skip.person && s.Month == skip.month {
+				r.expected++
+			}
+		}
+	}
+	return r, nil
+}
+
+// summary prints how the cycle ended as the service recorded it, the acceptance
+// results and the audit verification, and fails when anything the demo set out to
+// show did not happen.
+func (d *demo) summary(ctx context.Context) error {
+	var problems []string
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	d.out.line("")
+	d.out.line("== 结果 Outcome ==")
+	cy, err := d.org.cycle(ctx, d.cycleID)
+	if err != nil {
+		return fmt.Errorf("demo: summary: %w", err)
+	}
+	if n := cy.Stages[baocun.StageAcceptance]; n == cy.PairingsTotal {
+		d.out.line("全部 %d 个结对进入检查验收 All %d pairings are in acceptance.", n, n)
+	} else {
+		problem("只有 %d/%d 个结对进入检查验收 only %d of %d pairings are in acceptance", n, cy.PairingsTotal, n, cy.PairingsTotal)
+	}
+	d.out.line("各阶段 Stages: %s", stageCounts(cy))
+	r, err := d.record(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: summary: %w", err)
+	}
+	n := cy.PairingsTotal
+	d.out.line("工作组提名退回 Team nominations returned: %d, 重新提名后获批 approved when nominated again: %d", r.returnedTeams, r.reapprovedTeams)
+	d.out.line("汇报退回 Reports returned: %d, 修改后通过 approved after rework: %d", r.returnedReports, r.reworksApproved)
+	d.out.line("工作组调整 Team changes approved: %d", r.teamChanges)
+	d.out.line("逾期升级 Tasks escalated to the organisers: %d, 升级后办结 done after escalation: %d", r.escalated, r.escalatedDone)
+	d.out.line("驻村不足提示 Residency flags: %d, 已知悉 acknowledged: %d; 预期的跳过一个月 the expected skipped month flagged: %d", r.flags, r.flagsAcknowledged, r.expected)
+	d.out.line("领导走访 Leaders' visits: %d", r.visits)
+	var years []string
+	for y := 1; y <= demoYears; y++ {
+		years = append(years, fmt.Sprintf("第 %d 年 year %d: %d/%d", y, y, r.evaluations[y], n))
+	}
+	d.out.line("年度双评 Yearly evaluations: %s", strings.Join(years, ", "))
+	for _, c := range []struct {
+		ok   bool
+		what string
+	}{
+		{r.returnedTeams > 0 && r.reapprovedTeams > 0, "没有退回后重新提名获批的工作组 no returned nomination was approved when nominated again"},
+		{r.returnedReports > 0 && r.reworksApproved > 0, "没有退回后修改通过的汇报 no returned report was approved after rework"},
+		{r.teamChanges > 0, "没有工作组调整 no team change was approved"},
+		{r.escalatedDone > 0, "没有升级后办结的待办 no task was done after its escalation"},
+		{r.expected > 0, "预期的驻村不足提示未出现 the expected residency flag did not appear"},
+		{r.flagsAcknowledged == r.flags, "有驻村不足提示未知悉 a residency flag was not acknowledged"},
+		{r.visits > 0, "没有领导走访 no leader's visit was recorded"},
+		{r.evaluations[1] == n && r.evaluations[2] == n && r.evaluations[3] == n, "年度双评不全 the yearly evaluations are incomplete"},
+		{r.expired == 0, fmt.Sprintf("%d 项待办过期未办 %d tasks expired undone", r.expired, r.expired)},
+		{r.open == 0, fmt.Sprintf("%d 项待办仍未办 %d tasks are still open", r.open, r.open)},
+	} {
+		if !c.ok {
+			problem("%s", c.what)
+		}
+	}
+
+	d.printAcceptance(ctx, cy)
+
+	v, err := d.auditor.verifyAudit(ctx)
+	switch {
+	case err != nil:
+		problem("审计校验失败 audit verification failed: %v", err)
+	case v.OK:
+		d.out.line("审计校验通过 Audit verification: ok — %d 条记录 entries, %d 个签名检查点 signed checkpoints", v.Entries, v.Checkpoints)
+	default:
+		seq := int64(0)
+		if v.FirstBadSeq != nil {
+			seq = *v.FirstBadSeq
+		}
+		problem("审计校验未通过 audit verification: NOT ok at entry %d: %s", seq, v.Reason)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			d.out.line("问题 Problem: %s", p)
+		}
+		return fmt.Errorf("demo: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// printAcceptance prints the acceptance results of the cycle: each pairing's grade
+// and the commendation list. Acceptance scoring and commendations are issue 6; until
+// they are built the pairings wait in acceptance, and this says so.
+func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) {
+	d.out.line("验收评分与表彰名单 Acceptance grades and the commendation list: 将随检查验收功能提供（议题 6） they come with the acceptance feature (issue 6); the %d pairings wait in acceptance.",
+		cy.Stages[baocun.StageAcceptance])
+}
+
+// console prints the demo's progress, one line at a time, from every player.
+type console struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// line prints one line.
+func (c *console) line(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.w, format+"\n", args...)
+}
+
+// say prints one line of the cycle, dated with the programme date it happened on.
+func (c *console) say(day time.Time, format string, args ...any) {
+	c.line("[%s] "+format, append([]any{day.Format(time.DateOnly)}, args...)...)
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"baocun"
+	"baocun/workflows"
+)
+
+// apiClient is a typed client of the HTTP API (/api/v1), signed in as one user or
+// not at all. One method per call; the demo and the end-to-end tests play every
+// role through it.
+type apiClient struct {
+	base  string // the service's URL, ending in "/"
+	hc    *http.Client
+	user  string // the signed-in username, for messages
+	token string
+}
+
+// newAPIClient is a client of the service at base (http://host:port/) that shares
+// hc's connections with every client made from it.
+func newAPIClient(base string, hc *http.Client) *apiClient {
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return &apiClient{base: base, hc: hc}
+}
+
+// newHTTPClient keeps enough idle connections for dozens of players polling at once.
+func newHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+// apiError is an answer other than 2xx, with the error body the API gives.
+type apiError struct {
+	Method, Path string
+	Status       int
+	Code         string
+	Message      string
+	Fields       map[string]string
+	Rows         []baocun.RowError
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.Path, e.Status, e.Code, e.Message)
+}
+
+// statusOf is the HTTP status of a refused call, 0 for any other error.
+func statusOf(err error) int {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// do sends one request: in as JSON (a string is sent as CSV), out decoded from the
+// JSON answer when not nil.
+func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ct := ""
+	switch v := in.(type) {
+	case nil:
+	case string:
+		body, ct = strings.NewReader(v), "text/csv"
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &apiError{Method: method, Path: path, Status: resp.StatusCode}
+		var eb struct {
+			Error struct {
+				Code    string            `json:"code"`
+				Message string            `json:"message"`
+				Fields  map[string]string `json:"fields"`
+				Rows    []baocun.RowError `json:"rows"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil {
+			e.Code, e.Message, e.Fields, e.Rows = eb.Error.Code, eb.Error.Message, eb.Error.Fields, eb.Error.Rows
+		} else {
+			e.Message = strings.TrimSpace(string(data))
+		}
+		return e
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// ready reports whether /readyz answers 200.
+func (c *apiClient) ready(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// signIn returns a client signed in as username.
+func (c *apiClient) signIn(ctx context.Context, username, password string) (*apiClient, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := c.do(ctx, "POST", "api/v1/auth/login", map[string]string{"username": username, "password": password}, &out); err != nil {
+		return nil, err
+	}
+	return &apiClient{base: c.base, hc: c.hc, user: username, token: out.Token}, nil
+}
+
+// importDirectory posts a directory file (departments, villages or people) as CSV.
+func (c *apiClient) importDirectory(ctx context.Context, kind, csv string) (int, error) {
+	var out struct {
+		Imported int `json:"imported"`
+	}
+	err := c.do(ctx, "POST", "api/v1/import/"+kind, csv, &out)
+	return out.Imported, err
+}
+
+// account is POST /users.
+type account struct {
+	Username    string         `json:"username"`
+	Password    string         `json:"password"`
+	PersonID    string         `json:"person_id,omitempty"`
+	VillageCode string         `json:"village_code,omitempty"`
+	Roles       []baocun.Grant `json:"roles"`
+}
+
+func (c *apiClient) createUser(ctx context.Context, a account) error {
+	return c.do(ctx, "POST", "api/v1/users", a, nil)
+}
+
+// launchSpec is POST /cycles.
+type launchSpec struct {
+	Name         string `json:"name"`
+	Jurisdiction string `json:"jurisdiction"`
+	baocun.CycleSettings
+	Pairings []baocun.PairingSpec `json:"pairings"`
+}
+
+// launch starts a cycle and returns its id.
+func (c *apiClient) launch(ctx context.Context, spec launchSpec) (int64, error) {
+	var out struct {
+		ID int64 `json:"id"`
+	}
+	err := c.do(ctx, "POST", "api/v1/cycles", spec, &out)
+	return out.ID, err
+}
+
+func (c *apiClient) cycle(ctx context.Context, id int64) (*baocun.Cycle, error) {
+	var cy baocun.Cycle
+	if err := c.do(ctx, "GET", fmt.Sprintf("api/v1/cycles/%d", id), nil, &cy); err != nil {
+		return nil, err
+	}
+	return &cy, nil
+}
+
+func (c *apiClient) cycles(ctx context.Context) ([]baocun.Cycle, error) {
+	return list[baocun.Cycle](ctx, c, "api/v1/cycles", nil)
+}
+
+func (c *apiClient) cancelCycle(ctx context.Context, id int64, reason string) error {
+	return c.do(ctx, "POST", fmt.Sprintf("api/v1/cycles/%d/cancel", id), map[string]string{"reason": reason}, nil)
+}
+
+// pairings lists a cycle's pairings; q may filter by stage, county or department.
+func (c *apiClient) pairings(ctx context.Context, cycle int64, q url.Values) ([]baocun.Pairing, error) {
+	return list[baocun.Pairing](ctx, c, fmt.Sprintf("api/v1/cycles/%d/pairings", cycle), q)
+}
+
+// pairingView is GET /pairings/{id}: the pairing, its tasks and its timeline.
+type pairingView struct {
+	baocun.Pairing
+	ProgrammeNow string         `json:"programme_now"`
+	Tasks        []baocun.Task  `json:"tasks"`
+	Timeline     []baocun.Event `json:"timeline"`
+}
+
+func (c *apiClient) pairing(ctx context.Context, id int64) (*pairingView, error) {
+	var v pairingView
+	if err := c.do(ctx, "GET", fmt.Sprintf("api/v1/pairings/%d", id), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// inbox is the caller's open tasks, every page.
+func (c *apiClient) inbox(ctx context.Context) ([]baocun.Task, error) {
+	return list[baocun.Task](ctx, c, "api/v1/tasks", url.Values{"limit": {"500"}})
+}
+
+// list reads every page of a list endpoint.
+func list[T any](ctx context.Context, c *apiClient, path string, q url.Values) ([]T, error) {
+	q2 := url.Values{}
+	for k, v := range q {
+		q2[k] = v
+	}
+	var all []T
+	for {
+		var page struct {
+			Items      []T    `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		p := path
+		if len(q2) > 0 {
+			p += "?" + q2.Encode()
+		}
+		if err := c.do(ctx, "GET", p, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		q2.Set("cursor", page.NextCursor)
+	}
+}
+
+// step posts one human step on a pairing.
+func (c *apiClient) step(ctx context.Context, pairing int64, action string, in any) (workflows.StepResult, error) {
+	var res workflows.StepResult
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/%s", pairing, action), in, &res)
+	return res, err
+}
+
+func (c *apiClient) nominateTeam(ctx context.Context, pairing int64, in baocun.TeamInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "team", in)
+}
+
+// decideTeam approves or returns a team nomination or a team change (organiser).
+func (c *apiClient) decideTeam(ctx context.Context, pairing int64, in baocun.DecisionInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "team/decision", in)
+}
+
+func (c *apiClient) requestTeamChange(ctx context.Context, pairing int64, in baocun.TeamChangeInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "team-changes", in)
+}
+
+func (c *apiClient) confirmArrival(ctx context.Context, pairing int64) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "arrival", nil)
+}
+
+func (c *apiClient) submitPlan(ctx context.Context, pairing int64, in baocun.PlanInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "plan", in)
+}
+
+func (c *apiClient) submitReport(ctx context.Context, pairing int64, in baocun.ReportInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "reports", in)
+}
+
+// decideReview approves or returns a plan or a report (reviewer).
+func (c *apiClient) decideReview(ctx context.Context, pairing int64, in baocun.DecisionInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "decisions", in)
+}
+
+func (c *apiClient) acknowledgeFlag(ctx context.Context, pairing int64, task string) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "residency-flags", baocun.DecisionInput{TaskID: task, Outcome: baocun.OutcomeAcknowledge})
+}
+
+func (c *apiClient) submitEvaluation(ctx context.Context, pairing int64, in baocun.EvaluationInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "evaluations", in)
+}
+
+func (c *apiClient) cancelPairing(ctx context.Context, pairing int64, reason string) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "cancel", map[string]string{"reason": reason})
+}
+
+// checkIn records the caller's check-in days and returns how many were new.
+func (c *apiClient) checkIn(ctx context.Context, pairing int64, dates []string) (int, error) {
+	var out struct {
+		Recorded int `json:"recorded"`
+	}
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins", pairing), baocun.CheckinInput{Dates: dates}, &out)
+	return out.Recorded, err
+}
+
+func (c *apiClient) recordVisit(ctx context.Context, pairing int64, in baocun.VisitInput) error {
+	return c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/visits", pairing), in, nil)
+}
+
+// verifyAudit is GET /audit/verify (auditor).
+func (c *apiClient) verifyAudit(ctx context.Context) (baocun.AuditVerification, error) {
+	var v baocun.AuditVerification
+	err := c.do(ctx, "GET", "api/v1/audit/verify", nil, &v)
+	return v, err
+}

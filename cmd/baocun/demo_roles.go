@@ -1,0 +1,547 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"baocun"
+	"baocun/workflows"
+)
+
+// The players of the demo. Each polls its inbox and acts on its tasks the way a
+// person in that role would; a few pairings carry a scripted event so the demo shows
+// the lifecycle's other paths: a return, a rework, a team change, an escalation, a
+// residency flag.
+
+// player is one role played in the demo.
+type player struct {
+	name string
+	// inbox is whose inbox the player works through: nil for a player without one,
+	// or returning nil while nobody plays the role (a team before its approval).
+	inbox func() *apiClient
+	// task acts on one task of the inbox, or leaves it for later.
+	task func(ctx context.Context, c *apiClient, t baocun.Task) error
+	// round is what the player does unprompted, once a round; may be nil.
+	round func(ctx context.Context) error
+}
+
+// client is whose inbox the player works through now, nil for none.
+func (p *player) client() *apiClient {
+	if p.inbox == nil {
+		return nil
+	}
+	return p.inbox()
+}
+
+// scripted is the notable event the demo plays on a pairing.
+type scripted int
+
+const (
+	scriptNone         scripted = iota
+	scriptReturnTeam            // the organiser returns the first team nomination
+	scriptReturnReport          // the reviewer returns a report once (period 2 or later)
+	scriptChangeTeam            // in year 2 the department replaces a member
+	scriptEscalate              // a report's review (period 3 or later) is left until escalated
+	scriptSkipMonth             // a member skips a whole month of residency
+)
+
+// demoPairing is what the players know of one pairing. Its fields after script
+// are guarded by demo.mu.
+type demoPairing struct {
+	baocun.Pairing
+	village sampleVillage
+	staff   []string // the three people the department sends
+	spare   string   // who joins in the team change
+	script  scripted
+
+	stage     string          // as the last step left it
+	team      []baocun.Member // the approved team, as the service has it
+	nominated int             // nominations sent
+	// residents are the members living in the village, each with the first day
+	// they check in for (arrival, or joining); checkedTo is the last day considered.
+	residents map[string]string
+	checkedTo map[string]string
+	skip      struct{ person, month string } // scriptSkipMonth: who skips which month
+	returned  map[int]bool                   // periods whose report was returned
+	scriptRun bool                           // the scripted event has been played
+}
+
+// addPairings records the launched pairings and gives each its team and script.
+func (d *demo) addPairings(listed []baocun.Pairing) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	villages := map[string]sampleVillage{}
+	for _, v := range d.sample.Villages {
+		villages[v.Code] = v
+	}
+	next := map[string]int{} // department → pairings given a team so far
+	order := []scripted{scriptReturnTeam, scriptReturnReport, scriptChangeTeam, scriptEscalate, scriptSkipMonth}
+	for i, lp := range listed {
+		staff := d.sample.Staff[lp.Department]
+		j := next[lp.Department]
+		next[lp.Department]++
+		p := &demoPairing{Pairing: lp, village: villages[lp.Village], staff: staff[3*j : 3*j+3], spare: staff[len(staff)-1],
+			residents: map[string]string{}, checkedTo: map[string]string{}, returned: map[int]bool{}, stage: lp.Stage}
+		if i < len(order) {
+			p.script = order[i]
+		}
+		d.pairings = append(d.pairings, p)
+		d.byID[p.ID] = p
+	}
+}
+
+// pairing is the demo's record of a pairing. byID does not change after the launch.
+func (d *demo) pairing(id int64) *demoPairing { return d.byID[id] }
+
+// where names a pairing for people: county, village, department.
+func (d *demo) where(p *demoPairing) string {
+	return fmt.Sprintf("%s%s（%s）", p.village.County, p.village.Name, d.sample.department(p.Department).Name)
+}
+
+// claim takes a task on; false when another player already has.
+func (d *demo) claim(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.claimed[id] {
+		return false
+	}
+	d.claimed[id] = true
+	return true
+}
+
+// players is every role of the demo.
+func (d *demo) players() []*player {
+	fixed := func(c *apiClient) func() *apiClient { return func() *apiClient { return c } }
+	ps := []*player{{name: "组织者 organiser", inbox: fixed(d.org), task: d.organiserTask}}
+	for _, r := range d.reviewers {
+		ps = append(ps, &player{name: "审核人 reviewer " + r.user, inbox: fixed(r), task: d.reviewerTask})
+	}
+	for _, dp := range d.sample.Departments {
+		ps = append(ps, &player{name: "部门负责人 lead of " + dp.Code, inbox: fixed(d.leads[dp.Code]), task: d.leadTask, round: d.leadRound(dp.Code)})
+	}
+	for _, p := range d.pairings {
+		ps = append(ps, &player{name: fmt.Sprintf("工作组 team of pairing %d", p.ID), inbox: d.leaderOf(p), task: d.teamTask})
+	}
+	for person := range d.members {
+		ps = append(ps, &player{name: "驻村干部 resident " + person, round: d.checkIns(person)})
+	}
+	for _, v := range d.sample.Villages[:d.sample.Paired] {
+		ps = append(ps, &player{name: "村 village " + v.Code, inbox: fixed(d.villages[v.Code]), task: d.villageTask})
+	}
+	return ps
+}
+
+// noteEscalation prints an escalated task once, whoever sees it first.
+func (d *demo) noteEscalation(t baocun.Task) {
+	d.mu.Lock()
+	seen := d.escalated[t.ID]
+	d.escalated[t.ID] = true
+	d.mu.Unlock()
+	if p := d.pairing(t.PairingID); !seen && p != nil {
+		d.out.say(d.today(), "逾期升级 Escalated to the organisers: 待办 task %s「%s」 of %s, 到期 due %s", t.ID, t.Subject, d.where(p), t.DueDate)
+	}
+}
+
+// syncTeam reads the pairing's team back from the service after an approval.
+func (d *demo) syncTeam(ctx context.Context, p *demoPairing) error {
+	v, err := d.org.pairing(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	p.team = v.Team
+	d.mu.Unlock()
+	return nil
+}
+
+// organiserTask approves team nominations and team changes; the scripted pairing's
+// first nomination is returned.
+func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+	if t.Role != baocun.RoleOrganiser || !d.claim(t.ID) {
+		return nil // another role's task, shown here because it is escalated
+	}
+	p := d.pairing(t.PairingID)
+	d.mu.Lock()
+	scripted := t.Kind == baocun.TaskApproveTeam && p.script == scriptReturnTeam
+	returnIt, renominated := scripted && !p.scriptRun, scripted && p.scriptRun
+	p.scriptRun = p.scriptRun || returnIt
+	d.mu.Unlock()
+	switch t.Kind {
+	case baocun.TaskApproveTeam:
+		if returnIt {
+			comment := "组长人选缺少农村工作经历，请另行提名 the nominated leader lacks rural experience; nominate another"
+			if _, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeReturn, Comment: comment}); err != nil {
+				return err
+			}
+			d.out.say(d.today(), "退回工作组提名 Team nomination returned: %s —「%s」", d.where(p), comment)
+			return nil
+		}
+		res, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove})
+		if err != nil {
+			return err
+		}
+		if err := d.syncTeam(ctx, p); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		p.stage = res.Stage
+		leader := p.leader()
+		d.mu.Unlock()
+		if renominated {
+			d.out.say(d.today(), "重新提名后获批 Team approved when nominated again: %s, 组长 leader %s", d.where(p), d.sample.name(leader))
+		}
+	case baocun.TaskApproveTeamChange:
+		if _, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}); err != nil {
+			return err
+		}
+		if err := d.syncTeam(ctx, p); err != nil {
+			return err
+		}
+		today := d.today()
+		d.mu.Lock()
+		p.residents[p.spare] = today.Format(time.DateOnly) // the new member moves in
+		d.mu.Unlock()
+		d.out.say(today, "工作组调整获批 Team change approved: %s, %s 加入 joins", d.where(p), d.sample.name(p.spare))
+	}
+	return nil
+}
+
+// reviewerTask approves plans and reports. On the scripted pairings one report is
+// returned and resubmitted, and one review is left until it is escalated.
+func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+	p := d.pairing(t.PairingID)
+	d.mu.Lock()
+	report := t.Kind == baocun.TaskReviewReport
+	leave := report && p.script == scriptEscalate && !p.scriptRun && t.Period >= 3
+	returnIt := report && p.script == scriptReturnReport && !p.scriptRun && t.Period >= 2
+	rework := report && p.returned[t.Period]
+	d.mu.Unlock()
+	if leave && t.EscalatedAt == nil {
+		return nil // deliberately left: it falls due and is escalated
+	}
+	if !d.claim(t.ID) {
+		return nil // the other reviewer has it
+	}
+	decision := baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove, Comment: "同意 approved"}
+	if returnIt {
+		decision = baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeReturn,
+			Comment: "筹集资金未附明细，请补充后重报 the funds raised lack a breakdown; add it and resubmit"}
+	}
+	res, err := c.decideReview(ctx, p.ID, decision)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	p.stage = res.Stage
+	if returnIt || leave {
+		p.scriptRun = true
+	}
+	if returnIt {
+		p.returned[t.Period] = true
+	}
+	d.mu.Unlock()
+	switch {
+	case returnIt:
+		d.out.say(d.today(), "汇报退回 Report returned: %s 第 %d 期 period %d —「%s」", d.where(p), t.Period, t.Period, decision.Comment)
+	case leave:
+		d.out.say(d.today(), "升级后办结 Done after escalation: %s 第 %d 期汇报审核通过 period %d report approved", d.where(p), t.Period, t.Period)
+	case rework:
+		d.out.say(d.today(), "修改后通过 Reworked report approved: %s 第 %d 期 period %d", d.where(p), t.Period, t.Period)
+	}
+	return nil
+}
+
+// leadTask nominates teams and acknowledges residency flags.
+func (d *demo) leadTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+	if !d.claim(t.ID) {
+		return nil
+	}
+	p := d.pairing(t.PairingID)
+	switch t.Kind {
+	case baocun.TaskNominateTeam:
+		d.mu.Lock()
+		team := p.nomination()
+		p.nominated++
+		d.mu.Unlock()
+		_, err := c.nominateTeam(ctx, p.ID, team)
+		return err
+	case baocun.TaskResidencyFlag:
+		v, err := c.pairing(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := c.acknowledgeFlag(ctx, p.ID, t.ID); err != nil {
+			return err
+		}
+		for _, s := range flagged(v.Timeline, t.ID) {
+			d.out.say(d.today(), "驻村不足提示 Residency flag: %s %s %s 月驻村 %d 天（须 %d 天） checked in %d of %d days in %s → 部门负责人已知悉 acknowledged by the department lead",
+				d.where(p), s.Name, s.Month, s.Days, s.Required, s.Days, s.Required, s.Month)
+		}
+	}
+	return nil
+}
+
+// flagged is what a residency flag's timeline event says: who was short, when.
+func flagged(timeline []baocun.Event, task string) []workflows.Shortfall {
+	var short []workflows.Shortfall
+	for _, e := range timeline {
+		if e.Kind == "residency.flagged" && (task == "" || e.TaskID == task) {
+			var s []workflows.Shortfall
+			json.Unmarshal(e.Data, &s)
+			short = append(short, s...)
+		}
+	}
+	return short
+}
+
+// nomination is the team a department nominates: the scripted pairing's first
+// nomination names a junior leader, which the organiser returns.
+func (p *demoPairing) nomination() baocun.TeamInput {
+	if p.script == scriptReturnTeam && p.nominated == 0 {
+		return baocun.TeamInput{Leader: p.staff[2], Members: p.staff}
+	}
+	return baocun.TeamInput{Leader: p.staff[0], Members: p.staff}
+}
+
+// leader is the approved team's leader, "" before approval.
+func (p *demoPairing) leader() string {
+	for _, m := range p.team {
+		if m.Leader {
+			return m.PersonID
+		}
+	}
+	return ""
+}
+
+// leadRound is what a department lead does unprompted: visit a village of the
+// department once its team reports, and, on the scripted pairing, recall a member in
+// year 2 and ask for a replacement.
+func (d *demo) leadRound(dept string) func(ctx context.Context) error {
+	visited := false
+	return func(ctx context.Context) error {
+		c, today := d.leads[dept], d.today()
+		for _, p := range d.pairings {
+			if p.Department != dept {
+				continue
+			}
+			d.mu.Lock()
+			reviewing := p.stage == baocun.StageReviews && today.Before(d.end)
+			change := p.script == scriptChangeTeam && !p.scriptRun && reviewing && !today.Before(d.periods[4].Start.AddDate(0, 0, 10))
+			recalled := p.staff[2]
+			if change {
+				delete(p.residents, recalled) // recalled: no longer lives in the village
+				p.scriptRun = true
+			}
+			d.mu.Unlock()
+			if change {
+				reason := fmt.Sprintf("%s 调回单位另有任用，由 %s 接替 %s is recalled for other duties; %s replaces them",
+					d.sample.name(recalled), d.sample.name(p.spare), d.sample.name(recalled), d.sample.name(p.spare))
+				if _, err := c.requestTeamChange(ctx, p.ID, baocun.TeamChangeInput{Remove: []string{recalled}, Add: []string{p.spare}, Reason: reason}); err != nil {
+					return fmt.Errorf("team change: %w", err)
+				}
+				d.out.say(today, "申请调整工作组 Team change requested: %s —「%s」", d.where(p), reason)
+			}
+			if !visited && reviewing && !today.Before(d.periods[1].Start) {
+				lead := d.sample.person(d.sample.Leads[dept])
+				in := baocun.VisitInput{Date: today.Format(time.DateOnly), Visitor: lead.Name, Title: lead.Title,
+					Purpose: "调研村集体经济发展和工作组驻村情况 survey the village economy and the team's residency"}
+				if err := c.recordVisit(ctx, p.ID, in); err != nil {
+					return fmt.Errorf("visit: %w", err)
+				}
+				visited = true
+				d.out.say(today, "领导走访 Leader's visit: %s%s 走访 visits %s", d.sample.department(dept).Name, lead.Title+lead.Name, d.where(p))
+			}
+		}
+		return nil
+	}
+}
+
+// leaderOf is the client of the pairing's team: its leader's, once approved.
+func (d *demo) leaderOf(p *demoPairing) func() *apiClient {
+	return func() *apiClient {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if l := p.leader(); l != "" {
+			return d.members[l]
+		}
+		return nil
+	}
+}
+
+// teamTask is the team leader's work: arrive, plan, report each period.
+func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+	if t.Kind == baocun.TaskSubmitReport && d.today().Before(d.periods[t.Period-1].End.Add(-d.reportLead)) {
+		return nil // reported near the period's end
+	}
+	if !d.claim(t.ID) {
+		return nil
+	}
+	p := d.pairing(t.PairingID)
+	switch t.Kind {
+	case baocun.TaskConfirmArrival:
+		res, err := c.confirmArrival(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		d.arrived(p, res.Stage)
+	case baocun.TaskSubmitPlan:
+		v := p.village
+		in := baocun.PlanInput{Title: fmt.Sprintf("%s三年发展规划 %s development plan", v.Name, v.Code),
+			Summary: "以发展村集体经济为重点，修通村组道路，解决安全饮水，完善村级组织建设。 Grow the collective economy, pave the roads, bring safe water, strengthen the village organisation.",
+			Goals:   []string{"村集体年收入达到 10 万元 collective income 100,000 yuan a year", "村组道路硬化率 100% every road paved", "安全饮水全覆盖 safe water for every household"}}
+		res, err := c.submitPlan(ctx, p.ID, in)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		p.stage = res.Stage
+		d.mu.Unlock()
+	case baocun.TaskSubmitReport:
+		d.mu.Lock()
+		rework := p.returned[t.Period]
+		d.mu.Unlock()
+		if _, err := c.submitReport(ctx, p.ID, p.report(t.Period, rework)); err != nil {
+			return err
+		}
+		if rework {
+			d.out.say(d.today(), "修改后重新提交 Report resubmitted: %s 第 %d 期 period %d", d.where(p), t.Period, t.Period)
+		}
+	}
+	return nil
+}
+
+// arrived starts the team's residency: every member checks in from today. On the
+// scripted pairing a member will skip the first whole month six weeks on.
+func (d *demo) arrived(p *demoPairing, stage string) {
+	today := d.today()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p.stage = stage
+	for _, m := range p.team {
+		p.residents[m.PersonID] = today.Format(time.DateOnly)
+	}
+	if p.script == scriptSkipMonth {
+		m := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, today.Location()).AddDate(0, 1, 0)
+		for m.Before(today.AddDate(0, 0, 42)) {
+			m = m.AddDate(0, 1, 0)
+		}
+		for _, mem := range p.team {
+			if !mem.Leader {
+				p.skip.person, p.skip.month = mem.PersonID, m.Format("2006-01")
+				break
+			}
+		}
+	}
+}
+
+// report is the team's report of a period, its figures made up from the village
+// and the period; a rework adds what the reviewer asked for.
+func (p *demoPairing) report(period int, rework bool) baocun.ReportInput {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", p.Village, period)
+	n := int(h.Sum32() % 1000)
+	summary := fmt.Sprintf("第 %d 期：走访农户 %d 户，召开村民代表会议 %d 次，争取项目资金，推进道路和饮水工程。 Period %d: visited %d households, held %d villagers' meetings, raised project funds, built roads and water supply.",
+		period, 30+n%60, 1+n%3, period, 30+n%60, 1+n%3)
+	if rework {
+		summary += " 附资金明细：财政专项、部门帮扶、社会捐助。 With the funds' breakdown: special grants, department support, donations."
+	}
+	return baocun.ReportInput{Period: period, Summary: summary,
+		FundsRaisedWan:      fmt.Sprintf("%d.%d", 5+n%40, n%10),
+		CollectiveIncomeWan: fmt.Sprintf("%d.%d", 1+period+n%5, n%10),
+		Projects:            map[string]int{"road": n % 2, "water": (n / 2) % 2, "industry": (n / 5) % 2, "school": (n / 7) % 2}}
+}
+
+// Residency check-ins: each member posts the days they lived in the village a few
+// days at a time, never a future day. Close to a period's end, when the service
+// counts them, they post whatever is due each round; just before the cycle ends they
+// stop (a check-in after it would be refused).
+const (
+	checkinBatch = 5 // days
+	checkinStop  = 4 // days before the cycle's end
+)
+
+// checkIns is a team member's round: while living in a village, post the days since
+// the last check-in; the scripted member leaves out the skipped month.
+func (d *demo) checkIns(person string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		today := d.today()
+		if !today.Before(d.end.AddDate(0, 0, -checkinStop)) {
+			return nil
+		}
+		batch := checkinBatch * 24 * time.Hour
+		if d.periods[d.periodAt(today)-1].End.Sub(today) <= batch+d.roundSpan {
+			batch = 0 // the period's count is near: post what is due
+		}
+		d.mu.Lock()
+		var p *demoPairing
+		var dates []string
+		for _, q := range d.pairings {
+			since, ok := q.residents[person]
+			if !ok {
+				continue
+			}
+			from, _ := time.ParseInLocation(time.DateOnly, since, baocun.ChinaTime)
+			if last, ok := q.checkedTo[person]; ok {
+				from, _ = time.ParseInLocation(time.DateOnly, last, baocun.ChinaTime)
+				from = from.AddDate(0, 0, 1)
+			}
+			if from.After(today) || today.Sub(from) < batch {
+				break
+			}
+			for day := from; !day.After(today); day = day.AddDate(0, 0, 1) {
+				if !(person == q.skip.person && day.Format("2006-01") == q.skip.month) {
+					dates = append(dates, day.Format(time.DateOnly))
+				}
+			}
+			q.checkedTo[person] = today.Format(time.DateOnly)
+			p = q
+			break
+		}
+		d.mu.Unlock()
+		for chunk := range slices.Chunk(dates, 62) {
+			if _, err := d.members[person].checkIn(ctx, p.ID, chunk); err != nil {
+				d.mu.Lock()
+				_, resident := p.residents[person]
+				d.mu.Unlock()
+				if !resident && statusOf(err) == 409 {
+					return nil // recalled meanwhile: no longer on the team
+				}
+				return fmt.Errorf("check-in: %w", err)
+			}
+		}
+		return nil
+	}
+}
+
+// villageTask is the village's yearly evaluation (双评).
+func (d *demo) villageTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+	if t.Kind != baocun.TaskEvaluation || !d.claim(t.ID) {
+		return nil
+	}
+	p := d.pairing(t.PairingID)
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/year %d", p.Village, t.Period)
+	n := int(h.Sum32() % 100)
+	villagers := 86 + float64(n)/10 // 86.0–95.9 %
+	in := baocun.EvaluationInput{Year: t.Period, Respondents: max(30, p.village.Households/4),
+		VillagerSatisfaction: fmt.Sprintf("%.1f", villagers), GrassrootsSatisfaction: fmt.Sprintf("%.1f", 84+float64(n*7%100)/10)}
+	if _, err := c.submitEvaluation(ctx, p.ID, in); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	e := d.evaluated[t.Period]
+	e.villages++
+	e.satisfaction += villagers
+	d.evaluated[t.Period] = e
+	total := len(d.pairings)
+	d.mu.Unlock()
+	if e.villages == total {
+		d.out.say(d.today(), "第 %d 年双评完成 Year %d evaluations done: %d/%d 村 villages, 群众满意度平均 average villager satisfaction %.1f%%",
+			t.Period, t.Period, e.villages, total, e.satisfaction/float64(e.villages))
+	}
+	return nil
+}

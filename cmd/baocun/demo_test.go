@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// `baocun demo` runs a whole compressed cycle as a real process and ends with every
+// pairing in acceptance, every scripted event played and the audit chain verified;
+// its temporary data dir is removed afterwards.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about 45 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "demo", "--minutes", "1")
+	cmd.Env = append(os.Environ(), "BAOCUN_TEST_AS_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("demo ran %s:\n%s", time.Since(start).Round(time.Millisecond), stdout.String())
+	if err != nil {
+		t.Fatalf("demo: %v\nstderr:\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"全部 10 个结对进入检查验收 All 10 pairings are in acceptance.",
+		"各阶段 Stages: 检查验收 acceptance 10\n",
+		"退回工作组提名 Team nomination returned:",
+		"重新提名后获批 Team approved when nominated again:",
+		"汇报退回 Report returned:",
+		"修改后通过 Reworked report approved:",
+		"申请调整工作组 Team change requested:",
+		"工作组调整获批 Team change approved:",
+		"逾期升级 Escalated to the organisers:",
+		"升级后办结 Done after escalation:",
+		"驻村不足提示 Residency flag:",
+		"the expected skipped month flagged: 1",
+		"领导走访 Leader's visit:",
+		"第 3 年双评完成 Year 3 evaluations done: 10/10",
+		"年度双评 Yearly evaluations: 第 1 年 year 1: 10/10, 第 2 年 year 2: 10/10, 第 3 年 year 3: 10/10",
+		"Acceptance grades and the commendation list",
+		"issue 6",
+		"审计校验通过 Audit verification: ok",
+		"演示完成 Demo complete",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "问题 Problem") {
+		t.Errorf("the demo reported problems")
+	}
+	// Progress is dated in programme time, period by period.
+	if n := len(regexp.MustCompile(`(?m)^\[\d{4}-\d\d-\d\d\] 第 \d+/12 期开始`).FindAllString(out, -1)); n != 12 {
+		t.Errorf("%d period lines, want 12", n)
+	}
+	m := regexp.MustCompile(`数据目录 data dir (\S+),`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("the output does not name the data dir")
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("the temporary data dir %s is still there (%v)", m[1], err)
+	}
+}
+
+// Bad demo flags are usage errors, and a data dir that holds a database already is
+// refused before anything starts.
+func TestDemoRefusesBadInput(t *testing.T) {
+	used := t.TempDir()
+	if err := os.WriteFile(filepath.Join(used, "baocun.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--villages", "3"}, "--villages 3"},
+		{[]string{"--villages", "21"}, "--villages 21"},
+		{[]string{"--minutes", "0.5"}, "--minutes 0.5"},
+		{[]string{"--data-dir", used}, "already holds baocun.db"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"baocun", "demo"}, tt.args...), func(string) string { return "" }, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || exitCode(err) != 2 {
+			t.Errorf("demo %v: err = %v (exit %d), want a usage error naming %q", tt.args, err, exitCode(err), tt.want)
+		}
+	}
+}
+
+// The sample directory is a valid import: every department has at least four
+// people and names are unique.
+func TestDemoSampleDirectory(t *testing.T) {
+	s, err := newSampleDirectory(len(sampleVillages))
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := map[string]int{}
+	names := map[string]bool{}
+	for _, p := range s.People {
+		people[p.DepartmentCode]++
+		if names[p.Name] {
+			t.Errorf("name %s twice", p.Name)
+		}
+		names[p.Name] = true
+	}
+	for _, d := range s.Departments {
+		if people[d.Code] < 4 {
+			t.Errorf("department %s has %d people", d.Code, people[d.Code])
+		}
+	}
+	if len(s.Reviewers) != 2 || s.person(s.Reviewers[0]).DepartmentCode == s.person(s.Reviewers[1]).DepartmentCode {
+		t.Errorf("reviewers %v: want two of different departments", s.Reviewers)
+	}
+}
