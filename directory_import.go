@@ -213,7 +213,7 @@ func ParseVillages(in *Table) ([]Village, error) {
 		}
 		v.CollectiveIncomeWan = "0"
 		if s := t.cell(r, "collective_income_wan"); s != "" {
-			d, ok := decimal(s)
+			d, ok := normaliseDecimal(s)
 			if !ok {
 				e.add(r.Line, t.col("collective_income_wan"), "须为非负数（万元） must be a number ≥ 0 in 万元, not %q", s)
 			}
@@ -224,9 +224,9 @@ func ParseVillages(in *Table) ([]Village, error) {
 	return out, e.err()
 }
 
-// decimal normalises a non-negative decimal exactly (no float rounding): "12.50" →
+// normaliseDecimal normalises a non-negative decimal exactly (no float rounding): "12.50" →
 // "12.5", "3" → "3".
-func decimal(s string) (string, bool) {
+func normaliseDecimal(s string) (string, bool) {
 	r, ok := new(big.Rat).SetString(strings.ReplaceAll(s, ",", ""))
 	if !ok || r.Sign() < 0 || strings.ContainsAny(s, "eE/") {
 		return "", false

@@ -124,8 +124,10 @@ type CycleSettings struct {
 	MinTeamSize   int     `json:"min_team_size"`
 	ResidencyDays int     `json:"residency_days"` // check-in days a member owes each month
 	Windows       Windows `json:"windows"`
-	// Rubric is the acceptance rubric (issue 6), frozen at launch.
-	Rubric json.RawMessage `json:"rubric,omitempty"`
+	// Rubric is the acceptance rubric, frozen with the settings at launch: a later
+	// edit of a default never changes a running cycle's rules. Workflows are given
+	// settings without it and read it from the cycle when acceptance begins.
+	Rubric *Rubric `json:"rubric,omitempty"`
 }
 
 // Defaults fills the zero fields of s with SPEC.md's defaults.
@@ -153,6 +155,10 @@ func (s *CycleSettings) Defaults() {
 	def(&w.RemindDays, 3)
 	def(&w.PublicityDays, 7)
 	def(&w.AppealDays, 10)
+	if s.Rubric == nil {
+		r := DefaultRubric()
+		s.Rubric = &r
+	}
 }
 
 // Start is the cycle's first moment in programme time: midnight, China time.
@@ -200,7 +206,17 @@ func (s *CycleSettings) Validate() error {
 	if w.RemindDays < 0 || w.RemindDays > 30 {
 		return bad("windows.remind_days", "提醒提前天数须在 0–30 之间 windows.remind_days must be 0–30")
 	}
+	if s.Rubric != nil {
+		return s.Rubric.Validate()
+	}
 	return nil
+}
+
+// WithoutRubric is the settings as workflows carry them: the rubric stays in the
+// cycle's record, out of every pairing's history.
+func (s CycleSettings) WithoutRubric() CycleSettings {
+	s.Rubric = nil
+	return s
 }
 
 // Clock is the cycle's programme clock for a launch at real time launch.

@@ -3,10 +3,14 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"mime/multipart"
 	"strings"
 	"testing"
 
+	"github.com/shopspring/decimal"
+
+	"baocun"
 	"baocun/sqldb/sqldbtest"
 )
 
@@ -61,5 +65,47 @@ func TestLaunchFromFile(t *testing.T) {
 	}
 	if n := cycles(); n != before+1 {
 		t.Fatalf("%d cycles stored, want 1", n-before)
+	}
+}
+
+// A cycle's rubric is the default unless the launch gives one; a bad one is refused
+// naming its field; the rubric is stored with the cycle's settings, frozen.
+func TestLaunchRubric(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("org", "", "", g("organiser", "*"))
+	tok := f.login(f.srv, "org")
+	launch := func(rubric any) (int, string) {
+		body := launchBody("*")
+		if rubric != nil {
+			body["rubric"] = rubric
+		}
+		return call(t, f.srv, tok, "POST", "/api/v1/cycles", body)
+	}
+	custom := baocun.DefaultRubric()
+	custom.Goods[0].Weight = decimal.RequireFromString("25") // the weights now sum to 105
+	if s, b := launch(custom); s != 400 || !strings.Contains(b, `"rubric.goods"`) {
+		t.Fatalf("weights summing to 105: %d %s", s, b)
+	}
+	custom.Goods[3].Weight = decimal.RequireFromString("30")
+	custom.MinRaters = 5
+	s, b := launch(custom)
+	if s != 201 {
+		t.Fatalf("custom rubric: %d %s", s, b)
+	}
+	var out struct{ ID int64 }
+	json.Unmarshal([]byte(b), &out)
+	cy, err := f.db.Cycle(context.Background(), out.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cy.Settings.Rubric; r == nil || r.MinRaters != 5 || !r.Goods[0].Weight.Equal(decimal.RequireFromString("25")) {
+		t.Fatalf("stored rubric %+v", cy.Settings.Rubric)
+	}
+	if s, b = launch(nil); s != 201 {
+		t.Fatalf("default rubric: %d %s", s, b)
+	}
+	json.Unmarshal([]byte(b), &out)
+	if cy, _ = f.db.Cycle(context.Background(), out.ID); cy.Settings.Rubric == nil || len(cy.Settings.Rubric.Goods) != 5 || cy.Settings.Rubric.MinRaters != 3 {
+		t.Fatalf("default rubric stored %+v", cy.Settings.Rubric)
 	}
 }

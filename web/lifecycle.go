@@ -147,7 +147,7 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		in := workflows.CycleInput{CycleID: id, Pairings: len(req.Pairings), Settings: cy.Settings, Clock: cy.Clock()}
+		in := workflows.CycleInput{CycleID: id, Pairings: len(req.Pairings), Settings: cy.Settings.WithoutRubric(), Clock: cy.Clock()}
 		wid := workflows.CycleWorkflowID(id)
 		// The cycle is stored: its start must not hang on the caller staying connected.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
@@ -195,9 +195,6 @@ func validateLaunch(ctx context.Context, store Store, req *launchRequest) error 
 	}
 	if req.Jurisdiction == "" {
 		return fieldError("jurisdiction", "jurisdiction: 须为 * 或县名 must be \"*\" (the city) or a county's name")
-	}
-	if len(req.Rubric) > 0 {
-		return fieldError("rubric", "rubric: 评分细则将在验收功能中提供 the acceptance rubric is not configurable yet")
 	}
 	req.CycleSettings.Defaults()
 	if err := req.CycleSettings.Validate(); err != nil {

@@ -1,0 +1,381 @@
+package baocun
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/shopspring/decimal"
+)
+
+// The acceptance rubric (检查验收) and its arithmetic: the Five Goods (五个好) as a
+// weighted indicator tree, raters' scores combined by a trimmed mean, a weighted
+// total and a grade. Every number is an exact decimal (github.com/shopspring/decimal):
+// a published score never carries float drift.
+
+// Grades, best first.
+const (
+	GradeExcellent = "excellent" // 优秀
+	GradeGood      = "good"      // 良好
+	GradePass      = "pass"      // 合格
+	GradeFail      = "fail"      // 不合格
+)
+
+// GradeNames are the grades' names for people.
+var GradeNames = map[string]string{GradeExcellent: "优秀 excellent", GradeGood: "良好 good", GradePass: "合格 pass", GradeFail: "不合格 fail"}
+
+// Indicator is a second-level indicator of one good: a rater gives it 0 to Points.
+type Indicator struct {
+	Code     string          `json:"code"`
+	Name     string          `json:"name"`
+	Points   decimal.Decimal `json:"points"`
+	Evidence string          `json:"evidence"` // what the rater looks at
+}
+
+// Good is one of the Five Goods: its weight in the total (the weights sum to 100)
+// and its indicators.
+type Good struct {
+	Code       string          `json:"code"`
+	Name       string          `json:"name"`
+	Weight     decimal.Decimal `json:"weight"`
+	Indicators []Indicator     `json:"indicators"`
+}
+
+// Thresholds are the lowest totals of each grade above fail.
+type Thresholds struct {
+	Excellent decimal.Decimal `json:"excellent"`
+	Good      decimal.Decimal `json:"good"`
+	Pass      decimal.Decimal `json:"pass"`
+}
+
+// Rubric is how a cycle's acceptance is scored, frozen when the cycle launches.
+type Rubric struct {
+	Goods []Good `json:"goods"`
+	// MinRaters is how many raters, none of the pairing's department, must score.
+	MinRaters int `json:"min_raters"`
+	// TrimFrom: with at least this many raters, each indicator's highest and lowest
+	// score are dropped before the mean (0: never trim).
+	TrimFrom   int        `json:"trim_from"`
+	Thresholds Thresholds `json:"thresholds"`
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// DefaultRubric is the Five Goods as the seed states them — the leadership team is
+// the key, the cadre team the base, the working mechanism the guarantee, the
+// prosperity results the centre, the villagers' feedback the root — with the centre
+// weighted most. Each good's indicators sum to 100 points.
+func DefaultRubric() Rubric {
+	ind := func(code, name, points, evidence string) Indicator {
+		return Indicator{Code: code, Name: name, Points: d(points), Evidence: evidence}
+	}
+	return Rubric{
+		Goods: []Good{
+			{Code: "leadership", Name: "领导班子好 leadership team", Weight: d("20"), Indicators: []Indicator{
+				ind("policy", "贯彻方针政策 carries out policy", "40", "村两委会议记录、上级考核 committee minutes, county reviews"),
+				ind("integrity", "廉洁勤政、奋发有为 clean and diligent", "30", "村务公开、信访记录 open village affairs, petitions"),
+				ind("secretary", "书记带头致富能力 the secretary leads in prosperity", "30", "书记领办项目 projects the secretary leads"),
+			}},
+			{Code: "cadres", Name: "党员干部队伍好 cadre team", Weight: d("15"), Indicators: []Indicator{
+				ind("pioneer", "党员先锋模范作用 party members set the example", "50", "党员承诺践诺、设岗定责 pledges and posts"),
+				ind("backbone", "基层干部骨干带头 village cadres lead", "50", "干部分工与实绩 duties and results"),
+			}},
+			{Code: "mechanism", Name: "工作机制好 working mechanism", Weight: d("15"), Indicators: []Indicator{
+				ind("rules", "制度完善 rules complete", "40", "制度汇编 the rule book"),
+				ind("coordination", "两委关系协调 the two committees work together", "30", "联席会议记录 joint meeting minutes"),
+				ind("service", "服务优质高效 good, quick service", "30", "代办服务台账 the service ledger"),
+			}},
+			{Code: "prosperity", Name: "小康建设业绩好 prosperity results", Weight: d("35"), Indicators: []Indicator{
+				ind("economy", "经济持续发展、集体收入增长 economy and collective income grow", "40", "定期汇报、集体收入 reports, collective income"),
+				ind("income", "农民收入增加 farmers' income rises", "30", "统计年报 statistics"),
+				ind("public", "社会事业进步（路水电学医） roads, water, power, schools, clinics", "30", "项目完成情况 projects completed"),
+			}},
+			{Code: "feedback", Name: "农民群众反映好 villagers' feedback", Weight: d("15"), Indicators: []Indicator{
+				ind("wishes", "措施符合群众意愿 measures the villagers want", "30", "村民代表会议 villagers' assemblies"),
+				ind("satisfaction", "实绩群众满意 villagers satisfied", "40", "年度双评满意率 the yearly evaluations"),
+				ind("support", "党组织得到群众拥护 the party branch supported", "30", "民主测评 democratic appraisal"),
+			}},
+		},
+		MinRaters:  3,
+		TrimFrom:   5,
+		Thresholds: Thresholds{Excellent: d("90"), Good: d("80"), Pass: d("60")},
+	}
+}
+
+// Validate checks a rubric: weights sum to 100, every indicator has positive points,
+// codes are unique, thresholds descend within 0–100.
+func (r *Rubric) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return invalidField(field, fmt.Sprintf(format, args...))
+	}
+	if len(r.Goods) == 0 {
+		return bad("rubric.goods", "至少一项 at least one good")
+	}
+	sum := decimal.Zero
+	seen := map[string]bool{}
+	for i, g := range r.Goods {
+		field := fmt.Sprintf("rubric.goods[%d]", i)
+		if g.Code == "" || seen[g.Code] {
+			return bad(field+".code", "须唯一且非空 must be unique and non-empty")
+		}
+		seen[g.Code] = true
+		if !g.Weight.IsPositive() {
+			return bad(field+".weight", "须为正数 must be positive")
+		}
+		sum = sum.Add(g.Weight)
+		if len(g.Indicators) == 0 {
+			return bad(field+".indicators", "至少一项 at least one indicator")
+		}
+		for j, in := range g.Indicators {
+			f := fmt.Sprintf("%s.indicators[%d]", field, j)
+			if in.Code == "" || seen[g.Code+"."+in.Code] {
+				return bad(f+".code", "须唯一且非空 must be unique and non-empty")
+			}
+			seen[g.Code+"."+in.Code] = true
+			if !in.Points.IsPositive() {
+				return bad(f+".points", "须为正数 must be positive")
+			}
+		}
+	}
+	if !sum.Equal(d("100")) {
+		return bad("rubric.goods", "权重之和须为 100 the weights must sum to 100, not %s", sum)
+	}
+	if r.MinRaters < 1 || r.MinRaters > 50 {
+		return bad("rubric.min_raters", "须在 1–50 之间 must be 1–50")
+	}
+	if r.TrimFrom != 0 && (r.TrimFrom < 3 || r.TrimFrom > 50) {
+		return bad("rubric.trim_from", "须为 0（不去极值）或 3–50 must be 0 (never trim) or 3–50")
+	}
+	t := r.Thresholds
+	if !(t.Excellent.GreaterThan(t.Good) && t.Good.GreaterThan(t.Pass) && t.Pass.IsPositive() && t.Excellent.LessThanOrEqual(d("100"))) {
+		return bad("rubric.thresholds", "须满足 100 ≥ 优秀 > 良好 > 合格 > 0 need 100 ≥ excellent > good > pass > 0")
+	}
+	return nil
+}
+
+// Scores are one rater's scores: indicator "good.indicator" → points given.
+type Scores map[string]decimal.Decimal
+
+// CheckScores reports a score sheet that misses an indicator, names an unknown one,
+// or gives a score out of 0..points.
+func (r *Rubric) CheckScores(s Scores) error {
+	n := 0
+	for _, g := range r.Goods {
+		for _, in := range g.Indicators {
+			key := g.Code + "." + in.Code
+			v, ok := s[key]
+			if !ok {
+				return invalidField("scores."+key, "缺少评分 missing")
+			}
+			if v.IsNegative() || v.GreaterThan(in.Points) || v.Exponent() < -2 {
+				return invalidField("scores."+key, fmt.Sprintf("须在 0–%s 之间、至多两位小数 must be 0 to %s with at most two decimals, not %s", in.Points, in.Points, v))
+			}
+			n++
+		}
+	}
+	if len(s) != n {
+		for k := range s {
+			if !r.hasIndicator(k) {
+				return invalidField("scores."+k, "没有这个指标 no such indicator")
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Rubric) hasIndicator(key string) bool {
+	for _, g := range r.Goods {
+		for _, in := range g.Indicators {
+			if g.Code+"."+in.Code == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Result is a pairing's combined score: each good's score (0–100), the weighted
+// total rounded to two decimals (half away from zero), and its grade.
+type Result struct {
+	Goods map[string]decimal.Decimal `json:"goods"`
+	Total decimal.Decimal            `json:"total"`
+	Grade string                     `json:"grade"`
+	// Raters is how many score sheets were combined; Trimmed whether each
+	// indicator's highest and lowest were dropped.
+	Raters  int  `json:"raters"`
+	Trimmed bool `json:"trimmed"`
+}
+
+// scale is the precision of the arithmetic before the published rounding.
+const scale = 10
+
+// Combine turns the raters' sheets into a Result: each indicator's (trimmed) mean,
+// each good's share of its points as 0–100, the weighted total, the grade. The sheets
+// must have passed CheckScores; fewer than MinRaters is an error.
+func (r *Rubric) Combine(sheets []Scores) (Result, error) {
+	if len(sheets) < r.MinRaters {
+		return Result{}, Errorf(ECONFLICT, "评分人数不足：%d 人，至少 %d 人 %d raters scored; at least %d are needed", len(sheets), r.MinRaters, len(sheets), r.MinRaters)
+	}
+	res := Result{Goods: map[string]decimal.Decimal{}, Raters: len(sheets), Trimmed: r.TrimFrom > 0 && len(sheets) >= r.TrimFrom}
+	total := decimal.Zero
+	for _, g := range r.Goods {
+		got, full := decimal.Zero, decimal.Zero
+		for _, in := range g.Indicators {
+			key := g.Code + "." + in.Code
+			vals := make([]decimal.Decimal, len(sheets))
+			for i, s := range sheets {
+				vals[i] = s[key]
+			}
+			got = got.Add(trimmedMean(vals, res.Trimmed))
+			full = full.Add(in.Points)
+		}
+		score := got.Mul(d("100")).DivRound(full, scale)
+		res.Goods[g.Code] = score.Round(2)
+		total = total.Add(score.Mul(g.Weight))
+	}
+	res.Total = total.DivRound(d("100"), scale).Round(2)
+	res.Grade = r.Grade(res.Total)
+	return res, nil
+}
+
+// trimmedMean is the mean of vals, without the highest and lowest when trim.
+func trimmedMean(vals []decimal.Decimal, trim bool) decimal.Decimal {
+	vals = slices.Clone(vals)
+	if trim {
+		sort.Slice(vals, func(i, j int) bool { return vals[i].LessThan(vals[j]) })
+		vals = vals[1 : len(vals)-1]
+	}
+	sum := decimal.Zero
+	for _, v := range vals {
+		sum = sum.Add(v)
+	}
+	return sum.DivRound(decimal.NewFromInt(int64(len(vals))), scale)
+}
+
+// Grade is the grade of a total: at or above a threshold earns its grade.
+func (r *Rubric) Grade(total decimal.Decimal) string {
+	t := r.Thresholds
+	switch {
+	case total.GreaterThanOrEqual(t.Excellent):
+		return GradeExcellent
+	case total.GreaterThanOrEqual(t.Good):
+		return GradeGood
+	case total.GreaterThanOrEqual(t.Pass):
+		return GradePass
+	}
+	return GradeFail
+}
+
+// Ranked is one pairing's place in a cycle's ranking.
+type Ranked struct {
+	PairingID  int64  `json:"pairing_id"`
+	Department string `json:"department_code"`
+	Result
+	Rank int `json:"rank"`
+}
+
+// TieBreak is the order in which goods decide a tie of totals: the prosperity
+// results (the centre), then the villagers' feedback (the root), then the
+// leadership team (the key), then the rest in rubric order; a tie on every good goes
+// to the lower pairing id (the earlier launched), so a ranking never depends on
+// chance. Equal totals share nothing: every pairing has its own rank.
+var TieBreak = []string{"prosperity", "feedback", "leadership"}
+
+// RankPairings orders pairings best first and numbers them 1…n.
+func (r *Rubric) RankPairings(ps []Ranked) []Ranked {
+	order := slices.Clone(TieBreak)
+	for _, g := range r.Goods {
+		if !slices.Contains(order, g.Code) {
+			order = append(order, g.Code)
+		}
+	}
+	out := slices.Clone(ps)
+	slices.SortStableFunc(out, func(a, b Ranked) int {
+		if c := b.Total.Cmp(a.Total); c != 0 {
+			return c
+		}
+		for _, g := range order {
+			if c := b.Goods[g].Cmp(a.Goods[g]); c != 0 {
+				return c
+			}
+		}
+		return cmpInt(a.PairingID, b.PairingID)
+	})
+	for i := range out {
+		out[i].Rank = i + 1
+	}
+	return out
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DepartmentRank is one department's place: the mean of its pairings' totals.
+type DepartmentRank struct {
+	Department string          `json:"department_code"`
+	Pairings   int             `json:"pairings"`
+	Mean       decimal.Decimal `json:"mean"`
+	Excellent  int             `json:"excellent"` // pairings graded excellent
+	Failed     int             `json:"failed"`    // pairings graded fail
+	Rank       int             `json:"rank"`
+	Advanced   bool            `json:"advanced"` // 先进单位
+}
+
+// RankDepartments ranks departments by the mean of their pairings' totals (two
+// decimals); ties go to more pairings graded excellent, then fewer failed, then the
+// department code. Of the top share of the ranking (rounded up), those whose mean
+// grades excellent and that have no failing pairing are the advanced departments.
+func (r *Rubric) RankDepartments(ps []Ranked, share decimal.Decimal) []DepartmentRank {
+	by := map[string]*DepartmentRank{}
+	sums := map[string]decimal.Decimal{}
+	for _, p := range ps {
+		dr := by[p.Department]
+		if dr == nil {
+			dr = &DepartmentRank{Department: p.Department}
+			by[p.Department] = dr
+		}
+		dr.Pairings++
+		sums[p.Department] = sums[p.Department].Add(p.Total)
+		switch p.Grade {
+		case GradeExcellent:
+			dr.Excellent++
+		case GradeFail:
+			dr.Failed++
+		}
+	}
+	out := make([]DepartmentRank, 0, len(by))
+	for code, dr := range by {
+		dr.Mean = sums[code].DivRound(decimal.NewFromInt(int64(dr.Pairings)), 2)
+		out = append(out, *dr)
+	}
+	slices.SortFunc(out, func(a, b DepartmentRank) int {
+		if c := b.Mean.Cmp(a.Mean); c != 0 {
+			return c
+		}
+		if a.Excellent != b.Excellent {
+			return b.Excellent - a.Excellent
+		}
+		if a.Failed != b.Failed {
+			return a.Failed - b.Failed
+		}
+		if a.Department < b.Department {
+			return -1
+		}
+		return 1
+	})
+	quota := share.Mul(decimal.NewFromInt(int64(len(out)))).Ceil().IntPart()
+	for i := range out {
+		out[i].Rank = i + 1
+		if int64(i) < quota && r.Grade(out[i].Mean) == GradeExcellent && out[i].Failed == 0 {
+			out[i].Advanced = true
+		}
+	}
+	return out
+}
