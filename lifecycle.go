@@ -252,18 +252,21 @@ func (c *Cycle) Clock() Clock { return c.Settings.Clock(c.LaunchedAt) }
 
 // Pairing is one department–village pairing of a cycle.
 type Pairing struct {
-	ID             int64    `json:"id"`
-	CycleID        int64    `json:"cycle_id"`
-	Department     string   `json:"department_code"`
-	Village        string   `json:"village_code"`
-	Kind           string   `json:"kind"`
-	County         string   `json:"county"`
-	Stage          string   `json:"stage"`
-	Team           []Member `json:"team"`
-	Period         int      `json:"period,omitempty"` // the reporting period now running
-	DepartmentName string   `json:"department_name,omitempty"`
-	VillageName    string   `json:"village_name,omitempty"`
-	Jurisdiction   string   `json:"-"` // the cycle's
+	ID         int64    `json:"id"`
+	CycleID    int64    `json:"cycle_id"`
+	Department string   `json:"department_code"`
+	Village    string   `json:"village_code"`
+	Kind       string   `json:"kind"`
+	County     string   `json:"county"`
+	Stage      string   `json:"stage"`
+	Team       []Member `json:"team"`
+	Period     int      `json:"period,omitempty"` // the reporting period now running
+	// The village at launch: acceptance records its new class and the income growth.
+	BaselineClass     int    `json:"baseline_class"`
+	BaselineIncomeWan string `json:"baseline_income_wan"`
+	DepartmentName    string `json:"department_name,omitempty"`
+	VillageName       string `json:"village_name,omitempty"`
+	Jurisdiction      string `json:"-"` // the cycle's
 }
 
 // OnTeam reports whether person serves on the pairing's team.

@@ -64,8 +64,8 @@ func (db *DB) CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.Pair
 		for from := 0; from < len(ps); from += chunk {
 			to := min(from+chunk, len(ps))
 			var q strings.Builder
-			q.WriteString(`INSERT INTO pairings (cycle_id, ordinal, department_code, village_code, kind, county, stage)
-				SELECT v.cycle_id, v.ordinal, v.department_code, v.village_code, v.kind, villages.county, ? FROM (`)
+			q.WriteString(`INSERT INTO pairings (cycle_id, ordinal, department_code, village_code, kind, county, baseline_class, baseline_income_wan, stage)
+				SELECT v.cycle_id, v.ordinal, v.department_code, v.village_code, v.kind, villages.county, villages.class, villages.collective_income_wan, ? FROM (`)
 			args := []any{baocun.StageDispatch}
 			for i := from; i < to; i++ {
 				if i > from {
@@ -155,7 +155,7 @@ func (db *DB) Cycles(ctx context.Context, before int64, limit int) ([]baocun.Cyc
 }
 
 const pairingColumns = `p.id, p.cycle_id, p.department_code, p.village_code, p.kind, p.county, p.stage, p.period, c.jurisdiction,
-	d.name, v.name`
+	d.name, v.name, p.baseline_class, p.baseline_income_wan`
 
 // Pairings lists pairings by id.
 func (db *DB) Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pairing, error) {
@@ -183,7 +183,7 @@ func (db *DB) Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pa
 	for rows.Next() {
 		var p baocun.Pairing
 		if err := rows.Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Kind, &p.County, &p.Stage, &p.Period, &p.Jurisdiction,
-			&p.DepartmentName, &p.VillageName); err != nil {
+			&p.DepartmentName, &p.VillageName, &p.BaselineClass, &p.BaselineIncomeWan); err != nil {
 			return nil, err
 		}
 		p.Team = []baocun.Member{}
@@ -198,7 +198,7 @@ func (db *DB) Pairing(ctx context.Context, id int64) (*baocun.Pairing, error) {
 	err := db.QueryRowContext(ctx, "SELECT "+pairingColumns+` FROM pairings p JOIN cycles c ON c.id = p.cycle_id
 		JOIN departments d ON d.code = p.department_code JOIN villages v ON v.code = p.village_code WHERE p.id = ?`, id).
 		Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Kind, &p.County, &p.Stage, &p.Period, &p.Jurisdiction,
-			&p.DepartmentName, &p.VillageName)
+			&p.DepartmentName, &p.VillageName, &p.BaselineClass, &p.BaselineIncomeWan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: fmt.Sprintf("没有这个结对 No such pairing: %d", id)}
 	}

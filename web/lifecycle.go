@@ -406,9 +406,10 @@ func handleCyclePairings(store Store) gin.HandlerFunc {
 // pairingDetail is GET /pairings/{id}: the pairing, its tasks and its timeline.
 type pairingDetail struct {
 	baocun.Pairing
-	ProgrammeNow string         `json:"programme_now"`
-	Tasks        []baocun.Task  `json:"tasks"`
-	Timeline     []baocun.Event `json:"timeline"`
+	ProgrammeNow string           `json:"programme_now"`
+	Tasks        []baocun.Task    `json:"tasks"`
+	Timeline     []baocun.Event   `json:"timeline"`
+	Objective    baocun.Objective `json:"objective"` // what acceptance raters are shown
 }
 
 func handleGetPairing(store Store) gin.HandlerFunc {
@@ -430,7 +431,12 @@ func handleGetPairing(store Store) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, pairingDetail{Pairing: *p, ProgrammeNow: cy.Clock().Now(time.Now()).Format(time.DateOnly), Tasks: tasks, Timeline: events})
+		obj, err := baocun.ObjectiveOf(p, events)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, pairingDetail{Pairing: *p, ProgrammeNow: cy.Clock().Now(time.Now()).Format(time.DateOnly), Tasks: tasks, Timeline: events, Objective: obj})
 	}
 }
 

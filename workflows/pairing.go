@@ -991,10 +991,11 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 	s := r.s
 	real, prog := r.now(ctx)
 	ch := baocun.Change{At: real}
-	short, checkFrom, err := r.residencyShortfalls(ctx, p)
+	check, err := r.residencyShortfalls(ctx, p)
 	if err != nil {
 		return err
 	}
+	short := check.Short
 	if len(short) > 0 {
 		t := s.newTask(baocun.TaskResidencyFlag, p.Index, fmt.Sprintf("第 %d 期驻村天数不足 %d 人次 period %d: %d member-months under the residency rule",
 			p.Index, len(short), p.Index, len(short)), real, s.Settings.Windows.DecideDays)
@@ -1013,13 +1014,15 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 		ch.Open = append(ch.Open, r.reportTask(next, real))
 		ch.Stages = []baocun.StageChange{{PairingID: s.Pairing.ID, Stage: baocun.StageReviews, Period: next}}
 	}
-	ch.Events = append(ch.Events, r.event("period.ended", "system", "", p.Index, prog, nil))
+	// The residency counts feed acceptance's compliance rate.
+	ch.Events = append(ch.Events, r.event("period.ended", "system", "", p.Index, prog,
+		map[string]int{"member_months": check.MemberMonths, "member_months_short": len(short)}))
 	ch.Key = fmt.Sprintf("pairing-%d/period-%d", s.Pairing.ID, p.Index)
 	if err := r.applyOpening(ctx, ch); err != nil {
 		return err
 	}
 	r.open(ctx, ch.Open...)
-	s.ResidencyFrom = checkFrom
+	s.ResidencyFrom = check.Next
 	if last {
 		return r.toAcceptance(ctx, "最后一期结束 the last period ended")
 	}
@@ -1051,7 +1054,7 @@ type Shortfall struct {
 // starts mid-month checks from its first whole month), counting only the whole
 // months a member served. It returns those under the rule and where the next check
 // begins.
-func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) ([]Shortfall, string, error) {
+func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) (residencyCheck, error) {
 	s := r.s
 	from := time.Date(s.Clock.Start.Year(), s.Clock.Start.Month(), 1, 0, 0, 0, 0, s.Clock.Start.Location())
 	if from.Before(s.Clock.Start) {
@@ -1066,15 +1069,15 @@ func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) 
 	}
 	next := to.Format(time.DateOnly)
 	if s.Settings.ResidencyDays == 0 || s.ArrivedOn == "" || len(s.Team) == 0 || !to.After(from) {
-		return nil, next, nil
+		return residencyCheck{Next: next}, nil
 	}
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
 	var counts map[string]map[string]int
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).CheckinDays, s.Pairing.ID,
 		from.Format(time.DateOnly), next).Get(ctx, &counts); err != nil {
-		return nil, "", err
+		return residencyCheck{}, err
 	}
-	var out []Shortfall
+	out := residencyCheck{Next: next}
 	for m := from; m.Before(to); m = m.AddDate(0, 1, 0) {
 		month := m.Format("2006-01")
 		for _, mem := range s.Team {
@@ -1085,10 +1088,19 @@ func (r *pairingRun) residencyShortfalls(ctx workflow.Context, p baocun.Period) 
 			if m.Format(time.DateOnly) < since {
 				continue // not a whole month of service
 			}
+			out.MemberMonths++
 			if n := counts[mem.PersonID][month]; n < s.Settings.ResidencyDays {
-				out = append(out, Shortfall{PersonID: mem.PersonID, Name: mem.Name, Month: month, Days: n, Required: s.Settings.ResidencyDays})
+				out.Short = append(out.Short, Shortfall{PersonID: mem.PersonID, Name: mem.Name, Month: month, Days: n, Required: s.Settings.ResidencyDays})
 			}
 		}
 	}
-	return out, next, nil
+	return out, nil
+}
+
+// residencyCheck is what one residency check found: the member-months it judged,
+// those under the rule, and where the next check begins.
+type residencyCheck struct {
+	MemberMonths int
+	Short        []Shortfall
+	Next         string
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"baocun"
 )
 
@@ -593,6 +595,10 @@ type record struct {
 	flags, flagsAcknowledged, expected int
 	evaluations                        map[int]int // year → villages evaluated
 	expired, open                      int
+	// The objective inputs acceptance will show, summed over the pairings.
+	funds                     decimal.Decimal
+	projects, reportsApproved int
+	memberMonths, monthsShort int
 }
 
 // record reads every pairing's tasks and timeline (as the organiser).
@@ -628,6 +634,12 @@ func (d *demo) record(ctx context.Context) (record, error) {
 				}
 			}
 		}
+		o := v.Objective
+		r.funds = r.funds.Add(o.FundsRaisedWan)
+		r.projects += o.ProjectsTotal
+		r.reportsApproved += o.ReportsApproved
+		r.memberMonths += o.ResidencyMemberMonths
+		r.monthsShort += o.ResidencyShort
 		returnedTeam, returnedReport := false, map[int]bool{}
 		for _, e := range v.Timeline {
 			switch e.Kind {
@@ -692,6 +704,8 @@ func (d *demo) summary(ctx context.Context) error {
 	d.out.line("逾期升级 Tasks escalated to the organisers: %d, 升级后办结 done after escalation: %d", r.escalated, r.escalatedDone)
 	d.out.line("驻村不足提示 Residency flags: %d, 已知悉 acknowledged: %d; 预期的跳过一个月 the expected skipped month flagged: %d", r.flags, r.flagsAcknowledged, r.expected)
 	d.out.line("领导走访 Leaders' visits: %d", r.visits)
+	d.out.line("客观指标 Objective inputs: 通过汇报 approved reports %d, 筹集资金 funds raised %s 万元, 完成项目 projects completed %d, 驻村达标 residency met in %d of %d member-months",
+		r.reportsApproved, r.funds.StringFixed(2), r.projects, r.memberMonths-r.monthsShort, r.memberMonths)
 	var years []string
 	for y := 1; y <= demoYears; y++ {
 		years = append(years, fmt.Sprintf("第 %d 年 year %d: %d/%d", y, y, r.evaluations[y], n))

@@ -213,9 +213,10 @@ func (c *apiClient) pairings(ctx context.Context, cycle int64, q url.Values) ([]
 // pairingView is GET /pairings/{id}: the pairing, its tasks and its timeline.
 type pairingView struct {
 	baocun.Pairing
-	ProgrammeNow string         `json:"programme_now"`
-	Tasks        []baocun.Task  `json:"tasks"`
-	Timeline     []baocun.Event `json:"timeline"`
+	ProgrammeNow string           `json:"programme_now"`
+	Tasks        []baocun.Task    `json:"tasks"`
+	Timeline     []baocun.Event   `json:"timeline"`
+	Objective    baocun.Objective `json:"objective"`
 }
 
 func (c *apiClient) pairing(ctx context.Context, id int64) (*pairingView, error) {

@@ -55,6 +55,7 @@ func TestDemo(t *testing.T) {
 		"年度双评 Yearly evaluations: 第 1 年 year 1: 10/10, 第 2 年 year 2: 10/10, 第 3 年 year 3: 10/10",
 		"Acceptance grades and the commendation list",
 		"issue 6",
+		"客观指标 Objective inputs: 通过汇报 approved reports 1", // 10 pairings × 12 periods: 1xx
 		"审计校验通过 Audit verification: ok",
 		"演示完成 Demo complete",
 	} {

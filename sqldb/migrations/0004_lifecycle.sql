@@ -19,6 +19,8 @@ CREATE TABLE pairings (
     village_code    TEXT NOT NULL REFERENCES villages (code),
     kind            TEXT NOT NULL,       -- support | model
     county          TEXT NOT NULL,       -- the village's, at launch
+    baseline_class  INTEGER NOT NULL,    -- the village's class at launch
+    baseline_income_wan TEXT NOT NULL,   -- its collective income at launch, exact decimal
     stage           TEXT NOT NULL,
     period          INTEGER NOT NULL DEFAULT 0,
     UNIQUE (cycle_id, village_code),

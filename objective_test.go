@@ -1,0 +1,69 @@
+package baocun_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"baocun"
+)
+
+func ev(kind string, period int, data any) baocun.Event {
+	b, _ := json.Marshal(data)
+	return baocun.Event{Kind: kind, Period: period, Data: b}
+}
+
+func rep(period int, funds, income string, projects map[string]int) map[string]any {
+	return map[string]any{"version": 1, "report": baocun.ReportInput{Period: period, Summary: "s", FundsRaisedWan: funds, CollectiveIncomeWan: income, Projects: projects}}
+}
+
+// The objective inputs count only each period's approved report version, sum money
+// exactly, and rate residency and satisfaction over what was recorded.
+func TestObjectiveOf(t *testing.T) {
+	p := &baocun.Pairing{ID: 1, BaselineClass: 3, BaselineIncomeWan: "2.5"}
+	events := []baocun.Event{
+		ev("report.submitted", 1, rep(1, "10.1", "3", map[string]int{"road": 1})),
+		ev("report.returned", 1, map[string]string{"comment": "redo"}),
+		ev("report.submitted", 1, rep(1, "10.2", "3.1", map[string]int{"road": 1, "water": 2})), // the approved version
+		ev("report.approved", 1, nil),
+		ev("period.ended", 1, map[string]int{"member_months": 9, "member_months_short": 1}),
+		ev("report.submitted", 2, rep(2, "0.1", "4.35", nil)),
+		ev("report.approved", 2, nil),
+		ev("period.ended", 2, map[string]int{"member_months": 9, "member_months_short": 2}),
+		ev("report.submitted", 3, rep(3, "999", "99", nil)), // never approved: does not count
+		ev("evaluation.submitted", 0, baocun.EvaluationInput{Year: 1, Respondents: 100, VillagerSatisfaction: "90.5", GrassrootsSatisfaction: "88"}),
+		ev("evaluation.submitted", 0, baocun.EvaluationInput{Year: 2, Respondents: 100, VillagerSatisfaction: "91", GrassrootsSatisfaction: "87.25"}),
+	}
+	o, err := baocun.ObjectiveOf(p, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name, got, want string
+	}{
+		{"funds", o.FundsRaisedWan.String(), "10.3"}, // 10.2 + 0.1, no float drift
+		{"reports", itoa(o.ReportsApproved), "2"},
+		{"projects", itoa(o.ProjectsTotal), "3"},
+		{"water", itoa(o.Projects["water"]), "2"},
+		{"latest income", o.LatestIncomeWan.String(), "4.35"},
+		{"income growth", o.IncomeGrowthWan.String(), "1.85"},
+		{"residency", o.ResidencyCompliance.String(), "83.33"}, // 15 of 18
+		{"villager", o.VillagerSatisfaction.String(), "90.75"},
+		{"grassroots", o.GrassrootsSatisfaction.String(), "87.63"}, // 87.625 rounded half away from zero
+		{"class", itoa(o.BaselineClass), "3"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, c.got, c.want)
+		}
+	}
+
+	empty, err := baocun.ObjectiveOf(p, nil)
+	if err != nil || empty.ResidencyCompliance != nil || empty.LatestIncomeWan != nil || empty.VillagerSatisfaction != nil || !empty.FundsRaisedWan.IsZero() {
+		t.Fatalf("no records: %+v %v", empty, err)
+	}
+	if _, err := baocun.ObjectiveOf(&baocun.Pairing{BaselineIncomeWan: "x"}, nil); err == nil {
+		t.Fatal("a bad baseline was accepted")
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
