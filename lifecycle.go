@@ -42,6 +42,9 @@ const (
 	TaskApproveTeamChange = "approve_team_change" // organiser: approve or return a team change
 	TaskResidencyFlag     = "residency_flag"      // dept_lead: a member was under the residency rule
 	TaskEvaluation        = "evaluation"          // village: the yearly villager and grass-roots evaluation
+	TaskSelfAssess        = "self_assess"         // team_member: the team's self-assessment at acceptance
+	TaskScore             = "score_acceptance"    // reviewer (never of the department): score every indicator
+	TaskConfirm           = "confirm_acceptance"  // organiser: confirm the result and the village's new class
 )
 
 // TaskRoles is the role that acts on each kind of task.
@@ -49,7 +52,7 @@ var TaskRoles = map[string]string{
 	TaskNominateTeam: RoleDeptLead, TaskApproveTeam: RoleOrganiser, TaskConfirmArrival: RoleTeamMember,
 	TaskSubmitPlan: RoleTeamMember, TaskReviewPlan: RoleReviewer, TaskSubmitReport: RoleTeamMember,
 	TaskReviewReport: RoleReviewer, TaskApproveTeamChange: RoleOrganiser, TaskResidencyFlag: RoleDeptLead,
-	TaskEvaluation: RoleVillage,
+	TaskEvaluation: RoleVillage, TaskSelfAssess: RoleTeamMember, TaskScore: RoleReviewer, TaskConfirm: RoleOrganiser,
 }
 
 // Task statuses.
@@ -110,6 +113,7 @@ type Windows struct {
 	ReportDays     int `json:"report_days"`     // after a period ends, to submit its report
 	ReworkDays     int `json:"rework_days"`     // to resubmit a returned plan or report
 	EvaluationDays int `json:"evaluation_days"` // for the yearly evaluation
+	AcceptanceDays int `json:"acceptance_days"` // for the self-assessment, and again for the scoring
 	RemindDays     int `json:"remind_days"`     // a reminder this many days before a due date
 	PublicityDays  int `json:"publicity_days"`  // issue 6
 	AppealDays     int `json:"appeal_days"`     // issue 6
@@ -152,6 +156,7 @@ func (s *CycleSettings) Defaults() {
 	def(&w.ReportDays, 10)
 	def(&w.ReworkDays, 7)
 	def(&w.EvaluationDays, 30)
+	def(&w.AcceptanceDays, 30)
 	def(&w.RemindDays, 3)
 	def(&w.PublicityDays, 7)
 	def(&w.AppealDays, 10)
@@ -197,7 +202,7 @@ func (s *CycleSettings) Validate() error {
 	}
 	w := s.Windows
 	for name, v := range map[string]int{"nominate_days": w.NominateDays, "decide_days": w.DecideDays, "arrival_days": w.ArrivalDays,
-		"plan_days": w.PlanDays, "report_days": w.ReportDays, "rework_days": w.ReworkDays, "evaluation_days": w.EvaluationDays,
+		"plan_days": w.PlanDays, "report_days": w.ReportDays, "rework_days": w.ReworkDays, "evaluation_days": w.EvaluationDays, "acceptance_days": w.AcceptanceDays,
 		"publicity_days": w.PublicityDays, "appeal_days": w.AppealDays} {
 		if v < 1 || v > 365 {
 			return bad("windows."+name, fmt.Sprintf("期限 %s 须在 1–365 天之间 windows.%s must be 1–365 days", name, name))
@@ -542,17 +547,18 @@ func ParseDate(field, s string) (time.Time, error) {
 // escalations, timeline events, and the audit entries that record it. A non-empty
 // Key makes it idempotent: a change whose key was applied before writes nothing.
 type Change struct {
-	Key      string        `json:"key,omitempty"`
-	Stages   []StageChange `json:"stages,omitempty"`
-	Team     *TeamChange   `json:"team,omitempty"`
-	Open     []Task        `json:"open,omitempty"`
-	Close    []TaskClose   `json:"close,omitempty"`
-	Remind   []string      `json:"remind,omitempty"`   // task ids reminded at At
-	Escalate []string      `json:"escalate,omitempty"` // task ids escalated at At
-	Events   []Event       `json:"events,omitempty"`
-	Audit    []AuditEntry  `json:"audit,omitempty"`
-	Cycle    *CycleStatus  `json:"cycle,omitempty"`
-	At       time.Time     `json:"at"` // real time of the change
+	Key      string            `json:"key,omitempty"`
+	Stages   []StageChange     `json:"stages,omitempty"`
+	Team     *TeamChange       `json:"team,omitempty"`
+	Open     []Task            `json:"open,omitempty"`
+	Close    []TaskClose       `json:"close,omitempty"`
+	Remind   []string          `json:"remind,omitempty"`   // task ids reminded at At
+	Escalate []string          `json:"escalate,omitempty"` // task ids escalated at At
+	Events   []Event           `json:"events,omitempty"`
+	Audit    []AuditEntry      `json:"audit,omitempty"`
+	Cycle    *CycleStatus      `json:"cycle,omitempty"`
+	Result   *AcceptanceResult `json:"result,omitempty"` // a confirmed acceptance, stored (issue 6)
+	At       time.Time         `json:"at"`               // real time of the change
 }
 
 // StageChange moves a pairing to a stage (and period).
@@ -614,3 +620,56 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
 // Cursor is the inbox cursor of the page after t: its due time and id.
 func (t Task) Cursor() string { return t.DueAt.UTC().Format(TimeLayout) + "|" + t.ID }
+
+// SelfAssessInput is the team's self-assessment (自评) at acceptance.
+type SelfAssessInput struct {
+	Summary string `json:"summary"`
+	Scores  Scores `json:"scores,omitempty"` // the team's own scores, optional, shown beside the raters'
+}
+
+// Validate checks a self-assessment (its scores, if any, against the rubric).
+func (in SelfAssessInput) Validate() error { return requireText("summary", in.Summary, 20000) }
+
+// ScoreInput is one rater's score sheet.
+type ScoreInput struct {
+	Scores  Scores `json:"scores"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Validate checks what it can without the rubric.
+func (in ScoreInput) Validate() error {
+	if len(in.Scores) == 0 {
+		return invalidField("scores", "必填 required: a score for every indicator")
+	}
+	return optionalText("comment", in.Comment, 2000)
+}
+
+// ConfirmInput is the organiser's confirmation of a pairing's acceptance result.
+type ConfirmInput struct {
+	TaskID   string `json:"task_id"`
+	NewClass int    `json:"new_class"` // the village's class after the cycle: 1, 2 or 3
+	Comment  string `json:"comment,omitempty"`
+}
+
+// Validate checks a confirmation.
+func (in ConfirmInput) Validate() error {
+	if in.TaskID == "" {
+		return invalidField("task_id", "必填 required")
+	}
+	if in.NewClass < 1 || in.NewClass > 3 {
+		return invalidField("new_class", "村类别须为 1、2 或 3 new_class must be 1, 2 or 3")
+	}
+	return optionalText("comment", in.Comment, 2000)
+}
+
+// AcceptanceResult is a pairing's confirmed acceptance, kept in the application
+// database: the combined scores, the grade and the village's new class.
+type AcceptanceResult struct {
+	PairingID   int64     `json:"pairing_id"`
+	CycleID     int64     `json:"cycle_id"`
+	Department  string    `json:"department_code"`
+	Result      Result    `json:"result"`
+	NewClass    int       `json:"new_class"`
+	ConfirmedBy string    `json:"confirmed_by"`
+	ConfirmedAt time.Time `json:"confirmed_at"`
+}

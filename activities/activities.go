@@ -47,6 +47,19 @@ type Store interface {
 	ApplyChange(ctx context.Context, ch baocun.Change) error
 	CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error)
 	PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error)
+	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
+}
+
+// Rubric returns the acceptance rubric frozen in the cycle's settings.
+func (a *Activities) Rubric(ctx context.Context, cycleID int64) (baocun.Rubric, error) {
+	c, err := a.Store.Cycle(ctx, cycleID)
+	if err != nil {
+		return baocun.Rubric{}, nonRetryable(err)
+	}
+	if c.Settings.Rubric == nil {
+		return baocun.DefaultRubric(), nil // a cycle launched before rubrics were stored
+	}
+	return *c.Settings.Rubric, nil
 }
 
 // Apply writes one workflow step (baocun.Change) in one transaction. A change with

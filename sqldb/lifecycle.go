@@ -447,6 +447,17 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 				return err
 			}
 		}
+		if r := ch.Result; r != nil {
+			data, err := json.Marshal(r.Result)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO acceptance_results (pairing_id, cycle_id, total, grade, result, new_class, confirmed_by, confirmed_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.PairingID, r.CycleID, r.Result.Total.StringFixed(2), r.Result.Grade, string(data),
+				r.NewClass, r.ConfirmedBy, FormatTime(r.ConfirmedAt)); err != nil {
+				return fmt.Errorf("acceptance result of pairing %d: %w", r.PairingID, err)
+			}
+		}
 		if c := ch.Cycle; c != nil {
 			if _, err := tx.ExecContext(ctx, "UPDATE cycles SET status = ? WHERE id = ?", c.Status, c.ID); err != nil {
 				return err
@@ -518,4 +529,28 @@ func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string)
 // PairingRange returns the pairings of a cycle with ordinals [from, to).
 func (db *DB) PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error) {
 	return db.Pairings(ctx, baocun.PairingFilter{CycleID: cycleID, FromOrd: from, ToOrd: to, Limit: to - from})
+}
+
+// AcceptanceResults returns a cycle's confirmed acceptance results by pairing id.
+func (db *DB) AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.AcceptanceResult, error) {
+	rows, err := db.QueryContext(ctx, `SELECT a.pairing_id, a.cycle_id, p.department_code, a.result, a.new_class, a.confirmed_by, a.confirmed_at
+		FROM acceptance_results a JOIN pairings p ON p.id = a.pairing_id WHERE a.cycle_id = ? ORDER BY a.pairing_id`, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.AcceptanceResult{}
+	for rows.Next() {
+		var r baocun.AcceptanceResult
+		var data, at string
+		if err := rows.Scan(&r.PairingID, &r.CycleID, &r.Department, &data, &r.NewClass, &r.ConfirmedBy, &at); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &r.Result); err != nil {
+			return nil, fmt.Errorf("acceptance result of pairing %d: %w", r.PairingID, err)
+		}
+		r.ConfirmedAt, _ = ParseTime(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

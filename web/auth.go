@@ -47,6 +47,7 @@ type Store interface {
 	Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error)
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
 	ApplyChange(ctx context.Context, ch baocun.Change) error
+	AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.AcceptanceResult, error)
 	AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error)
 
 	PolicyRules(ctx context.Context) ([][]string, int64, error)

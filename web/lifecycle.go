@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -709,5 +710,39 @@ func handleVisit(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusCreated, in)
+	}
+}
+
+// results is GET /cycles/{id}/results: the confirmed results ranked, pairings and
+// departments, by the rubric's documented tie-break (baocun.TieBreak).
+type results struct {
+	Pairings    []baocun.Ranked         `json:"pairings"`
+	Departments []baocun.DepartmentRank `json:"departments"`
+	// AdvancedShare is the top share of departments that may be advanced.
+	AdvancedShare decimal.Decimal `json:"advanced_share"`
+}
+
+// advancedShare is the top share of the department ranking from which the advanced
+// departments (先进单位) come.
+var advancedShare = decimal.RequireFromString("0.2")
+
+func handleResults(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cy := loadedCycle(c)
+		rs, err := store.AcceptanceResults(c.Request.Context(), cy.ID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		rubric := baocun.DefaultRubric()
+		if cy.Settings.Rubric != nil {
+			rubric = *cy.Settings.Rubric
+		}
+		ranked := make([]baocun.Ranked, len(rs))
+		for i, r := range rs {
+			ranked[i] = baocun.Ranked{PairingID: r.PairingID, Department: r.Department, Result: r.Result}
+		}
+		ranked = rubric.RankPairings(ranked)
+		c.JSON(http.StatusOK, results{Pairings: ranked, Departments: rubric.RankDepartments(ranked, advancedShare), AdvancedShare: advancedShare})
 	}
 }

@@ -29,6 +29,9 @@ const (
 	UpdateRequestChange = "request_team_change"
 	UpdateEvaluate      = "submit_evaluation"
 	UpdateCancel        = "cancel"
+	UpdateSelfAssess    = "self_assess"
+	UpdateScore         = "score"
+	UpdateConfirm       = "confirm_acceptance"
 	QueryState          = "state"
 )
 
@@ -53,6 +56,9 @@ type Step struct {
 	Report     *baocun.ReportInput     `json:"report,omitempty"`
 	Evaluation *baocun.EvaluationInput `json:"evaluation,omitempty"`
 	Decision   *baocun.DecisionInput   `json:"decision,omitempty"`
+	SelfAssess *baocun.SelfAssessInput `json:"self_assess,omitempty"`
+	Score      *baocun.ScoreInput      `json:"score,omitempty"`
+	Confirm    *baocun.ConfirmInput    `json:"confirm,omitempty"`
 	Reason     string                  `json:"reason,omitempty"` // cancel
 	// Names of the people the input names, from the directory, for the timeline.
 	Names map[string]string `json:"names,omitempty"`
@@ -88,8 +94,10 @@ type PairingState struct {
 	Versions      map[int]int   `json:"versions,omitempty"` // period → reports submitted
 	Evaluated     []int         `json:"evaluated,omitempty"`
 	Runs          int           `json:"runs"` // continue-as-new count
-	Cancelled     bool          `json:"cancelled,omitempty"`
-	CancelNote    string        `json:"cancel_note,omitempty"`
+	// Acceptance is set once acceptance begins.
+	Acceptance *AcceptanceState `json:"acceptance,omitempty"`
+	Cancelled  bool             `json:"cancelled,omitempty"`
+	CancelNote string           `json:"cancel_note,omitempty"`
 }
 
 // NewPairingState is a pairing's state at launch, with its first task (the team
@@ -218,9 +226,31 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 		case baocun.StageCancelled:
 			return r.finish(ctx)
 		case baocun.StageAcceptance:
-			// Acceptance, publicity and appeal come with issue 6; until then the
-			// pairing waits here, cancellable.
-			if err := workflow.Await(ctx, func() bool { return s.Stage == baocun.StageCancelled }); err != nil {
+			// Before this version a pairing waited here, cancellable, for code to come.
+			if workflow.GetVersion(ctx, "acceptance-scoring", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				if err := workflow.Await(ctx, func() bool { return s.Stage == baocun.StageCancelled }); err != nil {
+					return r.cancelledByCycle(ctx)
+				}
+				continue
+			}
+			if s.Acceptance == nil {
+				ran, err := r.systemStep(ctx, func() error { return r.beginAcceptance(ctx) })
+				if err != nil {
+					if ctx.Err() != nil {
+						return r.cancelledByCycle(ctx)
+					}
+					return err
+				}
+				if !ran {
+					continue
+				}
+			}
+			if err := workflow.Await(ctx, func() bool { return s.Stage != baocun.StageAcceptance }); err != nil {
+				return r.cancelledByCycle(ctx)
+			}
+		case baocun.StagePublicity:
+			// Publicity and appeal come next (issue 6); the pairing waits, cancellable.
+			if err := workflow.Await(ctx, func() bool { return s.Stage != baocun.StagePublicity }); err != nil {
 				return r.cancelledByCycle(ctx)
 			}
 		case baocun.StageReviews:
@@ -396,6 +426,9 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 		{UpdateRequestChange, r.validateChange, r.requestChange},
 		{UpdateEvaluate, r.validateEvaluation, r.submitEvaluation},
 		{UpdateCancel, r.validateCancel, r.cancel},
+		{UpdateSelfAssess, r.validateSelfAssess, r.selfAssess},
+		{UpdateScore, r.validateScore, r.score},
+		{UpdateConfirm, r.validateConfirm, r.confirm},
 	}
 	for _, h := range handlers {
 		validate, handle := h.validate, h.handle

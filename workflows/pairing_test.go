@@ -1339,7 +1339,7 @@ func TestPairingCancelUpdate(t *testing.T) {
 		{baocun.StageStationed, atApproveTeam + time.Hour, []string{"confirm_arrival"}},
 		{baocun.StagePlanning, atArrive + time.Hour, []string{"submit_plan"}},
 		{baocun.StageReviews, inReviews, []string{"submit_report"}},
-		{baocun.StageAcceptance, since("2028-01-02", 0), nil},
+		{baocun.StageAcceptance, since("2028-01-02", 0), []string{"self_assess"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stage, func(t *testing.T) {
@@ -1561,8 +1561,9 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 					}
 				}
 				slices.Sort(open)
-				if !slices.Equal(expired, []string{tt.expired}) || !slices.Equal(open, []string{baocun.TaskEvaluation, baocun.TaskResidencyFlag}) {
-					t.Errorf("expired %v open %v; want %s expired, the evaluation and the flag open", expired, open, tt.expired)
+				// Acceptance opens with the team's self-assessment.
+				if !slices.Equal(expired, []string{tt.expired}) || !slices.Equal(open, []string{baocun.TaskEvaluation, baocun.TaskResidencyFlag, baocun.TaskSelfAssess}) {
+					t.Errorf("expired %v open %v; want %s expired, the evaluation, the flag and the self-assessment open", expired, open, tt.expired)
 				}
 				if n := count(f.events(pid), func(e baocun.Event) bool {
 					return e.Kind == "stage.entered" && strings.Contains(string(e.Data), baocun.StageAcceptance)
@@ -1572,7 +1573,7 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 				if n := len(f.audits("pairing.stage")); n != 1 {
 					t.Errorf("%d pairing.stage audit entries", n)
 				}
-				if st := r.state(); st.Stage != baocun.StageAcceptance || st.Runs != 0 || len(st.Tasks) != 2 {
+				if st := r.state(); st.Stage != baocun.StageAcceptance || st.Runs != 0 || len(st.Tasks) != 3 {
 					t.Errorf("state stage %s runs %d tasks %v", st.Stage, st.Runs, st.Tasks)
 				}
 				r.agrees()

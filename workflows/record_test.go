@@ -17,6 +17,7 @@ import (
 
 	"baocun"
 	"baocun/activities"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 	"baocun/workflows"
 )
@@ -52,7 +53,197 @@ func TestRecord(t *testing.T) {
 	record(t, c, run.GetID(), "", "testdata/probe_v1.json")
 }
 
+// recording is a one-pairing cycle on an in-memory server, driven step by step.
+type recording struct {
+	t        *testing.T
+	ctx      context.Context
+	db       *sqldb.DB
+	c        client.Client
+	cycleID  int64
+	cycleRun client.WorkflowRun
+	pid      string
+}
+
+// newRecording launches a cycle of one pairing (D1 with V1) with settings.
+func newRecording(t *testing.T, settings baocun.CycleSettings) *recording {
+	ctx := context.Background()
+	db := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
+	audit := sqldbtest.AuditLog(t, db)
+	for _, q := range []string{
+		`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A')`,
+		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3)`,
+		`INSERT INTO people (id, name, department_code) VALUES ('P1', '张三', 'D1'), ('P2', '李四', 'D1'), ('P3', '王五', 'D1'), ('P4', '赵六', 'D1')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settings.Defaults()
+	cy := &baocun.Cycle{Name: "录制 recording", Jurisdiction: "*", Settings: settings, LaunchedBy: "org", LaunchedAt: time.Now()}
+	id, err := db.CreateCycle(ctx, cy, []baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V1", Kind: baocun.KindSupport}},
+		&baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts.NewWorker(baocun.TaskQueue, func(r worker.Registry) {
+		workflows.Register(r)
+		activities.Register(r, &activities.Activities{Audit: audit, Store: db})
+	})
+	c := ts.GetDefaultClient()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CycleWorkflowID(id), TaskQueue: baocun.TaskQueue},
+		workflows.Cycle, workflows.CycleInput{CycleID: id, Pairings: 1, Settings: settings.WithoutRubric(), Clock: cy.Clock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recording{t: t, ctx: ctx, db: db, c: c, cycleID: id, cycleRun: run, pid: workflows.PairingWorkflowID(1)}
+}
+
+// open waits for an open task of kind and returns its id.
+func (r *recording) open(kind string) string {
+	r.t.Helper()
+	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(10 * time.Millisecond) {
+		ts, err := r.db.Tasks(r.ctx, baocun.TaskFilter{PairingID: 1, Limit: 100})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		for _, task := range ts {
+			if task.Kind == kind {
+				return task.ID
+			}
+		}
+	}
+	all, _ := r.db.Tasks(r.ctx, baocun.TaskFilter{PairingID: 1, Status: "all", Limit: 100})
+	r.t.Fatalf("no open %s task; tasks %+v", kind, all)
+	return ""
+}
+
+// step sends an update (as "recorder" unless the step names its actor).
+func (r *recording) step(update string, st workflows.Step) {
+	r.t.Helper()
+	if st.Actor == "" {
+		st.Actor = "recorder"
+	}
+	h, err := r.c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{WorkflowID: r.pid, UpdateName: update, Args: []any{st},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(r.ctx, nil)
+	}
+	if err != nil {
+		r.t.Fatalf("%s: %v", update, err)
+	}
+}
+
+func (r *recording) decide(update, kind, outcome string) {
+	r.step(update, workflows.Step{Decision: &baocun.DecisionInput{TaskID: r.open(kind), Outcome: outcome, Comment: "录制 recorded"}})
+}
+
+// toReviews takes the pairing from dispatch to reviews, with a return at each stage.
+func (r *recording) toReviews() {
+	team := &baocun.TeamInput{Leader: "P1", Members: []string{"P2", "P3"}}
+	r.open(baocun.TaskNominateTeam)
+	r.step(workflows.UpdateNominateTeam, workflows.Step{Team: team})
+	r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeam, baocun.OutcomeReturn)
+	r.open(baocun.TaskNominateTeam)
+	r.step(workflows.UpdateNominateTeam, workflows.Step{Team: team})
+	r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeam, baocun.OutcomeApprove)
+	r.open(baocun.TaskConfirmArrival)
+	r.step(workflows.UpdateConfirmArrive, workflows.Step{Person: "P1"})
+	plan := &baocun.PlanInput{Title: "规划", Summary: "发展集体经济 grow the collective economy"}
+	r.open(baocun.TaskSubmitPlan)
+	r.step(workflows.UpdateSubmitPlan, workflows.Step{Plan: plan})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewPlan, baocun.OutcomeReturn)
+	r.open(baocun.TaskSubmitPlan)
+	r.step(workflows.UpdateSubmitPlan, workflows.Step{Plan: plan})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewPlan, baocun.OutcomeApprove)
+}
+
+func (r *recording) runID() string {
+	desc, err := r.c.DescribeWorkflowExecution(r.ctx, r.pid, "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return desc.WorkflowExecutionInfo.Execution.RunId
+}
+
+// cancel cancels the cycle and waits for it to end cancelled.
+func (r *recording) cancel() {
+	if err := r.c.CancelWorkflow(r.ctx, r.cycleRun.GetID(), ""); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.cycleRun.Get(r.ctx, nil); !temporal.IsCanceledError(err) {
+		r.t.Fatalf("cycle ended with %v, want cancelled", err)
+	}
+}
+
+// TestRecordLifecycle runs a one-pairing cycle through every kind of step of the
+// stages before acceptance — returns and approvals, arrival, plan, a returned and
+// resubmitted report, a team change, check-ins, reminders and escalations, the end of
+// a period (continue-as-new) — then cancels the cycle, and records the cycle's, the
+// batch's and both of the pairing's runs' histories.
+func TestRecordLifecycle(t *testing.T) {
+	// One year of two half-year periods in about six seconds.
+	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 6, ClockScale: 5e6})
+	r.open(baocun.TaskNominateTeam)
+	firstRun := r.runID()
+	r.toReviews()
+	report := &baocun.ReportInput{Period: 1, Summary: "修路一条 one road", FundsRaisedWan: "12.5", CollectiveIncomeWan: "3", Projects: map[string]int{"road": 1}}
+	r.open(baocun.TaskSubmitReport)
+	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeReturn)
+	r.open(baocun.TaskSubmitReport)
+	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
+	r.step(workflows.UpdateRequestChange, workflows.Step{Change: &baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调岗 reassigned"}})
+	r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeamChange, baocun.OutcomeApprove)
+	if _, err := r.db.AddCheckins(r.ctx, 1, "P1", []string{"2027-01-05", "2027-01-06"}, "recorder", &baocun.AuditEntry{Actor: "recorder", Action: "residency.record"}); err != nil {
+		t.Fatal(err)
+	}
+	// The period ends: the pairing continues as new. Then the cycle is cancelled.
+	for start := time.Now(); r.runID() == firstRun; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("the pairing did not continue as new at the period's end")
+		}
+	}
+	r.open(baocun.TaskSubmitReport)
+	r.cancel()
+	record(t, r.c, r.cycleRun.GetID(), "", "testdata/cycle_v1.json")
+	record(t, r.c, workflows.BatchWorkflowID(r.cycleID, 0), "", "testdata/batch_v1.json")
+	record(t, r.c, r.pid, firstRun, "testdata/pairing_v1_run1.json")
+	record(t, r.c, r.pid, r.runID(), "testdata/pairing_v1_run2.json")
+}
+
+// TestRecordAcceptance runs a one-period cycle to acceptance (the "acceptance-scoring"
+// version): the self-assessment, three raters, the organiser's confirmation, then
+// publicity, where the cycle is cancelled; it records the pairing's history.
+func TestRecordAcceptance(t *testing.T) {
+	// One year, one period, in about six seconds.
+	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, ClockScale: 5e6})
+	r.toReviews()
+	r.open(baocun.TaskSelfAssess) // the period, and so the cycle, ends
+	r.step(workflows.UpdateSelfAssess, workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成规划 the plan met"}})
+	sheet := baocun.Scores{}
+	for _, g := range baocun.DefaultRubric().Goods {
+		for _, in := range g.Indicators {
+			sheet[g.Code+"."+in.Code] = in.Points
+		}
+	}
+	for _, rater := range []string{"r1", "r2", "r3"} {
+		r.open(baocun.TaskScore)
+		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
+	}
+	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 2}})
+	r.cancel()
+	record(t, r.c, r.pid, "", "testdata/pairing_v2_acceptance.json")
+}
+
+// record writes a workflow's history to file; an existing file is never replaced
+// (a replay that fails wants a workflow.GetVersion, not a new recording).
 func record(t *testing.T, c client.Client, id, runID, file string) {
+	if _, err := os.Stat(file); err == nil {
+		t.Logf("%s exists: kept", file)
+		return
+	}
 	var h historypb.History
 	it := c.GetWorkflowHistory(context.Background(), id, runID, false, 0)
 	for it.HasNext() {
@@ -69,142 +260,4 @@ func record(t *testing.T, c client.Client, id, runID, file string) {
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// TestRecordLifecycle runs a one-pairing cycle through every kind of step — returns
-// and approvals, arrival, plan, a returned and resubmitted report, a team change,
-// check-ins, reminders and escalations, the end of a period (continue-as-new) — then
-// cancels the cycle, and records the cycle's, the batch's and both of the pairing's
-// runs' histories.
-func TestRecordLifecycle(t *testing.T) {
-	ctx := context.Background()
-	db := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
-	audit := sqldbtest.AuditLog(t, db)
-	for _, q := range []string{
-		`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A')`,
-		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3)`,
-		`INSERT INTO people (id, name, department_code) VALUES ('P1', '张三', 'D1'), ('P2', '李四', 'D1'), ('P3', '王五', 'D1'), ('P4', '赵六', 'D1')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// One year of two half-year periods in about six seconds.
-	settings := baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 6, ClockScale: 5e6}
-	settings.Defaults()
-	launch := time.Now()
-	cy := &baocun.Cycle{Name: "录制 recording", Jurisdiction: "*", Settings: settings, LaunchedBy: "org", LaunchedAt: launch}
-	id, err := db.CreateCycle(ctx, cy, []baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V1", Kind: baocun.KindSupport}},
-		&baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
-	ts.NewWorker(baocun.TaskQueue, func(r worker.Registry) {
-		workflows.Register(r)
-		activities.Register(r, &activities.Activities{Audit: audit, Store: db})
-	})
-	c := ts.GetDefaultClient()
-	cycleRun, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CycleWorkflowID(id), TaskQueue: baocun.TaskQueue},
-		workflows.Cycle, workflows.CycleInput{CycleID: id, Pairings: 1, Settings: settings, Clock: cy.Clock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := workflows.PairingWorkflowID(1)
-	open := func(kind string) string {
-		t.Helper()
-		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
-			ts, err := db.Tasks(ctx, baocun.TaskFilter{PairingID: 1, Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, task := range ts {
-				if task.Kind == kind {
-					return task.ID
-				}
-			}
-		}
-		all, _ := db.Tasks(ctx, baocun.TaskFilter{PairingID: 1, Status: "all", Limit: 100})
-		events, _ := db.Events(ctx, 1)
-		t.Fatalf("no open %s task; tasks %+v; events %+v", kind, all, events)
-		return ""
-	}
-	step := func(update string, st workflows.Step) {
-		t.Helper()
-		st.Actor = "recorder"
-		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: pid, UpdateName: update, Args: []any{st},
-			WaitForStage: client.WorkflowUpdateStageCompleted})
-		if err == nil {
-			err = h.Get(ctx, nil)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", update, err)
-		}
-	}
-	decide := func(update, kind, outcome string) {
-		step(update, workflows.Step{Decision: &baocun.DecisionInput{TaskID: open(kind), Outcome: outcome, Comment: "录制 recorded"}})
-	}
-	team := &baocun.TeamInput{Leader: "P1", Members: []string{"P2", "P3"}}
-	open(baocun.TaskNominateTeam)
-	desc, err := c.DescribeWorkflowExecution(ctx, pid, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstRun := desc.WorkflowExecutionInfo.Execution.RunId
-	step(workflows.UpdateNominateTeam, workflows.Step{Team: team})
-	decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeam, baocun.OutcomeReturn)
-	open(baocun.TaskNominateTeam)
-	step(workflows.UpdateNominateTeam, workflows.Step{Team: team})
-	decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeam, baocun.OutcomeApprove)
-	open(baocun.TaskConfirmArrival)
-	step(workflows.UpdateConfirmArrive, workflows.Step{Person: "P1"})
-	plan := &baocun.PlanInput{Title: "规划", Summary: "发展集体经济 grow the collective economy"}
-	open(baocun.TaskSubmitPlan)
-	step(workflows.UpdateSubmitPlan, workflows.Step{Plan: plan})
-	decide(workflows.UpdateDecideReview, baocun.TaskReviewPlan, baocun.OutcomeReturn)
-	open(baocun.TaskSubmitPlan)
-	step(workflows.UpdateSubmitPlan, workflows.Step{Plan: plan})
-	decide(workflows.UpdateDecideReview, baocun.TaskReviewPlan, baocun.OutcomeApprove)
-	report := &baocun.ReportInput{Period: 1, Summary: "修路一条 one road", FundsRaisedWan: "12.5", CollectiveIncomeWan: "3", Projects: map[string]int{"road": 1}}
-	open(baocun.TaskSubmitReport)
-	step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
-	decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeReturn)
-	open(baocun.TaskSubmitReport)
-	step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
-	decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
-	step(workflows.UpdateRequestChange, workflows.Step{Change: &baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调岗 reassigned"}})
-	decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeamChange, baocun.OutcomeApprove)
-	if _, err := db.AddCheckins(ctx, 1, "P1", []string{"2027-01-05", "2027-01-06"}, "recorder", &baocun.AuditEntry{Actor: "recorder", Action: "residency.record"}); err != nil {
-		t.Fatal(err)
-	}
-
-	// The period ends: the pairing continues as new. Then the cycle is cancelled.
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		desc, err := c.DescribeWorkflowExecution(ctx, pid, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if desc.WorkflowExecutionInfo.Execution.RunId != firstRun {
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatal("the pairing did not continue as new at the period's end")
-		}
-	}
-	open(baocun.TaskSubmitReport)
-	if err := c.CancelWorkflow(ctx, cycleRun.GetID(), ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := cycleRun.Get(ctx, nil); !temporal.IsCanceledError(err) {
-		t.Fatalf("cycle ended with %v, want cancelled", err)
-	}
-	desc, err = c.DescribeWorkflowExecution(ctx, pid, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	record(t, c, cycleRun.GetID(), "", "testdata/cycle_v1.json")
-	record(t, c, workflows.BatchWorkflowID(id, 0), "", "testdata/batch_v1.json")
-	record(t, c, pid, firstRun, "testdata/pairing_v1_run1.json")
-	record(t, c, pid, desc.WorkflowExecutionInfo.Execution.RunId, "testdata/pairing_v1_run2.json")
 }

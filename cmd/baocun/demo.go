@@ -330,7 +330,7 @@ func (d *demo) setUp(ctx context.Context) error {
 		return err
 	}
 	slices.SortFunc(d.reviewers, func(a, b *apiClient) int { return strings.Compare(a.user, b.user) })
-	d.out.line("创建并登录账号 Accounts created and signed in: 组织者 organiser 1, 审核人 reviewers %d（分属两个部门 of two departments）, 部门负责人 department leads %d, 工作组成员 team members %d, 村 villages %d, 审计员 auditor 1",
+	d.out.line("创建并登录账号 Accounts created and signed in: 组织者 organiser 1, 审核人 reviewers %d（分属不同部门 of different departments）, 部门负责人 department leads %d, 工作组成员 team members %d, 村 villages %d, 审计员 auditor 1",
 		len(d.reviewers), len(d.leads), len(d.members), len(d.villages))
 	return nil
 }
@@ -530,7 +530,7 @@ func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 		}
 		stages := stageCounts(cy)
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: 到期仍有结对未进入检查验收或仍有待办 by the deadline not every pairing was in acceptance with nothing open: %s", stages)
+			return fmt.Errorf("demo: 到期仍有结对未完成验收或仍有待办 by the deadline not every pairing had its acceptance confirmed with nothing open: %s", stages)
 		}
 		today := d.today()
 		switch k := d.periodAt(today); {
@@ -554,7 +554,7 @@ func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 // finished reports whether every pairing is in acceptance with no task open.
 func (d *demo) finished(ctx context.Context) (bool, error) {
 	cy, err := d.org.cycle(ctx, d.cycleID)
-	if err != nil || cy.Stages[baocun.StageAcceptance] != cy.PairingsTotal {
+	if err != nil || cy.Stages[baocun.StagePublicity] != cy.PairingsTotal {
 		return false, err
 	}
 	for _, p := range d.pairings {
@@ -687,10 +687,10 @@ func (d *demo) summary(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: summary: %w", err)
 	}
-	if n := cy.Stages[baocun.StageAcceptance]; n == cy.PairingsTotal {
-		d.out.line("全部 %d 个结对进入检查验收 All %d pairings are in acceptance.", n, n)
+	if n := cy.Stages[baocun.StagePublicity]; n == cy.PairingsTotal {
+		d.out.line("全部 %d 个结对验收结果已确认并公示 All %d pairings have their acceptance confirmed and published.", n, n)
 	} else {
-		problem("只有 %d/%d 个结对进入检查验收 only %d of %d pairings are in acceptance", n, cy.PairingsTotal, n, cy.PairingsTotal)
+		problem("只有 %d/%d 个结对完成验收 only %d of %d pairings finished acceptance", n, cy.PairingsTotal, n, cy.PairingsTotal)
 	}
 	d.out.line("各阶段 Stages: %s", stageCounts(cy))
 	r, err := d.record(ctx)
@@ -731,7 +731,9 @@ func (d *demo) summary(ctx context.Context) error {
 		}
 	}
 
-	d.printAcceptance(ctx, cy)
+	if err := d.printAcceptance(ctx, cy); err != nil {
+		return fmt.Errorf("demo: results: %w", err)
+	}
 
 	v, err := d.auditor.verifyAudit(ctx)
 	switch {
@@ -755,12 +757,28 @@ func (d *demo) summary(ctx context.Context) error {
 	return nil
 }
 
-// printAcceptance prints the acceptance results of the cycle: each pairing's grade
-// and the commendation list. Acceptance scoring and commendations are issue 6; until
-// they are built the pairings wait in acceptance, and this says so.
-func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) {
-	d.out.line("验收评分与表彰名单 Acceptance grades and the commendation list: 将随检查验收功能提供（议题 6） they come with the acceptance feature (issue 6); the %d pairings wait in acceptance.",
-		cy.Stages[baocun.StageAcceptance])
+// printAcceptance prints the cycle's confirmed results, ranked, and the advanced
+// departments; the commendation's approval and publication come with issue 6's rest.
+func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) error {
+	res, err := d.org.results(ctx, cy.ID)
+	if err != nil {
+		return err
+	}
+	d.out.line("验收结果 Acceptance results（五个好加权总分 Five Goods weighted totals）:")
+	for _, p := range res.Pairings {
+		dp := d.pairing(p.PairingID)
+		d.out.line("  %2d. %s  %s  %s", p.Rank, d.where(dp), p.Total.StringFixed(2), baocun.GradeNames[p.Grade])
+	}
+	d.out.line("部门排名 Departments ranked (前 %s 且均值优秀、无不合格者为先进单位 advanced: in the top %s, mean excellent, none failing):",
+		res.AdvancedShare.Shift(2).String()+"%", res.AdvancedShare.Shift(2).String()+"%")
+	for _, dr := range res.Departments {
+		mark := ""
+		if dr.Advanced {
+			mark = "  ★ 先进单位 advanced department"
+		}
+		d.out.line("  %2d. %s  均分 mean %s（%d 个结对 pairings）%s", dr.Rank, d.sample.department(dr.Department).Name, dr.Mean.StringFixed(2), dr.Pairings, mark)
+	}
+	return nil
 }
 
 // console prints the demo's progress, one line at a time, from every player.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"baocun"
 	"baocun/workflows"
 )
@@ -326,4 +328,31 @@ func (c *apiClient) verifyAudit(ctx context.Context) (baocun.AuditVerification, 
 	var v baocun.AuditVerification
 	err := c.do(ctx, "GET", "api/v1/audit/verify", nil, &v)
 	return v, err
+}
+
+// acceptanceResults is GET /cycles/{id}/results.
+type acceptanceResults struct {
+	Pairings      []baocun.Ranked         `json:"pairings"`
+	Departments   []baocun.DepartmentRank `json:"departments"`
+	AdvancedShare decimal.Decimal         `json:"advanced_share"`
+}
+
+func (c *apiClient) results(ctx context.Context, cycle int64) (*acceptanceResults, error) {
+	var v acceptanceResults
+	if err := c.do(ctx, "GET", fmt.Sprintf("api/v1/cycles/%d/results", cycle), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func (c *apiClient) selfAssess(ctx context.Context, pairing int64, in baocun.SelfAssessInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "acceptance/self-assessment", in)
+}
+
+func (c *apiClient) score(ctx context.Context, pairing int64, in baocun.ScoreInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "acceptance/scores", in)
+}
+
+func (c *apiClient) confirmAcceptance(ctx context.Context, pairing int64, in baocun.ConfirmInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "acceptance/confirm", in)
 }

@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"baocun"
 	"baocun/workflows"
@@ -194,6 +198,19 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 		if renominated {
 			d.out.say(d.today(), "重新提名后获批 Team approved when nominated again: %s, 组长 leader %s", d.where(p), d.sample.name(leader))
 		}
+	case baocun.TaskConfirm:
+		// The village moves up a class when the pairing did well.
+		v, err := c.pairing(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		class := v.BaselineClass
+		if strings.Contains(t.Subject, baocun.GradeNames[baocun.GradeExcellent]) || strings.Contains(t.Subject, baocun.GradeNames[baocun.GradeGood]) {
+			class = max(1, class-1)
+		}
+		if _, err := c.confirmAcceptance(ctx, p.ID, baocun.ConfirmInput{TaskID: t.ID, NewClass: class}); err != nil {
+			return err
+		}
 	case baocun.TaskApproveTeamChange:
 		if _, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}); err != nil {
 			return err
@@ -214,6 +231,9 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 // returned and resubmitted, and one review is left until it is escalated.
 func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) error {
 	p := d.pairing(t.PairingID)
+	if t.Kind == baocun.TaskScore {
+		return d.scoreTask(ctx, c, p, t)
+	}
 	d.mu.Lock()
 	report := t.Kind == baocun.TaskReviewReport
 	leave := report && p.script == scriptEscalate && !p.scriptRun && t.Period >= 3
@@ -400,6 +420,11 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 		d.mu.Lock()
 		p.stage = res.Stage
 		d.mu.Unlock()
+	case baocun.TaskSelfAssess:
+		in := baocun.SelfAssessInput{Summary: fmt.Sprintf("%s：三年驻村，完成规划目标，集体经济稳步增长。 Three years in the village: the plan's goals met, the collective economy growing.", p.village.Name)}
+		if _, err := c.selfAssess(ctx, p.ID, in); err != nil {
+			return err
+		}
 	case baocun.TaskSubmitReport:
 		d.mu.Lock()
 		rework := p.returned[t.Period]
@@ -544,4 +569,38 @@ func (d *demo) villageTask(ctx context.Context, c *apiClient, t baocun.Task) err
 			t.Period, t.Period, e.villages, total, e.satisfaction/float64(e.villages))
 	}
 	return nil
+}
+
+// scoreTask has each reviewer (none of the pairing's department: the inbox shows them
+// no other) score the pairing once. Sheets are written one at a time, and the
+// scoring closes at the rubric's minimum: a sheet refused for either reason is
+// simply tried again on a later round, or not needed.
+func (d *demo) scoreTask(ctx context.Context, c *apiClient, p *demoPairing, t baocun.Task) error {
+	key := t.ID + "/" + c.user
+	if !d.claim(key) {
+		return nil
+	}
+	_, err := c.score(ctx, p.ID, baocun.ScoreInput{Scores: d.sheet(p, c.user)})
+	if statusOf(err) == http.StatusConflict {
+		d.mu.Lock()
+		delete(d.claimed, key) // try again next round, if the scoring is still open
+		d.mu.Unlock()
+		return nil
+	}
+	return err
+}
+
+// sheet is a rater's scores of a pairing: each pairing has its own level (so the
+// grades differ), each rater a small leaning of their own.
+func (d *demo) sheet(p *demoPairing, rater string) baocun.Scores {
+	level := 70 + (p.ID*7)%29 // 70–98 %
+	lean := int64(len(rater) % 3)
+	s := baocun.Scores{}
+	for _, g := range baocun.DefaultRubric().Goods {
+		for _, in := range g.Indicators {
+			pct := min(100, level+lean)
+			s[g.Code+"."+in.Code] = in.Points.Mul(decimal.NewFromInt(pct)).Div(decimal.NewFromInt(100)).Round(2)
+		}
+	}
+	return s
 }

@@ -16,7 +16,7 @@ type sampleDirectory struct {
 	People      []baocun.Person
 	Leads       map[string]string   // department → its lead's person id
 	Staff       map[string][]string // department → people who serve on teams, in order
-	Reviewers   []string            // two reviewers, of two different departments
+	Reviewers   []string            // four reviewers, of four departments: every pairing has three raters not of its department
 	Paired      int                 // the first Paired villages are paired
 	names       map[string]string   // person id → name
 }
@@ -81,7 +81,7 @@ var (
 
 // newSampleDirectory builds the directory for a demo of n paired villages: each
 // department has its lead, three people for each of its villages and one spare for a
-// team change; SZ01 and SZ02 each also have a reviewer.
+// team change; SZ01–SZ04 each also have a reviewer.
 func newSampleDirectory(n int) (*sampleDirectory, error) {
 	if n < minDemoVillages || n > len(sampleVillages) {
 		return nil, &usageError{fmt.Sprintf("demo: --villages %d: want %d–%d", n, minDemoVillages, len(sampleVillages))}
@@ -124,7 +124,7 @@ func newSampleDirectory(n int) (*sampleDirectory, error) {
 		for i := range 3*villages[d.Code] + 1 {
 			s.Staff[d.Code] = append(s.Staff[d.Code], add(d.Code, fmt.Sprintf("%02d", i+1), staffTitles[i%len(staffTitles)]))
 		}
-		if d.Code == "SZ01" || d.Code == "SZ02" {
+		if d.Code == "SZ01" || d.Code == "SZ02" || d.Code == "SZ03" || d.Code == "SZ04" {
 			s.Reviewers = append(s.Reviewers, add(d.Code, "R", "督查室主任"))
 		}
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // `baocun demo` runs a whole compressed cycle as a real process and ends with every
-// pairing in acceptance, every scripted event played and the audit chain verified;
+// pairing's acceptance scored, confirmed and published, every scripted event played and the audit chain verified;
 // its temporary data dir is removed afterwards.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
@@ -38,8 +38,8 @@ func TestDemo(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"全部 10 个结对进入检查验收 All 10 pairings are in acceptance.",
-		"各阶段 Stages: 检查验收 acceptance 10\n",
+		"全部 10 个结对验收结果已确认并公示 All 10 pairings have their acceptance confirmed and published.",
+		"各阶段 Stages: 公示申诉 publicity 10\n",
 		"退回工作组提名 Team nomination returned:",
 		"重新提名后获批 Team approved when nominated again:",
 		"汇报退回 Report returned:",
@@ -53,8 +53,8 @@ func TestDemo(t *testing.T) {
 		"领导走访 Leader's visit:",
 		"第 3 年双评完成 Year 3 evaluations done: 10/10",
 		"年度双评 Yearly evaluations: 第 1 年 year 1: 10/10, 第 2 年 year 2: 10/10, 第 3 年 year 3: 10/10",
-		"Acceptance grades and the commendation list",
-		"issue 6",
+		"验收结果 Acceptance results",
+		"部门排名 Departments ranked",
 		"客观指标 Objective inputs: 通过汇报 approved reports 1", // 10 pairings × 12 periods: 1xx
 		"审计校验通过 Audit verification: ok",
 		"演示完成 Demo complete",
@@ -125,7 +125,11 @@ func TestDemoSampleDirectory(t *testing.T) {
 			t.Errorf("department %s has %d people", d.Code, people[d.Code])
 		}
 	}
-	if len(s.Reviewers) != 2 || s.person(s.Reviewers[0]).DepartmentCode == s.person(s.Reviewers[1]).DepartmentCode {
-		t.Errorf("reviewers %v: want two of different departments", s.Reviewers)
+	depts := map[string]bool{}
+	for _, r := range s.Reviewers {
+		depts[s.person(r).DepartmentCode] = true
+	}
+	if len(s.Reviewers) != 4 || len(depts) != 4 {
+		t.Errorf("reviewers %v: want four of four departments (three raters for every pairing)", s.Reviewers)
 	}
 }
