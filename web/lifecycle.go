@@ -148,7 +148,8 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		in := workflows.CycleInput{CycleID: id, Pairings: len(req.Pairings), Settings: cy.Settings.WithoutRubric(), Clock: cy.Clock()}
+		in := workflows.CycleInput{CycleID: id, Pairings: len(req.Pairings), Settings: cy.Settings.WithoutRubric(), Clock: cy.Clock(),
+			BatchSize: workflows.LaunchBatchSize}
 		wid := workflows.CycleWorkflowID(id)
 		// The cycle is stored: its start must not hang on the caller staying connected.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)

@@ -16,6 +16,12 @@ import (
 // 10,240-event warning, and a 20,000-pairing cycle needs only 40 batches.
 const BatchSize = 500
 
+// LaunchBatchSize is the batch size a launch asks for (it is kept in the cycle's
+// input, so a running cycle never changes batches). A parent's history is written
+// one event at a time, so smaller batches start their children in parallel; 100
+// keeps a 20,000-pairing cycle at 200 batches, about 600 events in its history.
+const LaunchBatchSize = 100
+
 // CycleInput starts a cycle's workflow; the pairings themselves are in the database.
 type CycleInput struct {
 	CycleID   int64                `json:"cycle_id"`
