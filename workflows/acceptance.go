@@ -54,6 +54,9 @@ func (r *pairingRun) validateSelfAssess(st Step) error {
 	if _, err := r.checkTask(baocun.TaskSelfAssess, "提交自评 self-assess"); err != nil {
 		return err
 	}
+	if r.s.Acceptance == nil {
+		return errNotYet // the task is being opened: a moment later
+	}
 	if err := st.SelfAssess.Validate(); err != nil {
 		return invalid(err)
 	}
@@ -83,6 +86,9 @@ func (r *pairingRun) validateScore(st Step) error {
 	}
 	if _, err := r.checkTask(baocun.TaskScore, "评分 score"); err != nil {
 		return err
+	}
+	if r.s.Acceptance == nil {
+		return errNotYet
 	}
 	if slices.ContainsFunc(r.s.Acceptance.Sheets, func(s Sheet) bool { return s.Rater == st.Actor }) {
 		return conflict("%s 已评过分 %s has scored this pairing already.", st.Actor, st.Actor)
@@ -167,6 +173,9 @@ func (r *pairingRun) confirm(ctx workflow.Context, st Step) (StepResult, error) 
 		return func() { a.NewClass, r.s.Stage = c.NewClass, baocun.StagePublicity }
 	})
 }
+
+// errNotYet refuses a step on acceptance while it is still being opened.
+var errNotYet = temporal.NewNonRetryableApplicationError("验收正在开启，请稍后再试 Acceptance is opening; try again in a moment.", baocun.ECONFLICT, nil)
 
 // invalidFields refuses a step for bad input, keeping the field it names in the
 // message.
