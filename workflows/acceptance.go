@@ -39,11 +39,14 @@ func (r *pairingRun) beginAcceptance(ctx workflow.Context) error {
 	t := r.s.newTask(baocun.TaskSelfAssess, 0, "验收自评 the team's self-assessment", real, r.s.Settings.Windows.AcceptanceDays)
 	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/acceptance", r.s.Pairing.ID), Open: []baocun.Task{t},
 		Events: []baocun.Event{r.event("acceptance.opened", "system", t.ID, 0, prog, map[string]int{"min_raters": rubric.MinRaters})}}
+	// Set before the write: the task reaches inboxes during it, and a step on it
+	// (validated now, run once the write commits) needs the rubric.
+	r.s.Acceptance = &AcceptanceState{Rubric: rubric}
 	if err := r.applyOpening(ctx, ch); err != nil {
+		r.s.Acceptance = nil
 		return err
 	}
 	r.open(ctx, t)
-	r.s.Acceptance = &AcceptanceState{Rubric: rubric}
 	return nil
 }
 
@@ -55,7 +58,7 @@ func (r *pairingRun) validateSelfAssess(st Step) error {
 		return err
 	}
 	if r.s.Acceptance == nil {
-		return errNotYet // the task is being opened: a moment later
+		return errNotYet
 	}
 	if err := st.SelfAssess.Validate(); err != nil {
 		return invalid(err)
