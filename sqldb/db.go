@@ -98,11 +98,13 @@ func parseDSN(dsn string) (Dialect, string, string, error) {
 			return "", "", "", baocun.Errorf(baocun.EINVALID, "database: sqlite:// needs a file path")
 		}
 		q := url.Values{}
+		// The busy timeout first: pragmas run in order, and switching a new file to
+		// WAL takes a lock that another opener may hold for a moment.
+		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "journal_mode(WAL)")
 		// FULL: an acknowledged approval or audit entry survives a power cut, not
 		// only a process crash.
 		q.Add("_pragma", "synchronous(FULL)")
-		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "foreign_keys(ON)")
 		q.Set("_txlock", "immediate")
 		return SQLite, path, "file:" + path + "?" + q.Encode(), nil
