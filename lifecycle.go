@@ -45,6 +45,9 @@ const (
 	TaskSelfAssess        = "self_assess"         // team_member: the team's self-assessment at acceptance
 	TaskScore             = "score_acceptance"    // reviewer (never of the department): score every indicator
 	TaskConfirm           = "confirm_acceptance"  // organiser: confirm the result and the village's new class
+	TaskDecideAppeal      = "decide_appeal"       // reviewer (never of the department): uphold or revise an appealed result
+	TaskProposeCadres     = "propose_cadres"      // dept_lead: propose excellent cadres (a cycle's task, not a pairing's)
+	TaskApproveCommend    = "approve_commendation" // organiser: approve the commendation list (a cycle's task)
 )
 
 // TaskRoles is the role that acts on each kind of task.
@@ -53,6 +56,7 @@ var TaskRoles = map[string]string{
 	TaskSubmitPlan: RoleTeamMember, TaskReviewPlan: RoleReviewer, TaskSubmitReport: RoleTeamMember,
 	TaskReviewReport: RoleReviewer, TaskApproveTeamChange: RoleOrganiser, TaskResidencyFlag: RoleDeptLead,
 	TaskEvaluation: RoleVillage, TaskSelfAssess: RoleTeamMember, TaskScore: RoleReviewer, TaskConfirm: RoleOrganiser,
+	TaskDecideAppeal: RoleReviewer, TaskProposeCadres: RoleDeptLead, TaskApproveCommend: RoleOrganiser,
 }
 
 // Task statuses.
@@ -558,7 +562,10 @@ type Change struct {
 	Audit    []AuditEntry      `json:"audit,omitempty"`
 	Cycle    *CycleStatus      `json:"cycle,omitempty"`
 	Result   *AcceptanceResult `json:"result,omitempty"` // a confirmed acceptance, stored (issue 6)
-	At       time.Time         `json:"at"`               // real time of the change
+	Final    *FinalResult      `json:"final,omitempty"`  // its result after publicity and appeal
+	// Commendation is a step of the cycle's commendation.
+	Commendation *CommendationChange `json:"commendation,omitempty"`
+	At           time.Time           `json:"at"` // real time of the change
 }
 
 // StageChange moves a pairing to a stage (and period).
@@ -672,4 +679,9 @@ type AcceptanceResult struct {
 	NewClass    int       `json:"new_class"`
 	ConfirmedBy string    `json:"confirmed_by"`
 	ConfirmedAt time.Time `json:"confirmed_at"`
+	// After publicity and appeal: the appeal if there was one, and the final result
+	// (nil until then).
+	Appeal      *Appeal    `json:"appeal,omitempty"`
+	Final       *Result    `json:"final,omitempty"`
+	FinalizedAt *time.Time `json:"finalized_at,omitempty"`
 }

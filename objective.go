@@ -18,6 +18,9 @@ type Objective struct {
 	ResidencyMemberMonths int              `json:"residency_member_months"`
 	ResidencyShort        int              `json:"residency_short"`
 	ResidencyCompliance   *decimal.Decimal `json:"residency_compliance"`
+	// ShortMonths are each member's months under the rule (members with none are
+	// absent): a cadre with any is not proposed for commendation.
+	ShortMonths map[string]int `json:"short_months,omitempty"`
 	// From the approved version of each period's report.
 	ReportsApproved int             `json:"reports_approved"`
 	FundsRaisedWan  decimal.Decimal `json:"funds_raised_wan"`
@@ -60,6 +63,10 @@ func ObjectiveOf(p *Pairing, events []Event) (Objective, error) {
 			}
 			o.ResidencyMemberMonths += c.MemberMonths
 			o.ResidencyShort += c.Short
+		case "residency.flagged":
+			if o.ShortMonths, err = addShortMonths(o.ShortMonths, e); err != nil {
+				return o, err
+			}
 		case "report.submitted":
 			var r struct {
 				Report ReportInput `json:"report"`
@@ -126,4 +133,48 @@ func decodeEvent(e Event, v any) error {
 		return fmt.Errorf("event %d (%s): %w", e.ID, e.Kind, err)
 	}
 	return nil
+}
+
+// Inputs are the objective inputs a rubric's formulas read; what has not been
+// gathered yet is absent.
+func (o *Objective) Inputs() Inputs {
+	in := Inputs{InputFundsRaisedWan: o.FundsRaisedWan, InputProjects: decimal.NewFromInt(int64(o.ProjectsTotal))}
+	for k, v := range map[string]*decimal.Decimal{InputResidencyCompliance: o.ResidencyCompliance, InputIncomeGrowthWan: o.IncomeGrowthWan,
+		InputVillagerSatisfaction: o.VillagerSatisfaction, InputGrassrootsSatisfaction: o.GrassrootsSatisfaction} {
+		if v != nil {
+			in[k] = *v
+		}
+	}
+	return in
+}
+
+// ShortMonths counts each member's months under the residency rule in the
+// "residency.flagged" events among events.
+func ShortMonths(events []Event) (map[string]int, error) {
+	var out map[string]int
+	var err error
+	for _, e := range events {
+		if e.Kind == "residency.flagged" {
+			if out, err = addShortMonths(out, e); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func addShortMonths(m map[string]int, e Event) (map[string]int, error) {
+	var short []struct {
+		PersonID string `json:"person_id"`
+	}
+	if err := decodeEvent(e, &short); err != nil {
+		return m, err
+	}
+	for _, s := range short {
+		if m == nil {
+			m = map[string]int{}
+		}
+		m[s.PersonID]++
+	}
+	return m, nil
 }

@@ -25,9 +25,11 @@ func TestObjectiveOf(t *testing.T) {
 		ev("report.returned", 1, map[string]string{"comment": "redo"}),
 		ev("report.submitted", 1, rep(1, "10.2", "3.1", map[string]int{"road": 1, "water": 2})), // the approved version
 		ev("report.approved", 1, nil),
+		ev("residency.flagged", 1, []map[string]any{{"person_id": "P1", "month": "2026-02", "days": 3, "required": 10}}),
 		ev("period.ended", 1, map[string]int{"member_months": 9, "member_months_short": 1}),
 		ev("report.submitted", 2, rep(2, "0.1", "4.35", nil)),
 		ev("report.approved", 2, nil),
+		ev("residency.flagged", 2, []map[string]any{{"person_id": "P1", "month": "2026-05"}, {"person_id": "P2", "month": "2026-05"}}),
 		ev("period.ended", 2, map[string]int{"member_months": 9, "member_months_short": 2}),
 		ev("report.submitted", 3, rep(3, "999", "99", nil)), // never approved: does not count
 		ev("evaluation.submitted", 0, baocun.EvaluationInput{Year: 1, Respondents: 100, VillagerSatisfaction: "90.5", GrassrootsSatisfaction: "88"}),
@@ -50,6 +52,9 @@ func TestObjectiveOf(t *testing.T) {
 		{"villager", o.VillagerSatisfaction.String(), "90.75"},
 		{"grassroots", o.GrassrootsSatisfaction.String(), "87.63"}, // 87.625 rounded half away from zero
 		{"class", itoa(o.BaselineClass), "3"},
+		{"P1 short", itoa(o.ShortMonths["P1"]), "2"},
+		{"P2 short", itoa(o.ShortMonths["P2"]), "1"},
+		{"P3 short", itoa(o.ShortMonths["P3"]), "0"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -57,7 +62,18 @@ func TestObjectiveOf(t *testing.T) {
 		}
 	}
 
+	in := o.Inputs()
+	for k, want := range map[string]string{baocun.InputFundsRaisedWan: "10.3", baocun.InputProjects: "3", baocun.InputIncomeGrowthWan: "1.85",
+		baocun.InputResidencyCompliance: "83.33", baocun.InputVillagerSatisfaction: "90.75", baocun.InputGrassrootsSatisfaction: "87.63"} {
+		if got := in[k]; got.String() != want {
+			t.Errorf("input %s: %s, want %s", k, got, want)
+		}
+	}
+
 	empty, err := baocun.ObjectiveOf(p, nil)
+	if _, ok := empty.Inputs()[baocun.InputVillagerSatisfaction]; ok {
+		t.Error("an input not gathered yet is present")
+	}
 	if err != nil || empty.ResidencyCompliance != nil || empty.LatestIncomeWan != nil || empty.VillagerSatisfaction != nil || !empty.FundsRaisedWan.IsZero() {
 		t.Fatalf("no records: %+v %v", empty, err)
 	}

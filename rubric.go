@@ -2,6 +2,7 @@ package baocun
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -24,12 +25,59 @@ const (
 // GradeNames are the grades' names for people.
 var GradeNames = map[string]string{GradeExcellent: "优秀 excellent", GradeGood: "良好 good", GradePass: "合格 pass", GradeFail: "不合格 fail"}
 
-// Indicator is a second-level indicator of one good: a rater gives it 0 to Points.
+// Indicator is a second-level indicator of one good: a rater gives it 0 to Points,
+// unless it has a Formula, which computes it from the pairing's records instead.
 type Indicator struct {
 	Code     string          `json:"code"`
 	Name     string          `json:"name"`
 	Points   decimal.Decimal `json:"points"`
 	Evidence string          `json:"evidence"` // what the rater looks at
+	Formula  *Formula        `json:"formula,omitempty"`
+}
+
+// Formula folds one objective input into an indicator, linearly: a value at or
+// below Zero earns no points, at or above Full every point, and between them its
+// share of the way (Full may be below Zero, for an input where less is better). A
+// pairing without the input yet (no evaluation round, no approved report) earns
+// no points for it.
+type Formula struct {
+	Input string          `json:"input"` // one of ObjectiveInputs
+	Zero  decimal.Decimal `json:"zero"`
+	Full  decimal.Decimal `json:"full"`
+}
+
+// Objective inputs a Formula may name: see Objective for what each means.
+const (
+	InputResidencyCompliance    = "residency_compliance"    // percent of member-months meeting the rule
+	InputFundsRaisedWan         = "funds_raised_wan"        // 万元
+	InputProjects               = "projects_total"          // projects completed
+	InputIncomeGrowthWan        = "income_growth_wan"       // collective income growth, 万元
+	InputVillagerSatisfaction   = "villager_satisfaction"   // percent
+	InputGrassrootsSatisfaction = "grassroots_satisfaction" // percent
+)
+
+// ObjectiveInputs are the inputs a Formula may name.
+var ObjectiveInputs = []string{InputResidencyCompliance, InputFundsRaisedWan, InputProjects, InputIncomeGrowthWan,
+	InputVillagerSatisfaction, InputGrassrootsSatisfaction}
+
+// Inputs are a pairing's objective inputs by name; one it does not have yet is absent.
+type Inputs map[string]decimal.Decimal
+
+// points is what the formula gives an indicator worth max for the inputs, exact to
+// the arithmetic's scale.
+func (f *Formula) points(max decimal.Decimal, in Inputs) decimal.Decimal {
+	v, ok := in[f.Input]
+	if !ok {
+		return decimal.Zero
+	}
+	p := max.Mul(v.Sub(f.Zero)).DivRound(f.Full.Sub(f.Zero), scale)
+	switch {
+	case p.IsNegative():
+		return decimal.Zero
+	case p.GreaterThan(max):
+		return max
+	}
+	return p
 }
 
 // Good is one of the Five Goods: its weight in the total (the weights sum to 100)
@@ -57,6 +105,9 @@ type Rubric struct {
 	// score are dropped before the mean (0: never trim).
 	TrimFrom   int        `json:"trim_from"`
 	Thresholds Thresholds `json:"thresholds"`
+	// AdvancedShare is the share (0–1] of ranked departments, rounded up, that may
+	// be named advanced (先进单位) when their mean grades excellent and no pairing fails.
+	AdvancedShare decimal.Decimal `json:"advanced_share"`
 }
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -64,10 +115,17 @@ func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 // DefaultRubric is the Five Goods as the seed states them — the leadership team is
 // the key, the cadre team the base, the working mechanism the guarantee, the
 // prosperity results the centre, the villagers' feedback the root — with the centre
-// weighted most. Each good's indicators sum to 100 points.
+// weighted most. Each good's indicators sum to 100 points. The records decide four
+// of them by formula: collective income growth (full at 10 万元), projects completed
+// (full at 12, one a period), and the villagers' and grass-roots satisfaction rates
+// (none at 60%, full at 95%).
 func DefaultRubric() Rubric {
 	ind := func(code, name, points, evidence string) Indicator {
 		return Indicator{Code: code, Name: name, Points: d(points), Evidence: evidence}
+	}
+	formula := func(in Indicator, input, zero, full string) Indicator {
+		in.Formula = &Formula{Input: input, Zero: d(zero), Full: d(full)}
+		return in
 	}
 	return Rubric{
 		Goods: []Good{
@@ -86,19 +144,26 @@ func DefaultRubric() Rubric {
 				ind("service", "服务优质高效 good, quick service", "30", "代办服务台账 the service ledger"),
 			}},
 			{Code: "prosperity", Name: "小康建设业绩好 prosperity results", Weight: d("35"), Indicators: []Indicator{
-				ind("economy", "经济持续发展、集体收入增长 economy and collective income grow", "40", "定期汇报、集体收入 reports, collective income"),
+				ind("economy", "经济持续发展 the economy grows", "25", "定期汇报 the periodic reports"),
+				formula(ind("collective", "集体收入增长（万元） collective income growth (10k yuan)", "15", "已通过汇报的集体收入 approved reports' collective income"),
+					InputIncomeGrowthWan, "0", "10"),
 				ind("income", "农民收入增加 farmers' income rises", "30", "统计年报 statistics"),
-				ind("public", "社会事业进步（路水电学医） roads, water, power, schools, clinics", "30", "项目完成情况 projects completed"),
+				formula(ind("public", "社会事业进步（路水电学医，完成项目数） roads, water, power, schools, clinics: projects completed", "30", "已通过汇报的完成项目 approved reports' projects"),
+					InputProjects, "0", "12"),
 			}},
 			{Code: "feedback", Name: "农民群众反映好 villagers' feedback", Weight: d("15"), Indicators: []Indicator{
 				ind("wishes", "措施符合群众意愿 measures the villagers want", "30", "村民代表会议 villagers' assemblies"),
-				ind("satisfaction", "实绩群众满意 villagers satisfied", "40", "年度双评满意率 the yearly evaluations"),
+				formula(ind("satisfaction", "实绩群众满意（村民满意率%） villagers satisfied (%)", "25", "年度双评村民满意率 the yearly evaluations"),
+					InputVillagerSatisfaction, "60", "95"),
+				formula(ind("grassroots", "基层评议满意（%） grass-roots satisfied (%)", "15", "年度双评基层满意率 the yearly evaluations"),
+					InputGrassrootsSatisfaction, "60", "95"),
 				ind("support", "党组织得到群众拥护 the party branch supported", "30", "民主测评 democratic appraisal"),
 			}},
 		},
-		MinRaters:  3,
-		TrimFrom:   5,
-		Thresholds: Thresholds{Excellent: d("90"), Good: d("80"), Pass: d("60")},
+		MinRaters:     3,
+		TrimFrom:      5,
+		Thresholds:    Thresholds{Excellent: d("90"), Good: d("80"), Pass: d("60")},
+		AdvancedShare: DefaultAdvancedShare,
 	}
 }
 
@@ -135,6 +200,14 @@ func (r *Rubric) Validate() error {
 			if !in.Points.IsPositive() {
 				return bad(f+".points", "须为正数 must be positive")
 			}
+			if fm := in.Formula; fm != nil {
+				if !slices.Contains(ObjectiveInputs, fm.Input) {
+					return bad(f+".formula.input", "须为 %v 之一 must be one of %v", ObjectiveInputs, ObjectiveInputs)
+				}
+				if fm.Zero.Equal(fm.Full) {
+					return bad(f+".formula.full", "不能等于 zero must differ from zero")
+				}
+			}
 		}
 	}
 	if !sum.Equal(d("100")) {
@@ -145,6 +218,9 @@ func (r *Rubric) Validate() error {
 	}
 	if r.TrimFrom != 0 && (r.TrimFrom < 3 || r.TrimFrom > 50) {
 		return bad("rubric.trim_from", "须为 0（不去极值）或 3–50 must be 0 (never trim) or 3–50")
+	}
+	if r.AdvancedShare.IsNegative() || r.AdvancedShare.GreaterThan(d("1")) {
+		return bad("rubric.advanced_share", "须在 0–1 之间（0 取默认 0.2） must be 0 to 1 (0 means the default 0.2)")
 	}
 	t := r.Thresholds
 	if !(t.Excellent.GreaterThan(t.Good) && t.Good.GreaterThan(t.Pass) && t.Pass.IsPositive() && t.Excellent.LessThanOrEqual(d("100"))) {
@@ -157,13 +233,19 @@ func (r *Rubric) Validate() error {
 type Scores map[string]decimal.Decimal
 
 // CheckScores reports a score sheet that misses an indicator, names an unknown one,
-// or gives a score out of 0..points.
+// scores one the records compute (a Formula's), or gives a score out of 0..points.
 func (r *Rubric) CheckScores(s Scores) error {
 	n := 0
 	for _, g := range r.Goods {
 		for _, in := range g.Indicators {
 			key := g.Code + "." + in.Code
 			v, ok := s[key]
+			if in.Formula != nil {
+				if ok {
+					return invalidField("scores."+key, "由客观数据计算，不评分 computed from the records, not scored")
+				}
+				continue
+			}
 			if !ok {
 				return invalidField("scores."+key, "缺少评分 missing")
 			}
@@ -181,6 +263,19 @@ func (r *Rubric) CheckScores(s Scores) error {
 		}
 	}
 	return nil
+}
+
+// Rated are the indicators raters score (those without a Formula): key → points.
+func (r *Rubric) Rated() map[string]decimal.Decimal {
+	out := map[string]decimal.Decimal{}
+	for _, g := range r.Goods {
+		for _, in := range g.Indicators {
+			if in.Formula == nil {
+				out[g.Code+"."+in.Code] = in.Points
+			}
+		}
+	}
+	return out
 }
 
 func (r *Rubric) hasIndicator(key string) bool {
@@ -204,15 +299,18 @@ type Result struct {
 	// indicator's highest and lowest were dropped.
 	Raters  int  `json:"raters"`
 	Trimmed bool `json:"trimmed"`
+	// Computed are the points the records gave each Formula indicator.
+	Computed map[string]decimal.Decimal `json:"computed,omitempty"`
 }
 
 // scale is the precision of the arithmetic before the published rounding.
 const scale = 10
 
 // Combine turns the raters' sheets into a Result: each indicator's (trimmed) mean,
-// each good's share of its points as 0–100, the weighted total, the grade. The sheets
-// must have passed CheckScores; fewer than MinRaters is an error.
-func (r *Rubric) Combine(sheets []Scores) (Result, error) {
+// or its Formula's points for the pairing's inputs, each good's share of its points
+// as 0–100, the weighted total, the grade. The sheets must have passed CheckScores;
+// fewer than MinRaters is an error.
+func (r *Rubric) Combine(sheets []Scores, inputs Inputs) (Result, error) {
 	if len(sheets) < r.MinRaters {
 		return Result{}, Errorf(ECONFLICT, "评分人数不足：%d 人，至少 %d 人 %d raters scored; at least %d are needed", len(sheets), r.MinRaters, len(sheets), r.MinRaters)
 	}
@@ -222,12 +320,21 @@ func (r *Rubric) Combine(sheets []Scores) (Result, error) {
 		got, full := decimal.Zero, decimal.Zero
 		for _, in := range g.Indicators {
 			key := g.Code + "." + in.Code
+			full = full.Add(in.Points)
+			if in.Formula != nil {
+				p := in.Formula.points(in.Points, inputs)
+				if res.Computed == nil {
+					res.Computed = map[string]decimal.Decimal{}
+				}
+				res.Computed[key] = p.Round(2)
+				got = got.Add(p)
+				continue
+			}
 			vals := make([]decimal.Decimal, len(sheets))
 			for i, s := range sheets {
 				vals[i] = s[key]
 			}
 			got = got.Add(trimmedMean(vals, res.Trimmed))
-			full = full.Add(in.Points)
 		}
 		score := got.Mul(d("100")).DivRound(full, scale)
 		res.Goods[g.Code] = score.Round(2)
@@ -236,6 +343,32 @@ func (r *Rubric) Combine(sheets []Scores) (Result, error) {
 	res.Total = total.DivRound(d("100"), scale).Round(2)
 	res.Grade = r.Grade(res.Total)
 	return res, nil
+}
+
+// Revise is res with some goods' scores (0–100, at most two decimals) changed by an
+// appeal's decision: the total is weighed again and graded again.
+func (r *Rubric) Revise(res Result, goods map[string]decimal.Decimal) (Result, error) {
+	if len(goods) == 0 {
+		return res, invalidField("goods", "改判须至少给出一项好的得分 a revision changes at least one good's score")
+	}
+	out := res
+	out.Goods = maps.Clone(res.Goods)
+	for code, v := range goods {
+		if !slices.ContainsFunc(r.Goods, func(g Good) bool { return g.Code == code }) {
+			return res, invalidField("goods."+code, "没有这一项 no such good")
+		}
+		if v.IsNegative() || v.GreaterThan(d("100")) || v.Exponent() < -2 {
+			return res, invalidField("goods."+code, fmt.Sprintf("须在 0–100 之间、至多两位小数 must be 0 to 100 with at most two decimals, not %s", v))
+		}
+		out.Goods[code] = v
+	}
+	total := decimal.Zero
+	for _, g := range r.Goods {
+		total = total.Add(out.Goods[g.Code].Mul(g.Weight))
+	}
+	out.Total = total.DivRound(d("100"), scale).Round(2)
+	out.Grade = r.Grade(out.Total)
+	return out, nil
 }
 
 // trimmedMean is the mean of vals, without the highest and lowest when trim.

@@ -3,7 +3,9 @@ package baocun_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -143,7 +145,7 @@ func TestCombine(t *testing.T) {
 	r := twoGoods()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := r.Combine(tt.sheets)
+			res, err := r.Combine(tt.sheets, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +155,7 @@ func TestCombine(t *testing.T) {
 			}
 		})
 	}
-	if _, err := r.Combine([]baocun.Scores{sheet("1", "1", "1"), sheet("1", "1", "1")}); baocun.ErrorCode(err) != baocun.ECONFLICT {
+	if _, err := r.Combine([]baocun.Scores{sheet("1", "1", "1"), sheet("1", "1", "1")}, nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
 		t.Fatalf("two raters of three: %v", err)
 	}
 }
@@ -222,15 +224,11 @@ func TestRankingTiesAreDeterministic(t *testing.T) {
 // good's score), with or without trimming: checked on random sheets.
 func TestRaisingAScoreNeverLowersTheTotal(t *testing.T) {
 	r := baocun.DefaultRubric()
-	var keys []string
 	points := map[string]int64{}
-	for _, g := range r.Goods {
-		for _, in := range g.Indicators {
-			k := g.Code + "." + in.Code
-			keys = append(keys, k)
-			points[k] = in.Points.IntPart() * 100 // in hundredths
-		}
+	for k, p := range r.Rated() {
+		points[k] = p.IntPart() * 100 // in hundredths
 	}
+	keys := slices.Sorted(maps.Keys(points))
 	rng := rand.New(rand.NewPCG(1, 2))
 	random := func() baocun.Scores {
 		s := baocun.Scores{}
@@ -245,7 +243,8 @@ func TestRaisingAScoreNeverLowersTheTotal(t *testing.T) {
 		for i := range sheets {
 			sheets[i] = random()
 		}
-		before, err := r.Combine(sheets)
+		inputs := randomInputs(rng)
+		before, err := r.Combine(sheets, inputs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +260,7 @@ func TestRaisingAScoreNeverLowersTheTotal(t *testing.T) {
 			raised[i][kk] = v
 		}
 		raised[i][k] = sheets[i][k].Add(decimal.New(1+rng.Int64N(room), -2))
-		after, err := r.Combine(raised)
+		after, err := r.Combine(raised, inputs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,6 +271,139 @@ func TestRaisingAScoreNeverLowersTheTotal(t *testing.T) {
 			if after.Goods[g].LessThan(v) {
 				t.Fatalf("trial %d: raising %s lowered good %s %s → %s", trial, k, g, v, after.Goods[g])
 			}
+		}
+	}
+}
+
+// randomInputs are objective inputs around the default formulas' ranges, some absent.
+func randomInputs(rng *rand.Rand) baocun.Inputs {
+	in := baocun.Inputs{}
+	for _, k := range baocun.ObjectiveInputs {
+		if rng.IntN(4) > 0 {
+			in[k] = decimal.New(rng.Int64N(12000), -2)
+		}
+	}
+	return in
+}
+
+// Raising any one objective input never lowers a total either (every default formula
+// rises with its input).
+func TestRaisingAnInputNeverLowersTheTotal(t *testing.T) {
+	r := baocun.DefaultRubric()
+	rng := rand.New(rand.NewPCG(3, 4))
+	sheets := make([]baocun.Scores, 3)
+	for i := range sheets {
+		sheets[i] = fullSheet(r, "0.5")
+	}
+	for trial := range 1000 {
+		in := randomInputs(rng)
+		before, err := r.Combine(sheets, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := baocun.ObjectiveInputs[rng.IntN(len(baocun.ObjectiveInputs))]
+		raised := baocun.Inputs{}
+		for kk, v := range in {
+			raised[kk] = v
+		}
+		raised[k] = in[k].Add(decimal.New(1+rng.Int64N(2000), -2))
+		after, _ := r.Combine(sheets, raised)
+		if after.Total.LessThan(before.Total) {
+			t.Fatalf("trial %d: raising %s %s → %s lowered the total %s → %s", trial, k, in[k], raised[k], before.Total, after.Total)
+		}
+	}
+}
+
+// fullSheet scores every rated indicator of r at share of its points.
+func fullSheet(r baocun.Rubric, share string) baocun.Scores {
+	s := baocun.Scores{}
+	for k, p := range r.Rated() {
+		s[k] = p.Mul(dec(share)).Round(2)
+	}
+	return s
+}
+
+func TestFormula(t *testing.T) {
+	// A: a1 rated (40 points), a2 from satisfaction (60 points, none at 60%, full at 90%).
+	// B: b1 from projects, where fewer is better only to test a falling formula: full at 0, none at 10.
+	r := twoGoods()
+	r.Goods[0].Indicators[1].Formula = &baocun.Formula{Input: baocun.InputVillagerSatisfaction, Zero: dec("60"), Full: dec("90")}
+	r.Goods[1].Indicators[0].Formula = &baocun.Formula{Input: baocun.InputProjects, Zero: dec("10"), Full: dec("0")}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rated := baocun.Scores{"A.a1": dec("40")}
+	sheets := []baocun.Scores{rated, rated, rated}
+	tests := []struct {
+		name     string
+		in       baocun.Inputs
+		a2, b1   string // computed points
+		a, total string
+	}{
+		// a2 (75−60)/30 = ½ of 60 = 30 → A (40+30) = 70; b1 (10−4)/10 of 10 = 6 → B 60; total 0.6·70 + 0.4·60 = 66.
+		{"between", baocun.Inputs{baocun.InputVillagerSatisfaction: dec("75"), baocun.InputProjects: dec("4")}, "30", "6", "70", "66"},
+		// Below zero and beyond full are clamped.
+		{"clamped", baocun.Inputs{baocun.InputVillagerSatisfaction: dec("40"), baocun.InputProjects: dec("-3")}, "0", "10", "40", "64"},
+		{"at the edges", baocun.Inputs{baocun.InputVillagerSatisfaction: dec("90"), baocun.InputProjects: dec("10")}, "60", "0", "100", "60"},
+		// Not gathered yet: no points.
+		{"absent", baocun.Inputs{}, "0", "0", "40", "24"},
+		// A third of the way: 60 · 1/3 = 20 exactly, not 19.99…
+		{"thirds", baocun.Inputs{baocun.InputVillagerSatisfaction: dec("70"), baocun.InputProjects: dec("10")}, "20", "0", "60", "36"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := r.Combine(sheets, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Computed["A.a2"].Equal(dec(tt.a2)) || !res.Computed["B.b1"].Equal(dec(tt.b1)) || !res.Goods["A"].Equal(dec(tt.a)) || !res.Total.Equal(dec(tt.total)) {
+				t.Fatalf("a2 %s b1 %s A %s total %s; want %s %s %s %s", res.Computed["A.a2"], res.Computed["B.b1"], res.Goods["A"], res.Total, tt.a2, tt.b1, tt.a, tt.total)
+			}
+		})
+	}
+	// Raters score only what the records do not.
+	var e *baocun.Error
+	if err := r.CheckScores(baocun.Scores{"A.a1": dec("1"), "A.a2": dec("1")}); !asError(err, &e) || e.Fields["scores.A.a2"] == "" {
+		t.Fatalf("scoring a computed indicator: %v", err)
+	}
+	if err := r.CheckScores(rated); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]*baocun.Formula{
+		"rubric.goods[0].indicators[1].formula.input": {Input: "rainfall", Zero: dec("0"), Full: dec("1")},
+		"rubric.goods[0].indicators[1].formula.full":  {Input: baocun.InputProjects, Zero: dec("3"), Full: dec("3")},
+	} {
+		bad := twoGoods()
+		bad.Goods[0].Indicators[1].Formula = f
+		if err := bad.Validate(); !asError(err, &e) || e.Fields[name] == "" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestRevise(t *testing.T) {
+	r := twoGoods()
+	res, err := r.Combine([]baocun.Scores{sheet("20", "45", "5"), sheet("30", "45", "5"), sheet("40", "45", "5")}, nil) // A 75, B 50, total 65
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B raised to 87.5: 0.6·75 + 0.4·87.5 = 80 → good, at the threshold's edge.
+	got, err := r.Revise(res, map[string]decimal.Decimal{"B": dec("87.5")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Total.Equal(dec("80")) || got.Grade != baocun.GradeGood || !got.Goods["A"].Equal(dec("75")) || !res.Goods["B"].Equal(dec("50")) {
+		t.Fatalf("revised %s %s (A %s), original B %s", got.Total, got.Grade, got.Goods["A"], res.Goods["B"])
+	}
+	var e *baocun.Error
+	for field, goods := range map[string]map[string]decimal.Decimal{
+		"goods":   {},
+		"goods.C": {"C": dec("1")},
+		"goods.A": {"A": dec("100.01")},
+		"goods.B": {"B": dec("9.999")},
+	} {
+		if _, err := r.Revise(res, goods); !asError(err, &e) || e.Fields[field] == "" {
+			t.Errorf("%s: %v", field, err)
 		}
 	}
 }

@@ -48,6 +48,50 @@ type Store interface {
 	CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error)
 	PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error)
 	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
+	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
+	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
+	Eligible(ctx context.Context, cycleID int64) ([]baocun.Eligible, error)
+}
+
+// Objective gathers a pairing's objective inputs from its records, for the
+// rubric's formulas.
+func (a *Activities) Objective(ctx context.Context, pairingID int64) (baocun.Inputs, error) {
+	p, err := a.Store.Pairing(ctx, pairingID)
+	if err != nil {
+		return nil, nonRetryable(err)
+	}
+	events, err := a.Store.Events(ctx, pairingID)
+	if err != nil {
+		return nil, nonRetryable(err)
+	}
+	o, err := baocun.ObjectiveOf(p, events)
+	if err != nil {
+		return nil, nonRetryable(&baocun.Error{Code: baocun.EINTERNAL, Message: err.Error()})
+	}
+	return o.Inputs(), nil
+}
+
+// CommendationPlan is what a cycle's commendation starts from: whose the approval
+// is, and each department's cadres who may be proposed.
+type CommendationPlan struct {
+	Jurisdiction string            `json:"jurisdiction"`
+	Eligible     []baocun.Eligible `json:"eligible"`
+}
+
+// PlanCommendation reads a cycle's commendation plan.
+func (a *Activities) PlanCommendation(ctx context.Context, cycleID int64) (CommendationPlan, error) {
+	c, err := a.Store.Cycle(ctx, cycleID)
+	if err != nil {
+		return CommendationPlan{}, nonRetryable(err)
+	}
+	el, err := a.Store.Eligible(ctx, cycleID)
+	if err != nil {
+		return CommendationPlan{}, nonRetryable(err)
+	}
+	for i := range el {
+		el[i].People = nil // the store checks each proposal; a city's names stay out of history
+	}
+	return CommendationPlan{Jurisdiction: c.Jurisdiction, Eligible: el}, nil
 }
 
 // Rubric returns the acceptance rubric frozen in the cycle's settings.

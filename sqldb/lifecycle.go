@@ -230,10 +230,12 @@ const taskColumns = `id, kind, pairing_id, cycle_id, role, jurisdiction, departm
 func scanTask(row interface{ Scan(...any) error }) (baocun.Task, error) {
 	var t baocun.Task
 	var due, remind, opened, reminded, escalated, closed string
-	if err := row.Scan(&t.ID, &t.Kind, &t.PairingID, &t.CycleID, &t.Role, &t.Jurisdiction, &t.Department, &t.Village, &t.Period, &t.Subject,
+	var pairing sql.NullInt64 // none for a cycle's own tasks
+	if err := row.Scan(&t.ID, &t.Kind, &pairing, &t.CycleID, &t.Role, &t.Jurisdiction, &t.Department, &t.Village, &t.Period, &t.Subject,
 		&due, &t.DueDate, &remind, &t.Status, &opened, &reminded, &escalated, &closed, &t.ClosedBy, &t.Outcome); err != nil {
 		return t, err
 	}
+	t.PairingID = pairing.Int64
 	var err error
 	if t.DueAt, err = ParseTime(due); err != nil {
 		return t, err
@@ -420,6 +422,15 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 		// A task never opens on a cancelled pairing (a batch opening first tasks after
 		// an early cancel).
 		for _, t := range ch.Open {
+			if t.PairingID == 0 { // a cycle's own task
+				if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
+					VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '') ON CONFLICT (id) DO NOTHING`,
+					t.ID, t.Kind, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
+					FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at); err != nil {
+					return fmt.Errorf("task %s: %w", t.ID, err)
+				}
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
 				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '' FROM pairings WHERE id = ? AND stage <> ?
 				ON CONFLICT (id) DO NOTHING`,
@@ -456,6 +467,16 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.PairingID, r.CycleID, r.Result.Total.StringFixed(2), r.Result.Grade, string(data),
 				r.NewClass, r.ConfirmedBy, FormatTime(r.ConfirmedAt)); err != nil {
 				return fmt.Errorf("acceptance result of pairing %d: %w", r.PairingID, err)
+			}
+		}
+		if f := ch.Final; f != nil {
+			if err := finalize(ctx, tx, f); err != nil {
+				return err
+			}
+		}
+		if c := ch.Commendation; c != nil {
+			if err := applyCommendation(ctx, tx, c, ch.At); err != nil {
+				return err
 			}
 		}
 		if c := ch.Cycle; c != nil {
@@ -533,7 +554,12 @@ func (db *DB) PairingRange(ctx context.Context, cycleID int64, from, to int) ([]
 
 // AcceptanceResults returns a cycle's confirmed acceptance results by pairing id.
 func (db *DB) AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.AcceptanceResult, error) {
-	rows, err := db.QueryContext(ctx, `SELECT a.pairing_id, a.cycle_id, p.department_code, a.result, a.new_class, a.confirmed_by, a.confirmed_at
+	return acceptanceResults(ctx, db, cycleID)
+}
+
+func acceptanceResults(ctx context.Context, q Querier, cycleID int64) ([]baocun.AcceptanceResult, error) {
+	rows, err := q.QueryContext(ctx, `SELECT a.pairing_id, a.cycle_id, p.department_code, a.result, a.new_class, a.confirmed_by, a.confirmed_at,
+		a.appeal, a.final_result, a.finalized_at
 		FROM acceptance_results a JOIN pairings p ON p.id = a.pairing_id WHERE a.cycle_id = ? ORDER BY a.pairing_id`, cycleID)
 	if err != nil {
 		return nil, err
@@ -542,14 +568,27 @@ func (db *DB) AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.Ac
 	out := []baocun.AcceptanceResult{}
 	for rows.Next() {
 		var r baocun.AcceptanceResult
-		var data, at string
-		if err := rows.Scan(&r.PairingID, &r.CycleID, &r.Department, &data, &r.NewClass, &r.ConfirmedBy, &at); err != nil {
+		var data, at, appeal, final, finalAt string
+		if err := rows.Scan(&r.PairingID, &r.CycleID, &r.Department, &data, &r.NewClass, &r.ConfirmedBy, &at, &appeal, &final, &finalAt); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(data), &r.Result); err != nil {
 			return nil, fmt.Errorf("acceptance result of pairing %d: %w", r.PairingID, err)
 		}
+		if appeal != "" {
+			r.Appeal = &baocun.Appeal{}
+			if err := json.Unmarshal([]byte(appeal), r.Appeal); err != nil {
+				return nil, fmt.Errorf("appeal of pairing %d: %w", r.PairingID, err)
+			}
+		}
+		if final != "" {
+			r.Final = &baocun.Result{}
+			if err := json.Unmarshal([]byte(final), r.Final); err != nil {
+				return nil, fmt.Errorf("final result of pairing %d: %w", r.PairingID, err)
+			}
+		}
 		r.ConfirmedAt, _ = ParseTime(at)
+		r.FinalizedAt = optTime(finalAt)
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -20,6 +20,17 @@ type AcceptanceState struct {
 	Sheets       []Sheet        `json:"sheets,omitempty"`
 	Result       *baocun.Result `json:"result,omitempty"`
 	NewClass     int            `json:"new_class,omitempty"`
+	// Inputs are the pairing's objective inputs, gathered as acceptance begins, for
+	// the rubric's formulas (nil before that version).
+	Inputs baocun.Inputs `json:"inputs,omitempty"`
+	// Publicity: the programme dates it was published, its publicity ends and the
+	// appeal window closes; AppealClosed once no appeal may be filed.
+	PublishedOn   string         `json:"published_on,omitempty"`
+	PublicityEnds string         `json:"publicity_ends,omitempty"`
+	AppealBy      string         `json:"appeal_by,omitempty"`
+	AppealClosed  bool           `json:"appeal_closed,omitempty"`
+	Appeal        *baocun.Appeal `json:"appeal,omitempty"`
+	Final         *baocun.Result `json:"final,omitempty"`
 }
 
 // Sheet is one rater's scores.
@@ -35,13 +46,19 @@ func (r *pairingRun) beginAcceptance(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).Rubric, r.s.Pairing.CycleID).Get(ctx, &rubric); err != nil {
 		return err
 	}
+	var inputs baocun.Inputs
+	if workflow.GetVersion(ctx, "acceptance-objective", workflow.DefaultVersion, 1) == 1 {
+		if err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs); err != nil {
+			return err
+		}
+	}
 	real, prog := r.now(ctx)
 	t := r.s.newTask(baocun.TaskSelfAssess, 0, "验收自评 the team's self-assessment", real, r.s.Settings.Windows.AcceptanceDays)
 	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/acceptance", r.s.Pairing.ID), Open: []baocun.Task{t},
 		Events: []baocun.Event{r.event("acceptance.opened", "system", t.ID, 0, prog, map[string]int{"min_raters": rubric.MinRaters})}}
 	// Set before the write: the task reaches inboxes during it, and a step on it
 	// (validated now, run once the write commits) needs the rubric.
-	r.s.Acceptance = &AcceptanceState{Rubric: rubric}
+	r.s.Acceptance = &AcceptanceState{Rubric: rubric, Inputs: inputs}
 	if err := r.applyOpening(ctx, ch); err != nil {
 		r.s.Acceptance = nil
 		return err
@@ -130,7 +147,7 @@ func (r *pairingRun) score(ctx workflow.Context, st Step) (StepResult, error) {
 			all[i] = s.Scores
 		}
 		var err error
-		if result, err = a.Rubric.Combine(all); err != nil {
+		if result, err = a.Rubric.Combine(all, a.Inputs); err != nil {
 			return StepResult{}, invalidFields(err)
 		}
 	}
@@ -184,4 +201,181 @@ var errNotYet = temporal.NewNonRetryableApplicationError("验收正在开启，�
 // message.
 func invalidFields(err error) error {
 	return temporal.NewNonRetryableApplicationError(baocun.ErrorMessage(err), baocun.ErrorCode(err), nil)
+}
+
+// appealing is the busy key of an appeal being written: the window's close waits
+// for it, and a second appeal sent at the same moment is refused.
+const appealing = "appeal"
+
+// publicity publishes the confirmed result, takes an appeal while its window is
+// open and waits for its decision, and once publicity is over makes the result final
+// and closes the pairing. It reports false when a cancel came first.
+func (r *pairingRun) publicity(ctx workflow.Context) (bool, error) {
+	s, a := r.s, r.s.Acceptance
+	if a.PublishedOn == "" {
+		ran, err := r.systemStep(ctx, func() error { return r.publish(ctx) })
+		if err != nil || !ran {
+			return false, err
+		}
+	}
+	day := func(d string) time.Time {
+		t, _ := time.ParseInLocation(time.DateOnly, d, s.Clock.Start.Location())
+		return t
+	}
+	over := func() bool { return s.Stage != baocun.StagePublicity }
+	if !a.AppealClosed {
+		// The window closes at the end of its last day, or when an appeal is filed.
+		if err := r.awaitUntil(ctx, day(a.AppealBy).AddDate(0, 0, 1), func() bool { return over() || a.Appeal != nil }); err != nil {
+			return false, err
+		}
+		if err := workflow.Await(ctx, func() bool { return !r.busy[appealing] }); err != nil {
+			return false, err
+		}
+		a.AppealClosed = true
+	}
+	if a.Appeal != nil {
+		if err := workflow.Await(ctx, func() bool { return over() || a.Appeal.Decision != nil }); err != nil {
+			return false, err
+		}
+	}
+	if err := r.awaitUntil(ctx, day(a.PublicityEnds).AddDate(0, 0, 1), over); err != nil {
+		return false, err
+	}
+	if over() {
+		return false, nil
+	}
+	ran, err := r.systemStep(ctx, func() error { return r.finalize(ctx) })
+	if err != nil || !ran {
+		return false, err
+	}
+	return true, r.finish(ctx)
+}
+
+// publish records the result's publication and the dates its publicity ends and
+// its appeal window closes (the last days of each).
+func (r *pairingRun) publish(ctx workflow.Context) error {
+	a, w := r.s.Acceptance, r.s.Settings.Windows
+	real, prog := r.now(ctx)
+	on := prog.Format(time.DateOnly)
+	ends := prog.AddDate(0, 0, w.PublicityDays).Format(time.DateOnly)
+	by := prog.AddDate(0, 0, w.AppealDays).Format(time.DateOnly)
+	data := map[string]any{"total": a.Result.Total, "grade": a.Result.Grade, "publicity_ends": ends, "appeal_by": by}
+	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/published", r.s.Pairing.ID),
+		Events: []baocun.Event{r.event("result.published", "system", "", 0, prog, data)},
+		Audit: []baocun.AuditEntry{r.systemAudit("acceptance.publish",
+			fmt.Sprintf(`{"total":%q,"grade":%q,"publicity_ends":%q,"appeal_by":%q}`, a.Result.Total.StringFixed(2), a.Result.Grade, ends, by))}}
+	if err := r.apply(ctx, ch); err != nil {
+		return err
+	}
+	a.PublishedOn, a.PublicityEnds, a.AppealBy = on, ends, by
+	return nil
+}
+
+func (r *pairingRun) validateAppeal(st Step) error {
+	if st.Appeal == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "appeal: 必填 required"))
+	}
+	if err := st.Appeal.Validate(); err != nil {
+		return invalid(err)
+	}
+	a := r.s.Acceptance
+	switch {
+	case r.cancelling || r.s.Stage != baocun.StagePublicity:
+		return conflict("当前阶段（%s）不能申诉 The pairing is at stage %s: no appeal is open.", baocun.StageNames[r.s.Stage], r.s.Stage)
+	case a == nil || a.PublishedOn == "":
+		return conflict("结果尚未公示 The result is not published yet.")
+	case a.Appeal != nil || r.busy[appealing]:
+		return conflict("已申诉过，每个结果只能申诉一次 An appeal was filed already: a result is appealed once.")
+	case a.AppealClosed:
+		return conflict("申诉期已于 %s 结束 The appeal window closed on %s.", a.AppealBy, a.AppealBy)
+	}
+	return nil
+}
+
+// appeal files the department's appeal and asks a reviewer of another department
+// to decide it.
+func (r *pairingRun) appeal(ctx workflow.Context, st Step) (StepResult, error) {
+	if err := r.validateAppeal(st); err != nil {
+		return StepResult{}, err
+	}
+	r.busy[appealing] = true
+	defer delete(r.busy, appealing)
+	a := r.s.Acceptance
+	return r.step(ctx, st, nil, func(real, prog time.Time, ch *baocun.Change) func() {
+		t := r.s.newTask(baocun.TaskDecideAppeal, 0, "裁决申诉（本部门除外） decide the appeal: a reviewer of another department", real, r.s.Settings.Windows.DecideDays)
+		ch.Open = append(ch.Open, t)
+		ch.Events = append(ch.Events, r.event("appeal.filed", st.Actor, t.ID, 0, prog, st.Appeal))
+		appeal := &baocun.Appeal{Reasons: st.Appeal.Reasons, By: st.Actor, FiledOn: prog.Format(time.DateOnly)}
+		return func() { a.Appeal = appeal }
+	})
+}
+
+func (r *pairingRun) validateAppealDecision(st Step) error {
+	d := st.AppealDecision
+	if d == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "appeal_decision: 必填 required"))
+	}
+	if err := d.Validate(); err != nil {
+		return invalid(err)
+	}
+	if _, err := r.claim(d.TaskID, baocun.TaskDecideAppeal); err != nil {
+		return err
+	}
+	if d.Outcome == baocun.AppealRevise {
+		if _, err := r.s.Acceptance.Rubric.Revise(*r.s.Acceptance.Result, d.Goods); err != nil {
+			return invalidFields(err)
+		}
+	}
+	return nil
+}
+
+// decideAppeal upholds the published result or revises it; either way the decision
+// is final.
+func (r *pairingRun) decideAppeal(ctx workflow.Context, st Step) (StepResult, error) {
+	d := st.AppealDecision
+	a := r.s.Acceptance
+	final := *a.Result
+	if d.Outcome == baocun.AppealRevise {
+		var err error
+		if final, err = a.Rubric.Revise(*a.Result, d.Goods); err != nil {
+			return StepResult{}, invalidFields(err)
+		}
+	}
+	return r.step(ctx, st, []string{d.TaskID}, func(real, prog time.Time, ch *baocun.Change) func() {
+		dec := &baocun.AppealDecision{Outcome: d.Outcome, Goods: d.Goods, Reasons: d.Reasons, By: st.Actor, DecidedOn: prog.Format(time.DateOnly)}
+		ch.Close[0].Outcome = d.Outcome
+		ch.Events = append(ch.Events, r.event("appeal.decided", st.Actor, d.TaskID, 0, prog,
+			map[string]any{"outcome": d.Outcome, "goods": d.Goods, "reasons": d.Reasons, "total": final.Total, "grade": final.Grade}))
+		return func() { a.Appeal.Decision, a.Final = dec, &final }
+	})
+}
+
+// finalize makes the result final and closes the pairing; tasks still open (a
+// yearly evaluation never returned) expire.
+func (r *pairingRun) finalize(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 }); err != nil {
+		return err
+	}
+	a := r.s.Acceptance
+	final := *a.Result
+	if a.Final != nil {
+		final = *a.Final
+	}
+	real, prog := r.now(ctx)
+	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/final", r.s.Pairing.ID),
+		Final:  &baocun.FinalResult{PairingID: r.s.Pairing.ID, Result: final, Appeal: a.Appeal, At: real},
+		Stages: []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageClosed, Period: r.s.Period}}}
+	for _, t := range r.s.Tasks {
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
+	}
+	ch.Events = []baocun.Event{r.event("result.final", "system", "", 0, prog, map[string]any{"total": final.Total, "grade": final.Grade, "appealed": a.Appeal != nil})}
+	ch.Audit = []baocun.AuditEntry{r.systemAudit("acceptance.finalize", fmt.Sprintf(`{"total":%q,"grade":%q,"appealed":%v}`, final.Total.StringFixed(2), final.Grade, a.Appeal != nil))}
+	if err := r.apply(ctx, ch); err != nil {
+		return err
+	}
+	for _, t := range slices.Clone(r.s.Tasks) {
+		r.close(t.ID)
+	}
+	a.Final, r.s.Stage = &final, baocun.StageClosed
+	return nil
 }

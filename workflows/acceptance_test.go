@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,10 +17,9 @@ import (
 // sheetOf scores every indicator of the default rubric at share of its points.
 func sheetOf(share string) baocun.Scores {
 	s := baocun.Scores{}
-	for _, g := range baocun.DefaultRubric().Goods {
-		for _, in := range g.Indicators {
-			s[g.Code+"."+in.Code] = in.Points.Mul(decimal.RequireFromString(share)).Round(2)
-		}
+	r := baocun.DefaultRubric()
+	for k, points := range r.Rated() {
+		s[k] = points.Mul(decimal.RequireFromString(share)).Round(2)
 	}
 	return s
 }
@@ -84,7 +85,10 @@ func TestPairingAcceptance(t *testing.T) {
 			t.Errorf("%s: %v, want refused with %s", name, c.s, c.code)
 		}
 	}
-	// (1 + 1 + 0.5) / 3 of every indicator: 83.33, good.
+	// (1 + 1 + 0.5) / 3 of every rated indicator: 83.33…%. The pairing has no
+	// approved report or evaluation, so the four indicators the records decide earn
+	// nothing: prosperity (25 + 30)·0.8333… = 45.83, feedback (30 + 30)·0.8333… = 50;
+	// total (83.333…·50 + 45.833…·35 + 50·15) / 100 = 65.2083… → 65.21, pass.
 	if res := third.result(); res.Stage != baocun.StageAcceptance || len(res.Opened) != 1 {
 		t.Errorf("the third sheet: %+v", res)
 	}
@@ -92,7 +96,8 @@ func TestPairingAcceptance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 1 || !results[0].Result.Total.Equal(decimal.RequireFromString("83.33")) || results[0].Result.Grade != baocun.GradeGood ||
+	if len(results) != 1 || !results[0].Result.Total.Equal(decimal.RequireFromString("65.21")) || results[0].Result.Grade != baocun.GradePass ||
+		!results[0].Result.Goods["prosperity"].Equal(decimal.RequireFromString("45.83")) || !results[0].Result.Computed["feedback.satisfaction"].IsZero() ||
 		results[0].NewClass != 2 || results[0].ConfirmedBy != "org" || results[0].Result.Raters != 3 || results[0].Department != r.p.Department {
 		t.Fatalf("stored results %+v", results)
 	}
@@ -107,4 +112,180 @@ func TestPairingAcceptance(t *testing.T) {
 	if got := fmt.Sprint(kinds); got != want {
 		t.Errorf("events %s, want %s", got, want)
 	}
+}
+
+// publicityRun is a one-year pairing brought to publicity: acceptance opens on
+// 2028-01-01, the result (83.33…% of every rated indicator, 65.21, pass) is
+// confirmed on 2028-01-04 at 01:00 and published at once.
+func publicityRun(t *testing.T, tweak func(*baocun.CycleSettings)) (*fixture, *run, workflows.PairingState) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) {
+		s.Years, s.PeriodMonths = 1, 12
+		if tweak != nil {
+			tweak(s)
+		}
+	})
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	as := func(actor string, st workflows.Step) func() workflows.Step {
+		return func() workflows.Step { st.Actor = actor; return st }
+	}
+	r.must(since("2028-01-02", 0), workflows.UpdateSelfAssess, as("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "三年来修路三条 three roads"}}))
+	for i, share := range []string{"1", "1", "0.5"} {
+		r.must(since("2028-01-03", time.Duration(i)*time.Hour), workflows.UpdateScore, as(fmt.Sprintf("r%d", i+1), workflows.Step{Score: &baocun.ScoreInput{Scores: sheetOf(share)}}))
+	}
+	r.must(since("2028-01-04", time.Hour), workflows.UpdateConfirm, func() workflows.Step {
+		return workflows.Step{Actor: "org", Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm, 0), NewClass: 2}}
+	})
+	return f, r, s0
+}
+
+func appealStep(reasons string) func() workflows.Step {
+	return func() workflows.Step {
+		return workflows.Step{Actor: "lead", Appeal: &baocun.AppealInput{Reasons: reasons}, Audit: audit("lead", "appeal.file")}
+	}
+}
+
+func (r *run) decideAppeal(outcome string, goods map[string]string) func() workflows.Step {
+	return func() workflows.Step {
+		d := &baocun.AppealDecisionInput{TaskID: r.open(baocun.TaskDecideAppeal, 0), Outcome: outcome, Reasons: "复核了台账 the ledgers were checked"}
+		for k, v := range goods {
+			if d.Goods == nil {
+				d.Goods = map[string]decimal.Decimal{}
+			}
+			d.Goods[k] = decimal.RequireFromString(v)
+		}
+		return workflows.Step{Actor: "rev", AppealDecision: d, Audit: audit("rev", "appeal.decide")}
+	}
+}
+
+// Without an appeal the result is published for 7 days and may be appealed for 10:
+// it becomes final, and the pairing closes, when the later window ends (the end of
+// 2028-01-14), unchanged.
+func TestPublicityWithoutAppeal(t *testing.T) {
+	f, r, s0 := publicityRun(t, nil)
+	pid := r.p.ID
+	r.at(since("2028-01-04", 2*time.Hour), func() {
+		a := r.state().Acceptance
+		if a.PublishedOn != "2028-01-04" || a.PublicityEnds != "2028-01-11" || a.AppealBy != "2028-01-14" {
+			t.Errorf("published %s, publicity ends %s, appeal by %s", a.PublishedOn, a.PublicityEnds, a.AppealBy)
+		}
+	})
+	r.at(since("2028-01-14", 23*time.Hour), func() {
+		if p := f.pairing(pid); p.Stage != baocun.StagePublicity {
+			t.Errorf("on the appeal window's last day the pairing is %s", p.Stage)
+		}
+	})
+	if err := r.exec(s0); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	if r.env.Now().Before(date("2028-01-15")) {
+		t.Errorf("closed at %v, before the appeal window's end", r.env.Now())
+	}
+	if p := f.pairing(pid); p.Stage != baocun.StageClosed {
+		t.Errorf("pairing %s, want closed", p.Stage)
+	}
+	results, _ := f.db.AcceptanceResults(f.ctx, f.cycleID)
+	if len(results) != 1 || results[0].Final == nil || !results[0].Final.Total.Equal(results[0].Result.Total) || results[0].Appeal != nil || results[0].FinalizedAt == nil {
+		t.Fatalf("results %+v", results)
+	}
+	kinds := f.eventKinds(pid)
+	if !slices.Contains(kinds, "result.published") || kinds[len(kinds)-1] != "result.final" {
+		t.Errorf("events %v", kinds)
+	}
+	if n := len(f.audits("acceptance.finalize")); n != 1 {
+		t.Errorf("%d finalize audit entries", n)
+	}
+}
+
+// An appeal filed in its window opens a reviewer's decision; a second appeal, a
+// revision of an unknown good, and an appeal decision on no open task are refused.
+// The revision is final, and the pairing closes once publicity is over (the end of
+// 2028-01-11): the appeal window closed when the appeal was filed.
+func TestPublicityAppealRevised(t *testing.T) {
+	f, r, s0 := publicityRun(t, nil)
+	pid := r.p.ID
+	short := r.send(since("2028-01-05", 0), workflows.UpdateAppeal, appealStep(""))
+	r.must(since("2028-01-05", time.Hour), workflows.UpdateAppeal, appealStep("台账漏计两个项目 two projects were left out of the ledger"))
+	second := r.send(since("2028-01-05", 2*time.Hour), workflows.UpdateAppeal, appealStep("再次申诉 again"))
+	unknown := r.send(since("2028-01-06", 0), workflows.UpdateDecideAppeal, r.decideAppeal(baocun.AppealRevise, map[string]string{"luck": "100"}))
+	upholdWithScores := r.send(since("2028-01-06", time.Hour), workflows.UpdateDecideAppeal, r.decideAppeal(baocun.AppealUphold, map[string]string{"prosperity": "90"}))
+	// prosperity 45.83 → 88.69: the total rises by 0.35 · 42.86 = 15.001 → 80.21, good.
+	r.must(since("2028-01-06", 2*time.Hour), workflows.UpdateDecideAppeal, r.decideAppeal(baocun.AppealRevise, map[string]string{"prosperity": "88.69"}))
+	again := r.send(since("2028-01-06", 3*time.Hour), workflows.UpdateDecideAppeal, func() workflows.Step {
+		return workflows.Step{Actor: "rev", AppealDecision: &baocun.AppealDecisionInput{TaskID: fmt.Sprintf("%d-99", pid), Outcome: baocun.AppealUphold, Reasons: "再裁 again"}}
+	})
+	r.at(since("2028-01-11", 23*time.Hour), func() {
+		if p := f.pairing(pid); p.Stage != baocun.StagePublicity {
+			t.Errorf("on publicity's last day the pairing is %s", p.Stage)
+		}
+	})
+	if err := r.exec(s0); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	if end := r.env.Now(); end.Before(date("2028-01-12")) || !end.Before(date("2028-01-13")) {
+		t.Errorf("closed at %v, want once publicity ended (2028-01-12)", end)
+	}
+	for name, c := range map[string]struct {
+		s    *sent
+		code string
+	}{"no reasons": {short, baocun.EINVALID}, "a second appeal": {second, baocun.ECONFLICT}, "an unknown good": {unknown, baocun.EINVALID},
+		"upheld with scores": {upholdWithScores, baocun.EINVALID}, "no such task": {again, baocun.ECONFLICT}} {
+		if !c.s.cb.rejected || code(c.s.cb.err) != c.code {
+			t.Errorf("%s: %v, want refused with %s", name, c.s, c.code)
+		}
+	}
+	results, _ := f.db.AcceptanceResults(f.ctx, f.cycleID)
+	if len(results) != 1 || results[0].Final == nil || results[0].Appeal == nil || results[0].Appeal.Decision == nil {
+		t.Fatalf("results %+v", results)
+	}
+	res := results[0]
+	if !res.Result.Total.Equal(decimal.RequireFromString("65.21")) || !res.Final.Total.Equal(decimal.RequireFromString("80.21")) ||
+		res.Final.Grade != baocun.GradeGood || res.Appeal.Decision.Outcome != baocun.AppealRevise || res.Appeal.By != "lead" || res.Appeal.Decision.By != "rev" {
+		t.Errorf("published %s, final %s %s, appeal %+v", res.Result.Total, res.Final.Total, res.Final.Grade, res.Appeal)
+	}
+	if n := len(f.audits("appeal.file")); n != 1 {
+		t.Errorf("%d appeal audit entries, want 1 (refused appeals write nothing)", n)
+	}
+}
+
+// When publicity outlasts the appeal window, an appeal after the window is refused;
+// an appeal still undecided when publicity ends keeps the pairing open until it is
+// decided (here upheld, on a later day).
+func TestPublicityAppealWindowAndLateDecision(t *testing.T) {
+	t.Run("after the window", func(t *testing.T) {
+		f, r, s0 := publicityRun(t, func(s *baocun.CycleSettings) { s.Windows.PublicityDays, s.Windows.AppealDays = 20, 5 })
+		late := r.send(since("2028-01-10", 0), workflows.UpdateAppeal, appealStep("迟到的申诉 a late appeal"))
+		if err := r.exec(s0); err != nil {
+			t.Fatalf("workflow: %v", err)
+		}
+		if !late.cb.rejected || code(late.cb.err) != baocun.ECONFLICT || !strings.Contains(late.cb.err.Error(), "2028-01-09") {
+			t.Errorf("late appeal: %v", late)
+		}
+		if r.env.Now().Before(date("2028-01-25")) {
+			t.Errorf("closed at %v, before publicity's end", r.env.Now())
+		}
+		if p := f.pairing(r.p.ID); p.Stage != baocun.StageClosed {
+			t.Errorf("pairing %s", p.Stage)
+		}
+	})
+	t.Run("decided after publicity", func(t *testing.T) {
+		f, r, s0 := publicityRun(t, func(s *baocun.CycleSettings) { s.Windows.DecideDays = 30 })
+		r.must(since("2028-01-13", 0), workflows.UpdateAppeal, appealStep("评分有误 the scoring was wrong"))
+		r.at(since("2028-01-20", 0), func() {
+			if p := f.pairing(r.p.ID); p.Stage != baocun.StagePublicity {
+				t.Errorf("with an appeal pending the pairing is %s", p.Stage)
+			}
+		})
+		r.must(since("2028-01-21", 0), workflows.UpdateDecideAppeal, r.decideAppeal(baocun.AppealUphold, nil))
+		if err := r.exec(s0); err != nil {
+			t.Fatalf("workflow: %v", err)
+		}
+		if end := r.env.Now(); end.Before(date("2028-01-21")) || !end.Before(date("2028-01-22")) {
+			t.Errorf("closed at %v, want on the decision", end)
+		}
+		results, _ := f.db.AcceptanceResults(f.ctx, f.cycleID)
+		if len(results) != 1 || results[0].Final == nil || !results[0].Final.Total.Equal(results[0].Result.Total) || results[0].Appeal.Decision.Outcome != baocun.AppealUphold {
+			t.Fatalf("results %+v", results)
+		}
+	})
 }

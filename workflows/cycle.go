@@ -58,7 +58,8 @@ func childOptions(ctx workflow.Context, id string) workflow.Context {
 }
 
 // Cycle runs one cycle: it fans its pairings out in batches (Cycle → PairingBatch →
-// Pairing) and waits for every batch. Cancelling it cancels every pairing.
+// Pairing), waits for every batch, then runs the commendation. Cancelling it cancels
+// every pairing.
 func Cycle(ctx workflow.Context, in CycleInput) error {
 	size := in.BatchSize
 	if size <= 0 {
@@ -76,17 +77,32 @@ func Cycle(ctx workflow.Context, in CycleInput) error {
 		}
 	}
 	if ctx.Err() != nil {
-		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		ch := baocun.Change{At: workflow.Now(dctx), Key: fmt.Sprintf("cycle-%d/cancelled", in.CycleID),
-			Cycle: &baocun.CycleStatus{ID: in.CycleID, Status: baocun.CycleCancelled},
-			Audit: []baocun.AuditEntry{{Actor: "system", Action: "cycle.cancelled", Resource: fmt.Sprintf("cycles/%d", in.CycleID),
-				CycleID: fmt.Sprint(in.CycleID), Summary: fmt.Sprintf(`{"pairings":%d}`, in.Pairings)}}}
-		if err := applyChange(dctx, ch); err != nil {
-			return err
-		}
-		return temporal.NewCanceledError()
+		return cycleCancelled(ctx, in)
 	}
-	return failed
+	// Before this version a cycle ended when its pairings did.
+	if failed != nil || workflow.GetVersion(ctx, commendationChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return failed
+	}
+	if err := Commendation(ctx, in); err != nil {
+		if ctx.Err() != nil {
+			return cycleCancelled(ctx, in)
+		}
+		return err
+	}
+	return nil
+}
+
+// cycleCancelled records a cancelled cycle's status.
+func cycleCancelled(ctx workflow.Context, in CycleInput) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	ch := baocun.Change{At: workflow.Now(dctx), Key: fmt.Sprintf("cycle-%d/cancelled", in.CycleID),
+		Cycle: &baocun.CycleStatus{ID: in.CycleID, Status: baocun.CycleCancelled},
+		Audit: []baocun.AuditEntry{{Actor: "system", Action: "cycle.cancelled", Resource: fmt.Sprintf("cycles/%d", in.CycleID),
+			CycleID: fmt.Sprint(in.CycleID), Summary: fmt.Sprintf(`{"pairings":%d}`, in.Pairings)}}}
+	if err := applyChange(dctx, ch); err != nil {
+		return err
+	}
+	return temporal.NewCanceledError()
 }
 
 // PairingBatch starts one Pairing workflow per pairing of its range, opens their

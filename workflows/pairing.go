@@ -32,6 +32,8 @@ const (
 	UpdateSelfAssess    = "self_assess"
 	UpdateScore         = "score"
 	UpdateConfirm       = "confirm_acceptance"
+	UpdateAppeal        = "appeal"
+	UpdateDecideAppeal  = "decide_appeal"
 	QueryState          = "state"
 )
 
@@ -59,7 +61,11 @@ type Step struct {
 	SelfAssess *baocun.SelfAssessInput `json:"self_assess,omitempty"`
 	Score      *baocun.ScoreInput      `json:"score,omitempty"`
 	Confirm    *baocun.ConfirmInput    `json:"confirm,omitempty"`
-	Reason     string                  `json:"reason,omitempty"` // cancel
+	Appeal     *baocun.AppealInput     `json:"appeal,omitempty"`
+	// AppealDecision: the field is named apart from Decision, which closes tasks
+	// with its outcome in step.
+	AppealDecision *baocun.AppealDecisionInput `json:"appeal_decision,omitempty"`
+	Reason         string                      `json:"reason,omitempty"` // cancel
 	// Names of the people the input names, from the directory, for the timeline.
 	Names map[string]string `json:"names,omitempty"`
 }
@@ -249,9 +255,22 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 				return r.cancelledByCycle(ctx)
 			}
 		case baocun.StagePublicity:
-			// Publicity and appeal come next (issue 6); the pairing waits, cancellable.
-			if err := workflow.Await(ctx, func() bool { return s.Stage != baocun.StagePublicity }); err != nil {
-				return r.cancelledByCycle(ctx)
+			// Before this version a pairing waited here, cancellable, for code to come.
+			if workflow.GetVersion(ctx, "publicity-appeal", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				if err := workflow.Await(ctx, func() bool { return s.Stage != baocun.StagePublicity }); err != nil {
+					return r.cancelledByCycle(ctx)
+				}
+				continue
+			}
+			closed, err := r.publicity(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return r.cancelledByCycle(ctx)
+				}
+				return err
+			}
+			if closed {
+				return nil
 			}
 		case baocun.StageReviews:
 			end := periods[s.Period-1].End
@@ -429,6 +448,8 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 		{UpdateSelfAssess, r.validateSelfAssess, r.selfAssess},
 		{UpdateScore, r.validateScore, r.score},
 		{UpdateConfirm, r.validateConfirm, r.confirm},
+		{UpdateAppeal, r.validateAppeal, r.appeal},
+		{UpdateDecideAppeal, r.validateAppealDecision, r.decideAppeal},
 	}
 	for _, h := range handlers {
 		validate, handle := h.validate, h.handle

@@ -222,12 +222,8 @@ func TestRecordAcceptance(t *testing.T) {
 	r.toReviews()
 	r.open(baocun.TaskSelfAssess) // the period, and so the cycle, ends
 	r.step(workflows.UpdateSelfAssess, workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成规划 the plan met"}})
-	sheet := baocun.Scores{}
-	for _, g := range baocun.DefaultRubric().Goods {
-		for _, in := range g.Indicators {
-			sheet[g.Code+"."+in.Code] = in.Points
-		}
-	}
+	rubric := baocun.DefaultRubric()
+	sheet := baocun.Scores(rubric.Rated())
 	for _, rater := range []string{"r1", "r2", "r3"} {
 		r.open(baocun.TaskScore)
 		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})

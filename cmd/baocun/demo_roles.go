@@ -596,11 +596,10 @@ func (d *demo) sheet(p *demoPairing, rater string) baocun.Scores {
 	level := 70 + (p.ID*7)%29 // 70–98 %
 	lean := int64(len(rater) % 3)
 	s := baocun.Scores{}
-	for _, g := range baocun.DefaultRubric().Goods {
-		for _, in := range g.Indicators {
-			pct := min(100, level+lean)
-			s[g.Code+"."+in.Code] = in.Points.Mul(decimal.NewFromInt(pct)).Div(decimal.NewFromInt(100)).Round(2)
-		}
+	r := baocun.DefaultRubric()
+	for k, points := range r.Rated() {
+		pct := min(100, level+lean)
+		s[k] = points.Mul(decimal.NewFromInt(pct)).Div(decimal.NewFromInt(100)).Round(2)
 	}
 	return s
 }

@@ -1,0 +1,228 @@
+package baocun
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Publicity and appeal (公示 / 申诉), then commendation (表彰): SPEC.md stages 6–7 and
+// "Commendation".
+
+// Appeal outcomes.
+const (
+	AppealUphold = "uphold" // 维持原结果
+	AppealRevise = "revise" // 改判
+)
+
+// AppealInput is a department lead's appeal against the published result.
+type AppealInput struct {
+	Reasons string `json:"reasons"`
+}
+
+// Validate checks an appeal.
+func (in AppealInput) Validate() error { return requireText("reasons", in.Reasons, 5000) }
+
+// AppealDecisionInput is a reviewer's decision of an appeal: uphold the result, or
+// revise some goods' scores (0–100), with reasons either way.
+type AppealDecisionInput struct {
+	TaskID  string                     `json:"task_id"`
+	Outcome string                     `json:"outcome"` // uphold | revise
+	Goods   map[string]decimal.Decimal `json:"goods,omitempty"`
+	Reasons string                     `json:"reasons"`
+}
+
+// Validate checks what it can without the rubric.
+func (in AppealDecisionInput) Validate() error {
+	if in.TaskID == "" {
+		return invalidField("task_id", "必填 required")
+	}
+	switch in.Outcome {
+	case AppealUphold:
+		if len(in.Goods) > 0 {
+			return invalidField("goods", "维持原结果时不改分 an upheld result changes no score")
+		}
+	case AppealRevise:
+		if len(in.Goods) == 0 {
+			return invalidField("goods", "改判须给出改后的得分 a revision gives the revised scores")
+		}
+	default:
+		return invalidField("outcome", fmt.Sprintf("须为 uphold（维持）或 revise（改判） must be uphold or revise, not %q", in.Outcome))
+	}
+	return requireText("reasons", in.Reasons, 5000)
+}
+
+// Appeal is a department's appeal against its published result and, once decided,
+// the decision.
+type Appeal struct {
+	Reasons  string          `json:"reasons"`
+	By       string          `json:"by"`
+	FiledOn  string          `json:"filed_on"` // programme date
+	Decision *AppealDecision `json:"decision,omitempty"`
+}
+
+// AppealDecision is how an appeal was decided.
+type AppealDecision struct {
+	Outcome   string                     `json:"outcome"`
+	Goods     map[string]decimal.Decimal `json:"goods,omitempty"`
+	Reasons   string                     `json:"reasons"`
+	By        string                     `json:"by"`
+	DecidedOn string                     `json:"decided_on"` // programme date
+}
+
+// FinalResult is a pairing's result once its publicity and any appeal are over.
+type FinalResult struct {
+	PairingID int64     `json:"pairing_id"`
+	Result    Result    `json:"result"`
+	Appeal    *Appeal   `json:"appeal,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Commendation statuses.
+const (
+	CommendationPending   = "pending"   // pairings are still running
+	CommendationProposing = "proposing" // department leads propose cadres
+	CommendationApproving = "approving" // an organiser approves the list
+	CommendationPublished = "published"
+)
+
+// Cadre statuses.
+const (
+	CadreProposed = "proposed"
+	CadreApproved = "approved"
+	CadreExcluded = "excluded" // the organiser left them off the list
+)
+
+// Cadre is one proposed excellent cadre (优秀包村干部).
+type Cadre struct {
+	PersonID   string    `json:"person_id"`
+	Name       string    `json:"name,omitempty"`
+	Department string    `json:"department_code"`
+	PairingID  int64     `json:"pairing_id"`
+	Village    string    `json:"village_code,omitempty"`
+	Grade      string    `json:"grade,omitempty"` // the pairing's final grade
+	Reason     string    `json:"reason"`
+	ProposedBy string    `json:"proposed_by"`
+	ProposedAt time.Time `json:"proposed_at"`
+	Status     string    `json:"status"`
+}
+
+// Eligible are a department's cadres who may be proposed: members of its teams
+// whose pairings finished graded at least good, who met the residency rule every
+// month they served.
+type Eligible struct {
+	Department string           `json:"department_code"`
+	County     string           `json:"county"`           // the department's jurisdiction
+	People     map[string]int64 `json:"people,omitempty"` // person → their pairing
+	Count      int              `json:"count"`
+}
+
+// ProposeInput is a department lead's proposal: the cadres, each with the reason.
+// An empty list proposes nobody.
+type ProposeInput struct {
+	Cadres []CadreProposal `json:"cadres"`
+}
+
+// CadreProposal is one person proposed.
+type CadreProposal struct {
+	PersonID string `json:"person_id"`
+	Reason   string `json:"reason"`
+}
+
+// Validate checks a proposal's shape; eligibility is the workflow's to check.
+func (in ProposeInput) Validate() error {
+	if len(in.Cadres) > maxTeam {
+		return invalidField("cadres", fmt.Sprintf("至多 %d 人 at most %d people", maxTeam, maxTeam))
+	}
+	seen := map[string]bool{}
+	for i, c := range in.Cadres {
+		f := fmt.Sprintf("cadres[%d]", i)
+		if c.PersonID == "" || seen[c.PersonID] {
+			return invalidField(f+".person_id", "须非空且不重复 required, once each")
+		}
+		seen[c.PersonID] = true
+		if err := requireText(f+".reason", c.Reason, 2000); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApproveInput is an organiser's approval of the commendation list, leaving off any
+// proposed cadres named in Exclude.
+type ApproveInput struct {
+	TaskID  string   `json:"task_id"`
+	Exclude []string `json:"exclude,omitempty"`
+	Comment string   `json:"comment,omitempty"`
+}
+
+// Validate checks an approval.
+func (in ApproveInput) Validate() error {
+	if in.TaskID == "" {
+		return invalidField("task_id", "必填 required")
+	}
+	if len(in.Exclude) > 10000 {
+		return invalidField("exclude", "过多 too many")
+	}
+	return optionalText("comment", in.Comment, 2000)
+}
+
+// Commendation is a cycle's commendation list: the ranked pairings and departments
+// (the advanced among them), and the cadres.
+type Commendation struct {
+	CycleID       int64            `json:"cycle_id"`
+	Status        string           `json:"status"`
+	AdvancedShare decimal.Decimal  `json:"advanced_share"`
+	Pairings      []Ranked         `json:"pairings"`
+	Departments   []DepartmentRank `json:"departments"`
+	Cadres        []Cadre          `json:"cadres"`
+	ApprovedBy    string           `json:"approved_by,omitempty"`
+	PublishedAt   *time.Time       `json:"published_at,omitempty"`
+}
+
+// CommendationChange is a commendation's step written with a Change: its status,
+// cadres proposed, and at publication who approved and who was left off (the list
+// itself is built from the stored results as it is written).
+type CommendationChange struct {
+	CycleID    int64    `json:"cycle_id"`
+	Status     string   `json:"status"`
+	Cadres     []Cadre  `json:"cadres,omitempty"`
+	Exclude    []string `json:"exclude,omitempty"`
+	ApprovedBy string   `json:"approved_by,omitempty"`
+}
+
+// Rank ranks a cycle's results (each at its final score when it has one) and its
+// departments, marking the advanced.
+func (r *Rubric) Rank(results []AcceptanceResult) ([]Ranked, []DepartmentRank) {
+	ranked := make([]Ranked, len(results))
+	for i, a := range results {
+		res := a.Result
+		if a.Final != nil {
+			res = *a.Final
+		}
+		ranked[i] = Ranked{PairingID: a.PairingID, Department: a.Department, Result: res}
+	}
+	ranked = r.RankPairings(ranked)
+	return ranked, r.RankDepartments(ranked, r.Share())
+}
+
+// DefaultAdvancedShare is the share of ranked departments that may be advanced.
+var DefaultAdvancedShare = decimal.RequireFromString("0.2")
+
+// Share is the rubric's advanced share, or the default for a rubric frozen
+// before it had one.
+func (r *Rubric) Share() decimal.Decimal {
+	if r.AdvancedShare.IsPositive() {
+		return r.AdvancedShare
+	}
+	return DefaultAdvancedShare
+}
+
+// GradeAtLeast reports whether grade is g or better.
+func GradeAtLeast(grade, g string) bool {
+	order := []string{GradeExcellent, GradeGood, GradePass, GradeFail}
+	i, j := slices.Index(order, grade), slices.Index(order, g)
+	return i >= 0 && j >= 0 && i <= j
+}

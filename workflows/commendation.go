@@ -1,0 +1,233 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"baocun"
+	"baocun/activities"
+)
+
+// Update and query names of a cycle's commendation (表彰), run by the Cycle workflow
+// once every pairing has closed.
+const (
+	UpdatePropose      = "propose_cadres"
+	UpdateApprove      = "approve_commendation"
+	QueryCommendation  = "commendation"
+	commendationChange = "commendation"
+)
+
+// CycleStep is the argument of the commendation's Updates.
+type CycleStep struct {
+	Actor      string               `json:"actor"`
+	Audit      baocun.AuditEntry    `json:"audit"`
+	Department string               `json:"department_code,omitempty"` // propose: whose cadres
+	Propose    *baocun.ProposeInput `json:"propose,omitempty"`
+	Approve    *baocun.ApproveInput `json:"approve,omitempty"`
+}
+
+// CommendationState is where a cycle's commendation stands.
+type CommendationState struct {
+	Status string        `json:"status"`
+	Tasks  []baocun.Task `json:"tasks"` // open
+	// Proposed are the cadres proposed so far, by person.
+	Proposed map[string]string `json:"proposed,omitempty"` // person → department
+	Seq      int               `json:"seq"`
+}
+
+type commendRun struct {
+	in   CycleInput
+	s    *CommendationState
+	busy bool // a step is being written: steps go one at a time
+}
+
+// Commendation runs a cycle's commendation, as the last part of the Cycle workflow
+// (a function it calls, so its history is the cycle's; registered on its own for
+// tests): each department with cadres who may be
+// proposed gets a task to propose them; when every proposal is in, or their window
+// has passed, an organiser approves the list, and it is published. Rankings and the
+// advanced departments come from the stored final results as the list is published.
+func Commendation(ctx workflow.Context, in CycleInput) error {
+	c := &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationProposing, Proposed: map[string]string{}}}
+	if err := c.register(ctx); err != nil {
+		return err
+	}
+	actx := workflow.WithActivityOptions(ctx, activityOptions)
+	var plan activities.CommendationPlan
+	if err := workflow.ExecuteActivity(actx, (*activities.Activities).PlanCommendation, in.CycleID).Get(ctx, &plan); err != nil {
+		return err
+	}
+	real := workflow.Now(ctx)
+	prog := in.Clock.Now(real)
+	due := prog.AddDate(0, 0, in.Settings.Windows.DecideDays)
+	ch := baocun.Change{At: real, Key: fmt.Sprintf("cycle-%d/commendation/open", in.CycleID),
+		Commendation: &baocun.CommendationChange{CycleID: in.CycleID, Status: baocun.CommendationProposing},
+		Audit:        []baocun.AuditEntry{c.audit("commendation.open", fmt.Sprintf(`{"departments":%d}`, len(plan.Eligible)))}}
+	for _, e := range plan.Eligible {
+		ch.Open = append(ch.Open, c.task(baocun.TaskProposeCadres, e.Department, e.County,
+			fmt.Sprintf("推荐优秀包村干部（%d 人符合条件） propose excellent cadres: %d eligible", e.Count, e.Count), real, due))
+	}
+	if err := applyChange(ctx, ch); err != nil {
+		return err
+	}
+	c.s.Tasks = ch.Open
+	// Proposals until every one is in or their window passes; those not in expire.
+	if len(c.s.Tasks) > 0 {
+		if _, err := workflow.AwaitWithTimeout(ctx, in.Clock.Real(due).Sub(workflow.Now(ctx)), func() bool { return len(c.s.Tasks) == 0 }); err != nil {
+			return err
+		}
+	}
+	if err := workflow.Await(ctx, func() bool { return !c.busy }); err != nil {
+		return err
+	}
+	real = workflow.Now(ctx)
+	prog = in.Clock.Now(real)
+	approve := c.task(baocun.TaskApproveCommend, "", plan.Jurisdiction, "审批表彰名单 approve the commendation list", real, prog.AddDate(0, 0, in.Settings.Windows.DecideDays))
+	ch = baocun.Change{At: real, Key: fmt.Sprintf("cycle-%d/commendation/approving", in.CycleID), Open: []baocun.Task{approve},
+		Commendation: &baocun.CommendationChange{CycleID: in.CycleID, Status: baocun.CommendationApproving},
+		Audit:        []baocun.AuditEntry{c.audit("commendation.approving", fmt.Sprintf(`{"proposed":%d,"expired":%d}`, len(c.s.Proposed), len(c.s.Tasks)))}}
+	for _, t := range c.s.Tasks {
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
+	}
+	if err := applyChange(ctx, ch); err != nil {
+		return err
+	}
+	c.s.Tasks, c.s.Status = []baocun.Task{approve}, baocun.CommendationApproving
+	if err := workflow.Await(ctx, func() bool { return c.s.Status == baocun.CommendationPublished }); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// task is a commendation task, of the cycle rather than a pairing.
+func (c *commendRun) task(kind, dept, jurisdiction, subject string, real, due time.Time) baocun.Task {
+	c.s.Seq++
+	return baocun.Task{ID: fmt.Sprintf("c%d-%d", c.in.CycleID, c.s.Seq), Kind: kind, CycleID: c.in.CycleID, Role: baocun.TaskRoles[kind],
+		Jurisdiction: jurisdiction, Department: dept, Subject: subject, DueAt: c.in.Clock.Real(due), DueDate: due.Format(time.DateOnly),
+		Status: baocun.TaskOpen, OpenedAt: real}
+}
+
+func (c *commendRun) audit(action, summary string) baocun.AuditEntry {
+	return baocun.AuditEntry{Actor: "system", Action: action, Resource: fmt.Sprintf("cycles/%d/commendations", c.in.CycleID),
+		CycleID: fmt.Sprint(c.in.CycleID), Summary: summary}
+}
+
+func (c *commendRun) register(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryCommendation, func() (CommendationState, error) { return *c.s, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdatePropose, c.propose,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, st CycleStep) error { return c.validatePropose(st) }}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, c.approve,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, st CycleStep) error { return c.validateApprove(st) }})
+}
+
+// open is the open task of kind (and department, for a proposal).
+func (c *commendRun) open(kind, dept string) *baocun.Task {
+	for i, t := range c.s.Tasks {
+		if t.Kind == kind && (dept == "" || t.Department == dept) {
+			return &c.s.Tasks[i]
+		}
+	}
+	return nil
+}
+
+func (c *commendRun) validatePropose(st CycleStep) error {
+	if st.Propose == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "propose: 必填 required"))
+	}
+	if err := st.Propose.Validate(); err != nil {
+		return invalid(err)
+	}
+	if c.s.Status != baocun.CommendationProposing || c.open(baocun.TaskProposeCadres, st.Department) == nil {
+		return conflict("%s 没有待推荐的优秀干部（已推荐、已过期或无人符合条件） Department %s has no proposal open: made already, expired, or nobody eligible.", st.Department, st.Department)
+	}
+	if c.busy {
+		return conflict("表彰正在处理另一项 Another commendation step is being written; try again.")
+	}
+	return nil
+}
+
+// propose records a department's proposal; the store checks each person may be
+// proposed, and refuses the whole proposal otherwise.
+func (c *commendRun) propose(ctx workflow.Context, st CycleStep) (StepResult, error) {
+	if err := c.validatePropose(st); err != nil {
+		return StepResult{}, err
+	}
+	c.busy = true
+	defer func() { c.busy = false }()
+	t := c.open(baocun.TaskProposeCadres, st.Department)
+	id := t.ID
+	real := workflow.Now(ctx)
+	cc := &baocun.CommendationChange{CycleID: c.in.CycleID, Status: baocun.CommendationProposing}
+	for _, p := range st.Propose.Cadres {
+		cc.Cadres = append(cc.Cadres, baocun.Cadre{PersonID: p.PersonID, Department: st.Department, Reason: p.Reason, ProposedBy: st.Actor})
+	}
+	ch := baocun.Change{At: real, Commendation: cc,
+		Close: []baocun.TaskClose{{ID: id, Status: baocun.TaskDone, Outcome: baocun.OutcomeSubmitted, By: st.Actor}}}
+	if st.Audit.Action != "" {
+		a := st.Audit
+		a.At = real
+		ch.Audit = append(ch.Audit, a)
+	}
+	if err := applyChange(ctx, ch); err != nil {
+		return StepResult{}, err
+	}
+	for _, p := range st.Propose.Cadres {
+		c.s.Proposed[p.PersonID] = st.Department
+	}
+	c.s.Tasks = slices.DeleteFunc(c.s.Tasks, func(t baocun.Task) bool { return t.ID == id })
+	return StepResult{Stage: c.s.Status, Closed: []string{id}}, nil
+}
+
+func (c *commendRun) validateApprove(st CycleStep) error {
+	a := st.Approve
+	if a == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "approve: 必填 required"))
+	}
+	if err := a.Validate(); err != nil {
+		return invalid(err)
+	}
+	t := c.open(baocun.TaskApproveCommend, "")
+	if c.s.Status != baocun.CommendationApproving || t == nil || t.ID != a.TaskID || c.busy {
+		return conflict("待办 %s 不在待办中 Task %s is not open: the list is not awaiting approval, or it was approved already.", a.TaskID, a.TaskID)
+	}
+	for i, p := range a.Exclude {
+		if _, ok := c.s.Proposed[p]; !ok {
+			return invalid(&baocun.Error{Code: baocun.EINVALID, Message: p + " 未被推荐 was not proposed.",
+				Fields: map[string]string{fmt.Sprintf("exclude[%d]", i): "须为已推荐的人员 must be a proposed cadre"}})
+		}
+	}
+	return nil
+}
+
+// approve publishes the list and closes the cycle.
+func (c *commendRun) approve(ctx workflow.Context, st CycleStep) (StepResult, error) {
+	if err := c.validateApprove(st); err != nil {
+		return StepResult{}, err
+	}
+	c.busy = true
+	defer func() { c.busy = false }()
+	a := st.Approve
+	real := workflow.Now(ctx)
+	ch := baocun.Change{At: real, Key: fmt.Sprintf("cycle-%d/commendation/published", c.in.CycleID),
+		Close:        []baocun.TaskClose{{ID: a.TaskID, Status: baocun.TaskDone, Outcome: baocun.OutcomeApprove, By: st.Actor}},
+		Commendation: &baocun.CommendationChange{CycleID: c.in.CycleID, Status: baocun.CommendationPublished, Exclude: a.Exclude, ApprovedBy: st.Actor},
+		Cycle:        &baocun.CycleStatus{ID: c.in.CycleID, Status: baocun.CycleClosed}}
+	if st.Audit.Action != "" {
+		au := st.Audit
+		au.At = real
+		ch.Audit = append(ch.Audit, au)
+	}
+	ch.Audit = append(ch.Audit, c.audit("commendation.publish", fmt.Sprintf(`{"approved_by":%q,"excluded":%d}`, st.Actor, len(a.Exclude))))
+	if err := applyChange(ctx, ch); err != nil {
+		return StepResult{}, err
+	}
+	c.s.Tasks, c.s.Status = nil, baocun.CommendationPublished
+	return StepResult{Stage: c.s.Status, Closed: []string{a.TaskID}}, nil
+}
