@@ -405,6 +405,10 @@ type Ranked struct {
 	Department string `json:"department_code"`
 	Result
 	Rank int `json:"rank"`
+	// Names, where the list was read from the store.
+	DepartmentName string `json:"department_name,omitempty"`
+	Village        string `json:"village_code,omitempty"`
+	VillageName    string `json:"village_name,omitempty"`
 }
 
 // TieBreak is the order in which goods decide a tie of totals: the prosperity
@@ -453,6 +457,7 @@ func cmpInt(a, b int64) int {
 // DepartmentRank is one department's place: the mean of its pairings' totals.
 type DepartmentRank struct {
 	Department string          `json:"department_code"`
+	Name       string          `json:"name,omitempty"`
 	Pairings   int             `json:"pairings"`
 	Mean       decimal.Decimal `json:"mean"`
 	Excellent  int             `json:"excellent"` // pairings graded excellent

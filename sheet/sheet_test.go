@@ -3,6 +3,7 @@ package sheet_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -110,4 +111,33 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("error %v is not a *sheet.Error", err)
 		}
 	})
+}
+
+// What is written reads back the same, as CSV and as every sheet of an XLSX.
+func TestWriteReadsBack(t *testing.T) {
+	s := sheet.Sheet{Name: "表彰名单", Header: []string{"类别 kind", "姓名 name"}, Rows: [][]string{{"优秀包村干部", "张三"}, {"先进单位", "市财政局, \"一处\""}}}
+	var csvOut, xlsxOut bytes.Buffer
+	if err := sheet.WriteCSV(&csvOut, s); err != nil {
+		t.Fatal(err)
+	}
+	other := sheet.Sheet{Name: "结对排名", Header: []string{"名次 rank"}, Rows: [][]string{{"1"}}}
+	if err := sheet.WriteXLSX(&xlsxOut, s, other); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"csv": csvOut.Bytes(), "xlsx": xlsxOut.Bytes()} {
+		tab, err := sheet.Read(data, "")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fmt.Sprint(tab.Header) != fmt.Sprint(s.Header) || len(tab.Rows) != 2 || tab.Rows[1].Cells[1] != "市财政局, \"一处\"" {
+			t.Errorf("%s read back %+v", name, tab)
+		}
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(xlsxOut.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.GetSheetList(); fmt.Sprint(got) != "[表彰名单 结对排名]" {
+		t.Errorf("sheets %v", got)
+	}
 }

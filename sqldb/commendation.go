@@ -142,6 +142,9 @@ func buildCommendation(ctx context.Context, q Querier, cycleID int64) (*baocun.C
 	}
 	c := &baocun.Commendation{CycleID: cycleID, AdvancedShare: rubric.Share(), Cadres: []baocun.Cadre{}}
 	c.Pairings, c.Departments = rubric.Rank(results)
+	if err := nameRanking(ctx, q, cycleID, c); err != nil {
+		return nil, err
+	}
 	grades := map[int64]string{}
 	for _, p := range c.Pairings {
 		grades[p.PairingID] = p.Grade
@@ -165,6 +168,37 @@ func buildCommendation(ctx context.Context, q Querier, cycleID int64) (*baocun.C
 		c.Cadres = append(c.Cadres, cd)
 	}
 	return c, rows.Err()
+}
+
+// nameRanking fills in the names of the ranked pairings' departments and villages.
+func nameRanking(ctx context.Context, q Querier, cycleID int64, c *baocun.Commendation) error {
+	rows, err := q.QueryContext(ctx, `SELECT p.id, d.name, v.code, v.name FROM pairings p
+		JOIN departments d ON d.code = p.department_code JOIN villages v ON v.code = p.village_code WHERE p.cycle_id = ?`, cycleID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type names struct{ dept, village, villageName string }
+	by := map[int64]names{}
+	for rows.Next() {
+		var id int64
+		var n names
+		if err := rows.Scan(&id, &n.dept, &n.village, &n.villageName); err != nil {
+			return err
+		}
+		by[id] = n
+	}
+	depts := map[string]string{}
+	for i := range c.Pairings {
+		p := &c.Pairings[i]
+		n := by[p.PairingID]
+		p.DepartmentName, p.Village, p.VillageName = n.dept, n.village, n.villageName
+		depts[p.Department] = n.dept
+	}
+	for i := range c.Departments {
+		c.Departments[i].Name = depts[c.Departments[i].Department]
+	}
+	return rows.Err()
 }
 
 // Eligible lists, by department, the cadres who may be proposed for commendation:

@@ -47,7 +47,7 @@ type Store interface {
 	Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error)
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
 	ApplyChange(ctx context.Context, ch baocun.Change) error
-	AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.AcceptanceResult, error)
+	Commendation(ctx context.Context, cycleID int64) (*baocun.Commendation, error)
 	AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error)
 
 	PolicyRules(ctx context.Context) ([][]string, int64, error)

@@ -480,25 +480,30 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 			return
 		}
 		st.Audit = *auditEntry(c, http.StatusOK, payload)
-		// Once sent, a step is waited for even if the caller goes away: its outcome
-		// is recorded once, by the workflow or (refused) by the gate.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
-		defer cancel()
-		h, err := d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID: workflows.PairingWorkflowID(p.ID), UpdateName: update, Args: []any{st},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		})
-		var res workflows.StepResult
-		if err == nil {
-			err = h.Get(ctx, &res)
-		}
-		if err != nil {
-			c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
-			Error(c, engineError(err))
-			return
-		}
-		c.JSON(http.StatusOK, res)
+		sendStep(c, d, workflows.PairingWorkflowID(p.ID), update, st)
 	}
+}
+
+// sendStep sends a step's Update to a workflow and answers with what it did. Once
+// sent, a step is waited for even if the caller goes away: its outcome is recorded
+// once, by the workflow or (refused) by the gate.
+func sendStep(c *gin.Context, d Deps, workflowID, update string, arg any) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
+	defer cancel()
+	h, err := d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: update, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var res workflows.StepResult
+	if err == nil {
+		err = h.Get(ctx, &res)
+	}
+	if err != nil {
+		c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
+		Error(c, engineError(err))
+		return
+	}
+	c.JSON(http.StatusOK, res)
 }
 
 // maxStepBytes bounds a step's body: a plan's text is the largest (20,000 characters).
@@ -715,7 +720,8 @@ func handleVisit(d Deps) gin.HandlerFunc {
 }
 
 // results is GET /cycles/{id}/results: the confirmed results ranked, pairings and
-// departments, by the rubric's documented tie-break (baocun.TieBreak).
+// departments, by the rubric's documented tie-break (baocun.TieBreak), each at its
+// final score once it has one.
 type results struct {
 	Pairings    []baocun.Ranked         `json:"pairings"`
 	Departments []baocun.DepartmentRank `json:"departments"`
@@ -723,27 +729,13 @@ type results struct {
 	AdvancedShare decimal.Decimal `json:"advanced_share"`
 }
 
-// advancedShare is the top share of the department ranking from which the advanced
-// departments (先进单位) come.
-var advancedShare = decimal.RequireFromString("0.2")
-
 func handleResults(store Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		cy := loadedCycle(c)
-		rs, err := store.AcceptanceResults(c.Request.Context(), cy.ID)
+		cm, err := store.Commendation(c.Request.Context(), loadedCycle(c).ID)
 		if err != nil {
 			Error(c, err)
 			return
 		}
-		rubric := baocun.DefaultRubric()
-		if cy.Settings.Rubric != nil {
-			rubric = *cy.Settings.Rubric
-		}
-		ranked := make([]baocun.Ranked, len(rs))
-		for i, r := range rs {
-			ranked[i] = baocun.Ranked{PairingID: r.PairingID, Department: r.Department, Result: r.Result}
-		}
-		ranked = rubric.RankPairings(ranked)
-		c.JSON(http.StatusOK, results{Pairings: ranked, Departments: rubric.RankDepartments(ranked, advancedShare), AdvancedShare: advancedShare})
+		c.JSON(http.StatusOK, results{Pairings: cm.Pairings, Departments: cm.Departments, AdvancedShare: cm.AdvancedShare})
 	}
 }
