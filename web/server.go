@@ -1,5 +1,5 @@
 // Package web is Baocun's HTTP face, built on Gin: the JSON API under /api/v1, the
-// health and metrics endpoints, and (later) the UI. NewServer builds the whole
+// health and metrics endpoints, and the web UI (ui.go) over the same API. NewServer builds the whole
 // handler from its dependencies; every route is listed in routes.go.
 package web
 
@@ -53,6 +53,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	r.Use(recovery(d.Logger), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
 	routes(r, d)
+	mountUI(r, d)
 	return r
 }
 

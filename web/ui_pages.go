@@ -1,0 +1,536 @@
+package web
+
+import (
+	"cmp"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"baocun"
+)
+
+// Each page reads what it shows from the API (v.ui.get, as the visitor) and asks
+// v.can before it offers an action; the forms post to the API themselves.
+
+// dashboard is the organiser's view of a cycle: progress by county and stage,
+// overdue tasks, residency compliance, funds and projects so far.
+func (u *ui) dashboard(v *view) (string, any, error) {
+	v.Title = [2]string{"概览", "Dashboard"}
+	if !v.can("GET", "/cycles") {
+		return v.redirect("/inbox") // roles that see no cycle work from their inbox
+	}
+	var cycles page[baocun.Cycle]
+	if err := u.get(v.c, "/cycles?limit=100", &cycles); err != nil {
+		return "", nil, err
+	}
+	d := &dashboardData{Cycles: cycles.Items, CanLaunch: v.canLaunch(),
+		Filter: pairingFilter{Stage: v.c.Query("stage"), County: v.c.Query("county")}}
+	if len(cycles.Items) == 0 {
+		return "dashboard", d, nil
+	}
+	id := v.c.Query("cycle")
+	if id == "" {
+		id = strconv.FormatInt(cycles.Items[0].ID, 10)
+	}
+	d.Cycle = new(baocun.Cycle)
+	if err := u.get(v.c, "/cycles/"+url.PathEscape(id), d.Cycle); err != nil {
+		return "", nil, err
+	}
+	d.CanCancel = d.Cycle.Status == baocun.CycleRunning && v.can("POST", "/cycles/:id/cancel", id)
+	pairings, complete, err := u.allPairings(v, id)
+	if err != nil {
+		return "", nil, err
+	}
+	d.Truncated = !complete
+	var inbox page[baocun.Task]
+	if err := u.get(v.c, "/tasks?limit=500", &inbox); err != nil {
+		return "", nil, err
+	}
+	for _, t := range inbox.Items {
+		if t.CycleID == d.Cycle.ID && t.Status == baocun.TaskOpen && t.DueAt.Before(time.Now()) {
+			d.Overdue = append(d.Overdue, t)
+		}
+	}
+	// The objective figures are per pairing: read them for a cycle small enough
+	// that a page view may; a larger one needs an aggregate in the API.
+	var objectives map[int64]baocun.Objective
+	if len(pairings) <= maxObjectivePairings && complete {
+		objectives = u.objectives(v, pairings)
+		d.Objective = true
+	}
+	d.summarise(v.Lang, pairings, objectives)
+	return "dashboard", d, nil
+}
+
+// maxPairingsListed bounds how many of a cycle's pairings a dashboard reads;
+// maxObjectivePairings how many pairings' records it reads for the figures.
+const (
+	maxPairingsListed    = 5000
+	maxObjectivePairings = 300
+)
+
+type dashboardData struct {
+	Cycles    []baocun.Cycle
+	Cycle     *baocun.Cycle
+	Filter    pairingFilter
+	Counties  []countyRow
+	Total     countyRow
+	Pairings  []baocun.Pairing // those the filter selects, at most 200
+	More      int              // how many more the filter selects
+	Overdue   []baocun.Task
+	Objective bool // the figures cover every pairing
+	Truncated bool // the cycle has more pairings than a dashboard reads
+	Charts    map[string]any
+	CanLaunch bool
+	CanCancel bool
+}
+
+type pairingFilter struct{ Stage, County string }
+
+// countyRow is one county's progress and figures.
+type countyRow struct {
+	County     string
+	Stages     []int // in baocun.Stages order
+	Pairings   int
+	Funds      decimal.Decimal
+	Projects   int
+	Compliance *decimal.Decimal // mean of the pairings' residency compliance, %
+	judged     int
+	sum        decimal.Decimal
+}
+
+func (u *ui) allPairings(v *view, cycle string) ([]baocun.Pairing, bool, error) {
+	var all []baocun.Pairing
+	cursor := ""
+	for {
+		var p page[baocun.Pairing]
+		if err := u.get(v.c, "/cycles/"+url.PathEscape(cycle)+"/pairings?limit=500&cursor="+url.QueryEscape(cursor), &p); err != nil {
+			return nil, false, err
+		}
+		all = append(all, p.Items...)
+		if p.NextCursor == "" {
+			return all, true, nil
+		}
+		if len(all) >= maxPairingsListed {
+			return all, false, nil
+		}
+		cursor = p.NextCursor
+	}
+}
+
+// objectives reads each pairing's objective figures, four at a time.
+func (u *ui) objectives(v *view, ps []baocun.Pairing) map[int64]baocun.Objective {
+	out := map[int64]baocun.Objective{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, p := range ps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var d pairingDetail
+			if err := u.get(v.c, fmt.Sprintf("/pairings/%d", p.ID), &d); err == nil {
+				mu.Lock()
+				out[p.ID] = d.Objective
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// summarise counts the pairings by county and stage, sums the figures, and builds
+// the charts' options (ECharts), each beside a table of the same numbers.
+func (d *dashboardData) summarise(lang string, ps []baocun.Pairing, obj map[int64]baocun.Objective) {
+	byCounty := map[string]*countyRow{}
+	row := func(county string) *countyRow {
+		r := byCounty[county]
+		if r == nil {
+			r = &countyRow{County: county, Stages: make([]int, len(baocun.Stages))}
+			byCounty[county] = r
+		}
+		return r
+	}
+	d.Total = countyRow{Stages: make([]int, len(baocun.Stages))}
+	for _, p := range ps {
+		for _, r := range []*countyRow{row(p.County), &d.Total} {
+			r.Pairings++
+			if i := slices.Index(baocun.Stages, p.Stage); i >= 0 {
+				r.Stages[i]++
+			}
+			if o, ok := obj[p.ID]; ok {
+				r.Funds = r.Funds.Add(o.FundsRaisedWan)
+				r.Projects += o.ProjectsTotal
+				if o.ResidencyCompliance != nil {
+					r.judged++
+					r.sum = r.sum.Add(*o.ResidencyCompliance)
+				}
+			}
+		}
+		if (d.Filter.Stage == "" || d.Filter.Stage == p.Stage) && (d.Filter.County == "" || d.Filter.County == p.County) {
+			if len(d.Pairings) < 200 {
+				d.Pairings = append(d.Pairings, p)
+			} else {
+				d.More++
+			}
+		}
+	}
+	for _, r := range byCounty {
+		d.Counties = append(d.Counties, *r)
+	}
+	slices.SortFunc(d.Counties, func(a, b countyRow) int { return cmp.Compare(a.County, b.County) })
+	for _, r := range append([]*countyRow{&d.Total}, pointers(d.Counties)...) {
+		if r.judged > 0 {
+			m := r.sum.DivRound(decimal.NewFromInt(int64(r.judged)), 2)
+			r.Compliance = &m
+		}
+	}
+
+	counties := make([]string, len(d.Counties))
+	for i, r := range d.Counties {
+		counties[i] = r.County
+	}
+	var stages []any
+	for i, s := range baocun.Stages {
+		data := make([]int, len(d.Counties))
+		for j, r := range d.Counties {
+			data[j] = r.Stages[i]
+		}
+		if d.Total.Stages[i] > 0 {
+			zh, en := split(baocun.StageNames[s])
+			stages = append(stages, map[string]any{"name": plain(lang, zh, en), "type": "bar", "stack": "stage", "data": data})
+		}
+	}
+	axis := map[string]any{"type": "category", "data": counties}
+	d.Charts = map[string]any{
+		"progress": map[string]any{
+			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{"type": "scroll"},
+			"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
+			"xAxis": axis, "yAxis": map[string]any{"type": "value", "minInterval": 1}, "series": stages,
+		},
+	}
+	if d.Objective {
+		funds, projects, compliance := make([]string, len(d.Counties)), make([]int, len(d.Counties)), make([]any, len(d.Counties))
+		for i, r := range d.Counties {
+			funds[i], projects[i] = r.Funds.String(), r.Projects
+			if r.Compliance != nil {
+				compliance[i] = r.Compliance.String()
+			}
+		}
+		d.Charts["figures"] = map[string]any{
+			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{},
+			"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
+			"xAxis": axis,
+			"yAxis": []any{map[string]any{"type": "value", "name": plain(lang, "万元", "10k yuan")}, map[string]any{"type": "value", "minInterval": 1}},
+			"series": []any{
+				map[string]any{"name": plain(lang, "筹集资金", "Funds raised"), "type": "bar", "data": funds},
+				map[string]any{"name": plain(lang, "完成项目", "Projects done"), "type": "bar", "yAxisIndex": 1, "data": projects},
+			},
+		}
+		d.Charts["compliance"] = map[string]any{
+			"tooltip": map[string]any{"trigger": "axis"},
+			"grid":    map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 24, "bottom": 8},
+			"xAxis":   axis, "yAxis": map[string]any{"type": "value", "max": 100, "name": "%"},
+			"series": []any{map[string]any{"name": plain(lang, "驻村达标率", "Residency compliance"), "type": "bar", "data": compliance}},
+		}
+	}
+}
+
+func pointers[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
+}
+
+// inbox is the signed-in user's tasks.
+func (u *ui) inbox(v *view) (string, any, error) {
+	v.Title = [2]string{"我的待办", "My tasks"}
+	status := v.c.DefaultQuery("status", baocun.TaskOpen)
+	q := url.Values{"status": {status}, "limit": {"100"}}
+	if cur := v.c.Query("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	var tasks page[baocun.Task]
+	if err := u.get(v.c, "/tasks?"+q.Encode(), &tasks); err != nil {
+		return "", nil, err
+	}
+	next := ""
+	if tasks.NextCursor != "" {
+		q.Set("cursor", tasks.NextCursor)
+		q.Del("limit")
+		next = "/inbox?" + q.Encode()
+	}
+	return "inbox", map[string]any{"Tasks": tasks.Items, "Status": status, "Next": next,
+		"Statuses": []string{baocun.TaskOpen, baocun.TaskDone, baocun.TaskCancelled, baocun.TaskExpired, "all"}}, nil
+}
+
+// launch is the form that launches a cycle from a pairings file.
+func (u *ui) launch(v *view) (string, any, error) {
+	v.Title = [2]string{"启动新一轮包村", "Launch a cycle"}
+	if !v.canLaunch() {
+		return "", nil, forbidden()
+	}
+	var jurisdictions []string
+	for _, g := range v.User.Roles {
+		if g.Role == baocun.RoleOrganiser && !slices.Contains(jurisdictions, g.Jurisdiction) {
+			jurisdictions = append(jurisdictions, g.Jurisdiction)
+		}
+	}
+	s := baocun.CycleSettings{StartDate: time.Now().In(baocun.ChinaTime).AddDate(0, 1, 0).Format("2006-01") + "-01"}
+	s.Defaults()
+	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s}, nil
+}
+
+func forbidden() error {
+	return &apiError{Status: 403, errorDetail: errorDetail{Code: baocun.EFORBIDDEN, Message: "无权访问此页 You may not use this page."}}
+}
+
+// pairingData is a pairing's page: the detail, the forms the user may use now, and
+// the timeline sorted into its parts.
+type pairingData struct {
+	pairingDetail
+	Cycle     *baocun.Cycle // nil when the user may not read it
+	Forms     []taskForm
+	Actions   map[string]bool // non-task actions offered: checkins, visit, change, appeal, cancel
+	People    []baocun.Person // the department's, for nominations and changes
+	Reports   []baocun.Event
+	Scores    []baocun.Event
+	Residency []baocun.Event
+	Decisions []baocun.Event
+	Timeline  []baocun.Event // newest first
+	Stages    []stageStep
+	Rubric    *baocun.Rubric
+}
+
+// taskForm is an open task the user may act on, with the form that does it.
+type taskForm struct {
+	Task baocun.Task
+	Form string // the form's template: team, decision, arrival, plan, report, …
+	API  string // where it posts
+}
+
+type stageStep struct {
+	Stage         string
+	Done, Current bool
+}
+
+// taskForms says which form does each kind of task, and which route it posts to.
+var taskForms = map[string]struct{ form, route string }{
+	baocun.TaskNominateTeam:      {"team", "/pairings/:id/team"},
+	baocun.TaskApproveTeam:       {"decision", "/pairings/:id/team/decision"},
+	baocun.TaskApproveTeamChange: {"decision", "/pairings/:id/team/decision"},
+	baocun.TaskConfirmArrival:    {"arrival", "/pairings/:id/arrival"},
+	baocun.TaskSubmitPlan:        {"plan", "/pairings/:id/plan"},
+	baocun.TaskReviewPlan:        {"decision", "/pairings/:id/decisions"},
+	baocun.TaskSubmitReport:      {"report", "/pairings/:id/reports"},
+	baocun.TaskReviewReport:      {"decision", "/pairings/:id/decisions"},
+	baocun.TaskResidencyFlag:     {"acknowledge", "/pairings/:id/residency-flags"},
+	baocun.TaskEvaluation:        {"evaluation", "/pairings/:id/evaluations"},
+	baocun.TaskSelfAssess:        {"self_assess", "/pairings/:id/acceptance/self-assessment"},
+	baocun.TaskScore:             {"score", "/pairings/:id/acceptance/scores"},
+	baocun.TaskConfirm:           {"confirm", "/pairings/:id/acceptance/confirm"},
+	baocun.TaskDecideAppeal:      {"appeal_decision", "/pairings/:id/appeal/decision"},
+}
+
+func (u *ui) pairing(v *view) (string, any, error) {
+	id := v.c.Param("id")
+	d := &pairingData{Actions: map[string]bool{}}
+	if err := u.get(v.c, "/pairings/"+url.PathEscape(id), &d.pairingDetail); err != nil {
+		return "", nil, err
+	}
+	p := d.Pairing
+	v.Title = [2]string{fmt.Sprintf("结对 %d：%s — %s", p.ID, p.DepartmentName, p.VillageName),
+		fmt.Sprintf("Pairing %d: %s — %s", p.ID, p.DepartmentName, p.VillageName)}
+	cid := strconv.FormatInt(p.CycleID, 10)
+	if v.can("GET", "/cycles/:id", cid) {
+		d.Cycle = new(baocun.Cycle)
+		if err := u.get(v.c, "/cycles/"+cid, d.Cycle); err != nil {
+			return "", nil, err
+		}
+		d.Rubric = d.Cycle.Settings.Rubric
+	}
+	for _, t := range d.Tasks {
+		f, ok := taskForms[t.Kind]
+		if t.Status != baocun.TaskOpen || !ok || !v.User.HasRole(t.Role) || !v.can("POST", f.route, id) {
+			continue
+		}
+		if f.form == "score" && d.Rubric == nil {
+			continue
+		}
+		d.Forms = append(d.Forms, taskForm{Task: t, Form: f.form, API: "/api/v1/pairings/" + id + f.route[len("/pairings/:id"):]})
+	}
+	active := activeStages[p.Stage]
+	open := p.Stage != baocun.StageClosed && p.Stage != baocun.StageCancelled
+	d.Actions["checkins"] = active && p.OnTeam(v.User.PersonID) && v.can("POST", "/pairings/:id/checkins", id)
+	d.Actions["visit"] = open && v.can("POST", "/pairings/:id/visits", id)
+	d.Actions["change"] = active && v.can("POST", "/pairings/:id/team-changes", id)
+	d.Actions["appeal"] = p.Stage == baocun.StagePublicity && v.can("POST", "/pairings/:id/appeal", id)
+	d.Actions["cancel"] = open && v.can("POST", "/pairings/:id/cancel", id)
+	needPeople := d.Actions["change"] || slices.ContainsFunc(d.Forms, func(f taskForm) bool { return f.Form == "team" })
+	if needPeople && v.can("GET", "/departments/:code/people", p.Department) {
+		var people page[baocun.Person]
+		if err := u.get(v.c, "/departments/"+url.PathEscape(p.Department)+"/people?limit=500", &people); err != nil {
+			return "", nil, err
+		}
+		d.People = people.Items
+	}
+	for _, e := range d.pairingDetail.Timeline {
+		switch e.Kind {
+		case "report.submitted", "plan.submitted", "evaluation.submitted", "acceptance.self_assessed":
+			d.Reports = append(d.Reports, e)
+		case "acceptance.scored", "acceptance.combined", "acceptance.confirmed", "result.published", "result.final":
+			d.Scores = append(d.Scores, e)
+		case "period.ended", "residency.flagged", "residency.acknowledged":
+			d.Residency = append(d.Residency, e)
+		case "team.approved", "team.returned", "plan.approved", "plan.returned", "report.approved", "report.returned",
+			"team_change.approved", "team_change.returned", "appeal.filed", "appeal.decided":
+			d.Decisions = append(d.Decisions, e)
+		}
+	}
+	d.Timeline = slices.Clone(d.pairingDetail.Timeline)
+	slices.Reverse(d.Timeline)
+	current := slices.Index(baocun.Stages, p.Stage)
+	for i, s := range baocun.Stages[:len(baocun.Stages)-1] { // every stage but cancelled
+		d.Stages = append(d.Stages, stageStep{Stage: s, Done: i < current || p.Stage == baocun.StageClosed, Current: s == p.Stage})
+	}
+	return "pairing", d, nil
+}
+
+// results is a cycle's ranked results and its commendation list.
+func (u *ui) results(v *view) (string, any, error) {
+	id := v.c.Param("id")
+	v.Title = [2]string{"验收结果与表彰", "Results and commendation"}
+	d := map[string]any{"ID": id}
+	if v.can("GET", "/cycles/:id/results", id) {
+		var r results
+		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/results", &r); err != nil {
+			return "", nil, err
+		}
+		d["Results"] = r
+	}
+	if v.can("GET", "/cycles/:id/commendations", id) {
+		var cm baocun.Commendation
+		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/commendations", &cm); err != nil {
+			return "", nil, err
+		}
+		d["Commendation"] = cm
+	}
+	// The cycle's own tasks: a department lead's proposal, an organiser's approval.
+	var inbox page[baocun.Task]
+	if err := u.get(v.c, "/tasks?limit=500", &inbox); err != nil {
+		return "", nil, err
+	}
+	for _, t := range inbox.Items {
+		if strconv.FormatInt(t.CycleID, 10) != id {
+			continue
+		}
+		switch {
+		case t.Kind == baocun.TaskApproveCommend && v.can("POST", "/cycles/:id/commendations/approval", id):
+			d["Approve"] = t
+		case t.Kind == baocun.TaskProposeCadres && v.can("POST", "/cycles/:id/commendations/proposals/:department", id, t.Department):
+			d["Propose"] = t
+			var people page[baocun.Person]
+			if v.can("GET", "/departments/:code/people", t.Department) {
+				if err := u.get(v.c, "/departments/"+url.PathEscape(t.Department)+"/people?limit=500", &people); err != nil {
+					return "", nil, err
+				}
+			}
+			d["People"] = people.Items
+		}
+	}
+	if len(d) == 1 {
+		return "", nil, forbidden()
+	}
+	return "results", d, nil
+}
+
+// auditFilters are the audit search's fields, as the API names them.
+var auditFilters = []string{"actor", "action", "cycle", "pairing", "department", "village", "decision", "since", "until"}
+
+// audit is the audit search: the API's filters, a page of entries, the export.
+func (u *ui) audit(v *view) (string, any, error) {
+	v.Title = [2]string{"审计查询", "Audit search"}
+	if !v.can("GET", "/audit") {
+		return "", nil, forbidden()
+	}
+	q := url.Values{}
+	form := map[string]string{}
+	for _, k := range auditFilters {
+		if s := v.c.Query(k); s != "" {
+			form[k] = s
+			// The form's date-time inputs have no zone: they are China time.
+			if (k == "since" || k == "until") && len(s) == len("2006-01-02T15:04") {
+				s += ":00+08:00"
+			}
+			q.Set(k, s)
+		}
+	}
+	export := "/api/v1/audit/export?" + q.Encode()
+	if cur := v.c.Query("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	q.Set("limit", "50")
+	var entries page[baocun.AuditEntry]
+	err := u.get(v.c, "/audit?"+q.Encode(), &entries)
+	var refusal *errorDetail
+	if ae, ok := err.(*apiError); ok && ae.Status == 400 {
+		refusal, err = &ae.errorDetail, nil // a bad filter is shown beside the form
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	next := ""
+	if entries.NextCursor != "" {
+		nq := url.Values{}
+		for k, s := range form {
+			nq.Set(k, s)
+		}
+		nq.Set("cursor", entries.NextCursor)
+		next = "/audit?" + nq.Encode()
+	}
+	return "audit", map[string]any{"Form": form, "Entries": entries.Items, "Next": next, "Export": export, "Error": refusal}, nil
+}
+
+// users is the admin's list of accounts with their roles, and the policy.
+func (u *ui) users(v *view) (string, any, error) {
+	v.Title = [2]string{"用户与角色", "Users and roles"}
+	if !v.can("GET", "/users") {
+		return "", nil, forbidden()
+	}
+	q := url.Values{"limit": {"200"}}
+	if cur := v.c.Query("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	var users page[baocun.User]
+	if err := u.get(v.c, "/users?"+q.Encode(), &users); err != nil {
+		return "", nil, err
+	}
+	d := map[string]any{"Users": users.Items, "CanCreate": v.can("POST", "/users"),
+		"CanGrant": v.can("POST", "/policy/grants"), "CanRevoke": v.can("DELETE", "/policy/grants")}
+	if users.NextCursor != "" {
+		d["Next"] = "/users?cursor=" + url.QueryEscape(users.NextCursor)
+	}
+	if v.can("GET", "/policy") {
+		var pol policyList
+		if err := u.get(v.c, "/policy", &pol); err != nil {
+			return "", nil, err
+		}
+		var perms []policyRule
+		for _, r := range pol.Items {
+			if r.Type == "p" {
+				perms = append(perms, r)
+			}
+		}
+		d["Policy"] = perms
+	}
+	return "users", d, nil
+}

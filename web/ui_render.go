@@ -1,0 +1,156 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"baocun"
+)
+
+// pageNames are the page templates, each a file of ui/templates defining "content".
+var pageNames = []string{"login", "error", "dashboard", "inbox", "launch", "pairing", "results", "audit", "users"}
+
+// parsePages parses every page once for each language: the template functions that
+// render text are bound to the language, so templates say {{tr "登录" "Sign in"}}.
+func parsePages() (map[string]map[string]*template.Template, error) {
+	out := map[string]map[string]*template.Template{}
+	for _, lang := range []string{langZH, langEN} {
+		base, err := template.New("").Funcs(templateFuncs(lang)).ParseFS(uiFiles, "ui/templates/layout.html", "ui/templates/forms.html")
+		if err != nil {
+			return nil, err
+		}
+		out[lang] = map[string]*template.Template{}
+		for _, name := range pageNames {
+			t, err := template.Must(base.Clone()).ParseFS(uiFiles, "ui/templates/"+name+".html")
+			if err != nil {
+				return nil, err
+			}
+			out[lang][name] = t
+		}
+	}
+	return out, nil
+}
+
+func templateFuncs(lang string) template.FuncMap {
+	return template.FuncMap{
+		"tr":      func(zh, en string) template.HTML { return bilingual(lang, zh, en) },
+		"tra":     func(zh, en string) string { return plain(lang, zh, en) },
+		"pair":    func(s string) template.HTML { return pairOf(lang, s) },
+		"named":   func(p [2]string) template.HTML { return bilingual(lang, p[0], p[1]) },
+		"stage":   func(s string) template.HTML { return stageName(lang, s) },
+		"task":    func(k string) template.HTML { return named(lang, taskNames, k) },
+		"role":    func(r string) template.HTML { return named(lang, roleNames, r) },
+		"status":  func(s string) template.HTML { return named(lang, statusNames, s) },
+		"event":   func(k string) template.HTML { return named(lang, eventNames, k) },
+		"project": func(k string) template.HTML { return named(lang, projectNames, k) },
+		"kind":    func(k string) template.HTML { return named(lang, kindNames, k) },
+		"time":    formatTime,
+		"dec":     formatDecimal,
+		"jurisdiction": func(j string) template.HTML {
+			if j == baocun.CityJurisdiction {
+				return bilingual(lang, "全市", "city-wide")
+			}
+			return template.HTML(template.HTMLEscapeString(j))
+		},
+		"overdue":   func(t baocun.Task) bool { return t.Status == baocun.TaskOpen && t.DueAt.Before(time.Now()) },
+		"projects":  func() []string { return baocun.ProjectKinds },
+		"roles":     func() []string { return baocun.Roles },
+		"stages":    func() []string { return baocun.Stages },
+		"add":       func(a, b int) int { return a + b },
+		"lower":     strings.ToLower,
+		"langzh":    func() bool { return lang == langZH },
+		"eventData": eventData,
+		"dict":      dict,
+		"list":      func(xs ...string) []string { return xs },
+		"grade": func(g string) template.HTML {
+			if n, ok := baocun.GradeNames[g]; ok {
+				return pairOf(lang, n)
+			}
+			return template.HTML(template.HTMLEscapeString(g))
+		},
+	}
+}
+
+// pairOf renders one of the module's "中文 English" strings.
+func pairOf(lang, s string) template.HTML {
+	zh, en := split(s)
+	return bilingual(lang, zh, en)
+}
+
+// formatTime shows a real time in China time, to the minute.
+func formatTime(t any) string {
+	switch v := t.(type) {
+	case time.Time:
+		if v.IsZero() {
+			return ""
+		}
+		return v.In(baocun.ChinaTime).Format("2006-01-02 15:04")
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		return formatTime(*v)
+	}
+	return fmt.Sprint(t)
+}
+
+// formatDecimal shows an exact decimal, or "—" for a missing one.
+func formatDecimal(d any) string {
+	switch v := d.(type) {
+	case decimal.Decimal:
+		return v.String()
+	case *decimal.Decimal:
+		if v == nil {
+			return "—"
+		}
+		return v.String()
+	}
+	return fmt.Sprint(d)
+}
+
+// field is one entry of an event's data, for the timeline.
+type field struct{ Key, Value string }
+
+// eventData flattens an event's JSON data to key–value pairs, nested values as
+// compact JSON, so the timeline shows what each step carried.
+func eventData(e baocun.Event) []field {
+	var m map[string]any
+	if len(e.Data) == 0 || json.Unmarshal(e.Data, &m) != nil {
+		return nil
+	}
+	var out []field
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case nil:
+			continue
+		default:
+			b, _ := json.Marshal(x)
+			s = string(b)
+		}
+		if s == "" || s == "{}" || s == "[]" {
+			continue
+		}
+		out = append(out, field{k, s})
+	}
+	return out
+}
+
+// dict builds a map from key–value pairs, to hand a template more than one value.
+func dict(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[fmt.Sprint(kv[i])] = kv[i+1]
+	}
+	return m
+}
