@@ -1,0 +1,193 @@
+package web_test
+
+import (
+	"io"
+	"io/fs"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"baocun/sqldb/sqldbtest"
+	"baocun/web"
+)
+
+// uiGet requests a page as a browser would: with the session cookie (if any) and
+// the headers given, following no redirect.
+func uiGet(t *testing.T, f *fixture, cookie *http.Cookie, path string, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// sessionCookie signs name in for a browser session.
+func sessionCookie(t *testing.T, f *fixture, name string) *http.Cookie {
+	t.Helper()
+	resp, err := http.Post(f.srv.URL+"/api/v1/auth/login", "application/json",
+		strings.NewReader(`{"username":"`+name+`","password":"`+password+`","session":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == web.SessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("sign in %s: %d, no session cookie", name, resp.StatusCode)
+	return nil
+}
+
+// Each page, for each role: shown, refused with the API's own refusal, or sent
+// elsewhere; and the actions on it offered only to those the API would allow.
+func TestUIPagesByRole(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.user("org", "", "", g("organiser", "*"))
+	f.user("lead1", "P1", "", g("dept_lead", "*")) // department D1: pairing 1, not 2
+	f.user("rev3", "P3", "", g("reviewer", "*"))
+	f.user("aud", "", "", g("auditor", "*"))
+	f.user("adm", "", "", g("admin", "*"))
+	cases := []struct {
+		user, path string
+		status     int
+		has, lacks []string
+	}{
+		{"org", "/", 200, []string{"第一轮", `id="progress"`, `id="cancel-cycle"`, `href="/launch"`}, []string{`href="/audit"`}},
+		{"org", "/launch", 200, []string{`id="launch-form"`, `name="file"`}, nil},
+		{"org", "/pairings/1", 200, []string{`id="cancel-form"`}, []string{`data-form="team"`}},
+		{"org", "/audit", 403, []string{"forbidden"}, nil},
+		{"org", "/users", 403, nil, nil},
+		{"org", "/cycles/1/results", 200, []string{`id="rank-h"`, `id="commendation"`}, nil},
+		{"lead1", "/", 303, nil, nil},
+		{"lead1", "/inbox", 200, []string{`id="status"`}, []string{`href="/launch"`, `href="/audit"`}},
+		{"lead1", "/pairings/1", 200, []string{"甲村"}, []string{`id="cancel-form"`}},
+		{"lead1", "/pairings/2", 403, []string{"forbidden"}, nil},
+		{"lead1", "/launch", 403, nil, nil},
+		{"rev3", "/pairings/1", 200, nil, []string{`id="cancel-form"`}},
+		{"aud", "/", 200, []string{`id="progress"`}, []string{`id="cancel-cycle"`}},
+		{"aud", "/audit", 200, []string{`id="audit-form"`, `/api/v1/audit/export?`}, nil},
+		{"aud", "/users", 200, []string{`data-user="org"`}, []string{`id="create-user"`, `id="grant-form"`}},
+		{"aud", "/pairings/1", 200, []string{`id="no-forms"`}, []string{"data-api="}},
+		{"adm", "/users", 200, []string{`id="create-user"`, `id="grant-form"`, `id="policy"`}, nil},
+		{"adm", "/", 303, nil, nil},
+		{"adm", "/nope/page", 404, nil, nil},
+	}
+	cookies := map[string]*http.Cookie{}
+	for _, c := range cases {
+		if cookies[c.user] == nil {
+			cookies[c.user] = sessionCookie(t, f, c.user)
+		}
+		status, _, body := uiGet(t, f, cookies[c.user], c.path)
+		if status != c.status {
+			t.Errorf("%s GET %s: %d, want %d", c.user, c.path, status, c.status)
+			continue
+		}
+		main := body
+		if i := strings.Index(body, "<main"); i >= 0 {
+			main = body[i:] // the menu is checked by its own cases
+		}
+		for _, s := range c.has {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s GET %s: lacks %s", c.user, c.path, s)
+			}
+		}
+		for _, s := range c.lacks {
+			target := main
+			if strings.HasPrefix(s, "href=") {
+				target = body
+			}
+			if strings.Contains(target, s) {
+				t.Errorf("%s GET %s: shows %s", c.user, c.path, s)
+			}
+		}
+	}
+}
+
+// Signed out, a page sends the visitor to sign in and comes back after; the
+// sign-in page itself needs nothing.
+func TestUISignedOut(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	status, h, _ := uiGet(t, f, nil, "/pairings/1?x=1")
+	if status != http.StatusSeeOther || h.Get("Location") != "/login?next=%2Fpairings%2F1%3Fx%3D1" {
+		t.Errorf("signed out: %d to %q, want 303 to the sign-in page", status, h.Get("Location"))
+	}
+	stale := &http.Cookie{Name: web.SessionCookie, Value: "not-a-session"}
+	if status, h, _ = uiGet(t, f, stale, "/inbox"); status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Errorf("a stale session: %d to %q, want 303 to the sign-in page", status, h.Get("Location"))
+	}
+	status, h, body := uiGet(t, f, nil, "/login?next=//evil.example/")
+	if status != 200 || !strings.Contains(body, `data-next="/"`) || !strings.Contains(body, `<label for="password">`) {
+		t.Errorf("sign-in page: %d, next not confined to this site or no labelled password:\n%s", status, body)
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("Content-Security-Policy %q, want scripts from the site only", csp)
+	}
+}
+
+// Chinese first by default, English first when the switch or Accept-Language says
+// so; both languages are on the page either way.
+func TestUILanguage(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	cases := []struct {
+		name   string
+		cookie *http.Cookie
+		header []string
+		query  string
+		want   string
+	}{
+		{"default", nil, nil, "", `<html lang="zh-CN">`},
+		{"Accept-Language zh", nil, []string{"Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8"}, "", `<html lang="zh-CN">`},
+		{"Accept-Language en", nil, []string{"Accept-Language", "en-GB,en;q=0.9"}, "", `<html lang="en">`},
+		{"the switch", nil, []string{"Accept-Language", "zh-CN"}, "?lang=en", `<html lang="en">`},
+		{"the switch remembered", &http.Cookie{Name: "baocun_lang", Value: "en"}, []string{"Accept-Language", "zh-CN"}, "", `<html lang="en">`},
+		{"back to Chinese", &http.Cookie{Name: "baocun_lang", Value: "en"}, nil, "?lang=zh-CN", `<html lang="zh-CN">`},
+	}
+	for _, c := range cases {
+		status, h, body := uiGet(t, f, c.cookie, "/login"+c.query, c.header...)
+		if status != 200 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d, want %s", c.name, status, c.want)
+		}
+		if !strings.Contains(body, "登录") || !strings.Contains(body, "Sign in") {
+			t.Errorf("%s: the page is not in both languages", c.name)
+		}
+		if c.query != "" && !strings.Contains(h.Get("Set-Cookie"), "baocun_lang=") {
+			t.Errorf("%s: the choice is not remembered", c.name)
+		}
+	}
+}
+
+// Everything a page loads is served from the binary, licences beside the
+// third-party files; no template points anywhere else.
+func TestUIAssetsEmbedded(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	for _, path := range []string{"/static/ui.js", "/static/ui.css", "/static/vendor/htmx.min.js", "/static/vendor/echarts.common.min.js",
+		"/static/vendor/licenses/htmx-LICENSE", "/static/vendor/licenses/echarts-LICENSE", "/static/vendor/licenses/zrender-LICENSE"} {
+		if status, _, body := uiGet(t, f, nil, path); status != 200 || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes", path, status, len(body))
+		}
+	}
+	external := regexp.MustCompile(`(src|href)="(https?:)?//`)
+	fs.WalkDir(web.UIFiles, "ui/templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := fs.ReadFile(web.UIFiles, path)
+		if m := external.Find(b); m != nil {
+			t.Errorf("%s loads from elsewhere: %s", path, m)
+		}
+		return nil
+	})
+}
