@@ -86,6 +86,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		os.WriteFile(bad, []byte("department_code,village_code,kind\nD3,V3,包扶\nD404,V2,共建\n"), 0o644)
 		os.WriteFile(good, []byte("部门编码,村编码,类型\nD3,V3,包扶\n"), 0o644)
 		org.do(t, "open the launch form", chromedp.Navigate(b.url+"/launch"), chromedp.WaitVisible(chromedp.ID("launch-form")))
+		org.checkLabels(t)
 		org.do(t, "submit a bad file",
 			chromedp.SendKeys(chromedp.ID("name"), "测试轮 browser test"),
 			chromedp.SetUploadFiles(chromedp.ID("file"), []string{bad}),
@@ -107,6 +108,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 			t.Fatalf("the launched cycle %s's pairings: %v, %v", id, ps, err)
 		}
 		pairing = ps[0].ID
+		org.do(t, "draw the dashboard's charts", chromedp.WaitVisible(chromedp.CSS(`[data-chart=progress] svg`)))
 		if total := run(t, org, "read the dashboard", chromedp.Text(chromedp.ID("pairings-total"))); total != "1" {
 			t.Errorf("dashboard pairings_total %q, want 1", total)
 		}
@@ -120,6 +122,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 	t.Run("a department lead nominates the team; an organiser approves it", func(t *testing.T) {
 		awaitTask(t, f, pairing, baocun.TaskNominateTeam)
 		lead.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("team"))))
+		lead.checkLabels(t)
 		lead.submit(t, "nominate", form("team"),
 			chromedp.SetValue(chromedp.CSS(form("team")+" select[name=leader]"), "P3"),
 			chromedp.Click(chromedp.CSS(`input[name=members][value=P31]`)),
@@ -146,6 +149,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 	t.Run("the team arrives and plans; the reviewer approves the plan", func(t *testing.T) {
 		member.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("arrival"))))
 		member.submit(t, "confirm arrival", form("arrival"))
+		member.checkLabels(t)
 		member.submit(t, "submit the plan", form("plan"),
 			chromedp.SendKeys(chromedp.CSS(form("plan")+` input[name=title]`), "丙村发展规划"),
 			chromedp.SendKeys(chromedp.CSS(form("plan")+` textarea[name=summary]`), "先修路，再兴产业 roads first, then industry"),
@@ -175,6 +179,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=collective_income_wan]`), "30"),
 			chromedp.Click(chromedp.CSS(form("report")+` button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(form("report")+` [aria-invalid=true][name=funds_raised_wan]`)))
+		member.checkLabels(t)
 		report("submit the report", "12.5")
 		reviewer.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("decision"))))
 		reviewer.submit(t, "return the report", form("decision"),
@@ -201,6 +206,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 			// htmx swaps the results in place: wait for them to be the filter's only.
 			chromedp.Poll[chromedp.Void](`document.querySelectorAll("#audit-table tbody tr").length > 0 &&
 				document.querySelectorAll('#audit-table tbody tr:not([data-action="stage.decide"])').length === 0`))
+		auditor.checkLabels(t)
 		actors := run(t, auditor, "read the results", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#audit-table tbody tr"), tr => tr.dataset.actor + " " + tr.dataset.action)`))
 		if want := slices.Repeat([]string{"reviewer stage.decide"}, 3); !slices.Equal(actors, want) {
 			t.Errorf("audit search: %v, want %v (plan approved, report returned and approved)", actors, want)
@@ -217,6 +223,15 @@ func TestBrowserWalkthrough(t *testing.T) {
 			t.Errorf("the auditor cancelling anyway: status %d, want 403", status)
 		}
 		lead.do(t, "open the audit page", chromedp.Navigate(b.url+"/audit"), chromedp.WaitVisible(chromedp.CSS(".error-page")))
+	})
+
+	t.Run("usable on a phone", func(t *testing.T) {
+		member.do(t, "open the pairing on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+			chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("checkins-form")))
+		if wide := run(t, member, "measure the page", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
+			t.Error("on a 390 px screen the page scrolls sideways")
+		}
+		member.do(t, "back to a desktop", chromedp.EmulateViewport(1280, 900))
 	})
 
 	t.Run("English by the switch, Chinese by default", func(t *testing.T) {
@@ -345,6 +360,17 @@ func (s *session) submit(t *testing.T, what, sel string, fill ...chromedp.Action
 	s.do(t, what, steps...)
 	if msg := run(t, s, what, chromedp.Evaluate[string](`Array.from(document.querySelectorAll(".form-error:not([hidden])"), e => e.textContent).join(" | ")`)); msg != "" {
 		t.Fatalf("%s, as %s: refused: %s%s", what, s.name, msg, s.screenshot(what))
+	}
+}
+
+// checkLabels fails when a control of the page has no label to name it.
+func (s *session) checkLabels(t *testing.T) {
+	t.Helper()
+	unlabelled := run(t, s, "check the labels", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("input, select, textarea"))
+		.filter(el => el.type !== "hidden" && el.labels.length === 0 && !el.getAttribute("aria-label"))
+		.map(el => el.name || el.id)`))
+	if len(unlabelled) > 0 {
+		t.Errorf("as %s, controls without a label: %v%s", s.name, unlabelled, s.screenshot("labels"))
 	}
 }
 

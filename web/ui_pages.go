@@ -287,7 +287,22 @@ func (u *ui) launch(v *view) (string, any, error) {
 	}
 	s := baocun.CycleSettings{StartDate: time.Now().In(baocun.ChinaTime).AddDate(0, 1, 0).Format("2006-01") + "-01"}
 	s.Defaults()
-	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s}, nil
+	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s, "Windows": windowNames}, nil
+}
+
+// windowNames name the launch settings' windows, in programme days.
+var windowNames = []struct{ Code, ZH, EN string }{
+	{"nominate_days", "提名工作组（天）", "to nominate the team (days)"},
+	{"decide_days", "审批（天）", "to decide (days)"},
+	{"arrival_days", "进驻（天）", "to arrive (days)"},
+	{"plan_days", "提交规划（天）", "to submit the plan (days)"},
+	{"report_days", "期末汇报（天）", "to report after a period (days)"},
+	{"rework_days", "退回修改（天）", "to rework (days)"},
+	{"evaluation_days", "年度双评（天）", "for the evaluation (days)"},
+	{"acceptance_days", "验收（天）", "for acceptance (days)"},
+	{"remind_days", "提前提醒（天）", "remind before (days)"},
+	{"publicity_days", "公示（天）", "publicity (days)"},
+	{"appeal_days", "申诉（天）", "to appeal (days)"},
 }
 
 func forbidden() error {
