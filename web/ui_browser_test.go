@@ -41,7 +41,6 @@ func TestBrowserWalkthrough(t *testing.T) {
 	t.Cleanup(w.Stop)
 	ctx := context.Background()
 	for _, q := range []string{
-		`INSERT INTO villages (code, name, county, township, class) VALUES ('V3', '丙村', '县A', '一镇', 3)`,
 		`INSERT INTO people (id, name, department_code) VALUES ('P30', '赵局长', 'D3'), ('P31', '钱六', 'D3'), ('P32', '孙七', 'D3')`,
 	} {
 		if _, err := f.db.ExecContext(ctx, q); err != nil {
@@ -57,7 +56,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		{"reviewer", "P1", "", baocun.RoleReviewer, []string{"/", "/inbox"}}, // of D1: may decide D3's pairing
 		{"lead", "P30", "", baocun.RoleDeptLead, []string{"/inbox"}},
 		{"member", "P3", "", baocun.RoleTeamMember, []string{"/inbox"}},
-		{"village", "", "V3", baocun.RoleVillage, []string{"/inbox"}},
+		{"village", "", "V1", baocun.RoleVillage, []string{"/inbox"}},
 		{"auditor", "", "", baocun.RoleAuditor, []string{"/", "/inbox", "/audit", "/users"}},
 	}
 	b := newBrowser(t, exe, f.srv.URL)
@@ -79,14 +78,21 @@ func TestBrowserWalkthrough(t *testing.T) {
 	org, lead, member, reviewer, auditor := as["org"], as["lead"], as["member"], as["reviewer"], as["auditor"]
 
 	var pairing int64
-	t.Run("an organiser launches a cycle from a CSV, a bad file refused row by row first", func(t *testing.T) {
+	t.Run("an organiser imports a village, then launches a cycle from a CSV, a bad file refused row by row first", func(t *testing.T) {
 		before := countCycles(t, f)
 		dir := t.TempDir()
-		bad, good := filepath.Join(dir, "bad.csv"), filepath.Join(dir, "pairings.csv")
+		villages, bad, good := filepath.Join(dir, "villages.csv"), filepath.Join(dir, "bad.csv"), filepath.Join(dir, "pairings.csv")
+		os.WriteFile(villages, []byte("code,name,county,township,class,collective_income_wan,population,households\nV3,丙村,县A,一镇,3,12.5,1200,380\n"), 0o644)
 		os.WriteFile(bad, []byte("department_code,village_code,kind\nD3,V3,包扶\nD404,V2,共建\n"), 0o644)
 		os.WriteFile(good, []byte("部门编码,村编码,类型\nD3,V3,包扶\n"), 0o644)
 		org.do(t, "open the launch form", chromedp.Navigate(b.url+"/launch"), chromedp.WaitVisible(chromedp.ID("launch-form")))
 		org.checkLabels(t)
+		org.submit(t, "import a village", "#import-form",
+			chromedp.SetValue(chromedp.ID("import-kind"), "villages"),
+			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{villages}))
+		if v, err := f.db.Village(ctx, "V3"); err != nil || v.Name != "丙村" {
+			t.Fatalf("imported village V3: %+v, %v", v, err)
+		}
 		org.do(t, "submit a bad file",
 			chromedp.SendKeys(chromedp.ID("name"), "测试轮 browser test"),
 			chromedp.SetUploadFiles(chromedp.ID("file"), []string{bad}),

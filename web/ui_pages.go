@@ -287,7 +287,8 @@ func (u *ui) launch(v *view) (string, any, error) {
 	}
 	s := baocun.CycleSettings{StartDate: time.Now().In(baocun.ChinaTime).AddDate(0, 1, 0).Format("2006-01") + "-01"}
 	s.Defaults()
-	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s, "Windows": windowNames}, nil
+	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s, "Windows": windowNames,
+		"CanImport": v.can("POST", "/import/:kind", "departments")}, nil
 }
 
 // windowNames name the launch settings' windows, in programme days.

@@ -134,7 +134,7 @@
     var init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } };
     if (form.dataset.multipart) {
       var fd = new FormData();
-      fd.append("settings", JSON.stringify(body(form)));
+      if (form.dataset.settings !== "none") fd.append("settings", JSON.stringify(body(form)));
       var file = form.querySelector('input[type="file"]');
       if (file && file.files[0]) fd.append(form.dataset.multipart, file.files[0]);
       init.body = fd;
@@ -144,7 +144,9 @@
     }
     form.setAttribute("aria-busy", "true");
     if (button) button.disabled = true;
-    fetch(form.dataset.api, init).then(function (resp) {
+    // "{name}" in the address is the value of the form's field of that name.
+    var api = form.dataset.api.replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent(form.elements[k].value); });
+    fetch(api, init).then(function (resp) {
       return resp.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
