@@ -50,7 +50,7 @@ type Store interface {
 	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
 	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
-	Eligible(ctx context.Context, cycleID int64) ([]baocun.Eligible, error)
+	Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error)
 }
 
 // Objective gathers a pairing's objective inputs from its records, for the
@@ -84,7 +84,7 @@ func (a *Activities) PlanCommendation(ctx context.Context, cycleID int64) (Comme
 	if err != nil {
 		return CommendationPlan{}, nonRetryable(err)
 	}
-	el, err := a.Store.Eligible(ctx, cycleID)
+	el, err := a.Store.Eligible(ctx, cycleID, "")
 	if err != nil {
 		return CommendationPlan{}, nonRetryable(err)
 	}

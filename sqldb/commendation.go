@@ -201,11 +201,11 @@ func nameRanking(ctx context.Context, q Querier, cycleID int64, c *baocun.Commen
 	return rows.Err()
 }
 
-// Eligible lists, by department, the cadres who may be proposed for commendation:
-// members of teams whose pairings' final grades are at least good, with no month
-// under the residency rule.
-func (db *DB) Eligible(ctx context.Context, cycleID int64) ([]baocun.Eligible, error) {
-	return eligible(ctx, db, cycleID, "")
+// Eligible lists, by department (of one, or every one when dept is ""), the cadres
+// who may be proposed for commendation: members of teams whose pairings' final
+// grades are at least good, with no month under the residency rule.
+func (db *DB) Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error) {
+	return eligible(ctx, db, cycleID, dept)
 }
 
 // eligible is Eligible for one department, or every one when dept is "".

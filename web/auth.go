@@ -48,6 +48,7 @@ type Store interface {
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
 	ApplyChange(ctx context.Context, ch baocun.Change) error
 	Commendation(ctx context.Context, cycleID int64) (*baocun.Commendation, error)
+	Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error)
 	AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error)
 
 	PolicyRules(ctx context.Context) ([][]string, int64, error)

@@ -258,6 +258,8 @@ var cells = []cell{
 	{route: "POST /pairings/:id/appeal/decision", on: "another department", path: "/pairings/2/appeal/decision", allowed: []string{"reviewer"}},
 	{route: "GET /cycles/:id/commendations", path: "/cycles/1/commendations", allowed: []string{"organiser", "reviewer", "auditor"}},
 	{route: "GET /cycles/:id/commendations", on: "as a workbook", path: "/cycles/1/commendations?format=xlsx", allowed: []string{"organiser", "reviewer", "auditor"}},
+	{route: "GET /cycles/:id/commendations/proposals/:department", on: "own department", path: "/cycles/1/commendations/proposals/D1", allowed: []string{"dept_lead"}},
+	{route: "GET /cycles/:id/commendations/proposals/:department", on: "another department", path: "/cycles/1/commendations/proposals/D3", allowed: nil},
 	{route: "POST /cycles/:id/commendations/proposals/:department", on: "own department", path: "/cycles/1/commendations/proposals/D1", allowed: []string{"dept_lead"},
 		body: func(int) any { return map[string]any{"cadres": []map[string]string{{"person_id": "P1", "reason": "矩阵 matrix"}}} }},
 	{route: "POST /cycles/:id/commendations/proposals/:department", on: "another department", path: "/cycles/1/commendations/proposals/D3", allowed: nil},

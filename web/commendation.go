@@ -2,7 +2,9 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -48,6 +50,64 @@ func cycleStepRoute(d Deps, update string, read func(c *gin.Context, st *workflo
 		}
 		st.Audit = *auditEntry(c, http.StatusOK, payload)
 		sendStep(c, d, workflows.CycleWorkflowID(cy.ID), update, st)
+	}
+}
+
+// candidates is GET /cycles/{id}/commendations/proposals/{department}: the people the
+// department may propose, with their pairings, and those it has proposed.
+type candidates struct {
+	Department string         `json:"department_code"`
+	Eligible   []candidate    `json:"eligible"`
+	Proposed   []baocun.Cadre `json:"proposed"`
+}
+
+type candidate struct {
+	PersonID  string `json:"person_id"`
+	Name      string `json:"name"`
+	PairingID int64  `json:"pairing_id"`
+	Village   string `json:"village_name"`
+	Grade     string `json:"grade"`
+}
+
+func handleCandidates(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cy, dept := c.Request.Context(), loadedCycle(c), c.Param("department")
+		el, err := store.Eligible(ctx, cy.ID, dept)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		cm, err := store.Commendation(ctx, cy.ID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		people, err := store.People(ctx, dept)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		names := map[string]string{}
+		for _, p := range people {
+			names[p.ID] = p.Name
+		}
+		ranked := map[int64]baocun.Ranked{}
+		for _, p := range cm.Pairings {
+			ranked[p.PairingID] = p
+		}
+		out := candidates{Department: dept, Eligible: []candidate{}, Proposed: []baocun.Cadre{}}
+		for _, e := range el {
+			for _, id := range slices.Sorted(maps.Keys(e.People)) {
+				p := ranked[e.People[id]]
+				out.Eligible = append(out.Eligible, candidate{PersonID: id, Name: names[id], PairingID: p.PairingID, Village: p.VillageName, Grade: p.Grade})
+			}
+		}
+		for _, cd := range cm.Cadres {
+			if cd.Department == dept {
+				out.Proposed = append(out.Proposed, cd)
+			}
+		}
+		c.JSON(http.StatusOK, out)
 	}
 }
 

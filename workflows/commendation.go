@@ -41,7 +41,18 @@ type CommendationState struct {
 type commendRun struct {
 	in   CycleInput
 	s    *CommendationState
-	busy bool // a step is being written: steps go one at a time
+	busy map[string]bool // tasks whose step is being written
+	// opening is set while the workflow writes tasks it opens: they are in inboxes
+	// a moment before the write returns, so they are in the state already (for the
+	// validators), and handlers wait for the write.
+	opening bool
+}
+
+// openTasks writes ch, whose tasks are the state's from the start.
+func (c *commendRun) openTasks(ctx workflow.Context, ch baocun.Change, status string) error {
+	c.s.Tasks, c.s.Status, c.opening = ch.Open, status, true
+	defer func() { c.opening = false }()
+	return applyChange(ctx, ch)
 }
 
 // Commendation runs a cycle's commendation, as the last part of the Cycle workflow
@@ -51,7 +62,7 @@ type commendRun struct {
 // has passed, an organiser approves the list, and it is published. Rankings and the
 // advanced departments come from the stored final results as the list is published.
 func Commendation(ctx workflow.Context, in CycleInput) error {
-	c := &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationProposing, Proposed: map[string]string{}}}
+	c := &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationProposing, Proposed: map[string]string{}}, busy: map[string]bool{}}
 	if err := c.register(ctx); err != nil {
 		return err
 	}
@@ -70,17 +81,16 @@ func Commendation(ctx workflow.Context, in CycleInput) error {
 		ch.Open = append(ch.Open, c.task(baocun.TaskProposeCadres, e.Department, e.County,
 			fmt.Sprintf("推荐优秀包村干部（%d 人符合条件） propose excellent cadres: %d eligible", e.Count, e.Count), real, due))
 	}
-	if err := applyChange(ctx, ch); err != nil {
+	if err := c.openTasks(ctx, ch, baocun.CommendationProposing); err != nil {
 		return err
 	}
-	c.s.Tasks = ch.Open
 	// Proposals until every one is in or their window passes; those not in expire.
 	if len(c.s.Tasks) > 0 {
 		if _, err := workflow.AwaitWithTimeout(ctx, in.Clock.Real(due).Sub(workflow.Now(ctx)), func() bool { return len(c.s.Tasks) == 0 }); err != nil {
 			return err
 		}
 	}
-	if err := workflow.Await(ctx, func() bool { return !c.busy }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return len(c.busy) == 0 }); err != nil {
 		return err
 	}
 	real = workflow.Now(ctx)
@@ -92,10 +102,9 @@ func Commendation(ctx workflow.Context, in CycleInput) error {
 	for _, t := range c.s.Tasks {
 		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
 	}
-	if err := applyChange(ctx, ch); err != nil {
+	if err := c.openTasks(ctx, ch, baocun.CommendationApproving); err != nil {
 		return err
 	}
-	c.s.Tasks, c.s.Status = []baocun.Task{approve}, baocun.CommendationApproving
 	if err := workflow.Await(ctx, func() bool { return c.s.Status == baocun.CommendationPublished }); err != nil {
 		return err
 	}
@@ -144,11 +153,12 @@ func (c *commendRun) validatePropose(st CycleStep) error {
 	if err := st.Propose.Validate(); err != nil {
 		return invalid(err)
 	}
-	if c.s.Status != baocun.CommendationProposing || c.open(baocun.TaskProposeCadres, st.Department) == nil {
+	t := c.open(baocun.TaskProposeCadres, st.Department)
+	if c.s.Status != baocun.CommendationProposing || t == nil {
 		return conflict("%s 没有待推荐的优秀干部（已推荐、已过期或无人符合条件） Department %s has no proposal open: made already, expired, or nobody eligible.", st.Department, st.Department)
 	}
-	if c.busy {
-		return conflict("表彰正在处理另一项 Another commendation step is being written; try again.")
+	if c.busy[t.ID] {
+		return conflict("%s 的推荐正在提交 Department %s's proposal is being written now.", st.Department, st.Department)
 	}
 	return nil
 }
@@ -159,10 +169,12 @@ func (c *commendRun) propose(ctx workflow.Context, st CycleStep) (StepResult, er
 	if err := c.validatePropose(st); err != nil {
 		return StepResult{}, err
 	}
-	c.busy = true
-	defer func() { c.busy = false }()
-	t := c.open(baocun.TaskProposeCadres, st.Department)
-	id := t.ID
+	id := c.open(baocun.TaskProposeCadres, st.Department).ID
+	c.busy[id] = true
+	defer delete(c.busy, id)
+	if err := workflow.Await(ctx, func() bool { return !c.opening }); err != nil {
+		return StepResult{}, err
+	}
 	real := workflow.Now(ctx)
 	cc := &baocun.CommendationChange{CycleID: c.in.CycleID, Status: baocun.CommendationProposing}
 	for _, p := range st.Propose.Cadres {
@@ -194,7 +206,7 @@ func (c *commendRun) validateApprove(st CycleStep) error {
 		return invalid(err)
 	}
 	t := c.open(baocun.TaskApproveCommend, "")
-	if c.s.Status != baocun.CommendationApproving || t == nil || t.ID != a.TaskID || c.busy {
+	if c.s.Status != baocun.CommendationApproving || t == nil || t.ID != a.TaskID || c.busy[t.ID] {
 		return conflict("待办 %s 不在待办中 Task %s is not open: the list is not awaiting approval, or it was approved already.", a.TaskID, a.TaskID)
 	}
 	for i, p := range a.Exclude {
@@ -211,9 +223,12 @@ func (c *commendRun) approve(ctx workflow.Context, st CycleStep) (StepResult, er
 	if err := c.validateApprove(st); err != nil {
 		return StepResult{}, err
 	}
-	c.busy = true
-	defer func() { c.busy = false }()
 	a := st.Approve
+	c.busy[a.TaskID] = true
+	defer delete(c.busy, a.TaskID)
+	if err := workflow.Await(ctx, func() bool { return !c.opening }); err != nil {
+		return StepResult{}, err
+	}
 	real := workflow.Now(ctx)
 	ch := baocun.Change{At: real, Key: fmt.Sprintf("cycle-%d/commendation/published", c.in.CycleID),
 		Close:        []baocun.TaskClose{{ID: a.TaskID, Status: baocun.TaskDone, Outcome: baocun.OutcomeApprove, By: st.Actor}},

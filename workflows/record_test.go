@@ -5,9 +5,11 @@ package workflows_test
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -231,6 +233,88 @@ func TestRecordAcceptance(t *testing.T) {
 	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 2}})
 	r.cancel()
 	record(t, r.c, r.pid, "", "testdata/pairing_v2_acceptance.json")
+}
+
+// TestRecordCommendation runs a one-period cycle to its end (the "publicity-appeal",
+// "acceptance-objective" and "commendation" versions): acceptance, publication, an
+// appeal revised by a reviewer, the final result, then the cycle's commendation — a
+// proposal and the organiser's approval. It records the pairing's and the cycle's
+// histories.
+func TestRecordCommendation(t *testing.T) {
+	// One year, one period, in about six seconds; the windows a recorder acts in are
+	// a year (about six seconds) long.
+	w := baocun.Windows{DecideDays: 365, AppealDays: 365, AcceptanceDays: 365}
+	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, ClockScale: 5e6, Windows: w})
+	r.toReviews()
+	// P1 lives in the village every day of the year, so may be commended.
+	var days []string
+	for d := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == 2027; d = d.AddDate(0, 0, 1) {
+		days = append(days, d.Format(time.DateOnly))
+	}
+	if _, err := r.db.AddCheckins(r.ctx, 1, "P1", days, "P1", &baocun.AuditEntry{Actor: "P1", Action: "residency.record"}); err != nil {
+		t.Fatal(err)
+	}
+	r.open(baocun.TaskSelfAssess)
+	r.step(workflows.UpdateSelfAssess, workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成规划 the plan met"}})
+	rubric := baocun.DefaultRubric()
+	sheet := baocun.Scores(rubric.Rated())
+	for _, rater := range []string{"r1", "r2", "r3"} {
+		r.open(baocun.TaskScore)
+		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
+	}
+	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 2}})
+	r.await("the result's publication", func() bool {
+		es, err := r.db.Events(r.ctx, 1)
+		return err == nil && slices.ContainsFunc(es, func(e baocun.Event) bool { return e.Kind == "result.published" })
+	})
+	r.step(workflows.UpdateAppeal, workflows.Step{Actor: "lead", Appeal: &baocun.AppealInput{Reasons: "漏计项目 projects left out"}})
+	r.step(workflows.UpdateDecideAppeal, workflows.Step{Actor: "rev", AppealDecision: &baocun.AppealDecisionInput{TaskID: r.open(baocun.TaskDecideAppeal),
+		Outcome: baocun.AppealRevise, Goods: map[string]decimal.Decimal{"prosperity": decimal.NewFromInt(100), "feedback": decimal.NewFromInt(100)}, Reasons: "属实 confirmed"}})
+	if err := r.c.GetWorkflow(r.ctx, r.pid, "").Get(r.ctx, nil); err != nil {
+		t.Fatalf("pairing: %v", err)
+	}
+	cycleTask := func(kind string) string {
+		var id string
+		r.await("a "+kind+" task", func() bool {
+			ts, err := r.db.Tasks(r.ctx, baocun.TaskFilter{Limit: 100})
+			for _, task := range ts {
+				if task.Kind == kind && err == nil {
+					id = task.ID
+				}
+			}
+			return id != ""
+		})
+		return id
+	}
+	cycleStep := func(update string, st workflows.CycleStep) {
+		h, err := r.c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{WorkflowID: r.cycleRun.GetID(), UpdateName: update, Args: []any{st},
+			WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(r.ctx, nil)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", update, err)
+		}
+	}
+	cycleTask(baocun.TaskProposeCadres)
+	cycleStep(workflows.UpdatePropose, workflows.CycleStep{Actor: "lead", Department: "D1",
+		Propose: &baocun.ProposeInput{Cadres: []baocun.CadreProposal{{PersonID: "P1", Reason: "成效显著 good work"}}}})
+	cycleStep(workflows.UpdateApprove, workflows.CycleStep{Actor: "org", Approve: &baocun.ApproveInput{TaskID: cycleTask(baocun.TaskApproveCommend)}})
+	if err := r.cycleRun.Get(r.ctx, nil); err != nil {
+		t.Fatalf("cycle: %v", err)
+	}
+	record(t, r.c, r.pid, "", "testdata/pairing_v3_publicity.json")
+	record(t, r.c, r.cycleRun.GetID(), "", "testdata/cycle_v2_commendation.json")
+}
+
+// await waits for cond, failing the recording after 30 seconds.
+func (r *recording) await(what string, cond func() bool) {
+	r.t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			r.t.Fatalf("waited 30s for %s", what)
+		}
+	}
 }
 
 // record writes a workflow's history to file; an existing file is never replaced

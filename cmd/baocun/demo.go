@@ -22,6 +22,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"baocun"
+	"baocun/sheet"
 )
 
 // `baocun demo` runs a whole compressed cycle end to end: it starts the service in
@@ -392,6 +393,7 @@ func (d *demo) launch(ctx context.Context, cycleTime time.Duration) error {
 			NominateDays: days(30, 3*time.Second), DecideDays: days(7, 1500*time.Millisecond), ArrivalDays: days(15, 2*time.Second),
 			PlanDays: days(30, 2*time.Second), ReportDays: days(10, 1500*time.Millisecond), ReworkDays: days(7, 1500*time.Millisecond),
 			EvaluationDays: days(30, 3*time.Second), RemindDays: 3,
+			PublicityDays: days(7, 2*time.Second), AppealDays: days(10, 3*time.Second),
 		}}
 	var specs []baocun.PairingSpec
 	for _, v := range d.sample.Villages[:d.sample.Paired] {
@@ -441,8 +443,8 @@ func (d *demo) periodAt(t time.Time) int {
 // errFinished ends the players when the cycle is done.
 var errFinished = errors.New("the demo cycle is finished")
 
-// play runs every player until every pairing is in acceptance with nothing left to
-// do, or a player fails, or the deadline passes.
+// play runs every player until the cycle is closed with nothing left to do, or a
+// player fails, or the deadline passes.
 func (d *demo) play(ctx context.Context, deadline time.Time) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -512,8 +514,8 @@ func (d *demo) act(ctx context.Context, stop <-chan struct{}, p *player) error {
 }
 
 // watch prints the progress — at each period's start, and when the pairings move
-// between stages — and reports when the cycle is done: its end has passed, every
-// pairing is in acceptance and no task is open.
+// between stages — and reports when the cycle is done: its end has passed, it is
+// closed and no task is open.
 func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 	tick := time.NewTicker(d.poll)
 	defer tick.Stop()
@@ -530,7 +532,7 @@ func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 		}
 		stages := stageCounts(cy)
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: 到期仍有结对未完成验收或仍有待办 by the deadline not every pairing had its acceptance confirmed with nothing open: %s", stages)
+			return fmt.Errorf("demo: 到期本轮仍未结束或仍有待办 by the deadline the cycle had not closed with its commendation published and nothing open: %s", stages)
 		}
 		today := d.today()
 		switch k := d.periodAt(today); {
@@ -551,10 +553,11 @@ func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 	}
 }
 
-// finished reports whether every pairing is in acceptance with no task open.
+// finished reports whether the cycle is closed — every pairing's result final and
+// the commendation list published — with no task open.
 func (d *demo) finished(ctx context.Context) (bool, error) {
 	cy, err := d.org.cycle(ctx, d.cycleID)
-	if err != nil || cy.Stages[baocun.StagePublicity] != cy.PairingsTotal {
+	if err != nil || cy.Status != baocun.CycleClosed {
 		return false, err
 	}
 	for _, p := range d.pairings {
@@ -599,6 +602,7 @@ type record struct {
 	funds                     decimal.Decimal
 	projects, reportsApproved int
 	memberMonths, monthsShort int
+	appeals, appealsDecided   int
 }
 
 // record reads every pairing's tasks and timeline (as the organiser).
@@ -661,6 +665,10 @@ func (d *demo) record(ctx context.Context) (record, error) {
 				r.teamChanges++
 			case "visit.recorded":
 				r.visits++
+			case "appeal.filed":
+				r.appeals++
+			case "appeal.decided":
+				r.appealsDecided++
 			}
 		}
 		d.mu.Lock()
@@ -687,10 +695,10 @@ func (d *demo) summary(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: summary: %w", err)
 	}
-	if n := cy.Stages[baocun.StagePublicity]; n == cy.PairingsTotal {
-		d.out.line("全部 %d 个结对验收结果已确认并公示 All %d pairings have their acceptance confirmed and published.", n, n)
+	if n := cy.Stages[baocun.StageClosed]; n == cy.PairingsTotal && cy.Status == baocun.CycleClosed {
+		d.out.line("全部 %d 个结对验收结果经公示已成定论，本轮已结束 All %d pairings' results are final after publicity; the cycle is closed.", n, n)
 	} else {
-		problem("只有 %d/%d 个结对完成验收 only %d of %d pairings finished acceptance", n, cy.PairingsTotal, n, cy.PairingsTotal)
+		problem("只有 %d/%d 个结对结果已定，本轮状态 %s only %d of %d pairings' results are final; the cycle is %s", n, cy.PairingsTotal, cy.Status, n, cy.PairingsTotal, cy.Status)
 	}
 	d.out.line("各阶段 Stages: %s", stageCounts(cy))
 	r, err := d.record(ctx)
@@ -725,14 +733,19 @@ func (d *demo) summary(ctx context.Context) error {
 		{r.evaluations[1] == n && r.evaluations[2] == n && r.evaluations[3] == n, "年度双评不全 the yearly evaluations are incomplete"},
 		{r.expired == 0, fmt.Sprintf("%d 项待办过期未办 %d tasks expired undone", r.expired, r.expired)},
 		{r.open == 0, fmt.Sprintf("%d 项待办仍未办 %d tasks are still open", r.open, r.open)},
+		{r.appeals == 1 && r.appealsDecided == 1, fmt.Sprintf("申诉 %d 件、已裁决 %d 件，应各 1 件 %d appeals filed and %d decided, want one of each", r.appeals, r.appealsDecided, r.appeals, r.appealsDecided)},
 	} {
 		if !c.ok {
 			problem("%s", c.what)
 		}
 	}
 
+	d.out.line("公示申诉 Appeals: %d 件申诉 filed, %d 件已裁决 decided", r.appeals, r.appealsDecided)
 	if err := d.printAcceptance(ctx, cy); err != nil {
 		return fmt.Errorf("demo: results: %w", err)
+	}
+	if err := d.printCommendation(ctx, cy); err != nil {
+		problem("表彰名单 commendation list: %v", err)
 	}
 
 	v, err := d.auditor.verifyAudit(ctx)
@@ -757,14 +770,13 @@ func (d *demo) summary(ctx context.Context) error {
 	return nil
 }
 
-// printAcceptance prints the cycle's confirmed results, ranked, and the advanced
-// departments; the commendation's approval and publication come with issue 6's rest.
+// printAcceptance prints the cycle's final results, ranked, and the departments.
 func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) error {
 	res, err := d.org.results(ctx, cy.ID)
 	if err != nil {
 		return err
 	}
-	d.out.line("验收结果 Acceptance results（五个好加权总分 Five Goods weighted totals）:")
+	d.out.line("验收结果 Acceptance results（五个好加权总分，经公示申诉后的最终结果 Five Goods weighted totals, final after publicity and appeal）:")
 	for _, p := range res.Pairings {
 		dp := d.pairing(p.PairingID)
 		d.out.line("  %2d. %s  %s  %s", p.Rank, d.where(dp), p.Total.StringFixed(2), baocun.GradeNames[p.Grade])
@@ -778,6 +790,57 @@ func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) error {
 		}
 		d.out.line("  %2d. %s  均分 mean %s（%d 个结对 pairings）%s", dr.Rank, d.sample.department(dr.Department).Name, dr.Mean.StringFixed(2), dr.Pairings, mark)
 	}
+	return nil
+}
+
+// printCommendation prints the published commendation list and checks its CSV and
+// XLSX exports read back with the same rows.
+func (d *demo) printCommendation(ctx context.Context, cy *baocun.Cycle) error {
+	cm, err := d.org.commendation(ctx, cy.ID)
+	if err != nil {
+		return err
+	}
+	if cm.Status != baocun.CommendationPublished {
+		return fmt.Errorf("未公布 not published: %s", cm.Status)
+	}
+	d.out.line("表彰名单 Commendation list（%s 审批 approved by %s）:", cm.PublishedAt.In(baocun.ChinaTime).Format(time.DateTime), cm.ApprovedBy)
+	advanced, cadres := 0, 0
+	for _, dr := range cm.Departments {
+		if dr.Advanced {
+			advanced++
+			d.out.line("  先进单位 Advanced department: %s（均分 mean %s）", dr.Name, dr.Mean.StringFixed(2))
+		}
+	}
+	if advanced == 0 {
+		d.out.line("  先进单位 Advanced departments: 无 none met the bar (top %s%%, mean excellent, no failing pairing)", cm.AdvancedShare.Shift(2))
+	}
+	for _, c := range cm.Cadres {
+		if c.Status == baocun.CadreApproved {
+			cadres++
+			d.out.line("  优秀包村干部 Excellent cadre: %s（%s）— %s", c.Name, d.sample.department(c.Department).Name, c.Reason)
+		}
+	}
+	if cadres == 0 {
+		return errors.New("没有优秀包村干部 no excellent cadre was commended")
+	}
+	csvFile, err := d.org.commendationFile(ctx, cy.ID, "csv")
+	if err != nil {
+		return err
+	}
+	xlsxFile, err := d.org.commendationFile(ctx, cy.ID, "xlsx")
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"CSV": csvFile, "XLSX": xlsxFile} {
+		t, err := sheet.Read(data, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if len(t.Rows) != advanced+cadres {
+			return fmt.Errorf("%s: %d rows, want %d", name, len(t.Rows), advanced+cadres)
+		}
+	}
+	d.out.line("  导出 Exports: GET /api/v1/cycles/%d/commendations?format=csv (%d 字节 bytes), ?format=xlsx (%d 字节 bytes): %d 行 rows each", cy.ID, len(csvFile), len(xlsxFile), advanced+cadres)
 	return nil
 }
 

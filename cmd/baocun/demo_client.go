@@ -70,6 +70,26 @@ func statusOf(err error) int {
 // do sends one request: in as JSON (a string is sent as CSV), out decoded from the
 // JSON answer when not nil.
 func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	data, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// download is a GET of a file: the body as it came.
+func (c *apiClient) download(ctx context.Context, path string) ([]byte, error) {
+	return c.send(ctx, "GET", path, nil)
+}
+
+// send sends one request and returns the body of a 2xx answer; any other answer is
+// an *apiError.
+func (c *apiClient) send(ctx context.Context, method, path string, in any) ([]byte, error) {
 	var body io.Reader
 	ct := ""
 	switch v := in.(type) {
@@ -79,13 +99,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body, ct = bytes.NewReader(b), "application/json"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
@@ -95,12 +115,12 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &apiError{Method: method, Path: path, Status: resp.StatusCode}
@@ -117,14 +137,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 		} else {
 			e.Message = strings.TrimSpace(string(data))
 		}
-		return e
+		return nil, e
 	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: answer: %w", method, path, err)
-		}
-	}
-	return nil
+	return data, nil
 }
 
 // ready reports whether /readyz answers 200.
@@ -355,4 +370,57 @@ func (c *apiClient) score(ctx context.Context, pairing int64, in baocun.ScoreInp
 
 func (c *apiClient) confirmAcceptance(ctx context.Context, pairing int64, in baocun.ConfirmInput) (workflows.StepResult, error) {
 	return c.step(ctx, pairing, "acceptance/confirm", in)
+}
+
+func (c *apiClient) appeal(ctx context.Context, pairing int64, in baocun.AppealInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "appeal", in)
+}
+
+func (c *apiClient) decideAppeal(ctx context.Context, pairing int64, in baocun.AppealDecisionInput) (workflows.StepResult, error) {
+	return c.step(ctx, pairing, "appeal/decision", in)
+}
+
+// candidates is GET /cycles/{id}/commendations/proposals/{department}.
+type candidates struct {
+	Eligible []struct {
+		PersonID  string `json:"person_id"`
+		Name      string `json:"name"`
+		PairingID int64  `json:"pairing_id"`
+		Village   string `json:"village_name"`
+		Grade     string `json:"grade"`
+	} `json:"eligible"`
+	Proposed []baocun.Cadre `json:"proposed"`
+}
+
+func (c *apiClient) candidates(ctx context.Context, cycle int64, dept string) (*candidates, error) {
+	var v candidates
+	if err := c.do(ctx, "GET", fmt.Sprintf("api/v1/cycles/%d/commendations/proposals/%s", cycle, url.PathEscape(dept)), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func (c *apiClient) propose(ctx context.Context, cycle int64, dept string, in baocun.ProposeInput) (workflows.StepResult, error) {
+	var v workflows.StepResult
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/cycles/%d/commendations/proposals/%s", cycle, url.PathEscape(dept)), in, &v)
+	return v, err
+}
+
+func (c *apiClient) approveCommendation(ctx context.Context, cycle int64, in baocun.ApproveInput) (workflows.StepResult, error) {
+	var v workflows.StepResult
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/cycles/%d/commendations/approval", cycle), in, &v)
+	return v, err
+}
+
+func (c *apiClient) commendation(ctx context.Context, cycle int64) (*baocun.Commendation, error) {
+	var v baocun.Commendation
+	if err := c.do(ctx, "GET", fmt.Sprintf("api/v1/cycles/%d/commendations", cycle), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// commendationFile is the commendation list exported as csv or xlsx.
+func (c *apiClient) commendationFile(ctx context.Context, cycle int64, format string) ([]byte, error) {
+	return c.download(ctx, fmt.Sprintf("api/v1/cycles/%d/commendations?format=%s", cycle, format))
 }

@@ -72,6 +72,7 @@ type demoPairing struct {
 	skip      struct{ person, month string } // scriptSkipMonth: who skips which month
 	returned  map[int]bool                   // periods whose report was returned
 	scriptRun bool                           // the scripted event has been played
+	appealed  bool                           // scriptEscalate's department appealed its result
 }
 
 // addPairings records the launched pairings and gives each its team and script.
@@ -168,6 +169,17 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 	if t.Role != baocun.RoleOrganiser || !d.claim(t.ID) {
 		return nil // another role's task, shown here because it is escalated
 	}
+	if t.Kind == baocun.TaskApproveCommend {
+		cm, err := c.commendation(ctx, d.cycleID)
+		if err != nil {
+			return err
+		}
+		if _, err := c.approveCommendation(ctx, d.cycleID, baocun.ApproveInput{TaskID: t.ID, Comment: "同意公布 approved for publication"}); err != nil {
+			return err
+		}
+		d.out.say(d.today(), "表彰名单审批通过并公布 Commendation list approved and published: %d 名优秀包村干部 excellent cadres proposed", len(cm.Cadres))
+		return nil
+	}
 	p := d.pairing(t.PairingID)
 	d.mu.Lock()
 	scripted := t.Kind == baocun.TaskApproveTeam && p.script == scriptReturnTeam
@@ -231,8 +243,14 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 // returned and resubmitted, and one review is left until it is escalated.
 func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) error {
 	p := d.pairing(t.PairingID)
-	if t.Kind == baocun.TaskScore {
+	switch t.Kind {
+	case baocun.TaskScore:
 		return d.scoreTask(ctx, c, p, t)
+	case baocun.TaskDecideAppeal:
+		if d.claim(t.ID) {
+			return d.decideAppeal(ctx, c, p, t)
+		}
+		return nil
 	}
 	d.mu.Lock()
 	report := t.Kind == baocun.TaskReviewReport
@@ -279,6 +297,9 @@ func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) er
 func (d *demo) leadTask(ctx context.Context, c *apiClient, t baocun.Task) error {
 	if !d.claim(t.ID) {
 		return nil
+	}
+	if t.Kind == baocun.TaskProposeCadres {
+		return d.proposeCadres(ctx, c, t.Department)
 	}
 	p := d.pairing(t.PairingID)
 	switch t.Kind {
@@ -364,6 +385,11 @@ func (d *demo) leadRound(dept string) func(ctx context.Context) error {
 					return fmt.Errorf("team change: %w", err)
 				}
 				d.out.say(today, "申请调整工作组 Team change requested: %s —「%s」", d.where(p), reason)
+			}
+			if p.script == scriptEscalate && !p.appealed && !today.Before(d.end) {
+				if err := d.appeal(ctx, c, p); err != nil {
+					return fmt.Errorf("appeal: %w", err)
+				}
 			}
 			if !visited && reviewing && !today.Before(d.periods[1].Start) {
 				lead := d.sample.person(d.sample.Leads[dept])
@@ -602,4 +628,76 @@ func (d *demo) sheet(p *demoPairing, rater string) baocun.Scores {
 		s[k] = points.Mul(decimal.NewFromInt(pct)).Div(decimal.NewFromInt(100)).Round(2)
 	}
 	return s
+}
+
+// appeal has the department appeal the scripted pairing's result once it is
+// published.
+func (d *demo) appeal(ctx context.Context, c *apiClient, p *demoPairing) error {
+	v, err := c.pairing(ctx, p.ID)
+	if err != nil || v.Stage != baocun.StagePublicity || !slices.ContainsFunc(v.Timeline, func(e baocun.Event) bool { return e.Kind == "result.published" }) {
+		return err
+	}
+	reasons := "第 12 期汇报的村集体经济收入未计入验收，请复核 the collective income of the last report was left out; please review"
+	if _, err := c.appeal(ctx, p.ID, baocun.AppealInput{Reasons: reasons}); err != nil {
+		if statusOf(err) == http.StatusConflict {
+			return nil // not open yet (or any more): looked at again next round
+		}
+		return err
+	}
+	d.mu.Lock()
+	p.appealed = true
+	d.mu.Unlock()
+	d.out.say(d.today(), "申诉 Appeal: %s —「%s」", d.where(p), reasons)
+	return nil
+}
+
+// decideAppeal has a reviewer of another department revise the appealed
+// prosperity score upward by five points.
+func (d *demo) decideAppeal(ctx context.Context, c *apiClient, p *demoPairing, t baocun.Task) error {
+	res, err := c.results(ctx, d.cycleID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(res.Pairings, func(r baocun.Ranked) bool { return r.PairingID == p.ID })
+	if i < 0 {
+		return fmt.Errorf("pairing %d has no result", p.ID)
+	}
+	before := res.Pairings[i]
+	revised := decimal.Min(decimal.NewFromInt(100), before.Goods["prosperity"].Add(decimal.NewFromInt(5)))
+	in := baocun.AppealDecisionInput{TaskID: t.ID, Outcome: baocun.AppealRevise, Goods: map[string]decimal.Decimal{"prosperity": revised},
+		Reasons: "经核对台账，集体收入增长属实，小康建设业绩得分上调 the ledger confirms the income growth: prosperity raised"}
+	if _, err := c.decideAppeal(ctx, p.ID, in); err != nil {
+		return err
+	}
+	d.out.say(d.today(), "申诉裁决：改判 Appeal decided, revised: %s 小康建设业绩 prosperity %s → %s（%s）", d.where(p),
+		before.Goods["prosperity"].StringFixed(2), revised.StringFixed(2), c.user)
+	return nil
+}
+
+// proposeCadres has a department lead propose the leaders of its teams that may be
+// proposed (the service lists who may).
+func (d *demo) proposeCadres(ctx context.Context, c *apiClient, dept string) error {
+	cand, err := c.candidates(ctx, d.cycleID, dept)
+	if err != nil {
+		return err
+	}
+	in := baocun.ProposeInput{Cadres: []baocun.CadreProposal{}}
+	var names []string
+	for _, e := range cand.Eligible {
+		p := d.pairing(e.PairingID)
+		d.mu.Lock()
+		leader := p.leader()
+		d.mu.Unlock()
+		if e.PersonID == leader {
+			in.Cadres = append(in.Cadres, baocun.CadreProposal{PersonID: e.PersonID,
+				Reason: fmt.Sprintf("带领工作组驻村三年，%s验收%s led the team in %s for three years, graded %s", e.Village, baocun.GradeNames[e.Grade], e.Village, e.Grade)})
+			names = append(names, e.Name)
+		}
+	}
+	if _, err := c.propose(ctx, d.cycleID, dept, in); err != nil {
+		return err
+	}
+	d.out.say(d.today(), "推荐优秀包村干部 Excellent cadres proposed: %s — %s（%d 人符合条件 eligible）", d.sample.department(dept).Name,
+		strings.Join(names, "、"), len(cand.Eligible))
+	return nil
 }

@@ -38,8 +38,8 @@ func TestDemo(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"全部 10 个结对验收结果已确认并公示 All 10 pairings have their acceptance confirmed and published.",
-		"各阶段 Stages: 公示申诉 publicity 10\n",
+		"全部 10 个结对验收结果经公示已成定论，本轮已结束 All 10 pairings' results are final after publicity; the cycle is closed.",
+		"各阶段 Stages: 已结束 closed 10\n",
 		"退回工作组提名 Team nomination returned:",
 		"重新提名后获批 Team approved when nominated again:",
 		"汇报退回 Report returned:",
@@ -56,6 +56,14 @@ func TestDemo(t *testing.T) {
 		"验收结果 Acceptance results",
 		"部门排名 Departments ranked",
 		"客观指标 Objective inputs: 通过汇报 approved reports 1", // 10 pairings × 12 periods: 1xx
+		"申诉 Appeal:",
+		"申诉裁决：改判 Appeal decided, revised:",
+		"公示申诉 Appeals: 1 件申诉 filed, 1 件已裁决 decided",
+		"推荐优秀包村干部 Excellent cadres proposed:",
+		"表彰名单审批通过并公布 Commendation list approved and published",
+		"表彰名单 Commendation list（",
+		"优秀包村干部 Excellent cadre:",
+		"导出 Exports:",
 		"审计校验通过 Audit verification: ok",
 		"演示完成 Demo complete",
 	} {
