@@ -211,7 +211,7 @@ func (d *dashboardData) summarise(lang string, ps []baocun.Pairing, obj map[int6
 	axis := map[string]any{"type": "category", "data": counties}
 	d.Charts = map[string]any{
 		"progress": map[string]any{
-			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{"type": "scroll"},
+			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{"type": "scroll", "top": 0},
 			"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
 			"xAxis": axis, "yAxis": map[string]any{"type": "value", "minInterval": 1}, "series": stages,
 		},
@@ -225,7 +225,7 @@ func (d *dashboardData) summarise(lang string, ps []baocun.Pairing, obj map[int6
 			}
 		}
 		d.Charts["figures"] = map[string]any{
-			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{},
+			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{"top": 0},
 			"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
 			"xAxis": axis,
 			"yAxis": []any{map[string]any{"type": "value", "name": plain(lang, "万元", "10k yuan")}, map[string]any{"type": "value", "minInterval": 1}},

@@ -69,6 +69,7 @@ func templateFuncs(lang string) template.FuncMap {
 		"eventData": eventData,
 		"dict":      dict,
 		"list":      func(xs ...string) []string { return xs },
+		"truncate":  truncate,
 		"grade": func(g string) template.HTML {
 			if n, ok := baocun.GradeNames[g]; ok {
 				return pairOf(lang, n)
@@ -153,4 +154,13 @@ func dict(kv ...any) map[string]any {
 		m[fmt.Sprint(kv[i])] = kv[i+1]
 	}
 	return m
+}
+
+// truncate shortens s to n characters, marking the cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
