@@ -188,8 +188,8 @@ func errorView(err error) errorDetail {
 func (u *ui) loginPage(c *gin.Context) {
 	v := &view{Lang: pickLang(c), Path: c.Request.URL.Path, c: c, ui: u}
 	next := c.Query("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
-		next = "/" // only a path of this site
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = "/" // only a path of this site ("//host" and "/\host" are other sites to a browser)
 	}
 	v.Data, v.Title = next, [2]string{"登录", "Sign in"}
 	u.render(c, v, http.StatusOK, "login", next)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -128,9 +129,15 @@ func TestUISignedOut(t *testing.T) {
 	if status, h, _ = uiGet(t, f, stale, "/inbox"); status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
 		t.Errorf("a stale session: %d to %q, want 303 to the sign-in page", status, h.Get("Location"))
 	}
-	status, h, body := uiGet(t, f, nil, "/login?next=//evil.example/")
-	if status != 200 || !strings.Contains(body, `data-next="/"`) || !strings.Contains(body, `<label for="password">`) {
-		t.Errorf("sign-in page: %d, next not confined to this site or no labelled password:\n%s", status, body)
+	for _, next := range []string{"//evil.example/", `/\evil.example/`, "https://evil.example/"} {
+		status, _, body := uiGet(t, f, nil, "/login?next="+url.QueryEscape(next))
+		if status != 200 || !strings.Contains(body, `data-next="/"`) {
+			t.Errorf("sign-in page with next=%s: %d, not sent back to this site", next, status)
+		}
+	}
+	status, h, body := uiGet(t, f, nil, "/login?next=%2Finbox")
+	if status != 200 || !strings.Contains(body, `data-next="/inbox"`) || !strings.Contains(body, `<label for="password">`) {
+		t.Errorf("sign-in page: %d, next lost or no labelled password:\n%s", status, body)
 	}
 	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 		t.Errorf("Content-Security-Policy %q, want scripts from the site only", csp)

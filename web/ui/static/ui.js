@@ -154,7 +154,7 @@
           showError(form, resp.status, data && data.error);
           return;
         }
-        sessionStorage.setItem("baocun.flash", say("已提交", "Done"));
+        if (form.dataset.flash !== "none") sessionStorage.setItem("baocun.flash", say("已提交", "Done"));
         var next = form.dataset.next;
         if (next) {
           location.assign(next.replace("{id}", data && data.id != null ? data.id : ""));
