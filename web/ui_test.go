@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -8,7 +10,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"baocun"
 	"baocun/sqldb/sqldbtest"
 	"baocun/web"
 )
@@ -197,4 +201,68 @@ func TestUIAssetsEmbedded(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Every step's form renders for whoever may take it, and for nobody else: each kind
+// of task is opened on pairing 1 (D1 with village V1, team P1) and its page read by
+// the role it is for and by one it is not.
+func TestUITaskForms(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	if _, err := f.db.ExecContext(context.Background(), `INSERT INTO people (id, name, department_code) VALUES ('P4', '赵六', 'D1')`); err != nil {
+		t.Fatal(err)
+	}
+	f.user("org", "", "", g("organiser", "*"))
+	f.user("lead1", "P4", "", g("dept_lead", "*"))
+	f.user("member1", "P1", "", g("team_member", "*"))
+	f.user("rev3", "P3", "", g("reviewer", "*"))
+	f.user("rev1", "P4", "", g("reviewer", "*")) // of the pairing's own department
+	f.user("vil1", "", "V1", g("village", "*"))
+	cases := []struct {
+		kind, form, role, may, mayNot string
+	}{
+		{baocun.TaskNominateTeam, "team", "dept_lead", "lead1", "org"},
+		{baocun.TaskApproveTeam, "decision", "organiser", "org", "lead1"},
+		{baocun.TaskApproveTeamChange, "decision", "organiser", "org", "rev3"},
+		{baocun.TaskConfirmArrival, "arrival", "team_member", "member1", "lead1"},
+		{baocun.TaskSubmitPlan, "plan", "team_member", "member1", "rev3"},
+		{baocun.TaskReviewPlan, "decision", "reviewer", "rev3", "rev1"},
+		{baocun.TaskSubmitReport, "report", "team_member", "member1", "org"},
+		{baocun.TaskReviewReport, "decision", "reviewer", "rev3", "rev1"},
+		{baocun.TaskResidencyFlag, "acknowledge", "dept_lead", "lead1", "member1"},
+		{baocun.TaskEvaluation, "evaluation", "village", "vil1", "member1"},
+		{baocun.TaskSelfAssess, "self_assess", "team_member", "member1", "lead1"},
+		{baocun.TaskScore, "score", "reviewer", "rev3", "rev1"},
+		{baocun.TaskConfirm, "confirm", "organiser", "org", "rev3"},
+		{baocun.TaskDecideAppeal, "appeal_decision", "reviewer", "rev3", "rev1"},
+	}
+	cookies := map[string]*http.Cookie{}
+	page := func(user string) string {
+		if cookies[user] == nil {
+			cookies[user] = sessionCookie(t, f, user)
+		}
+		status, _, body := uiGet(t, f, cookies[user], "/pairings/1")
+		if status != 200 {
+			t.Fatalf("%s GET /pairings/1: %d\n%s", user, status, body)
+		}
+		return body
+	}
+	now := time.Now()
+	for i, c := range cases {
+		id := fmt.Sprintf("1-%d", 900+i)
+		task := baocun.Task{ID: id, Kind: c.kind, PairingID: 1, CycleID: 1, Role: c.role, Jurisdiction: "县A", Department: "D1", Village: "V1",
+			Period: 1, Subject: c.kind, DueAt: now.Add(time.Hour), DueDate: "2027-02-01", RemindAt: now.Add(time.Minute)}
+		if err := f.db.ApplyChange(context.Background(), baocun.Change{At: now, Open: []baocun.Task{task}}); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`data-form="%s" data-task="%s"`, c.form, id)
+		if body := page(c.may); !strings.Contains(body, want) {
+			t.Errorf("%s: %s's page lacks the %s form", c.kind, c.may, c.form)
+		}
+		if body := page(c.mayNot); strings.Contains(body, `data-task="`+id+`"`) {
+			t.Errorf("%s: %s's page shows the form", c.kind, c.mayNot)
+		}
+		if err := f.db.ApplyChange(context.Background(), baocun.Change{At: now, Close: []baocun.TaskClose{{ID: id, Status: baocun.TaskCancelled, By: "test"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
