@@ -266,3 +266,72 @@ func TestUITaskForms(t *testing.T) {
 		}
 	}
 }
+
+// The actions that are not tasks follow the stage and the role: check-ins and team
+// changes while stationed, an appeal during publicity, a cancellation until the end;
+// and a cycle's commendation tasks are on its results page.
+func TestUIActions(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	if _, err := f.db.ExecContext(context.Background(), `INSERT INTO people (id, name, department_code) VALUES ('P4', '赵六', 'D1')`); err != nil {
+		t.Fatal(err)
+	}
+	f.user("org", "", "", g("organiser", "*"))
+	f.user("lead1", "P4", "", g("dept_lead", "*"))
+	f.user("member1", "P1", "", g("team_member", "*"))
+	f.user("rev3", "P3", "", g("reviewer", "*"))
+	cookies := map[string]*http.Cookie{}
+	get := func(user, path string) string {
+		if cookies[user] == nil {
+			cookies[user] = sessionCookie(t, f, user)
+		}
+		status, _, body := uiGet(t, f, cookies[user], path)
+		if status != 200 {
+			t.Fatalf("%s GET %s: %d\n%s", user, path, status, body)
+		}
+		return body
+	}
+	stage := func(s string) {
+		if err := f.db.ApplyChange(context.Background(), baocun.Change{At: time.Now(), Stages: []baocun.StageChange{{PairingID: 1, Stage: s, Period: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		stage, user, action string
+		shown               bool
+	}{
+		{baocun.StageStationed, "member1", `id="checkins-form"`, true},
+		{baocun.StageStationed, "lead1", `id="checkins-form"`, false},
+		{baocun.StageStationed, "lead1", `id="change-form"`, true},
+		{baocun.StageStationed, "member1", `id="change-form"`, false},
+		{baocun.StageStationed, "member1", `id="visit-form"`, true},
+		{baocun.StageStationed, "org", `id="cancel-form"`, true},
+		{baocun.StageDispatch, "member1", `id="checkins-form"`, false},
+		{baocun.StagePublicity, "lead1", `id="appeal-form"`, true},
+		{baocun.StagePublicity, "rev3", `id="appeal-form"`, false},
+		{baocun.StageReviews, "lead1", `id="appeal-form"`, false},
+		{baocun.StageClosed, "org", `id="cancel-form"`, false},
+	}
+	for _, c := range cases {
+		stage(c.stage)
+		if got := strings.Contains(get(c.user, "/pairings/1"), c.action); got != c.shown {
+			t.Errorf("stage %s, %s: %s shown %v, want %v", c.stage, c.user, c.action, got, c.shown)
+		}
+	}
+
+	now := time.Now()
+	for _, task := range []baocun.Task{
+		{ID: "c1-1", Kind: baocun.TaskProposeCadres, CycleID: 1, Role: "dept_lead", Jurisdiction: "县A", Department: "D1", Subject: "推荐 propose"},
+		{ID: "c1-2", Kind: baocun.TaskApproveCommend, CycleID: 1, Role: "organiser", Jurisdiction: "*", Subject: "审批 approve"},
+	} {
+		task.DueAt, task.DueDate, task.RemindAt = now.Add(time.Hour), "2030-02-01", now.Add(time.Minute)
+		if err := f.db.ApplyChange(context.Background(), baocun.Change{At: now, Open: []baocun.Task{task}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if body := get("lead1", "/cycles/1/results"); !strings.Contains(body, `id="propose-form"`) || !strings.Contains(body, `value="P4"`) || strings.Contains(body, `id="approve-form"`) {
+		t.Errorf("the lead's results page: want the proposal form with the department's people and no approval")
+	}
+	if body := get("org", "/cycles/1/results"); !strings.Contains(body, `id="approve-form"`) || strings.Contains(body, `id="propose-form"`) {
+		t.Errorf("the organiser's results page: want the approval form and no proposal")
+	}
+}
