@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -493,7 +494,12 @@ func (d *demo) act(ctx context.Context, stop <-chan struct{}, p *player) error {
 				if t.EscalatedAt != nil {
 					d.noteEscalation(t)
 				}
-				if err := p.task(ctx, c, t); err != nil {
+				if err := p.task(ctx, c, t); statusOf(err) == http.StatusConflict {
+					// Closed meanwhile — expired at its stage's end, or decided by
+					// someone else: as a person would, move on; the summary counts
+					// what expired.
+					d.out.say(d.today(), "待办已不在 Task no longer open: %s %s (%s): %s", p.name, t.ID, t.Kind, err)
+				} else if err != nil {
 					return fmt.Errorf("%s: task %s (%s): %w", p.name, t.ID, t.Kind, err)
 				}
 			}

@@ -14,6 +14,7 @@ const usage = `baocun — 部门包村 department–village pairing programme
 
 用法 Usage:
   baocun serve [flags]    运行服务 run the service (embedded Temporal + SQLite by default)
+  baocun temporal [flags] 仅运行内嵌 Temporal 服务 only the embedded Temporal server, for several serve instances to share
   baocun demo [flags]     演示 a whole compressed cycle, every role played through the HTTP API (--minutes 2)
   baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
   baocun audit verify     校验审计链 check the audit chain offline, read-only (--data-dir DIR)
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd, rest := args[1], args[2:]; cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr)
+	case "temporal":
+		return temporalCommand(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return demoCommand(ctx, rest, getenv, stdout)
 	case "users":

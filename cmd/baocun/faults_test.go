@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"baocun"
+	"baocun/sqldb/sqldbtest"
+)
+
+// The fault tests: a service killed mid-run loses nothing it acknowledged, and on a
+// shared Temporal server and PostgreSQL one instance finishes what another, killed,
+// left. Both drive the demo's sample directory from launch to reviews through the
+// HTTP API — nominate, approve, arrive, plan, approve the plan: five steps a pairing.
+
+const faultPassword = "fault-test-password"
+
+// roles are an account for every role the fault tests play.
+type roles struct {
+	sample    *sampleDirectory
+	org       *apiClient
+	auditor   *apiClient
+	leads     map[string]*apiClient // department → its lead
+	reviewers map[string]*apiClient // department → its reviewer
+	members   map[string]*apiClient // person → their team_member account
+}
+
+// newRoles imports the sample directory of n villages and creates and signs in the
+// accounts, through the service at base.
+func newRoles(t *testing.T, base string, n int) *roles {
+	t.Helper()
+	ctx := context.Background()
+	anon := newAPIClient(base, newHTTPClient())
+	admin, err := anon.signIn(ctx, "admin", faultPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSampleDirectory(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &roles{sample: s, leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
+	account := func(username, person, role string) *apiClient {
+		t.Helper()
+		a := account{Username: username, Password: faultPassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: baocun.CityJurisdiction}}}
+		if err := admin.createUser(ctx, a); err != nil {
+			t.Fatalf("account %s: %v", username, err)
+		}
+		c, err := anon.signIn(ctx, username, faultPassword)
+		if err != nil {
+			t.Fatalf("sign in %s: %v", username, err)
+		}
+		return c
+	}
+	r.org = account("organiser", "", baocun.RoleOrganiser)
+	r.auditor = account("auditor", "", baocun.RoleAuditor)
+	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
+		if _, err := r.org.importDirectory(ctx, f.kind, f.csv); err != nil {
+			t.Fatalf("import %s: %v", f.kind, err)
+		}
+	}
+	for _, d := range s.Departments {
+		r.leads[d.Code] = account("lead-"+d.Code, s.Leads[d.Code], baocun.RoleDeptLead)
+	}
+	for _, p := range s.Reviewers {
+		r.reviewers[s.person(p).DepartmentCode] = account("reviewer-"+p, p, baocun.RoleReviewer)
+	}
+	for _, v := range s.Villages[:n] {
+		for _, m := range r.teamOf(v.Code) {
+			if r.members[m] == nil {
+				r.members[m] = account("member-"+m, m, baocun.RoleTeamMember)
+			}
+		}
+	}
+	return r
+}
+
+// teamOf is the team the department sends to village: three of its staff, by the
+// village's place among the department's villages.
+func (r *roles) teamOf(village string) []string {
+	i := slices.IndexFunc(r.sample.Villages, func(v sampleVillage) bool { return v.Code == village })
+	dept := r.sample.Villages[i].Department
+	j := 0
+	for _, v := range r.sample.Villages[:i] {
+		if v.Department == dept {
+			j++
+		}
+	}
+	return r.sample.Staff[dept][3*j : 3*j+3]
+}
+
+// at is the same roles on another instance of the service.
+func (r *roles) at(base string) *roles {
+	move := func(c *apiClient) *apiClient { cp := *c; cp.base = base; return &cp }
+	out := &roles{sample: r.sample, org: move(r.org), auditor: move(r.auditor), leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
+	for k, c := range r.leads {
+		out.leads[k] = move(c)
+	}
+	for k, c := range r.reviewers {
+		out.reviewers[k] = move(c)
+	}
+	for k, c := range r.members {
+		out.members[k] = move(c)
+	}
+	return out
+}
+
+// launch launches a cycle of the sample's first n villages on the real clock
+// (nothing falls due during a test) and returns its pairings.
+func (r *roles) launch(t *testing.T, n int) []baocun.Pairing {
+	t.Helper()
+	ctx := context.Background()
+	spec := launchSpec{Name: "故障测试 fault test", Jurisdiction: baocun.CityJurisdiction, CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
+	for _, v := range r.sample.Villages[:n] {
+		spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
+	}
+	id, err := r.org.launch(ctx, spec)
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	ps, err := r.org.pairings(ctx, id, nil)
+	if err != nil || len(ps) != n {
+		t.Fatalf("pairings: %d, %v", len(ps), err)
+	}
+	return ps
+}
+
+// acked is a step the service acknowledged (answered 200).
+type acked struct {
+	pairing int64
+	task    string
+	kind    string
+}
+
+// advance takes a pairing's next step towards reviews. It reports the step the
+// service acknowledged (nil when there was none to take yet), and done once the
+// pairing is in reviews. A 409 — the step was taken already, by a request whose
+// answer was lost — is not an error: the next call sees the state it left.
+func (r *roles) advance(ctx context.Context, p baocun.Pairing) (*acked, bool, error) {
+	v, err := r.org.pairing(ctx, p.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if v.Stage == baocun.StageReviews {
+		return nil, true, nil
+	}
+	i := slices.IndexFunc(v.Tasks, func(t baocun.Task) bool { return t.Status == baocun.TaskOpen })
+	if i < 0 {
+		return nil, false, nil // the first task is still being written
+	}
+	t := v.Tasks[i]
+	team := r.teamOf(p.Village)
+	leader := r.members[team[0]]
+	approve := baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}
+	switch t.Kind {
+	case baocun.TaskNominateTeam:
+		_, err = r.leads[p.Department].nominateTeam(ctx, p.ID, baocun.TeamInput{Leader: team[0], Members: team})
+	case baocun.TaskApproveTeam:
+		_, err = r.org.decideTeam(ctx, p.ID, approve)
+	case baocun.TaskConfirmArrival:
+		_, err = leader.confirmArrival(ctx, p.ID)
+	case baocun.TaskSubmitPlan:
+		_, err = leader.submitPlan(ctx, p.ID, baocun.PlanInput{Title: "三年规划 three-year plan", Summary: "修路、引水、发展合作社 roads, water, a co-operative"})
+	case baocun.TaskReviewPlan:
+		for dept, rev := range r.reviewers {
+			if dept != p.Department {
+				_, err = rev.decideReview(ctx, p.ID, approve)
+				break
+			}
+		}
+	default:
+		return nil, false, fmt.Errorf("pairing %d: unexpected task %s (%s)", p.ID, t.ID, t.Kind)
+	}
+	switch {
+	case statusOf(err) == http.StatusConflict:
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return &acked{pairing: p.ID, task: t.ID, kind: t.Kind}, false, nil
+}
+
+// drive advances every pairing, each in a goroutine of its own, through the
+// instances in turn, until each is in reviews or a call fails other than with a 409;
+// it passes each acknowledged step to onAck and returns the first failure.
+func drive(ctx context.Context, instances []*roles, ps []baocun.Pairing, onAck func(acked)) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ps))
+	for i, p := range ps {
+		r := instances[i%len(instances)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if ctx.Err() != nil {
+					errs <- ctx.Err()
+					return
+				}
+				a, done, err := r.advance(ctx, p)
+				if err != nil {
+					errs <- fmt.Errorf("pairing %d: %w", p.ID, err)
+					return
+				}
+				if done {
+					return
+				}
+				if a != nil {
+					onAck(*a)
+				} else {
+					time.Sleep(20 * time.Millisecond) // a task being written: look again
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// stepEvents are the timeline events each step writes, by its task's kind.
+var stepEvents = map[string]string{
+	baocun.TaskNominateTeam: "team.nominated", baocun.TaskApproveTeam: "team.approved", baocun.TaskConfirmArrival: "team.arrived",
+	baocun.TaskSubmitPlan: "plan.submitted", baocun.TaskReviewPlan: "plan.approved",
+}
+
+// checkAcked fails the test for any acknowledged step that is not recorded: its task
+// closed, its event on the timeline, exactly once, and its audit entry.
+func checkAcked(t *testing.T, r *roles, steps []acked) {
+	t.Helper()
+	ctx := context.Background()
+	by := map[int64][]acked{}
+	for _, a := range steps {
+		by[a.pairing] = append(by[a.pairing], a)
+	}
+	for pid, as := range by {
+		v, err := r.org.pairing(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "decision": {baocun.DecisionAllow}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			i := slices.IndexFunc(v.Tasks, func(t baocun.Task) bool { return t.ID == a.task })
+			if i < 0 || v.Tasks[i].Status != baocun.TaskDone {
+				t.Errorf("acknowledged %s of pairing %d (%s): task not done: %+v", a.task, pid, a.kind, v.Tasks)
+				continue
+			}
+			n := 0
+			for _, e := range v.Timeline {
+				if e.TaskID == a.task && e.Kind == stepEvents[a.kind] {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("acknowledged %s of pairing %d (%s): %d %s events, want 1", a.task, pid, a.kind, n, stepEvents[a.kind])
+			}
+			if !slices.ContainsFunc(audit, func(e baocun.AuditEntry) bool { return e.Status == http.StatusOK && e.Actor == v.Tasks[i].ClosedBy }) {
+				t.Errorf("acknowledged %s of pairing %d (%s): no audit entry by %s", a.task, pid, a.kind, v.Tasks[i].ClosedBy)
+			}
+		}
+	}
+}
+
+// checkFinished fails the test unless every pairing is in reviews with each step
+// recorded once, and the audit chain verifies.
+func checkFinished(t *testing.T, r *roles, ps []baocun.Pairing) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range ps {
+		v, err := r.org.pairing(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Stage != baocun.StageReviews {
+			t.Errorf("pairing %d at %s, want reviews", p.ID, v.Stage)
+		}
+		for _, kind := range []string{"team.approved", "team.arrived", "plan.approved"} {
+			n := 0
+			for _, e := range v.Timeline {
+				if e.Kind == kind {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("pairing %d: %d %s events, want 1", p.ID, n, kind)
+			}
+		}
+	}
+	v, err := r.auditor.verifyAudit(ctx)
+	if err != nil || !v.OK {
+		t.Errorf("audit verification: %+v, %v", v, err)
+	}
+}
+
+func (r *roles) auditEntries(ctx context.Context, q url.Values) ([]baocun.AuditEntry, error) {
+	var out []baocun.AuditEntry
+	for {
+		var page struct {
+			Items      []baocun.AuditEntry `json:"items"`
+			NextCursor string              `json:"next_cursor"`
+		}
+		q.Set("limit", "500")
+		if err := r.auditor.do(ctx, "GET", "api/v1/audit?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.NextCursor == "" {
+			return out, nil
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+}
+
+// ackLog collects acknowledged steps from the drivers.
+type ackLog struct {
+	mu    sync.Mutex
+	steps []acked
+	at    int           // close reached when this many are in
+	reach chan struct{} // closed once at steps are in
+}
+
+func newAckLog(at int) *ackLog { return &ackLog{at: at, reach: make(chan struct{})} }
+
+func (l *ackLog) add(a acked) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.steps = append(l.steps, a)
+	if len(l.steps) == l.at {
+		close(l.reach)
+	}
+}
+
+func (l *ackLog) all() []acked {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.steps)
+}
+
+// SIGKILL in the middle of a run, with steps in flight: after a restart on the same
+// data dir every step acknowledged before the kill is in the database, the
+// timelines and the audit trail, exactly once, and the run then completes.
+func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	const n = 20
+	args := []string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0"}
+	env := []string{EnvAdminPassword + "=" + faultPassword}
+	p := startServeEnv(t, env, args...)
+	p.waitReady(t)
+	r := newRoles(t, p.url, n)
+	ps := r.launch(t, n)
+
+	log := newAckLog(2 * n) // kill once 40 of the 100 steps are acknowledged
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- drive(ctx, []*roles{r}, ps, log.add) }()
+	select {
+	case <-log.reach:
+	case err := <-done:
+		t.Fatalf("the run ended before the kill: %v", err)
+	}
+	p.kill()
+	if err := <-done; err == nil {
+		t.Log("every driver finished before the kill took effect")
+	}
+	before := log.all()
+	t.Logf("killed with %d steps acknowledged", len(before))
+
+	p = startServeEnv(t, env, args...)
+	p.waitReady(t)
+	r = r.at(p.url)
+	checkAcked(t, r, before)
+	if err := drive(ctx, []*roles{r}, ps, log.add); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	checkAcked(t, r, log.all())
+	checkFinished(t, r, ps)
+	p.stop(t)
+}
+
+// Two instances, each API and worker, on one Temporal server (a `baocun temporal`
+// process of its own) and one PostgreSQL database: steps go through both; one is
+// killed mid-run; the other finishes every pairing, losing no acknowledged step.
+func TestClusterSurvivesAnInstance(t *testing.T) {
+	const n = 20
+	dsn := sqldbtest.PostgresDSN(t)
+	tp := startTemporal(t, "--data-dir", t.TempDir(), "--temporal-port", "0")
+	key := filepath.Join(t.TempDir(), "audit-ed25519.key")
+	env := []string{EnvAdminPassword + "=" + faultPassword}
+	instance := func() *process {
+		p := startServeEnv(t, env, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-address", tp.temporal,
+			"--database", dsn, "--audit-key", key)
+		p.waitReady(t)
+		return p
+	}
+	a := instance()
+	b := instance()
+	ra := newRoles(t, a.url, n)
+	rb := ra.at(b.url)
+	ps := ra.launch(t, n)
+
+	log := newAckLog(2 * n)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- drive(ctx, []*roles{ra, rb}, ps, log.add) }()
+	select {
+	case <-log.reach:
+	case err := <-done:
+		t.Fatalf("the run ended before the kill: %v", err)
+	}
+	b.kill()
+	<-done // the drivers on b fail; those on a may finish or fail with b's
+	t.Logf("instance b killed with %d steps acknowledged", len(log.all()))
+	if err := drive(ctx, []*roles{ra}, ps, log.add); err != nil {
+		t.Fatalf("instance a alone: %v", err)
+	}
+	checkAcked(t, ra, log.all())
+	checkFinished(t, ra, ps)
+	a.stop(t)
+}
+
+// startTemporal starts `baocun temporal` and waits until it prints its address.
+func startTemporal(t *testing.T, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"temporal"}, args...)...)
+	cmd.Env = append(os.Environ(), "BAOCUN_TEST_AS_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.kill)
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := temporalLine.FindStringSubmatch(sc.Text()); m != nil {
+				p.temporal = m[1]
+				close(found)
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case <-found:
+	case <-p.done:
+		t.Fatalf("baocun temporal exited: %s", p.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("baocun temporal printed no address in 60s: %s", p.stderr)
+	}
+	return p
+}

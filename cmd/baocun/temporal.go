@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"baocun"
+	"baocun/temporalserver"
+)
+
+// temporalCommand runs only the embedded Temporal server, persisted to
+// <data-dir>/temporal.db, for several `baocun serve --temporal-address …` instances
+// to share on machines without a Temporal cluster of their own.
+func temporalCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg := serveConfig{}
+	fs := flag.NewFlagSet("temporal", flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "数据目录 directory for temporal.db")
+	ip := fs.String("temporal-ip", "127.0.0.1", "address the frontend binds to (0.0.0.0 for other machines)")
+	fs.IntVar(&cfg.TemporalPort, "temporal-port", 7233, "frontend port (0 picks a free port)")
+	fs.StringVar(&cfg.TemporalNamespace, "temporal-namespace", baocun.DefaultNamespace, "Temporal namespace")
+	fs.DurationVar(&cfg.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long closed workflows are kept")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the server to answer at start")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
+	fs.StringVar(&cfg.TemporalLogLevel, "temporal-log-level", "warn", "level of the server's own logs")
+	if err := parseFlags(fs, args, getenv, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	level, err := parseLevel(cfg.TemporalLogLevel)
+	if err != nil {
+		return &usageError{fmt.Sprintf("--temporal-log-level: %v", err)}
+	}
+	if _, err := parseLevel(cfg.LogLevel); err != nil {
+		return &usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	log := newLogger(&cfg, stderr)
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	file := filepath.Join(cfg.DataDir, "temporal.db")
+	if err := checkSQLiteFile(file); err != nil {
+		return err
+	}
+	if err := temporalserver.CheckPort(*ip, cfg.TemporalPort); err != nil {
+		return err
+	}
+	srv, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: file, IP: *ip, Port: cfg.TemporalPort,
+		Namespace: cfg.TemporalNamespace, Logger: log, LogLevel: level})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	tc, err := client.DialContext(cctx, client.Options{HostPort: srv.Address(), Namespace: cfg.TemporalNamespace,
+		Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-sdk"))})
+	if err != nil {
+		return fmt.Errorf("temporal %s: %v", srv.Address(), err)
+	}
+	defer tc.Close()
+	if err := checkNamespace(cctx, tc, &cfg); err != nil { // sets the retention
+		return err
+	}
+	fmt.Fprintf(stdout, "Temporal (embedded): %s, namespace %s, file %s\n", srv.Address(), cfg.TemporalNamespace, file)
+	fmt.Fprintf(stdout, "  baocun serve --temporal-address %s --database postgres://… 连接此服务 connects to it.\n", srv.Address())
+	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the server.\n")
+	<-ctx.Done()
+	log.Info("shutting down", "reason", context.Cause(ctx))
+	return nil
+}
