@@ -112,26 +112,19 @@ func (u *ui) page(h pageFunc) gin.HandlerFunc {
 				c.Redirect(http.StatusSeeOther, toLogin)
 				return
 			}
-			u.render(c, v, http.StatusInternalServerError, "error", err)
+			u.renderError(c, v, err)
 			return
 		}
 		v.User, v.CSRF = &who.User, who.CSRFToken
 		v.Nav = u.nav(v)
 		name, data, err := h(v)
-		if err != nil {
-			status := http.StatusInternalServerError
-			var ae *apiError
-			if errors.As(err, &ae) {
-				status = ae.Status
-			}
-			u.render(c, v, status, "error", err)
-			return
+		switch {
+		case err != nil:
+			u.renderError(c, v, err)
+		case name != "": // else the handler redirected
+			v.Data = data
+			u.render(c, v, http.StatusOK, name)
 		}
-		if name == "" { // the handler redirected
-			return
-		}
-		v.Data = data
-		u.render(c, v, http.StatusOK, name, data)
 	}
 }
 
@@ -151,11 +144,7 @@ func (u *ui) nav(v *view) []navItem {
 	return items
 }
 
-func (u *ui) render(c *gin.Context, v *view, status int, name string, data any) {
-	if err, ok := data.(error); ok {
-		v.Data = errorView(err)
-		v.Title = [2]string{"无法完成", "That did not work"}
-	}
+func (u *ui) render(c *gin.Context, v *view, status int, name string) {
 	t := u.pages[v.Lang][name]
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
@@ -175,13 +164,17 @@ func setPageHeaders(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 }
 
-// errorView is a refusal as the error page shows it.
-func errorView(err error) errorDetail {
+// renderError shows the API's refusal (403, 404 …) with its status and message, or
+// an internal error.
+func (u *ui) renderError(c *gin.Context, v *view, err error) {
+	v.Title = [2]string{"无法完成", "That did not work"}
 	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.errorDetail
+	if !errors.As(err, &ae) {
+		c.Error(err)
+		ae = &apiError{Status: http.StatusInternalServerError, errorDetail: errorDetail{Code: baocun.EINTERNAL, Message: "内部错误 Internal error."}}
 	}
-	return errorDetail{Code: baocun.EINTERNAL, Message: "内部错误 Internal error: " + err.Error()}
+	v.Data = ae.errorDetail
+	u.render(c, v, ae.Status, "error")
 }
 
 // loginPage is the sign-in form; a visitor already signed in goes home.
@@ -192,7 +185,7 @@ func (u *ui) loginPage(c *gin.Context) {
 		next = "/" // only a path of this site ("//host" and "/\host" are other sites to a browser)
 	}
 	v.Data, v.Title = next, [2]string{"登录", "Sign in"}
-	u.render(c, v, http.StatusOK, "login", next)
+	u.render(c, v, http.StatusOK, "login")
 }
 
 // apiError is the API's error answer to an in-process request.
@@ -268,6 +261,8 @@ func (v *view) canWith(method, pattern, body string, params ...string) bool {
 		return false
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// A bare context is enough for a loader: it reads the path's params, the query
+	// and the body, and keeps what it loaded in the context's keys.
 	gc := &gin.Context{Request: req}
 	names := strings.Split(pattern, "/")
 	for _, seg := range names {

@@ -426,7 +426,9 @@ func (u *ui) results(v *view) (string, any, error) {
 	id := v.c.Param("id")
 	v.Title = [2]string{"验收结果与表彰", "Results and commendation"}
 	d := map[string]any{"ID": id}
+	shown := false // anything this user may see here
 	if v.can("GET", "/cycles/:id/results", id) {
+		shown = true
 		var r results
 		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/results", &r); err != nil {
 			return "", nil, err
@@ -434,6 +436,7 @@ func (u *ui) results(v *view) (string, any, error) {
 		d["Results"] = r
 	}
 	if v.can("GET", "/cycles/:id/commendations", id) {
+		shown = true
 		var cm baocun.Commendation
 		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/commendations", &cm); err != nil {
 			return "", nil, err
@@ -451,9 +454,9 @@ func (u *ui) results(v *view) (string, any, error) {
 		}
 		switch {
 		case t.Kind == baocun.TaskApproveCommend && v.can("POST", "/cycles/:id/commendations/approval", id):
-			d["Approve"] = t
+			d["Approve"], shown = t, true
 		case t.Kind == baocun.TaskProposeCadres && v.can("POST", "/cycles/:id/commendations/proposals/:department", id, t.Department):
-			d["Propose"] = t
+			d["Propose"], shown = t, true
 			var people page[baocun.Person]
 			if v.can("GET", "/departments/:code/people", t.Department) {
 				if err := u.get(v.c, "/departments/"+url.PathEscape(t.Department)+"/people?limit=500", &people); err != nil {
@@ -463,7 +466,7 @@ func (u *ui) results(v *view) (string, any, error) {
 			d["People"] = people.Items
 		}
 	}
-	if len(d) == 1 {
+	if !shown {
 		return "", nil, forbidden()
 	}
 	return "results", d, nil
