@@ -84,6 +84,8 @@ func TestUIPagesByRole(t *testing.T) {
 		{"rev3", "/pairings/1", 200, nil, []string{`id="cancel-form"`}},
 		{"aud", "/", 200, []string{`id="progress"`}, []string{`id="cancel-cycle"`}},
 		{"aud", "/audit", 200, []string{`id="audit-form"`, `/api/v1/audit/export?`}, nil},
+		{"aud", "/audit?action=auth.login&since=2020-01-01T08:00", 200, []string{`data-action="auth.login"`, `value="2020-01-01T08:00"`}, []string{`data-action="cycle.launch"`}},
+		{"aud", "/audit?since=yesterday", 200, []string{`role="alert"`, "RFC 3339"}, nil},
 		{"aud", "/users", 200, []string{`data-user="org"`}, []string{`id="create-user"`, `id="grant-form"`}},
 		{"aud", "/pairings/1", 200, []string{`id="no-forms"`}, []string{"data-api="}},
 		{"adm", "/users", 200, []string{`id="create-user"`, `id="grant-form"`, `id="policy"`}, nil},
