@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -468,4 +469,201 @@ func startTemporal(t *testing.T, args ...string) *process {
 		t.Fatalf("baocun temporal printed no address in 60s: %s", p.stderr)
 	}
 	return p
+}
+
+// Concurrency on one instance: one decision sent at once by many clients applies
+// exactly once; imports of two versions of one file at once leave one version whole;
+// launches at once each get exactly their own pairings and first tasks.
+func TestConcurrency(t *testing.T) {
+	const n = 10
+	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+	p.waitReady(t)
+	r := newRoles(t, p.url, n)
+	ctx := context.Background()
+
+	t.Run("one decision from many clients at once", func(t *testing.T) {
+		ps := r.launch(t, 1)
+		pid := ps[0].ID
+		team := r.teamOf(ps[0].Village)
+		var res struct{ Opened []string }
+		awaitOpen := func() string {
+			for {
+				v, err := r.org.pairing(ctx, pid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, task := range v.Tasks {
+					if task.Status == baocun.TaskOpen {
+						return task.ID
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		awaitOpen()
+		sr, err := r.leads[ps[0].Department].nominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Opened = sr.Opened
+		const clients = 24
+		var wg sync.WaitGroup
+		statuses := make([]int, clients)
+		start := make(chan struct{})
+		for i := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := r.org.decideTeam(ctx, pid, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeApprove, Comment: fmt.Sprint("client ", i)})
+				statuses[i] = statusOf(err)
+				if err == nil {
+					statuses[i] = http.StatusOK
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ok, conflict := 0, 0
+		for _, s := range statuses {
+			switch s {
+			case http.StatusOK:
+				ok++
+			case http.StatusConflict:
+				conflict++
+			}
+		}
+		if ok != 1 || conflict != clients-1 {
+			t.Fatalf("statuses %v: want one 200 and %d × 409", statuses, clients-1)
+		}
+		v, err := r.org.pairing(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := 0
+		for _, e := range v.Timeline {
+			if e.Kind == "team.approved" {
+				events++
+			}
+		}
+		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {"team.approve"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed := 0
+		for _, e := range audit {
+			if e.Status == http.StatusOK {
+				allowed++
+			}
+		}
+		if events != 1 || allowed != 1 || v.Stage != baocun.StageStationed {
+			t.Fatalf("%d team.approved events, %d audited approvals (of %d entries), stage %s; want 1, 1, stationed", events, allowed, len(audit), v.Stage)
+		}
+	})
+
+	t.Run("imports of one file's two versions at once", func(t *testing.T) {
+		// Every village renamed one way or the other: the result is one version whole.
+		version := func(suffix string) string {
+			var b strings.Builder
+			b.WriteString("code,name,county,township,class\n")
+			for _, v := range r.sample.Villages {
+				fmt.Fprintf(&b, "%s,%s%s,%s,%s,%d\n", v.Code, v.Name, suffix, v.County, v.Township, v.Class)
+			}
+			return b.String()
+		}
+		a, b := version("甲"), version("乙")
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f := a
+				if i%2 == 1 {
+					f = b
+				}
+				_, err := r.org.importDirectory(ctx, "villages", f)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("import: %v", err)
+			}
+		}
+		suffixes := map[string]int{}
+		for _, v := range r.sample.Villages {
+			var got baocun.Village
+			if err := r.org.do(ctx, "GET", "api/v1/villages/"+v.Code, nil, &got); err != nil {
+				t.Fatal(err)
+			}
+			suffixes[strings.TrimPrefix(got.Name, v.Name)]++
+		}
+		if len(suffixes) != 1 {
+			t.Fatalf("villages after concurrent imports: %v; want every one from the same version", suffixes)
+		}
+	})
+
+	t.Run("launches at once", func(t *testing.T) {
+		const launches = 6
+		var wg sync.WaitGroup
+		ids := make([]int64, launches)
+		errs := make([]error, launches)
+		for i := range launches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				spec := launchSpec{Name: fmt.Sprintf("并发 %d concurrent", i), Jurisdiction: baocun.CityJurisdiction,
+					CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
+				for _, v := range r.sample.Villages[:i+2] {
+					spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
+				}
+				ids[i], errs[i] = r.org.launch(ctx, spec)
+			}()
+		}
+		wg.Wait()
+		for i, id := range ids {
+			if errs[i] != nil {
+				t.Fatalf("launch %d: %v", i, errs[i])
+			}
+			ps, err := r.org.pairings(ctx, id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var villages []string
+			for _, p := range ps {
+				if p.CycleID != id {
+					t.Errorf("cycle %d lists pairing %d of cycle %d", id, p.ID, p.CycleID)
+				}
+				villages = append(villages, p.Village)
+			}
+			var want []string
+			for _, v := range r.sample.Villages[:i+2] {
+				want = append(want, v.Code)
+			}
+			slices.Sort(villages)
+			slices.Sort(want)
+			if !slices.Equal(villages, want) {
+				t.Errorf("cycle %d: villages %v, want %v", id, villages, want)
+			}
+			for _, p := range ps {
+				deadline := time.Now().Add(time.Minute)
+				for {
+					v, err := r.org.pairing(ctx, p.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(v.Tasks) == 1 && v.Tasks[0].Kind == baocun.TaskNominateTeam {
+						break
+					}
+					if len(v.Tasks) > 1 || time.Now().After(deadline) {
+						t.Fatalf("cycle %d pairing %d: tasks %+v, want its one nomination", id, p.ID, v.Tasks)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}
+	})
 }
