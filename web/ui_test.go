@@ -91,6 +91,7 @@ func TestUIPagesByRole(t *testing.T) {
 		{"adm", "/users", 200, []string{`id="create-user"`, `id="grant-form"`, `id="policy"`}, nil},
 		{"adm", "/", 303, nil, nil},
 		{"adm", "/nope/page", 404, nil, nil},
+		{"adm", "/login?next=%2Fusers", 303, nil, nil}, // signed in already
 	}
 	cookies := map[string]*http.Cookie{}
 	for _, c := range cases {
