@@ -457,13 +457,11 @@ func (u *ui) results(v *view) (string, any, error) {
 			d["Approve"], shown = t, true
 		case t.Kind == baocun.TaskProposeCadres && v.can("POST", "/cycles/:id/commendations/proposals/:department", id, t.Department):
 			d["Propose"], shown = t, true
-			var people page[baocun.Person]
-			if v.can("GET", "/departments/:code/people", t.Department) {
-				if err := u.get(v.c, "/departments/"+url.PathEscape(t.Department)+"/people?limit=500", &people); err != nil {
-					return "", nil, err
-				}
+			var cs candidates
+			if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/commendations/proposals/"+url.PathEscape(t.Department), &cs); err != nil {
+				return "", nil, err
 			}
-			d["People"] = people.Items
+			d["Candidates"] = cs
 		}
 	}
 	if !shown {

@@ -331,8 +331,8 @@ func TestUIActions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if body := get("lead1", "/cycles/1/results"); !strings.Contains(body, `id="propose-form"`) || !strings.Contains(body, `value="P4"`) || strings.Contains(body, `id="approve-form"`) {
-		t.Errorf("the lead's results page: want the proposal form with the department's people and no approval")
+	if body := get("lead1", "/cycles/1/results"); !strings.Contains(body, `id="propose-form"`) || !strings.Contains(body, `id="no-candidates"`) || strings.Contains(body, `id="approve-form"`) {
+		t.Errorf("the lead's results page: want the proposal form (nobody eligible yet) and no approval")
 	}
 	if body := get("org", "/cycles/1/results"); !strings.Contains(body, `id="approve-form"`) || strings.Contains(body, `id="propose-form"`) {
 		t.Errorf("the organiser's results page: want the approval form and no proposal")
