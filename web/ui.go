@@ -268,8 +268,7 @@ func (v *view) canWith(method, pattern, body string, params ...string) bool {
 	// A bare context is enough for a loader: it reads the path's params, the query
 	// and the body, and keeps what it loaded in the context's keys.
 	gc := &gin.Context{Request: req}
-	names := strings.Split(pattern, "/")
-	for _, seg := range names {
+	for _, seg := range strings.Split(pattern, "/") {
 		if name, ok := strings.CutPrefix(seg, ":"); ok && len(params) > 0 {
 			gc.Params = append(gc.Params, gin.Param{Key: name, Value: params[0]})
 			params = params[1:]
