@@ -232,8 +232,11 @@ func TestBrowserWalkthrough(t *testing.T) {
 	})
 
 	t.Run("usable on a phone", func(t *testing.T) {
+		// A member with nothing to do reaches the pairing from the inbox, to check in.
 		member.do(t, "open the pairing on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
-			chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("checkins-form")))
+			chromedp.Navigate(b.url+"/inbox"), chromedp.Click(chromedp.CSS(fmt.Sprintf(`#my-pairings a[href="/pairings/%d"]`, pairing))),
+			chromedp.WaitVisible(chromedp.ID("checkins-form")))
+		member.submit(t, "check in for today", "#checkins-form")
 		if wide := run(t, member, "measure the page", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
 			t.Error("on a 390 px screen the page scrolls sideways")
 		}

@@ -269,8 +269,24 @@ func (u *ui) inbox(v *view) (string, any, error) {
 		q.Del("limit")
 		next = "/inbox?" + q.Encode()
 	}
-	return "inbox", map[string]any{"Tasks": tasks.Items, "Status": status, "Next": next,
-		"Statuses": []string{baocun.TaskOpen, baocun.TaskDone, baocun.TaskCancelled, baocun.TaskExpired, "all"}}, nil
+	d := map[string]any{"Tasks": tasks.Items, "Status": status, "Next": next,
+		"Statuses": []string{baocun.TaskOpen, baocun.TaskDone, baocun.TaskCancelled, baocun.TaskExpired, "all"}}
+	if !v.can("GET", "/cycles") {
+		// Without the dashboard, a user reaches their pairings (to check in, say,
+		// which is no task) through the tasks they have had.
+		var all page[baocun.Task]
+		if err := u.get(v.c, "/tasks?status=all&limit=500", &all); err != nil {
+			return "", nil, err
+		}
+		var mine []baocun.Task
+		for _, t := range all.Items {
+			if t.PairingID != 0 && !slices.ContainsFunc(mine, func(m baocun.Task) bool { return m.PairingID == t.PairingID }) {
+				mine = append(mine, t)
+			}
+		}
+		d["Pairings"] = mine
+	}
+	return "inbox", d, nil
 }
 
 // launch is the form that launches a cycle from a pairings file.
