@@ -231,6 +231,31 @@ func TestBrowserWalkthrough(t *testing.T) {
 		lead.do(t, "open the audit page", chromedp.Navigate(b.url+"/audit"), chromedp.WaitVisible(chromedp.CSS(".error-page")))
 	})
 
+	t.Run("the admin creates an account and grants and revokes a role", func(t *testing.T) {
+		admin := as["admin"]
+		admin.do(t, "open users", chromedp.Navigate(b.url+"/users"), chromedp.WaitVisible(chromedp.ID("create-user")))
+		admin.checkLabels(t)
+		admin.submit(t, "create an account", "#create-user",
+			chromedp.SendKeys(chromedp.ID("u-name"), "clerk"),
+			chromedp.SendKeys(chromedp.ID("u-pass"), "clerk-password-1"),
+			chromedp.SetValue(chromedp.ID("u-role"), baocun.RoleAuditor))
+		admin.submit(t, "grant a role", "#grant-form",
+			chromedp.SendKeys(chromedp.ID("g-user"), "clerk"),
+			chromedp.SetValue(chromedp.ID("g-role"), baocun.RoleOrganiser))
+		roles := func() string {
+			return run(t, admin, "read clerk's roles", chromedp.Text(chromedp.CSS(`tr[data-user="clerk"] td:nth-child(4)`)))
+		}
+		if r := roles(); !strings.Contains(r, "auditor") || !strings.Contains(r, "organiser") {
+			t.Errorf("clerk's roles after the grant: %q, want auditor and organiser", r)
+		}
+		admin.press(t, "revoke the role", `#grant-form button[data-method=DELETE]`,
+			chromedp.SendKeys(chromedp.ID("g-user"), "clerk"),
+			chromedp.SetValue(chromedp.ID("g-role"), baocun.RoleOrganiser))
+		if r := roles(); strings.Contains(r, "organiser") || !strings.Contains(r, "auditor") {
+			t.Errorf("clerk's roles after the revocation: %q, want auditor alone", r)
+		}
+	})
+
 	t.Run("usable on a phone", func(t *testing.T) {
 		// A member with nothing to do reaches the pairing from the inbox, to check in.
 		member.do(t, "open the pairing on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
@@ -363,8 +388,14 @@ func run[T any](t *testing.T, s *session, what string, a chromedp.Action[T]) T {
 // success reloads — or fails with the API's refusal shown beside the form.
 func (s *session) submit(t *testing.T, what, sel string, fill ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
+	s.press(t, what, sel+" button[type=submit]", fill...)
+}
+
+// press is submit by a given button of the form.
+func (s *session) press(t *testing.T, what, button string, fill ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
 	steps := append(fill,
-		chromedp.Click(chromedp.CSS(sel+" button[type=submit]")),
+		chromedp.Click(chromedp.CSS(button)),
 		chromedp.WaitVisible(chromedp.CSS(`#flash:not([hidden]), .form-error:not([hidden])`)))
 	s.do(t, what, steps...)
 	if msg := run(t, s, what, chromedp.Evaluate[string](`Array.from(document.querySelectorAll(".form-error:not([hidden])"), e => e.textContent).join(" | ")`)); msg != "" {
