@@ -106,6 +106,9 @@ var statusNames = map[string][2]string{
 	baocun.OutcomeApprove: {"通过", "approved"}, baocun.OutcomeReturn: {"退回", "returned"},
 	baocun.OutcomeAcknowledge: {"已知悉", "acknowledged"}, baocun.OutcomeSubmitted: {"已提交", "submitted"},
 	"uphold": {"维持", "upheld"}, "revise": {"改判", "revised"},
+	baocun.CommendationPending: {"待各结对结束", "pending"}, baocun.CommendationProposing: {"推荐中", "proposing"},
+	baocun.CommendationApproving: {"待审批", "approving"}, baocun.CommendationPublished: {"已公布", "published"},
+	baocun.CadreProposed: {"已推荐", "proposed"}, baocun.CadreApproved: {"已批准", "approved"}, baocun.CadreExcluded: {"不予表彰", "excluded"},
 	baocun.DecisionAllow: {"允许", "allowed"}, baocun.DecisionDeny: {"拒绝", "denied"},
 }
 
@@ -126,6 +129,19 @@ var eventNames = map[string][2]string{
 	"acceptance.combined": {"合成得分", "scores combined"}, "acceptance.confirmed": {"确认验收结果", "acceptance confirmed"},
 	"result.published": {"结果公示", "result published"}, "appeal.filed": {"提出申诉", "appeal filed"},
 	"appeal.decided": {"申诉裁决", "appeal decided"}, "result.final": {"最终结果", "final result"},
+}
+
+// dataNames name the fields of the timeline's entries; others show as they are.
+var dataNames = map[string][2]string{
+	"outcome": {"结果", "outcome"}, "comment": {"意见", "comment"}, "summary": {"内容", "summary"}, "title": {"标题", "title"},
+	"goals": {"目标", "goals"}, "report": {"汇报", "report"}, "version": {"稿次", "version"}, "reason": {"理由", "reason"},
+	"reasons": {"理由", "reasons"}, "stage": {"阶段", "stage"}, "note": {"说明", "note"}, "kind": {"事项", "task"},
+	"due_date": {"期限", "due"}, "member_months": {"考核人月", "member-months"}, "member_months_short": {"不足人月", "member-months short"},
+	"total": {"总分", "total"}, "grade": {"等次", "grade"}, "new_class": {"村新类别", "new class"}, "scores": {"评分", "scores"},
+	"year": {"年度", "year"}, "respondents": {"参评人数", "respondents"}, "villager_satisfaction": {"群众满意率", "villagers' satisfaction"},
+	"grassroots_satisfaction": {"基层满意率", "grass-roots satisfaction"}, "date": {"日期", "date"}, "visitor": {"走访领导", "visitor"},
+	"purpose": {"事由", "purpose"}, "leader": {"组长", "leader"}, "members": {"组员", "members"}, "team": {"工作组", "team"},
+	"change": {"调整", "change"}, "min_raters": {"最少评分人数", "raters needed"}, "goods": {"各项得分", "goods"}, "appealed": {"曾申诉", "appealed"},
 }
 
 var projectNames = map[string][2]string{

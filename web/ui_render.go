@@ -50,6 +50,7 @@ func templateFuncs(lang string) template.FuncMap {
 		"status":  func(s string) template.HTML { return named(lang, statusNames, s) },
 		"event":   func(k string) template.HTML { return named(lang, eventNames, k) },
 		"project": func(k string) template.HTML { return named(lang, projectNames, k) },
+		"field":   func(k string) template.HTML { return named(lang, dataNames, k) },
 		"kind":    func(k string) template.HTML { return named(lang, kindNames, k) },
 		"time":    formatTime,
 		"dec":     formatDecimal,
