@@ -86,6 +86,7 @@ const (
 	CommendationProposing = "proposing" // department leads propose cadres
 	CommendationApproving = "approving" // an organiser approves the list
 	CommendationPublished = "published"
+	CommendationCancelled = "cancelled" // the cycle was cancelled before publication
 )
 
 // Cadre statuses.

@@ -249,7 +249,7 @@ func (r *Rubric) CheckScores(s Scores) error {
 			if !ok {
 				return invalidField("scores."+key, "缺少评分 missing")
 			}
-			if v.IsNegative() || v.GreaterThan(in.Points) || v.Exponent() < -2 {
+			if v.IsNegative() || v.GreaterThan(in.Points) || !v.Equal(v.Round(2)) {
 				return invalidField("scores."+key, fmt.Sprintf("须在 0–%s 之间、至多两位小数 must be 0 to %s with at most two decimals, not %s", in.Points, in.Points, v))
 			}
 			n++
@@ -301,6 +301,10 @@ type Result struct {
 	Trimmed bool `json:"trimmed"`
 	// Computed are the points the records gave each Formula indicator.
 	Computed map[string]decimal.Decimal `json:"computed,omitempty"`
+	// Exact are the goods' scores before the published rounding: a revision weighs
+	// the goods it leaves as they were at these, so it never moves a total by
+	// rounding alone.
+	Exact map[string]decimal.Decimal `json:"exact,omitempty"`
 }
 
 // scale is the precision of the arithmetic before the published rounding.
@@ -314,7 +318,7 @@ func (r *Rubric) Combine(sheets []Scores, inputs Inputs) (Result, error) {
 	if len(sheets) < r.MinRaters {
 		return Result{}, Errorf(ECONFLICT, "评分人数不足：%d 人，至少 %d 人 %d raters scored; at least %d are needed", len(sheets), r.MinRaters, len(sheets), r.MinRaters)
 	}
-	res := Result{Goods: map[string]decimal.Decimal{}, Raters: len(sheets), Trimmed: r.TrimFrom > 0 && len(sheets) >= r.TrimFrom}
+	res := Result{Goods: map[string]decimal.Decimal{}, Exact: map[string]decimal.Decimal{}, Raters: len(sheets), Trimmed: r.TrimFrom > 0 && len(sheets) >= r.TrimFrom}
 	total := decimal.Zero
 	for _, g := range r.Goods {
 		got, full := decimal.Zero, decimal.Zero
@@ -338,6 +342,7 @@ func (r *Rubric) Combine(sheets []Scores, inputs Inputs) (Result, error) {
 		}
 		score := got.Mul(d("100")).DivRound(full, scale)
 		res.Goods[g.Code] = score.Round(2)
+		res.Exact[g.Code] = score
 		total = total.Add(score.Mul(g.Weight))
 	}
 	res.Total = total.DivRound(d("100"), scale).Round(2)
@@ -346,25 +351,29 @@ func (r *Rubric) Combine(sheets []Scores, inputs Inputs) (Result, error) {
 }
 
 // Revise is res with some goods' scores (0–100, at most two decimals) changed by an
-// appeal's decision: the total is weighed again and graded again.
+// appeal's decision: the total is weighed again — the other goods at their exact
+// scores — and graded again.
 func (r *Rubric) Revise(res Result, goods map[string]decimal.Decimal) (Result, error) {
 	if len(goods) == 0 {
 		return res, invalidField("goods", "改判须至少给出一项好的得分 a revision changes at least one good's score")
 	}
 	out := res
-	out.Goods = maps.Clone(res.Goods)
+	out.Goods, out.Exact = maps.Clone(res.Goods), maps.Clone(res.Exact)
+	if out.Exact == nil { // a result combined before exact scores were kept
+		out.Exact = maps.Clone(res.Goods)
+	}
 	for code, v := range goods {
 		if !slices.ContainsFunc(r.Goods, func(g Good) bool { return g.Code == code }) {
 			return res, invalidField("goods."+code, "没有这一项 no such good")
 		}
-		if v.IsNegative() || v.GreaterThan(d("100")) || v.Exponent() < -2 {
+		if v.IsNegative() || v.GreaterThan(d("100")) || !v.Equal(v.Round(2)) {
 			return res, invalidField("goods."+code, fmt.Sprintf("须在 0–100 之间、至多两位小数 must be 0 to 100 with at most two decimals, not %s", v))
 		}
-		out.Goods[code] = v
+		out.Goods[code], out.Exact[code] = v, v
 	}
 	total := decimal.Zero
 	for _, g := range r.Goods {
-		total = total.Add(out.Goods[g.Code].Mul(g.Weight))
+		total = total.Add(out.Exact[g.Code].Mul(g.Weight))
 	}
 	out.Total = total.DivRound(d("100"), scale).Round(2)
 	out.Grade = r.Grade(out.Total)
@@ -466,9 +475,9 @@ type DepartmentRank struct {
 	Advanced   bool            `json:"advanced"` // 先进单位
 }
 
-// RankDepartments ranks departments by the mean of their pairings' totals (two
-// decimals); ties go to more pairings graded excellent, then fewer failed, then the
-// department code. Of the top share of the ranking (rounded up), those whose mean
+// RankDepartments ranks departments by the mean of their pairings' totals (exact;
+// shown to two decimals); ties go to more pairings graded excellent, then fewer
+// failed, then the department code. Of the top share of the ranking (rounded up), those whose mean
 // grades excellent and that have no failing pairing are the advanced departments.
 func (r *Rubric) RankDepartments(ps []Ranked, share decimal.Decimal) []DepartmentRank {
 	by := map[string]*DepartmentRank{}
@@ -489,12 +498,14 @@ func (r *Rubric) RankDepartments(ps []Ranked, share decimal.Decimal) []Departmen
 		}
 	}
 	out := make([]DepartmentRank, 0, len(by))
+	exact := map[string]decimal.Decimal{} // the means before rounding: they rank and grade
 	for code, dr := range by {
-		dr.Mean = sums[code].DivRound(decimal.NewFromInt(int64(dr.Pairings)), 2)
+		exact[code] = sums[code].DivRound(decimal.NewFromInt(int64(dr.Pairings)), scale)
+		dr.Mean = exact[code].Round(2)
 		out = append(out, *dr)
 	}
 	slices.SortFunc(out, func(a, b DepartmentRank) int {
-		if c := b.Mean.Cmp(a.Mean); c != 0 {
+		if c := exact[b.Department].Cmp(exact[a.Department]); c != 0 {
 			return c
 		}
 		if a.Excellent != b.Excellent {
@@ -511,7 +522,7 @@ func (r *Rubric) RankDepartments(ps []Ranked, share decimal.Decimal) []Departmen
 	quota := share.Mul(decimal.NewFromInt(int64(len(out)))).Ceil().IntPart()
 	for i := range out {
 		out[i].Rank = i + 1
-		if int64(i) < quota && r.Grade(out[i].Mean) == GradeExcellent && out[i].Failed == 0 {
+		if int64(i) < quota && r.Grade(exact[out[i].Department]) == GradeExcellent && out[i].Failed == 0 {
 			out[i].Advanced = true
 		}
 	}

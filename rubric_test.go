@@ -407,3 +407,46 @@ func TestRevise(t *testing.T) {
 		}
 	}
 }
+
+// A revision weighs the goods it leaves at their exact scores: revising a good to
+// the score it has changes no total, whatever the others' rounding.
+func TestReviseKeepsOtherGoodsExact(t *testing.T) {
+	r := twoGoods()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 2000 {
+		b1 := decimal.NewFromInt(rng.Int64N(11)) // the same for every rater: B is a whole number
+		sheets := make([]baocun.Scores, 3)
+		for i := range sheets {
+			sheets[i] = baocun.Scores{"A.a1": decimal.New(rng.Int64N(4001), -2), "A.a2": decimal.New(rng.Int64N(6001), -2), "B.b1": b1}
+		}
+		res, err := r.Combine(sheets, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Revise(res, map[string]decimal.Decimal{"B": res.Goods["B"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Total.Equal(res.Total) || got.Grade != res.Grade {
+			t.Fatalf("trial %d: revising B to its own %s moved the total %s → %s (A exact %s)", trial, res.Goods["B"], res.Total, got.Total, res.Exact["A"])
+		}
+	}
+	// Two decimals however written.
+	if _, err := r.Revise(baocun.Result{Goods: map[string]decimal.Decimal{"A": dec("1"), "B": dec("1")}}, map[string]decimal.Decimal{"A": dec("88.690")}); err != nil {
+		t.Errorf("88.690: %v", err)
+	}
+}
+
+// A department's mean grades and ranks exact: 89.995 shows as 90.00 but is not
+// excellent, so the department is not advanced.
+func TestDepartmentMeanIsExact(t *testing.T) {
+	r := baocun.DefaultRubric()
+	res := func(total string) baocun.Result { return baocun.Result{Total: dec(total), Grade: r.Grade(dec(total))} }
+	deps := r.RankDepartments([]baocun.Ranked{
+		{PairingID: 1, Department: "D1", Result: res("89.99")}, {PairingID: 2, Department: "D1", Result: res("90")},
+		{PairingID: 3, Department: "D2", Result: res("90")},
+	}, dec("1"))
+	if deps[0].Department != "D2" || !deps[1].Mean.Equal(dec("90")) || deps[1].Advanced || !deps[0].Advanced {
+		t.Fatalf("departments %+v", deps)
+	}
+}

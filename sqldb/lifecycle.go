@@ -480,8 +480,20 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 			}
 		}
 		if c := ch.Cycle; c != nil {
-			if _, err := tx.ExecContext(ctx, "UPDATE cycles SET status = ? WHERE id = ?", c.Status, c.ID); err != nil {
+			// A closed cycle — its commendation published — stays closed.
+			if _, err := tx.ExecContext(ctx, "UPDATE cycles SET status = ? WHERE id = ? AND status <> ?", c.Status, c.ID, baocun.CycleClosed); err != nil {
 				return err
+			}
+			if c.Status == baocun.CycleCancelled {
+				// The cycle's own tasks (its commendation's) end with it.
+				if _, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, closed_by = 'system', closed_at = ? WHERE cycle_id = ? AND pairing_id IS NULL AND status = ?`,
+					baocun.TaskCancelled, at, c.ID, baocun.TaskOpen); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "UPDATE commendations SET status = ? WHERE cycle_id = ? AND status <> ?",
+					baocun.CommendationCancelled, c.ID, baocun.CommendationPublished); err != nil {
+					return err
+				}
 			}
 		}
 		for i := range ch.Audit {
@@ -552,7 +564,8 @@ func (db *DB) PairingRange(ctx context.Context, cycleID int64, from, to int) ([]
 	return db.Pairings(ctx, baocun.PairingFilter{CycleID: cycleID, FromOrd: from, ToOrd: to, Limit: to - from})
 }
 
-// AcceptanceResults returns a cycle's confirmed acceptance results by pairing id.
+// AcceptanceResults returns a cycle's confirmed acceptance results by pairing id,
+// but for pairings cancelled since (they are not ranked).
 func (db *DB) AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.AcceptanceResult, error) {
 	return acceptanceResults(ctx, db, cycleID)
 }
@@ -560,7 +573,8 @@ func (db *DB) AcceptanceResults(ctx context.Context, cycleID int64) ([]baocun.Ac
 func acceptanceResults(ctx context.Context, q Querier, cycleID int64) ([]baocun.AcceptanceResult, error) {
 	rows, err := q.QueryContext(ctx, `SELECT a.pairing_id, a.cycle_id, p.department_code, a.result, a.new_class, a.confirmed_by, a.confirmed_at,
 		a.appeal, a.final_result, a.finalized_at
-		FROM acceptance_results a JOIN pairings p ON p.id = a.pairing_id WHERE a.cycle_id = ? ORDER BY a.pairing_id`, cycleID)
+		FROM acceptance_results a JOIN pairings p ON p.id = a.pairing_id
+		WHERE a.cycle_id = ? AND p.stage <> ? ORDER BY a.pairing_id`, cycleID, baocun.StageCancelled)
 	if err != nil {
 		return nil, err
 	}

@@ -520,7 +520,7 @@ func engineError(err error) error {
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return &baocun.Error{Code: baocun.ECONFLICT, Message: "该流程已结束或尚未就绪 The pairing's workflow is not running (closed, or not started yet).", Err: err}
+		return &baocun.Error{Code: baocun.ECONFLICT, Message: "该流程已结束或尚未就绪 The workflow is not running (closed, or not started yet).", Err: err}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎未及时响应 The workflow engine did not answer in time.", Err: err}

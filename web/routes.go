@@ -130,7 +130,7 @@ func apiRoutes(d Deps) []route {
 			resource: cycleResource(d.Store), handler: handleResults(d.Store), out: results{}},
 		{method: "GET", path: "/cycles/:id/commendations", summary: "表彰名单 The commendation list: rankings, advanced departments, excellent cadres (?format=json|csv|xlsx)", object: "cycle", action: "read",
 			resource: cycleResource(d.Store), handler: handleCommendation(d.Store), out: baocun.Commendation{}},
-		{method: "GET", path: "/cycles/:id/commendations/proposals/:department", summary: "可推荐的优秀包村干部 The cadres a department may propose, and those it has", object: "commendation", action: "propose",
+		{method: "GET", path: "/cycles/:id/commendations/proposals/:department", summary: "可推荐的优秀包村干部 The cadres a department may propose, and those it has", object: "commendation", action: "read",
 			resource: commendationProposalResource(d.Store), handler: handleCandidates(d.Store), out: candidates{}, auditRead: true},
 		{method: "POST", path: "/cycles/:id/commendations/proposals/:department", summary: "推荐优秀包村干部 Propose a department's excellent cadres", object: "commendation", action: "propose",
 			resource: commendationProposalResource(d.Store), handler: cycleStepRoute(d, workflows.UpdatePropose, readProposal), in: baocun.ProposeInput{}, out: workflows.StepResult{}},

@@ -20,9 +20,11 @@ type AcceptanceState struct {
 	Sheets       []Sheet        `json:"sheets,omitempty"`
 	Result       *baocun.Result `json:"result,omitempty"`
 	NewClass     int            `json:"new_class,omitempty"`
-	// Inputs are the pairing's objective inputs, gathered as acceptance begins, for
-	// the rubric's formulas (nil before that version).
-	Inputs baocun.Inputs `json:"inputs,omitempty"`
+	// Inputs are the pairing's objective inputs for the rubric's formulas, gathered
+	// as the sheets are combined (InputsAtCombine) or, before that version, as
+	// acceptance began.
+	Inputs          baocun.Inputs `json:"inputs,omitempty"`
+	InputsAtCombine bool          `json:"inputs_at_combine,omitempty"`
 	// Publicity: the programme dates it was published, its publicity ends and the
 	// appeal window closes; AppealClosed once no appeal may be filed.
 	PublishedOn   string         `json:"published_on,omitempty"`
@@ -46,8 +48,11 @@ func (r *pairingRun) beginAcceptance(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).Rubric, r.s.Pairing.CycleID).Get(ctx, &rubric); err != nil {
 		return err
 	}
+	// Version 1 gathered the objective inputs here, before the last year's evaluation
+	// and report were in; version 2 gathers them as the sheets are combined.
 	var inputs baocun.Inputs
-	if workflow.GetVersion(ctx, "acceptance-objective", workflow.DefaultVersion, 1) == 1 {
+	objective := workflow.GetVersion(ctx, "acceptance-objective", workflow.DefaultVersion, 2)
+	if objective == 1 {
 		if err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs); err != nil {
 			return err
 		}
@@ -58,7 +63,7 @@ func (r *pairingRun) beginAcceptance(ctx workflow.Context) error {
 		Events: []baocun.Event{r.event("acceptance.opened", "system", t.ID, 0, prog, map[string]int{"min_raters": rubric.MinRaters})}}
 	// Set before the write: the task reaches inboxes during it, and a step on it
 	// (validated now, run once the write commits) needs the rubric.
-	r.s.Acceptance = &AcceptanceState{Rubric: rubric, Inputs: inputs}
+	r.s.Acceptance = &AcceptanceState{Rubric: rubric, Inputs: inputs, InputsAtCombine: objective == 2}
 	if err := r.applyOpening(ctx, ch); err != nil {
 		r.s.Acceptance = nil
 		return err
@@ -141,13 +146,25 @@ func (r *pairingRun) score(ctx workflow.Context, st Step) (StepResult, error) {
 		defer delete(r.busy, t.ID)
 	}
 	var result baocun.Result
+	inputs := a.Inputs
 	if final {
+		if a.InputsAtCombine {
+			// The records as they stand now, the last year's evaluation and report
+			// included; the sheet's task is held while they are read.
+			r.busy[t.ID] = true
+			actx := workflow.WithActivityOptions(ctx, activityOptions)
+			err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs)
+			delete(r.busy, t.ID)
+			if err != nil {
+				return StepResult{}, err
+			}
+		}
 		all := make([]baocun.Scores, len(sheets))
 		for i, s := range sheets {
 			all[i] = s.Scores
 		}
 		var err error
-		if result, err = a.Rubric.Combine(all, a.Inputs); err != nil {
+		if result, err = a.Rubric.Combine(all, inputs); err != nil {
 			return StepResult{}, invalidFields(err)
 		}
 	}
@@ -162,7 +179,7 @@ func (r *pairingRun) score(ctx workflow.Context, st Step) (StepResult, error) {
 		return func() {
 			a.Sheets = sheets
 			if final {
-				a.Result = &result
+				a.Result, a.Inputs = &result, inputs
 			}
 		}
 	})
@@ -286,7 +303,8 @@ func (r *pairingRun) validateAppeal(st Step) error {
 		return conflict("结果尚未公示 The result is not published yet.")
 	case a.Appeal != nil || r.busy[appealing]:
 		return conflict("已申诉过，每个结果只能申诉一次 An appeal was filed already: a result is appealed once.")
-	case a.AppealClosed:
+	case a.AppealClosed || r.s.Clock.Now(r.validating).Format(time.DateOnly) > a.AppealBy:
+		// The date too: the window's timer may fire in the same workflow task.
 		return conflict("申诉期已于 %s 结束 The appeal window closed on %s.", a.AppealBy, a.AppealBy)
 	}
 	return nil
@@ -295,6 +313,7 @@ func (r *pairingRun) validateAppeal(st Step) error {
 // appeal files the department's appeal and asks a reviewer of another department
 // to decide it.
 func (r *pairingRun) appeal(ctx workflow.Context, st Step) (StepResult, error) {
+	r.validating = workflow.Now(ctx)
 	if err := r.validateAppeal(st); err != nil {
 		return StepResult{}, err
 	}

@@ -62,6 +62,8 @@ func TestPairingAcceptance(t *testing.T) {
 	r.must(after("2028-01-04", 1), workflows.UpdateConfirm, func() workflows.Step {
 		return workflows.Step{Actor: "org", Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm, 0), NewClass: 2}}
 	})
+	var results []baocun.AcceptanceResult
+	var err error
 	r.at(after("2028-01-05", 0), func() {
 		if st := r.state(); st.Stage != baocun.StagePublicity || st.Acceptance.NewClass != 2 {
 			t.Errorf("state %s class %d", st.Stage, st.Acceptance.NewClass)
@@ -70,6 +72,8 @@ func TestPairingAcceptance(t *testing.T) {
 			t.Errorf("pairing at %s, want publicity", p.Stage)
 		}
 		r.agrees()
+		// Read now: a cancelled pairing's result is not listed.
+		results, err = f.db.AcceptanceResults(f.ctx, f.cycleID)
 		r.env.CancelWorkflow()
 	})
 	if err := r.exec(s0); !temporal.IsCanceledError(err) {
@@ -92,7 +96,6 @@ func TestPairingAcceptance(t *testing.T) {
 	if res := third.result(); res.Stage != baocun.StageAcceptance || len(res.Opened) != 1 {
 		t.Errorf("the third sheet: %+v", res)
 	}
-	results, err := f.db.AcceptanceResults(f.ctx, f.cycleID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +291,33 @@ func TestPublicityAppealWindowAndLateDecision(t *testing.T) {
 			t.Fatalf("results %+v", results)
 		}
 	})
+}
+
+// The objective inputs are read as the sheets are combined, so the last year's
+// evaluation, returned during acceptance, counts: villagers 95.5% (full at 95) earn
+// all 25 points, grass-roots 90% earns (90 − 60) / 35 of 15 = 12.857… points.
+func TestAcceptanceCountsTheLastEvaluation(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	as := func(actor string, st workflows.Step) func() workflows.Step {
+		return func() workflows.Step { st.Actor = actor; return st }
+	}
+	r.must(since("2028-01-02", 0), workflows.UpdateSelfAssess, as("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成 done"}}))
+	r.must(since("2028-01-02", time.Hour), workflows.UpdateEvaluate, evaluation(1))
+	for i := range 3 {
+		r.must(since("2028-01-03", time.Duration(i)*time.Hour), workflows.UpdateScore, as(fmt.Sprintf("r%d", i+1), workflows.Step{Score: &baocun.ScoreInput{Scores: sheetOf("1")}}))
+	}
+	var res *baocun.Result
+	r.at(since("2028-01-04", 0), func() {
+		res = r.state().Acceptance.Result
+		r.env.CancelWorkflow()
+	})
+	r.exec(s0)
+	if res == nil {
+		t.Fatal("no combined result")
+	}
+	if !res.Computed["feedback.satisfaction"].Equal(decimal.RequireFromString("25")) || !res.Computed["feedback.grassroots"].Equal(decimal.RequireFromString("12.86")) {
+		t.Fatalf("computed %v", res.Computed)
+	}
 }

@@ -62,10 +62,20 @@ func (c *commendRun) openTasks(ctx workflow.Context, ch baocun.Change, status st
 // has passed, an organiser approves the list, and it is published. Rankings and the
 // advanced departments come from the stored final results as the list is published.
 func Commendation(ctx workflow.Context, in CycleInput) error {
-	c := &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationProposing, Proposed: map[string]string{}}, busy: map[string]bool{}}
+	c := newCommendRun(in)
 	if err := c.register(ctx); err != nil {
 		return err
 	}
+	return c.run(ctx)
+}
+
+// newCommendRun is a commendation not begun: its steps are refused until it is.
+func newCommendRun(in CycleInput) *commendRun {
+	return &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationPending, Proposed: map[string]string{}}, busy: map[string]bool{}}
+}
+
+func (c *commendRun) run(ctx workflow.Context) error {
+	in := c.in
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
 	var plan activities.CommendationPlan
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).PlanCommendation, in.CycleID).Get(ctx, &plan); err != nil {
@@ -154,6 +164,9 @@ func (c *commendRun) validatePropose(st CycleStep) error {
 		return invalid(err)
 	}
 	t := c.open(baocun.TaskProposeCadres, st.Department)
+	if c.s.Status == baocun.CommendationPending {
+		return errNotBegun
+	}
 	if c.s.Status != baocun.CommendationProposing || t == nil {
 		return conflict("%s 没有待推荐的优秀干部（已推荐、已过期或无人符合条件） Department %s has no proposal open: made already, expired, or nobody eligible.", st.Department, st.Department)
 	}
@@ -206,6 +219,9 @@ func (c *commendRun) validateApprove(st CycleStep) error {
 		return invalid(err)
 	}
 	t := c.open(baocun.TaskApproveCommend, "")
+	if c.s.Status == baocun.CommendationPending {
+		return errNotBegun
+	}
 	if c.s.Status != baocun.CommendationApproving || t == nil || t.ID != a.TaskID || c.busy[t.ID] {
 		return conflict("待办 %s 不在待办中 Task %s is not open: the list is not awaiting approval, or it was approved already.", a.TaskID, a.TaskID)
 	}
@@ -246,3 +262,6 @@ func (c *commendRun) approve(ctx workflow.Context, st CycleStep) (StepResult, er
 	c.s.Tasks, c.s.Status = nil, baocun.CommendationPublished
 	return StepResult{Stage: c.s.Status, Closed: []string{a.TaskID}}, nil
 }
+
+// errNotBegun refuses a commendation step while the cycle's pairings still run.
+var errNotBegun = conflict("表彰尚未开始：本轮仍有结对未结束 The commendation has not begun: the cycle's pairings are still running.")

@@ -61,6 +61,12 @@ func childOptions(ctx workflow.Context, id string) workflow.Context {
 // Pairing), waits for every batch, then runs the commendation. Cancelling it cancels
 // every pairing.
 func Cycle(ctx workflow.Context, in CycleInput) error {
+	// The commendation's Updates and query answer from the start (a step sent early
+	// is refused as not begun); registering them writes nothing to history.
+	c := newCommendRun(in)
+	if err := c.register(ctx); err != nil {
+		return err
+	}
 	size := in.BatchSize
 	if size <= 0 {
 		size = BatchSize
@@ -83,7 +89,7 @@ func Cycle(ctx workflow.Context, in CycleInput) error {
 	if failed != nil || workflow.GetVersion(ctx, commendationChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return failed
 	}
-	if err := Commendation(ctx, in); err != nil {
+	if err := c.run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return cycleCancelled(ctx, in)
 		}
@@ -143,6 +149,12 @@ func PairingBatch(ctx workflow.Context, in BatchInput) error {
 	return failed
 }
 
+// applyChange writes a step through the Apply activity. It is a regular activity,
+// not a local one, on purpose: the Update that asked for it is accepted in history
+// before the write, so a crash between the write and the workflow's next task ends
+// with the activity retried (and, by its key, writing nothing twice), never with the
+// database ahead of a workflow that forgot the step (TestCrashLosesNothingAcknowledged
+// caught exactly that with local activities).
 func applyChange(ctx workflow.Context, ch baocun.Change) error {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	return workflow.ExecuteActivity(ctx, (*activities.Activities).Apply, ch).Get(ctx, nil)

@@ -196,6 +196,9 @@ type pairingRun struct {
 	// system is set while the workflow writes a step of its own (a period's end, the
 	// move to acceptance): a cancel waits for it, so neither overwrites the other.
 	system bool
+	// validating is the workflow's time as a validator or handler checks a step
+	// (validators have no time of their own to read).
+	validating time.Time
 }
 
 // systemStep runs a step the workflow takes by itself, unless a cancel is being
@@ -263,13 +266,14 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 				continue
 			}
 			closed, err := r.publicity(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return r.cancelledByCycle(ctx)
-				}
+			switch {
+			case closed && err != nil && ctx.Err() != nil:
+				return temporal.NewCanceledError() // closed and final: the cycle's cancel changes nothing now
+			case err != nil && ctx.Err() != nil:
+				return r.cancelledByCycle(ctx)
+			case err != nil:
 				return err
-			}
-			if closed {
+			case closed:
 				return nil
 			}
 		case baocun.StageReviews:
@@ -461,7 +465,7 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 			return handle(ctx, st)
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, run, workflow.UpdateHandlerOptions{
-			Validator: func(ctx workflow.Context, st Step) error { return validate(st) },
+			Validator: func(ctx workflow.Context, st Step) error { r.validating = workflow.Now(ctx); return validate(st) },
 		}); err != nil {
 			return err
 		}
@@ -958,6 +962,10 @@ func (r *pairingRun) cancel(ctx workflow.Context, st Step) (StepResult, error) {
 	// then every open task is cancelled.
 	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 && !r.system }); err != nil {
 		return StepResult{}, err
+	}
+	if r.s.Stage == baocun.StageClosed || r.s.Stage == baocun.StageCancelled {
+		// What was being written meanwhile closed the pairing.
+		return StepResult{}, conflict("结对已%s The pairing is %s already.", baocun.StageNames[r.s.Stage], r.s.Stage)
 	}
 	ids := make([]string, 0, len(r.s.Tasks))
 	for _, t := range r.s.Tasks {

@@ -241,11 +241,39 @@ func TestRecordAcceptance(t *testing.T) {
 // proposal and the organiser's approval. It records the pairing's and the cycle's
 // histories.
 func TestRecordCommendation(t *testing.T) {
-	// One year, one period, in about six seconds; the windows a recorder acts in are
-	// a year (about six seconds) long.
-	w := baocun.Windows{DecideDays: 365, AppealDays: 365, AcceptanceDays: 365}
-	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, ClockScale: 5e6, Windows: w})
+	recordWholeCycle(t, 12, "testdata/pairing_v3_publicity.json", "", "testdata/cycle_v2_commendation.json", "")
+}
+
+// TestRecordWholeCycle records a whole cycle of two periods (a continue-as-new
+// between them), every version of today's code on its path.
+func TestRecordWholeCycle(t *testing.T) {
+	recordWholeCycle(t, 6, "testdata/pairing_v4_whole_run2.json", "testdata/pairing_v4_whole_run1.json",
+		"testdata/cycle_v3_whole.json", "testdata/batch_v2_whole.json")
+}
+
+// recordWholeCycle runs a one-year cycle of periods of the given months from
+// dispatch to the published commendation — a report returned and approved, a team
+// change, acceptance, an appeal revised, the proposal and the approval — and records
+// the pairing's last run (and, when named, its first), the cycle and the batch.
+func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile, cycleFile, batchFile string) {
+	// One year in about six seconds; the windows a recorder acts in are a year (about
+	// six seconds) long.
+	w := baocun.Windows{DecideDays: 365, AppealDays: 365, AcceptanceDays: 365, ReportDays: 365}
+	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: periodMonths, ClockScale: 5e6, Windows: w})
+	r.open(baocun.TaskNominateTeam)
+	firstRun := r.runID()
 	r.toReviews()
+	if periodMonths < 12 {
+		report := &baocun.ReportInput{Period: 1, Summary: "修路一条 one road", FundsRaisedWan: "12.5", CollectiveIncomeWan: "3", Projects: map[string]int{"road": 1}}
+		r.open(baocun.TaskSubmitReport)
+		r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
+		r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeReturn)
+		r.open(baocun.TaskSubmitReport)
+		r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
+		r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
+		r.step(workflows.UpdateRequestChange, workflows.Step{Change: &baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调岗 reassigned"}})
+		r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeamChange, baocun.OutcomeApprove)
+	}
 	// P1 lives in the village every day of the year, so may be commended.
 	var days []string
 	for d := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == 2027; d = d.AddDate(0, 0, 1) {
@@ -303,8 +331,14 @@ func TestRecordCommendation(t *testing.T) {
 	if err := r.cycleRun.Get(r.ctx, nil); err != nil {
 		t.Fatalf("cycle: %v", err)
 	}
-	record(t, r.c, r.pid, "", "testdata/pairing_v3_publicity.json")
-	record(t, r.c, r.cycleRun.GetID(), "", "testdata/cycle_v2_commendation.json")
+	record(t, r.c, r.pid, "", pairingFile)
+	if firstRunFile != "" {
+		record(t, r.c, r.pid, firstRun, firstRunFile)
+	}
+	record(t, r.c, r.cycleRun.GetID(), "", cycleFile)
+	if batchFile != "" {
+		record(t, r.c, workflows.BatchWorkflowID(r.cycleID, 0), "", batchFile)
+	}
 }
 
 // await waits for cond, failing the recording after 30 seconds.

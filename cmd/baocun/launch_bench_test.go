@@ -105,6 +105,7 @@ func newLaunchEnv(b *testing.B, n int) *launchEnv {
 	w := worker.New(tc, baocun.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterWorkflowWithOptions(trivialWorkflow, workflow.RegisterOptions{Name: "BenchTrivial"})
+	w.RegisterWorkflowWithOptions(updateWorkflow, workflow.RegisterOptions{Name: "BenchUpdate"})
 	activities.Register(w, &activities.Activities{Audit: audit, Store: db})
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
