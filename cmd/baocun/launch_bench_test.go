@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,9 +37,10 @@ import (
 // completes at once) from 32 concurrent clients and waiting until all completed.
 // It reports both and their ratio (target ≤ 2; 1,766 pairings ready in ≤ 60 s).
 //
-//	go test -run '^$' -bench Launch -benchtime 1x -timeout 30m ./cmd/baocun/
+//	go test -run '^$' -bench 'Launch/pairings=(595|1766)$' -benchtime 1x -timeout 30m ./cmd/baocun/
+//	go test -run '^$' -bench 'Launch/pairings=20000$' -benchtime 1x -timeout 60m ./cmd/baocun/
 func BenchmarkLaunch(b *testing.B) {
-	for _, n := range []int{595, 1766} {
+	for _, n := range []int{595, 1766, 20000} {
 		b.Run(fmt.Sprintf("pairings=%d", n), func(b *testing.B) {
 			env := newLaunchEnv(b, n)
 			var launch, trivial time.Duration
@@ -50,6 +52,7 @@ func BenchmarkLaunch(b *testing.B) {
 			b.ReportMetric(trivial.Seconds()/float64(b.N), "trivial-s")
 			b.ReportMetric(float64(launch)/float64(trivial), "ratio")
 			b.ReportMetric(float64(n)/(launch.Seconds()/float64(b.N)), "pairings/s")
+			b.ReportMetric(peakRSSMB(), "peak-rss-MB")
 		})
 	}
 }
@@ -226,3 +229,13 @@ func (discardLogger) Debug(string, ...any) {}
 func (discardLogger) Info(string, ...any)  {}
 func (discardLogger) Warn(string, ...any)  {}
 func (discardLogger) Error(string, ...any) {}
+
+// peakRSSMB is the most memory this process has held, in MB (the embedded server,
+// the worker and the API all run in it).
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}

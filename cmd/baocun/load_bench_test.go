@@ -129,6 +129,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.ReportMetric(float64(decide.n())/elapsed.Seconds(), "decisions/s")
 		b.ReportMetric(float64(decide.n()+nominate.n())/elapsed.Seconds(), "steps/s")
 		b.ReportMetric(float64(errs.Load()), "errors")
+		b.ReportMetric(peakRSSMB(), "peak-rss-MB")
 		b.ReportMetric(floor.lat.pct(50), "update-p50-ms")
 		b.ReportMetric(floor.lat.pct(99), "update-p99-ms")
 		b.ReportMetric(float64(floor.lat.n())/floor.elapsed.Seconds(), "updates/s")
