@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -97,6 +98,14 @@ func refuseUnauthenticated(c *gin.Context, audit AuditLog, action string) bool {
 // allowed request that changes something, and allowed reads of personal data and of
 // the trail, each with its outcome. Other allowed reads (inbox polling, lists) are not
 // recorded, so the trail stays a record of decisions rather than of page views.
+// decide asks the policy whether u may take route rt on resource res. The gate and
+// the UI's "may this be shown" both ask through it.
+func decide(ctx context.Context, authz baocun.Authorizer, rt route, u *baocun.User, res Resource) (baocun.AccessDecision, error) {
+	return authz.Decide(ctx, baocun.AccessRequest{
+		User: u.Username, Jurisdiction: res.Jurisdiction, Object: rt.object, Action: rt.action, Relations: relations(u, res),
+	})
+}
+
 func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFunc {
 	recorded := rt.method != http.MethodGet || rt.auditRead
 	action := rt.object + "." + rt.action
@@ -113,9 +122,7 @@ func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFun
 		}
 		e.Resource, e.Jurisdiction, e.Department, e.Village = res.Name, res.Jurisdiction, res.Department, res.Village
 		e.PairingID, e.CycleID = res.PairingID, res.CycleID
-		d, err := authz.Decide(c.Request.Context(), baocun.AccessRequest{
-			User: u.Username, Jurisdiction: res.Jurisdiction, Object: rt.object, Action: rt.action, Relations: relations(u, res),
-		})
+		d, err := decide(c.Request.Context(), authz, rt, u, res)
 		if err != nil {
 			Error(c, err)
 			return

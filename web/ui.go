@@ -278,9 +278,7 @@ func (v *view) canWith(method, pattern, body string, params ...string) bool {
 	if err != nil {
 		return false
 	}
-	d, err := v.ui.authz.Decide(v.c.Request.Context(), baocun.AccessRequest{
-		User: v.User.Username, Jurisdiction: res.Jurisdiction, Object: rt.object, Action: rt.action, Relations: relations(v.User, res),
-	})
+	d, err := decide(v.c.Request.Context(), v.ui.authz, rt, v.User, res)
 	return err == nil && d.Allowed
 }
 
