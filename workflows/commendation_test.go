@@ -174,7 +174,8 @@ func TestCommendation(t *testing.T) {
 	}
 }
 
-// A proposal not made in its window expires, and the approval opens without it.
+// A proposal not made in its window is reminded of, then expires, and the approval
+// opens without it; an approval left past its due date is reminded of and escalated.
 func TestCommendationProposalExpires(t *testing.T) {
 	f := closedCycle(t)
 	c := commendationRun(f)
@@ -183,7 +184,7 @@ func TestCommendationProposalExpires(t *testing.T) {
 		id := c.openTask(baocun.TaskApproveCommend)
 		approvedAt = f.task(id).OpenedAt
 	})
-	c.send(since("2030-01-09", 0)-since("2030-01-01", 0), workflows.UpdateApprove, c.approve())
+	c.send(since("2030-01-17", 0)-since("2030-01-01", 0), workflows.UpdateApprove, c.approve())
 	c.run.env.ExecuteWorkflow(workflows.Commendation, c.in)
 	if err := c.run.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -192,8 +193,16 @@ func TestCommendationProposalExpires(t *testing.T) {
 		t.Errorf("approval opened at %v, before the proposals' window (7 days) ended", approvedAt)
 	}
 	ts, _ := f.db.Tasks(f.ctx, baocun.TaskFilter{Status: baocun.TaskExpired, Limit: 10})
-	if len(ts) != 1 || ts[0].Kind != baocun.TaskProposeCadres {
-		t.Errorf("expired tasks %+v", ts)
+	if len(ts) != 1 || ts[0].Kind != baocun.TaskProposeCadres || ts[0].RemindedAt == nil || ts[0].EscalatedAt != nil {
+		t.Errorf("expired tasks %+v: want the proposal, reminded (three days before its due date), not escalated", ts)
+	}
+	// The approval, due 2030-01-15 and approved on the 17th: reminded, then escalated.
+	done, _ := f.db.Tasks(f.ctx, baocun.TaskFilter{Status: baocun.TaskDone, Limit: 10})
+	if len(done) != 1 || done[0].Kind != baocun.TaskApproveCommend || done[0].RemindedAt == nil || done[0].EscalatedAt == nil {
+		t.Errorf("done tasks %+v: want the approval, reminded and escalated", done)
+	}
+	if r, e := len(f.audits("task.remind")), len(f.audits("task.escalate")); r != 2 || e != 1 {
+		t.Errorf("%d reminders and %d escalations audited, want 2 and 1", r, e)
 	}
 	list, _ := f.db.Commendation(f.ctx, f.cycleID)
 	if list.Status != baocun.CommendationPublished || len(list.Cadres) != 0 {
