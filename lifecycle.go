@@ -32,21 +32,21 @@ var StageNames = map[string]string{
 
 // Task kinds: the human steps of a pairing. Each open one is a Task in the database.
 const (
-	TaskNominateTeam      = "nominate_team"       // dept_lead: name the work team
-	TaskApproveTeam       = "approve_team"        // organiser: approve or return the nomination
-	TaskConfirmArrival    = "confirm_arrival"     // team_member: the team has arrived in the village
-	TaskSubmitPlan        = "submit_plan"         // team_member: the village development plan
-	TaskReviewPlan        = "review_plan"         // reviewer: approve or return the plan
-	TaskSubmitReport      = "submit_report"       // team_member: the period's report
-	TaskReviewReport      = "review_report"       // reviewer: approve or return the report
-	TaskApproveTeamChange = "approve_team_change" // organiser: approve or return a team change
-	TaskResidencyFlag     = "residency_flag"      // dept_lead: a member was under the residency rule
-	TaskEvaluation        = "evaluation"          // village: the yearly villager and grass-roots evaluation
-	TaskSelfAssess        = "self_assess"         // team_member: the team's self-assessment at acceptance
-	TaskScore             = "score_acceptance"    // reviewer (never of the department): score every indicator
-	TaskConfirm           = "confirm_acceptance"  // organiser: confirm the result and the village's new class
-	TaskDecideAppeal      = "decide_appeal"       // reviewer (never of the department): uphold or revise an appealed result
-	TaskProposeCadres     = "propose_cadres"      // dept_lead: propose excellent cadres (a cycle's task, not a pairing's)
+	TaskNominateTeam      = "nominate_team"        // dept_lead: name the work team
+	TaskApproveTeam       = "approve_team"         // organiser: approve or return the nomination
+	TaskConfirmArrival    = "confirm_arrival"      // team_member: the team has arrived in the village
+	TaskSubmitPlan        = "submit_plan"          // team_member: the village development plan
+	TaskReviewPlan        = "review_plan"          // reviewer: approve or return the plan
+	TaskSubmitReport      = "submit_report"        // team_member: the period's report
+	TaskReviewReport      = "review_report"        // reviewer: approve or return the report
+	TaskApproveTeamChange = "approve_team_change"  // organiser: approve or return a team change
+	TaskResidencyFlag     = "residency_flag"       // dept_lead: a member was under the residency rule
+	TaskEvaluation        = "evaluation"           // village: the yearly villager and grass-roots evaluation
+	TaskSelfAssess        = "self_assess"          // team_member: the team's self-assessment at acceptance
+	TaskScore             = "score_acceptance"     // reviewer (never of the department): score every indicator
+	TaskConfirm           = "confirm_acceptance"   // organiser: confirm the result and the village's new class
+	TaskDecideAppeal      = "decide_appeal"        // reviewer (never of the department): uphold or revise an appealed result
+	TaskProposeCadres     = "propose_cadres"       // dept_lead: propose excellent cadres (a cycle's task, not a pairing's)
 	TaskApproveCommend    = "approve_commendation" // organiser: approve the commendation list (a cycle's task)
 )
 

@@ -265,7 +265,9 @@ var cells = []cell{
 	{route: "GET /cycles/:id/commendations/proposals/:department", on: "another county", path: "/cycles/1/commendations/proposals/D2",
 		allowed: []string{"organiser", "auditor", "auditor_b"}},
 	{route: "POST /cycles/:id/commendations/proposals/:department", on: "own department", path: "/cycles/1/commendations/proposals/D1", allowed: []string{"dept_lead"},
-		body: func(int) any { return map[string]any{"cadres": []map[string]string{{"person_id": "P1", "reason": "矩阵 matrix"}}} }},
+		body: func(int) any {
+			return map[string]any{"cadres": []map[string]string{{"person_id": "P1", "reason": "矩阵 matrix"}}}
+		}},
 	{route: "POST /cycles/:id/commendations/proposals/:department", on: "another department", path: "/cycles/1/commendations/proposals/D3", allowed: nil},
 	{route: "POST /cycles/:id/commendations/approval", path: "/cycles/1/commendations/approval", allowed: []string{"organiser"},
 		body: func(int) any { return map[string]string{"task_id": "c1-1"} }},
