@@ -174,7 +174,7 @@ func routes(r *gin.Engine, d Deps) {
 		}
 	}
 
-	r.NoRoute(func(c *gin.Context) {
+	r.NoRoute(func(c *gin.Context) { // the UI answers a browser with a page instead (mountUI)
 		writeError(c, http.StatusNotFound, "not_found", "没有这个地址 No such path: "+c.Request.URL.Path)
 	})
 }

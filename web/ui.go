@@ -63,6 +63,16 @@ func mountUI(r *gin.Engine, d Deps) {
 	} {
 		r.GET(path, u.page(h))
 	}
+	// A browser that follows a bad link gets a page; the API's clients get JSON.
+	r.NoRoute(func(c *gin.Context) {
+		path := c.Request.URL.Path
+		if strings.HasPrefix(path, "/api/") || !strings.Contains(c.GetHeader("Accept"), "text/html") {
+			writeError(c, http.StatusNotFound, "not_found", "没有这个地址 No such path: "+path)
+			return
+		}
+		v := &view{Lang: pickLang(c), Path: path, c: c, ui: u}
+		u.renderError(c, v, &apiError{Status: http.StatusNotFound, errorDetail: errorDetail{Code: baocun.ENOTFOUND, Message: "没有这个页面 No such page: " + path}})
+	})
 }
 
 // view is what every page template gets: the language, the signed-in user, the

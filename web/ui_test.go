@@ -338,3 +338,27 @@ func TestUIActions(t *testing.T) {
 		t.Errorf("the organiser's results page: want the approval form and no proposal")
 	}
 }
+
+// A browser following a bad link gets a page saying so; an API client gets JSON.
+func TestUINotFound(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	for _, tc := range []struct {
+		path, accept, want string
+	}{
+		{"/no-such-page", "text/html,application/xhtml+xml", "没有这个页面"},
+		{"/no-such-page", "application/json", `"code":"not_found"`},
+		{"/api/v1/no-such-route", "text/html", `"code":"not_found"`},
+	} {
+		req, _ := http.NewRequest("GET", f.srv.URL+tc.path, nil)
+		req.Header.Set("Accept", tc.accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), tc.want) {
+			t.Errorf("GET %s (Accept %s): %d %.200s, want 404 with %q", tc.path, tc.accept, resp.StatusCode, body, tc.want)
+		}
+	}
+}
