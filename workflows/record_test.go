@@ -165,6 +165,20 @@ func (r *recording) toReviews() {
 	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewPlan, baocun.OutcomeApprove)
 }
 
+// firstPeriodSteps files period 1's report, has it returned and filed again and
+// approved, then requests a team change and has it approved.
+func (r *recording) firstPeriodSteps() {
+	report := &baocun.ReportInput{Period: 1, Summary: "修路一条 one road", FundsRaisedWan: "12.5", CollectiveIncomeWan: "3", Projects: map[string]int{"road": 1}}
+	r.open(baocun.TaskSubmitReport)
+	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeReturn)
+	r.open(baocun.TaskSubmitReport)
+	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
+	r.step(workflows.UpdateRequestChange, workflows.Step{Change: &baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调岗 reassigned"}})
+	r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeamChange, baocun.OutcomeApprove)
+}
+
 func (r *recording) runID() string {
 	desc, err := r.c.DescribeWorkflowExecution(r.ctx, r.pid, "")
 	if err != nil {
@@ -194,15 +208,7 @@ func TestRecordLifecycle(t *testing.T) {
 	r.open(baocun.TaskNominateTeam)
 	firstRun := r.runID()
 	r.toReviews()
-	report := &baocun.ReportInput{Period: 1, Summary: "修路一条 one road", FundsRaisedWan: "12.5", CollectiveIncomeWan: "3", Projects: map[string]int{"road": 1}}
-	r.open(baocun.TaskSubmitReport)
-	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
-	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeReturn)
-	r.open(baocun.TaskSubmitReport)
-	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
-	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
-	r.step(workflows.UpdateRequestChange, workflows.Step{Change: &baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调岗 reassigned"}})
-	r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeamChange, baocun.OutcomeApprove)
+	r.firstPeriodSteps()
 	if _, err := r.db.AddCheckins(r.ctx, 1, "P1", []string{"2027-01-05", "2027-01-06"}, "recorder", &baocun.AuditEntry{Actor: "recorder", Action: "residency.record"}); err != nil {
 		t.Fatal(err)
 	}
@@ -275,15 +281,7 @@ func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile,
 	firstRun := r.runID()
 	r.toReviews()
 	if periodMonths < 12 {
-		report := &baocun.ReportInput{Period: 1, Summary: "修路一条 one road", FundsRaisedWan: "12.5", CollectiveIncomeWan: "3", Projects: map[string]int{"road": 1}}
-		r.open(baocun.TaskSubmitReport)
-		r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
-		r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeReturn)
-		r.open(baocun.TaskSubmitReport)
-		r.step(workflows.UpdateSubmitReport, workflows.Step{Report: report})
-		r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
-		r.step(workflows.UpdateRequestChange, workflows.Step{Change: &baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调岗 reassigned"}})
-		r.decide(workflows.UpdateDecideTeam, baocun.TaskApproveTeamChange, baocun.OutcomeApprove)
+		r.firstPeriodSteps()
 	}
 	// P1 lives in the village every day of the year, so may be commended.
 	var days []string

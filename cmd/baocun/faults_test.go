@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -436,39 +432,7 @@ func TestClusterSurvivesAnInstance(t *testing.T) {
 // startTemporal starts `baocun temporal` and waits until it prints its address.
 func startTemporal(t *testing.T, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"temporal"}, args...)...)
-	cmd.Env = append(os.Environ(), "BAOCUN_TEST_AS_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.kill)
-	found := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := temporalLine.FindStringSubmatch(sc.Text()); m != nil {
-				p.temporal = m[1]
-				close(found)
-				break
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case <-found:
-	case <-p.done:
-		t.Fatalf("baocun temporal exited: %s", p.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("baocun temporal printed no address in 60s: %s", p.stderr)
-	}
-	return p
+	return startCommand(t, "temporal", nil, args...)
 }
 
 // Concurrency on one instance: one decision sent at once by many clients applies

@@ -51,7 +51,14 @@ func startServe(t testing.TB, args ...string) *process {
 // startServeEnv is startServe with extra environment variables.
 func startServeEnv(t testing.TB, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
+	return startCommand(t, "serve", env, args...)
+}
+
+// startCommand starts `baocun <command>` (serve, or temporal) and waits until its
+// banner ends with the Ctrl-C line, reading the addresses it prints.
+func startCommand(t testing.TB, command string, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{command}, args...)...)
 	cmd.Env = append(append(os.Environ(), "BAOCUN_TEST_AS_MAIN=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -89,9 +96,9 @@ func startServeEnv(t testing.TB, env []string, args ...string) *process {
 	select {
 	case <-found:
 	case <-p.done:
-		t.Fatalf("baocun serve exited before serving: %s", p.stderr)
+		t.Fatalf("baocun %s exited before serving: %s", command, p.stderr)
 	case <-time.After(60 * time.Second):
-		t.Fatalf("baocun serve printed no URL in 60s: %s", p.stderr)
+		t.Fatalf("baocun %s printed no banner in 60s: %s", command, p.stderr)
 	}
 	return p
 }
