@@ -49,7 +49,7 @@ func cycleStepRoute(d Deps, update string, read func(c *gin.Context, st *workflo
 			return
 		}
 		st.Audit = *auditEntry(c, http.StatusOK, payload)
-		sendStep(c, d, workflows.CycleWorkflowID(cy.ID), update, st)
+		sendStep(c, d, workflows.CycleWorkflowID(cy.ID), update, st, payload)
 	}
 }
 

@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -480,18 +482,30 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 			return
 		}
 		st.Audit = *auditEntry(c, http.StatusOK, payload)
-		sendStep(c, d, workflows.PairingWorkflowID(p.ID), update, st)
+		sendStep(c, d, workflows.PairingWorkflowID(p.ID), update, st, payload)
 	}
 }
 
 // sendStep sends a step's Update to a workflow and answers with what it did. Once
 // sent, a step is waited for even if the caller goes away: its outcome is recorded
 // once, by the workflow or (refused) by the gate.
-func sendStep(c *gin.Context, d Deps, workflowID, update string, arg any) {
+//
+// A client that may send a step again (it timed out, say) names it with an
+// Idempotency-Key header: the same user sending the same body to the same path
+// under the same key gets the first answer, and the step is taken once. The key is
+// the Temporal Update's ID, which a workflow run remembers; a step repeated after its
+// pairing's period has ended is answered as a new one (409: decided already).
+func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload any) {
+	id, err := updateID(c, payload)
+	if err != nil {
+		c.Set(ctxAudited, false)
+		Error(c, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
 	defer cancel()
 	h, err := d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflowID, UpdateName: update, Args: []any{arg},
+		UpdateID: id, WorkflowID: workflowID, UpdateName: update, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	var res workflows.StepResult
@@ -503,7 +517,40 @@ func sendStep(c *gin.Context, d Deps, workflowID, update string, arg any) {
 		Error(c, engineError(err))
 		return
 	}
+	if res.Request != c.GetString(ctxReqID) {
+		// A repeat, answered from the first request: this one wrote nothing, so the
+		// gate records it (allowed, and how it ended).
+		c.Set(ctxAudited, false)
+	}
 	c.JSON(http.StatusOK, res)
+}
+
+// idempotencyKey is the header a client names a step with (IETF draft
+// "The Idempotency-Key HTTP Header Field").
+const idempotencyKey = "Idempotency-Key"
+
+// updateID is the step's Update ID: empty (Temporal picks one) without an
+// Idempotency-Key, else one derived from the user, the path, the key and the body,
+// so a key reused for a different step names a different Update.
+func updateID(c *gin.Context, payload any) (string, error) {
+	key := c.GetHeader(idempotencyKey)
+	if key == "" {
+		return "", nil
+	}
+	if len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return "", fieldError(idempotencyKey, idempotencyKey+": 须为 1–255 个可见 ASCII 字符 must be 1 to 255 visible ASCII characters")
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.New()
+	for _, part := range []string{currentUser(c).Username, c.Request.Method, c.Request.URL.Path, key} {
+		sum.Write([]byte(part))
+		sum.Write([]byte{0})
+	}
+	sum.Write(body)
+	return "step-" + hex.EncodeToString(sum.Sum(nil)), nil
 }
 
 // maxStepBytes bounds a step's body: a plan's text is the largest (20,000 characters).

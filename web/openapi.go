@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"baocun/workflows"
 )
 
 // openAPI builds the OpenAPI 3 description of the API from the route table, so the
@@ -39,6 +41,10 @@ func openAPI(routes []route) map[string]any {
 			if name, ok := strings.CutPrefix(seg, ":"); ok {
 				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 			}
+		}
+		if _, step := rt.out.(workflows.StepResult); step {
+			params = append(params, map[string]any{"name": idempotencyKey, "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": 255},
+				"description": "同一请求重发时带同一键，只办理一次 Send a repeated step under the same key: it is taken once and answered alike"})
 		}
 		if len(params) > 0 {
 			op["parameters"] = params

@@ -44,4 +44,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if !strings.Contains(body, `"username"`) || !strings.Contains(body, `"granted"`) {
 		t.Errorf("request/response schemas missing fields")
 	}
+	// Steps take an Idempotency-Key; other changes do not.
+	for path, want := range map[string]bool{"/api/v1/pairings/{id}/decisions": true, "/api/v1/cycles/{id}/commendations/approval": true, "/api/v1/cycles": false} {
+		params, _ := json.Marshal(doc.Paths[path]["post"]["parameters"])
+		if got := strings.Contains(string(params), `"Idempotency-Key"`); got != want {
+			t.Errorf("POST %s takes an Idempotency-Key: %v, want %v (%s)", path, got, want, params)
+		}
+	}
 }

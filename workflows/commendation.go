@@ -207,15 +207,17 @@ func (c *commendRun) audit(action, summary string) baocun.AuditEntry {
 		CycleID: fmt.Sprint(c.in.CycleID), Summary: summary}
 }
 
+func (st CycleStep) request() string { return st.Audit.RequestID }
+
 func (c *commendRun) register(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryCommendation, func() (CommendationState, error) { return *c.s, nil }); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdatePropose, c.propose,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdatePropose, answered(c.propose, CycleStep.request),
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, st CycleStep) error { return c.validatePropose(st) }}); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, c.approve,
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, answered(c.approve, CycleStep.request),
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, st CycleStep) error { return c.validateApprove(st) }})
 }
 

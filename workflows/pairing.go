@@ -76,6 +76,22 @@ type StepResult struct {
 	Period int      `json:"period,omitempty"`
 	Closed []string `json:"closed,omitempty"` // task ids
 	Opened []string `json:"opened,omitempty"` // task ids
+	// Request is the ID of the HTTP request whose step this is: a request repeated
+	// under its Idempotency-Key gets the first one's answer, and this tells them apart.
+	Request string `json:"request_id,omitempty"`
+}
+
+func (st Step) request() string { return st.Audit.RequestID }
+
+// answered is a handler that stamps its result with the request it answers.
+func answered[S any](handle func(workflow.Context, S) (StepResult, error), request func(S) string) func(workflow.Context, S) (StepResult, error) {
+	return func(ctx workflow.Context, st S) (StepResult, error) {
+		res, err := handle(ctx, st)
+		if err == nil {
+			res.Request = request(st)
+		}
+		return res, err
+	}
 }
 
 // PairingState is the whole state of a pairing's workflow, carried across
@@ -464,7 +480,7 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 			}
 			return handle(ctx, st)
 		}
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, run, workflow.UpdateHandlerOptions{
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, answered(run, Step.request), workflow.UpdateHandlerOptions{
 			Validator: func(ctx workflow.Context, st Step) error { r.validating = workflow.Now(ctx); return validate(st) },
 		}); err != nil {
 			return err

@@ -26,6 +26,14 @@ type apiClient struct {
 	hc    *http.Client
 	user  string // the signed-in username, for messages
 	token string
+	key   string // an Idempotency-Key sent with each request (withKey)
+}
+
+// withKey is this client sending every request under the Idempotency-Key k.
+func (c *apiClient) withKey(k string) *apiClient {
+	cp := *c
+	cp.key = k
+	return &cp
 }
 
 // newAPIClient is a client of the service at base (http://host:port/) that shares
@@ -112,6 +120,9 @@ func (c *apiClient) send(ctx context.Context, method, path string, in any) ([]by
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.key != "" {
+		req.Header.Set("Idempotency-Key", c.key)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

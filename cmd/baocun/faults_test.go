@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"baocun"
 	"baocun/sqldb/sqldbtest"
+	"baocun/workflows"
 )
 
 // The fault tests: a service killed mid-run loses nothing it acknowledged, and on a
@@ -445,26 +447,28 @@ func TestConcurrency(t *testing.T) {
 	r := newRoles(t, p.url, n)
 	ctx := context.Background()
 
+	// awaitOpen waits for the pairing's first task.
+	awaitOpen := func(pid int64) {
+		for {
+			v, err := r.org.pairing(ctx, pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range v.Tasks {
+				if task.Status == baocun.TaskOpen {
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
 	t.Run("one decision from many clients at once", func(t *testing.T) {
 		ps := r.launch(t, 1)
 		pid := ps[0].ID
 		team := r.teamOf(ps[0].Village)
 		var res struct{ Opened []string }
-		awaitOpen := func() string {
-			for {
-				v, err := r.org.pairing(ctx, pid)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, task := range v.Tasks {
-					if task.Status == baocun.TaskOpen {
-						return task.ID
-					}
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		awaitOpen()
+		awaitOpen(pid)
 		sr, err := r.leads[ps[0].Department].nominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
 		if err != nil {
 			t.Fatal(err)
@@ -522,6 +526,71 @@ func TestConcurrency(t *testing.T) {
 		}
 		if events != 1 || allowed != 1 || v.Stage != baocun.StageStationed {
 			t.Fatalf("%d team.approved events, %d audited approvals (of %d entries), stage %s; want 1, 1, stationed", events, allowed, len(audit), v.Stage)
+		}
+	})
+
+	t.Run("one step repeated under its Idempotency-Key", func(t *testing.T) {
+		ps := r.launch(t, 1)
+		pid := ps[0].ID
+		team := r.teamOf(ps[0].Village)
+		lead := r.leads[ps[0].Department]
+		nominate := func(c *apiClient) (workflows.StepResult, error) {
+			return c.nominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
+		}
+		awaitOpen(pid)
+		if _, err := nominate(lead.withKey("bad key")); statusOf(err) != http.StatusBadRequest {
+			t.Fatalf("a key with a space: %v, want 400", err)
+		}
+		// Sent at once by clients that each think they may have lost the answer.
+		const clients = 12
+		results := make([]workflows.StepResult, clients)
+		errs := make([]error, clients)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i], errs[i] = nominate(lead.withKey("nominate-1"))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range clients {
+			if errs[i] != nil || results[i].Request == "" || !reflect.DeepEqual(results[i], results[0]) {
+				t.Fatalf("client %d: %+v, %v; want client 0's answer %+v", i, results[i], errs[i], results[0])
+			}
+		}
+		// Another key is another step: the task is decided already.
+		if _, err := nominate(lead.withKey("nominate-2")); statusOf(err) != http.StatusConflict {
+			t.Fatalf("the same nomination under a new key: %v, want 409", err)
+		}
+		v, err := r.org.pairing(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := 0
+		for _, e := range v.Timeline {
+			if e.Kind == "team.nominated" {
+				events++
+			}
+		}
+		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {"team.nominate"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		answered := map[string]bool{}
+		for _, e := range audit {
+			if e.Status == http.StatusOK && e.Decision == baocun.DecisionAllow {
+				answered[e.RequestID] = true
+			}
+		}
+		// Every request is in the trail: the first with the step it took, each repeat
+		// as allowed and answered.
+		if events != 1 || len(answered) != clients || !answered[results[0].Request] {
+			t.Fatalf("%d team.nominated events, %d answered requests in the trail (the first's %v); want 1, %d, true",
+				events, len(answered), answered[results[0].Request], clients)
 		}
 	})
 
