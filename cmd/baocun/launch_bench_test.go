@@ -27,7 +27,6 @@ import (
 	"baocun/sqldb/sqldbtest"
 	"baocun/temporalserver"
 	"baocun/web"
-	"baocun/workflows"
 )
 
 // BenchmarkLaunch measures a cycle's launch on the embedded default (Temporal on
@@ -105,11 +104,9 @@ func newLaunchEnv(b *testing.B, n int) *launchEnv {
 		b.Fatal(err)
 	}
 
-	w := worker.New(tc, baocun.TaskQueue, worker.Options{})
-	workflows.Register(w)
+	w := newWorker(tc, defaultWorkflowCache, worker.Options{}, &activities.Activities{Audit: audit, Store: db})
 	w.RegisterWorkflowWithOptions(trivialWorkflow, workflow.RegisterOptions{Name: "BenchTrivial"})
 	w.RegisterWorkflowWithOptions(updateWorkflow, workflow.RegisterOptions{Name: "BenchUpdate"})
-	activities.Register(w, &activities.Activities{Audit: audit, Store: db})
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -51,6 +51,7 @@ type serveConfig struct {
 	TemporalTLSServerName string
 	TemporalAPIKey        string
 	TemporalRetention     time.Duration
+	WorkflowCache         int
 
 	ConnectTimeout   time.Duration
 	ShutdownTimeout  time.Duration
@@ -96,6 +97,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", "", "server name to verify on the Temporal server's certificate")
 	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", "", "API key for the Temporal cluster (prefer BAOCUN_TEMPORAL_API_KEY)")
 	fs.DurationVar(&c.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long the embedded server keeps closed workflows")
+	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the database and Temporal at start")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -126,6 +128,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.embedded() && (c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalAPIKey != "") {
 		return &usageError{"serve: TLS and API-key flags need --temporal-address (the embedded server listens on loopback)"}
+	}
+	if c.WorkflowCache < 1 {
+		return &usageError{fmt.Sprintf("serve: --workflow-cache %d: at least 1", c.WorkflowCache)}
 	}
 	if c.TemporalRetention < 24*time.Hour {
 		return &usageError{fmt.Sprintf("serve: --temporal-retention %s: at least 24h", c.TemporalRetention)}
@@ -307,15 +312,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stops = append(stops, func() { auditLog.Close() })
 
 	var workerFailed atomic.Pointer[error]
-	w := worker.New(tc, baocun.TaskQueue, worker.Options{
+	w := newWorker(tc, cfg.WorkflowCache, worker.Options{
 		OnFatalError: func(err error) {
 			workerFailed.Store(&err)
 			log.Error("worker stopped", "err", err)
 		},
 		WorkerStopTimeout: cfg.ShutdownTimeout,
-	})
-	workflows.Register(w)
-	activities.Register(w, &activities.Activities{Audit: auditLog, Store: db})
+	}, &activities.Activities{Audit: auditLog, Store: db})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
@@ -505,4 +508,21 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// defaultWorkflowCache holds a city's running workflows (595 pairings, their batches
+// and cycles) with room to spare, where the SDK's default of 10,000 grows the process
+// past a gigabyte at province scale. A workflow pushed out replays its history at its
+// next step; a pairing's history is one period long.
+const defaultWorkflowCache = 2000
+
+// newWorker is the worker of Baocun's task queue with every workflow and activity
+// registered and the process's workflow cache set to cache workflows (the SDK keeps
+// one cache for every worker of a process).
+func newWorker(tc client.Client, cache int, opts worker.Options, acts *activities.Activities) worker.Worker {
+	worker.SetStickyWorkflowCacheSize(cache)
+	w := worker.New(tc, baocun.TaskQueue, opts)
+	workflows.Register(w)
+	activities.Register(w, acts)
+	return w
 }

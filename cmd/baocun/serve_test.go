@@ -112,6 +112,11 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"--temporal-port", "70000"}, code: 2,
 		},
 		{
+			name: "workflow cache of none",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--workflow-cache", "0"} },
+			want: []string{"--workflow-cache", "at least 1"}, code: 2,
+		},
+		{
 			name: "data dir not writable",
 			setup: func(t *testing.T, dir string) {
 				os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o600)
