@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithLogger(newLogger(cfg.Logger, cfg.LogLevel)),
-		temporal.WithDynamicConfigClient(dynamicConfig),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded Temporal server: %w", err)
@@ -153,16 +153,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ok = true
 	return &Server{srv: srv, address: address, lock: lock}, nil
-}
-
-// dynamicConfig sizes the server for one process on a small machine. The history
-// service keeps every workflow it touched in a cache of up to 128,000 entries for an
-// hour by default; a pairing continues as new every period, so a city's cycle alone
-// leaves thousands of closed runs there. Bounded by bytes instead, the cache holds
-// what is running and lets the rest go (a miss reads the SQLite file again).
-var dynamicConfig = dynamicconfig.StaticClient{
-	dynamicconfig.HistoryCacheSizeBasedLimit.Key():        true,
-	dynamicconfig.HistoryCacheHostLevelMaxSizeBytes.Key(): 64 << 20,
 }
 
 // Address is the frontend's host:port, for clients and for the `temporal` CLI.
