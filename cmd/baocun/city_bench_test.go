@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +32,9 @@ import (
 //	go test -run '^$' -bench CityCycle -benchtime 1x -timeout 60m ./cmd/baocun/
 func BenchmarkCityCycle(b *testing.B) {
 	const n, clients = 595, 50
+	// The rule a city sets (0–28 days a month); 10 leaves the simulated members two
+	// thirds of a month to send their check-ins in.
+	const residencyDays = 10
 	quarter := 30 * time.Second
 	env := newLaunchEnv(b, n)
 	ctx := context.Background()
@@ -65,29 +71,51 @@ func BenchmarkCityCycle(b *testing.B) {
 	full := baocun.Scores(rubric.Rated())
 
 	hc := newHTTPClient()
-	var steps, conflicts, errs atomic.Int64
-	api := func(tok, method, path string, body any) int {
+	var steps, conflicts, errs, retries atomic.Int64
+	// api sends one request and counts its answer; out, when given, receives a 200's
+	// body. A step is sent under an Idempotency-Key and, as a careful client does,
+	// sent again under it when no answer came (the client's minute ran out) or the
+	// engine was unavailable: an error is a request that failed three times.
+	api := func(tok, method, path string, body, out any, key string) int {
 		buf, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, env.srv.URL+path, strings.NewReader(string(buf)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := hc.Do(req)
-		if err != nil {
-			errs.Add(1)
-			return 0
+		for attempt := 1; ; attempt++ {
+			req, _ := http.NewRequest(method, env.srv.URL+path, bytes.NewReader(buf))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if key != "" {
+				req.Header.Set("Idempotency-Key", key)
+			}
+			resp, err := hc.Do(req)
+			status, data := 0, []byte(nil)
+			if err == nil {
+				data, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				status = resp.StatusCode
+			}
+			if (status == 0 || status == http.StatusServiceUnavailable) && attempt < 3 && (key != "" || method == "GET") {
+				retries.Add(1)
+				b.Logf("%s %s (attempt %d, sent again): %d %v %s", method, path, attempt, status, err, data)
+				continue
+			}
+			switch {
+			case err != nil:
+				errs.Add(1)
+				b.Logf("%s %s: %v", method, path, err)
+			case status == http.StatusOK && method == "GET":
+				if err := json.Unmarshal(data, out); err != nil {
+					errs.Add(1)
+					b.Logf("%s %s: %v", method, path, err)
+				}
+			case status == http.StatusOK || status == http.StatusCreated:
+				steps.Add(1)
+			case status == http.StatusConflict:
+				conflicts.Add(1) // a sheet while another is written, or a task just closed: taken again later
+			default:
+				errs.Add(1)
+				b.Logf("%s %s: %d %s", method, path, status, data)
+			}
+			return status
 		}
-		data, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
-			steps.Add(1)
-		case resp.StatusCode == http.StatusConflict:
-			conflicts.Add(1) // a sheet while another is written, or a task just closed: taken again later
-		default:
-			errs.Add(1)
-			b.Logf("%s %s: %d %s", method, path, resp.StatusCode, data)
-		}
-		return resp.StatusCode
 	}
 
 	for i := 0; i < b.N; i++ {
@@ -99,7 +127,7 @@ func BenchmarkCityCycle(b *testing.B) {
 		w := baocun.Windows{DecideDays: 60, ReportDays: 60, ReworkDays: 60, EvaluationDays: 60, AcceptanceDays: 120, PlanDays: 60, ArrivalDays: 60, NominateDays: 60}
 		var launched struct{ ID int64 }
 		env.post(b, "/api/v1/cycles", map[string]any{"name": "城市模拟 city", "jurisdiction": "*", "start_date": "2027-01-01", "years": 3, "period_months": 3,
-			"min_team_size": 1, "clock_scale": float64(91*24*time.Hour) / float64(quarter), "windows": w, "pairings": ps}, &launched)
+			"min_team_size": 1, "residency_days": residencyDays, "clock_scale": float64(91*24*time.Hour) / float64(quarter), "windows": w, "pairings": ps}, &launched)
 		cycle := launched.ID
 
 		type job struct {
@@ -127,37 +155,51 @@ func BenchmarkCityCycle(b *testing.B) {
 						}
 						return ""
 					}
-					status := 0
+					status, key := 0, t.ID+"/"+j.rater
 					switch t.Kind {
 					case baocun.TaskNominateTeam:
 						lead := "P" + t.Department[1:] + "-0"
-						status = api(dept, "POST", p+"/team", baocun.TeamInput{Leader: lead, Members: []string{lead}})
+						status = api(dept, "POST", p+"/team", baocun.TeamInput{Leader: lead, Members: []string{lead}}, nil, key)
 					case baocun.TaskApproveTeam:
-						status = api(env.token, "POST", p+"/team/decision", decide)
+						status = api(env.token, "POST", p+"/team/decision", decide, nil, key)
 					case baocun.TaskConfirmArrival:
-						status = api(dept, "POST", p+"/arrival", nil)
+						status = api(dept, "POST", p+"/arrival", nil, nil, key)
 					case baocun.TaskSubmitPlan:
-						status = api(dept, "POST", p+"/plan", baocun.PlanInput{Title: "三年规划", Summary: "修路、引水、合作社 roads, water, a co-operative"})
+						status = api(dept, "POST", p+"/plan", baocun.PlanInput{Title: "三年规划", Summary: "修路、引水、合作社 roads, water, a co-operative"}, nil, key)
 					case baocun.TaskReviewPlan, baocun.TaskReviewReport:
-						status = api(other(), "POST", p+"/decisions", decide)
+						status = api(other(), "POST", p+"/decisions", decide, nil, key)
 					case baocun.TaskSubmitReport:
 						status = api(dept, "POST", p+"/reports", baocun.ReportInput{Period: t.Period, Summary: "按计划推进 on plan", FundsRaisedWan: "2",
-							CollectiveIncomeWan: fmt.Sprint(t.Period), Projects: map[string]int{"road": 1}})
+							CollectiveIncomeWan: fmt.Sprint(t.Period), Projects: map[string]int{"road": 1}}, nil, key)
 					case baocun.TaskResidencyFlag:
-						status = api(dept, "POST", p+"/residency-flags", baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeAcknowledge})
+						status = api(dept, "POST", p+"/residency-flags", baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeAcknowledge}, nil, key)
 					case baocun.TaskEvaluation:
-						status = api(villages[t.Village], "POST", p+"/evaluations", baocun.EvaluationInput{Year: t.Period, Respondents: 100, VillagerSatisfaction: "96", GrassrootsSatisfaction: "96"})
+						status = api(villages[t.Village], "POST", p+"/evaluations", baocun.EvaluationInput{Year: t.Period, Respondents: 100, VillagerSatisfaction: "96", GrassrootsSatisfaction: "96"}, nil, key)
 					case baocun.TaskSelfAssess:
-						status = api(dept, "POST", p+"/acceptance/self-assessment", baocun.SelfAssessInput{Summary: "三年任务完成 done"})
+						status = api(dept, "POST", p+"/acceptance/self-assessment", baocun.SelfAssessInput{Summary: "三年任务完成 done"}, nil, key)
 					case baocun.TaskScore:
-						status = api(reviewers[j.rater], "POST", p+"/acceptance/scores", baocun.ScoreInput{Scores: full})
+						status = api(reviewers[j.rater], "POST", p+"/acceptance/scores", baocun.ScoreInput{Scores: full}, nil, key)
 					case baocun.TaskConfirm:
-						status = api(env.token, "POST", p+"/acceptance/confirm", baocun.ConfirmInput{TaskID: t.ID, NewClass: 1})
+						status = api(env.token, "POST", p+"/acceptance/confirm", baocun.ConfirmInput{TaskID: t.ID, NewClass: 1}, nil, key)
+					case baocun.TaskProposeCadres:
+						// The lead proposes every eligible cadre the department has.
+						path := fmt.Sprintf("/api/v1/cycles/%d/commendations/proposals/%s", cycle, t.Department)
+						var can struct {
+							Eligible []struct {
+								PersonID string `json:"person_id"`
+							}
+						}
+						if status = api(dept, "GET", path, nil, &can, ""); status == http.StatusOK {
+							var in baocun.ProposeInput
+							for _, c := range can.Eligible {
+								in.Cadres = append(in.Cadres, baocun.CadreProposal{PersonID: c.PersonID, Reason: "驻村三年，成绩优秀 three years in the village, excellent"})
+							}
+							status = api(dept, "POST", path, in, nil, key)
+						}
 					case baocun.TaskApproveCommend:
-						status = api(env.token, "POST", fmt.Sprintf("/api/v1/cycles/%d/commendations/approval", cycle), baocun.ApproveInput{TaskID: t.ID})
+						status = api(env.token, "POST", fmt.Sprintf("/api/v1/cycles/%d/commendations/approval", cycle), baocun.ApproveInput{TaskID: t.ID}, nil, key)
 					}
 					mu.Lock()
-					key := t.ID + "/" + j.rater
 					delete(inflight, key)
 					if t.Kind == baocun.TaskScore && status == http.StatusOK {
 						scored[t.ID][j.rater] = true
@@ -166,7 +208,66 @@ func BenchmarkCityCycle(b *testing.B) {
 				}
 			}()
 		}
+		// Each team's member checks in residencyDays a month, the quarter's days sent at
+		// once when its last month has passed them, so the period's residency check
+		// finds nobody short (a request late for its quarter shows as a residency flag).
+		cy, err := env.db.Cycle(ctx, cycle)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clock := cy.Clock()
+		type checkin struct {
+			pairing int64
+			dept    string
+			dates   []string
+		}
+		checkins := make(chan checkin, n)
+		var checkedIn atomic.Int64
+		var peakHeap uint64       // the Go heap in use at its largest, beside the process's peak RSS
+		posted := map[int64]int{} // pairing → the last quarter checked in (year*4+quarter)
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for c := range checkins {
+					if api(depts[c.dept], "POST", fmt.Sprintf("/api/v1/pairings/%d/checkins", c.pairing), baocun.CheckinInput{Dates: c.dates}, nil, "") == http.StatusOK {
+						checkedIn.Add(1)
+					}
+				}
+			}()
+		}
 		for {
+			if today := clock.Now(time.Now()); today.Month()%3 == 0 && today.Day() > residencyDays {
+				quarter := today.Year()*4 + int(today.Month())/3
+				rows, err := env.db.QueryContext(ctx, "SELECT id, department_code FROM pairings WHERE cycle_id = ? AND stage IN (?, ?, ?)",
+					cycle, baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var due []checkin
+				for rows.Next() {
+					var c checkin
+					if err := rows.Scan(&c.pairing, &c.dept); err != nil {
+						b.Fatal(err)
+					}
+					if posted[c.pairing] == quarter {
+						continue
+					}
+					posted[c.pairing] = quarter
+					for m := today.Month() - 2; m <= today.Month(); m++ {
+						for d := 1; d <= residencyDays; d++ {
+							c.dates = append(c.dates, time.Date(today.Year(), m, d, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
+						}
+					}
+					due = append(due, c)
+				}
+				if err := rows.Close(); err != nil {
+					b.Fatal(err)
+				}
+				for _, c := range due {
+					checkins <- c
+				}
+			}
 			var status string
 			if err := env.db.QueryRowContext(ctx, "SELECT status FROM cycles WHERE id = ?", cycle).Scan(&status); err != nil {
 				b.Fatal(err)
@@ -210,10 +311,25 @@ func BenchmarkCityCycle(b *testing.B) {
 			for _, j := range next {
 				jobs <- j
 			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peakHeap = max(peakHeap, ms.HeapInuse)
 			time.Sleep(250 * time.Millisecond) // the officials look at their work again
 		}
 		close(jobs)
+		close(checkins)
 		wg.Wait()
+		if path := os.Getenv("BAOCUN_HEAP_PROFILE"); path != "" {
+			// What the heap holds at the cycle's end, before the floor runs.
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
 		wall := time.Since(start)
 		trivial := env.trivial(b, n)
 		floor := env.bareUpdates(b, 200, clients, int(steps.Load()))
@@ -222,10 +338,22 @@ func BenchmarkCityCycle(b *testing.B) {
 		b.ReportMetric(float64(steps.Load()), "steps")
 		b.ReportMetric(float64(steps.Load())/wall.Seconds(), "steps/s")
 		b.ReportMetric(float64(conflicts.Load()), "conflicts")
+		b.ReportMetric(float64(retries.Load()), "sent-again")
+		b.ReportMetric(float64(checkedIn.Load()), "checkins")
+		var flags, proposed int
+		if err := env.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE kind = ?", baocun.TaskResidencyFlag).Scan(&flags); err != nil {
+			b.Fatal(err)
+		}
+		if err := env.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM commendation_cadres WHERE cycle_id = ?", cycle).Scan(&proposed); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(flags), "residency-flags")
+		b.ReportMetric(float64(proposed), "cadres-proposed")
 		b.ReportMetric(float64(errs.Load()), "errors")
 		b.ReportMetric(floorTime.Seconds(), "floor-s")
 		b.ReportMetric(wall.Seconds()/floorTime.Seconds(), "ratio")
 		b.ReportMetric(peakRSSMB(), "peak-rss-MB")
+		b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
 		b.ReportMetric((12 * quarter).Seconds(), "programme-clock-s")
 	}
 }

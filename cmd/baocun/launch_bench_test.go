@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -70,12 +72,15 @@ func newLaunchEnv(b *testing.B, n int) *launchEnv {
 	ctx := context.Background()
 	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: log, LogLevel: slog.LevelError})
+	// What goes wrong is shown: the server's errors and the SDK's warnings (a failing
+	// workflow task, say) go to the benchmark's output.
+	warn := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: warn, LogLevel: slog.LevelError})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ts.Stop() })
-	tc, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: "default", Logger: discardLogger{}})
+	tc, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: "default", Logger: sdklog.NewStructuredLogger(warn)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -218,14 +223,6 @@ func (e *launchEnv) trivial(b *testing.B, n int) time.Duration {
 }
 
 func trivialWorkflow(ctx workflow.Context) error { return nil }
-
-// discardLogger silences the SDK in benchmarks.
-type discardLogger struct{}
-
-func (discardLogger) Debug(string, ...any) {}
-func (discardLogger) Info(string, ...any)  {}
-func (discardLogger) Warn(string, ...any)  {}
-func (discardLogger) Error(string, ...any) {}
 
 // peakRSSMB is the most memory this process has held, in MB (the embedded server,
 // the worker and the API all run in it).
