@@ -492,11 +492,15 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 //
 // A client that may send a step again (it timed out, say) names it with an
 // Idempotency-Key header: the same user sending the same body to the same path
-// under the same key gets the first answer, and the step is taken once. The key is
-// the Temporal Update's ID, which a workflow run remembers; a step repeated after its
-// pairing's period has ended is answered as a new one (409: decided already).
+// under the same key gets the first answer, and the step is taken once. The key
+// names a chain of Temporal Update IDs, which a workflow run remembers with their
+// outcomes: a repeat attaches to the first attempt, in flight or done; an attempt
+// refused after its workflow accepted it (another step got there first) took
+// nothing, so a repeat goes on to the chain's next ID and tries again. A step
+// repeated after its pairing's period has ended is answered as a new one (409:
+// decided already).
 func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload any) {
-	id, err := updateID(c, payload)
+	ids, err := updateIDs(c, payload)
 	if err != nil {
 		c.Set(ctxAudited, false)
 		Error(c, err)
@@ -504,13 +508,22 @@ func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload an
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
 	defer cancel()
-	h, err := d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		UpdateID: id, WorkflowID: workflowID, UpdateName: update, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
 	var res workflows.StepResult
-	if err == nil {
-		err = h.Get(ctx, &res)
+	for _, id := range ids {
+		var h client.WorkflowUpdateHandle
+		h, err = d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			UpdateID: id, WorkflowID: workflowID, UpdateName: update, Args: []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err == nil {
+			err = h.Get(ctx, &res)
+		}
+		var app *temporal.ApplicationError
+		var by string
+		if err == nil || !errors.As(err, &app) || app.Details(&by) != nil || by == "" || by == c.GetString(ctxReqID) {
+			break // taken, refused for this request, or not a step's refusal at all
+		}
+		// An earlier request's attempt was refused: this one tries again.
 	}
 	if err != nil {
 		c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
@@ -529,20 +542,23 @@ func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload an
 // "The Idempotency-Key HTTP Header Field").
 const idempotencyKey = "Idempotency-Key"
 
-// updateID is the step's Update ID: empty (Temporal picks one) without an
-// Idempotency-Key, else one derived from the user, the path, the key and the body,
-// so a key reused for a different step names a different Update.
-func updateID(c *gin.Context, payload any) (string, error) {
+// maxAttempts bounds the Update IDs one Idempotency-Key names.
+const maxAttempts = 20
+
+// updateIDs are the step's Update IDs: one empty ID (Temporal picks one) without an
+// Idempotency-Key, else a chain derived from the user, the path, the key and the
+// body, so a key reused for a different step names different Updates.
+func updateIDs(c *gin.Context, payload any) ([]string, error) {
 	key := c.GetHeader(idempotencyKey)
 	if key == "" {
-		return "", nil
+		return []string{""}, nil
 	}
 	if len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
-		return "", fieldError(idempotencyKey, idempotencyKey+": 须为 1–255 个可见 ASCII 字符 must be 1 to 255 visible ASCII characters")
+		return nil, fieldError(idempotencyKey, idempotencyKey+": 须为 1–255 个可见 ASCII 字符 must be 1 to 255 visible ASCII characters")
 	}
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	sum := sha256.New()
 	for _, part := range []string{currentUser(c).Username, c.Request.Method, c.Request.URL.Path, key} {
@@ -550,7 +566,12 @@ func updateID(c *gin.Context, payload any) (string, error) {
 		sum.Write([]byte{0})
 	}
 	sum.Write(body)
-	return "step-" + hex.EncodeToString(sum.Sum(nil)), nil
+	base := "step-" + hex.EncodeToString(sum.Sum(nil))
+	ids := []string{base}
+	for n := 2; n <= maxAttempts; n++ {
+		ids = append(ids, fmt.Sprintf("%s/%d", base, n))
+	}
+	return ids, nil
 }
 
 // maxStepBytes bounds a step's body: a plan's text is the largest (20,000 characters).

@@ -213,11 +213,11 @@ func (c *commendRun) register(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryCommendation, func() (CommendationState, error) { return *c.s, nil }); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdatePropose, answered(c.propose, CycleStep.request),
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdatePropose, Answered(c.propose, CycleStep.request),
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, st CycleStep) error { return c.validatePropose(st) }}); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, answered(c.approve, CycleStep.request),
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, Answered(c.approve, CycleStep.request),
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, st CycleStep) error { return c.validateApprove(st) }})
 }
 

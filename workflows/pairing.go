@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -83,12 +84,17 @@ type StepResult struct {
 
 func (st Step) request() string { return st.Audit.RequestID }
 
-// answered is a handler that stamps its result with the request it answers.
-func answered[S any](handle func(workflow.Context, S) (StepResult, error), request func(S) string) func(workflow.Context, S) (StepResult, error) {
+// Answered is how every step's Update handler answers: its result, or its refusal
+// (as the details of the application error), names the request it answers.
+func Answered[S any](handle func(workflow.Context, S) (StepResult, error), request func(S) string) func(workflow.Context, S) (StepResult, error) {
 	return func(ctx workflow.Context, st S) (StepResult, error) {
 		res, err := handle(ctx, st)
-		if err == nil {
+		var app *temporal.ApplicationError
+		switch {
+		case err == nil:
 			res.Request = request(st)
+		case errors.As(err, &app) && app.Type() != "":
+			err = temporal.NewNonRetryableApplicationError(app.Message(), app.Type(), nil, request(st))
 		}
 		return res, err
 	}
@@ -480,7 +486,7 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 			}
 			return handle(ctx, st)
 		}
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, answered(run, Step.request), workflow.UpdateHandlerOptions{
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, Answered(run, Step.request), workflow.UpdateHandlerOptions{
 			Validator: func(ctx workflow.Context, st Step) error { r.validating = workflow.Now(ctx); return validate(st) },
 		}); err != nil {
 			return err
