@@ -530,9 +530,10 @@ func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload an
 		Error(c, engineError(err))
 		return
 	}
-	if res.Request != c.GetString(ctxReqID) {
+	if res.Request != "" && res.Request != c.GetString(ctxReqID) {
 		// A repeat, answered from the first request: this one wrote nothing, so the
-		// gate records it (allowed, and how it ended).
+		// gate records it (allowed, and how it ended). (A worker older than
+		// workflows.Answered names no request: its answer is this request's own.)
 		c.Set(ctxAudited, false)
 	}
 	c.JSON(http.StatusOK, res)
