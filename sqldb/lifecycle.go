@@ -399,7 +399,7 @@ func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
 				return err
 			}
 			if n, _ := res.RowsAffected(); n == 0 && !c.IfOpen {
-				return baocun.Errorf(baocun.ECONFLICT, "待办 %s 已处理 Task %s is no longer open: it was decided already.", c.ID, c.ID)
+				return closedTask(ctx, tx, c.ID)
 			}
 		}
 		for _, s := range ch.Stages {
@@ -606,4 +606,26 @@ func acceptanceResults(ctx context.Context, q Querier, cycleID int64) ([]baocun.
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// closedTask is the conflict of a step on a task no longer open, saying why: a
+// member whose report expired as the pairing moved on is not told it was decided.
+func closedTask(ctx context.Context, tx *Tx, id string) error {
+	var status string
+	err := tx.QueryRowContext(ctx, "SELECT status FROM tasks WHERE id = ?", id).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return baocun.Errorf(baocun.ECONFLICT, "待办 %s 不存在 There is no task %s.", id, id)
+	case err != nil:
+		return err
+	}
+	why := map[string][2]string{
+		baocun.TaskDone:      {"已处理", "it was decided already"},
+		baocun.TaskExpired:   {"已过期（期限已过或已进入下一阶段）", "it expired: its window passed or the pairing moved on"},
+		baocun.TaskCancelled: {"已撤销", "it was cancelled"},
+	}[status]
+	if why[0] == "" {
+		why = [2]string{status, status}
+	}
+	return baocun.Errorf(baocun.ECONFLICT, "待办 %s %s Task %s is no longer open: %s.", id, why[0], id, why[1])
 }

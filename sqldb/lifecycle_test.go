@@ -140,6 +140,20 @@ func TestApplyChange(t *testing.T) {
 		if n := count("SELECT COUNT(*) FROM audit_entries WHERE action = 'team.nominate'"); n != 1 {
 			t.Fatalf("%d audit entries for the decision, want 1", n)
 		}
+
+		// A step on a task no longer open is told why.
+		if err := db.ApplyChange(ctx, baocun.Change{At: now, Open: []baocun.Task{task("1-2", 1, baocun.TaskSubmitReport, "县A", "D1", "V1", now.Add(time.Hour))}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: now, Close: []baocun.TaskClose{{ID: "1-2", Status: baocun.TaskExpired, By: "system", IfOpen: true}}}); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]string{"1-1": "decided already", "1-2": "it expired", "1-9": "no task 1-9"} {
+			err := db.ApplyChange(ctx, baocun.Change{At: now, Close: []baocun.TaskClose{{ID: id, Status: baocun.TaskDone, By: "lead"}}})
+			if baocun.ErrorCode(err) != baocun.ECONFLICT || !strings.Contains(err.Error(), want) {
+				t.Errorf("closing %s: %v; want a conflict saying %q", id, err, want)
+			}
+		}
 	})
 }
 
