@@ -136,12 +136,16 @@ func (a *Activities) LoadPairings(ctx context.Context, cycleID int64, from, to i
 
 // nonRetryable makes the errors retrying cannot fix (bad input, a conflict, a
 // missing record) final, keeping their code as the error's type; anything else (the
-// database is down) is retried.
+// database is down) is retried. Such a refusal is benign in Temporal's terms: the
+// workflow answers the step with it (a 409 or 400), so the SDK logs it at debug and
+// counts no failure, instead of alarming an operator with an "Activity error".
 func nonRetryable(err error) error {
 	switch code := baocun.ErrorCode(err); code {
 	case "", baocun.EINTERNAL, baocun.EUNAVAILABLE:
 		return err
 	default:
-		return temporal.NewNonRetryableApplicationError(baocun.ErrorMessage(err), code, err)
+		return temporal.NewApplicationErrorWithOptions(baocun.ErrorMessage(err), code, temporal.ApplicationErrorOptions{
+			NonRetryable: true, Cause: err, Category: temporal.ApplicationErrorCategoryBenign,
+		})
 	}
 }

@@ -73,3 +73,19 @@ func TestRecordAuditIsIdempotentUnderRetry(t *testing.T) {
 		}
 	})
 }
+
+// A change the database refuses (a task closed meanwhile) fails the activity for
+// good, with its code, and as a benign error: the workflow answers the step with it,
+// so the SDK logs no "Activity error" at error level.
+func TestApplyRefusalIsBenign(t *testing.T) {
+	db := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
+	a := &activities.Activities{Store: db, Audit: sqldbtest.AuditLog(t, db)}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	_, err := env.ExecuteActivity(a.Apply, baocun.Change{At: time.Now(), Close: []baocun.TaskClose{{ID: "9-9", Status: baocun.TaskDone, By: "lead"}}})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != baocun.ECONFLICT || !app.NonRetryable() || app.Category() != temporal.ApplicationErrorCategoryBenign {
+		t.Fatalf("refused change: %v (%T); want a benign, non-retryable conflict", err, err)
+	}
+}
