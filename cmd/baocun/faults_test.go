@@ -463,6 +463,26 @@ func TestConcurrency(t *testing.T) {
 		}
 	}
 
+	// record is what a pairing shows of a step: the pairing, how many timeline events
+	// of kind it has, and the audit trail's entries of action.
+	record := func(pid int64, kind, action string) (*pairingView, int, []baocun.AuditEntry) {
+		v, err := r.org.pairing(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := 0
+		for _, e := range v.Timeline {
+			if e.Kind == kind {
+				events++
+			}
+		}
+		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {action}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, events, audit
+	}
+
 	t.Run("one decision from many clients at once", func(t *testing.T) {
 		ps := r.launch(t, 1)
 		pid := ps[0].ID
@@ -504,20 +524,7 @@ func TestConcurrency(t *testing.T) {
 		if ok != 1 || conflict != clients-1 {
 			t.Fatalf("statuses %v: want one 200 and %d × 409", statuses, clients-1)
 		}
-		v, err := r.org.pairing(ctx, pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events := 0
-		for _, e := range v.Timeline {
-			if e.Kind == "team.approved" {
-				events++
-			}
-		}
-		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {"team.approve"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		v, events, audit := record(pid, "team.approved", "team.approve")
 		allowed := 0
 		for _, e := range audit {
 			if e.Status == http.StatusOK {
@@ -566,20 +573,7 @@ func TestConcurrency(t *testing.T) {
 		if _, err := nominate(lead.withKey("nominate-2")); statusOf(err) != http.StatusConflict {
 			t.Fatalf("the same nomination under a new key: %v, want 409", err)
 		}
-		v, err := r.org.pairing(ctx, pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events := 0
-		for _, e := range v.Timeline {
-			if e.Kind == "team.nominated" {
-				events++
-			}
-		}
-		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {"team.nominate"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, events, audit := record(pid, "team.nominated", "team.nominate")
 		answered := map[string]bool{}
 		for _, e := range audit {
 			if e.Status == http.StatusOK && e.Decision == baocun.DecisionAllow {
