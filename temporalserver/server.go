@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -41,6 +42,11 @@ type Config struct {
 	Logger    *slog.Logger
 	// LogLevel filters the server's own logs, which are many at info level.
 	LogLevel slog.Level
+	// TLS is the certificate set every connection to the server, and between its
+	// own services, must present a certificate of (ReadCertificates,
+	// CreateCertificates). Required: a server without it would admit any process
+	// that reaches its port.
+	TLS *Certificates
 }
 
 // Server is a running embedded Temporal server.
@@ -58,6 +64,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.TLS == nil {
+		return nil, errors.New("embedded Temporal server: no certificates (Config.TLS)")
 	}
 	lock, err := lockFile(cfg.DatabasePath + ".lock")
 	if err != nil {
@@ -106,6 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	conf := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"},
+			TLS:        rootTLS(cfg.TLS),
 		},
 		Persistence: config.Persistence{
 			DefaultStore:     sqliteplugin.PluginName,
@@ -144,6 +154,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithLogger(newLogger(cfg.Logger, cfg.LogLevel)),
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{}),
+		temporal.WithAuthorizer(authorization.NewDefaultAuthorizer()),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper{} }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded Temporal server: %w", err)
@@ -206,6 +218,21 @@ func forgetMembers(path string) error {
 		return fmt.Errorf("%s: clear stale cluster membership: %w", path, err)
 	}
 	return nil
+}
+
+// rootTLS requires mutual TLS on the frontend and between the server's own services
+// (history and matching listen on loopback, where any local process could reach
+// them), every certificate of the set's authority. The server's certificate is the
+// client certificate of its own services and of its system worker.
+func rootTLS(c *Certificates) config.RootTLS {
+	cert, key, ca := c.path(serverCert), c.path(serverKey), []string{c.CA()}
+	server := config.ServerTLS{CertFile: cert, KeyFile: key, ClientCAFiles: ca, RequireClientAuth: true}
+	client := config.ClientTLS{ServerName: ServerName, RootCAFiles: ca}
+	return config.RootTLS{
+		Internode:    config.GroupTLS{Server: server, Client: client},
+		Frontend:     config.GroupTLS{Server: server, Client: client},
+		SystemWorker: config.WorkerTLS{CertFile: cert, KeyFile: key, Client: client},
+	}
 }
 
 func service(ip string, grpcPort, membershipPort int) config.Service {

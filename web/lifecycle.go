@@ -582,6 +582,10 @@ const maxStepBytes = 256 << 10
 // its workflow keeps the code the workflow gave it.
 func engineError(err error) error {
 	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == workflows.StepRefused {
+		// Our own step, refused by a worker: the instances do not share one key.
+		return &baocun.Error{Code: baocun.EINTERNAL, Message: "工作流拒绝了步骤签名：各实例的 --step-key 是否相同？ A worker refused the step's signature: do all instances share one --step-key?", Err: err}
+	}
 	if errors.As(err, &app) && app.Type() != "" {
 		if _, known := statusOf[app.Type()]; known {
 			return &baocun.Error{Code: app.Type(), Message: app.Message(), Err: err}

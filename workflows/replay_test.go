@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"baocun/workflows"
@@ -22,7 +23,18 @@ func TestReplay(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			// With the worker's guard, as serve runs them: it checks Updates as they
+			// arrive and never on replay, so unsigned histories replay unchanged.
+			key, err := workflows.NewStepKey(make([]byte, workflows.StepKeyBytes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+				Interceptors: []interceptor.WorkerInterceptor{workflows.GuardInterceptor(key, func(r workflows.Refusal) { t.Errorf("refused on replay: %+v", r) })},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			workflows.Register(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatal(err)

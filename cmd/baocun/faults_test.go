@@ -395,12 +395,14 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 func TestClusterSurvivesAnInstance(t *testing.T) {
 	const n = 20
 	dsn := sqldbtest.PostgresDSN(t)
-	tp := startTemporal(t, "--data-dir", t.TempDir(), "--temporal-port", "0")
-	key := filepath.Join(t.TempDir(), "audit-ed25519.key")
+	tdir := t.TempDir()
+	tp := startTemporal(t, "--data-dir", tdir, "--temporal-port", "0")
+	keys := t.TempDir() // the keys the instances share: the first creates them
 	env := []string{EnvAdminPassword + "=" + faultPassword}
 	instance := func() *process {
-		p := startServeEnv(t, env, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-address", tp.temporal,
-			"--database", dsn, "--audit-key", key)
+		p := startServeEnv(t, env, append([]string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-address", tp.temporal,
+			"--database", dsn, "--audit-key", filepath.Join(keys, "audit-ed25519.key"), "--step-key", filepath.Join(keys, "step-hmac.key")},
+			joinFlags(tdir)...)...)
 		p.waitReady(t)
 		return p
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -29,6 +30,7 @@ import (
 	"baocun/sqldb/sqldbtest"
 	"baocun/temporalserver"
 	"baocun/web"
+	"baocun/workflows"
 )
 
 // BenchmarkLaunch measures a cycle's launch on the embedded default (Temporal on
@@ -75,12 +77,27 @@ func newLaunchEnv(b *testing.B, n int) *launchEnv {
 	// What goes wrong is shown: the server's errors and the SDK's warnings (a failing
 	// workflow task, say) go to the benchmark's output.
 	warn := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: warn, LogLevel: slog.LevelError})
+	// As serve wires it: mutual TLS to the frontend, steps signed and checked.
+	certs, err := temporalserver.CreateCertificates(filepath.Join(dir, temporalserver.TLSDir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tlsConf, err := certs.ClientTLS(temporalserver.Service)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := workflows.CreateStepKey(filepath.Join(dir, workflows.StepKeyFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: warn, LogLevel: slog.LevelError, TLS: certs})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ts.Stop() })
-	tc, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: "default", Logger: sdklog.NewStructuredLogger(warn)})
+	tc, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: "default", Logger: sdklog.NewStructuredLogger(warn),
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
+		Interceptors:      []interceptor.ClientInterceptor{workflows.SigningInterceptor(key)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +126,9 @@ func newLaunchEnv(b *testing.B, n int) *launchEnv {
 		b.Fatal(err)
 	}
 
-	w := newWorker(tc, defaultWorkflowCache, worker.Options{}, &activities.Activities{Audit: audit, Store: db})
+	w := newWorker(tc, defaultWorkflowCache, worker.Options{}, &activities.Activities{Audit: audit, Store: db}, key, func(r workflows.Refusal) {
+		b.Errorf("step refused: %+v", r)
+	})
 	w.RegisterWorkflowWithOptions(trivialWorkflow, workflow.RegisterOptions{Name: "BenchTrivial"})
 	w.RegisterWorkflowWithOptions(updateWorkflow, workflow.RegisterOptions{Name: "BenchUpdate"})
 	if err := w.Start(); err != nil {

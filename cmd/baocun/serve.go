@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 	namespacepb "go.temporal.io/api/namespace/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -50,6 +49,7 @@ type serveConfig struct {
 	TemporalTLSCA         string
 	TemporalTLSServerName string
 	TemporalAPIKey        string
+	TemporalInsecure      bool
 	TemporalRetention     time.Duration
 	WorkflowCache         int
 
@@ -59,6 +59,7 @@ type serveConfig struct {
 	LogFormat        string
 	TemporalLogLevel string
 	AuditKey         string
+	StepKey          string
 	TrustedProxies   string
 }
 
@@ -82,6 +83,17 @@ func (c *serveConfig) auditKeyPath() string {
 	return filepath.Join(c.DataDir, sqldb.AuditKeyFile)
 }
 
+// stepKeyPath is where the key that signs steps lives.
+func (c *serveConfig) stepKeyPath() string {
+	if c.StepKey != "" {
+		return c.StepKey
+	}
+	return filepath.Join(c.DataDir, workflows.StepKeyFile)
+}
+
+// tlsDir is where the embedded server's certificates live.
+func (c *serveConfig) tlsDir() string { return filepath.Join(c.DataDir, temporalserver.TLSDir) }
+
 func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "数据目录 directory for the SQLite files and keys")
@@ -96,6 +108,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", "", "CA certificate file (PEM) that signed the Temporal server's certificate")
 	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", "", "server name to verify on the Temporal server's certificate")
 	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", "", "API key for the Temporal cluster (prefer BAOCUN_TEMPORAL_API_KEY)")
+	fs.BoolVar(&c.TemporalInsecure, "temporal-insecure", false, "allow plain text to a Temporal cluster that is not on loopback: anyone on the path can read and forge its traffic")
 	fs.DurationVar(&c.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long the embedded server keeps closed workflows")
 	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the database and Temporal at start")
@@ -104,6 +117,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", "warn", "level of the embedded Temporal server's own logs: debug, info, warn or error")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (none by default)")
+	fs.StringVar(&c.StepKey, "step-key", "", "key that signs every step the API sends its workflows (default <data-dir>/"+workflows.StepKeyFile+"; created when absent; share it between instances)")
 	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
 	return fs
 }
@@ -126,8 +140,17 @@ func (c *serveConfig) validate() error {
 	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
 		return &usageError{"serve: --temporal-tls-cert and --temporal-tls-key go together"}
 	}
-	if c.embedded() && (c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalAPIKey != "") {
-		return &usageError{"serve: TLS and API-key flags need --temporal-address (the embedded server listens on loopback)"}
+	if c.embedded() && (c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalAPIKey != "" || c.TemporalInsecure) {
+		return &usageError{"serve: TLS, API-key and --temporal-insecure flags need --temporal-address (the embedded server uses its own certificates)"}
+	}
+	if !c.embedded() {
+		host, _, err := net.SplitHostPort(c.TemporalAddress)
+		if err != nil {
+			return &usageError{fmt.Sprintf("serve: --temporal-address %q: want host:port (%v)", c.TemporalAddress, err)}
+		}
+		if !c.temporalTLS() && !c.TemporalInsecure && !isLoopback(host) {
+			return &usageError{fmt.Sprintf("serve: --temporal-address %s is not on loopback: give --temporal-tls-ca (and a client certificate) or, knowing anyone on the path can read and forge the traffic, --temporal-insecure", c.TemporalAddress)}
+		}
 	}
 	if c.WorkflowCache < 1 {
 		return &usageError{fmt.Sprintf("serve: --workflow-cache %d: at least 1", c.WorkflowCache)}
@@ -152,6 +175,20 @@ func (c *serveConfig) validate() error {
 		return &usageError{fmt.Sprintf("serve: --log-format %q: want text or json", c.LogFormat)}
 	}
 	return nil
+}
+
+// temporalTLS reports whether any TLS flag for an external cluster is given.
+func (c *serveConfig) temporalTLS() bool {
+	return c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalTLSServerName != "" || c.TemporalAPIKey != ""
+}
+
+// isLoopback reports whether host names this machine only.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -231,6 +268,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	stepKey, err := workflows.ReadStepKey(cfg.stepKeyPath())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var certs *temporalserver.Certificates
+	if cfg.embedded() {
+		if certs, err = temporalserver.ReadCertificates(cfg.tlsDir()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
@@ -270,9 +317,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	address := cfg.TemporalAddress
 	if cfg.embedded() {
+		if certs == nil {
+			if certs, err = temporalserver.CreateCertificates(cfg.tlsDir()); err != nil {
+				return err
+			}
+		}
+		if opts.ConnectionOptions.TLS, err = certs.ClientTLS(temporalserver.Service); err != nil {
+			return err
+		}
 		srv, err := temporalserver.Start(ctx, temporalserver.Config{
 			DatabasePath: temporalDB, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
-			Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)),
+			Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)), TLS: certs,
 		})
 		if err != nil {
 			return err
@@ -310,15 +365,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	auditLog := sqldb.NewAuditLog(db, auditKey, sqldb.AuditOptions{Logger: log})
 	stops = append(stops, func() { auditLog.Close() })
+	if stepKey == nil {
+		if stepKey, err = workflows.CreateStepKey(cfg.stepKeyPath()); err != nil {
+			return err
+		}
+	}
+	// The API's and the worker's client: it signs every step it sends.
+	signed, err := client.NewClientFromExisting(tc, client.Options{
+		Namespace: opts.Namespace, Logger: opts.Logger, MetricsHandler: opts.MetricsHandler, Identity: opts.Identity,
+		Interceptors: []interceptor.ClientInterceptor{workflows.SigningInterceptor(stepKey)},
+	})
+	if err != nil {
+		return fmt.Errorf("temporal client: %w", err)
+	}
+	stops = append(stops, signed.Close)
+	security := newSecurityEvents(auditLog, log, metrics.registry)
+	stops = append(stops, security.close) // after the worker stops, before the audit log closes
 
 	var workerFailed atomic.Pointer[error]
-	w := newWorker(tc, cfg.WorkflowCache, worker.Options{
+	w := newWorker(signed, cfg.WorkflowCache, worker.Options{
 		OnFatalError: func(err error) {
 			workerFailed.Store(&err)
 			log.Error("worker stopped", "err", err)
 		},
 		WorkerStopTimeout: cfg.ShutdownTimeout,
-	}, &activities.Activities{Audit: auditLog, Store: db})
+	}, &activities.Activities{Audit: auditLog, Store: db}, stepKey, security.record)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
@@ -331,7 +402,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store:          db,
 		Authorizer:     enforcer,
 		Audit:          auditLog,
-		Engine:         tc,
+		Engine:         signed,
 		Checks: []web.Check{
 			{Name: "database", Func: db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
@@ -435,27 +506,12 @@ func (c *serveConfig) temporalSecurity(opts *client.Options) error {
 	if c.TemporalAPIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(c.TemporalAPIKey)
 	}
-	if !c.TemporalTLS && c.TemporalTLSCert == "" && c.TemporalTLSCA == "" && c.TemporalTLSServerName == "" && c.TemporalAPIKey == "" {
+	if !c.temporalTLS() {
 		return nil
 	}
-	t := &tls.Config{ServerName: c.TemporalTLSServerName, MinVersion: tls.VersionTLS12}
-	if c.TemporalTLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TemporalTLSCert, c.TemporalTLSKey)
-		if err != nil {
-			return fmt.Errorf("--temporal-tls-cert/--temporal-tls-key: %v", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	if c.TemporalTLSCA != "" {
-		pem, err := os.ReadFile(c.TemporalTLSCA)
-		if err != nil {
-			return fmt.Errorf("--temporal-tls-ca: %v", unwrapPath(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--temporal-tls-ca %s: no PEM certificate in it", c.TemporalTLSCA)
-		}
-		t.RootCAs = pool
+	t, err := temporalserver.ClientTLS(c.TemporalTLSCA, c.TemporalTLSCert, c.TemporalTLSKey, c.TemporalTLSServerName)
+	if err != nil {
+		return err
 	}
 	opts.ConnectionOptions.TLS = t
 	return nil
@@ -517,10 +573,12 @@ func must[T any](v T, err error) T {
 const defaultWorkflowCache = 10000
 
 // newWorker is the worker of Baocun's task queue with every workflow and activity
-// registered and the process's workflow cache set to cache workflows (the SDK keeps
+// registered, every Update's step signature checked with key (refusals reported to
+// refused), and the process's workflow cache set to cache workflows (the SDK keeps
 // one cache for every worker of a process).
-func newWorker(tc client.Client, cache int, opts worker.Options, acts *activities.Activities) worker.Worker {
+func newWorker(tc client.Client, cache int, opts worker.Options, acts *activities.Activities, key *workflows.StepKey, refused func(workflows.Refusal)) worker.Worker {
 	worker.SetStickyWorkflowCacheSize(cache)
+	opts.Interceptors = append(opts.Interceptors, workflows.GuardInterceptor(key, refused))
 	w := worker.New(tc, baocun.TaskQueue, opts)
 	workflows.Register(w)
 	activities.Register(w, acts)

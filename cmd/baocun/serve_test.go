@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 
 	"baocun"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
+	"baocun/temporalserver"
 	"baocun/workflows"
 )
 
@@ -30,7 +32,7 @@ func TestServeRestartKeepsWaitingWorkflow(t *testing.T) {
 
 	p := startServe(t, args...)
 	t.Logf("first start: ready %s after the process started", p.waitReady(t))
-	c := dial(t, p.temporal)
+	c := dial(t, dir, p.temporal)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "probe-restart", TaskQueue: baocun.TaskQueue},
 		workflows.Probe, workflows.ProbeInput{Wait: 3 * time.Second})
 	if err != nil {
@@ -44,7 +46,7 @@ func TestServeRestartKeepsWaitingWorkflow(t *testing.T) {
 
 	p = startServe(t, args...)
 	t.Logf("restart: ready %s after the process started", p.waitReady(t))
-	c = dial(t, p.temporal)
+	c = dial(t, dir, p.temporal)
 	defer c.Close()
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: run.GetID(), UpdateName: workflows.ProbeAckUpdate, Args: []any{"after restart"},
@@ -68,13 +70,38 @@ func TestServeRestartKeepsWaitingWorkflow(t *testing.T) {
 	p.stop(t)
 }
 
-func dial(t testing.TB, address string) client.Client {
+// dial connects to the Temporal frontend of the service whose data dir is dir as the
+// service does: with its client certificate, signing steps with its key.
+func dial(t testing.TB, dir, address string) client.Client {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: address, Namespace: baocun.DefaultNamespace})
+	certs, err := temporalserver.ReadCertificates(filepath.Join(dir, temporalserver.TLSDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConf, err := certs.ClientTLS(temporalserver.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := workflows.ReadStepKey(filepath.Join(dir, workflows.StepKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: address, Namespace: baocun.DefaultNamespace,
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
+		Interceptors:      []interceptor.ClientInterceptor{workflows.SigningInterceptor(key)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// joinFlags are the flags with which an instance joins the Temporal server of the
+// process whose data dir is dir (a `baocun temporal` or an embedded `serve`): its
+// CA and its service certificate.
+func joinFlags(dir string) []string {
+	tls := filepath.Join(dir, temporalserver.TLSDir)
+	return []string{"--temporal-tls-ca", filepath.Join(tls, "ca.pem"), "--temporal-tls-cert", filepath.Join(tls, "service.pem"),
+		"--temporal-tls-key", filepath.Join(tls, "service-key.pem"), "--temporal-tls-server-name", temporalserver.ServerName}
 }
 
 func awaitQuery(t testing.TB, c client.Client, id string) {
@@ -160,6 +187,65 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"temporal 127.0.0.1:1", "cannot connect"}, code: 1,
 		},
 	}
+	// A certificate set damaged, a step key unusable: one line, nothing created.
+	certSet := func(t *testing.T, dir string) string {
+		tls := filepath.Join(dir, temporalserver.TLSDir)
+		if _, err := temporalserver.CreateCertificates(tls); err != nil {
+			t.Fatal(err)
+		}
+		return tls
+	}
+	tests = append(tests,
+		badInput{
+			name:  "a certificate's key missing",
+			setup: func(t *testing.T, dir string) { os.Remove(filepath.Join(certSet(t, dir), "service-key.pem")) },
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}
+			},
+			want: []string{"service"}, code: 1,
+		},
+		badInput{
+			name: "a certificate of another authority",
+			setup: func(t *testing.T, dir string) {
+				tls := certSet(t, dir)
+				other, err := temporalserver.CreateCertificates(filepath.Join(t.TempDir(), "other"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range []string{"operator.pem", "operator-key.pem"} {
+					data, _ := os.ReadFile(filepath.Join(other.Dir, f))
+					os.WriteFile(filepath.Join(tls, f), data, 0o600)
+				}
+			},
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}
+			},
+			want: []string{"operator.pem", "authority"}, code: 1,
+		},
+		badInput{
+			name: "step key not a key",
+			setup: func(t *testing.T, dir string) {
+				os.WriteFile(filepath.Join(dir, workflows.StepKeyFile), []byte("secret\n"), 0o600)
+			},
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}
+			},
+			want: []string{workflows.StepKeyFile, "not hex"}, code: 1,
+		},
+		badInput{
+			name:  "step key unreadable",
+			setup: func(t *testing.T, dir string) { os.Mkdir(filepath.Join(dir, "key-dir"), 0o700) },
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0", "--step-key", filepath.Join(dir, "key-dir")}
+			},
+			want: []string{"key-dir"}, code: 1,
+		},
+		badInput{
+			name: "plain text to a Temporal cluster off this machine",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--temporal-address", "10.1.2.3:7233"} },
+			want: []string{"10.1.2.3:7233", "--temporal-tls-ca", "--temporal-insecure"}, code: 2,
+		},
+	)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -368,15 +454,17 @@ func TestUsersAdd(t *testing.T) {
 // instance's) and PostgreSQL starts no embedded server, becomes ready with its worker
 // on the shared task queue, and a workflow on that server completes.
 func TestServeOnExternalTemporalAndPostgres(t *testing.T) {
-	a := startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+	dirA := t.TempDir()
+	a := startServe(t, "--data-dir", dirA, "--http", "127.0.0.1:0", "--temporal-port", "0")
 	a.waitReady(t)
-	b := startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0",
-		"--temporal-address", a.temporal, "--database", sqldbtest.PostgresDSN(t))
+	b := startServe(t, append([]string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0",
+		"--temporal-address", a.temporal, "--database", sqldbtest.PostgresDSN(t),
+		"--step-key", filepath.Join(dirA, workflows.StepKeyFile)}, joinFlags(dirA)...)...)
 	b.waitReady(t)
 	if strings.Contains(strings.Join(b.banner, "\n"), "embedded") {
 		t.Fatalf("the external instance started an embedded server:\n%s", strings.Join(b.banner, "\n"))
 	}
-	c := dial(t, a.temporal)
+	c := dial(t, dirA, a.temporal)
 	defer c.Close()
 	ctx := context.Background()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "probe-external", TaskQueue: baocun.TaskQueue},

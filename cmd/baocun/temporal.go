@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -55,8 +56,19 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	if err := temporalserver.CheckPort(*ip, cfg.TemporalPort); err != nil {
 		return err
 	}
+	certs, err := temporalserver.ReadCertificates(cfg.tlsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		certs, err = temporalserver.CreateCertificates(cfg.tlsDir(), *ip)
+	}
+	if err != nil {
+		return err
+	}
+	clientTLS, err := certs.ClientTLS(temporalserver.Service)
+	if err != nil {
+		return err
+	}
 	srv, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: file, IP: *ip, Port: cfg.TemporalPort,
-		Namespace: cfg.TemporalNamespace, Logger: log, LogLevel: level})
+		Namespace: cfg.TemporalNamespace, Logger: log, LogLevel: level, TLS: certs})
 	if err != nil {
 		return err
 	}
@@ -64,7 +76,8 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	tc, err := client.DialContext(cctx, client.Options{HostPort: srv.Address(), Namespace: cfg.TemporalNamespace,
-		Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-sdk"))})
+		Logger:            sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		ConnectionOptions: client.ConnectionOptions{TLS: clientTLS}})
 	if err != nil {
 		return fmt.Errorf("temporal %s: %v", srv.Address(), err)
 	}
@@ -73,7 +86,10 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	fmt.Fprintf(stdout, "Temporal (embedded): %s, namespace %s, file %s\n", srv.Address(), cfg.TemporalNamespace, file)
-	fmt.Fprintf(stdout, "  baocun serve --temporal-address %s --database postgres://… 连接此服务 connects to it.\n", srv.Address())
+	cert, key := certs.ClientFiles(temporalserver.Service)
+	fmt.Fprintf(stdout, "  只接受本目录证书的客户端 Only clients with a certificate of %s are admitted. Copy the CA and the service certificate to each instance:\n", certs.Dir)
+	fmt.Fprintf(stdout, "  baocun serve --temporal-address %s --temporal-tls-ca %s --temporal-tls-cert %s --temporal-tls-key %s --temporal-tls-server-name %s --database postgres://…\n",
+		srv.Address(), certs.CA(), cert, key, temporalserver.ServerName)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the server.\n")
 	<-ctx.Done()
 	log.Info("shutting down", "reason", context.Cause(ctx))
