@@ -433,6 +433,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "Baocun 部门包村 is serving at %s\n", url)
 	if cfg.embedded() {
 		fmt.Fprintf(stdout, "  Temporal (embedded): %s, namespace %s, file %s\n", address, cfg.TemporalNamespace, temporalDB)
+		cert, key := certs.ClientFiles(temporalserver.Operator)
+		fmt.Fprintf(stdout, "  只读运维 Read-only for operators: temporal workflow list --address %s --namespace %s --tls-ca-path %s --tls-cert-path %s --tls-key-path %s\n",
+			address, cfg.TemporalNamespace, certs.CA(), cert, key)
 	} else {
 		fmt.Fprintf(stdout, "  Temporal: %s, namespace %s\n", address, cfg.TemporalNamespace)
 	}
