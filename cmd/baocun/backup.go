@@ -225,7 +225,7 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 		names[i] = mm.Name
 	}
 	fmt.Fprintf(stdout, "备份完成 Backup written: %s (%d bytes, mode 0600, sha256 %s)\n", b.to, size, sum)
-	fmt.Fprintf(stdout, "  %d files: %s; baocun.db schema version %d\n", len(names), strings.Join(names, ", "), m.SchemaVersion)
+	fmt.Fprintf(stdout, "  %d files: %s; %s\n", len(names), strings.Join(names, ", "), describeSchema(m))
 	if b.temporalDB != "" && b.appDB != "" {
 		fmt.Fprintf(stdout, "  one cut: temporal.db, then the audit anchor, then baocun.db with nothing written to it in between (attempt %d)\n", b.attempts)
 	}
@@ -788,15 +788,30 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	}
 	placed = true
 
-	fmt.Fprintf(stdout, "已恢复 Restored %d files into %s from %s (backup of %s taken %s, baocun.db schema version %d)\n",
-		len(m.Members), dir, *from, m.SourceDataDir, m.CreatedAt.Format(time.RFC3339), m.SchemaVersion)
+	fmt.Fprintf(stdout, "已恢复 Restored %d files into %s from %s (backup of %s taken %s; %s)\n",
+		len(m.Members), dir, *from, m.SourceDataDir, m.CreatedAt.Format(time.RFC3339), describeSchema(m))
 	for _, mm := range m.Members {
 		if mm.Source != "" {
 			fmt.Fprintf(stdout, "  %s was %s: it is now in the data dir under its default name\n", mm.Name, mm.Source)
 		}
 	}
-	fmt.Fprintf(stdout, "  启动 Start: baocun serve --data-dir %s\n", dir)
+	command := "serve"
+	if !m.has(appDBName) {
+		command = "temporal" // or serve with its --database
+	}
+	fmt.Fprintf(stdout, "  启动 Start: baocun %s --data-dir %s\n", command, dir)
 	return nil
+}
+
+func (m *manifest) has(name string) bool {
+	return slices.ContainsFunc(m.Members, func(mm manifestMember) bool { return mm.Name == name })
+}
+
+func describeSchema(m *manifest) string {
+	if !m.has(appDBName) {
+		return "no baocun.db"
+	}
+	return fmt.Sprintf("baocun.db schema version %d", m.SchemaVersion)
 }
 
 // place moves the verified staging dir into dir and syncs the directories, so the
