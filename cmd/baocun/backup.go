@@ -568,13 +568,19 @@ func (b *backup) stageOthers() (skipped []string, err error) {
 		if err != nil {
 			return err
 		}
+		base := d.Name()
+		// A key or certificate being written goes to ".<name>.tmp-*" and is renamed
+		// or linked into place whole: half of one is no use to a restore.
+		half := strings.HasPrefix(base, ".") && strings.Contains(base, ".tmp-")
 		if p == root || d.IsDir() {
+			if p != root && half {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		name := relName(root, p)
-		base := d.Name()
 		switch {
-		case taken[name],
+		case taken[name], half,
 			strings.HasSuffix(base, "-wal"), strings.HasSuffix(base, "-shm"), strings.HasSuffix(base, "-journal"),
 			strings.HasSuffix(base, ".lock"), strings.HasPrefix(base, ".write-check-"):
 			return nil

@@ -233,6 +233,8 @@ func fakeDataDir(t *testing.T) string {
 		{"notes.txt", "kept", 0o640},
 		{"temporal.db.lock", "", 0o600},
 		{".write-check-123", "", 0o600},
+		{".step-hmac.key.tmp-42", "half a key", 0o600},
+		{".temporal-tls.tmp-7/ca.pem", "a certificate set being made", 0o600},
 		{"other.db-wal", "x", 0o600},
 		{"other.db-shm", "x", 0o600},
 		{"other.db-journal", "x", 0o600},
