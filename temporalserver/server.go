@@ -32,6 +32,12 @@ import (
 type Config struct {
 	// DatabasePath is the SQLite file; it is created with the schema when absent.
 	DatabasePath string
+	// Sync is SQLite's synchronous setting for the file. "full" (the default, also
+	// when empty) syncs every commit to disk, as baocun.db does, so a power cut loses
+	// nothing either of them acknowledged. "normal" skips those syncs: a power cut can
+	// roll back Temporal's last commits while baocun.db keeps the steps they drove,
+	// leaving writes the API acknowledged that no workflow knows of.
+	Sync string
 	// IP the frontend binds to; the other services always bind to loopback.
 	IP string
 	// Port of the frontend; 0 picks a free one.
@@ -92,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ConnectAttributes: map[string]string{
 			"mode":         "rwc",
 			"journal_mode": "wal",
-			"synchronous":  "normal",
+			"synchronous":  cfg.synchronous(),
 			"busy_timeout": "10000",
 		},
 	}

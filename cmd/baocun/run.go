@@ -19,6 +19,8 @@ const usage = `baocun — 部门包村 department–village pairing programme
   baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
   baocun audit verify     校验审计链 check the audit chain offline, read-only (--data-dir DIR)
   baocun audit pubkey     审计公钥 print the audit public key
+  baocun backup --to PATH 在线备份 an online backup of the data dir, serve running or not (--data-dir DIR)
+  baocun restore --from PATH --data-dir NEW  恢复 lay down a new data dir from a backup
   baocun help             本说明 this text
 
 "baocun serve -h" lists the flags; every flag also reads BAOCUN_<FLAG> from the environment.
@@ -60,6 +62,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usersCommand(ctx, rest, getenv, stdout)
 	case "audit":
 		return auditCommand(ctx, rest, getenv, stdout)
+	case "backup":
+		return backupCommand(ctx, rest, getenv, stdout)
+	case "restore":
+		return restoreCommand(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

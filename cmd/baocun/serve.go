@@ -51,6 +51,7 @@ type serveConfig struct {
 	TemporalAPIKey        string
 	TemporalInsecure      bool
 	TemporalRetention     time.Duration
+	TemporalSync          string
 	WorkflowCache         int
 
 	ConnectTimeout   time.Duration
@@ -110,6 +111,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", "", "API key for the Temporal cluster (prefer BAOCUN_TEMPORAL_API_KEY)")
 	fs.BoolVar(&c.TemporalInsecure, "temporal-insecure", false, "allow plain text to a Temporal cluster that is not on loopback: anyone on the path can read and forge its traffic")
 	fs.DurationVar(&c.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long the embedded server keeps closed workflows")
+	temporalSyncFlag(fs, &c.TemporalSync)
 	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the database and Temporal at start")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
@@ -157,6 +159,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.TemporalRetention < 24*time.Hour {
 		return &usageError{fmt.Sprintf("serve: --temporal-retention %s: at least 24h", c.TemporalRetention)}
+	}
+	if err := checkTemporalSync("serve", c.TemporalSync); err != nil {
+		return err
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return &usageError{"serve: --log-level: " + err.Error()}
@@ -326,7 +331,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		srv, err := temporalserver.Start(ctx, temporalserver.Config{
-			DatabasePath: temporalDB, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
+			DatabasePath: temporalDB, Sync: cfg.TemporalSync, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
 			Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)), TLS: certs,
 		})
 		if err != nil {

@@ -139,6 +139,11 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"--temporal-port", "70000"}, code: 2,
 		},
 		{
+			name: "Temporal sync mode unknown",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--temporal-sync", "off"} },
+			want: []string{"--temporal-sync", "off", "full or normal"}, code: 2,
+		},
+		{
 			name: "workflow cache of none",
 			args: func(dir string) []string { return []string{"--data-dir", dir, "--workflow-cache", "0"} },
 			want: []string{"--workflow-cache", "at least 1"}, code: 2,

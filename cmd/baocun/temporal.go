@@ -28,6 +28,7 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	fs.IntVar(&cfg.TemporalPort, "temporal-port", 7233, "frontend port (0 picks a free port)")
 	fs.StringVar(&cfg.TemporalNamespace, "temporal-namespace", baocun.DefaultNamespace, "Temporal namespace")
 	fs.DurationVar(&cfg.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long closed workflows are kept")
+	temporalSyncFlag(fs, &cfg.TemporalSync)
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the server to answer at start")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -36,6 +37,9 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if err := checkTemporalSync("temporal", cfg.TemporalSync); err != nil {
 		return err
 	}
 	level, err := parseLevel(cfg.TemporalLogLevel)
@@ -67,7 +71,7 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	srv, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: file, IP: *ip, Port: cfg.TemporalPort,
+	srv, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: file, Sync: cfg.TemporalSync, IP: *ip, Port: cfg.TemporalPort,
 		Namespace: cfg.TemporalNamespace, Logger: log, LogLevel: level, TLS: certs})
 	if err != nil {
 		return err
