@@ -29,14 +29,19 @@ import (
 // Beside it, in the same run on the same server, the floor: as many bare workflow
 // starts and bare Updates from 50 clients.
 //
-//	go test -run '^$' -bench CityCycle -benchtime 1x -timeout 60m ./cmd/baocun/
-func BenchmarkCityCycle(b *testing.B) {
+// Like BenchmarkAPILoad it runs under both temporal.db sync modes; name one to run
+// it alone (peak memory is the process's, so a second run's includes the first's).
+//
+//	go test -run '^$' -bench 'CityCycle/sync=full' -benchtime 1x -timeout 60m ./cmd/baocun/
+func BenchmarkCityCycle(b *testing.B) { forEachSync(b, benchmarkCityCycle) }
+
+func benchmarkCityCycle(b *testing.B, syncMode string) {
 	const n, clients = 595, 50
 	// The rule a city sets (0–28 days a month); 10 leaves the simulated members two
 	// thirds of a month to send their check-ins in.
 	const residencyDays = 10
 	quarter := 30 * time.Second
-	env := newLaunchEnv(b, n)
+	env := newLaunchEnv(b, n, syncMode)
 	ctx := context.Background()
 	hash, _ := baocun.HashPassword("launch-bench-password")
 	token := func(nu baocun.NewUser) string {

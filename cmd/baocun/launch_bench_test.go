@@ -45,7 +45,7 @@ import (
 func BenchmarkLaunch(b *testing.B) {
 	for _, n := range []int{595, 1766, 20000} {
 		b.Run(fmt.Sprintf("pairings=%d", n), func(b *testing.B) {
-			env := newLaunchEnv(b, n)
+			env := newLaunchEnv(b, n, temporalserver.SyncFull)
 			var launch, trivial time.Duration
 			for i := 0; i < b.N; i++ {
 				launch += env.launch(b, n)
@@ -68,9 +68,16 @@ type launchEnv struct {
 	rounds int
 }
 
+// forEachSync runs bench under each of temporal.db's sync modes, as sub-benchmarks.
+func forEachSync(b *testing.B, bench func(b *testing.B, syncMode string)) {
+	for _, mode := range []string{temporalserver.SyncFull, temporalserver.SyncNormal} {
+		b.Run("sync="+mode, func(b *testing.B) { bench(b, mode) })
+	}
+}
+
 // newLaunchEnv starts the embedded stack with a directory of n villages, n/3
-// departments of three people each, and an organiser.
-func newLaunchEnv(b *testing.B, n int) *launchEnv {
+// departments of three people each, and an organiser; temporal.db syncs as sync says.
+func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	ctx := context.Background()
 	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -90,7 +97,7 @@ func newLaunchEnv(b *testing.B, n int) *launchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: warn, LogLevel: slog.LevelError, TLS: certs})
+	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Sync: syncMode, Namespace: "default", Logger: warn, LogLevel: slog.LevelError, TLS: certs})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,10 +27,15 @@ import (
 // Beside it, on the same server in the same run, the floor: as many bare Temporal
 // Updates (a trivial handler) from 50 clients.
 //
+// It runs with temporal.db synchronous=FULL (the default) and NORMAL, each against a
+// floor of its own, so the cost of FULL is the difference of the two ratios.
+//
 //	go test -run '^$' -bench APILoad -benchtime 1x -timeout 30m ./cmd/baocun/
-func BenchmarkAPILoad(b *testing.B) {
+func BenchmarkAPILoad(b *testing.B) { forEachSync(b, benchmarkAPILoad) }
+
+func benchmarkAPILoad(b *testing.B, syncMode string) {
 	const pairings, clients, decisions = 200, 50, 2000
-	env := newLaunchEnv(b, pairings)
+	env := newLaunchEnv(b, pairings, syncMode)
 	ctx := context.Background()
 	id := env.launchCycle(b, pairings)
 	// A lead for each department (its first person), with an account of their own.
