@@ -69,7 +69,7 @@ func heapRise(fn func()) uint64 {
 // audit trail (a refusal writes its denial there) and the tokens a sign-in creates.
 // A test adding a table of state adds it here.
 var stateTables = []string{
-	"users", "casbin_rule", "departments", "villages", "people", "cycles", "pairings", "team_members",
+	"settings", "users", "casbin_rule", "departments", "villages", "people", "cycles", "pairings", "team_members",
 	"tasks", "pairing_events", "checkins", "applied_changes", "acceptance_results", "commendations", "commendation_cadres",
 }
 
