@@ -19,6 +19,7 @@ const usage = `baocun — 部门包村 department–village pairing programme
   baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
   baocun audit verify     校验审计链 check the audit chain offline, read-only (--data-dir DIR)
   baocun audit pubkey     审计公钥 print the audit public key
+  baocun audit anchor     重建审计锚定 write a lost audit anchor anew from a chain that verifies
   baocun help             本说明 this text
 
 "baocun serve -h" lists the flags; every flag also reads BAOCUN_<FLAG> from the environment.
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdout)
 	case "audit":
-		return auditCommand(ctx, rest, getenv, stdout)
+		return auditCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
