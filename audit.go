@@ -49,13 +49,24 @@ type AuditFilter struct {
 	Limit                                                            int       // default 100, at most 1000
 }
 
-// AuditVerification is the result of checking the whole chain and its checkpoints.
+// AuditVerification is the result of checking the whole chain, its checkpoints and,
+// when there is one, the anchor that holds copies of the checkpoints outside the
+// database.
 type AuditVerification struct {
 	OK          bool   `json:"ok"`
 	Entries     int64  `json:"entries"`
 	Checkpoints int64  `json:"checkpoints"`
 	FirstBadSeq *int64 `json:"first_bad_seq"` // null when OK
 	Reason      string `json:"reason,omitempty"`
+	// AnchorLine is the anchor's line (from 1) where the chain and its anchor part; 0
+	// (omitted) when the anchor is not where the problem lies.
+	AnchorLine int `json:"anchor_line,omitempty"`
+	// Anchored counts the anchor's lines found in the chain exactly as anchored.
+	Anchored int64 `json:"anchored,omitempty"`
+	// Unsigned counts the entries after the last checkpoint, the oldest written at
+	// UnsignedSince: only the next checkpoint will vouch for them.
+	Unsigned      int64      `json:"unsigned,omitempty"`
+	UnsignedSince *time.Time `json:"unsigned_since,omitempty"`
 }
 
 // AuditLog is the one audit writer and reader.

@@ -56,6 +56,10 @@ type AuditOptions struct {
 	PublicKey ed25519.PublicKey
 	// Logger receives failures of background checkpoints; nil is slog.Default().
 	Logger *slog.Logger
+	// Anchor, when set, receives every checkpoint once its transaction has committed
+	// (and those committed before and not anchored yet), and Verify compares the
+	// chain with it. Close closes it when it is an io.Closer.
+	Anchor Anchor
 }
 
 // AuditLog is the audit writer and reader over the application database; it
@@ -81,6 +85,11 @@ type AuditLog struct {
 
 	cpMu             sync.Mutex
 	lastCheckpointAt time.Time // of the last checkpoint this process signed or read
+
+	anchorMu      sync.Mutex // one catch-up at a time: the writer's, or Checkpoint's caller's
+	anchorLoaded  bool       // anchored was read from the anchor
+	anchored      int64      // seq of the anchor's last checkpoint
+	anchorRetryAt time.Time  // after a failure, the writer leaves the anchor alone until then
 }
 
 var _ baocun.AuditLog = (*AuditLog)(nil)

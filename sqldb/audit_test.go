@@ -95,10 +95,17 @@ var fixtureCheckpoints = []int64{1, 6, 11, 16, 20}
 
 func tamperFixture(t *testing.T, dsn string) (*sqldb.DB, ed25519.PrivateKey) {
 	t.Helper()
+	return chainFixture(t, dsn, nil)
+}
+
+// chainFixture is the tamper fixture, its checkpoints anchored in anchor when it is
+// not nil.
+func chainFixture(t *testing.T, dsn string, anchor sqldb.Anchor) (*sqldb.DB, ed25519.PrivateKey) {
+	t.Helper()
 	ctx := context.Background()
 	db := sqldbtest.Open(t, dsn)
 	key := newKey(t)
-	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 5, CheckpointInterval: time.Hour})
+	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 5, CheckpointInterval: time.Hour, Anchor: anchor})
 	for i := range fixtureEntries {
 		if err := l.Append(ctx, entry(i)); err != nil {
 			t.Fatal(err)

@@ -6,23 +6,36 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
+	"time"
 
 	"baocun"
 )
 
-// Verify checks the whole chain against itself, its head and the signed checkpoints,
-// in one read-only snapshot: it never writes, and holds one entry at a time. The
-// result names the lowest sequence number at which anything is wrong.
+// Verify checks the whole chain against itself, its head, the signed checkpoints and
+// the anchor (when the log has one), in one read-only snapshot: it never writes, and
+// holds one entry at a time. The result names the lowest sequence number at which
+// anything is wrong, and the anchor's line when that is where it shows.
 func (l *AuditLog) Verify(ctx context.Context) (baocun.AuditVerification, error) {
 	var res baocun.AuditVerification
 	if l.public == nil {
 		return res, &baocun.Error{Code: baocun.EINVALID, Op: "audit.verify",
 			Message: "校验审计链需要审计公钥 Verifying the audit chain needs the audit public key."}
+	}
+	// The anchor is read before the snapshot begins: a checkpoint is anchored only
+	// after it commits, so every one the anchor holds is in the snapshot unless it
+	// was deleted. One not anchored yet is no fault.
+	var anchored []AnchorRecord
+	if a := l.opts.Anchor; a != nil {
+		var err error
+		if anchored, err = a.Read(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.verify",
+				Message: "读取审计锚定失败 Could not read the audit anchor.", Err: err}
+		}
 	}
 	err := l.db.readTx(ctx, func(tx *Tx) error {
 		v := &verifier{public: l.public, keyID: l.keyID}
@@ -37,6 +50,9 @@ func (l *AuditLog) Verify(ctx context.Context) (baocun.AuditVerification, error)
 		}
 		if err := v.loadCheckpoints(ctx, tx); err != nil {
 			return err
+		}
+		if l.opts.Anchor != nil {
+			v.checkAnchor(l.opts.Anchor.Name(), anchored)
 		}
 		v.checkCheckpoints(h)
 		if err := v.entries(ctx, tx); err != nil {
@@ -70,56 +86,67 @@ func (db *DB) readTx(ctx context.Context, fn func(*Tx) error) error {
 }
 
 type checkpoint struct {
-	seq, prevSeq   int64
-	hash, at       string
-	keyID, sigText string
-	valid          bool // its signature holds
+	Checkpoint
+	valid bool // its signature holds
 }
 
 type verifier struct {
 	public ed25519.PublicKey
 	keyID  string
 
-	cps       []checkpoint
-	lastValid int64 // seq of the last checkpoint whose signature holds
-	count     int64
-	lastSeq   int64
-	lastHash  []byte
-	bad       int64 // 0 while nothing is wrong
-	reason    string
+	cps           []checkpoint
+	lastValid     int64 // seq of the last checkpoint whose signature holds
+	anchored      int64 // anchor lines found in the chain as anchored
+	count         int64
+	lastSeq       int64
+	lastHash      []byte
+	unsigned      int64      // entries after the last checkpoint
+	unsignedSince *time.Time // of the first of them
+	bad           int64      // 0 while nothing is wrong
+	badLine       int        // the anchor's line, when the anchor shows the problem
+	reason        string
 }
 
 // fail records a problem at seq; the lowest seq wins, whichever check found it.
-func (v *verifier) fail(seq int64, reason string) {
+func (v *verifier) fail(seq int64, reason string) { v.failAt(seq, 0, reason) }
+
+// failAt is fail for a problem the anchor's line shows. The anchor is checked first,
+// so at equal seqs its line is the one reported.
+func (v *verifier) failAt(seq int64, line int, reason string) {
 	if v.bad == 0 || seq < v.bad {
-		v.bad, v.reason = seq, reason
+		v.bad, v.badLine, v.reason = seq, line, reason
 	}
 }
 
 func (v *verifier) result() baocun.AuditVerification {
-	r := baocun.AuditVerification{OK: v.bad == 0, Entries: v.count, Checkpoints: int64(len(v.cps))}
+	r := baocun.AuditVerification{OK: v.bad == 0, Entries: v.count, Checkpoints: int64(len(v.cps)),
+		Anchored: v.anchored, Unsigned: v.unsigned, UnsignedSince: v.unsignedSince}
 	if v.bad != 0 {
 		bad := v.bad
-		r.FirstBadSeq, r.Reason = &bad, v.reason
+		r.FirstBadSeq, r.Reason, r.AnchorLine = &bad, v.reason, v.badLine
 	}
 	return r
 }
 
-// loadCheckpoints reads every checkpoint: a few bytes for each thousand entries.
 func (v *verifier) loadCheckpoints(ctx context.Context, tx *Tx) error {
-	rows, err := tx.QueryContext(ctx, "SELECT seq, hash, at, prev_seq, key_id, signature FROM audit_checkpoints ORDER BY seq")
-	if err != nil {
-		return err
+	cps, err := loadCheckpoints(ctx, tx, 0, 0)
+	for _, c := range cps {
+		v.cps = append(v.cps, checkpoint{Checkpoint: c})
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var c checkpoint
-		if err := rows.Scan(&c.seq, &c.hash, &c.at, &c.prevSeq, &c.keyID, &c.sigText); err != nil {
-			return err
-		}
-		v.cps = append(v.cps, c)
+	return err
+}
+
+// checkAnchor compares the anchor's lines with the checkpoints.
+func (v *verifier) checkAnchor(name string, recs []AnchorRecord) {
+	cps := make([]Checkpoint, len(v.cps))
+	for i := range v.cps {
+		cps[i] = v.cps[i].Checkpoint
 	}
-	return rows.Err()
+	p, good := compareAnchor(name, recs, cps, v.public)
+	v.anchored = int64(good)
+	if p != nil {
+		v.failAt(p.seq, p.line, p.reason)
+	}
 }
 
 // checkCheckpoints checks each signature and that the signed links from checkpoint to
@@ -127,25 +154,24 @@ func (v *verifier) loadCheckpoints(ctx context.Context, tx *Tx) error {
 func (v *verifier) checkCheckpoints(h head) {
 	for i := range v.cps {
 		c := &v.cps[i]
-		sig, err := base64.StdEncoding.DecodeString(c.sigText)
-		c.valid = err == nil && ed25519.Verify(v.public, CheckpointMessage(c.seq, c.hash, c.at, c.prevSeq), sig)
+		c.valid = c.verify(v.public)
 		if !c.valid {
 			reason := "检查点签名无效 checkpoint signature invalid (modified or forged)"
-			if c.keyID != v.keyID {
-				reason = fmt.Sprintf("检查点非本密钥签署 checkpoint signed by another key (%s, want %s)", c.keyID, v.keyID)
+			if c.KeyID != v.keyID {
+				reason = fmt.Sprintf("检查点非本密钥签署 checkpoint signed by another key (%s, want %s)", c.KeyID, v.keyID)
 			}
-			v.fail(c.seq, reason)
+			v.fail(c.Seq, reason)
 			continue
 		}
 		// A forged checkpoint is left out of the links; a genuine one names its
 		// predecessor inside its signature.
 		switch {
-		case c.prevSeq > v.lastValid:
-			v.fail(c.prevSeq, fmt.Sprintf("检查点缺失 checkpoint missing (checkpoint %d names it as its predecessor)", c.seq))
-		case c.prevSeq < v.lastValid:
-			v.fail(v.lastValid, fmt.Sprintf("检查点不在签名序列中 checkpoint not in the signed sequence (checkpoint %d follows %d)", c.seq, c.prevSeq))
+		case c.PrevSeq > v.lastValid:
+			v.fail(c.PrevSeq, fmt.Sprintf("检查点缺失 checkpoint missing (checkpoint %d names it as its predecessor)", c.Seq))
+		case c.PrevSeq < v.lastValid:
+			v.fail(v.lastValid, fmt.Sprintf("检查点不在签名序列中 checkpoint not in the signed sequence (checkpoint %d follows %d)", c.Seq, c.PrevSeq))
 		}
-		v.lastValid = c.seq
+		v.lastValid = c.Seq
 	}
 	switch {
 	case h.checkpointSeq > v.lastValid:
@@ -173,7 +199,11 @@ func (v *verifier) entries(ctx context.Context, tx *Tx) error {
 		ci          int
 		statusBuf   []byte
 		seqBuf      []byte
+		signedTo    int64 // the last checkpoint's seq: entries after it are unsigned
 	)
+	if n := len(v.cps); n > 0 {
+		signedTo = v.cps[n-1].Seq
+	}
 	dest := []any{&seq, &raw[1]}
 	for i := 2; i <= 12; i++ { // actor … rule
 		dest = append(dest, &raw[i])
@@ -211,11 +241,19 @@ func (v *verifier) entries(ctx context.Context, tx *Tx) error {
 		if !bytes.Equal(sumHex[:], stored) {
 			v.fail(seq, "哈希不符 hash mismatch: entry modified")
 		}
-		for ci < len(v.cps) && v.cps[ci].seq < seq {
+		for ci < len(v.cps) && v.cps[ci].Seq < seq {
 			ci++
 		}
-		if ci < len(v.cps) && v.cps[ci].seq == seq && v.cps[ci].valid && v.cps[ci].hash != string(stored) {
+		if ci < len(v.cps) && v.cps[ci].Seq == seq && v.cps[ci].valid && v.cps[ci].Hash != string(stored) {
 			v.fail(seq, "条目与已签名检查点不符 entry differs from its signed checkpoint (chain rewritten)")
+		}
+		if seq > signedTo {
+			v.unsigned++
+			if v.unsignedSince == nil {
+				if t, err := ParseTime(string(raw[1])); err == nil {
+					v.unsignedSince = &t
+				}
+			}
 		}
 		prev = append(prev[:0], stored...)
 		expect = seq + 1
@@ -236,7 +274,7 @@ func (v *verifier) checkTail(h head) {
 	case h.hash != string(v.lastHash):
 		v.fail(max(h.seq, 1), "链头哈希不符 the chain's head hash differs from the last entry's")
 	}
-	if n := len(v.cps); n > 0 && v.cps[n-1].seq > v.lastSeq {
-		v.fail(v.lastSeq+1, fmt.Sprintf("末尾条目缺失 entries missing at the end: checkpoint %d signs them", v.cps[n-1].seq))
+	if n := len(v.cps); n > 0 && v.cps[n-1].Seq > v.lastSeq {
+		v.fail(v.lastSeq+1, fmt.Sprintf("末尾条目缺失 entries missing at the end: checkpoint %d signs them", v.cps[n-1].Seq))
 	}
 }

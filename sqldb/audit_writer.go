@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"time"
 
 	"baocun"
@@ -97,6 +98,7 @@ func (l *AuditLog) writeEntries(reqs []*appendReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	var signedAt time.Time
+	var cpSeq int64
 	err := l.db.InTx(ctx, func(tx *Tx) error {
 		h, err := lockHead(ctx, tx)
 		if err != nil {
@@ -117,6 +119,7 @@ func (l *AuditLog) writeEntries(reqs []*appendReq) error {
 		if signedAt, err = l.checkpointLocked(ctx, tx, &h, false); err != nil {
 			return err
 		}
+		cpSeq = h.checkpointSeq
 		return storeHead(ctx, tx, h)
 	})
 	if err != nil {
@@ -127,6 +130,9 @@ func (l *AuditLog) writeEntries(reqs []*appendReq) error {
 			Message: "审计记录写入失败 The audit entry could not be written.", Err: err}
 	}
 	l.setLastCheckpoint(signedAt)
+	if !signedAt.IsZero() {
+		l.anchorTo(ctx, cpSeq) // committed: only now may the anchor hold it
+	}
 	return nil
 }
 
@@ -162,24 +168,32 @@ func (l *AuditLog) checkpoint(ctx context.Context, force bool) error {
 		Scan(&h.seq, &h.hash, &h.checkpointSeq); err != nil {
 		return fmt.Errorf("read chain head: %w", err)
 	}
-	if due, err := l.due(ctx, h, force); err != nil || !due {
-		return err
-	}
-	var signedAt time.Time
-	err := l.db.InTx(ctx, func(tx *Tx) error {
-		h, err := lockHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if signedAt, err = l.checkpointLocked(ctx, tx, &h, force); err != nil || signedAt.IsZero() {
-			return err
-		}
-		return storeHead(ctx, tx, h)
-	})
+	due, err := l.due(ctx, h, force)
 	if err != nil {
 		return err
 	}
-	l.setLastCheckpoint(signedAt)
+	cpSeq := h.checkpointSeq
+	if due {
+		var signedAt time.Time
+		err := l.db.InTx(ctx, func(tx *Tx) error {
+			h, err := lockHead(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if signedAt, err = l.checkpointLocked(ctx, tx, &h, force); err != nil || signedAt.IsZero() {
+				return err
+			}
+			cpSeq = h.checkpointSeq
+			return storeHead(ctx, tx, h)
+		})
+		if err != nil {
+			return err
+		}
+		l.setLastCheckpoint(signedAt)
+	}
+	// Also when nothing was due: the last checkpoint may be one a crash left
+	// unanchored, or another instance's.
+	l.anchorTo(ctx, cpSeq)
 	return nil
 }
 
@@ -256,12 +270,14 @@ func (l *AuditLog) Close() error {
 	l.closed = true
 	l.mu.Unlock()
 	l.startOnce.Do(func() {}) // no writer starts after Close
-	if !l.started {
-		return nil
+	if l.started {
+		if !already {
+			close(l.reqs)
+		}
+		<-l.stopped
 	}
-	if !already {
-		close(l.reqs)
+	if c, ok := l.opts.Anchor.(io.Closer); ok {
+		return c.Close()
 	}
-	<-l.stopped
 	return nil
 }

@@ -16,11 +16,17 @@ import (
 )
 
 // auditDataDir makes a data dir as `baocun serve` leaves it: baocun.db with a chain of
-// n entries (a checkpoint every 10) and the audit key pair.
+// n entries (a checkpoint every 10), the audit key pair and the anchor.
 func auditDataDir(t *testing.T, n int) string {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
+	writeAuditDataDir(t, dir, n)
+	return dir
+}
+
+func writeAuditDataDir(t *testing.T, dir string, n int) {
+	t.Helper()
+	ctx := context.Background()
 	db, err := sqldb.Open(ctx, "sqlite://"+filepath.Join(dir, "baocun.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +35,7 @@ func auditDataDir(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 10})
+	l := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 10, Anchor: sqldb.NewFileAnchor(sqldb.AuditAnchorPath(dir), nil)})
 	for i := range n {
 		if err := l.Append(ctx, &baocun.AuditEntry{Actor: "alice", Action: "report.approve", Resource: fmt.Sprintf("reports/%d", i), Status: 200}); err != nil {
 			t.Fatal(err)
@@ -41,37 +47,51 @@ func auditDataDir(t *testing.T, n int) string {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
-// fileState lists every file in dir with its size, mode, modification time and a
-// digest of its bytes: a read-only command must leave all of them as they were.
+// fileState lists every file and directory under dir with its size, mode,
+// modification time and, for a file, a digest of its bytes: a read-only command must
+// leave all of them as they were.
 func fileState(t *testing.T, dir string) string {
 	t.Helper()
 	var b strings.Builder
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
+	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
 		info, err := e.Info()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
+		var sum [sha256.Size]byte
+		if !e.IsDir() {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			sum = sha256.Sum256(data)
 		}
-		fmt.Fprintf(&b, "%s %d %v %d %x\n", e.Name(), info.Size(), info.Mode(), info.ModTime().UnixNano(), sha256.Sum256(data))
+		rel, _ := filepath.Rel(dir, path)
+		fmt.Fprintf(&b, "%s %d %v %d %x\n", rel, info.Size(), info.Mode(), info.ModTime().UnixNano(), sum)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b.String()
 }
 
 func runAudit(args ...string) (string, error) {
-	var stdout bytes.Buffer
+	stdout, _, err := runAuditStderr(args...)
+	return stdout, err
+}
+
+// runAuditStderr is runAudit that also returns what went to stderr (warnings).
+func runAuditStderr(args ...string) (string, string, error) {
+	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), append([]string{"baocun", "audit"}, args...),
-		func(string) string { return "" }, &stdout, &bytes.Buffer{})
-	return stdout.String(), err
+		func(string) string { return "" }, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
 }
 
 func TestAuditVerifyCommand(t *testing.T) {

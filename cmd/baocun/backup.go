@@ -40,8 +40,9 @@ const (
 
 	temporalDBName = "temporal.db"
 	appDBName      = "baocun.db"
-	// The audit anchor's default place in the data dir, which is where a restore puts it.
-	auditAnchorName = "audit-anchor/audit-anchor.jsonl"
+	// The audit anchor's default place in the data dir (slash-separated, as a tar
+	// name), which is where a restore puts it.
+	auditAnchorName = sqldb.AuditAnchorDir + "/" + sqldb.AuditAnchorFile
 
 	// maxCutAttempts bounds how often the two snapshots are taken again because
 	// baocun.db changed between them. Each attempt holds the window for well under a
@@ -107,7 +108,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	b := &backup{dataDir: *dataDir, to: *to, temporalDB: filepath.Join(*dataDir, temporalDBName), appDB: appDB,
 		anchor: *anchor, named: map[string]string{}}
 	if b.anchor == "" {
-		b.anchor = filepath.Join(*dataDir, filepath.FromSlash(auditAnchorName))
+		b.anchor = sqldb.AuditAnchorPath(*dataDir)
 	}
 	if err := b.check(); err != nil {
 		return err

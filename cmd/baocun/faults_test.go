@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"baocun"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 	"baocun/workflows"
 )
@@ -399,15 +401,23 @@ func TestClusterSurvivesAnInstance(t *testing.T) {
 	tp := startTemporal(t, "--data-dir", tdir, "--temporal-port", "0")
 	keys := t.TempDir() // the keys the instances share: the first creates them
 	env := []string{EnvAdminPassword + "=" + faultPassword}
-	instance := func() *process {
-		p := startServeEnv(t, env, append([]string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-address", tp.temporal,
-			"--database", dsn, "--audit-key", filepath.Join(keys, "audit-ed25519.key"), "--step-key", filepath.Join(keys, "step-hmac.key")},
+	key := filepath.Join(keys, "audit-ed25519.key")
+	instance := func(dir string) *process {
+		p := startServeEnv(t, env, append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-address", tp.temporal,
+			"--database", dsn, "--audit-key", key, "--step-key", filepath.Join(keys, "step-hmac.key")},
 			joinFlags(tdir)...)...)
 		p.waitReady(t)
 		return p
 	}
-	a := instance()
-	b := instance()
+	aDir := t.TempDir()
+	a := instance(aDir)
+	// b joins a database a has signed checkpoints in: b's own audit anchor is written
+	// first, deliberately, as README says; b catches up what a signs meanwhile.
+	bDir := t.TempDir()
+	if out, err := runAudit("anchor", "--data-dir", bDir, "--database", dsn, "--public-key", sqldb.PublicKeyPath(key)); err != nil {
+		t.Fatalf("audit anchor for instance b: %v (%s)", err, out)
+	}
+	b := instance(bDir)
 	ra := newRoles(t, a.url, n)
 	rb := ra.at(b.url)
 	ps := ra.launch(t, n)
@@ -431,6 +441,12 @@ func TestClusterSurvivesAnInstance(t *testing.T) {
 	checkAcked(t, ra, log.all())
 	checkFinished(t, ra, ps)
 	a.stop(t)
+	// a's anchor holds every checkpoint, b's as well as its own.
+	out, err := runAudit("verify", "--data-dir", aDir, "--database", dsn, "--public-key", sqldb.PublicKeyPath(key), "--strict", "--json")
+	var v baocun.AuditVerification
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Checkpoints < 2 || v.Anchored != v.Checkpoints {
+		t.Fatalf("audit verify after the run: %v, %s", err, out)
+	}
 }
 
 // startTemporal starts `baocun temporal` and waits until it prints its address.

@@ -21,6 +21,7 @@ const usage = `baocun — 部门包村 department–village pairing programme
   baocun audit pubkey     审计公钥 print the audit public key
   baocun backup --to PATH 在线备份 an online backup of the data dir, serve running or not (--data-dir DIR)
   baocun restore --from PATH --data-dir NEW  恢复 lay down a new data dir from a backup
+  baocun audit anchor     重建审计锚定 write a lost audit anchor anew from a chain that verifies
   baocun help             本说明 this text
 
 "baocun serve -h" lists the flags; every flag also reads BAOCUN_<FLAG> from the environment.
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdout)
 	case "audit":
-		return auditCommand(ctx, rest, getenv, stdout)
+		return auditCommand(ctx, rest, getenv, stdout, stderr)
 	case "backup":
 		return backupCommand(ctx, rest, getenv, stdout)
 	case "restore":

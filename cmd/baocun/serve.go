@@ -61,6 +61,7 @@ type serveConfig struct {
 	TemporalLogLevel string
 	AuditKey         string
 	StepKey          string
+	AuditAnchor      string
 	TrustedProxies   string
 }
 
@@ -121,6 +122,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (none by default)")
 	fs.StringVar(&c.StepKey, "step-key", "", "key that signs every step the API sends its workflows (default <data-dir>/"+workflows.StepKeyFile+"; created when absent; share it between instances)")
 	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
+	fs.StringVar(&c.AuditAnchor, "audit-anchor", "", "file outside the database to which each signed audit checkpoint is appended (default <data-dir>/audit-anchor/audit-anchor.jsonl; put its directory on another volume or host)")
 	return fs
 }
 
@@ -319,6 +321,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stops = append(stops, func() { db.Close() })
 	log.Info("database ready", "database", db.Name(), "schema_version", sqldb.SchemaVersion())
+	anchor, err := checkAuditAnchor(connectCtx, db, cfg.auditAnchorPath(), auditKey, log)
+	if err != nil {
+		return err
+	}
 
 	address := cfg.TemporalAddress
 	if cfg.embedded() {
@@ -368,7 +374,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	auditLog := sqldb.NewAuditLog(db, auditKey, sqldb.AuditOptions{Logger: log})
+	auditLog := sqldb.NewAuditLog(db, auditKey, sqldb.AuditOptions{Logger: log, Anchor: anchor})
 	stops = append(stops, func() { auditLog.Close() })
 	if stepKey == nil {
 		if stepKey, err = workflows.CreateStepKey(cfg.stepKeyPath()); err != nil {
@@ -446,6 +452,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fmt.Fprintf(stdout, "  Database: %s\n", db.Name())
 	fmt.Fprintf(stdout, "  审计公钥 Audit public key: %s (baocun audit verify --data-dir %s)\n", sqldb.PublicKeyPath(cfg.auditKeyPath()), cfg.DataDir)
+	fmt.Fprintf(stdout, "  审计锚定 Audit anchor: %s\n", anchor.Name())
 	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %smetrics\n", url, url, url)
 	fmt.Fprintf(stdout, "  %s\n", signIn)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the service.\n")

@@ -279,33 +279,38 @@ func TestServeBadInput(t *testing.T) {
 		},
 	)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tt.setup != nil {
-				tt.setup(t, dir)
-			}
-			before := snapshot(t, dir)
-			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), append([]string{"baocun", "serve"}, tt.args(dir)...), func(string) string { return "" }, &stdout, &stderr)
-			if err == nil {
-				t.Fatal("serve succeeded")
-			}
-			line := oneLine(err)
-			for _, w := range tt.want {
-				if !strings.Contains(line, w) {
-					t.Errorf("error %q does not mention %q", line, w)
-				}
-			}
-			if strings.Contains(line, "s3cret") {
-				t.Errorf("error leaks the password: %q", line)
-			}
-			if got := exitCode(err); got != tt.code {
-				t.Errorf("exit code %d, want %d", got, tt.code)
-			}
-			if after := snapshot(t, dir); after != before {
-				t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkBadInput(t, tt) })
+	}
+}
+
+// checkBadInput runs serve on a new data dir prepared by tt.setup and checks that it
+// fails as tt says, with every file as it was.
+func checkBadInput(t *testing.T, tt badInput) {
+	t.Helper()
+	dir := t.TempDir()
+	if tt.setup != nil {
+		tt.setup(t, dir)
+	}
+	before := snapshot(t, dir)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"baocun", "serve"}, tt.args(dir)...), func(string) string { return "" }, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("serve succeeded")
+	}
+	line := oneLine(err)
+	for _, w := range tt.want {
+		if !strings.Contains(line, w) {
+			t.Errorf("error %q does not mention %q", line, w)
+		}
+	}
+	if strings.Contains(line, "s3cret") {
+		t.Errorf("error leaks the password: %q", line)
+	}
+	if got := exitCode(err); got != tt.code {
+		t.Errorf("exit code %d, want %d", got, tt.code)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
 	}
 }
 

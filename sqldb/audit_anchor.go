@@ -1,0 +1,506 @@
+package sqldb
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"baocun"
+)
+
+// The anchor. The chain and its checkpoints live in the database, so whoever can edit
+// the database alone can delete the entries and checkpoints after an earlier
+// checkpoint, rewind audit_head, and leave a chain that is consistent with itself.
+// An anchor keeps a copy of every checkpoint where that writer cannot reach: appended
+// once the checkpoint's transaction has committed (a rolled-back checkpoint never
+// reaches it), compared with the database by Verify and at a service's start.
+
+// Checkpoint is a signed checkpoint exactly as audit_checkpoints stores it; the
+// signature covers CheckpointMessage(Seq, Hash, At, PrevSeq). It is also one line of
+// the anchor file, as JSON with these field names in this order.
+type Checkpoint struct {
+	Seq       int64  `json:"seq"`
+	PrevSeq   int64  `json:"prev_seq"`
+	Hash      string `json:"hash"`
+	At        string `json:"at"`
+	KeyID     string `json:"key_id"`
+	Signature string `json:"signature"`
+}
+
+// verify reports whether c's signature holds under public.
+func (c *Checkpoint) verify(public ed25519.PublicKey) bool {
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	return err == nil && len(public) == ed25519.PublicKeySize &&
+		ed25519.Verify(public, CheckpointMessage(c.Seq, c.Hash, c.At, c.PrevSeq), sig)
+}
+
+// Anchor keeps the signed checkpoints outside the database. The file is the one kind
+// today; a syslog or HTTP witness would be another.
+type Anchor interface {
+	// Name says where the anchor is, for messages (a file's path).
+	Name() string
+	// Append records checkpoints, in order, durably before it returns. They have
+	// committed in the database and their signatures hold.
+	Append(cps ...Checkpoint) error
+	// Read returns every complete record, in the order appended. An anchor that does
+	// not exist yet is an error satisfying errors.Is(err, fs.ErrNotExist).
+	Read() ([]AnchorRecord, error)
+}
+
+// AnchorRecord is one record of an anchor: a checkpoint, or, with Err set, why the
+// record at Line is not one.
+type AnchorRecord struct {
+	Line int
+	Checkpoint
+	Err error
+}
+
+// The default anchor, in a directory of its own inside the data dir so that an
+// operator can mount another volume (or another host's share) there.
+const (
+	AuditAnchorDir  = "audit-anchor"
+	AuditAnchorFile = "audit-anchor.jsonl"
+)
+
+// AuditAnchorPath is the default anchor file of a data dir.
+func AuditAnchorPath(dataDir string) string {
+	return filepath.Join(dataDir, AuditAnchorDir, AuditAnchorFile)
+}
+
+// FileAnchor is an Anchor in a file of JSON lines, one checkpoint each. It is opened
+// for appending only at the first Append, so reading it (an auditor's verify, a
+// service's start-up check) creates and changes nothing.
+type FileAnchor struct {
+	path string
+	log  *slog.Logger
+
+	mu sync.Mutex
+	f  *os.File // O_APPEND; nil until the first Append, and after a failed one
+}
+
+// NewFileAnchor returns the anchor at path; log (nil: slog.Default()) hears of a torn
+// last line cut before appending.
+func NewFileAnchor(path string, log *slog.Logger) *FileAnchor {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &FileAnchor{path: path, log: log}
+}
+
+func (a *FileAnchor) Name() string { return a.path }
+
+// Read parses every newline-terminated line. An unterminated last line is not a
+// record yet: a write in progress in the service, or one a crash cut short (the next
+// Append removes it).
+func (a *FileAnchor) Read() ([]AnchorRecord, error) {
+	f, err := os.Open(a.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, anchorErr(a.path, err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	var recs []AnchorRecord
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			return recs, nil
+		}
+		if err != nil {
+			return nil, anchorErr(a.path, err)
+		}
+		recs = append(recs, parseAnchorLine(line, b))
+	}
+}
+
+func parseAnchorLine(line int, b []byte) AnchorRecord {
+	rec := AnchorRecord{Line: line}
+	// Pointers tell a missing field from a zero one.
+	var raw struct {
+		Seq       *int64  `json:"seq"`
+		PrevSeq   *int64  `json:"prev_seq"`
+		Hash      *string `json:"hash"`
+		At        *string `json:"at"`
+		KeyID     *string `json:"key_id"`
+		Signature *string `json:"signature"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		rec.Err = fmt.Errorf("not a JSON checkpoint (%v)", err)
+		return rec
+	}
+	var missing []string
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{{"seq", raw.Seq != nil}, {"prev_seq", raw.PrevSeq != nil}, {"hash", raw.Hash != nil}, {"at", raw.At != nil},
+		{"key_id", raw.KeyID != nil}, {"signature", raw.Signature != nil}} {
+		if !f.ok {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		rec.Err = fmt.Errorf("missing %s", strings.Join(missing, ", "))
+		return rec
+	}
+	rec.Checkpoint = Checkpoint{Seq: *raw.Seq, PrevSeq: *raw.PrevSeq, Hash: *raw.Hash, At: *raw.At, KeyID: *raw.KeyID, Signature: *raw.Signature}
+	if rec.Seq <= 0 || rec.PrevSeq < 0 || rec.PrevSeq >= rec.Seq {
+		rec.Err = fmt.Errorf("seq %d after prev_seq %d", rec.Seq, rec.PrevSeq)
+	}
+	return rec
+}
+
+// Append writes cps as lines with one write and one fsync.
+func (a *FileAnchor) Append(cps ...Checkpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, c := range cps {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		if err := a.open(); err != nil {
+			return anchorErr(a.path, err)
+		}
+	}
+	_, err := a.f.Write(buf)
+	if err == nil {
+		err = a.f.Sync()
+	}
+	if err != nil {
+		// A short write leaves a torn line: reopening cuts it before the next line.
+		a.f.Close()
+		a.f = nil
+		return anchorErr(a.path, err)
+	}
+	return nil
+}
+
+func (a *FileAnchor) open() error {
+	dir := filepath.Dir(a.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := a.cutTornTail(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(a.path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	// A new file's name must survive a power cut as its lines do.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	a.f = f
+	return nil
+}
+
+// cutTornTail removes an unterminated last line, a write a crash interrupted, so that
+// the next line starts on a line of its own. Its checkpoint is still in the database
+// and the catch-up appends it again, whole.
+func (a *FileAnchor) cutTornTail() error {
+	f, err := os.OpenFile(a.path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	keep := int64(0)
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		b := buf[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			keep = start + int64(i) + 1
+			break
+		}
+		end = start
+	}
+	if keep == size {
+		return nil
+	}
+	if err := f.Truncate(keep); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	a.log.Warn("audit anchor: cut a torn last line, a write a crash interrupted; its checkpoint is appended again from the database",
+		"file", a.path, "offset", keep, "bytes", size-keep)
+	return nil
+}
+
+// Close closes the file if Append opened it.
+func (a *FileAnchor) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return nil
+	}
+	err := a.f.Close()
+	a.f = nil
+	return err
+}
+
+func anchorErr(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor",
+		Message: fmt.Sprintf("审计锚定文件 %s 不可用 Audit anchor %s unusable: %v", path, path, err)}
+}
+
+// loadCheckpoints reads the checkpoints after seq after, in order; limit 0 reads them
+// all (a few bytes for each thousand entries).
+func loadCheckpoints(ctx context.Context, q Querier, after int64, limit int) ([]Checkpoint, error) {
+	query := "SELECT seq, hash, at, prev_seq, key_id, signature FROM audit_checkpoints WHERE seq > ? ORDER BY seq"
+	args := []any{after}
+	if limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cps []Checkpoint
+	for rows.Next() {
+		var c Checkpoint
+		if err := rows.Scan(&c.Seq, &c.Hash, &c.At, &c.PrevSeq, &c.KeyID, &c.Signature); err != nil {
+			return nil, err
+		}
+		cps = append(cps, c)
+	}
+	return cps, rows.Err()
+}
+
+// anchorProblem is where an anchor and the database's checkpoints part first.
+type anchorProblem struct {
+	seq    int64 // the anchored checkpoint's, or the one after the last good line's
+	line   int
+	reason string
+}
+
+// compareAnchor checks the anchor's records in order: each is a checkpoint, signed by
+// public (nil: signatures are not checked), following the one before it, and in the
+// database exactly as anchored. The database may hold checkpoints the anchor does not
+// have yet: committed, not yet appended. The first problem is returned; nil when
+// there is none. good counts the records that held before it.
+func compareAnchor(name string, recs []AnchorRecord, cps []Checkpoint, public ed25519.PublicKey) (p *anchorProblem, good int) {
+	inDB := make(map[int64]*Checkpoint, len(cps))
+	for i := range cps {
+		inDB[cps[i].Seq] = &cps[i]
+	}
+	keyID := ""
+	if public != nil {
+		keyID = AuditKeyID(public)
+	}
+	var last int64
+	for _, r := range recs {
+		at := func(seq int64, zh, format string, args ...any) *anchorProblem {
+			return &anchorProblem{seq: seq, line: r.Line, reason: fmt.Sprintf("审计锚定 %s 第 %d 行%s Audit anchor %s line %d: %s",
+				name, r.Line, zh, name, r.Line, fmt.Sprintf(format, args...))}
+		}
+		c := r.Checkpoint
+		switch {
+		case r.Err != nil:
+			return at(last+1, "格式错误", "malformed: %v", r.Err), good
+		case public != nil && c.KeyID != keyID:
+			return at(c.Seq, "非本密钥签署", "checkpoint %d signed by another key (%s, want %s)", c.Seq, c.KeyID, keyID), good
+		case public != nil && !c.verify(public):
+			return at(c.Seq, "签名无效", "checkpoint %d signature does not verify (line forged or altered)", c.Seq), good
+		case good > 0 && (c.Seq <= last || c.PrevSeq != last):
+			return at(c.Seq, "顺序错误", "out of order: checkpoint %d (after %d) follows checkpoint %d", c.Seq, c.PrevSeq, last), good
+		}
+		d, ok := inDB[c.Seq]
+		if !ok {
+			return at(c.Seq, "的检查点不在数据库中", "checkpoint %d is missing from the database (entries and checkpoints deleted back to an earlier checkpoint)", c.Seq), good
+		}
+		var differ []string
+		for _, f := range []struct {
+			name string
+			same bool
+		}{{"hash", d.Hash == c.Hash}, {"at", d.At == c.At}, {"prev_seq", d.PrevSeq == c.PrevSeq},
+			{"key_id", d.KeyID == c.KeyID}, {"signature", d.Signature == c.Signature}} {
+			if !f.same {
+				differ = append(differ, f.name)
+			}
+		}
+		if len(differ) > 0 {
+			return at(c.Seq, "与数据库中的检查点不符", "checkpoint %d differs from the database's (%s)", c.Seq, strings.Join(differ, ", ")), good
+		}
+		last = c.Seq
+		good++
+	}
+	return nil, good
+}
+
+// CheckAnchor compares the checkpoints in db with the anchor a, reading both and
+// writing nothing: a service calls it before it writes anything and refuses to start
+// on its error. public (nil before a first start has made the key) checks the
+// anchor's signatures. An anchor that does not exist yet is accepted only while the
+// database has no checkpoint: otherwise it is lost or misplaced, and appending a new
+// one would vouch for whatever the database holds now.
+func CheckAnchor(ctx context.Context, db *DB, a Anchor, public ed25519.PublicKey) error {
+	recs, err := a.Read()
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
+		return err
+	}
+	cps, err := loadCheckpoints(ctx, db, 0, 0)
+	if err != nil {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor",
+			Message: "读取审计检查点失败 Could not read the audit checkpoints.", Err: err}
+	}
+	if missing && len(cps) > 0 {
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor", Message: fmt.Sprintf(
+			"审计锚定文件 %s 不存在，而数据库已有 %d 个签名检查点 Audit anchor %s does not exist but the database holds %d signed checkpoints: "+
+				"restore the file (or mount its volume), or, to anchor the chain as it is now, run baocun audit anchor with this --data-dir, --database and --audit-anchor "+
+				"(and --public-key when the key is not in the data dir)",
+			a.Name(), len(cps), a.Name(), len(cps))}
+	}
+	if p, _ := compareAnchor(a.Name(), recs, cps, public); p != nil {
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor",
+			Message: "审计链与其锚定不符 The audit chain disagrees with its anchor: " + p.reason}
+	}
+	return nil
+}
+
+// anchorPage bounds the checkpoints one catch-up step reads and appends (one fsync).
+const anchorPage = 1000
+
+// anchorRetry is how long the writer waits before it tries an anchor that failed
+// again, so that an unwritable anchor is logged once a minute, not every tick.
+const anchorRetry = time.Minute
+
+// SyncAnchor appends to the anchor, in order, every committed checkpoint after the
+// anchor's last one, and returns how many. Each must be signed by the log's key and
+// follow the one before: a checkpoint that is not is refused with an error, and
+// nothing after it is appended. The writer calls it after each checkpoint it commits
+// and on every tick where the database's last checkpoint is not yet anchored (one left
+// by a crash, or signed by another instance on the same database); `baocun audit
+// anchor` calls it to write a new anchor.
+func (l *AuditLog) SyncAnchor(ctx context.Context) (int, error) {
+	a := l.opts.Anchor
+	if a == nil {
+		return 0, nil
+	}
+	if l.public == nil {
+		return 0, &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor",
+			Message: "锚定检查点需要审计公钥 Anchoring checkpoints needs the audit public key."}
+	}
+	l.anchorMu.Lock()
+	defer l.anchorMu.Unlock()
+	if !l.anchorLoaded {
+		recs, err := a.Read()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, err
+		}
+		l.anchored = 0
+		for _, r := range recs {
+			if r.Err != nil {
+				return 0, &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor", Message: fmt.Sprintf(
+					"审计锚定 %s 第 %d 行格式错误，不再追加 Audit anchor %s line %d malformed (%v): nothing is appended after it",
+					a.Name(), r.Line, a.Name(), r.Line, r.Err)}
+			}
+			l.anchored = r.Seq
+		}
+		l.anchorLoaded = true
+	}
+	n := 0
+	for {
+		cps, err := loadCheckpoints(ctx, l.db, l.anchored, anchorPage)
+		if err != nil {
+			return n, &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor",
+				Message: "读取审计检查点失败 Could not read the audit checkpoints.", Err: err}
+		}
+		var refused error
+		prev := l.anchored
+		for i, c := range cps {
+			switch {
+			case c.PrevSeq != prev:
+				refused = fmt.Errorf("checkpoint %d follows %d, not the anchor's last, %d", c.Seq, c.PrevSeq, prev)
+			case !c.verify(l.public):
+				refused = fmt.Errorf("checkpoint %d: its signature does not verify", c.Seq)
+			}
+			if refused != nil {
+				cps = cps[:i]
+				break
+			}
+			prev = c.Seq
+		}
+		if err := a.Append(cps...); err != nil {
+			// What reached the anchor before the failure is read again next time.
+			l.anchorLoaded = false
+			return n, err
+		}
+		if len(cps) > 0 {
+			l.anchored = cps[len(cps)-1].Seq
+		}
+		n += len(cps)
+		if refused != nil {
+			return n, &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor", Message: fmt.Sprintf(
+				"检查点未锚定 Checkpoint not anchored in %s: %v (baocun audit verify says more)", a.Name(), refused)}
+		}
+		if len(cps) < anchorPage {
+			return n, nil
+		}
+	}
+}
+
+// anchorTo brings the anchor up to the checkpoint at seq, the database's last as the
+// caller read it, logging a failure: the checkpoint is safe in the database, and a
+// later tick tries again.
+func (l *AuditLog) anchorTo(ctx context.Context, seq int64) {
+	if l.opts.Anchor == nil || seq == 0 {
+		return
+	}
+	l.anchorMu.Lock()
+	behind := !l.anchorLoaded || l.anchored < seq
+	wait := time.Now().Before(l.anchorRetryAt)
+	l.anchorMu.Unlock()
+	if !behind || wait {
+		return
+	}
+	if _, err := l.SyncAnchor(ctx); err != nil {
+		l.log.Error("audit anchor", "anchor", l.opts.Anchor.Name(), "err", err)
+		l.anchorMu.Lock()
+		l.anchorRetryAt = time.Now().Add(anchorRetry)
+		l.anchorMu.Unlock()
+	}
+}
