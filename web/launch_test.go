@@ -12,6 +12,8 @@ import (
 
 	"baocun"
 	"baocun/sqldb/sqldbtest"
+	"baocun/web"
+	"baocun/workflows"
 )
 
 // A cycle launches from the pairings file beside its settings (multipart), with the
@@ -107,5 +109,30 @@ func TestLaunchRubric(t *testing.T) {
 	json.Unmarshal([]byte(b), &out)
 	if cy, _ = f.db.Cycle(context.Background(), out.ID); cy.Settings.Rubric == nil || len(cy.Settings.Rubric.Goods) != 5 || cy.Settings.Rubric.MinRaters != 3 {
 		t.Fatalf("default rubric stored %+v", cy.Settings.Rubric)
+	}
+}
+
+// A cycle stored as running whose workflow never started (a crash, or a backup cut,
+// between the launch's write and the start) is started by ResumeCycles, once: a
+// second call, as by another instance starting, starts nothing.
+func TestResumeCycles(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	ctx := context.Background()
+	if _, err := f.engine.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(1), ""); err == nil {
+		t.Fatal("the fixture's cycle already has a workflow")
+	}
+	started, err := web.ResumeCycles(ctx, f.db, f.engine)
+	if err != nil || len(started) != 1 || started[0] != 1 {
+		t.Fatalf("started %v, %v; want cycle 1", started, err)
+	}
+	desc, err := f.engine.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.GetWorkflowExecutionInfo().GetType().GetName(); got != "Cycle" {
+		t.Fatalf("workflow type %q", got)
+	}
+	if again, err := web.ResumeCycles(ctx, f.db, f.engine); err != nil || len(again) != 0 {
+		t.Fatalf("a second call started %v, %v", again, err)
 	}
 }

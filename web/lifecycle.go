@@ -150,8 +150,8 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		in := workflows.CycleInput{CycleID: id, Pairings: len(req.Pairings), Settings: cy.Settings.WithoutRubric(), Clock: cy.Clock(),
-			BatchSize: workflows.LaunchBatchSize}
+		cy.ID = id
+		in := cycleInput(cy, len(req.Pairings))
 		wid := workflows.CycleWorkflowID(id)
 		// The cycle is stored: its start must not hang on the caller staying connected.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
@@ -168,6 +168,55 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusCreated, launchResult{ID: id, Pairings: len(req.Pairings), WorkflowID: wid})
+	}
+}
+
+// cycleInput is the Cycle workflow's input for a stored cycle of n pairings.
+func cycleInput(cy *baocun.Cycle, n int) workflows.CycleInput {
+	return workflows.CycleInput{CycleID: cy.ID, Pairings: n, Settings: cy.Settings.WithoutRubric(), Clock: cy.Clock(),
+		BatchSize: workflows.LaunchBatchSize}
+}
+
+// ResumeCycles starts the Cycle workflow of every running cycle that has none. A
+// launch stores the cycle before it starts the workflow, so a crash between the two,
+// or a backup cut between them, leaves a cycle the API answered 201 for and nothing
+// runs; serve calls this at start. Starting is idempotent (the workflow ID is the
+// cycle's, duplicates refused), so instances starting at once, or a launch still in
+// flight on another instance, start each cycle once. It returns the cycles started.
+func ResumeCycles(ctx context.Context, store Store, engine client.Client) ([]int64, error) {
+	var started []int64
+	var before int64
+	for {
+		cs, err := store.Cycles(ctx, before, 100)
+		if err != nil {
+			return started, err
+		}
+		for i := range cs {
+			if cs[i].Status != baocun.CycleRunning {
+				continue
+			}
+			wid := workflows.CycleWorkflowID(cs[i].ID)
+			_, err := engine.DescribeWorkflowExecution(ctx, wid, "")
+			var nf *serviceerror.NotFound
+			if !errors.As(err, &nf) {
+				if err != nil {
+					return started, fmt.Errorf("cycle %d: %w", cs[i].ID, err)
+				}
+				continue
+			}
+			cy, err := store.Cycle(ctx, cs[i].ID)
+			if err != nil {
+				return started, err
+			}
+			if err := startCycle(ctx, engine, wid, cycleInput(cy, cy.PairingsTotal)); err != nil {
+				return started, fmt.Errorf("cycle %d: start its workflow: %w", cy.ID, err)
+			}
+			started = append(started, cy.ID)
+		}
+		if len(cs) < 100 {
+			return started, nil
+		}
+		before = cs[len(cs)-1].ID
 	}
 }
 

@@ -405,6 +405,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
 	stops = append(stops, w.Stop)
+	resumeCycles(ctx, db, signed, auditLog, log)
 
 	handler := web.NewServer(web.Deps{
 		Logger:         log,
@@ -463,6 +464,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	case err := <-httpDone:
 		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// resumeCycles starts the workflow of every running cycle that has none (a crash or a
+// backup's cut between a launch's write and its workflow's start) and audits each.
+// A failure is logged, not fatal: the cycles stay as they are until the next start.
+func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sqldb.AuditLog, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	started, err := web.ResumeCycles(ctx, db, tc)
+	for _, id := range started {
+		log.Warn("a running cycle had no workflow: started it", "cycle", id)
+		e := baocun.AuditEntry{Actor: "system", Action: "cycle.resumed", Resource: fmt.Sprintf("cycles/%d", id), CycleID: fmt.Sprint(id),
+			Summary: `{"reason":"the cycle was stored and its workflow was not running: started at start-up"}`}
+		if err := audit.Append(ctx, &e); err != nil {
+			log.Error("audit cycle.resumed", "cycle", id, "err", err)
+		}
+	}
+	if err != nil {
+		log.Error("resume cycles", "err", err)
 	}
 }
 
