@@ -228,16 +228,23 @@ func forgetMembers(path string) error {
 
 // rootTLS requires mutual TLS on the frontend and between the server's own services
 // (history and matching listen on loopback, where any local process could reach
-// them), every certificate of the set's authority. The server's certificate is the
-// client certificate of its own services and of its system worker.
+// them). The frontend admits the client authority's certificates (its claim mapper
+// then gives each its rights) and the internode certificate of the system worker;
+// history and matching, which run no authorizer, admit only the internode authority's.
 func rootTLS(c *Certificates) config.RootTLS {
-	cert, key, ca := c.path(serverCert), c.path(serverKey), []string{c.CA()}
-	server := config.ServerTLS{CertFile: cert, KeyFile: key, ClientCAFiles: ca, RequireClientAuth: true}
-	client := config.ClientTLS{ServerName: ServerName, RootCAFiles: ca}
+	ca, ica := c.CA(), c.path(internodeCACert)
+	icert, ikey := c.path(internodeCert), c.path(internodeKey)
+	toFrontend := config.ClientTLS{ServerName: ServerName, RootCAFiles: []string{ca}}
 	return config.RootTLS{
-		Internode:    config.GroupTLS{Server: server, Client: client},
-		Frontend:     config.GroupTLS{Server: server, Client: client},
-		SystemWorker: config.WorkerTLS{CertFile: cert, KeyFile: key, Client: client},
+		Frontend: config.GroupTLS{
+			Server: config.ServerTLS{CertFile: c.path(frontendCert), KeyFile: c.path(frontendKey), ClientCAFiles: []string{ca, ica}, RequireClientAuth: true},
+			Client: toFrontend,
+		},
+		Internode: config.GroupTLS{
+			Server: config.ServerTLS{CertFile: icert, KeyFile: ikey, ClientCAFiles: []string{ica}, RequireClientAuth: true},
+			Client: config.ClientTLS{ServerName: Internode, RootCAFiles: []string{ica}},
+		},
+		SystemWorker: config.WorkerTLS{CertFile: icert, KeyFile: ikey, Client: toFrontend},
 	}
 }
 

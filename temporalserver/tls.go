@@ -36,14 +36,26 @@ const (
 	// Operator is the common name of the certificate for an operator's `temporal`
 	// CLI: read-only.
 	Operator = "baocun-operator"
+	// Internode is the common name of the server's certificate between its own
+	// services (history, matching, the system worker), of an authority of its own.
+	Internode = "baocun-temporal-internode"
+
+	caName          = "Baocun Temporal CA"
+	internodeCAName = "Baocun Temporal internode CA"
 )
 
-// Files of a certificate set, as they are in TLSDir.
+// Files of a certificate set, as they are in TLSDir. Two authorities: ca.pem signs
+// the frontend's certificate and its clients' (service, operator); internode-ca.pem
+// signs only the certificate the server's own services present to each other. The
+// history and matching services run no authorizer — any certificate they admit may do
+// anything — so they admit only the internode authority's, which no client holds.
 const (
-	caCert, caKey             = "ca.pem", "ca-key.pem"
-	serverCert, serverKey     = "server.pem", "server-key.pem"
-	serviceCert, serviceKey   = "service.pem", "service-key.pem"
-	operatorCert, operatorKey = "operator.pem", "operator-key.pem"
+	caCert, caKey                   = "ca.pem", "ca-key.pem"
+	internodeCACert, internodeCAKey = "internode-ca.pem", "internode-ca-key.pem"
+	frontendCert, frontendKey       = "frontend.pem", "frontend-key.pem"
+	internodeCert, internodeKey     = "internode.pem", "internode-key.pem"
+	serviceCert, serviceKey         = "service.pem", "service-key.pem"
+	operatorCert, operatorKey       = "operator.pem", "operator-key.pem"
 )
 
 // certValidity is how long generated certificates last: longer than a three-year
@@ -80,31 +92,38 @@ func ReadCertificates(dir string) (*Certificates, error) {
 		return nil, tlsErr(dir, err)
 	}
 	c := &Certificates{Dir: dir}
-	caPEM, err := os.ReadFile(c.path(caCert))
-	if err != nil {
-		return nil, tlsErr(c.path(caCert), err)
-	}
-	ca, err := parseCert(caPEM)
-	if err != nil {
-		return nil, tlsErr(c.path(caCert), err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
 	now := time.Now()
-	for _, pair := range [][2]string{{caCert, caKey}, {serverCert, serverKey}, {serviceCert, serviceKey}, {operatorCert, operatorKey}} {
-		kp, err := tls.LoadX509KeyPair(c.path(pair[0]), c.path(pair[1]))
+	load := func(cert, key string) (*x509.Certificate, error) {
+		kp, err := tls.LoadX509KeyPair(c.path(cert), c.path(key))
 		if err != nil {
-			return nil, tlsErr(c.path(pair[0]), err)
+			return nil, tlsErr(c.path(cert), err)
 		}
-		leaf := kp.Leaf
-		if now.After(leaf.NotAfter) {
-			return nil, tlsErr(c.path(pair[0]), fmt.Errorf("expired on %s: move the directory away and start again to generate a new set (then give other instances the new client certificate)", leaf.NotAfter.Format(time.DateOnly)))
+		if now.After(kp.Leaf.NotAfter) {
+			return nil, tlsErr(c.path(cert), fmt.Errorf("expired on %s: move the directory away and start again to generate a new set (then give other instances the new client certificate)", kp.Leaf.NotAfter.Format(time.DateOnly)))
 		}
-		if pair[0] == caCert {
-			continue
+		return kp.Leaf, nil
+	}
+	for _, set := range []struct {
+		ca, caKey string
+		leaves    [][2]string
+	}{
+		{caCert, caKey, [][2]string{{frontendCert, frontendKey}, {serviceCert, serviceKey}, {operatorCert, operatorKey}}},
+		{internodeCACert, internodeCAKey, [][2]string{{internodeCert, internodeKey}}},
+	} {
+		ca, err := load(set.ca, set.caKey)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			return nil, tlsErr(c.path(pair[0]), fmt.Errorf("not of this directory's authority %s: %v", caCert, err))
+		roots := x509.NewCertPool()
+		roots.AddCert(ca)
+		for _, pair := range set.leaves {
+			leaf, err := load(pair[0], pair[1])
+			if err != nil {
+				return nil, err
+			}
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				return nil, tlsErr(c.path(pair[0]), fmt.Errorf("not of this directory's authority %s: %v", set.ca, err))
+			}
 		}
 	}
 	return c, nil
@@ -141,32 +160,32 @@ func CreateCertificates(dir string, hosts ...string) (*Certificates, error) {
 
 func generate(dir string, hosts []string) error {
 	now := time.Now().Add(-time.Hour) // tolerate a little clock skew between hosts
-	caKeyPair, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
+	authority := func(name, certFile, keyFile string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber:          serial(),
+			Subject:               pkix.Name{CommonName: name, Organization: []string{"Baocun"}},
+			NotBefore:             now,
+			NotAfter:              now.Add(certValidity),
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			MaxPathLenZero:        true,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cert, key, writePair(dir, certFile, keyFile, der, key)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "Baocun Temporal CA", Organization: []string{"Baocun"}},
-		NotBefore:             now,
-		NotAfter:              now.Add(certValidity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKeyPair.PublicKey, caKeyPair)
-	if err != nil {
-		return err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return err
-	}
-	if err := writePair(dir, caCert, caKey, caDER, caKeyPair); err != nil {
-		return err
-	}
-	leaf := func(cn string, usages []x509.ExtKeyUsage, dns []string, ips []net.IP, certFile, keyFile string) error {
+	leaf := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, usages []x509.ExtKeyUsage, dns []string, ips []net.IP, certFile, keyFile string) error {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return err
@@ -181,11 +200,19 @@ func generate(dir string, hosts []string) error {
 			DNSNames:     dns,
 			IPAddresses:  ips,
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKeyPair)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
 			return err
 		}
 		return writePair(dir, certFile, keyFile, der, key)
+	}
+	ca, caPriv, err := authority(caName, caCert, caKey)
+	if err != nil {
+		return err
+	}
+	ica, icaPriv, err := authority(internodeCAName, internodeCACert, internodeCAKey)
+	if err != nil {
+		return err
 	}
 	dns := []string{ServerName, "localhost"}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
@@ -201,15 +228,20 @@ func generate(dir string, hosts []string) error {
 			dns = append(dns, h)
 		}
 	}
-	// The server's certificate is also its client certificate between its own
-	// services (history, matching, the system worker): hence both usages.
-	if err := leaf(ServerName, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, dns, ips, serverCert, serverKey); err != nil {
+	server := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if err := leaf(ca, caPriv, ServerName, server, dns, ips, frontendCert, frontendKey); err != nil {
 		return err
 	}
-	if err := leaf(Service, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil, serviceCert, serviceKey); err != nil {
+	if err := leaf(ca, caPriv, Service, client, nil, nil, serviceCert, serviceKey); err != nil {
 		return err
 	}
-	return leaf(Operator, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil, operatorCert, operatorKey)
+	if err := leaf(ca, caPriv, Operator, client, nil, nil, operatorCert, operatorKey); err != nil {
+		return err
+	}
+	// Both usages: the services present it to each other as servers and as clients,
+	// and the system worker presents it to the frontend.
+	return leaf(ica, icaPriv, Internode, append(server, x509.ExtKeyUsageClientAuth), []string{Internode}, ips, internodeCert, internodeKey)
 }
 
 func writePair(dir, certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) error {

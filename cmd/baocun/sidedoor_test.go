@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +44,7 @@ import (
 // roles, and a pairing (nominated, so its approve_team task is open) to aim at.
 type sideDoor struct {
 	address string
+	pid     int // the process the Temporal server runs in
 	certs   *temporalserver.Certificates
 	stepKey string
 	r       *roles
@@ -50,7 +54,7 @@ type sideDoor struct {
 
 // newSideDoor signs in the roles at base, launches n pairings and nominates the first
 // one's team through the API, so its history holds a genuinely signed step.
-func newSideDoor(t *testing.T, base, address, tlsDir, stepKey string, n int) *sideDoor {
+func newSideDoor(t *testing.T, base string, server *process, address, tlsDir, stepKey string, n int) *sideDoor {
 	t.Helper()
 	certs, err := temporalserver.ReadCertificates(tlsDir)
 	if err != nil {
@@ -58,7 +62,7 @@ func newSideDoor(t *testing.T, base, address, tlsDir, stepKey string, n int) *si
 	}
 	r := newRoles(t, base, 5) // the sample directory's smallest
 	ps := r.launch(t, n)
-	d := &sideDoor{address: address, certs: certs, stepKey: stepKey, r: r, pairing: ps[0], others: ps[1:]}
+	d := &sideDoor{address: address, pid: server.cmd.Process.Pid, certs: certs, stepKey: stepKey, r: r, pairing: ps[0], others: ps[1:]}
 	ctx := context.Background()
 	team := r.teamOf(d.pairing.Village)
 	deadline := time.Now().Add(time.Minute)
@@ -309,7 +313,7 @@ func (d *sideDoor) checkFrontend(t *testing.T) {
 		{"plain text", client.Options{}},
 		{"TLS without a certificate", client.Options{ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{RootCAs: ours.RootCAs, ServerName: temporalserver.ServerName}}}},
 		{"a certificate of another authority", client.Options{ConnectionOptions: client.ConnectionOptions{TLS: foreignConf}}},
-		{"an API key", client.Options{ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{RootCAs: ours.RootCAs, ServerName: temporalserver.ServerName}},
+		{"an API key and no certificate", client.Options{ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{RootCAs: ours.RootCAs, ServerName: temporalserver.ServerName}},
 			Credentials: client.NewAPIKeyStaticCredentials("guessed")}},
 	}
 	for _, o := range outsiders {
@@ -323,8 +327,9 @@ func (d *sideDoor) checkFrontend(t *testing.T) {
 	}
 	// The operator's certificate reads and changes nothing.
 	t.Run("operator", func(t *testing.T) {
+		errs := attack(d.client(t, temporalserver.Operator, false), aim)
 		for _, fc := range frontendCalls {
-			err := attack(d.client(t, temporalserver.Operator, false), aim)[fc.name]
+			err := errs[fc.name]
 			var denied *serviceerror.PermissionDenied
 			switch {
 			case fc.write && !errors.As(err, &denied):
@@ -361,8 +366,9 @@ func TestFrontendAdmitsOnlyTheService(t *testing.T) {
 	dir := t.TempDir()
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)
-	d := newSideDoor(t, p.url, p.temporal, filepath.Join(dir, temporalserver.TLSDir), filepath.Join(dir, workflows.StepKeyFile), 1)
+	d := newSideDoor(t, p.url, p, p.temporal, filepath.Join(dir, temporalserver.TLSDir), filepath.Join(dir, workflows.StepKeyFile), 1)
 	d.checkFrontend(t)
+	d.checkInternalPorts(t)
 }
 
 // Against `baocun temporal`, the server several instances share.
@@ -372,8 +378,9 @@ func TestTemporalCommandAdmitsOnlyTheService(t *testing.T) {
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, append([]string{"--data-dir", sdir, "--http", "127.0.0.1:0",
 		"--temporal-address", tp.temporal}, joinFlags(tdir)...)...)
 	p.waitReady(t)
-	d := newSideDoor(t, p.url, tp.temporal, filepath.Join(tdir, temporalserver.TLSDir), filepath.Join(sdir, workflows.StepKeyFile), 1)
+	d := newSideDoor(t, p.url, tp, tp.temporal, filepath.Join(tdir, temporalserver.TLSDir), filepath.Join(sdir, workflows.StepKeyFile), 1)
 	d.checkFrontend(t)
+	d.checkInternalPorts(t)
 }
 
 // fixedHeader sends every Update with a signature header of the attacker's choosing.
@@ -406,7 +413,7 @@ func TestForgedStepsAreRefused(t *testing.T) {
 	dir := t.TempDir()
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)
-	d := newSideDoor(t, p.url, p.temporal, filepath.Join(dir, temporalserver.TLSDir), filepath.Join(dir, workflows.StepKeyFile), 2)
+	d := newSideDoor(t, p.url, p, p.temporal, filepath.Join(dir, temporalserver.TLSDir), filepath.Join(dir, workflows.StepKeyFile), 2)
 	ctx := context.Background()
 	pairingID := workflows.PairingWorkflowID(d.pairing.ID)
 	step := d.forgedStep(t)
@@ -532,4 +539,87 @@ func (d *sideDoor) opts(t *testing.T, ics ...interceptor.ClientInterceptor) clie
 		t.Fatal(err)
 	}
 	return client.Options{ConnectionOptions: client.ConnectionOptions{TLS: conf}, Interceptors: ics}
+}
+
+// checkInternalPorts: the server's other services (history, matching, the worker
+// service, cluster membership) listen on loopback and run no authorizer, so they must
+// not admit any certificate a client holds — not the service's, not the operator's —
+// even from a client that skips verifying them. The frontend, the control, admits both.
+func (d *sideDoor) checkInternalPorts(t *testing.T) {
+	t.Helper()
+	_, fport, _ := net.SplitHostPort(d.address)
+	ports := listeningPorts(t, d.pid)
+	if len(ports) < 5 {
+		t.Fatalf("process %d listens on %v: fewer ports than the server's services", d.pid, ports)
+	}
+	for _, who := range []string{temporalserver.Service, temporalserver.Operator} {
+		conf, err := d.certs.ClientTLS(who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf.InsecureSkipVerify = true // the attacker's choice: talk to whatever answers
+		conf.NextProtos = []string{"h2"}
+		for _, port := range ports {
+			accepted := tlsAccepts(net.JoinHostPort("127.0.0.1", port), conf)
+			if port == fport && !accepted {
+				t.Errorf("the frontend (%s) refused %s's certificate", port, who)
+			}
+			if port != fport && accepted {
+				t.Errorf("port %s of process %d admits %s's certificate: a side door past the frontend's authorizer", port, d.pid, who)
+			}
+		}
+	}
+}
+
+// tlsAccepts reports whether a TLS server at addr admits conf's client certificate:
+// a gRPC server that does sends its HTTP/2 settings at once; one that does not ends
+// the connection with an alert (TLS 1.3 sends it after the handshake).
+func tlsAccepts(addr string, conf *tls.Config) bool {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, conf)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := conn.Read(make([]byte, 64))
+	return n > 0 && err == nil
+}
+
+// listeningPorts are the TCP ports process pid listens on, read from /proc: the
+// sockets among its open files that /proc/net/tcp{,6} lists as listening.
+func listeningPorts(t *testing.T, pid int) []string {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil {
+			if in, ok := strings.CutPrefix(l, "socket:["); ok {
+				inodes[strings.TrimSuffix(in, "]")] = true
+			}
+		}
+	}
+	var ports []string
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseUint(hexPort, 16, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ports = append(ports, strconv.FormatUint(port, 10))
+		}
+	}
+	return ports
 }
