@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
@@ -127,6 +128,16 @@ func (k *StepKey) sign(workflowID, update, updateID string, at time.Time, args [
 	return stepSignature{Version: stepVersion, KeyID: k.id, At: at.UTC(), MAC: hex.EncodeToString(k.mac(workflowID, update, updateID, at, canon))}, nil
 }
 
+// Header is the StepHeader payload signing an Update of workflowID named update, with
+// ID updateID and arguments args, at time at.
+func (k *StepKey) Header(workflowID, update, updateID string, at time.Time, args []any) (*commonpb.Payload, error) {
+	sig, err := k.sign(workflowID, update, updateID, at, args)
+	if err != nil {
+		return nil, fmt.Errorf("sign step %s: %w", update, err)
+	}
+	return converter.GetDefaultDataConverter().ToPayload(sig)
+}
+
 // Refusal is a step the worker refused for its signature: a security event.
 type Refusal struct {
 	WorkflowID string
@@ -147,17 +158,17 @@ func (k *StepKey) check(ctx workflow.Context, in *interceptor.UpdateInput) strin
 	}
 	var sig stepSignature
 	if err := converter.GetDefaultDataConverter().FromPayload(p, &sig); err != nil {
-		return "malformed signature: " + err.Error()
+		return "malformed signature: " + clip(err.Error())
 	}
 	if sig.Version != stepVersion {
-		return fmt.Sprintf("unknown signature version %q", sig.Version)
+		return fmt.Sprintf("unknown signature version %q", clip(sig.Version))
 	}
 	if sig.KeyID != k.id {
-		return fmt.Sprintf("signed with another key (%s, want %s)", sig.KeyID, k.id)
+		return fmt.Sprintf("signed with another key (%q, want %s)", clip(sig.KeyID), k.id)
 	}
 	mac, err := hex.DecodeString(sig.MAC)
 	if err != nil {
-		return "malformed signature: " + err.Error()
+		return "malformed signature: " + clip(err.Error())
 	}
 	args := make([][]byte, len(in.Args))
 	for i, a := range in.Args {
@@ -178,6 +189,16 @@ func (k *StepKey) check(ctx workflow.Context, in *interceptor.UpdateInput) strin
 		return fmt.Sprintf("signature made at %s, outside the %s it is good for (replayed?)", sig.At.Format(time.RFC3339), stepMaxAge)
 	}
 	return ""
+}
+
+// clip bounds what a refused sender controls before it reaches the logs and the
+// audit trail.
+func clip(s string) string {
+	const max = 64
+	if r := []rune(s); len(r) > max {
+		return string(r[:max]) + "…"
+	}
+	return s
 }
 
 // SigningInterceptor is the client interceptor of the service's own Temporal client:
@@ -201,11 +222,7 @@ type signingOutbound struct {
 }
 
 func (o *signingOutbound) UpdateWorkflow(ctx context.Context, in *interceptor.ClientUpdateWorkflowInput) (client.WorkflowUpdateHandle, error) {
-	sig, err := o.key.sign(in.WorkflowID, in.UpdateName, in.UpdateID, time.Now(), in.Args)
-	if err != nil {
-		return nil, fmt.Errorf("sign step %s: %w", in.UpdateName, err)
-	}
-	p, err := converter.GetDefaultDataConverter().ToPayload(sig)
+	p, err := o.key.Header(in.WorkflowID, in.UpdateName, in.UpdateID, time.Now(), in.Args)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +232,12 @@ func (o *signingOutbound) UpdateWorkflow(ctx context.Context, in *interceptor.Cl
 	}
 	h[StepHeader] = p
 	return o.Next.UpdateWorkflow(ctx, in)
+}
+
+// UpdateWithStartWorkflow is not signed (Baocun never sends one): it is refused here,
+// by name, rather than refused unsigned by the worker.
+func (o *signingOutbound) UpdateWithStartWorkflow(ctx context.Context, in *interceptor.ClientUpdateWithStartWorkflowInput) (client.WorkflowUpdateHandle, error) {
+	return nil, errors.New("sign step: update-with-start is not signed; start the workflow, then send the step")
 }
 
 // GuardInterceptor is the worker interceptor that refuses Updates without a good
@@ -248,9 +271,9 @@ func (i *guardInbound) ValidateUpdate(ctx workflow.Context, in *interceptor.Upda
 		for _, a := range in.Args {
 			switch st := a.(type) {
 			case Step:
-				r.Actor = st.Actor
+				r.Actor = clip(st.Actor)
 			case CycleStep:
-				r.Actor = st.Actor
+				r.Actor = clip(st.Actor)
 			}
 		}
 		if i.g.refused != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"baocun"
 	"baocun/workflows"
@@ -20,19 +21,28 @@ import (
 // securityEvents writes the steps the worker refused for their signature to the audit
 // trail. The worker's guard runs inside workflow code, where nothing may block or
 // touch the database, so it hands each refusal to this queue and one goroutine
-// appends it. A full queue drops the event (counted and logged): a flood of forged
-// steps must not stall the workflows that check them.
+// appends it. A full queue, or more events than the trail takes (securityRate), drops
+// the event (counted and logged): a flood of forged steps must neither stall the
+// workflows that check them nor fill the trail.
 type securityEvents struct {
 	audit   baocun.AuditLog
 	log     *slog.Logger
 	refused prometheus.Counter
 	dropped prometheus.Counter
+	limit   *rate.Limiter
 
 	mu     sync.RWMutex // guards closed against sends on ch
 	closed bool
 	ch     chan workflows.Refusal
 	done   chan struct{}
 }
+
+// The trail takes refused steps at securityRate a second, in bursts of securityBurst:
+// far more than any honest fault produces, far fewer than a flood would write.
+const (
+	securityRate  = 10
+	securityBurst = 100
+)
 
 func newSecurityEvents(audit baocun.AuditLog, log *slog.Logger, reg prometheus.Registerer) *securityEvents {
 	s := &securityEvents{
@@ -41,9 +51,10 @@ func newSecurityEvents(audit baocun.AuditLog, log *slog.Logger, reg prometheus.R
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "baocun_steps_refused_signature_total",
 			Help: "Updates the worker refused for a missing, wrong or stale step signature."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "baocun_security_events_dropped_total",
-			Help: "Refused steps not written to the audit trail because its queue was full."}),
-		ch:   make(chan workflows.Refusal, 1024),
-		done: make(chan struct{}),
+			Help: "Refused steps not written to the audit trail: its queue was full, or they came faster than securityRate."}),
+		limit: rate.NewLimiter(securityRate, securityBurst),
+		ch:    make(chan workflows.Refusal, 1024),
+		done:  make(chan struct{}),
 	}
 	reg.MustRegister(s.refused, s.dropped)
 	go s.run()
@@ -57,6 +68,11 @@ func (s *securityEvents) record(r workflows.Refusal) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
+		return
+	}
+	if !s.limit.Allow() {
+		s.dropped.Inc()
+		s.log.Error("security event not audited: more than the trail takes", "workflow", r.WorkflowID, "update_id", r.UpdateID)
 		return
 	}
 	select {

@@ -467,6 +467,28 @@ func TestForgedStepsAreRefused(t *testing.T) {
 		return errors.New("accepted")
 	}
 	other := workflows.PairingWorkflowID(d.others[0].ID)
+	// Genuinely signed with the service's key, but at the wrong time: captured long
+	// ago and sent now, or made to be good in the future.
+	key, err := workflows.ReadStepKey(d.stepKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedAt := func(at time.Time, updateID string) func() error {
+		return func() error {
+			h, err := key.Header(pairingID, workflows.UpdateDecideTeam, updateID, at, []any{step})
+			if err != nil {
+				return err
+			}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			uh, err := d.lazy(t, d.opts(t, &fixedHeader{payload: h})).UpdateWorkflow(cctx, client.UpdateWorkflowOptions{UpdateID: updateID,
+				WorkflowID: pairingID, UpdateName: workflows.UpdateDecideTeam, Args: []any{step}, WaitForStage: client.WorkflowUpdateStageCompleted})
+			if err != nil {
+				return err
+			}
+			return uh.Get(cctx, nil)
+		}
+	}
 	forgeries := []struct {
 		name string
 		send func() error
@@ -480,6 +502,8 @@ func TestForgedStepsAreRefused(t *testing.T) {
 		}},
 		{"genuine signature, new Update ID", func() error { return replay(pairingID, "side-door-replay") }},
 		{"genuine signature and ID, another workflow", func() error { return replay(other, genuine.GetMeta().GetUpdateId()) }},
+		{"signed 20 minutes ago", signedAt(time.Now().Add(-20*time.Minute), "side-door-stale")},
+		{"signed 10 minutes ahead", signedAt(time.Now().Add(10*time.Minute), "side-door-future")},
 	}
 	for _, f := range forgeries {
 		err := f.send()
