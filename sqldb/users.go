@@ -234,7 +234,10 @@ func (db *DB) Login(ctx context.Context, username, password string, now time.Tim
 	var disabled int
 	err := db.QueryRowContext(ctx, "SELECT id, password_hash, disabled FROM users WHERE username = ?", username).Scan(&id, &hash, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		baocun.CheckPassword(dummyHash, password) // same time as a real check: no user enumeration by timing
+		// Same time as a real check: no user enumeration by timing.
+		if _, err := baocun.CheckPassword(dummyHash, password); err != nil {
+			return baocun.LoginResult{}, err
+		}
 		return baocun.LoginResult{}, errBadLogin
 	}
 	if err != nil {
@@ -261,7 +264,11 @@ func (db *DB) Login(ctx context.Context, username, password string, now time.Tim
 			return baocun.LoginResult{}, err
 		}
 	}
-	if disabled != 0 || !baocun.CheckPassword(hash, password) {
+	ok, err := baocun.CheckPassword(hash, password)
+	if err != nil {
+		return baocun.LoginResult{}, err
+	}
+	if disabled != 0 || !ok {
 		return baocun.LoginResult{LockedUntil: until}, errBadLogin
 	}
 	if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = '' WHERE id = ?", id); err != nil {
