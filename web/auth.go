@@ -19,7 +19,7 @@ import (
 
 // Store is what the HTTP layer needs of the application database.
 type Store interface {
-	Login(ctx context.Context, username, password string, now time.Time) (baocun.LoginResult, error)
+	Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginResult, error)
 	CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error)
 	UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error)
 	RevokeToken(ctx context.Context, token string) error
@@ -202,16 +202,12 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 		e := baseEntry(c, "auth.login")
 		e.Actor = req.Username
 		e.Resource = "users/" + req.Username
-		res, err := store.Login(c.Request.Context(), req.Username, req.Password, time.Now())
+		res, err := store.Login(c.Request.Context(), baocun.LoginAttempt{Username: req.Username, Password: req.Password, Source: c.ClientIP(), Now: time.Now()})
 		if err != nil {
-			e.Status = http.StatusUnauthorized
+			e.Status = statusOf[baocun.ErrorCode(err)]
 			// The client hears the same either way; the trail says whether the
 			// account is locked.
-			reason := "wrong username or password"
-			if !res.LockedUntil.IsZero() {
-				reason = "locked until " + res.LockedUntil.UTC().Format(time.RFC3339)
-			}
-			e.Summary = summary(map[string]any{"result": "failure", "reason": reason})
+			e.Summary = summary(map[string]any{"result": "failure", "reason": loginReason(res)})
 			if aerr := audit.Append(c.Request.Context(), e); aerr != nil {
 				Error(c, aerr)
 				return
@@ -242,6 +238,23 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: expires.UTC(), User: res.User})
 	}
+}
+
+// loginReason is what the trail says of a refused sign-in; the client hears the same
+// for a wrong password, an unknown name, a disabled account and a lock.
+func loginReason(res baocun.LoginResult) string {
+	r := res.Reason
+	if r == "" {
+		r = "error"
+	}
+	if res.LockedUntil.IsZero() {
+		return r
+	}
+	locked := "locked until " + res.LockedUntil.UTC().Format(time.RFC3339)
+	if r == "locked" {
+		return locked
+	}
+	return r + "; " + locked
 }
 
 // handleLogout revokes the caller's token, and says so in the audit trail.

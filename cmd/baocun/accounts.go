@@ -19,13 +19,26 @@ import (
 // EnvAdminPassword names the variable that sets the first admin's password.
 const EnvAdminPassword = "BAOCUN_ADMIN_PASSWORD"
 
-// preparePolicy stores the default permissions on a new database.
+// preparePolicy stores the default permissions on a new database, and gives one
+// seeded by an older release the rules added since.
 func preparePolicy(ctx context.Context, db *sqldb.DB) error {
 	_, err := db.SeedPolicy(ctx, policy.DefaultRows(), &baocun.AuditEntry{
 		Actor: "system", Action: "policy.seed", Resource: "policy",
 		Summary: fmt.Sprintf(`{"rules":%d}`, len(policy.DefaultRows())),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	for _, a := range policy.Additions {
+		rows := make([][]string, len(a.Rules))
+		for i, r := range a.Rules {
+			rows[i] = r
+		}
+		if _, err := db.AddPolicyRules(ctx, a.Name, rows, &baocun.AuditEntry{Actor: "system", Action: "policy.add", Resource: "policy"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bootstrapAdmin creates the first account, "admin", when there is none: with the
