@@ -179,6 +179,17 @@ var cells = []cell{
 		}},
 	{route: "GET /users", path: "/users", allowed: []string{"admin", "auditor"}},
 	{route: "GET /users/:username", path: "/users/admin", allowed: []string{"admin", "auditor"}},
+	{route: "PATCH /users/:username", path: "/users/target", allowed: []string{"admin"},
+		body: func(int) any { return map[string]bool{"disabled": false} }},
+	{route: "POST /users/:username/password", path: "/users/target/password", allowed: []string{"admin"},
+		body: func(int) any { return map[string]string{"password": "a-temporary-password"} }},
+	{route: "POST /users/:username/unlock", path: "/users/target/unlock", allowed: []string{"admin"}},
+	{route: "GET /users/:username/sessions", path: "/users/target/sessions", allowed: []string{"admin", "auditor"}},
+	{route: "DELETE /users/:username/sessions", path: "/users/target/sessions", allowed: []string{"admin"}},
+	// Every signed-in account may change its own password; a new one equal to the
+	// old is refused (400), so the matrix changes nobody's.
+	{route: "POST /auth/password", path: "/auth/password", allowed: []string{"signed-in"},
+		body: func(int) any { return map[string]string{"old_password": password, "new_password": password} }},
 	{route: "GET /departments/:code/people", on: "own department, own county", path: "/departments/D1/people",
 		allowed: []string{"admin", "organiser", "organiser_a", "auditor", "dept_lead"}},
 	{route: "GET /departments/:code/people", on: "another department, own county", path: "/departments/D3/people",
@@ -298,6 +309,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		f.user(a.name, a.person, a.village, a.roles...)
 	}
+	f.user("target", "", "") // the account the account routes act on
 	covered := map[string]bool{}
 	for _, c := range cells {
 		covered[c.route] = true
