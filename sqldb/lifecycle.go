@@ -327,7 +327,10 @@ func inboxScope(u *baocun.User, g baocun.Grant) (string, []any) {
 	case baocun.RoleReviewer:
 		// Never their own department's, nor, while a move waits for an admin, the
 		// one the directory moved them to (web/authz.go decides the same).
-		return "role = ? AND department_code <> ? AND department_code <> ?", []any{g.Role, u.Department, u.PendingDepartment}
+		if u.PendingDepartment != "" {
+			return "role = ? AND department_code <> ? AND department_code <> ?", []any{g.Role, u.Department, u.PendingDepartment}
+		}
+		return "role = ? AND department_code <> ?", []any{g.Role, u.Department}
 	case baocun.RoleDeptLead:
 		if u.Department == "" || u.PendingDepartment != "" {
 			return "", nil
