@@ -22,11 +22,11 @@ import (
 // of them busy; more would only lengthen every sign-in), but never more than
 // argonMemoryBudget of hash memory. That is one slot on this project's 2-core
 // machines — about 15 sign-ins a second, more than a city's officials need at nine
-// in the morning — and two on larger ones. The queue holds what the slots serve in
-// about argonMaxWait.
+// in the morning — and two on larger ones. The queue is short (8 a slot: about a
+// second of hashing, longer on a busy machine), and nobody waits past argonMaxWait.
 const (
 	argonMemoryBudget = 64 << 20 // bytes of hash memory in flight at most
-	argonMaxWait      = time.Second
+	argonMaxWait      = 3 * time.Second
 	argonRetryAfter   = time.Second
 )
 
