@@ -10,7 +10,7 @@ import (
 // sign-ins is a burst of memory: 32 parallel ones took the process from 326 MB to
 // 1.2 GB, and the embedded Temporal server shares that process. Every hash and every
 // check therefore runs in one of a few slots, with a short queue in front; a caller
-// beyond the queue, or one that waits too long in it, is told to come back.
+// beyond the queue is told at once to come back.
 //
 // A hash's memory is garbage once it returns, and the runtime collects garbage only
 // when the heap has doubled since the last collection: with a live heap of a few
