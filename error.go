@@ -3,6 +3,7 @@ package baocun
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes: what kind of failure an Error is. The web layer maps each to one
@@ -17,6 +18,10 @@ const (
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
+// ETOOMANY: the caller, or everyone at once, is over a limit (sign-in throttles, the
+// password hashing slots); Error.RetryAfter says when to try again.
+const ETOOMANY = "too_many_requests"
+
 // Error is the one error type of the module. Message is for people (Chinese first,
 // English beside it, where a user will read it); Op names the operation that failed
 // for logs; Fields names the offending input fields; Err is the cause, never shown to
@@ -27,6 +32,8 @@ type Error struct {
 	Op      string
 	Fields  map[string]string
 	Err     error
+	// RetryAfter is how long an ETOOMANY caller should wait before trying again.
+	RetryAfter time.Duration
 }
 
 // Errorf returns an Error with the code and a formatted message.

@@ -30,8 +30,8 @@ func TestPasswordHash(t *testing.T) {
 		{"plain", "plain", false},
 	}
 	for _, tt := range tests {
-		if got := baocun.CheckPassword(tt.hash, tt.password); got != tt.want {
-			t.Errorf("CheckPassword(%q, %q) = %v", tt.hash, tt.password, got)
+		if got, err := baocun.CheckPassword(tt.hash, tt.password); err != nil || got != tt.want {
+			t.Errorf("CheckPassword(%q, %q) = %v, %v", tt.hash, tt.password, got, err)
 		}
 	}
 	if _, err := baocun.HashPassword("short"); baocun.ErrorCode(err) != baocun.EINVALID {

@@ -56,6 +56,19 @@ func DefaultRows() [][]string {
 	return out
 }
 
+// Addition is default rules a release added after databases were first seeded: a
+// database seeded before it gets them once (Store.AddPolicyRules, audited), and
+// one seeded later has them from policy.csv already.
+type Addition struct {
+	Name  string
+	Rules []Rule
+}
+
+// Additions, oldest first. Every rule here is in policy.csv too (a test checks).
+var Additions = []Addition{
+	{Name: "accounts", Rules: []Rule{{"p", "admin", "user", "update", "any", "allow"}}},
+}
+
 // DefaultRules are the embedded default permissions (p rules).
 func DefaultRules() []Rule {
 	rd := csv.NewReader(strings.NewReader(defaultPolicy))

@@ -136,9 +136,19 @@ func TestRevocationTakesEffectAtOnce(t *testing.T) {
 
 func TestDefaultRulesAreWellFormed(t *testing.T) {
 	scopes := map[string]bool{ScopeAny: true, ScopeOwnDept: true, ScopeOwnPairing: true, ScopeOwnVillage: true}
+	defaults := map[string]bool{}
 	for _, r := range DefaultRules() {
 		if len(r) != 6 || r[0] != "p" || !scopes[r[4]] || (r[5] != "allow" && r[5] != "deny") {
 			t.Errorf("bad rule %v", r)
+		}
+		defaults[r.String()] = true
+	}
+	// A database seeded after an addition must end as one seeded before it.
+	for _, a := range Additions {
+		for _, r := range a.Rules {
+			if !defaults[r.String()] {
+				t.Errorf("addition %s: %v is not in policy.csv", a.Name, r)
+			}
 		}
 	}
 }

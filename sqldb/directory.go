@@ -94,6 +94,10 @@ func (db *DB) ImportPeople(ctx context.Context, ps []baocun.Person, lines []int,
 		if len(bad) > 0 {
 			return &baocun.ImportError{Rows: bad}
 		}
+		moves, err := accountMoves(ctx, tx, ps, audit)
+		if err != nil {
+			return err
+		}
 		for _, p := range ps {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, name, department_code, title, phone) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, department_code = excluded.department_code,
@@ -102,8 +106,65 @@ func (db *DB) ImportPeople(ctx context.Context, ps []baocun.Person, lines []int,
 				return fmt.Errorf("person %s: %w", p.ID, err)
 			}
 		}
+		for i := range moves {
+			if err := AppendAuditTx(ctx, tx, &moves[i]); err != nil {
+				return err
+			}
+		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
+}
+
+// accountMoves are the audit entries of the accounts whose person the import moves
+// to another department. The account keeps its own department (its scope) until an
+// admin confirms the move; the entry records the account before and after: the
+// department it acts for, and the one pending.
+func accountMoves(ctx context.Context, tx *Tx, ps []baocun.Person, by *baocun.AuditEntry) ([]baocun.AuditEntry, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT u.username, u.person_id, u.department_code, p.department_code
+		FROM users u JOIN people p ON p.id = u.person_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type account struct{ username, own, directory string }
+	accounts := map[string][]account{}
+	for rows.Next() {
+		var a account
+		var person string
+		if err := rows.Scan(&a.username, &person, &a.own, &a.directory); err != nil {
+			return nil, err
+		}
+		accounts[person] = append(accounts[person], a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []baocun.AuditEntry
+	for _, p := range ps {
+		for _, a := range accounts[p.ID] {
+			if a.directory == p.DepartmentCode {
+				continue
+			}
+			pending := func(dir string) string {
+				if dir == a.own {
+					return ""
+				}
+				return dir
+			}
+			e := baocun.AuditEntry{Actor: "system", Action: "user.department_pending", Resource: "users/" + a.username,
+				Department: p.DepartmentCode,
+				Summary: summaryJSON(map[string]any{"username": a.username, "person_id": p.ID,
+					"before": map[string]string{"department_code": a.own, "pending_department_code": pending(a.directory)},
+					"after":  map[string]string{"department_code": a.own, "pending_department_code": pending(p.DepartmentCode)},
+					"note":   "directory edit: the account's scope changes only when an admin confirms"})}
+			if by != nil {
+				e.Actor, e.Role, e.Jurisdiction, e.Rule = by.Actor, by.Role, by.Jurisdiction, by.Rule
+				e.RequestID, e.SourceIP, e.UserAgent, e.Status = by.RequestID, by.SourceIP, by.UserAgent, by.Status
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // Departments lists departments by code after the cursor, of one county or all ("").

@@ -325,9 +325,14 @@ func inboxScope(u *baocun.User, g baocun.Grant) (string, []any) {
 	case baocun.RoleOrganiser:
 		return "role = ? OR escalated_at > ''", []any{g.Role}
 	case baocun.RoleReviewer:
+		// Never their own department's, nor, while a move waits for an admin, the
+		// one the directory moved them to (web/authz.go decides the same).
+		if u.PendingDepartment != "" {
+			return "role = ? AND department_code <> ? AND department_code <> ?", []any{g.Role, u.Department, u.PendingDepartment}
+		}
 		return "role = ? AND department_code <> ?", []any{g.Role, u.Department}
 	case baocun.RoleDeptLead:
-		if u.Department == "" {
+		if u.Department == "" || u.PendingDepartment != "" {
 			return "", nil
 		}
 		return "role = ? AND department_code = ?", []any{g.Role, u.Department}

@@ -188,6 +188,10 @@ func TestInboxScope(t *testing.T) {
 			{"reviewer of D1 (never own department)", baocun.User{Department: "D1", Roles: []baocun.Grant{g("reviewer", "*")}}, "2-2"},
 			{"reviewer of D2 in 县A", baocun.User{Department: "D2", Roles: []baocun.Grant{g("reviewer", "县A")}}, "1-2"},
 			{"dept lead of D1", baocun.User{Department: "D1", Roles: []baocun.Grant{g("dept_lead", "县A")}}, "1-1"},
+			// A move the directory made and no admin confirmed: a reviewer is barred
+			// from both departments, a lead acts for neither.
+			{"reviewer moving D1 → D2", baocun.User{Department: "D1", PendingDepartment: "D2", Roles: []baocun.Grant{g("reviewer", "*")}}, ""},
+			{"dept lead moving D2 → D1", baocun.User{Department: "D2", PendingDepartment: "D1", Roles: []baocun.Grant{g("dept_lead", "*")}}, ""},
 			{"team member on pairing 1", baocun.User{PersonID: "P3", Roles: []baocun.Grant{g("team_member", "县A")}}, "1-3"},
 			{"team member on no team", baocun.User{PersonID: "P1", Roles: []baocun.Grant{g("team_member", "县A")}}, ""},
 			{"village V1", baocun.User{VillageCode: "V1", Roles: []baocun.Grant{g("village", "县A")}}, "1-4"},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"time"
 
 	"baocun"
 )
@@ -88,6 +89,58 @@ func (db *DB) SeedPolicy(ctx context.Context, rules [][]string, audit *baocun.Au
 	return seeded, err
 }
 
+// AddPolicyRules adds the rules of a release's addition (policy.Additions) to a
+// policy seeded before it, once: the settings key policy_added:<name> marks it done,
+// so a rule removed afterwards stays removed. On a policy seeded with them already it
+// only sets the mark. It reports how many rules it added; the audit entry is written
+// only then, with the rules in its summary.
+func (db *DB) AddPolicyRules(ctx context.Context, name string, rules [][]string, audit *baocun.AuditEntry) (int, error) {
+	added := 0
+	err := db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, "INSERT INTO settings (key, value, updated_at) VALUES (?, '1', ?) ON CONFLICT (key) DO NOTHING",
+			"policy_added:"+name, FormatTime(time.Now()))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // added before
+		}
+		var seeded int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM casbin_rule WHERE ptype = 'p'").Scan(&seeded); err != nil {
+			return err
+		}
+		if seeded == 0 {
+			return nil // SeedPolicy will store the whole default, these included
+		}
+		for _, r := range rules {
+			v := make([]any, 7)
+			for i := range v {
+				v[i] = ""
+				if i < len(r) {
+					v[i] = r[i]
+				}
+			}
+			res, err := tx.ExecContext(ctx, "INSERT INTO casbin_rule (ptype, v0, v1, v2, v3, v4, v5) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", v...)
+			if err != nil {
+				return fmt.Errorf("add policy rule %v: %w", r, err)
+			}
+			n, _ := res.RowsAffected()
+			added += int(n)
+		}
+		if added == 0 {
+			return nil
+		}
+		if err := bumpPolicyVersion(ctx, tx); err != nil {
+			return err
+		}
+		if audit != nil {
+			audit.Summary = withFields(audit.Summary, map[string]any{"addition": name, "rules": rules, "added": added})
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return added, err
+}
+
 // GrantRole gives username a role in a jurisdiction. Granting a role already held is
 // a conflict, so a client can tell it changed nothing.
 func (db *DB) GrantRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error {
@@ -120,6 +173,8 @@ func (db *DB) GrantRole(ctx context.Context, username string, g baocun.Grant, au
 }
 
 // RevokeRole takes a role back; every instance refuses it from its next decision on.
+// Taking the last role ends the account's sessions in the same transaction: a token
+// with no role left is no use to its owner, and a live one is a thief's.
 func (db *DB) RevokeRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM casbin_rule WHERE ptype = 'g' AND v0 = ? AND v1 = ? AND v2 = ?", username, g.Role, g.Jurisdiction)
@@ -131,6 +186,23 @@ func (db *DB) RevokeRole(ctx context.Context, username string, g baocun.Grant, a
 		}
 		if err := bumpPolicyVersion(ctx, tx); err != nil {
 			return err
+		}
+		left, err := grants(ctx, tx, username)
+		if err != nil {
+			return err
+		}
+		if len(left) == 0 {
+			var id int64
+			if err := tx.QueryRowContext(ctx, "SELECT id FROM users WHERE username = ?", username).Scan(&id); err != nil {
+				return err
+			}
+			ended, err := endSessions(ctx, tx, id, "", time.Now())
+			if err != nil {
+				return err
+			}
+			if audit != nil {
+				audit.Summary = withFields(audit.Summary, map[string]any{"roles_after": left, "sessions_ended": ended})
+			}
 		}
 		return AppendAuditTx(ctx, tx, audit)
 	})

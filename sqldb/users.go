@@ -50,9 +50,12 @@ func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.A
 		}
 		// ON CONFLICT, not a check first: two admins creating the same name at once
 		// get one account and one clear conflict, on PostgreSQL too.
+		// The account's department is its person's as the admin creates it; a later
+		// directory edit moves the person, not the account (DESIGN.md).
 		err := tx.QueryRowContext(ctx,
-			"INSERT INTO users (username, password_hash, person_id, village_code, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING id",
-			nu.Username, nu.PasswordHash, nullable(nu.PersonID), nullable(nu.VillageCode), FormatTime(now)).Scan(&id)
+			`INSERT INTO users (username, password_hash, person_id, village_code, department_code, created_at)
+			VALUES (?, ?, ?, ?, COALESCE((SELECT department_code FROM people WHERE id = ?), ''), ?) ON CONFLICT (username) DO NOTHING RETURNING id`,
+			nu.Username, nu.PasswordHash, nullable(nu.PersonID), nullable(nu.VillageCode), nu.PersonID, FormatTime(now)).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &baocun.Error{Code: baocun.ECONFLICT, Message: "用户名已存在 Username already exists: " + nu.Username,
 				Fields: map[string]string{"username": "taken"}}
@@ -139,19 +142,23 @@ func (db *DB) User(ctx context.Context, username string) (*baocun.User, error) {
 
 func userWhere(ctx context.Context, q Querier, where string, args ...any) (*baocun.User, error) {
 	var u baocun.User
-	var person, village, dept sql.NullString
+	var person, village, directory sql.NullString
 	var created string
-	var disabled int
-	err := q.QueryRowContext(ctx, `SELECT u.id, u.username, u.person_id, u.village_code, p.department_code, u.disabled, u.created_at
+	var disabled, mustChange int
+	err := q.QueryRowContext(ctx, `SELECT u.id, u.username, u.person_id, u.village_code, u.department_code, p.department_code,
+		u.disabled, u.must_change_password, u.created_at
 		FROM users u LEFT JOIN people p ON p.id = u.person_id WHERE `+where, args...).
-		Scan(&u.ID, &u.Username, &person, &village, &dept, &disabled, &created)
+		Scan(&u.ID, &u.Username, &person, &village, &u.Department, &directory, &disabled, &mustChange, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个用户 No such user"}
 	}
 	if err != nil {
 		return nil, err
 	}
-	u.PersonID, u.VillageCode, u.Department, u.Disabled = person.String, village.String, dept.String, disabled != 0
+	u.PersonID, u.VillageCode, u.Disabled, u.MustChangePassword = person.String, village.String, disabled != 0, mustChange != 0
+	if directory.Valid && directory.String != u.Department {
+		u.PendingDepartment = directory.String
+	}
 	u.CreatedAt, _ = ParseTime(created)
 	u.Roles, err = grants(ctx, q, u.Username)
 	return &u, err
@@ -201,84 +208,6 @@ func (db *DB) Users(ctx context.Context, after int64, limit int) ([]baocun.User,
 	}
 	return out, nil
 }
-
-// Login throttling: after freeLoginFailures failed attempts each further failure
-// locks the account for twice as long as the last, up to maxLockout.
-const (
-	freeLoginFailures = 3
-	maxLockout        = 15 * time.Minute
-)
-
-// lockout is how long the n-th failed attempt locks an account: nothing for the
-// first freeLoginFailures, then 1 s, 2 s, 4 s … up to maxLockout.
-func lockout(n int) time.Duration {
-	k := n - freeLoginFailures - 1
-	switch {
-	case k < 0:
-		return 0
-	case k >= 10: // 2^10 s > maxLockout; and no shift can overflow
-		return maxLockout
-	}
-	return min(time.Second<<k, maxLockout)
-}
-
-// Login checks username and password. Each attempt is counted before the password is
-// checked, atomically and only while the account is not locked, and sets the lock the
-// count calls for; a right password then clears both. So parallel guesses are each
-// counted, and a locked account is refused without checking the password. A locked
-// account answers like a wrong password, so locking tells nobody which usernames
-// exist; the lock is in LockedUntil for the audit trail.
-func (db *DB) Login(ctx context.Context, username, password string, now time.Time) (baocun.LoginResult, error) {
-	var id int64
-	var hash string
-	var disabled int
-	err := db.QueryRowContext(ctx, "SELECT id, password_hash, disabled FROM users WHERE username = ?", username).Scan(&id, &hash, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		baocun.CheckPassword(dummyHash, password) // same time as a real check: no user enumeration by timing
-		return baocun.LoginResult{}, errBadLogin
-	}
-	if err != nil {
-		return baocun.LoginResult{}, err
-	}
-	var n int
-	err = db.QueryRowContext(ctx, "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? AND locked_until <= ? RETURNING failed_logins",
-		id, FormatTime(now)).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		var locked string
-		if err := db.QueryRowContext(ctx, "SELECT locked_until FROM users WHERE id = ?", id).Scan(&locked); err != nil {
-			return baocun.LoginResult{}, err
-		}
-		until, _ := ParseTime(locked)
-		return baocun.LoginResult{LockedUntil: until}, errBadLogin
-	}
-	if err != nil {
-		return baocun.LoginResult{}, err
-	}
-	var until time.Time
-	if d := lockout(n); d > 0 {
-		until = now.Add(d)
-		if _, err := db.ExecContext(ctx, "UPDATE users SET locked_until = ? WHERE id = ? AND locked_until < ?", FormatTime(until), id, FormatTime(until)); err != nil {
-			return baocun.LoginResult{}, err
-		}
-	}
-	if disabled != 0 || !baocun.CheckPassword(hash, password) {
-		return baocun.LoginResult{LockedUntil: until}, errBadLogin
-	}
-	if _, err := db.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = '' WHERE id = ?", id); err != nil {
-		return baocun.LoginResult{}, err
-	}
-	u, err := db.User(ctx, username)
-	return baocun.LoginResult{User: u}, err
-}
-
-var errBadLogin = &baocun.Error{Code: baocun.EUNAUTHORIZED,
-	Message: "用户名或密码错误，或尝试次数过多请稍后再试 Wrong username or password, or too many attempts: wait a while and try again."}
-
-// dummyHash is checked for unknown usernames so they cost as much as known ones.
-var dummyHash = func() string {
-	h, _ := baocun.HashPassword("not-a-real-password-at-all")
-	return h
-}()
 
 // CreateToken issues a new secret for the user; only its SHA-256 is stored.
 func (db *DB) CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error) {

@@ -19,7 +19,7 @@ import (
 
 // Store is what the HTTP layer needs of the application database.
 type Store interface {
-	Login(ctx context.Context, username, password string, now time.Time) (baocun.LoginResult, error)
+	Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginResult, error)
 	CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error)
 	UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error)
 	RevokeToken(ctx context.Context, token string) error
@@ -27,6 +27,8 @@ type Store interface {
 	CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.AuditEntry) (*baocun.User, error)
 	User(ctx context.Context, username string) (*baocun.User, error)
 	Users(ctx context.Context, after int64, limit int) ([]baocun.User, error)
+	UpdateAccount(ctx context.Context, username string, ch baocun.AccountChange, audit *baocun.AuditEntry) (*baocun.User, int, error)
+	Sessions(ctx context.Context, username string, now time.Time) ([]baocun.Session, error)
 
 	Department(ctx context.Context, code string) (*baocun.Department, error)
 	Village(ctx context.Context, code string) (*baocun.Village, error)
@@ -176,12 +178,17 @@ type loginResponse struct {
 	CSRFToken string       `json:"csrf_token,omitempty"` // session sign-in: send as X-CSRF-Token
 	ExpiresAt time.Time    `json:"expires_at"`
 	User      *baocun.User `json:"user"`
+	// MustChangePassword: an admin reset the password; the token is good only for
+	// POST /auth/password (and /auth/me, /auth/logout) until it is changed.
+	MustChangePassword bool `json:"must_change_password,omitempty"`
 }
 
 // handleLogin checks a username and password and returns a bearer token. Every
-// attempt, success or failure, is audited; repeated failures lock the account for a
-// growing while.
-func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
+// attempt the limits let through to the database, success or failure, is audited
+// (a flood shed in memory is only counted); repeated failures lock the name for the
+// address they came from, for a growing while.
+func handleLogin(d Deps) gin.HandlerFunc {
+	store, audit := d.Store, d.Audit
 	return func(c *gin.Context) {
 		var req loginRequest
 		if err := decodeJSON(c, &req); err != nil {
@@ -202,19 +209,15 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 		e := baseEntry(c, "auth.login")
 		e.Actor = req.Username
 		e.Resource = "users/" + req.Username
-		res, err := store.Login(c.Request.Context(), req.Username, req.Password, time.Now())
+		res, err := signIn(c, d, req.Username, req.Password)
 		if err != nil {
-			e.Status = http.StatusUnauthorized
-			// The client hears the same either way; the trail says whether the
-			// account is locked.
-			reason := "wrong username or password"
-			if !res.LockedUntil.IsZero() {
-				reason = "locked until " + res.LockedUntil.UTC().Format(time.RFC3339)
-			}
-			e.Summary = summary(map[string]any{"result": "failure", "reason": reason})
-			if aerr := audit.Append(c.Request.Context(), e); aerr != nil {
-				Error(c, aerr)
-				return
+			if res.Reason != shed {
+				e.Status = statusOf[baocun.ErrorCode(err)]
+				e.Summary = summary(map[string]any{"result": "failure", "reason": loginReason(res)})
+				if aerr := audit.Append(c.Request.Context(), e); aerr != nil {
+					Error(c, aerr)
+					return
+				}
 			}
 			Error(c, err)
 			return
@@ -229,7 +232,7 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 			return
 		}
 		e.Status = http.StatusOK
-		e.Summary = summary(map[string]any{"result": "success"})
+		e.Summary = summary(map[string]any{"result": "success", "must_change_password": res.User.MustChangePassword})
 		if err := audit.Append(c.Request.Context(), e); err != nil {
 			Error(c, err)
 			return
@@ -237,11 +240,29 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 		if req.Session {
 			c.SetSameSite(http.SameSiteStrictMode)
 			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", c.Request.TLS != nil, true)
-			c.JSON(http.StatusOK, loginResponse{CSRFToken: csrfToken(token), ExpiresAt: expires.UTC(), User: res.User})
+			c.JSON(http.StatusOK, loginResponse{CSRFToken: csrfToken(token), ExpiresAt: expires.UTC(), User: res.User,
+				MustChangePassword: res.User.MustChangePassword})
 			return
 		}
-		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: expires.UTC(), User: res.User})
+		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: expires.UTC(), User: res.User, MustChangePassword: res.User.MustChangePassword})
 	}
+}
+
+// loginReason is what the trail says of a refused sign-in; the client hears the same
+// for a wrong password, an unknown name, a disabled account and a lock.
+func loginReason(res baocun.LoginResult) string {
+	r := res.Reason
+	if r == "" {
+		r = "error"
+	}
+	if res.LockedUntil.IsZero() {
+		return r
+	}
+	locked := "locked until " + res.LockedUntil.UTC().Format(time.RFC3339)
+	if r == "locked" {
+		return locked
+	}
+	return r + "; " + locked
 }
 
 // handleLogout revokes the caller's token, and says so in the audit trail.

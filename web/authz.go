@@ -34,10 +34,12 @@ func cityWide(name string) loader {
 	}
 }
 
-// relations computes the caller's relations to r from the database's facts.
+// relations computes the caller's relations to r from the database's facts. own_dept
+// is the account's department, never the directory's alone (decide handles a move
+// waiting for an admin).
 func relations(u *baocun.User, r Resource) []string {
 	var rel []string
-	if u.Department != "" && u.Department == r.Department {
+	if u.Department != "" && u.Department == r.Department && u.PendingDepartment == "" {
 		rel = append(rel, "own_dept")
 	}
 	for _, m := range r.TeamPeople {
@@ -58,13 +60,32 @@ func userResource(c *gin.Context) (Resource, error) {
 }
 
 // signedIn is the gate of routes every signed-in user may use (their own session).
-func signedIn(audit AuditLog) gin.HandlerFunc {
+func signedIn(rt route, audit AuditLog) gin.HandlerFunc {
+	action := "session." + strings.ToLower(rt.method)
 	return func(c *gin.Context) {
-		if refuseUnauthenticated(c, audit, "session."+strings.ToLower(c.Request.Method)) {
+		if refuseUnauthenticated(c, audit, action) || refuseBeforePasswordChange(c, rt, audit, action) {
 			return
 		}
 		c.Next()
 	}
+}
+
+// refuseBeforePasswordChange ends, with an audited denial, a request of an account
+// whose password an admin reset, unless the route is one it needs to change it.
+func refuseBeforePasswordChange(c *gin.Context, rt route, audit AuditLog, action string) bool {
+	if rt.beforePasswordChange || !currentUser(c).MustChangePassword {
+		return false
+	}
+	e := baseEntry(c, action)
+	e.Decision, e.Status = baocun.DecisionDeny, http.StatusForbidden
+	e.Rule = "authentication: the password must be changed first"
+	if err := audit.Append(c.Request.Context(), e); err != nil {
+		Error(c, err)
+		return true
+	}
+	Error(c, &baocun.Error{Code: baocun.EFORBIDDEN, Fields: map[string]string{"password": "must_change"},
+		Message: "请先修改密码（管理员已重置） Change your password first: an admin reset it (POST /api/v1/auth/password)."})
+	return true
 }
 
 // refuseUnauthenticated ends a request that has no user or a refused credential (a
@@ -100,17 +121,41 @@ func refuseUnauthenticated(c *gin.Context, audit AuditLog, action string) bool {
 // recorded, so the trail stays a record of decisions rather than of page views.
 // decide asks the policy whether u may take route rt on resource res. The gate and
 // the UI's "may this be shown" both ask through it.
+//
+// While the directory has moved the caller's person to another department and no
+// admin has confirmed it (u.PendingDepartment), the caller has own_dept with neither
+// department for what it allows, and with both for what it denies: the request is
+// asked again as of the department concerned, and any deny there stands. So a
+// department lead reads neither department's pairings until an admin decides, and a
+// reviewer decides for neither the old department nor the new.
 func decide(ctx context.Context, authz baocun.Authorizer, rt route, u *baocun.User, res Resource) (baocun.AccessDecision, error) {
-	return authz.Decide(ctx, baocun.AccessRequest{
+	r := baocun.AccessRequest{
 		User: u.Username, Jurisdiction: res.Jurisdiction, Object: rt.object, Action: rt.action, Relations: relations(u, res),
-	})
+	}
+	d, err := authz.Decide(ctx, r)
+	moving := u.PendingDepartment != "" && res.Department != "" &&
+		(res.Department == u.Department || res.Department == u.PendingDepartment)
+	if err != nil || !moving {
+		return d, err
+	}
+	if !d.Allowed {
+		d.Rule += "; own department pending an admin's confirmation of a move (" + u.Department + " → " + u.PendingDepartment + ")"
+		return d, nil
+	}
+	r.Relations = append(r.Relations, "own_dept")
+	barred, err := authz.Decide(ctx, r)
+	if err != nil || barred.Allowed {
+		return d, err
+	}
+	barred.Rule += "; moving " + u.Department + " → " + u.PendingDepartment + ": barred from both until an admin confirms"
+	return barred, nil
 }
 
 func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFunc {
 	recorded := rt.method != http.MethodGet || rt.auditRead
 	action := rt.object + "." + rt.action
 	return func(c *gin.Context) {
-		if refuseUnauthenticated(c, audit, action) {
+		if refuseUnauthenticated(c, audit, action) || refuseBeforePasswordChange(c, rt, audit, action) {
 			return
 		}
 		u := currentUser(c)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,6 +21,7 @@ var statusOf = map[string]int{
 	baocun.EFORBIDDEN:    http.StatusForbidden,
 	baocun.ECONFLICT:     http.StatusConflict,
 	baocun.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	baocun.ETOOMANY:      http.StatusTooManyRequests,
 	baocun.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -63,6 +65,9 @@ func Error(c *gin.Context, err error) {
 	var e *baocun.Error
 	if errors.As(err, &e) {
 		fields = e.Fields
+		if e.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+		}
 	}
 	c.Error(err)
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: baocun.ErrorMessage(err), Fields: fields}})

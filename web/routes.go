@@ -30,16 +30,21 @@ type route struct {
 	in, out        any  // request and response bodies' Go types, for the document
 	status         int  // success status when not 200
 	auditRead      bool // audit allowed reads too: personal data and the trail itself
+	// beforePasswordChange: usable by an account whose password an admin reset, which
+	// may do nothing else until it has changed it.
+	beforePasswordChange bool
 }
 
 // apiRoutes lists every route under /api/v1 with the permission it needs. It is the
 // one place routes and permissions meet; the authorization matrix test walks it.
 func apiRoutes(d Deps) []route {
 	return []route{
-		{method: "POST", path: "/auth/login", summary: "登录 Sign in", public: true,
-			handler: handleLogin(d.Store, d.Audit), in: loginRequest{}, out: loginResponse{}},
-		{method: "POST", path: "/auth/logout", summary: "退出 Sign out", handler: handleLogout(d.Store, d.Audit), status: 204},
-		{method: "GET", path: "/auth/me", summary: "当前用户 The signed-in user", handler: handleMe(), out: me{}},
+		{method: "POST", path: "/auth/login", summary: "登录 Sign in (throttled per address and per account: 429 with Retry-After)", public: true,
+			handler: handleLogin(d), in: loginRequest{}, out: loginResponse{}},
+		{method: "POST", path: "/auth/logout", summary: "退出 Sign out", handler: handleLogout(d.Store, d.Audit), status: 204, beforePasswordChange: true},
+		{method: "GET", path: "/auth/me", summary: "当前用户 The signed-in user", handler: handleMe(), out: me{}, beforePasswordChange: true},
+		{method: "POST", path: "/auth/password", summary: "修改自己的密码 Change one's own password (ends one's other sessions)",
+			handler: handleChangePassword(d), in: changePasswordRequest{}, status: 204, beforePasswordChange: true},
 
 		{method: "POST", path: "/users", summary: "创建用户 Create an account", object: "user", action: "create", resource: cityWide("users"),
 			handler: handleCreateUser(d.Store), in: createUserRequest{}, out: baocun.User{}, status: 201},
@@ -47,6 +52,16 @@ func apiRoutes(d Deps) []route {
 			handler: handleListUsers(d.Store), out: page[baocun.User]{}},
 		{method: "GET", path: "/users/:username", summary: "查看用户 One account", object: "user", action: "read", resource: userResource,
 			handler: handleGetUser(d.Store), out: baocun.User{}},
+		{method: "PATCH", path: "/users/:username", summary: "停用、启用账户或确认其部门变更 Disable or enable an account, or confirm its move to another department",
+			object: "user", action: "update", resource: userResource, handler: handlePatchUser(d.Store), in: patchUserRequest{}, out: baocun.User{}},
+		{method: "POST", path: "/users/:username/password", summary: "重置密码（下次登录须修改） Reset the password: the next sign-in must change it",
+			object: "user", action: "update", resource: userResource, handler: handleResetPassword(d.Store), in: resetPasswordRequest{}, out: baocun.User{}},
+		{method: "POST", path: "/users/:username/unlock", summary: "解除登录锁定 Forget the sign-in failures that lock the account",
+			object: "user", action: "update", resource: userResource, handler: handleUnlock(d.Store), out: baocun.User{}},
+		{method: "GET", path: "/users/:username/sessions", summary: "账户的登录会话 The account's live sessions (never their tokens)",
+			object: "user", action: "read", resource: userResource, handler: handleListSessions(d.Store), out: page[baocun.Session]{}, auditRead: true},
+		{method: "DELETE", path: "/users/:username/sessions", summary: "结束账户的全部会话 End every session of the account",
+			object: "user", action: "update", resource: userResource, handler: handleEndSessions(d.Store), out: sessionsEnded{}},
 
 		{method: "POST", path: "/import/:kind", summary: "导入名录 Import departments, villages or people (CSV or XLSX)", object: "directory", action: "import",
 			resource: cityWide("directory"), handler: handleImport(d.Store), out: importResult{}},
@@ -168,7 +183,7 @@ func routes(r *gin.Engine, d Deps) {
 		case rt.public:
 			api.Handle(rt.method, rt.path, rt.handler)
 		case rt.object == "":
-			api.Handle(rt.method, rt.path, signedIn(d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, signedIn(rt, d.Audit), rt.handler)
 		default:
 			api.Handle(rt.method, rt.path, authorize(rt, d.Authorizer, d.Audit), rt.handler)
 		}

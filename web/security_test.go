@@ -66,8 +66,9 @@ func heapRise(fn func()) uint64 {
 }
 
 // stateTables are the tables whose rows are the service's state: everything but the
-// audit trail (a refusal writes its denial there) and the tokens a sign-in creates.
-// A test adding a table of state adds it here.
+// audit trail (a refusal writes its denial there), the tokens a sign-in creates and
+// the sign-in limits' counters (login_failures, login_buckets: a refused sign-in
+// counts there, by design). A test adding a table of state adds it here.
 var stateTables = []string{
 	"settings", "users", "casbin_rule", "departments", "villages", "people", "cycles", "pairings", "team_members",
 	"tasks", "pairing_events", "checkins", "applied_changes", "acceptance_results", "commendations", "commendation_cadres",

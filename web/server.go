@@ -39,6 +39,8 @@ type Deps struct {
 	Audit      AuditLog
 	// Engine is the Temporal client: cycles start, and human steps are Updates.
 	Engine client.Client
+
+	signins *signinGate // NewServer's own
 }
 
 // NewServer returns the handler for the whole service.
@@ -52,6 +54,7 @@ func NewServer(d Deps) http.Handler {
 		panic(err) // validated by the caller; a test covers it
 	}
 	r.Use(recovery(d.Logger), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
+	d.signins = newSigninGate()
 	routes(r, d)
 	mountUI(r, d)
 	return r

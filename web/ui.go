@@ -60,6 +60,7 @@ func mountUI(r *gin.Engine, d Deps) {
 		"/cycles/:id/results": u.results,
 		"/audit":              u.audit,
 		"/users":              u.users,
+		"/password":           u.password,
 	} {
 		r.GET(path, u.page(h))
 	}
@@ -126,6 +127,11 @@ func (u *ui) page(h pageFunc) gin.HandlerFunc {
 			return
 		}
 		v.User, v.CSRF = &who.User, who.CSRFToken
+		if v.User.MustChangePassword && c.Request.URL.Path != "/password" {
+			// The API refuses such an account everything else: say why at once.
+			c.Redirect(http.StatusSeeOther, "/password")
+			return
+		}
 		v.Nav = u.nav(v)
 		name, data, err := h(v)
 		switch {

@@ -547,10 +547,22 @@ func (u *ui) users(v *view) (string, any, error) {
 	if err := u.get(v.c, "/users?"+q.Encode(), &users); err != nil {
 		return "", nil, err
 	}
+	// Accounts are city-wide resources: what the visitor may do to one they may do
+	// to all, so each action is asked once, of a name that stands for any.
 	d := map[string]any{"Users": users.Items, "CanCreate": v.can("POST", "/users"),
-		"CanGrant": v.can("POST", "/policy/grants"), "CanRevoke": v.can("DELETE", "/policy/grants")}
+		"CanGrant": v.can("POST", "/policy/grants"), "CanRevoke": v.can("DELETE", "/policy/grants"),
+		"CanUpdate": v.can("PATCH", "/users/:username", "any"), "CanReset": v.can("POST", "/users/:username/password", "any"),
+		"CanUnlock": v.can("POST", "/users/:username/unlock", "any"), "CanSessions": v.can("GET", "/users/:username/sessions", "any"),
+		"CanEndSessions": v.can("DELETE", "/users/:username/sessions", "any")}
 	if users.NextCursor != "" {
 		d["Next"] = "/users?cursor=" + url.QueryEscape(users.NextCursor)
+	}
+	if name := v.c.Query("sessions"); name != "" && d["CanSessions"] == true {
+		var ss page[baocun.Session]
+		if err := u.get(v.c, "/users/"+url.PathEscape(name)+"/sessions", &ss); err != nil {
+			return "", nil, err
+		}
+		d["SessionsOf"], d["Sessions"] = name, ss.Items
 	}
 	if v.can("GET", "/policy") {
 		var pol policyList
@@ -566,4 +578,11 @@ func (u *ui) users(v *view) (string, any, error) {
 		d["Policy"] = perms
 	}
 	return "users", d, nil
+}
+
+// password is where one changes one's own password, and where an account whose
+// password an admin reset is sent until it has.
+func (u *ui) password(v *view) (string, any, error) {
+	v.Title = [2]string{"修改密码", "Change password"}
+	return "password", map[string]any{"Must": v.User.MustChangePassword}, nil
 }

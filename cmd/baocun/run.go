@@ -17,6 +17,8 @@ const usage = `baocun — 部门包村 department–village pairing programme
   baocun temporal [flags] 仅运行内嵌 Temporal 服务 only the embedded Temporal server, for several serve instances to share
   baocun demo [flags]     演示 a whole compressed cycle, every role played through the HTTP API (--minutes 2)
   baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
+  baocun users disable|enable|reset-password|unlock|sessions|confirm-department --username U
+                          账户管理 an account's lifecycle, as the API's admin routes
   baocun audit verify     校验审计链 check the audit chain offline, read-only (--data-dir DIR)
   baocun audit pubkey     审计公钥 print the audit public key
   baocun backup --to PATH 在线备份 an online backup of the data dir, serve running or not (--data-dir DIR)
