@@ -404,17 +404,13 @@ func CheckAnchor(ctx context.Context, db *DB, a Anchor, public ed25519.PublicKey
 // anchorPage bounds the checkpoints one catch-up step reads and appends (one fsync).
 const anchorPage = 1000
 
-// anchorRetry is how long the writer waits before it tries an anchor that failed
-// again, so that an unwritable anchor is logged once a minute, not every tick.
-const anchorRetry = time.Minute
-
 // SyncAnchor appends to the anchor, in order, every committed checkpoint after the
 // anchor's last one, and returns how many. Each must be signed by the log's key and
 // follow the one before: a checkpoint that is not is refused with an error, and
-// nothing after it is appended. The writer calls it after each checkpoint it commits
-// and on every tick where the database's last checkpoint is not yet anchored (one left
-// by a crash, or signed by another instance on the same database); `baocun audit
-// anchor` calls it to write a new anchor.
+// nothing after it is appended. The anchorer calls it after each checkpoint the writer
+// commits and on every tick of the writer where the database's last checkpoint is not
+// yet anchored (one left by a crash, or signed by another instance on the same
+// database); `baocun audit anchor` calls it to write a new anchor.
 func (l *AuditLog) SyncAnchor(ctx context.Context) (int, error) {
 	a := l.opts.Anchor
 	if a == nil {
@@ -483,24 +479,67 @@ func (l *AuditLog) SyncAnchor(ctx context.Context) (int, error) {
 	}
 }
 
-// anchorTo brings the anchor up to the checkpoint at seq, the database's last as the
-// caller read it, logging a failure: the checkpoint is safe in the database, and a
-// later tick tries again.
-func (l *AuditLog) anchorTo(ctx context.Context, seq int64) {
-	if l.opts.Anchor == nil || seq == 0 {
+// anchorTimings are the anchorer's waits; tests shorten them.
+type anchorTimings struct {
+	// retry is how long the anchorer leaves an anchor that failed alone, so that an
+	// unwritable anchor is logged once a minute, not at every tick.
+	retry time.Duration
+	// closeWait bounds how long Close waits for the last append.
+	closeWait time.Duration
+}
+
+var timings = anchorTimings{retry: time.Minute, closeWait: 10 * time.Second}
+
+// kickAnchor tells the anchorer that the database's last checkpoint is at seq, without
+// waiting for it.
+func (l *AuditLog) kickAnchor(seq int64) {
+	if !l.anchoring {
 		return
 	}
+	for {
+		cur := l.anchorTarget.Load()
+		if seq <= cur || l.anchorTarget.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	select {
+	case l.anchorKick <- struct{}{}:
+	default:
+	}
+}
+
+// runAnchor is the anchorer: it brings the anchor up to the writer's last word, and,
+// once Close has stopped the writer, up to its last checkpoint.
+func (l *AuditLog) runAnchor() {
+	defer close(l.anchorStopped)
+	for {
+		select {
+		case <-l.anchorKick:
+			l.anchorRound()
+		case <-l.anchorStop:
+			l.anchorRound()
+			return
+		}
+	}
+}
+
+// anchorRound appends what the anchor lacks, logging a failure: the checkpoints are
+// safe in the database, and a later round tries again.
+func (l *AuditLog) anchorRound() {
+	seq := l.anchorTarget.Load()
 	l.anchorMu.Lock()
-	behind := !l.anchorLoaded || l.anchored < seq
+	behind := seq > 0 && (!l.anchorLoaded || l.anchored < seq)
 	wait := time.Now().Before(l.anchorRetryAt)
 	l.anchorMu.Unlock()
 	if !behind || wait {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
 	if _, err := l.SyncAnchor(ctx); err != nil {
 		l.log.Error("audit anchor", "anchor", l.opts.Anchor.Name(), "err", err)
 		l.anchorMu.Lock()
-		l.anchorRetryAt = time.Now().Add(anchorRetry)
+		l.anchorRetryAt = time.Now().Add(l.timings.retry)
 		l.anchorMu.Unlock()
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +49,20 @@ func anchorLines(t testing.TB, path string) []string {
 		t.Fatalf("anchor %s does not end with a newline: %q", path, data)
 	}
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+}
+
+// waitAnchorLines waits for the anchorer, which runs apart from the appends, to have
+// written n lines.
+func waitAnchorLines(t testing.TB, path string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		data, _ := os.ReadFile(path)
+		if got := bytes.Count(data, []byte("\n")); got >= n {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("anchor %s holds %d lines after 10 s, want %d", path, got, n)
+		}
+	}
 }
 
 func writeAnchorLines(t testing.TB, path string, lines []string) {
@@ -342,6 +358,7 @@ func TestAuditAnchorRollback(t *testing.T) {
 		if err := l.Append(ctx, entry(1)); err != nil {
 			t.Fatal(err)
 		}
+		waitAnchorLines(t, path, 1)
 		// Every transaction that moves the head now fails at its last statement,
 		// after its checkpoint row is written.
 		if db.Dialect() == sqldb.Postgres {
@@ -353,6 +370,8 @@ func TestAuditAnchorRollback(t *testing.T) {
 		if err := l.Append(ctx, entry(2)); baocun.ErrorCode(err) != baocun.EUNAVAILABLE {
 			t.Fatalf("append with the head failing: %v, want %s", err, baocun.EUNAVAILABLE)
 		}
+		// The anchorer runs apart from the writer: had it anchored the rolled-back
+		// checkpoint, later than this look, the last check below would see it.
 		if lines := anchorLines(t, path); len(lines) != 1 {
 			t.Fatalf("anchor after a rolled-back checkpoint:\n%s", strings.Join(lines, "\n"))
 		}
@@ -472,6 +491,125 @@ func TestCheckAnchor(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 			t.Fatalf("CheckAnchor created files: %v", entries)
+		}
+	})
+}
+
+// hungAnchor is an anchor on a volume that stopped answering, as a hung NFS mount
+// does: Append blocks until release is closed, then records.
+type hungAnchor struct {
+	release chan struct{}
+	calls   atomic.Int32
+
+	mu    sync.Mutex
+	lines []sqldb.Checkpoint
+}
+
+func newHungAnchor() *hungAnchor { return &hungAnchor{release: make(chan struct{})} }
+
+func (a *hungAnchor) Name() string { return "/mnt/hung/audit-anchor.jsonl" }
+
+func (a *hungAnchor) Append(cps ...sqldb.Checkpoint) error {
+	a.calls.Add(1)
+	<-a.release
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lines = append(a.lines, cps...)
+	return nil
+}
+
+func (a *hungAnchor) Read() ([]sqldb.AnchorRecord, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	recs := make([]sqldb.AnchorRecord, len(a.lines))
+	for i, c := range a.lines {
+		recs[i] = sqldb.AnchorRecord{Line: i + 1, Checkpoint: c}
+	}
+	return recs, nil
+}
+
+func (a *hungAnchor) seqs() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int64
+	for _, c := range a.lines {
+		out = append(out, c.Seq)
+	}
+	return out
+}
+
+// An anchor that stops answering stalls neither appends nor checkpoints: the anchorer
+// waits on it alone, Close gives up on it after a bound, and once it answers again it
+// is caught up with every checkpoint, in order.
+func TestAuditAnchorHung(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		sqldb.SetAnchorTimings(t, time.Minute, 200*time.Millisecond)
+		db := sqldbtest.Open(t, dsn)
+		a := newHungAnchor()
+		released := false
+		defer func() {
+			if !released {
+				close(a.release)
+			}
+		}()
+		l := sqldb.NewAuditLog(db, newKey(t), sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour,
+			Anchor: a, Logger: slog.New(slog.DiscardHandler)})
+		done := make(chan error, 1)
+		go func() {
+			for i := range 10 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := l.Append(ctx, entry(i))
+				cancel()
+				if err != nil {
+					done <- fmt.Errorf("append %d: %w", i, err)
+					return
+				}
+				// The rest once the first checkpoint's append hangs.
+				for i == 0 && a.calls.Load() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("appends stalled behind the hung anchor")
+		}
+		if got := dbCheckpoints(t, db); len(got) != 5 {
+			t.Fatalf("%d checkpoints with the anchor hung, want 5 (one every 2 entries)", len(got))
+		}
+
+		began := time.Now()
+		err := l.Close()
+		if took := time.Since(began); took > 5*time.Second {
+			t.Fatalf("Close waited %s for the hung anchor", took)
+		}
+		if err == nil || !strings.Contains(err.Error(), a.Name()) || !strings.Contains(err.Error(), "has not returned") {
+			t.Fatalf("Close with the anchor hung: %v", err)
+		}
+		// Close's last checkpoint is in the database all the same.
+		if got := dbCheckpoints(t, db); len(got) != 6 {
+			t.Fatalf("%d checkpoints after Close, want 6", len(got))
+		}
+
+		// The mount answers again: the append in progress completes and the anchorer,
+		// stopped by Close, catches up before it ends.
+		close(a.release)
+		released = true
+		sqldb.SetAnchorTimings(t, time.Minute, 10*time.Second)
+		if err := l.Close(); err != nil {
+			t.Fatalf("Close once the anchor answers: %v", err)
+		}
+		var want []int64
+		for _, c := range dbCheckpoints(t, db) {
+			want = append(want, c.Seq)
+		}
+		if got := a.seqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("anchored %v, want every checkpoint once, in order: %v", got, want)
 		}
 	})
 }
