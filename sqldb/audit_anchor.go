@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"baocun"
@@ -81,14 +82,19 @@ func AuditAnchorPath(dataDir string) string {
 }
 
 // FileAnchor is an Anchor in a file of JSON lines, one checkpoint each. It is opened
-// for appending only at the first Append, so reading it (an auditor's verify, a
+// for appending only by Lock or the first Append, so reading it (an auditor's verify, a
 // service's start-up check) creates and changes nothing.
+//
+// One writer at a time: the writer holds an exclusive lock on the file from then until
+// Close. Two instances appending to one file would each append the other's checkpoints
+// too, duplicating lines, and leave an anchor the next start refuses.
 type FileAnchor struct {
 	path string
 	log  *slog.Logger
 
-	mu sync.Mutex
-	f  *os.File // O_APPEND; nil until the first Append, and after a failed one
+	mu     sync.Mutex
+	f      *os.File // O_RDWR|O_APPEND and locked; nil until Lock or the first Append
+	opened bool     // f was opened once: the file is never created again
 }
 
 // NewFileAnchor returns the anchor at path; log (nil: slog.Default()) hears of a torn
@@ -164,10 +170,95 @@ func parseAnchorLine(line int, b []byte) AnchorRecord {
 	return rec
 }
 
-// Append writes cps as lines with one write and one fsync.
+// Lock opens the anchor for appending, creating it (and its directory, 0700) when it
+// does not exist, and takes the writer's lock, which it keeps until Close. It fails at
+// once when another process holds the lock. A service calls it as it starts writing;
+// Append takes it by itself otherwise.
+func (a *FileAnchor) Lock() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f != nil {
+		return nil
+	}
+	return a.lock()
+}
+
+func (a *FileAnchor) lock() error {
+	dir := filepath.Dir(a.path)
+	flags := os.O_RDWR | os.O_APPEND
+	if !a.opened {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return anchorErr(a.path, err)
+		}
+		flags |= os.O_CREATE
+	}
+	// Once opened, never created again: the file gone while the service runs is lost
+	// or unmounted, and a new one would vouch for the database as it is then.
+	f, err := os.OpenFile(a.path, flags, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && a.opened {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor", Message: fmt.Sprintf(
+			"审计锚定文件 %s 已不存在 Audit anchor %s no longer exists: removed, or its volume unmounted, while this process appended to it; restore it (or mount its volume)",
+			a.path, a.path)}
+	}
+	if err != nil {
+		return anchorErr(a.path, err)
+	}
+	if err := flockExclusive(f); err != nil {
+		f.Close()
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor", Message: fmt.Sprintf(
+			"审计锚定文件 %s 正被另一进程写入 Audit anchor %s is in use by another baocun process (its lock is held): give each instance an anchor of its own (--audit-anchor)",
+			a.path, a.path)}
+	}
+	if !a.opened {
+		// A new file's name must survive a power cut as its lines do.
+		if d, err := os.Open(dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	a.f, a.opened = f, true
+	return nil
+}
+
+// flockExclusive takes an exclusive lock on f without waiting; it lasts until f is
+// closed, and the kernel drops it when the process dies, however it dies. It is
+// temporalserver's lockFile for a file already open: sqldb does not import the
+// Temporal server, and the anchor is locked itself, not a lock file beside it.
+func flockExclusive(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}
+
+// Append writes cps as lines with one write and one fsync, under the lock, after the
+// file's last line: those cps that line already holds are left out, and the first
+// one written must follow it.
 func (a *FileAnchor) Append(cps ...Checkpoint) error {
 	if len(cps) == 0 {
+		return nil // nothing to anchor creates nothing
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		if err := a.lock(); err != nil {
+			return err
+		}
+	}
+	if err := a.check(); err != nil {
+		return err
+	}
+	last, err := a.lastSeq()
+	if err != nil {
+		return anchorErr(a.path, err)
+	}
+	for len(cps) > 0 && cps[0].Seq <= last {
+		cps = cps[1:]
+	}
+	if len(cps) == 0 {
 		return nil
+	}
+	if last > 0 && cps[0].PrevSeq != last {
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.anchor", Message: fmt.Sprintf(
+			"审计锚定 %s 末行与待追加的检查点不相接 Audit anchor %s ends with checkpoint %d, and checkpoint %d follows %d: nothing appended (baocun audit verify says more)",
+			a.path, a.path, last, cps[0].Seq, cps[0].PrevSeq)}
 	}
 	var buf []byte
 	for _, c := range cps {
@@ -177,93 +268,96 @@ func (a *FileAnchor) Append(cps ...Checkpoint) error {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.f == nil {
-		if err := a.open(); err != nil {
-			return anchorErr(a.path, err)
-		}
-	}
-	_, err := a.f.Write(buf)
+	// A short write leaves a torn line: the next Append cuts it before its lines.
+	_, err = a.f.Write(buf)
 	if err == nil {
 		err = a.f.Sync()
 	}
 	if err != nil {
-		// A short write leaves a torn line: reopening cuts it before the next line.
-		a.f.Close()
-		a.f = nil
 		return anchorErr(a.path, err)
 	}
 	return nil
 }
 
-func (a *FileAnchor) open() error {
-	dir := filepath.Dir(a.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := a.cutTornTail(); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(a.path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+// check reports whether the path still names the file this process holds. Removed,
+// replaced, or hidden by an unmount, lines appended to it would reach no reader; the
+// file is let go, and the next Append opens whatever the path names then.
+func (a *FileAnchor) check() error {
+	held, err := a.f.Stat()
 	if err != nil {
-		return err
+		return anchorErr(a.path, err)
 	}
-	// A new file's name must survive a power cut as its lines do.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	a.f = f
-	return nil
-}
-
-// cutTornTail removes an unterminated last line, a write a crash interrupted, so that
-// the next line starts on a line of its own. Its checkpoint is still in the database
-// and the catch-up appends it again, whole.
-func (a *FileAnchor) cutTornTail() error {
-	f, err := os.OpenFile(a.path, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	now, err := os.Stat(a.path)
+	if err == nil && os.SameFile(held, now) {
 		return nil
 	}
+	a.f.Close()
+	a.f = nil
+	return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor", Message: fmt.Sprintf(
+		"审计锚定文件 %s 已被移走或替换 Audit anchor %s was removed, replaced or unmounted while this process appended to it; restore it (or mount its volume)",
+		a.path, a.path)}
+}
+
+// lastSeq returns the seq of the file's last line (0 for an empty file), after cutting
+// an unterminated tail: a write a crash interrupted, so that the next line starts on a
+// line of its own. Its checkpoints are still in the database and the catch-up appends
+// them again, whole.
+func (a *FileAnchor) lastSeq() (int64, error) {
+	st, err := a.f.Stat()
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
+		return 0, err
 	}
 	size := st.Size()
-	keep := int64(0)
-	buf := make([]byte, 4096)
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
-		b := buf[:end-start]
-		if _, err := f.ReadAt(b, start); err != nil {
-			return err
+	// buf holds the file from pos to size; end is just after the last newline (-1:
+	// none found yet).
+	var buf []byte
+	pos, end := size, int64(-1)
+	var last []byte
+	for pos > 0 {
+		n := min(4096, pos)
+		pos -= n
+		chunk := make([]byte, n, n+int64(len(buf)))
+		if _, err := a.f.ReadAt(chunk, pos); err != nil {
+			return 0, err
 		}
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			keep = start + int64(i) + 1
+		buf = append(chunk, buf...)
+		if end < 0 {
+			i := bytes.LastIndexByte(buf, '\n')
+			if i < 0 {
+				continue
+			}
+			end = pos + int64(i) + 1
+		}
+		nl := int(end - 1 - pos) // the last line's newline, in buf
+		if j := bytes.LastIndexByte(buf[:nl], '\n'); j >= 0 || pos == 0 {
+			last = buf[j+1 : nl]
 			break
 		}
-		end = start
 	}
-	if keep == size {
-		return nil
+	if end < 0 {
+		end = 0
 	}
-	if err := f.Truncate(keep); err != nil {
-		return err
+	if end < size {
+		if err := a.f.Truncate(end); err != nil {
+			return 0, err
+		}
+		if err := a.f.Sync(); err != nil {
+			return 0, err
+		}
+		a.log.Warn("audit anchor: cut a torn last line, a write a crash interrupted; its checkpoint is appended again from the database",
+			"file", a.path, "offset", end, "bytes", size-end)
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if end == 0 {
+		return 0, nil
 	}
-	a.log.Warn("audit anchor: cut a torn last line, a write a crash interrupted; its checkpoint is appended again from the database",
-		"file", a.path, "offset", keep, "bytes", size-keep)
-	return nil
+	r := parseAnchorLine(0, last)
+	if r.Err != nil {
+		return 0, fmt.Errorf("its last line is malformed (%v): nothing is appended after it", r.Err)
+	}
+	return r.Seq, nil
 }
 
-// Close closes the file if Append opened it.
+// Close closes the file, and so lets go of the lock, if Lock or Append opened it.
 func (a *FileAnchor) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -305,9 +305,11 @@ func TestAuditAnchorCatchUp(t *testing.T) {
 		// Two instances on one database, each with its own anchor: each anchor holds
 		// every checkpoint, its own and the other's, in order.
 		pathB := sqldb.AuditAnchorPath(t.TempDir())
-		if n, err := anchorReader(t, db, key, pathB).SyncAnchor(ctx); err != nil || n != len(dbCheckpoints(t, db)) {
+		r := anchorReader(t, db, key, pathB)
+		if n, err := r.SyncAnchor(ctx); err != nil || n != len(dbCheckpoints(t, db)) {
 			t.Fatalf("SyncAnchor into a new anchor: %d, %v", n, err)
 		}
+		r.Close() // as `baocun audit anchor` exits: b appends to pathB next
 		a := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: sqldb.NewFileAnchor(path, nil)})
 		b := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: sqldb.NewFileAnchor(pathB, nil)})
 		for i := range 20 {
@@ -612,4 +614,139 @@ func TestAuditAnchorHung(t *testing.T) {
 			t.Fatalf("anchored %v, want every checkpoint once, in order: %v", got, want)
 		}
 	})
+}
+
+// Two logs on one database and one anchor file (two instances given the same
+// --audit-anchor) would each append the other's checkpoints as well: duplicate lines,
+// and a next start refused. The file's lock lets one of them write; the other is
+// refused, says so, and the anchor holds each checkpoint once.
+func TestAuditAnchorOneWriter(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db := sqldbtest.Open(t, dsn)
+		key := newKey(t)
+		path := sqldb.AuditAnchorPath(t.TempDir())
+		first, second := sqldb.NewFileAnchor(path, nil), sqldb.NewFileAnchor(path, nil)
+		if err := first.Lock(); err != nil {
+			t.Fatal(err)
+		}
+		err := second.Lock()
+		if err == nil || !strings.Contains(err.Error(), path+" is in use by another baocun process") || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("a second lock on %s: %v, want one line saying it is in use", path, err)
+		}
+
+		var logged bytes.Buffer
+		a := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: first})
+		b := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: second,
+			Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		for i := range 20 {
+			w := a
+			if i%3 == 0 {
+				w = b
+			}
+			if err := w.Append(ctx, entry(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.Close()
+		a.Close()
+		assertAnchorIsDB(t, db, path)
+		if !strings.Contains(logged.String(), "in use by another baocun process") {
+			t.Errorf("the refused writer did not log it:\n%s", logged.String())
+		}
+		// The next writer starts on the anchor and appends after it.
+		c := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: sqldb.NewFileAnchor(path, nil)})
+		for i := range 3 {
+			if err := c.Append(ctx, entry(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		assertAnchorIsDB(t, db, path)
+		if v := verify(t, anchorReader(t, db, key, path)); !v.OK || v.Anchored != int64(len(dbCheckpoints(t, db))) {
+			t.Fatalf("%+v", v)
+		}
+	})
+}
+
+// Under its lock the file anchor reads its last line again before it appends: what
+// the file holds already is not written twice, and a checkpoint that does not follow
+// its last line is not written at all.
+func TestFileAnchorAppendsAfterItsLastLine(t *testing.T) {
+	db, _, path := anchoredFixture(t, sqldbtest.SQLiteDSN(t))
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps := dbCheckpoints(t, db)
+	a := sqldb.NewFileAnchor(path, nil)
+	defer a.Close()
+	for _, from := range []int{0, 2, 4} {
+		if err := a.Append(cps[from:]...); err != nil {
+			t.Fatalf("append from checkpoint %d: %v", cps[from].Seq, err)
+		}
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("appending what the anchor holds changed it:\n%s", got)
+	}
+	// The last line lost (an earlier write that failed): only it is appended.
+	lines := anchorLines(t, path)
+	writeAnchorLines(t, path, lines[:len(lines)-1])
+	if err := a.Append(cps[2:]...); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("anchor after appending from checkpoint %d over a lost last line:\n%s", cps[2].Seq, got)
+	}
+	// Not after its last line: refused, nothing written.
+	gap := cps[len(cps)-1]
+	gap.Seq, gap.PrevSeq = gap.Seq+10, gap.Seq+5
+	err = a.Append(gap)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("ends with checkpoint %d, and checkpoint %d follows %d", cps[len(cps)-1].Seq, gap.Seq, gap.PrevSeq)) {
+		t.Fatalf("append out of line: %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("an out-of-line append changed the anchor:\n%s", got)
+	}
+}
+
+// The file removed from under a writer (deleted, or its volume unmounted) is noticed at
+// the next append, and never created again: a new file would vouch for the database as
+// it is then. Put back, it is appended to again.
+func TestFileAnchorRemovedWhileHeld(t *testing.T) {
+	db, _, path := anchoredFixture(t, sqldbtest.SQLiteDSN(t))
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps := dbCheckpoints(t, db)
+	a := sqldb.NewFileAnchor(path, nil)
+	defer a.Close()
+	if err := a.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	aside := path + ".aside"
+	if err := os.Rename(path, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(cps...); err == nil || !strings.Contains(err.Error(), path+" was removed, replaced or unmounted") {
+		t.Fatalf("append with the file moved away: %v", err)
+	}
+	if err := a.Append(cps...); err == nil || !strings.Contains(err.Error(), path+" no longer exists") {
+		t.Fatalf("append again: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the anchor was created again: %v", err)
+	}
+	if err := os.Rename(aside, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(cps...); err != nil {
+		t.Fatalf("append once the file is back: %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("anchor:\n%s\nwant:\n%s", got, whole)
+	}
 }
