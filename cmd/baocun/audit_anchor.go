@@ -26,7 +26,8 @@ func (c *serveConfig) auditAnchorPath() string {
 }
 
 // checkAuditAnchor compares the chain with its anchor before serve writes anything,
-// and returns the anchor for the audit log, which catches it up and appends to it.
+// and returns the anchor for the audit log, which catches it up and appends to it once
+// serve has locked it (at its first write, so that a refused start creates nothing).
 // key is nil on a first start, before the key is made.
 func checkAuditAnchor(ctx context.Context, db *sqldb.DB, path string, key ed25519.PrivateKey, log *slog.Logger) (*sqldb.FileAnchor, error) {
 	a := sqldb.NewFileAnchor(path, log)

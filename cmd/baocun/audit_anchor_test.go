@@ -13,6 +13,7 @@ import (
 
 	"baocun"
 	"baocun/sqldb"
+	"baocun/workflows"
 )
 
 // withDataDirDB opens a data dir's database read-write, as an attacker with any SQLite
@@ -393,4 +394,37 @@ func TestAuditAnchorServeCatchUp(t *testing.T) {
 	if out, err := runAudit("verify", "--data-dir", dir, "--strict"); err != nil || !strings.Contains(out, fmt.Sprintf("%d 个与锚定相符", len(dataDirCheckpoints(t, dir)))) {
 		t.Fatalf("verify after the restarts: %v, output %q", err, out)
 	}
+}
+
+// Two instances of one database given one anchor file would each append the other's
+// checkpoints too, and wedge each other's next start. The second serve is refused at
+// its first write, with one line, and neither its data dir nor the anchor changes.
+func TestServeRefusesAnAnchorInUse(t *testing.T) {
+	dirA := t.TempDir()
+	a := startServe(t, "--data-dir", dirA, "--http", "127.0.0.1:0", "--temporal-port", "0")
+	a.waitReady(t)
+	anchor := sqldb.AuditAnchorPath(dirA)
+	before, err := os.ReadFile(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirB := t.TempDir()
+	beforeB := snapshot(t, dirB)
+	// Were it let in, it would serve until this ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = run(ctx, append([]string{"baocun", "serve", "--data-dir", dirB, "--http", "127.0.0.1:0",
+		"--database", "sqlite://" + filepath.Join(dirA, "baocun.db"), "--temporal-address", a.temporal,
+		"--audit-key", filepath.Join(dirA, sqldb.AuditKeyFile), "--step-key", filepath.Join(dirA, workflows.StepKeyFile),
+		"--audit-anchor", anchor}, joinFlags(dirA)...), noEnv, &bytes.Buffer{}, &bytes.Buffer{})
+	checkRefusal(t, err, []string{anchor + " is in use by another baocun process", "--audit-anchor"}, 1)
+	if after := snapshot(t, dirB); after != beforeB {
+		t.Errorf("the refused serve changed its data dir:\nbefore %s\nafter  %s", beforeB, after)
+	}
+	if after, _ := os.ReadFile(anchor); !bytes.Equal(after, before) {
+		t.Errorf("the refused serve changed the anchor:\n%s\nwas:\n%s", after, before)
+	}
+	a.waitReady(t)
+	a.stop(t)
+	assertAnchored(t, dirA)
 }

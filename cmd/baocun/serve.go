@@ -356,6 +356,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	// Every input holds: only now is anything written to the database.
+	if err := anchor.Lock(); err != nil {
+		return err
+	}
+	stops = append(stops, func() { anchor.Close() })
 	if err := preparePolicy(ctx, db); err != nil {
 		return err
 	}
