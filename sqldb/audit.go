@@ -102,6 +102,9 @@ type AuditLog struct {
 	anchorLoaded  bool       // anchored was read from the anchor
 	anchored      int64      // seq of the anchor's last checkpoint
 	anchorRetryAt time.Time  // after a failure, the anchorer leaves the anchor alone until then
+
+	stateMu sync.Mutex // never held across I/O: AnchorHealth answers while an append hangs
+	state   anchorState
 }
 
 var _ baocun.AuditLog = (*AuditLog)(nil)

@@ -357,6 +357,23 @@ func (a *FileAnchor) lastSeq() (int64, error) {
 	return r.Seq, nil
 }
 
+// Check reports, without writing, whether the anchor still takes appends: the path
+// still names the file this writer holds or, having let it go, a file it can lock
+// again. Before Lock or the first Append there is nothing to check.
+func (a *FileAnchor) Check() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		if !a.opened {
+			return nil
+		}
+		if err := a.lock(); err != nil {
+			return err
+		}
+	}
+	return a.check()
+}
+
 // Close closes the file, and so lets go of the lock, if Lock or Append opened it.
 func (a *FileAnchor) Close() error {
 	a.mu.Lock()
@@ -531,6 +548,7 @@ func (l *AuditLog) SyncAnchor(ctx context.Context) (int, error) {
 			l.anchored = r.Seq
 		}
 		l.anchorLoaded = true
+		l.noteAnchored(l.anchored)
 	}
 	n := 0
 	for {
@@ -561,6 +579,7 @@ func (l *AuditLog) SyncAnchor(ctx context.Context) (int, error) {
 		}
 		if len(cps) > 0 {
 			l.anchored = cps[len(cps)-1].Seq
+			l.noteAnchored(l.anchored)
 		}
 		n += len(cps)
 		if refused != nil {
@@ -580,9 +599,45 @@ type anchorTimings struct {
 	retry time.Duration
 	// closeWait bounds how long Close waits for the last append.
 	closeWait time.Duration
+	// maxLag is how long AnchorHealth lets an append hang, or the anchor lack a
+	// committed checkpoint, before it reports the anchor.
+	maxLag time.Duration
 }
 
-var timings = anchorTimings{retry: time.Minute, closeWait: 10 * time.Second}
+var timings = anchorTimings{retry: time.Minute, closeWait: 10 * time.Second, maxLag: time.Minute}
+
+// anchorMaxBehind is how many committed checkpoints the anchor may lack before
+// AnchorHealth reports it, however recent: more than a catch-up takes in a moment.
+const anchorMaxBehind = 10
+
+// anchorState is what the anchorer last found, for AnchorHealth.
+type anchorState struct {
+	known     bool      // anchored is known: the anchor was read, or there is nothing to anchor
+	anchored  int64     // seq of the anchor's last checkpoint
+	err       error     // the last round's failure; nil once a round succeeds
+	busySince time.Time // a round in progress since (zero: none)
+	syncedAt  time.Time // when a round last left the anchor holding every checkpoint it knew of
+}
+
+// noteAnchored records the anchor's last checkpoint as soon as it is known, so that
+// AnchorBehind counts from it during a long catch-up, or one stuck in an append.
+func (l *AuditLog) noteAnchored(seq int64) {
+	l.stateMu.Lock()
+	l.state.known, l.state.anchored = true, seq
+	l.stateMu.Unlock()
+}
+
+func (l *AuditLog) anchorState() anchorState {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	return l.state
+}
+
+// anchorChecker is an Anchor that can tell, without writing, whether it still takes
+// appends.
+type anchorChecker interface {
+	Check() error
+}
 
 // kickAnchor tells the anchorer that the database's last checkpoint is at seq, without
 // waiting for it.
@@ -606,6 +661,9 @@ func (l *AuditLog) kickAnchor(seq int64) {
 // once Close has stopped the writer, up to its last checkpoint.
 func (l *AuditLog) runAnchor() {
 	defer close(l.anchorStopped)
+	l.stateMu.Lock()
+	l.state.syncedAt = time.Now()
+	l.stateMu.Unlock()
 	for {
 		select {
 		case <-l.anchorKick:
@@ -617,23 +675,101 @@ func (l *AuditLog) runAnchor() {
 	}
 }
 
-// anchorRound appends what the anchor lacks, logging a failure: the checkpoints are
-// safe in the database, and a later round tries again.
+// anchorRound appends what the anchor lacks or, when it lacks nothing, checks that it
+// still takes appends, and records what it found for AnchorHealth. A failure is
+// logged: the checkpoints are safe in the database, and a later round tries again.
 func (l *AuditLog) anchorRound() {
 	seq := l.anchorTarget.Load()
 	l.anchorMu.Lock()
 	behind := seq > 0 && (!l.anchorLoaded || l.anchored < seq)
 	wait := time.Now().Before(l.anchorRetryAt)
 	l.anchorMu.Unlock()
-	if !behind || wait {
+	if wait {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	if _, err := l.SyncAnchor(ctx); err != nil {
-		l.log.Error("audit anchor", "anchor", l.opts.Anchor.Name(), "err", err)
-		l.anchorMu.Lock()
-		l.anchorRetryAt = time.Now().Add(l.timings.retry)
-		l.anchorMu.Unlock()
+	l.stateMu.Lock()
+	l.state.busySince = time.Now()
+	l.stateMu.Unlock()
+	var err error
+	if behind {
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		_, err = l.SyncAnchor(ctx)
+		cancel()
+	} else if c, ok := l.opts.Anchor.(anchorChecker); ok {
+		err = c.Check()
 	}
+	l.anchorMu.Lock()
+	if err != nil {
+		l.anchorRetryAt = time.Now().Add(l.timings.retry)
+	}
+	nothing := seq == 0 && !l.anchorLoaded
+	l.anchorMu.Unlock()
+	l.stateMu.Lock()
+	if nothing {
+		l.state.known = true // no checkpoint yet: the anchor lacks none
+	}
+	l.state.err, l.state.busySince = err, time.Time{}
+	if err == nil {
+		l.state.syncedAt = time.Now()
+	}
+	l.stateMu.Unlock()
+	if err != nil {
+		l.log.Error("audit anchor", "anchor", l.opts.Anchor.Name(), "err", err)
+	}
+}
+
+// AnchorHealth reports whether the anchor keeps up with the checkpoints: an error when
+// its last append (or check) failed, when an append has not returned for a minute (a
+// hung mount), or when it lacks more than ten of the database's checkpoints, or any
+// for over a minute. A log that does not anchor is healthy. It never waits for the
+// anchor, only for the database.
+func (l *AuditLog) AnchorHealth(ctx context.Context) error {
+	if !l.anchoring {
+		return nil
+	}
+	s := l.anchorState()
+	name := l.opts.Anchor.Name()
+	fail := func(format string, args ...any) error {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor", Message: fmt.Sprintf(format, args...)}
+	}
+	if !s.busySince.IsZero() && time.Since(s.busySince) > l.timings.maxLag {
+		return fail("审计锚定无响应 Audit anchor %s: an append has not returned for %s (a hung mount?)", name, time.Since(s.busySince).Round(time.Second))
+	}
+	if s.err != nil {
+		return fail("审计锚定失败 Audit anchor failing, checkpoints go unanchored (retried every %s): %v", l.timings.retry, s.err)
+	}
+	if !s.known {
+		return nil // its first round is under way
+	}
+	n, err := l.unanchored(ctx, s.anchored)
+	if err != nil {
+		return err
+	}
+	if lag := time.Since(s.syncedAt); n > anchorMaxBehind || (n > 0 && lag > l.timings.maxLag) {
+		return fail("审计锚定落后 Audit anchor %s lacks %d of the database's checkpoints (last in step %s ago)", name, n, lag.Round(time.Second))
+	}
+	return nil
+}
+
+// AnchorBehind counts the database's checkpoints the anchor does not hold yet; 0 for a
+// log that does not anchor. It fails until the anchorer has first read the anchor.
+func (l *AuditLog) AnchorBehind(ctx context.Context) (int64, error) {
+	if !l.anchoring {
+		return 0, nil
+	}
+	s := l.anchorState()
+	if !s.known {
+		return 0, fmt.Errorf("audit anchor %s: not read yet", l.opts.Anchor.Name())
+	}
+	return l.unanchored(ctx, s.anchored)
+}
+
+// unanchored counts the checkpoints after seq after.
+func (l *AuditLog) unanchored(ctx context.Context, after int64) (int64, error) {
+	var n int64
+	if err := l.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_checkpoints WHERE seq > ?", after).Scan(&n); err != nil {
+		return 0, &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor",
+			Message: "读取审计检查点失败 Could not read the audit checkpoints.", Err: err}
+	}
+	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -498,10 +499,12 @@ func TestCheckAnchor(t *testing.T) {
 }
 
 // hungAnchor is an anchor on a volume that stopped answering, as a hung NFS mount
-// does: Append blocks until release is closed, then records.
+// does: Append blocks until release is closed (nil: it never blocks), then fails
+// with fail when set, or records.
 type hungAnchor struct {
 	release chan struct{}
 	calls   atomic.Int32
+	fail    atomic.Pointer[error]
 
 	mu    sync.Mutex
 	lines []sqldb.Checkpoint
@@ -513,7 +516,12 @@ func (a *hungAnchor) Name() string { return "/mnt/hung/audit-anchor.jsonl" }
 
 func (a *hungAnchor) Append(cps ...sqldb.Checkpoint) error {
 	a.calls.Add(1)
-	<-a.release
+	if a.release != nil {
+		<-a.release
+	}
+	if err := a.fail.Load(); err != nil {
+		return *err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lines = append(a.lines, cps...)
@@ -545,7 +553,7 @@ func (a *hungAnchor) seqs() []int64 {
 // is caught up with every checkpoint, in order.
 func TestAuditAnchorHung(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
-		sqldb.SetAnchorTimings(t, time.Minute, 200*time.Millisecond)
+		sqldb.SetAnchorTimings(t, time.Minute, 200*time.Millisecond, time.Minute)
 		db := sqldbtest.Open(t, dsn)
 		a := newHungAnchor()
 		released := false
@@ -554,11 +562,11 @@ func TestAuditAnchorHung(t *testing.T) {
 				close(a.release)
 			}
 		}()
-		l := sqldb.NewAuditLog(db, newKey(t), sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour,
+		l := sqldb.NewAuditLog(db, newKey(t), sqldb.AuditOptions{CheckpointEvery: 1, CheckpointInterval: time.Hour,
 			Anchor: a, Logger: slog.New(slog.DiscardHandler)})
 		done := make(chan error, 1)
 		go func() {
-			for i := range 10 {
+			for i := range 12 {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := l.Append(ctx, entry(i))
 				cancel()
@@ -581,8 +589,16 @@ func TestAuditAnchorHung(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("appends stalled behind the hung anchor")
 		}
-		if got := dbCheckpoints(t, db); len(got) != 5 {
-			t.Fatalf("%d checkpoints with the anchor hung, want 5 (one every 2 entries)", len(got))
+		if got := dbCheckpoints(t, db); len(got) != 12 {
+			t.Fatalf("%d checkpoints with the anchor hung, want 12 (one every entry)", len(got))
+		}
+		// Readiness says so, and by how much, without waiting for the anchor.
+		ctx := context.Background()
+		if n, err := l.AnchorBehind(ctx); n != 12 || err != nil {
+			t.Errorf("AnchorBehind with the anchor hung on the first checkpoint: %d, %v; want 12", n, err)
+		}
+		if err := l.AnchorHealth(ctx); err == nil || !strings.Contains(err.Error(), a.Name()+" lacks 12 of the database's checkpoints") {
+			t.Errorf("AnchorHealth with 12 checkpoints unanchored: %v", err)
 		}
 
 		began := time.Now()
@@ -593,18 +609,18 @@ func TestAuditAnchorHung(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), a.Name()) || !strings.Contains(err.Error(), "has not returned") {
 			t.Fatalf("Close with the anchor hung: %v", err)
 		}
-		// Close's last checkpoint is in the database all the same.
-		if got := dbCheckpoints(t, db); len(got) != 6 {
-			t.Fatalf("%d checkpoints after Close, want 6", len(got))
-		}
-
 		// The mount answers again: the append in progress completes and the anchorer,
 		// stopped by Close, catches up before it ends.
 		close(a.release)
 		released = true
-		sqldb.SetAnchorTimings(t, time.Minute, 10*time.Second)
-		if err := l.Close(); err != nil {
-			t.Fatalf("Close once the anchor answers: %v", err)
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			err := l.Close()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Close once the anchor answers: %v", err)
+			}
 		}
 		var want []int64
 		for _, c := range dbCheckpoints(t, db) {
@@ -749,4 +765,123 @@ func TestFileAnchorRemovedWhileHeld(t *testing.T) {
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
 		t.Fatalf("anchor:\n%s\nwant:\n%s", got, whole)
 	}
+}
+
+// eventually polls cond until it holds, for at most 10 s, and fails the test with
+// what the last poll said.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ok, said := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: after 10 s, %s", what, said)
+		}
+	}
+}
+
+// healthIs waits for AnchorHealth to say want ("" for healthy) and AnchorBehind to
+// count behind.
+func healthIs(t *testing.T, l *sqldb.AuditLog, want string, behind int64) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, fmt.Sprintf("anchor health %q, %d behind", want, behind), func() (bool, string) {
+		err := l.AnchorHealth(ctx)
+		n, nerr := l.AnchorBehind(ctx)
+		ok := n == behind && nerr == nil && (want == "" && err == nil || want != "" && err != nil && strings.Contains(err.Error(), want))
+		return ok, fmt.Sprintf("AnchorHealth %v, AnchorBehind %d, %v", err, n, nerr)
+	})
+}
+
+// A failing anchor is not silent: AnchorHealth reports an append that fails, one that
+// hangs and a file gone from under the writer, and AnchorBehind how many checkpoints
+// wait; once the anchor takes appends again it is caught up and healthy.
+func TestAuditAnchorHealth(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		sqldb.SetAnchorTimings(t, 50*time.Millisecond, 10*time.Second, 300*time.Millisecond)
+		db := sqldbtest.Open(t, dsn)
+		key := newKey(t)
+		quiet := slog.New(slog.DiscardHandler)
+		opts := sqldb.AuditOptions{CheckpointEvery: 1, CheckpointInterval: time.Hour, Logger: quiet}
+		appendN := func(l *sqldb.AuditLog, n int) {
+			for i := range n {
+				if err := l.Append(ctx, entry(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		t.Run("disk full", func(t *testing.T) {
+			a := &hungAnchor{}
+			opts := opts
+			opts.Anchor = a
+			l := newLog(t, db, key, opts)
+			appendN(l, 2)
+			healthIs(t, l, "", 0)
+			full := errors.New("write " + a.Name() + ": no space left on device")
+			a.fail.Store(&full)
+			appendN(l, 3)
+			healthIs(t, l, "no space left on device", 3)
+			if err := l.AnchorHealth(ctx); !strings.Contains(err.Error(), "Audit anchor failing, checkpoints go unanchored") {
+				t.Errorf("AnchorHealth: %v", err)
+			}
+			a.fail.Store(nil)
+			healthIs(t, l, "", 0)
+			l.Close()
+			var want []int64
+			for _, c := range dbCheckpoints(t, db) {
+				want = append(want, c.Seq)
+			}
+			if got := a.seqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("anchored %v, want %v", got, want)
+			}
+		})
+
+		t.Run("an append hangs", func(t *testing.T) {
+			a := newHungAnchor()
+			defer close(a.release)
+			opts := opts
+			opts.Anchor = a
+			l := newLog(t, db, key, opts)
+			appendN(l, 1)
+			// This anchor is new: every checkpoint of the database waits.
+			healthIs(t, l, a.Name()+": an append has not returned for", int64(len(dbCheckpoints(t, db))))
+		})
+
+		t.Run("the file moved away", func(t *testing.T) {
+			path := sqldb.AuditAnchorPath(t.TempDir())
+			fa := sqldb.NewFileAnchor(path, quiet)
+			// Anchored from the first checkpoint: the earlier subtests' are there.
+			r := newLog(t, db, nil, sqldb.AuditOptions{PublicKey: key.Public().(ed25519.PublicKey), Anchor: fa})
+			if _, err := r.SyncAnchor(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			opts := opts
+			opts.Anchor = sqldb.NewFileAnchor(path, quiet)
+			l := newLog(t, db, key, opts)
+			appendN(l, 1)
+			healthIs(t, l, "", 0)
+			if err := os.Rename(path, path+".aside"); err != nil {
+				t.Fatal(err)
+			}
+			// Noticed without a checkpoint to append: the anchorer checks at every tick.
+			healthIs(t, l, path+" was removed, replaced or unmounted", 0)
+			healthIs(t, l, path+" no longer exists", 0)
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("the anchor was created anew: %v", err)
+			}
+			appendN(l, 2)
+			healthIs(t, l, path+" no longer exists", 2)
+			if err := os.Rename(path+".aside", path); err != nil {
+				t.Fatal(err)
+			}
+			healthIs(t, l, "", 0)
+			l.Close()
+			assertAnchorIsDB(t, db, path)
+		})
+	})
 }

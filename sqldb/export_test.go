@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// SetAnchorTimings shortens the anchorer's retry after a failure and Close's wait for
-// a hung append, for the logs t makes until it ends.
-func SetAnchorTimings(t testing.TB, retry, closeWait time.Duration) {
+// SetAnchorTimings shortens the anchorer's retry after a failure, Close's wait for a
+// hung append and the lag AnchorHealth allows, for the logs t makes until it ends.
+func SetAnchorTimings(t testing.TB, retry, closeWait, maxLag time.Duration) {
 	saved := timings
-	timings = anchorTimings{retry: retry, closeWait: closeWait}
+	timings = anchorTimings{retry: retry, closeWait: closeWait, maxLag: maxLag}
 	t.Cleanup(func() { timings = saved })
 }
