@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"baocun"
 	"baocun/sqldb"
+	"baocun/web"
 )
 
 // auditAnchorPath is where serve appends each signed checkpoint once it has committed:
@@ -39,6 +44,25 @@ func checkAuditAnchor(ctx context.Context, db *sqldb.DB, path string, key ed2551
 		return nil, err
 	}
 	return a, nil
+}
+
+// auditAnchorCheck is /readyz's check of the audit anchor, and it adds to reg the
+// gauge of the checkpoints the anchor lacks: an anchor that fails or hangs while serve
+// runs must show where operators look, not only in a log line a minute.
+func auditAnchorCheck(l *sqldb.AuditLog, reg prometheus.Registerer) web.Check {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "baocun_audit_anchor_behind_checkpoints",
+		Help: "Signed audit checkpoints in the database that the audit anchor does not hold yet (NaN until the anchor is first read).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		n, err := l.AnchorBehind(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
+	return web.Check{Name: "audit_anchor", Func: l.AnchorHealth}
 }
 
 // auditAnchor is `baocun audit anchor`: write a new anchor from the checkpoints of a

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -427,4 +429,60 @@ func TestServeRefusesAnAnchorInUse(t *testing.T) {
 	a.waitReady(t)
 	a.stop(t)
 	assertAnchored(t, dirA)
+}
+
+// An anchor that fails while serve runs is not silent: /readyz's audit_anchor check
+// fails, naming it, and /metrics counts the checkpoints it lacks. Here its file is
+// moved away, as an unmounted volume hides it.
+func TestServeReadinessReportsTheAnchor(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
+	p.waitReady(t)
+	type readyz struct {
+		Ready  bool `json:"ready"`
+		Checks map[string]struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		} `json:"checks"`
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(p.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("readyz")
+	var r readyz
+	if err := json.Unmarshal([]byte(body), &r); err != nil || code != 200 || !r.Checks["audit_anchor"].OK {
+		t.Fatalf("/readyz %d %s, want the audit_anchor check passing", code, body)
+	}
+	if _, metrics := get("metrics"); !strings.Contains(metrics, "\nbaocun_audit_anchor_behind_checkpoints 0\n") {
+		t.Fatalf("/metrics has no baocun_audit_anchor_behind_checkpoints 0")
+	}
+
+	anchor := sqldb.AuditAnchorPath(dir)
+	if err := os.Rename(anchor, anchor+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, body = get("readyz")
+		r = readyz{}
+		json.Unmarshal([]byte(body), &r)
+		c := r.Checks["audit_anchor"]
+		if code == http.StatusServiceUnavailable && !c.OK && strings.Contains(c.Error, anchor+" was removed, replaced or unmounted") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz with the anchor moved away: %d %s", code, body)
+		}
+	}
+	for name, c := range r.Checks {
+		if name != "audit_anchor" && !c.OK {
+			t.Errorf("check %s fails too: %s", name, c.Error)
+		}
+	}
+	p.stop(t)
 }

@@ -430,6 +430,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				}
 				return checkPolling(ctx, tc, opts.Identity)
 			}},
+			auditAnchorCheck(auditLog, metrics.registry),
 		},
 	})
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
