@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -418,6 +419,18 @@ func loadCheckpoints(ctx context.Context, q Querier, after int64, limit int) ([]
 		cps = append(cps, c)
 	}
 	return cps, rows.Err()
+}
+
+// LastCheckpoint returns the chain's last signed checkpoint, and false when there is
+// none yet.
+func LastCheckpoint(ctx context.Context, q Querier) (Checkpoint, bool, error) {
+	var c Checkpoint
+	err := q.QueryRowContext(ctx, "SELECT seq, hash, at, prev_seq, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").
+		Scan(&c.Seq, &c.Hash, &c.At, &c.PrevSeq, &c.KeyID, &c.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
 }
 
 // anchorProblem is where an anchor and the database's checkpoints part first.

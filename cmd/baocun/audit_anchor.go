@@ -30,6 +30,34 @@ func (c *serveConfig) auditAnchorPath() string {
 	return sqldb.AuditAnchorPath(c.DataDir)
 }
 
+// checkAuditKey refuses to start with a key other than the one that signed the chain:
+// a checkpoint signed with another key would enter the database and the anchor, and the
+// trail would no longer verify, for good. key is nil when the file at path does not
+// exist — an unmounted keys volume, a mistyped --audit-key, a restore that left the
+// key out — and only a database without checkpoints may get a new one.
+func checkAuditKey(ctx context.Context, db *sqldb.DB, path string, key ed25519.PrivateKey) error {
+	last, ok, err := sqldb.LastCheckpoint(ctx, db)
+	if err != nil {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.key",
+			Message: "读取审计检查点失败 Could not read the audit checkpoints.", Err: err}
+	}
+	switch {
+	case !ok:
+		return nil
+	case key == nil:
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.key", Message: fmt.Sprintf(
+			"审计密钥 %s 不存在，而数据库的检查点由密钥 %s 签署 Audit key %s does not exist, but the database's checkpoints are signed, the last (seq %d) by key %s: "+
+				"mount the keys' volume or give --audit-key that key's file; a new key is made only for a database without checkpoints",
+			path, last.KeyID, path, last.Seq, last.KeyID)}
+	}
+	if id := sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)); id != last.KeyID {
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.key", Message: fmt.Sprintf(
+			"审计密钥 %s 是密钥 %s，而数据库的最后检查点由密钥 %s 签署 Audit key %s is key %s, but the database's last checkpoint (seq %d) is signed by key %s: give --audit-key that key's file",
+			path, id, last.KeyID, path, id, last.Seq, last.KeyID)}
+	}
+	return nil
+}
+
 // checkAuditAnchor compares the chain with its anchor before serve writes anything,
 // and returns the anchor for the audit log, which catches it up and appends to it once
 // serve has locked it (at its first write, so that a refused start creates nothing).

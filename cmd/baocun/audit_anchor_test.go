@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -485,4 +489,70 @@ func TestServeReadinessReportsTheAnchor(t *testing.T) {
 		}
 	}
 	p.stop(t)
+}
+
+// A database with checkpoints is signed on with the key that signed them or not at
+// all: a missing key file (an unmounted keys volume, a mistyped --audit-key, a backup
+// that left a symlinked key out) or another key is refused in one line naming the key
+// the chain needs, and no new key is made.
+func TestServeBadInputAuditKey(t *testing.T) {
+	seed := sha256.Sum256([]byte("baocun-test-audit-key"))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	id := sqldb.AuditKeyID(key.Public().(ed25519.PublicKey))
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	// A data dir whose 35 entries and 5 checkpoints key signed.
+	signed := func(t *testing.T, dir string) {
+		if err := os.WriteFile(filepath.Join(dir, sqldb.AuditKeyFile), keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		writeAuditDataDir(t, dir, 35)
+	}
+	serveArgs := func(extra ...string) func(dir string) []string {
+		return func(dir string) []string {
+			return append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}, extra...)
+		}
+	}
+	tests := []badInput{
+		{
+			name: "the key file gone",
+			setup: func(t *testing.T, dir string) {
+				signed(t, dir)
+				os.Remove(filepath.Join(dir, sqldb.AuditKeyFile))
+			},
+			args: serveArgs(),
+			want: []string{"audit-ed25519.key does not exist", "the last (seq 35) by key " + id, "--audit-key", "a new key is made only for a database without checkpoints"},
+			code: 1,
+		},
+		{
+			name:  "--audit-key mistyped",
+			setup: signed,
+			args: func(dir string) []string {
+				return serveArgs("--audit-key", filepath.Join(dir, "keys", "audit.key"))(dir)
+			},
+			want: []string{"keys/audit.key does not exist", "by key " + id},
+			code: 1,
+		},
+		{
+			name: "another key",
+			setup: func(t *testing.T, dir string) {
+				signed(t, dir)
+				os.Mkdir(filepath.Join(dir, "other"), 0o700)
+				if _, err := sqldb.LoadOrCreateAuditKey(filepath.Join(dir, "other", sqldb.AuditKeyFile)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			args: func(dir string) []string {
+				return serveArgs("--audit-key", filepath.Join(dir, "other", sqldb.AuditKeyFile))(dir)
+			},
+			want: []string{"other/audit-ed25519.key is key", "the database's last checkpoint (seq 35) is signed by key " + id},
+			code: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkBadInput(t, tt) })
+	}
 }

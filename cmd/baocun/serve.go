@@ -321,6 +321,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stops = append(stops, func() { db.Close() })
 	log.Info("database ready", "database", db.Name(), "schema_version", sqldb.SchemaVersion())
+	if err := checkAuditKey(connectCtx, db, cfg.auditKeyPath(), auditKey); err != nil {
+		return err
+	}
 	anchor, err := checkAuditAnchor(connectCtx, db, cfg.auditAnchorPath(), auditKey, log)
 	if err != nil {
 		return err
@@ -373,7 +376,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if auditKey == nil {
+	if auditKey == nil { // a database without checkpoints: checkAuditKey refused the others
 		if auditKey, err = sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath()); err != nil {
 			return err
 		}
