@@ -140,7 +140,8 @@ type backup struct {
 	staging           string
 	members           []stagedMember
 	schemaVersion     int
-	attempts          int // pins of the two snapshots until nothing was written between them
+	attempts          int          // pins of the two snapshots until nothing was written between them
+	betweenPins       func() error // runs between the two pins of each attempt: a test's writes
 }
 
 type stagedMember struct {
@@ -228,7 +229,7 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 	fmt.Fprintf(stdout, "备份完成 Backup written: %s (%d bytes, mode 0600, sha256 %s)\n", b.to, size, sum)
 	fmt.Fprintf(stdout, "  %d files: %s; %s\n", len(names), strings.Join(names, ", "), describeSchema(m))
 	if b.temporalDB != "" && b.appDB != "" {
-		fmt.Fprintf(stdout, "  one cut: temporal.db, then the audit anchor, then baocun.db with nothing written to it in between (attempt %d)\n", b.attempts)
+		fmt.Fprintf(stdout, "  one cut: the audit anchor, then temporal.db, then baocun.db with nothing written to it since temporal.db (attempt %d)\n", b.attempts)
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(stdout, "  left out: %s\n", strings.Join(skipped, "; "))
@@ -240,17 +241,21 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 	return nil
 }
 
-// snapshot takes the databases and the audit anchor as one cut, in the order that
+// snapshot takes the audit anchor and the databases as one cut, in the order that
 // loses nothing:
 //
-//  1. temporal.db first. A step's write commits to baocun.db before Temporal records
+//  1. the audit anchor first, read once: every checkpoint it lists was committed
+//     before it was appended, so is in any baocun.db snapshot taken after it, and
+//     serve refuses a database missing a checkpoint its anchor lists. Read any later,
+//     it would sit between the two pins below: the file grows without bound, and the
+//     window that must see no write to baocun.db would widen with it until no attempt
+//     succeeds. An anchor older than the database is only behind, which serve catches
+//     up at start.
+//  2. then temporal.db. A step's write commits to baocun.db before Temporal records
 //     its activity complete, so a Temporal snapshot older than the database's only
 //     makes Temporal run again an activity whose write is there already — keyed, it
 //     writes nothing twice. The other way round, Temporal could believe done a write
 //     the database snapshot lacks.
-//  2. then the audit anchor: every checkpoint it lists was committed before it was
-//     appended, so is in a baocun.db snapshot taken after it, and serve refuses a
-//     database missing a checkpoint its anchor lists.
 //  3. then baocun.db. A step whose Update Temporal accepted after its snapshot but
 //     whose write committed before baocun.db's would be in the database and unknown to
 //     any workflow. So the two are pinned as read transactions, one after the other,
@@ -260,11 +265,11 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 //     SQLite's backup API, which reads through the open transaction (VACUUM INTO opens
 //     its own, so would leave the whole Temporal copy's time between the two).
 func (b *backup) snapshot(ctx context.Context) error {
-	var anchor []byte
-	c, err := takeCut(ctx, b.temporalDB, b.appDB, func() (err error) {
-		anchor, err = readAnchor(b.anchor)
+	anchor, err := readAnchor(b.anchor)
+	if err != nil {
 		return err
-	})
+	}
+	c, err := takeCut(ctx, b.temporalDB, b.appDB, b.betweenPins)
 	if err != nil {
 		return err
 	}
@@ -344,8 +349,8 @@ type cut struct {
 	attempts      int
 }
 
-// takeCut opens the read transactions: temporal.db's, then between, then baocun.db's
-// (either path may be "" for a database the data dir does not have).
+// takeCut opens the read transactions: temporal.db's, then between (when not nil),
+// then baocun.db's (either path may be "" for a database the data dir does not have).
 func takeCut(ctx context.Context, temporalPath, appPath string, between func() error) (_ *cut, err error) {
 	c := &cut{}
 	defer func() {
@@ -375,8 +380,10 @@ func takeCut(ctx context.Context, temporalPath, appPath string, between func() e
 				return nil, err
 			}
 		}
-		if err = between(); err != nil {
-			return nil, err
+		if between != nil {
+			if err = between(); err != nil {
+				return nil, err
+			}
 		}
 		if c.app != nil {
 			if after, err = c.app.begin(ctx); err != nil {

@@ -205,6 +205,54 @@ func TestBackupCutPinsAgainAfterAWrite(t *testing.T) {
 	}
 }
 
+// The anchor is read once, before the cut: what is appended to it while the two
+// databases are pinned, however often they are pinned again, is not in the archive.
+// Read between the pins, as it first was, the whole file — which grows without bound —
+// sat in the window that must see no write to baocun.db.
+func TestBackupReadsTheAnchorBeforeTheCut(t *testing.T) {
+	ctx := context.Background()
+	dir := fakeDataDir(t)
+	anchor := filepath.Join(dir, filepath.FromSlash(auditAnchorName))
+	before, err := os.ReadFile(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := sql.Open("sqlite", "file:"+filepath.Join(dir, appDBName)+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	writes := 0
+	b := &backup{dataDir: dir, temporalDB: filepath.Join(dir, temporalDBName), appDB: filepath.Join(dir, appDBName),
+		anchor: anchor, named: map[string]string{}, staging: t.TempDir(),
+		betweenPins: func() error {
+			f, err := os.OpenFile(anchor, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := f.WriteString("\n{\"seq\":3}\n"); err != nil {
+				return err
+			}
+			if writes == 2 {
+				return nil
+			}
+			writes++
+			_, err = app.Exec("CREATE TABLE IF NOT EXISTS backup_probe (x INTEGER); INSERT INTO backup_probe VALUES (1)")
+			return err
+		}}
+	if err := b.snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.attempts != 3 {
+		t.Errorf("%d attempts with baocun.db written between the first two pairs of pins, want 3", b.attempts)
+	}
+	got, err := os.ReadFile(filepath.Join(b.staging, filepath.FromSlash(auditAnchorName)))
+	if want := before[:bytes.LastIndexByte(before, '\n')+1]; err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("archived anchor %q (%v), want its whole lines before the cut, %q", got, err, want)
+	}
+}
+
 // fakeDataDir is a data dir with every kind of file a backup meets, serve not running:
 // the databases, keys, TLS files in a subdirectory, an audit anchor with a line being
 // appended, and what a backup leaves out.
