@@ -217,7 +217,9 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	keyNote := b.checkAuditKey(ctx)
+	if err := b.checkAuditKey(ctx); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	sum, size, err := b.writeArchive(m)
 	if err != nil {
 		return fmt.Errorf("backup: %s: %w", b.to, err)
@@ -233,9 +235,6 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(stdout, "  left out: %s\n", strings.Join(skipped, "; "))
-	}
-	if keyNote != "" {
-		fmt.Fprintf(stdout, "  注意 Warning: %s\n", keyNote)
 	}
 	fmt.Fprintf(stdout, "  恢复 Restore: baocun restore --from %s --data-dir NEW\n", b.to)
 	return nil
@@ -283,7 +282,7 @@ func (b *backup) snapshot(ctx context.Context) error {
 	if anchor != nil {
 		name, source := auditAnchorName, absPath(b.anchor)
 		if inside(b.dataDir, b.anchor) {
-			name, source = relName(b.dataDir, b.anchor), ""
+			name, source = relName(b.dataDir, b.anchor), linkedFrom(b.dataDir, b.anchor)
 		}
 		if err := b.stageBytes(name, anchor, b.anchor, source); err != nil {
 			return err
@@ -301,32 +300,46 @@ func (b *backup) snapshot(ctx context.Context) error {
 	return nil
 }
 
-// checkAuditKey says what is wrong when the archive lacks the key that signed
-// baocun.db's last audit checkpoint: restored so, serve would sign with a new key and
-// the audit trail would no longer verify. Serve run with --audit-key elsewhere and a
-// backup run without it is how that happens.
-func (b *backup) checkAuditKey(ctx context.Context) string {
+// checkAuditKey fails the backup when the archive lacks the key that signed
+// baocun.db's last audit checkpoint: restored so, serve would refuse to start (and,
+// given another key, the trail could not verify). Serve run with --audit-key elsewhere
+// and a backup run without it is how that happens.
+func (b *backup) checkAuditKey(ctx context.Context) error {
 	if b.appDB == "" {
-		return ""
+		return nil
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.staging, appDBName)+"?mode=ro")
 	if err != nil {
-		return ""
+		return err
 	}
 	defer db.Close()
-	var signed string
-	if db.QueryRowContext(ctx, "SELECT key_id FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").Scan(&signed) != nil {
-		return "" // no checkpoint yet, or a database before the audit trail
+	var tables int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_checkpoints'").Scan(&tables); err != nil {
+		return fmt.Errorf("snapshot of %s: %v", b.appDB, err)
+	}
+	if tables == 0 {
+		return nil // a database from before the audit trail
+	}
+	last, ok, err := sqldb.LastCheckpoint(ctx, db)
+	if err != nil {
+		return fmt.Errorf("snapshot of %s: audit checkpoints: %v", b.appDB, err)
+	}
+	if !ok {
+		return nil
 	}
 	key, err := sqldb.ReadAuditPrivateKey(filepath.Join(b.staging, sqldb.AuditKeyFile))
 	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("baocun.db's last audit checkpoint (seq %d) is signed by key %s and the archive would hold no %s: give --audit-key the key serve uses; nothing written",
+			last.Seq, last.KeyID, sqldb.AuditKeyFile)
 	case err != nil:
-		return fmt.Sprintf("baocun.db's audit checkpoints are signed by key %s and the archive has no %s: give --audit-key the key serve uses", signed, sqldb.AuditKeyFile)
-	case sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)) != signed:
-		return fmt.Sprintf("baocun.db's last audit checkpoint is signed by key %s, the archive's %s is key %s: give --audit-key the key serve uses",
-			signed, sqldb.AuditKeyFile, sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)))
+		return err
 	}
-	return ""
+	if id := sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)); id != last.KeyID {
+		return fmt.Errorf("baocun.db's last audit checkpoint (seq %d) is signed by key %s, the archive's %s is key %s: give --audit-key the key serve uses; nothing written",
+			last.Seq, last.KeyID, sqldb.AuditKeyFile, id)
+	}
+	return nil
 }
 
 // readAnchor reads the anchor up to its last complete line: a line being appended
@@ -567,6 +580,16 @@ func (b *backup) stageOthers() (skipped []string, err error) {
 			taken[relName(b.dataDir, p)] = true
 		}
 	}
+	// A name taken, or a directory leading to one (an anchor directory linked to
+	// another volume), is not walked.
+	holds := func(name string) bool {
+		for t := range taken {
+			if t == name || strings.HasPrefix(t, name+"/") {
+				return true
+			}
+		}
+		return false
+	}
 	// The walk starts from where a symlinked data dir leads, as serve's files do.
 	root, err := filepath.EvalSymlinks(b.dataDir)
 	if err != nil {
@@ -588,15 +611,26 @@ func (b *backup) stageOthers() (skipped []string, err error) {
 		}
 		name := relName(root, p)
 		switch {
-		case taken[name], half,
+		case holds(name), half,
 			strings.HasSuffix(base, "-wal"), strings.HasSuffix(base, "-shm"), strings.HasSuffix(base, "-journal"),
 			strings.HasSuffix(base, ".lock"), strings.HasPrefix(base, ".write-check-"):
 			return nil
-		case !d.Type().IsRegular():
-			skipped = append(skipped, name+" (not a regular file)")
-			return nil
 		case b.named[name] != "":
 			skipped = append(skipped, fmt.Sprintf("%s (the archive's %s is %s, as the flag named)", name, name, b.named[name]))
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			// A file linked from elsewhere — a key on a secrets volume — is archived as
+			// the file it points to, as serve reads it: left out, the restored data dir
+			// would lack it.
+			if target, err := filepath.EvalSymlinks(p); err == nil {
+				if st, err := os.Stat(target); err == nil && st.Mode().IsRegular() {
+					return b.stageFile(name, target, absPath(target))
+				}
+			}
+		}
+		if !d.Type().IsRegular() {
+			skipped = append(skipped, name+" (not a regular file)")
 			return nil
 		}
 		return b.stageFile(name, p, "")
@@ -1007,6 +1041,20 @@ func syncTree(root string) error {
 func inside(dir, p string) bool {
 	rel, err := filepath.Rel(absPath(dir), absPath(p))
 	return err == nil && filepath.IsLocal(rel)
+}
+
+// linkedFrom is where the file p under dir really is when a symlink leads it out of
+// the data dir, for the manifest; "" when it is where its name says.
+func linkedFrom(dir, p string) string {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil || inside(root, real) {
+		return ""
+	}
+	return absPath(real)
 }
 
 // relName is p's archive name: its path under dir, with slashes.

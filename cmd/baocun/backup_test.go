@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -255,7 +257,7 @@ func TestBackupReadsTheAnchorBeforeTheCut(t *testing.T) {
 
 // fakeDataDir is a data dir with every kind of file a backup meets, serve not running:
 // the databases, keys, TLS files in a subdirectory, an audit anchor with a line being
-// appended, and what a backup leaves out.
+// appended, a link to a file, and what a backup leaves out (a link to a directory).
 func fakeDataDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -303,12 +305,16 @@ func fakeDataDir(t *testing.T) string {
 	if err := os.Symlink("notes.txt", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(t.TempDir(), filepath.Join(dir, "shared")); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
 // What a backup holds and where a restore puts it: the databases, the anchor cut at
-// its last whole line, every other regular file with its mode, a key named outside
-// the data dir under its default name; not the lock, WAL, journal or write-check files.
+// its last whole line, every other regular file with its mode (a linked one as the
+// file it points to), a key named outside the data dir under its default name; not the
+// lock, WAL, journal or write-check files, nor a link to a directory.
 // The data dir is reached through a symlink, as an operator's may be.
 func TestBackupRestoreLayout(t *testing.T) {
 	dir := fakeDataDir(t)
@@ -327,7 +333,7 @@ func TestBackupRestoreLayout(t *testing.T) {
 		t.Fatalf("backup: %v", err)
 	}
 	t.Logf("%s", out.String())
-	if !strings.Contains(out.String(), "link (not a regular file)") || !strings.Contains(out.String(), sqldb.AuditKeyFile+" (the archive's") {
+	if !strings.Contains(out.String(), "shared (not a regular file)") || !strings.Contains(out.String(), sqldb.AuditKeyFile+" (the archive's") {
 		t.Errorf("the output does not say what was left out:\n%s", out.String())
 	}
 	ms := readMembers(t, archive)
@@ -336,7 +342,7 @@ func TestBackupRestoreLayout(t *testing.T) {
 		names = append(names, m.hdr.Name)
 	}
 	want := []string{manifestName, temporalDBName, auditAnchorName, appDBName, sqldb.AuditKeyFile, sqldb.AuditPublicKeyFile,
-		"notes.txt", workflows.StepKeyFile, "temporal-tls/ca.pem", "temporal-tls/client.key"}
+		"link", "notes.txt", workflows.StepKeyFile, "temporal-tls/ca.pem", "temporal-tls/client.key"}
 	slices.Sort(want[4:])
 	sorted := slices.Clone(names)
 	slices.Sort(sorted[4:])
@@ -373,7 +379,7 @@ func TestBackupRestoreLayout(t *testing.T) {
 	}
 	same(sqldb.AuditKeyFile, keyPath)
 	same(sqldb.AuditPublicKeyFile, sqldb.PublicKeyPath(keyPath))
-	for _, name := range []string{workflows.StepKeyFile, "temporal-tls/ca.pem", "temporal-tls/client.key", "notes.txt"} {
+	for _, name := range []string{workflows.StepKeyFile, "temporal-tls/ca.pem", "temporal-tls/client.key", "notes.txt", "link"} {
 		same(name, filepath.Join(dir, filepath.FromSlash(name)))
 	}
 	if got, _ := os.ReadFile(filepath.Join(restored, filepath.FromSlash(auditAnchorName))); string(got) != "{\"seq\":1}\n{\"seq\":2}\n" {
@@ -655,20 +661,93 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// A backup whose archived audit key did not sign baocun.db's checkpoints says so: the
-// restored trail would not verify (serve run with --audit-key, the backup without).
-func TestBackupWarnsOfAnotherAuditKey(t *testing.T) {
-	dir := fakeDataDir(t)
+// A backup whose archive would lack the key that signed baocun.db's last checkpoint
+// fails, naming that key, and writes nothing: restored, serve would refuse to start, or
+// sign with another key (serve run with --audit-key, the backup without).
+func TestBackupRefusesAnotherAuditKey(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(t *testing.T, dir string)
+		want string
+	}{
+		{"another key", func(*testing.T, string) {}, "the archive's audit-ed25519.key is key"},
+		{"no key", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, sqldb.AuditKeyFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, "the archive would hold no audit-ed25519.key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := fakeDataDir(t)
+			db := sqldbtest.Open(t, "sqlite://"+filepath.Join(dir, "baocun.db"))
+			if _, err := db.ExecContext(context.Background(), `INSERT INTO audit_checkpoints (seq, hash, at, prev_seq, key_id, signature)
+				VALUES (1, 'h', '2027-01-01T00:00:00Z', 0, '0011223344556677', 's')`); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(t, dir)
+			dest := t.TempDir()
+			before := snapshot(t, dest)
+			err := run(context.Background(), []string{"baocun", "backup", "--data-dir", dir, "--to", filepath.Join(dest, "b.tar")}, noEnv, io.Discard, io.Discard)
+			checkRefusal(t, err, []string{"last audit checkpoint (seq 1) is signed by key 0011223344556677", tt.want, "--audit-key", "nothing written"}, 1)
+			if after := snapshot(t, dest); after != before {
+				t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// A key, a step key or an anchor linked into the data dir from elsewhere (a secrets
+// volume, a witness mount) is archived as the file it points to, and restored as a
+// file; the manifest and restore say where it was.
+func TestBackupFollowsLinkedFiles(t *testing.T) {
+	ctx := context.Background()
+	dir, elsewhere := fakeDataDir(t), t.TempDir()
+	for _, name := range []string{sqldb.AuditKeyFile, workflows.StepKeyFile, auditAnchorName} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		moved := filepath.Join(elsewhere, filepath.Base(p))
+		if err := os.Rename(p, moved); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(moved, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The linked key signed the chain: without it the backup fails.
+	key, err := sqldb.ReadAuditPrivateKey(filepath.Join(dir, sqldb.AuditKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	db := sqldbtest.Open(t, "sqlite://"+filepath.Join(dir, "baocun.db"))
-	if _, err := db.ExecContext(context.Background(), `INSERT INTO audit_checkpoints (seq, hash, at, prev_seq, key_id, signature)
-		VALUES (1, 'h', '2027-01-01T00:00:00Z', 0, '0011223344556677', 's')`); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, prev_seq, key_id, signature)
+		VALUES (1, 'h', '2027-01-01T00:00:00Z', 0, ?, 's')`, sqldb.AuditKeyID(key.Public().(ed25519.PublicKey))); err != nil {
 		t.Fatal(err)
 	}
+	archive := filepath.Join(t.TempDir(), "b.tar")
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"baocun", "backup", "--data-dir", dir, "--to", filepath.Join(t.TempDir(), "b.tar")}, noEnv, &out, &out); err != nil {
-		t.Fatal(err)
+	if err := run(ctx, []string{"baocun", "backup", "--data-dir", dir, "--to", archive}, noEnv, &out, &out); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "Warning") || !strings.Contains(out.String(), "signed by key 0011223344556677") || !strings.Contains(out.String(), "--audit-key") {
-		t.Errorf("no warning of the other key:\n%s", out.String())
+	if !strings.Contains(out.String(), "left out: shared (not a regular file)\n") {
+		t.Errorf("the backup left out more than the link to a directory:\n%s", out.String())
+	}
+	restored := filepath.Join(t.TempDir(), "new")
+	out.Reset()
+	if err := run(ctx, []string{"baocun", "restore", "--from", archive, "--data-dir", restored}, noEnv, &out, &out); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	for _, name := range []string{sqldb.AuditKeyFile, workflows.StepKeyFile, auditAnchorName} {
+		source := filepath.Join(elsewhere, path.Base(name))
+		if !strings.Contains(out.String(), name+" was "+source) {
+			t.Errorf("restore does not say %s was %s:\n%s", name, source, out.String())
+		}
+		want, _ := os.ReadFile(source)
+		if name == auditAnchorName {
+			want = want[:bytes.LastIndexByte(want, '\n')+1]
+		}
+		p := filepath.Join(restored, filepath.FromSlash(name))
+		got, err := os.ReadFile(p)
+		if st, lerr := os.Lstat(p); err != nil || lerr != nil || !bytes.Equal(got, want) || !st.Mode().IsRegular() {
+			t.Errorf("restored %s: %q, %v, %v; want a file holding %q", name, got, err, lerr, want)
+		}
 	}
 }
