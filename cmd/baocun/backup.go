@@ -161,6 +161,9 @@ func (b *backup) check() error {
 	case !st.IsDir():
 		return fmt.Errorf("backup: data dir %s is not a directory", b.dataDir)
 	}
+	if err := checkRestored(b.dataDir); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	if _, err := os.Lstat(b.to); err == nil {
 		return fmt.Errorf("backup: %s exists: a backup never overwrites a file, name a new one", b.to)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -789,6 +792,9 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	case err == nil && !st.IsDir():
 		return fmt.Errorf("restore: data dir %s is a file, not a directory", dir)
 	case err == nil:
+		if err := checkRestored(dir); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return fmt.Errorf("restore: data dir %s: %v", dir, unwrapPath(err))
@@ -812,29 +818,41 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 
 	// Extract where a rename puts it in place: beside a new data dir, inside an empty
 	// one (which may be a mount point, where nothing from outside can be renamed in).
+	// There the entries are moved in one by one, so the directory is marked first:
+	// a crash part-way would leave a data dir serve could start on with new keys.
 	var staging string
 	if existed {
+		if err := markRestoring(dir); err != nil {
+			return fmt.Errorf("restore: data dir %s: %v", dir, unwrapPath(err))
+		}
 		staging, err = os.MkdirTemp(dir, ".restore-*")
 	} else {
 		staging, err = os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".restore-*")
 	}
+	moving := false
+	defer func() {
+		if !moving {
+			os.RemoveAll(staging)
+			if existed {
+				os.Remove(filepath.Join(dir, restoreMarker))
+			}
+		}
+	}()
 	if err != nil {
 		return fmt.Errorf("restore: %v", err)
 	}
-	placed := false
-	defer func() {
-		if !placed {
-			os.RemoveAll(staging)
-		}
-	}()
 	m, err := extractArchive(f, staging)
 	if err != nil {
 		return fmt.Errorf("restore: archive %s: %w; nothing restored", *from, err)
 	}
+	moving = existed // from here a failure leaves the data dir marked incomplete
 	if err := place(staging, dir, existed); err != nil {
+		if existed {
+			return fmt.Errorf("restore: %s: %v; the data dir is incomplete (%s): empty it and restore again", dir, err, restoreMarker)
+		}
 		return fmt.Errorf("restore: %s: %v", dir, err)
 	}
-	placed = true
+	moving = true
 
 	fmt.Fprintf(stdout, "已恢复 Restored %d files into %s from %s (backup of %s taken %s; %s)\n",
 		len(m.Members), dir, *from, m.SourceDataDir, m.CreatedAt.Format(time.RFC3339), describeSchema(m))
@@ -863,12 +881,11 @@ func describeSchema(m *manifest) string {
 }
 
 // place moves the verified staging dir into dir and syncs the directories, so the
-// restored data dir is on disk when restore says so.
+// restored data dir is on disk when restore says so. Into an existing dir it moves the
+// entries one by one, and only then removes the marker markRestoring left.
 func place(staging, dir string, existed bool) error {
 	if !existed {
-		if err := os.Chmod(staging, 0o750); err != nil {
-			return err
-		}
+		// The staging dir keeps MkdirTemp's 0700: the keys live in it.
 		if err := os.Rename(staging, dir); err != nil {
 			return err
 		}
@@ -887,8 +904,54 @@ func place(staging, dir string, existed bool) error {
 	if err := os.Remove(staging); err != nil {
 		return err
 	}
-	keyfile.SyncDir(dir)
-	return nil
+	// The moves on disk before the marker's removal is.
+	if err := keyfile.SyncDir(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, restoreMarker)); err != nil {
+		return err
+	}
+	return keyfile.SyncDir(dir)
+}
+
+// restoreMarker is in a data dir while a restore moves its entries in; serve, baocun
+// temporal, backup and restore refuse a data dir holding it.
+const restoreMarker = ".restore-incomplete"
+
+// markRestoring writes the marker into dir, on disk before anything else is.
+func markRestoring(dir string) error {
+	p := filepath.Join(dir, restoreMarker)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString("baocun restore is laying this data dir down; if this file remains, it did not finish: empty the directory and restore again\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = keyfile.SyncDir(dir)
+	}
+	if err != nil {
+		os.Remove(p)
+	}
+	return err
+}
+
+// checkRestored refuses a data dir a restore did not finish laying down.
+func checkRestored(dir string) error {
+	_, err := os.Lstat(filepath.Join(dir, restoreMarker))
+	switch {
+	case err == nil:
+		return fmt.Errorf("data dir %s: a restore into it did not finish (%s is there): empty it and run baocun restore again", dir, restoreMarker)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		return fmt.Errorf("data dir %s: %v", dir, unwrapPath(err))
+	}
 }
 
 // extractArchive writes every member of the archive into dst and checks it against
@@ -983,7 +1046,8 @@ func extractArchive(r io.Reader, dst string) (*manifest, error) {
 
 // extractMember writes one member and checks its hash.
 func extractMember(r io.Reader, p string, mode fs.FileMode, mm manifestMember) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+	// 0700 like the data dir: keys live in its directories.
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -377,6 +377,12 @@ func TestBackupRestoreLayout(t *testing.T) {
 			t.Errorf("%s: %q mode %v, want %q mode %v", name, got, gst.Mode().Perm(), wantData, sst.Mode().Perm())
 		}
 	}
+	// The directories keys live in are the owner's alone.
+	for _, d := range []string{".", "temporal-tls", sqldb.AuditAnchorDir} {
+		if st, err := os.Stat(filepath.Join(restored, d)); err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("restored directory %s: %v, %v; want mode 0700", d, st.Mode(), err)
+		}
+	}
 	same(sqldb.AuditKeyFile, keyPath)
 	same(sqldb.AuditPublicKeyFile, sqldb.PublicKeyPath(keyPath))
 	for _, name := range []string{workflows.StepKeyFile, "temporal-tls/ca.pem", "temporal-tls/client.key", "notes.txt", "link"} {
@@ -569,6 +575,9 @@ func TestRestoreRefusals(t *testing.T) {
 	if !slices.Contains(names, temporalDBName) || !slices.Contains(names, appDBName) || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, ".restore-") }) {
 		t.Errorf("restored into the empty directory: %v", names)
 	}
+	if st, err := os.Stat(filepath.Join(empty, "temporal-tls")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("restored temporal-tls/: %v, %v; want mode 0700", st.Mode(), err)
+	}
 }
 
 type tarMember struct {
@@ -750,4 +759,95 @@ func TestBackupFollowsLinkedFiles(t *testing.T) {
 			t.Errorf("restored %s: %q, %v, %v; want a file holding %q", name, got, err, lerr, want)
 		}
 	}
+}
+
+// A restore into an existing directory moves its entries in one by one. Stopped
+// part-way (here a move fails; a crash does the same), it leaves the directory marked:
+// serve, baocun temporal, backup and restore refuse it in one line saying to restore
+// again, and change nothing. Without the mark, serve would start on half a data dir
+// with new keys. A damaged archive leaves the directory as empty as it was.
+func TestRestoreIncompleteIsRefused(t *testing.T) {
+	ctx := context.Background()
+	good := filepath.Join(t.TempDir(), "good.tar")
+	if err := run(ctx, []string{"baocun", "backup", "--data-dir", fakeDataDir(t), "--to", good}, noEnv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	// What a crash leaves of a restore into an existing empty dir while it moves the
+	// entries in: those that sort before the step key are in place, the step key, the
+	// certificates and temporal.db are not — serve would make new ones and start.
+	halfRestored := func(t *testing.T, dir string) {
+		if err := markRestoring(dir); err != nil {
+			t.Fatal(err)
+		}
+		staging, err := os.MkdirTemp(dir, ".restore-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := extractArchive(f, staging); err != nil {
+			t.Fatal(err)
+		}
+		inTheWay := filepath.Join(dir, workflows.StepKeyFile)
+		if err := os.MkdirAll(filepath.Join(inTheWay, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := place(staging, dir, true); err == nil {
+			t.Fatal("place succeeded")
+		}
+		if err := os.RemoveAll(inTheWay); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{restoreMarker, appDBName, sqldb.AuditKeyFile} {
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				t.Fatalf("after a move failed part-way: %v", err)
+			}
+		}
+	}
+	want := []string{"a restore into it did not finish", restoreMarker, "restore again"}
+	t.Run("serve", func(t *testing.T) {
+		checkBadInput(t, badInput{setup: halfRestored, want: want, code: 1,
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}
+			}})
+	})
+	for _, tt := range []struct {
+		name string
+		args func(dir string) []string
+	}{
+		{"temporal", func(dir string) []string { return []string{"temporal", "--data-dir", dir, "--temporal-port", "0"} }},
+		{"backup", func(dir string) []string {
+			return []string{"backup", "--data-dir", dir, "--to", filepath.Join(t.TempDir(), "b.tar")}
+		}},
+		{"restore", func(dir string) []string { return []string{"restore", "--from", good, "--data-dir", dir} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			halfRestored(t, dir)
+			before := snapshot(t, dir)
+			// A command let in would run until this ends.
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			err := run(ctx, append([]string{"baocun"}, tt.args(dir)...), noEnv, io.Discard, io.Discard)
+			checkRefusal(t, err, want, 1)
+			if after := snapshot(t, dir); after != before {
+				t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+
+	t.Run("a damaged archive", func(t *testing.T) {
+		damaged := filepath.Join(t.TempDir(), "damaged.tar")
+		data, _ := os.ReadFile(good)
+		os.WriteFile(damaged, data[:len(data)/2], 0o600)
+		dir := t.TempDir()
+		err := run(ctx, []string{"baocun", "restore", "--from", damaged, "--data-dir", dir}, noEnv, io.Discard, io.Discard)
+		checkRefusal(t, err, []string{"truncated", "nothing restored"}, 1)
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("a refused restore left %v", entries)
+		}
+	})
 }

@@ -474,8 +474,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 }
 
-// prepareDataDir creates the data directory and proves it writable.
+// prepareDataDir creates the data directory and proves it writable; it refuses one a
+// restore did not finish.
 func prepareDataDir(dir string) error {
+	if err := checkRestored(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data dir %s: cannot create it: %v", dir, unwrapPath(err))
 	}
