@@ -77,6 +77,10 @@ func TestBackupMidRunRestoresEverythingAcknowledged(t *testing.T) {
 	default:
 	}
 	t.Logf("backup took %s; %d steps acknowledged before it began, %d while it ran:\n%s", took, len(before), during, out.String())
+	if during == 0 {
+		// Not a failure: how many land in the backup's time is the machine's to decide.
+		t.Logf("no step was acknowledged while the backup ran: this run did not take the cut under writes (TestBackupCutPinsAgainAfterAWrite does, deterministically)")
+	}
 	if strings.Contains(out.String(), "Warning") {
 		t.Errorf("the backup warns:\n%s", out.String())
 	}
