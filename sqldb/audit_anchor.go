@@ -375,9 +375,15 @@ func (a *FileAnchor) Check() error {
 	return a.check()
 }
 
-// Close closes the file, and so lets go of the lock, if Lock or Append opened it.
+// Close closes the file, and so lets go of the lock, if Lock or Append opened it. It
+// never waits for an append in progress: one hung on an unresponsive mount would hang
+// the caller, a service stopping, as well. It reports it instead; the process's exit
+// lets go of the lock.
 func (a *FileAnchor) Close() error {
-	a.mu.Lock()
+	if !a.mu.TryLock() {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor", Message: fmt.Sprintf(
+			"审计锚定 %s 正在追加 Audit anchor %s: an append is in progress; the file is left open", a.path, a.path)}
+	}
 	defer a.mu.Unlock()
 	if a.f == nil {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -884,4 +885,53 @@ func TestAuditAnchorHealth(t *testing.T) {
 			assertAnchorIsDB(t, db, path)
 		})
 	})
+}
+
+// Close never waits for an append in progress: one hung on an unresponsive mount
+// would hang a stopping service with it. Here the anchor is a pipe nobody reads, full,
+// so the append's write blocks as a hung NFS write does.
+func TestFileAnchorCloseDoesNotWaitForAHungAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "anchor.jsonl")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	buf := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, buf); err != nil {
+			break // full
+		}
+	}
+	a := sqldb.NewFileAnchor(path, nil)
+	done := make(chan error, 1)
+	go func() { done <- a.Append(sqldb.Checkpoint{Seq: 1}) }()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the append did not hang: %v", err)
+	default:
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case err := <-closed:
+		if err == nil || !strings.Contains(err.Error(), "an append is in progress") {
+			t.Fatalf("Close while the append hangs: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the hung append")
+	}
+	for {
+		if _, err := syscall.Read(fd, buf); err != nil {
+			break // drained: the append goes on
+		}
+	}
+	<-done
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close once the append returned: %v", err)
+	}
 }
