@@ -628,7 +628,7 @@ func (b *backup) stageOthers() (skipped []string, err error) {
 			// would lack it.
 			if target, err := filepath.EvalSymlinks(p); err == nil {
 				if st, err := os.Stat(target); err == nil && st.Mode().IsRegular() {
-					return b.stageFile(name, target, absPath(target))
+					return b.stageFile(name, target, linkedFrom(root, p))
 				}
 			}
 		}
