@@ -474,8 +474,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 }
 
-// prepareDataDir creates the data directory and proves it writable; it refuses one a
-// restore did not finish.
+// prepareDataDir creates the data directory and proves it writable.
 func prepareDataDir(dir string) error {
 	if err := checkRestored(dir); err != nil {
 		return err
