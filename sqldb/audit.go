@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"baocun"
@@ -86,10 +87,24 @@ type AuditLog struct {
 	cpMu             sync.Mutex
 	lastCheckpointAt time.Time // of the last checkpoint this process signed or read
 
-	anchorMu      sync.Mutex // one catch-up at a time: the writer's, or Checkpoint's caller's
+	// The anchorer, a goroutine of its own when the log signs and has an anchor: an
+	// anchor that stops answering (a hung network mount) must not stop the writer,
+	// and through it every audited request. The writer tells it the database's last
+	// checkpoint and never waits for it; the catch-up appends whatever it fell behind.
+	anchoring     bool
+	anchorKick    chan struct{} // buffered: a checkpoint committed, or the writer's tick
+	anchorTarget  atomic.Int64  // the database's last checkpoint, as the writer last read it
+	anchorStop    chan struct{} // closed by Close once the writer has stopped
+	anchorStopped chan struct{}
+	timings       anchorTimings
+
+	anchorMu      sync.Mutex // one catch-up at a time
 	anchorLoaded  bool       // anchored was read from the anchor
 	anchored      int64      // seq of the anchor's last checkpoint
-	anchorRetryAt time.Time  // after a failure, the writer leaves the anchor alone until then
+	anchorRetryAt time.Time  // after a failure, the anchorer leaves the anchor alone until then
+
+	stateMu sync.Mutex // never held across I/O: AnchorHealth answers while an append hangs
+	state   anchorState
 }
 
 var _ baocun.AuditLog = (*AuditLog)(nil)
@@ -121,14 +136,18 @@ func NewAuditLog(db *DB, signer ed25519.PrivateKey, opts AuditOptions) *AuditLog
 		opts.CheckpointInterval = DefaultCheckpointInterval
 	}
 	l := &AuditLog{
-		db:      db,
-		signer:  signer,
-		public:  opts.PublicKey,
-		opts:    opts,
-		log:     opts.Logger,
-		reqs:    make(chan *appendReq, queueSize),
-		nudge:   make(chan struct{}, 1),
-		stopped: make(chan struct{}),
+		db:            db,
+		signer:        signer,
+		public:        opts.PublicKey,
+		opts:          opts,
+		log:           opts.Logger,
+		reqs:          make(chan *appendReq, queueSize),
+		nudge:         make(chan struct{}, 1),
+		stopped:       make(chan struct{}),
+		anchorKick:    make(chan struct{}, 1),
+		anchorStop:    make(chan struct{}),
+		anchorStopped: make(chan struct{}),
+		timings:       timings,
 	}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -150,6 +169,10 @@ func NewAuditLog(db *DB, signer ed25519.PrivateKey, opts AuditOptions) *AuditLog
 func (l *AuditLog) start() {
 	l.startOnce.Do(func() {
 		l.started = true
+		if l.signer != nil && l.opts.Anchor != nil {
+			l.anchoring = true
+			go l.runAnchor()
+		}
 		go l.run()
 	})
 }

@@ -6,11 +6,15 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +51,20 @@ func anchorLines(t testing.TB, path string) []string {
 		t.Fatalf("anchor %s does not end with a newline: %q", path, data)
 	}
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+}
+
+// waitAnchorLines waits for the anchorer, which runs apart from the appends, to have
+// written n lines.
+func waitAnchorLines(t testing.TB, path string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		data, _ := os.ReadFile(path)
+		if got := bytes.Count(data, []byte("\n")); got >= n {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("anchor %s holds %d lines after 10 s, want %d", path, got, n)
+		}
+	}
 }
 
 func writeAnchorLines(t testing.TB, path string, lines []string) {
@@ -289,9 +307,11 @@ func TestAuditAnchorCatchUp(t *testing.T) {
 		// Two instances on one database, each with its own anchor: each anchor holds
 		// every checkpoint, its own and the other's, in order.
 		pathB := sqldb.AuditAnchorPath(t.TempDir())
-		if n, err := anchorReader(t, db, key, pathB).SyncAnchor(ctx); err != nil || n != len(dbCheckpoints(t, db)) {
+		r := anchorReader(t, db, key, pathB)
+		if n, err := r.SyncAnchor(ctx); err != nil || n != len(dbCheckpoints(t, db)) {
 			t.Fatalf("SyncAnchor into a new anchor: %d, %v", n, err)
 		}
+		r.Close() // as `baocun audit anchor` exits: b appends to pathB next
 		a := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: sqldb.NewFileAnchor(path, nil)})
 		b := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: sqldb.NewFileAnchor(pathB, nil)})
 		for i := range 20 {
@@ -342,6 +362,7 @@ func TestAuditAnchorRollback(t *testing.T) {
 		if err := l.Append(ctx, entry(1)); err != nil {
 			t.Fatal(err)
 		}
+		waitAnchorLines(t, path, 1)
 		// Every transaction that moves the head now fails at its last statement,
 		// after its checkpoint row is written.
 		if db.Dialect() == sqldb.Postgres {
@@ -353,6 +374,8 @@ func TestAuditAnchorRollback(t *testing.T) {
 		if err := l.Append(ctx, entry(2)); baocun.ErrorCode(err) != baocun.EUNAVAILABLE {
 			t.Fatalf("append with the head failing: %v, want %s", err, baocun.EUNAVAILABLE)
 		}
+		// The anchorer runs apart from the writer: had it anchored the rolled-back
+		// checkpoint, later than this look, the last check below would see it.
 		if lines := anchorLines(t, path); len(lines) != 1 {
 			t.Fatalf("anchor after a rolled-back checkpoint:\n%s", strings.Join(lines, "\n"))
 		}
@@ -474,4 +497,441 @@ func TestCheckAnchor(t *testing.T) {
 			t.Fatalf("CheckAnchor created files: %v", entries)
 		}
 	})
+}
+
+// hungAnchor is an anchor on a volume that stopped answering, as a hung NFS mount
+// does: Append blocks until release is closed (nil: it never blocks), then fails
+// with fail when set, or records.
+type hungAnchor struct {
+	release chan struct{}
+	calls   atomic.Int32
+	fail    atomic.Pointer[error]
+
+	mu    sync.Mutex
+	lines []sqldb.Checkpoint
+}
+
+func newHungAnchor() *hungAnchor { return &hungAnchor{release: make(chan struct{})} }
+
+func (a *hungAnchor) Name() string { return "/mnt/hung/audit-anchor.jsonl" }
+
+func (a *hungAnchor) Append(cps ...sqldb.Checkpoint) error {
+	a.calls.Add(1)
+	if a.release != nil {
+		<-a.release
+	}
+	if err := a.fail.Load(); err != nil {
+		return *err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lines = append(a.lines, cps...)
+	return nil
+}
+
+func (a *hungAnchor) Read() ([]sqldb.AnchorRecord, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	recs := make([]sqldb.AnchorRecord, len(a.lines))
+	for i, c := range a.lines {
+		recs[i] = sqldb.AnchorRecord{Line: i + 1, Checkpoint: c}
+	}
+	return recs, nil
+}
+
+func (a *hungAnchor) seqs() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int64
+	for _, c := range a.lines {
+		out = append(out, c.Seq)
+	}
+	return out
+}
+
+// An anchor that stops answering stalls neither appends nor checkpoints: the anchorer
+// waits on it alone, Close gives up on it after a bound, and once it answers again it
+// is caught up with every checkpoint, in order.
+func TestAuditAnchorHung(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		sqldb.SetAnchorTimings(t, time.Minute, 200*time.Millisecond, time.Minute)
+		db := sqldbtest.Open(t, dsn)
+		a := newHungAnchor()
+		released := false
+		defer func() {
+			if !released {
+				close(a.release)
+			}
+		}()
+		l := sqldb.NewAuditLog(db, newKey(t), sqldb.AuditOptions{CheckpointEvery: 1, CheckpointInterval: time.Hour,
+			Anchor: a, Logger: slog.New(slog.DiscardHandler)})
+		done := make(chan error, 1)
+		go func() {
+			for i := range 12 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := l.Append(ctx, entry(i))
+				cancel()
+				if err != nil {
+					done <- fmt.Errorf("append %d: %w", i, err)
+					return
+				}
+				// The rest once the first checkpoint's append hangs.
+				for i == 0 && a.calls.Load() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("appends stalled behind the hung anchor")
+		}
+		if got := dbCheckpoints(t, db); len(got) != 12 {
+			t.Fatalf("%d checkpoints with the anchor hung, want 12 (one every entry)", len(got))
+		}
+		// Readiness says so, and by how much, without waiting for the anchor.
+		ctx := context.Background()
+		if n, err := l.AnchorBehind(ctx); n != 12 || err != nil {
+			t.Errorf("AnchorBehind with the anchor hung on the first checkpoint: %d, %v; want 12", n, err)
+		}
+		if err := l.AnchorHealth(ctx); err == nil || !strings.Contains(err.Error(), a.Name()+" lacks 12 of the database's checkpoints") {
+			t.Errorf("AnchorHealth with 12 checkpoints unanchored: %v", err)
+		}
+
+		began := time.Now()
+		err := l.Close()
+		if took := time.Since(began); took > 5*time.Second {
+			t.Fatalf("Close waited %s for the hung anchor", took)
+		}
+		if err == nil || !strings.Contains(err.Error(), a.Name()) || !strings.Contains(err.Error(), "has not returned") {
+			t.Fatalf("Close with the anchor hung: %v", err)
+		}
+		// The mount answers again: the append in progress completes and the anchorer,
+		// stopped by Close, catches up before it ends.
+		close(a.release)
+		released = true
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			err := l.Close()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Close once the anchor answers: %v", err)
+			}
+		}
+		var want []int64
+		for _, c := range dbCheckpoints(t, db) {
+			want = append(want, c.Seq)
+		}
+		if got := a.seqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("anchored %v, want every checkpoint once, in order: %v", got, want)
+		}
+	})
+}
+
+// Two logs on one database and one anchor file (two instances given the same
+// --audit-anchor) would each append the other's checkpoints as well: duplicate lines,
+// and a next start refused. The file's lock lets one of them write; the other is
+// refused, says so, and the anchor holds each checkpoint once.
+func TestAuditAnchorOneWriter(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db := sqldbtest.Open(t, dsn)
+		key := newKey(t)
+		path := sqldb.AuditAnchorPath(t.TempDir())
+		first, second := sqldb.NewFileAnchor(path, nil), sqldb.NewFileAnchor(path, nil)
+		if err := first.Lock(); err != nil {
+			t.Fatal(err)
+		}
+		err := second.Lock()
+		if err == nil || !strings.Contains(err.Error(), path+" is in use by another baocun process") || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("a second lock on %s: %v, want one line saying it is in use", path, err)
+		}
+
+		var logged bytes.Buffer
+		a := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: first})
+		b := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: second,
+			Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		for i := range 20 {
+			w := a
+			if i%3 == 0 {
+				w = b
+			}
+			if err := w.Append(ctx, entry(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.Close()
+		a.Close()
+		assertAnchorIsDB(t, db, path)
+		if !strings.Contains(logged.String(), "in use by another baocun process") {
+			t.Errorf("the refused writer did not log it:\n%s", logged.String())
+		}
+		// The next writer starts on the anchor and appends after it.
+		c := sqldb.NewAuditLog(db, key, sqldb.AuditOptions{CheckpointEvery: 2, CheckpointInterval: time.Hour, Anchor: sqldb.NewFileAnchor(path, nil)})
+		for i := range 3 {
+			if err := c.Append(ctx, entry(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		assertAnchorIsDB(t, db, path)
+		if v := verify(t, anchorReader(t, db, key, path)); !v.OK || v.Anchored != int64(len(dbCheckpoints(t, db))) {
+			t.Fatalf("%+v", v)
+		}
+	})
+}
+
+// Under its lock the file anchor reads its last line again before it appends: what
+// the file holds already is not written twice, and a checkpoint that does not follow
+// its last line is not written at all.
+func TestFileAnchorAppendsAfterItsLastLine(t *testing.T) {
+	db, _, path := anchoredFixture(t, sqldbtest.SQLiteDSN(t))
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps := dbCheckpoints(t, db)
+	a := sqldb.NewFileAnchor(path, nil)
+	defer a.Close()
+	for _, from := range []int{0, 2, 4} {
+		if err := a.Append(cps[from:]...); err != nil {
+			t.Fatalf("append from checkpoint %d: %v", cps[from].Seq, err)
+		}
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("appending what the anchor holds changed it:\n%s", got)
+	}
+	// The last line lost (an earlier write that failed): only it is appended.
+	lines := anchorLines(t, path)
+	writeAnchorLines(t, path, lines[:len(lines)-1])
+	if err := a.Append(cps[2:]...); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("anchor after appending from checkpoint %d over a lost last line:\n%s", cps[2].Seq, got)
+	}
+	// Not after its last line: refused, nothing written.
+	gap := cps[len(cps)-1]
+	gap.Seq, gap.PrevSeq = gap.Seq+10, gap.Seq+5
+	err = a.Append(gap)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("ends with checkpoint %d, and checkpoint %d follows %d", cps[len(cps)-1].Seq, gap.Seq, gap.PrevSeq)) {
+		t.Fatalf("append out of line: %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("an out-of-line append changed the anchor:\n%s", got)
+	}
+}
+
+// The file removed from under a writer (deleted, or its volume unmounted) is noticed at
+// the next append, and never created again: a new file would vouch for the database as
+// it is then. Put back, it is appended to again.
+func TestFileAnchorRemovedWhileHeld(t *testing.T) {
+	db, _, path := anchoredFixture(t, sqldbtest.SQLiteDSN(t))
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps := dbCheckpoints(t, db)
+	a := sqldb.NewFileAnchor(path, nil)
+	defer a.Close()
+	if err := a.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	aside := path + ".aside"
+	if err := os.Rename(path, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(cps...); err == nil || !strings.Contains(err.Error(), path+" was removed, replaced or unmounted") {
+		t.Fatalf("append with the file moved away: %v", err)
+	}
+	if err := a.Append(cps...); err == nil || !strings.Contains(err.Error(), path+" no longer exists") {
+		t.Fatalf("append again: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the anchor was created again: %v", err)
+	}
+	if err := os.Rename(aside, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(cps...); err != nil {
+		t.Fatalf("append once the file is back: %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, whole) {
+		t.Fatalf("anchor:\n%s\nwant:\n%s", got, whole)
+	}
+}
+
+// eventually polls cond until it holds, for at most 10 s, and fails the test with
+// what the last poll said.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ok, said := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: after 10 s, %s", what, said)
+		}
+	}
+}
+
+// healthIs waits for AnchorHealth to say want ("" for healthy) and AnchorBehind to
+// count behind.
+func healthIs(t *testing.T, l *sqldb.AuditLog, want string, behind int64) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, fmt.Sprintf("anchor health %q, %d behind", want, behind), func() (bool, string) {
+		err := l.AnchorHealth(ctx)
+		n, nerr := l.AnchorBehind(ctx)
+		ok := n == behind && nerr == nil && (want == "" && err == nil || want != "" && err != nil && strings.Contains(err.Error(), want))
+		return ok, fmt.Sprintf("AnchorHealth %v, AnchorBehind %d, %v", err, n, nerr)
+	})
+}
+
+// A failing anchor is not silent: AnchorHealth reports an append that fails, one that
+// hangs and a file gone from under the writer, and AnchorBehind how many checkpoints
+// wait; once the anchor takes appends again it is caught up and healthy.
+func TestAuditAnchorHealth(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		sqldb.SetAnchorTimings(t, 50*time.Millisecond, 10*time.Second, 300*time.Millisecond)
+		db := sqldbtest.Open(t, dsn)
+		key := newKey(t)
+		quiet := slog.New(slog.DiscardHandler)
+		opts := sqldb.AuditOptions{CheckpointEvery: 1, CheckpointInterval: time.Hour, Logger: quiet}
+		appendN := func(l *sqldb.AuditLog, n int) {
+			for i := range n {
+				if err := l.Append(ctx, entry(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		t.Run("disk full", func(t *testing.T) {
+			a := &hungAnchor{}
+			opts := opts
+			opts.Anchor = a
+			l := newLog(t, db, key, opts)
+			appendN(l, 2)
+			healthIs(t, l, "", 0)
+			full := errors.New("write " + a.Name() + ": no space left on device")
+			a.fail.Store(&full)
+			appendN(l, 3)
+			healthIs(t, l, "no space left on device", 3)
+			if err := l.AnchorHealth(ctx); !strings.Contains(err.Error(), "Audit anchor failing, checkpoints go unanchored") {
+				t.Errorf("AnchorHealth: %v", err)
+			}
+			a.fail.Store(nil)
+			healthIs(t, l, "", 0)
+			l.Close()
+			var want []int64
+			for _, c := range dbCheckpoints(t, db) {
+				want = append(want, c.Seq)
+			}
+			if got := a.seqs(); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("anchored %v, want %v", got, want)
+			}
+		})
+
+		t.Run("an append hangs", func(t *testing.T) {
+			a := newHungAnchor()
+			defer close(a.release)
+			opts := opts
+			opts.Anchor = a
+			l := newLog(t, db, key, opts)
+			appendN(l, 1)
+			// This anchor is new: every checkpoint of the database waits.
+			healthIs(t, l, a.Name()+": an append has not returned for", int64(len(dbCheckpoints(t, db))))
+		})
+
+		t.Run("the file moved away", func(t *testing.T) {
+			path := sqldb.AuditAnchorPath(t.TempDir())
+			fa := sqldb.NewFileAnchor(path, quiet)
+			// Anchored from the first checkpoint: the earlier subtests' are there.
+			r := newLog(t, db, nil, sqldb.AuditOptions{PublicKey: key.Public().(ed25519.PublicKey), Anchor: fa})
+			if _, err := r.SyncAnchor(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			opts := opts
+			opts.Anchor = sqldb.NewFileAnchor(path, quiet)
+			l := newLog(t, db, key, opts)
+			appendN(l, 1)
+			healthIs(t, l, "", 0)
+			if err := os.Rename(path, path+".aside"); err != nil {
+				t.Fatal(err)
+			}
+			// Noticed without a checkpoint to append: the anchorer checks at every tick.
+			healthIs(t, l, path+" was removed, replaced or unmounted", 0)
+			healthIs(t, l, path+" no longer exists", 0)
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("the anchor was created anew: %v", err)
+			}
+			appendN(l, 2)
+			healthIs(t, l, path+" no longer exists", 2)
+			if err := os.Rename(path+".aside", path); err != nil {
+				t.Fatal(err)
+			}
+			healthIs(t, l, "", 0)
+			l.Close()
+			assertAnchorIsDB(t, db, path)
+		})
+	})
+}
+
+// Close never waits for an append in progress: one hung on an unresponsive mount
+// would hang a stopping service with it. Here the anchor is a pipe nobody reads, full,
+// so the append's write blocks as a hung NFS write does.
+func TestFileAnchorCloseDoesNotWaitForAHungAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "anchor.jsonl")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	buf := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, buf); err != nil {
+			break // full
+		}
+	}
+	a := sqldb.NewFileAnchor(path, nil)
+	done := make(chan error, 1)
+	go func() { done <- a.Append(sqldb.Checkpoint{Seq: 1}) }()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the append did not hang: %v", err)
+	default:
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case err := <-closed:
+		if err == nil || !strings.Contains(err.Error(), "an append is in progress") {
+			t.Fatalf("Close while the append hangs: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the hung append")
+	}
+	for {
+		if _, err := syscall.Read(fd, buf); err != nil {
+			break // drained: the append goes on
+		}
+	}
+	<-done
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close once the append returned: %v", err)
+	}
 }

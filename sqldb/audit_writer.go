@@ -131,7 +131,7 @@ func (l *AuditLog) writeEntries(reqs []*appendReq) error {
 	}
 	l.setLastCheckpoint(signedAt)
 	if !signedAt.IsZero() {
-		l.anchorTo(ctx, cpSeq) // committed: only now may the anchor hold it
+		l.kickAnchor(cpSeq) // committed: only now may the anchor hold it
 	}
 	return nil
 }
@@ -193,7 +193,7 @@ func (l *AuditLog) checkpoint(ctx context.Context, force bool) error {
 	}
 	// Also when nothing was due: the last checkpoint may be one a crash left
 	// unanchored, or another instance's.
-	l.anchorTo(ctx, cpSeq)
+	l.kickAnchor(cpSeq)
 	return nil
 }
 
@@ -262,8 +262,11 @@ func CheckpointMessage(seq int64, hash, at string, prevSeq int64) []byte {
 }
 
 // Close stops the writer after it has written every queued entry and signed a last
-// checkpoint, so a cleanly stopped chain is signed to its end. Appends after Close
-// fail with EUNAVAILABLE.
+// checkpoint, so a cleanly stopped chain is signed to its end, and then the anchorer
+// after it has anchored that checkpoint. An anchor that does not answer is waited
+// for a bounded time only: Close then reports it and leaves the anchor open (the
+// append in progress holds it); the next start appends what it missed. Appends after
+// Close fail with EUNAVAILABLE.
 func (l *AuditLog) Close() error {
 	l.mu.Lock()
 	already := l.closed
@@ -275,6 +278,20 @@ func (l *AuditLog) Close() error {
 			close(l.reqs)
 		}
 		<-l.stopped
+	}
+	if l.anchoring {
+		if !already {
+			close(l.anchorStop)
+		}
+		select {
+		case <-l.anchorStopped:
+		case <-time.After(l.timings.closeWait):
+			err := &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.anchor", Message: fmt.Sprintf(
+				"审计锚定 %s 无响应 Audit anchor %s: an append has not returned after %s; the next start appends the checkpoints it lacks",
+				l.opts.Anchor.Name(), l.opts.Anchor.Name(), l.timings.closeWait)}
+			l.log.Error("audit anchor", "anchor", l.opts.Anchor.Name(), "err", err)
+			return err
+		}
 	}
 	if c, ok := l.opts.Anchor.(io.Closer); ok {
 		return c.Close()

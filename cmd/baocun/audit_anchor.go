@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"baocun"
 	"baocun/sqldb"
+	"baocun/web"
 )
 
 // auditAnchorPath is where serve appends each signed checkpoint once it has committed:
@@ -25,8 +30,37 @@ func (c *serveConfig) auditAnchorPath() string {
 	return sqldb.AuditAnchorPath(c.DataDir)
 }
 
+// checkAuditKey refuses to start with a key other than the one that signed the chain:
+// a checkpoint signed with another key would enter the database and the anchor, and the
+// trail would no longer verify, for good. key is nil when the file at path does not
+// exist — an unmounted keys volume, a mistyped --audit-key, a restore that left the
+// key out — and only a database without checkpoints may get a new one.
+func checkAuditKey(ctx context.Context, db *sqldb.DB, path string, key ed25519.PrivateKey) error {
+	last, ok, err := sqldb.LastCheckpoint(ctx, db)
+	if err != nil {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Op: "audit.key",
+			Message: "读取审计检查点失败 Could not read the audit checkpoints.", Err: err}
+	}
+	switch {
+	case !ok:
+		return nil
+	case key == nil:
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.key", Message: fmt.Sprintf(
+			"审计密钥 %s 不存在，而数据库的检查点由密钥 %s 签署 Audit key %s does not exist, but the database's checkpoints are signed, the last (seq %d) by key %s: "+
+				"mount the keys' volume or give --audit-key that key's file; a new key is made only for a database without checkpoints",
+			path, last.KeyID, path, last.Seq, last.KeyID)}
+	}
+	if id := sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)); id != last.KeyID {
+		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.key", Message: fmt.Sprintf(
+			"审计密钥 %s 是密钥 %s，而数据库的最后检查点由密钥 %s 签署 Audit key %s is key %s, but the database's last checkpoint (seq %d) is signed by key %s: give --audit-key that key's file",
+			path, id, last.KeyID, path, id, last.Seq, last.KeyID)}
+	}
+	return nil
+}
+
 // checkAuditAnchor compares the chain with its anchor before serve writes anything,
-// and returns the anchor for the audit log, which catches it up and appends to it.
+// and returns the anchor for the audit log, which catches it up and appends to it once
+// serve has locked it (at its first write, so that a refused start creates nothing).
 // key is nil on a first start, before the key is made.
 func checkAuditAnchor(ctx context.Context, db *sqldb.DB, path string, key ed25519.PrivateKey, log *slog.Logger) (*sqldb.FileAnchor, error) {
 	a := sqldb.NewFileAnchor(path, log)
@@ -38,6 +72,25 @@ func checkAuditAnchor(ctx context.Context, db *sqldb.DB, path string, key ed2551
 		return nil, err
 	}
 	return a, nil
+}
+
+// auditAnchorCheck is /readyz's check of the audit anchor, and it adds to reg the
+// gauge of the checkpoints the anchor lacks: an anchor that fails or hangs while serve
+// runs must show where operators look, not only in a log line a minute.
+func auditAnchorCheck(l *sqldb.AuditLog, reg prometheus.Registerer) web.Check {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "baocun_audit_anchor_behind_checkpoints",
+		Help: "Signed audit checkpoints in the database that the audit anchor does not hold yet (NaN until the anchor is first read).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		n, err := l.AnchorBehind(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
+	return web.Check{Name: "audit_anchor", Func: l.AnchorHealth}
 }
 
 // auditAnchor is `baocun audit anchor`: write a new anchor from the checkpoints of a

@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +19,7 @@ import (
 
 	"baocun"
 	"baocun/sqldb"
+	"baocun/workflows"
 )
 
 // withDataDirDB opens a data dir's database read-write, as an attacker with any SQLite
@@ -392,5 +399,160 @@ func TestAuditAnchorServeCatchUp(t *testing.T) {
 	assertAnchored(t, dir)
 	if out, err := runAudit("verify", "--data-dir", dir, "--strict"); err != nil || !strings.Contains(out, fmt.Sprintf("%d 个与锚定相符", len(dataDirCheckpoints(t, dir)))) {
 		t.Fatalf("verify after the restarts: %v, output %q", err, out)
+	}
+}
+
+// Two instances of one database given one anchor file would each append the other's
+// checkpoints too, and wedge each other's next start. The second serve is refused at
+// its first write, with one line, and neither its data dir nor the anchor changes.
+func TestServeRefusesAnAnchorInUse(t *testing.T) {
+	dirA := t.TempDir()
+	a := startServe(t, "--data-dir", dirA, "--http", "127.0.0.1:0", "--temporal-port", "0")
+	a.waitReady(t)
+	anchor := sqldb.AuditAnchorPath(dirA)
+	before, err := os.ReadFile(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirB := t.TempDir()
+	beforeB := snapshot(t, dirB)
+	// Were it let in, it would serve until this ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = run(ctx, append([]string{"baocun", "serve", "--data-dir", dirB, "--http", "127.0.0.1:0",
+		"--database", "sqlite://" + filepath.Join(dirA, "baocun.db"), "--temporal-address", a.temporal,
+		"--audit-key", filepath.Join(dirA, sqldb.AuditKeyFile), "--step-key", filepath.Join(dirA, workflows.StepKeyFile),
+		"--audit-anchor", anchor}, joinFlags(dirA)...), noEnv, &bytes.Buffer{}, &bytes.Buffer{})
+	checkRefusal(t, err, []string{anchor + " is in use by another baocun process", "--audit-anchor"}, 1)
+	if after := snapshot(t, dirB); after != beforeB {
+		t.Errorf("the refused serve changed its data dir:\nbefore %s\nafter  %s", beforeB, after)
+	}
+	if after, _ := os.ReadFile(anchor); !bytes.Equal(after, before) {
+		t.Errorf("the refused serve changed the anchor:\n%s\nwas:\n%s", after, before)
+	}
+	a.waitReady(t)
+	a.stop(t)
+	assertAnchored(t, dirA)
+}
+
+// An anchor that fails while serve runs is not silent: /readyz's audit_anchor check
+// fails, naming it, and /metrics counts the checkpoints it lacks. Here its file is
+// moved away, as an unmounted volume hides it.
+func TestServeReadinessReportsTheAnchor(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
+	p.waitReady(t)
+	type readyz struct {
+		Ready  bool `json:"ready"`
+		Checks map[string]struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		} `json:"checks"`
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(p.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("readyz")
+	var r readyz
+	if err := json.Unmarshal([]byte(body), &r); err != nil || code != 200 || !r.Checks["audit_anchor"].OK {
+		t.Fatalf("/readyz %d %s, want the audit_anchor check passing", code, body)
+	}
+	if _, metrics := get("metrics"); !strings.Contains(metrics, "\nbaocun_audit_anchor_behind_checkpoints 0\n") {
+		t.Fatalf("/metrics has no baocun_audit_anchor_behind_checkpoints 0")
+	}
+
+	anchor := sqldb.AuditAnchorPath(dir)
+	if err := os.Rename(anchor, anchor+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, body = get("readyz")
+		r = readyz{}
+		json.Unmarshal([]byte(body), &r)
+		c := r.Checks["audit_anchor"]
+		if code == http.StatusServiceUnavailable && !c.OK && strings.Contains(c.Error, anchor+" was removed, replaced or unmounted") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz with the anchor moved away: %d %s", code, body)
+		}
+	}
+	for name, c := range r.Checks {
+		if name != "audit_anchor" && !c.OK {
+			t.Errorf("check %s fails too: %s", name, c.Error)
+		}
+	}
+	p.stop(t)
+}
+
+// A database with checkpoints is signed on with the key that signed them or not at
+// all: a missing key file (an unmounted keys volume, a mistyped --audit-key, a backup
+// that left a symlinked key out) or another key is refused in one line naming the key
+// the chain needs, and no new key is made.
+func TestServeBadInputAuditKey(t *testing.T) {
+	seed := sha256.Sum256([]byte("baocun-test-audit-key"))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	id := sqldb.AuditKeyID(key.Public().(ed25519.PublicKey))
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	// A data dir whose 35 entries and 5 checkpoints key signed.
+	signed := func(t *testing.T, dir string) {
+		if err := os.WriteFile(filepath.Join(dir, sqldb.AuditKeyFile), keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		writeAuditDataDir(t, dir, 35)
+	}
+	serveArgs := func(extra ...string) func(dir string) []string {
+		return func(dir string) []string {
+			return append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}, extra...)
+		}
+	}
+	tests := []badInput{
+		{
+			name: "the key file gone",
+			setup: func(t *testing.T, dir string) {
+				signed(t, dir)
+				os.Remove(filepath.Join(dir, sqldb.AuditKeyFile))
+			},
+			args: serveArgs(),
+			want: []string{"audit-ed25519.key does not exist", "the last (seq 35) by key " + id, "--audit-key", "a new key is made only for a database without checkpoints"},
+			code: 1,
+		},
+		{
+			name:  "--audit-key mistyped",
+			setup: signed,
+			args: func(dir string) []string {
+				return serveArgs("--audit-key", filepath.Join(dir, "keys", "audit.key"))(dir)
+			},
+			want: []string{"keys/audit.key does not exist", "by key " + id},
+			code: 1,
+		},
+		{
+			name: "another key",
+			setup: func(t *testing.T, dir string) {
+				signed(t, dir)
+				os.Mkdir(filepath.Join(dir, "other"), 0o700)
+				if _, err := sqldb.LoadOrCreateAuditKey(filepath.Join(dir, "other", sqldb.AuditKeyFile)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			args: func(dir string) []string {
+				return serveArgs("--audit-key", filepath.Join(dir, "other", sqldb.AuditKeyFile))(dir)
+			},
+			want: []string{"other/audit-ed25519.key is key", "the database's last checkpoint (seq 35) is signed by key " + id},
+			code: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkBadInput(t, tt) })
 	}
 }

@@ -140,7 +140,8 @@ type backup struct {
 	staging           string
 	members           []stagedMember
 	schemaVersion     int
-	attempts          int // pins of the two snapshots until nothing was written between them
+	attempts          int          // pins of the two snapshots until nothing was written between them
+	betweenPins       func() error // runs between the two pins of each attempt: a test's writes
 }
 
 type stagedMember struct {
@@ -159,6 +160,9 @@ func (b *backup) check() error {
 		return fmt.Errorf("backup: data dir %s: %v", b.dataDir, unwrapPath(err))
 	case !st.IsDir():
 		return fmt.Errorf("backup: data dir %s is not a directory", b.dataDir)
+	}
+	if err := checkRestored(b.dataDir); err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	if _, err := os.Lstat(b.to); err == nil {
 		return fmt.Errorf("backup: %s exists: a backup never overwrites a file, name a new one", b.to)
@@ -216,7 +220,9 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	keyNote := b.checkAuditKey(ctx)
+	if err := b.checkAuditKey(ctx); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	sum, size, err := b.writeArchive(m)
 	if err != nil {
 		return fmt.Errorf("backup: %s: %w", b.to, err)
@@ -228,29 +234,30 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 	fmt.Fprintf(stdout, "备份完成 Backup written: %s (%d bytes, mode 0600, sha256 %s)\n", b.to, size, sum)
 	fmt.Fprintf(stdout, "  %d files: %s; %s\n", len(names), strings.Join(names, ", "), describeSchema(m))
 	if b.temporalDB != "" && b.appDB != "" {
-		fmt.Fprintf(stdout, "  one cut: temporal.db, then the audit anchor, then baocun.db with nothing written to it in between (attempt %d)\n", b.attempts)
+		fmt.Fprintf(stdout, "  one cut: the audit anchor, then temporal.db, then baocun.db with nothing written to it since temporal.db (attempt %d)\n", b.attempts)
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(stdout, "  left out: %s\n", strings.Join(skipped, "; "))
-	}
-	if keyNote != "" {
-		fmt.Fprintf(stdout, "  注意 Warning: %s\n", keyNote)
 	}
 	fmt.Fprintf(stdout, "  恢复 Restore: baocun restore --from %s --data-dir NEW\n", b.to)
 	return nil
 }
 
-// snapshot takes the databases and the audit anchor as one cut, in the order that
+// snapshot takes the audit anchor and the databases as one cut, in the order that
 // loses nothing:
 //
-//  1. temporal.db first. A step's write commits to baocun.db before Temporal records
+//  1. the audit anchor first, read once: every checkpoint it lists was committed
+//     before it was appended, so is in any baocun.db snapshot taken after it, and
+//     serve refuses a database missing a checkpoint its anchor lists. Read any later,
+//     it would sit between the two pins below: the file grows without bound, and the
+//     window that must see no write to baocun.db would widen with it until no attempt
+//     succeeds. An anchor older than the database is only behind, which serve catches
+//     up at start.
+//  2. then temporal.db. A step's write commits to baocun.db before Temporal records
 //     its activity complete, so a Temporal snapshot older than the database's only
 //     makes Temporal run again an activity whose write is there already — keyed, it
 //     writes nothing twice. The other way round, Temporal could believe done a write
 //     the database snapshot lacks.
-//  2. then the audit anchor: every checkpoint it lists was committed before it was
-//     appended, so is in a baocun.db snapshot taken after it, and serve refuses a
-//     database missing a checkpoint its anchor lists.
 //  3. then baocun.db. A step whose Update Temporal accepted after its snapshot but
 //     whose write committed before baocun.db's would be in the database and unknown to
 //     any workflow. So the two are pinned as read transactions, one after the other,
@@ -260,11 +267,11 @@ func (b *backup) run(ctx context.Context, stdout io.Writer) (err error) {
 //     SQLite's backup API, which reads through the open transaction (VACUUM INTO opens
 //     its own, so would leave the whole Temporal copy's time between the two).
 func (b *backup) snapshot(ctx context.Context) error {
-	var anchor []byte
-	c, err := takeCut(ctx, b.temporalDB, b.appDB, func() (err error) {
-		anchor, err = readAnchor(b.anchor)
+	anchor, err := readAnchor(b.anchor)
+	if err != nil {
 		return err
-	})
+	}
+	c, err := takeCut(ctx, b.temporalDB, b.appDB, b.betweenPins)
 	if err != nil {
 		return err
 	}
@@ -278,7 +285,7 @@ func (b *backup) snapshot(ctx context.Context) error {
 	if anchor != nil {
 		name, source := auditAnchorName, absPath(b.anchor)
 		if inside(b.dataDir, b.anchor) {
-			name, source = relName(b.dataDir, b.anchor), ""
+			name, source = relName(b.dataDir, b.anchor), linkedFrom(b.dataDir, b.anchor)
 		}
 		if err := b.stageBytes(name, anchor, b.anchor, source); err != nil {
 			return err
@@ -296,32 +303,46 @@ func (b *backup) snapshot(ctx context.Context) error {
 	return nil
 }
 
-// checkAuditKey says what is wrong when the archive lacks the key that signed
-// baocun.db's last audit checkpoint: restored so, serve would sign with a new key and
-// the audit trail would no longer verify. Serve run with --audit-key elsewhere and a
-// backup run without it is how that happens.
-func (b *backup) checkAuditKey(ctx context.Context) string {
+// checkAuditKey fails the backup when the archive lacks the key that signed
+// baocun.db's last audit checkpoint: restored so, serve would refuse to start (and,
+// given another key, the trail could not verify). Serve run with --audit-key elsewhere
+// and a backup run without it is how that happens.
+func (b *backup) checkAuditKey(ctx context.Context) error {
 	if b.appDB == "" {
-		return ""
+		return nil
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.staging, appDBName)+"?mode=ro")
 	if err != nil {
-		return ""
+		return err
 	}
 	defer db.Close()
-	var signed string
-	if db.QueryRowContext(ctx, "SELECT key_id FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").Scan(&signed) != nil {
-		return "" // no checkpoint yet, or a database before the audit trail
+	var tables int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_checkpoints'").Scan(&tables); err != nil {
+		return fmt.Errorf("snapshot of %s: %v", b.appDB, err)
+	}
+	if tables == 0 {
+		return nil // a database from before the audit trail
+	}
+	last, ok, err := sqldb.LastCheckpoint(ctx, db)
+	if err != nil {
+		return fmt.Errorf("snapshot of %s: audit checkpoints: %v", b.appDB, err)
+	}
+	if !ok {
+		return nil
 	}
 	key, err := sqldb.ReadAuditPrivateKey(filepath.Join(b.staging, sqldb.AuditKeyFile))
 	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("baocun.db's last audit checkpoint (seq %d) is signed by key %s and the archive would hold no %s: give --audit-key the key serve uses; nothing written",
+			last.Seq, last.KeyID, sqldb.AuditKeyFile)
 	case err != nil:
-		return fmt.Sprintf("baocun.db's audit checkpoints are signed by key %s and the archive has no %s: give --audit-key the key serve uses", signed, sqldb.AuditKeyFile)
-	case sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)) != signed:
-		return fmt.Sprintf("baocun.db's last audit checkpoint is signed by key %s, the archive's %s is key %s: give --audit-key the key serve uses",
-			signed, sqldb.AuditKeyFile, sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)))
+		return err
 	}
-	return ""
+	if id := sqldb.AuditKeyID(key.Public().(ed25519.PublicKey)); id != last.KeyID {
+		return fmt.Errorf("baocun.db's last audit checkpoint (seq %d) is signed by key %s, the archive's %s is key %s: give --audit-key the key serve uses; nothing written",
+			last.Seq, last.KeyID, sqldb.AuditKeyFile, id)
+	}
+	return nil
 }
 
 // readAnchor reads the anchor up to its last complete line: a line being appended
@@ -344,8 +365,8 @@ type cut struct {
 	attempts      int
 }
 
-// takeCut opens the read transactions: temporal.db's, then between, then baocun.db's
-// (either path may be "" for a database the data dir does not have).
+// takeCut opens the read transactions: temporal.db's, then between (when not nil),
+// then baocun.db's (either path may be "" for a database the data dir does not have).
 func takeCut(ctx context.Context, temporalPath, appPath string, between func() error) (_ *cut, err error) {
 	c := &cut{}
 	defer func() {
@@ -375,8 +396,10 @@ func takeCut(ctx context.Context, temporalPath, appPath string, between func() e
 				return nil, err
 			}
 		}
-		if err = between(); err != nil {
-			return nil, err
+		if between != nil {
+			if err = between(); err != nil {
+				return nil, err
+			}
 		}
 		if c.app != nil {
 			if after, err = c.app.begin(ctx); err != nil {
@@ -560,6 +583,16 @@ func (b *backup) stageOthers() (skipped []string, err error) {
 			taken[relName(b.dataDir, p)] = true
 		}
 	}
+	// A name taken, or a directory leading to one (an anchor directory linked to
+	// another volume), is not walked.
+	holds := func(name string) bool {
+		for t := range taken {
+			if t == name || strings.HasPrefix(t, name+"/") {
+				return true
+			}
+		}
+		return false
+	}
 	// The walk starts from where a symlinked data dir leads, as serve's files do.
 	root, err := filepath.EvalSymlinks(b.dataDir)
 	if err != nil {
@@ -581,15 +614,26 @@ func (b *backup) stageOthers() (skipped []string, err error) {
 		}
 		name := relName(root, p)
 		switch {
-		case taken[name], half,
+		case holds(name), half,
 			strings.HasSuffix(base, "-wal"), strings.HasSuffix(base, "-shm"), strings.HasSuffix(base, "-journal"),
 			strings.HasSuffix(base, ".lock"), strings.HasPrefix(base, ".write-check-"):
 			return nil
-		case !d.Type().IsRegular():
-			skipped = append(skipped, name+" (not a regular file)")
-			return nil
 		case b.named[name] != "":
 			skipped = append(skipped, fmt.Sprintf("%s (the archive's %s is %s, as the flag named)", name, name, b.named[name]))
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			// A file linked from elsewhere — a key on a secrets volume — is archived as
+			// the file it points to, as serve reads it: left out, the restored data dir
+			// would lack it.
+			if target, err := filepath.EvalSymlinks(p); err == nil {
+				if st, err := os.Stat(target); err == nil && st.Mode().IsRegular() {
+					return b.stageFile(name, target, linkedFrom(root, p))
+				}
+			}
+		}
+		if !d.Type().IsRegular() {
+			skipped = append(skipped, name+" (not a regular file)")
 			return nil
 		}
 		return b.stageFile(name, p, "")
@@ -748,6 +792,9 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	case err == nil && !st.IsDir():
 		return fmt.Errorf("restore: data dir %s is a file, not a directory", dir)
 	case err == nil:
+		if err := checkRestored(dir); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return fmt.Errorf("restore: data dir %s: %v", dir, unwrapPath(err))
@@ -771,29 +818,41 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 
 	// Extract where a rename puts it in place: beside a new data dir, inside an empty
 	// one (which may be a mount point, where nothing from outside can be renamed in).
+	// There the entries are moved in one by one, so the directory is marked first:
+	// a crash part-way would leave a data dir serve could start on with new keys.
 	var staging string
 	if existed {
+		if err := markRestoring(dir); err != nil {
+			return fmt.Errorf("restore: data dir %s: %v", dir, unwrapPath(err))
+		}
 		staging, err = os.MkdirTemp(dir, ".restore-*")
 	} else {
 		staging, err = os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".restore-*")
 	}
+	moving := false
+	defer func() {
+		if !moving {
+			os.RemoveAll(staging)
+			if existed {
+				os.Remove(filepath.Join(dir, restoreMarker))
+			}
+		}
+	}()
 	if err != nil {
 		return fmt.Errorf("restore: %v", err)
 	}
-	placed := false
-	defer func() {
-		if !placed {
-			os.RemoveAll(staging)
-		}
-	}()
 	m, err := extractArchive(f, staging)
 	if err != nil {
 		return fmt.Errorf("restore: archive %s: %w; nothing restored", *from, err)
 	}
+	moving = existed // from here a failure leaves the data dir marked incomplete
 	if err := place(staging, dir, existed); err != nil {
+		if existed {
+			return fmt.Errorf("restore: %s: %v; the data dir is incomplete (%s): empty it and restore again", dir, err, restoreMarker)
+		}
 		return fmt.Errorf("restore: %s: %v", dir, err)
 	}
-	placed = true
+	moving = true
 
 	fmt.Fprintf(stdout, "已恢复 Restored %d files into %s from %s (backup of %s taken %s; %s)\n",
 		len(m.Members), dir, *from, m.SourceDataDir, m.CreatedAt.Format(time.RFC3339), describeSchema(m))
@@ -822,12 +881,11 @@ func describeSchema(m *manifest) string {
 }
 
 // place moves the verified staging dir into dir and syncs the directories, so the
-// restored data dir is on disk when restore says so.
+// restored data dir is on disk when restore says so. Into an existing dir it moves the
+// entries one by one, and only then removes the marker markRestoring left.
 func place(staging, dir string, existed bool) error {
 	if !existed {
-		if err := os.Chmod(staging, 0o750); err != nil {
-			return err
-		}
+		// The staging dir keeps MkdirTemp's 0700: the keys live in it.
 		if err := os.Rename(staging, dir); err != nil {
 			return err
 		}
@@ -846,8 +904,54 @@ func place(staging, dir string, existed bool) error {
 	if err := os.Remove(staging); err != nil {
 		return err
 	}
-	keyfile.SyncDir(dir)
-	return nil
+	// The moves on disk before the marker's removal is.
+	if err := keyfile.SyncDir(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, restoreMarker)); err != nil {
+		return err
+	}
+	return keyfile.SyncDir(dir)
+}
+
+// restoreMarker is in a data dir while a restore moves its entries in; serve, baocun
+// temporal, backup and restore refuse a data dir holding it.
+const restoreMarker = ".restore-incomplete"
+
+// markRestoring writes the marker into dir, on disk before anything else is.
+func markRestoring(dir string) error {
+	p := filepath.Join(dir, restoreMarker)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString("baocun restore is laying this data dir down; if this file remains, it did not finish: empty the directory and restore again\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = keyfile.SyncDir(dir)
+	}
+	if err != nil {
+		os.Remove(p)
+	}
+	return err
+}
+
+// checkRestored refuses a data dir a restore did not finish laying down.
+func checkRestored(dir string) error {
+	_, err := os.Lstat(filepath.Join(dir, restoreMarker))
+	switch {
+	case err == nil:
+		return fmt.Errorf("data dir %s: a restore into it did not finish (%s is there): empty it and run baocun restore again", dir, restoreMarker)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		return fmt.Errorf("data dir %s: %v", dir, unwrapPath(err))
+	}
 }
 
 // extractArchive writes every member of the archive into dst and checks it against
@@ -942,7 +1046,8 @@ func extractArchive(r io.Reader, dst string) (*manifest, error) {
 
 // extractMember writes one member and checks its hash.
 func extractMember(r io.Reader, p string, mode fs.FileMode, mm manifestMember) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+	// 0700 like the data dir: keys live in its directories.
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -1000,6 +1105,20 @@ func syncTree(root string) error {
 func inside(dir, p string) bool {
 	rel, err := filepath.Rel(absPath(dir), absPath(p))
 	return err == nil && filepath.IsLocal(rel)
+}
+
+// linkedFrom is where the file p under dir really is when a symlink leads it out of
+// the data dir, for the manifest; "" when it is where its name says.
+func linkedFrom(dir, p string) string {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil || inside(root, real) {
+		return ""
+	}
+	return absPath(real)
 }
 
 // relName is p's archive name: its path under dir, with slashes.

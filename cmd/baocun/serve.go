@@ -321,6 +321,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stops = append(stops, func() { db.Close() })
 	log.Info("database ready", "database", db.Name(), "schema_version", sqldb.SchemaVersion())
+	if err := checkAuditKey(connectCtx, db, cfg.auditKeyPath(), auditKey); err != nil {
+		return err
+	}
 	anchor, err := checkAuditAnchor(connectCtx, db, cfg.auditAnchorPath(), auditKey, log)
 	if err != nil {
 		return err
@@ -356,6 +359,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	// Every input holds: only now is anything written to the database.
+	if err := anchor.Lock(); err != nil {
+		return err
+	}
+	stops = append(stops, func() { anchor.Close() })
 	if err := preparePolicy(ctx, db); err != nil {
 		return err
 	}
@@ -369,7 +376,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if auditKey == nil {
+	if auditKey == nil { // a database without checkpoints: checkAuditKey refused the others
 		if auditKey, err = sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath()); err != nil {
 			return err
 		}
@@ -427,6 +434,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				}
 				return checkPolling(ctx, tc, opts.Identity)
 			}},
+			auditAnchorCheck(auditLog, metrics.registry),
 		},
 	})
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -489,6 +497,9 @@ func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sq
 
 // prepareDataDir creates the data directory and proves it writable.
 func prepareDataDir(dir string) error {
+	if err := checkRestored(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data dir %s: cannot create it: %v", dir, unwrapPath(err))
 	}

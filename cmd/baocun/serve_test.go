@@ -293,7 +293,10 @@ func checkBadInput(t *testing.T, tt badInput) {
 	}
 	before := snapshot(t, dir)
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), append([]string{"baocun", "serve"}, tt.args(dir)...), func(string) string { return "" }, &stdout, &stderr)
+	// A start that should fail and serves instead is stopped, and fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := run(ctx, append([]string{"baocun", "serve"}, tt.args(dir)...), func(string) string { return "" }, &stdout, &stderr)
 	if err == nil {
 		t.Fatal("serve succeeded")
 	}
