@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"baocun"
 	"baocun/sheet"
+	"baocun/sheet/sheettest"
 )
 
 const villages = "code,name,county\n\nV1, 甲村 ,县A\n\"V2\",\"乙村, 东\",县B\n"
@@ -142,6 +145,27 @@ func TestWriteReadsBack(t *testing.T) {
 	}
 	if got := f.GetSheetList(); fmt.Sprint(got) != "[表彰名单 结对排名]" {
 		t.Errorf("sheets %v", got)
+	}
+}
+
+// Every hostile file is refused naming the limit it broke, at once: none is
+// unpacked past the limits (the web suite measures the heap of each through every
+// upload route).
+func TestReadRefusesBombs(t *testing.T) {
+	for _, b := range sheettest.Bombs() {
+		t.Run(b.Name, func(t *testing.T) {
+			start := time.Now()
+			_, err := sheet.Read(b.Data, b.ContentType)
+			took := time.Since(start)
+			var se *sheet.Error
+			if !errors.As(err, &se) || !strings.Contains(se.Message, b.Want) {
+				t.Fatalf("%d bytes: err = %v, want a *sheet.Error naming %q", len(b.Data), err, b.Want)
+			}
+			if took > time.Second/2 {
+				t.Errorf("refused after %s", took)
+			}
+			t.Logf("%d bytes refused in %s: %s", len(b.Data), took, se.Message)
+		})
 	}
 }
 
