@@ -280,20 +280,6 @@ func handleMe() gin.HandlerFunc {
 	}
 }
 
-// decodeJSON reads the body as exactly one JSON object of v's shape; unknown fields
-// are refused so a misspelt field is not silently ignored.
-func decodeJSON(c *gin.Context, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &baocun.Error{Code: baocun.EINVALID, Message: "请求体须为 JSON 对象 The request body must be a JSON object: " + err.Error()}
-	}
-	if dec.More() {
-		return &baocun.Error{Code: baocun.EINVALID, Message: "请求体只能有一个 JSON 对象 The request body must hold one JSON object."}
-	}
-	return nil
-}
-
 // summary renders a payload summary for the audit trail.
 func summary(v any) string {
 	b, _ := json.Marshal(v)

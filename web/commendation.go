@@ -42,7 +42,6 @@ func cycleStepRoute(d Deps, update string, read func(c *gin.Context, st *workflo
 	return func(c *gin.Context) {
 		cy := loadedCycle(c)
 		st := workflows.CycleStep{Actor: currentUser(c).Username}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxStepBytes)
 		payload, err := read(c, &st)
 		if err != nil {
 			Error(c, err)

@@ -19,6 +19,7 @@ var statusOf = map[string]int{
 	baocun.EUNAUTHORIZED: http.StatusUnauthorized,
 	baocun.EFORBIDDEN:    http.StatusForbidden,
 	baocun.ECONFLICT:     http.StatusConflict,
+	baocun.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	baocun.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	baocun.EINTERNAL:     http.StatusInternalServerError,
 }

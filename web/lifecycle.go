@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,17 +47,19 @@ type launchRequest struct {
 	err   error // the body could not be read; reported after authorization
 }
 
-// maxLaunchBytes bounds a launch body: 20,000 inline pairings are about 1.5 MB.
-const maxLaunchBytes = 16 << 20
-
 // launchResource reads the launch request: its jurisdiction is what the organiser
-// must hold. A body that cannot be read is reported by the handler, after the
-// caller is authorised, so an outsider learns nothing from it.
+// must hold. The gate runs it only for a caller who may launch somewhere
+// (loaderReadsBody), and the body is read under the route's limit. A body that
+// cannot be read is reported by the handler, once the caller is authorised in the
+// jurisdiction the gate found them holding the permission in.
 func launchResource(c *gin.Context) (Resource, error) {
 	req := readLaunch(c)
 	c.Set(ctxLaunch, req)
 	j := req.Jurisdiction
 	if req.err != nil || j == "" {
+		j = c.GetString(ctxHeldIn)
+	}
+	if j == "" {
 		j = baocun.CityJurisdiction
 	}
 	return Resource{Name: "cycles", Jurisdiction: j}, nil
@@ -66,9 +67,22 @@ func launchResource(c *gin.Context) (Resource, error) {
 
 func readLaunch(c *gin.Context) *launchRequest {
 	req := &launchRequest{}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxLaunchBytes)
+	body, err := readBody(c)
+	if err != nil {
+		req.err = err
+		return req
+	}
 	if c.ContentType() == "multipart/form-data" {
-		settings := c.PostForm("settings")
+		form, err := readForm(c, body)
+		if err != nil {
+			req.err = err
+			return req
+		}
+		defer form.RemoveAll()
+		settings := ""
+		if v := form.Value["settings"]; len(v) > 0 {
+			settings = v[0]
+		}
 		if err := strictJSON([]byte(settings), req); err != nil {
 			req.err = fieldError("settings", "表单字段 settings 须为 JSON 对象 The form field \"settings\" must be a JSON object: "+err.Error())
 			return req
@@ -77,7 +91,7 @@ func readLaunch(c *gin.Context) *launchRequest {
 			req.err = fieldError("pairings", "结对请用文件或 JSON 之一 Give the pairings either as the file or in settings, not both.")
 			return req
 		}
-		data, ct, err := uploadedFile(c)
+		data, ct, err := formFile(form)
 		if err != nil {
 			req.err = err
 			return req
@@ -90,11 +104,7 @@ func readLaunch(c *gin.Context) *launchRequest {
 		req.Pairings, req.lines, req.err = baocun.ParsePairings(t)
 		return req
 	}
-	body, err := io.ReadAll(c.Request.Body)
-	if err == nil {
-		err = strictJSON(body, req)
-	}
-	if err != nil {
+	if err := strictJSON(body, req); err != nil {
 		req.err = &baocun.Error{Code: baocun.EINVALID, Message: "请求体须为 JSON 对象 The request body must be a JSON object: " + err.Error()}
 		return req
 	}
@@ -475,7 +485,6 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 		p := loadedPairing(c)
 		u := currentUser(c)
 		st := workflows.Step{Actor: u.Username, Person: u.PersonID}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxStepBytes)
 		payload, err := read(c, p, &st)
 		if err != nil {
 			Error(c, err)
@@ -574,9 +583,6 @@ func updateIDs(c *gin.Context, payload any) ([]string, error) {
 	}
 	return ids, nil
 }
-
-// maxStepBytes bounds a step's body: a plan's text is the largest (20,000 characters).
-const maxStepBytes = 256 << 10
 
 // engineError turns what Temporal said into the module's Error: a step refused by
 // its workflow keeps the code the workflow gave it.
