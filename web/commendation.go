@@ -154,6 +154,7 @@ func handleCommendation(store Store) gin.HandlerFunc {
 		}
 		name := fmt.Sprintf("baocun-commendation-cycle-%d-%s.%s", cm.CycleID, cm.Status, format)
 		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
+		streaming(c) // a city's workbook of 20,000 ranked pairings takes a while to send
 		sheets := commendationSheets(cm)
 		if format == "csv" {
 			c.Header("Content-Type", "text/csv; charset=utf-8")
