@@ -236,7 +236,7 @@ func handleLogin(store Store, audit AuditLog) gin.HandlerFunc {
 		}
 		if req.Session {
 			c.SetSameSite(http.SameSiteStrictMode)
-			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", c.Request.TLS != nil, true)
+			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", secure(c), true)
 			c.JSON(http.StatusOK, loginResponse{CSRFToken: csrfToken(token), ExpiresAt: expires.UTC(), User: res.User})
 			return
 		}
@@ -257,7 +257,7 @@ func handleLogout(store Store, audit AuditLog) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		c.SetCookie(SessionCookie, "", -1, "/", "", c.Request.TLS != nil, true)
+		c.SetCookie(SessionCookie, "", -1, "/", "", secure(c), true)
 		c.Status(http.StatusNoContent)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"baocun"
 	"baocun/workflows"
@@ -164,19 +163,22 @@ func apiRoutes(d Deps) []route {
 func routes(r *gin.Engine, d Deps) {
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", handleReadyz(d.Checks))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	if !d.MetricsElsewhere {
+		r.GET("/metrics", gin.WrapH(MetricsHandler(d.Registry)))
+	}
 
 	api := r.Group("/api/v1", requestID(), authenticate(d.Store))
 	all := apiRoutes(d)
 	r.GET("/api/openapi.json", handleOpenAPI(openAPI(all)))
 	for _, rt := range all {
+		limit := limitBody(rt.bodyLimit())
 		switch {
 		case rt.public:
-			api.Handle(rt.method, rt.path, rt.handler)
+			api.Handle(rt.method, rt.path, limit, rt.handler)
 		case rt.object == "":
-			api.Handle(rt.method, rt.path, signedIn(d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, limit, signedIn(d.Audit), rt.handler)
 		default:
-			api.Handle(rt.method, rt.path, authorize(rt, d.Authorizer, d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, limit, authorize(rt, d.Authorizer, d.Audit), rt.handler)
 		}
 	}
 
