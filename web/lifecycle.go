@@ -41,7 +41,7 @@ type launchRequest struct {
 	Name         string `json:"name"`
 	Jurisdiction string `json:"jurisdiction"`
 	baocun.CycleSettings
-	Pairings []baocun.PairingSpec `json:"pairings"`
+	Pairings pairingList `json:"pairings"`
 
 	lines []int // where each pairing came from
 	err   error // the body could not be read; reported after authorization
@@ -116,6 +116,35 @@ func readLaunch(c *gin.Context) *launchRequest {
 		}
 	}
 	return req
+}
+
+// pairingList is a launch's inline pairings. It is decoded one pairing at a time, so
+// that a body of empty objects cannot make more of them than a pairings file may have
+// rows: 8 MiB of "{}," would otherwise be nearly three million pairings in memory.
+type pairingList []baocun.PairingSpec
+
+func (l *pairingList) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err // null: no pairings
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return errors.New("pairings: 须为数组 must be an array")
+	}
+	for dec.More() {
+		if len(*l) >= sheet.MaxRows {
+			return fmt.Errorf("pairings: 至多 %d 个 at most %d, as many as a pairings file may have rows", sheet.MaxRows, sheet.MaxRows)
+		}
+		var p baocun.PairingSpec
+		if err := dec.Decode(&p); err != nil {
+			return err
+		}
+		*l = append(*l, p)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 func strictJSON(b []byte, v any) error {
