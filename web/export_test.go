@@ -8,3 +8,15 @@ func RouteList() []string {
 	}
 	return out
 }
+
+// RouteBodyLimits is every API route's body limit, by "METHOD /path".
+func RouteBodyLimits() map[string]int64 {
+	out := map[string]int64{}
+	for _, r := range apiRoutes(Deps{}) {
+		out[r.method+" "+r.path] = r.bodyLimit()
+	}
+	return out
+}
+
+// LocalPath is the check of a redirect target taken from input.
+var LocalPath = localPath
