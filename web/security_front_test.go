@@ -229,14 +229,14 @@ func TestSecurityOversizeBodies(t *testing.T) {
 		if limit >= 1<<20 {
 			want = fmt.Sprintf("%d MiB", limit>>20)
 		}
+		declared := bytes.Repeat([]byte("x"), int(limit)+1)
+		// Undeclared (chunked), and JSON as far as it goes: read up to the limit only.
+		chunked := []byte(`{"reason":"` + strings.Repeat("长", int(limit)/3+10))
 		runAttack(t, f, c.route+" as "+who, func(t *testing.T) {
-			declared := bytes.Repeat([]byte("x"), int(limit)+1)
 			status, resp, read := serveIn(h, tokens[who], method, "/api/v1"+c.path, "application/json", declared, int64(len(declared)))
 			if status != 413 || read != 0 || !strings.Contains(resp, `"code":"too_large"`) || !strings.Contains(resp, want) {
 				t.Fatalf("declared %d bytes: %d after reading %d: %.300s; want 413 naming %s, none read", len(declared), status, read, resp, want)
 			}
-			// Undeclared (chunked), and JSON as far as it goes: read up to the limit only.
-			chunked := []byte(`{"reason":"` + strings.Repeat("长", int(limit)/3+10))
 			status, resp, read = serveIn(h, tokens[who], method, "/api/v1"+c.path, "application/json", chunked, -1)
 			if status != 413 || read > limit+1 || !strings.Contains(resp, want) {
 				t.Fatalf("chunked %d bytes: %d after reading %d: %.300s; want 413 naming %s, at most %d read", len(chunked), status, read, resp, want, limit+1)
@@ -266,15 +266,20 @@ func TestSecurityNoBodyReadBeforeAuthorization(t *testing.T) {
 		}
 		return false
 	}
+	// The bodies are made before the attack, so its heap is the service's alone.
+	bodies := make([][]byte, len(cells))
+	for i, c := range cells {
+		body := []byte("{}")
+		if c.body != nil {
+			body, _ = json.Marshal(c.body(i))
+		}
+		bodies[i] = append(body, bytes.Repeat([]byte(" "), 1<<20)...)
+	}
 	runAttack(t, f, "every refusal", func(t *testing.T) {
 		n := 0
 		for i, c := range cells {
 			method, _, _ := strings.Cut(c.route, " ")
-			body := []byte("{}")
-			if c.body != nil {
-				body, _ = json.Marshal(c.body(i))
-			}
-			body = append(body, bytes.Repeat([]byte(" "), 1<<20)...)
+			body := bodies[i]
 			for _, a := range actors {
 				if allowed(c.allowed, a.name) {
 					continue
