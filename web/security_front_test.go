@@ -126,10 +126,14 @@ var uploads = func() []upload {
 		// A launch's body is JSON unless multipart: a workbook sent as the body is never unpacked.
 		{name: "launch body", path: "/api/v1/cycles", allowed: []string{"organiser", "organiser_a"}, status: 400, form: raw},
 	}
-	for _, kind := range []string{"departments", "villages", "people"} {
-		out = append(out,
-			upload{name: "import " + kind + " body", path: "/api/v1/import/" + kind, allowed: []string{"organiser"}, status: 422, form: raw},
-			upload{name: "import " + kind + " multipart", path: "/api/v1/import/" + kind, allowed: []string{"organiser"}, status: 422, form: multipartFile("")})
+	// Each import gets every bomb, and each form every bomb (the forms share one reader
+	// after the body is read: every pair would only repeat the slowest bombs).
+	for _, imp := range []struct{ kind, form string }{{"departments", "body"}, {"villages", "multipart"}, {"people", "body"}, {"people", "multipart"}} {
+		form := raw
+		if imp.form == "multipart" {
+			form = multipartFile("")
+		}
+		out = append(out, upload{name: "import " + imp.kind + " " + imp.form, path: "/api/v1/import/" + imp.kind, allowed: []string{"organiser"}, status: 422, form: form})
 	}
 	return out
 }()
