@@ -9,11 +9,14 @@ func RouteList() []string {
 	return out
 }
 
-// RouteBodyLimits is every API route's body limit, by "METHOD /path".
+// RouteBodyLimits is the body limit of every API route that reads a body (one that
+// documents its body, or declares a limit of its own), by "METHOD /path".
 func RouteBodyLimits() map[string]int64 {
 	out := map[string]int64{}
 	for _, r := range apiRoutes(Deps{}) {
-		out[r.method+" "+r.path] = r.bodyLimit()
+		if r.in != nil || r.maxBody > 0 {
+			out[r.method+" "+r.path] = r.bodyLimit()
+		}
 	}
 	return out
 }

@@ -254,8 +254,8 @@ func securityOversizeBodies(t *testing.T, f *fixture, tokens map[string]string) 
 	done := map[string]bool{}
 	for _, c := range cells {
 		method, _, _ := strings.Cut(c.route, " ")
-		// Sign-out reads no body: it signs the caller out whatever the body.
-		if method == "GET" || c.route == "POST /auth/logout" || done[c.route] || len(c.allowed) == 0 {
+		limit, reads := limits[c.route]
+		if !reads || done[c.route] || len(c.allowed) == 0 {
 			continue
 		}
 		done[c.route] = true
@@ -265,10 +265,6 @@ func securityOversizeBodies(t *testing.T, f *fixture, tokens map[string]string) 
 			who = "anonymous"
 		case "signed-in":
 			who = "norole"
-		}
-		limit := limits[c.route]
-		if limit <= 0 {
-			t.Fatalf("%s has no body limit", c.route)
 		}
 		want := fmt.Sprintf("%d KiB", limit>>10)
 		if limit >= 1<<20 {
@@ -288,8 +284,10 @@ func securityOversizeBodies(t *testing.T, f *fixture, tokens map[string]string) 
 			}
 		})
 	}
-	if len(done) < 25 {
-		t.Fatalf("only %d routes with a body were tried", len(done))
+	for route := range limits {
+		if !done[route] {
+			t.Errorf("%s reads a body, but no cell of the matrix lets anyone call it", route)
+		}
 	}
 }
 
