@@ -174,8 +174,12 @@ func securityUploadBombs(t *testing.T, f *fixture, tokens map[string]string) {
 	bombs := sheettest.Bombs()
 	// check sends b as actor and asserts its refusal: unread, for an actor the route
 	// refuses; else with u's status (for a file, naming the limit in its row), at once.
-	check := func(t *testing.T, u upload, actor string, b sheettest.Bomb) {
-		ct, body := u.form(b)
+	type sent struct {
+		contentType string
+		body        []byte
+	}
+	check := func(t *testing.T, u upload, actor string, b sheettest.Bomb, s sent) {
+		ct, body := s.contentType, s.body
 		if !allowed(u.allowed, actor) {
 			status, resp, read := serveIn(h, tokens[actor], "POST", u.path, ct, body, -1)
 			if !refused(status) || read != 0 {
@@ -205,12 +209,17 @@ func securityUploadBombs(t *testing.T, f *fixture, tokens map[string]string) {
 		}
 	}
 	for _, u := range uploads {
+		// The requests are made before the attacks, so the heap measured is the service's.
+		forms := make([]sent, len(bombs))
+		for i, b := range bombs {
+			forms[i].contentType, forms[i].body = u.form(b)
+		}
 		// Everyone the route refuses, with every bomb: nothing of any is read.
 		runAttack(t, f, u.name+" as everyone refused", func(t *testing.T) {
 			for _, a := range actors {
 				if !allowed(u.allowed, a.name) {
-					for _, b := range bombs {
-						check(t, u, a.name, b)
+					for i, b := range bombs {
+						check(t, u, a.name, b, forms[i])
 					}
 				}
 			}
@@ -218,14 +227,14 @@ func securityUploadBombs(t *testing.T, f *fixture, tokens map[string]string) {
 		for _, actor := range u.allowed {
 			if u.unread {
 				runAttack(t, f, u.name+" as "+actor, func(t *testing.T) {
-					for _, b := range bombs {
-						check(t, u, actor, b)
+					for i, b := range bombs {
+						check(t, u, actor, b, forms[i])
 					}
 				})
 				continue
 			}
-			for _, b := range bombs {
-				runAttack(t, f, u.name+" as "+actor+": "+b.Name, func(t *testing.T) { check(t, u, actor, b) })
+			for i, b := range bombs {
+				runAttack(t, f, u.name+" as "+actor+": "+b.Name, func(t *testing.T) { check(t, u, actor, b, forms[i]) })
 			}
 		}
 	}
