@@ -14,6 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no valid credentials
 	EFORBIDDEN    = "forbidden"    // valid credentials, not allowed
 	ECONFLICT     = "conflict"     // the state changed under the caller: decided, duplicate, wrong stage
+	ETOOLARGE     = "too_large"    // a request body over its route's limit; nothing of it was used
 	EUNAVAILABLE  = "unavailable"  // a dependency (database, Temporal) cannot be reached
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -19,15 +20,33 @@ const (
 	argonKeyLen  = 32
 )
 
-// MinPasswordLength is the shortest password an account may have.
-const MinPasswordLength = 10
+// The lengths a password may have, in characters (a Chinese character is one, not
+// the three bytes UTF-8 takes): long enough to resist guessing, short enough that
+// nobody sends a novel to be hashed.
+const (
+	MinPasswordLength = 10
+	MaxPasswordLength = 256
+)
+
+// ValidatePassword checks a new password's length. Every password an account is
+// given (created, changed or reset) goes through HashPassword, which checks it here.
+func ValidatePassword(password string) error {
+	switch n := utf8.RuneCountInString(password); {
+	case n < MinPasswordLength:
+		return &Error{Code: EINVALID, Message: fmt.Sprintf("密码至少 %d 个字符 Password must be at least %d characters.", MinPasswordLength, MinPasswordLength),
+			Fields: map[string]string{"password": "too short"}}
+	case n > MaxPasswordLength:
+		return &Error{Code: EINVALID, Message: fmt.Sprintf("密码至多 %d 个字符 Password must be at most %d characters.", MaxPasswordLength, MaxPasswordLength),
+			Fields: map[string]string{"password": "too long"}}
+	}
+	return nil
+}
 
 // HashPassword returns the argon2id hash of password in the PHC string form, which
 // carries its own parameters so they can be raised later without breaking old hashes.
 func HashPassword(password string) (string, error) {
-	if len(password) < MinPasswordLength {
-		return "", &Error{Code: EINVALID, Message: fmt.Sprintf("密码至少 %d 个字符 Password must be at least %d characters.", MinPasswordLength, MinPasswordLength),
-			Fields: map[string]string{"password": "too short"}}
+	if err := ValidatePassword(password); err != nil {
+		return "", err
 	}
 	salt := make([]byte, 16)
 	rand.Read(salt)

@@ -1,6 +1,7 @@
 package baocun_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -36,5 +37,34 @@ func TestPasswordHash(t *testing.T) {
 	}
 	if _, err := baocun.HashPassword("short"); baocun.ErrorCode(err) != baocun.EINVALID {
 		t.Fatalf("short password: err = %v", err)
+	}
+}
+
+// A password's length is counted in characters: ten Chinese characters are enough
+// (thirty bytes of UTF-8 are not ten characters of ASCII), nine are not, and 257
+// of anything are too many.
+func TestValidatePassword(t *testing.T) {
+	tests := []struct {
+		name, password string
+		ok             bool
+		field          string
+	}{
+		{"nine ASCII", "abcdefghi", false, "too short"},
+		{"ten ASCII", "abcdefghij", true, ""},
+		{"nine Chinese (27 bytes)", strings.Repeat("密", 9), false, "too short"},
+		{"ten Chinese", strings.Repeat("密", 10), true, ""},
+		{"256 Chinese (768 bytes)", strings.Repeat("密", 256), true, ""},
+		{"257 ASCII", strings.Repeat("a", 257), false, "too long"},
+		{"257 emoji", strings.Repeat("🔑", 257), false, "too long"},
+	}
+	for _, tt := range tests {
+		err := baocun.ValidatePassword(tt.password)
+		var e *baocun.Error
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("%s: %v, want accepted", tt.name, err)
+		case !tt.ok && (!errors.As(err, &e) || e.Code != baocun.EINVALID || e.Fields["password"] != tt.field):
+			t.Errorf("%s: %v, want %s naming password %q", tt.name, err, baocun.EINVALID, tt.field)
+		}
 	}
 }

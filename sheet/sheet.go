@@ -1,15 +1,19 @@
 // Package sheet reads the tables officials keep in spreadsheets: CSV as Excel and WPS
 // write it (UTF-8 with or without a byte-order mark, or GB18030 on Chinese Windows)
 // and XLSX (github.com/xuri/excelize). It returns rows with the line numbers a person
-// sees in the file, so an error can say "line 7, column 村名".
+// sees in the file, so an error can say "line 7, column 村名". It writes the
+// service's exports (CSV and XLSX) so that Excel never runs a cell as a formula.
 package sheet
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/csv"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -21,6 +25,48 @@ import (
 
 // XLSXType is the media type of an XLSX workbook.
 const XLSXType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+// Limits on what one file may hold. A city's files are far inside them (20,000
+// pairings, a few thousand villages and departments, tens of thousands of people,
+// ten columns at most); they are there so that a small upload cannot make the
+// service unpack, parse or keep more than a few tens of megabytes, whatever it
+// claims to be. A file over one is refused naming it, before the rest is read.
+const (
+	// MaxRows is the last line (row) a sheet may use, the header's included.
+	MaxRows = 50_000
+	// MaxColumns is how many columns a row may fill (blank cells at its end aside).
+	MaxColumns = 32
+	// MaxLineBytes bounds one CSV record.
+	MaxLineBytes = 16 << 10
+	// MaxCellBytes bounds the text of one XLSX cell or shared string (Excel's own
+	// limit is 32,767 characters).
+	MaxCellBytes = 32 << 10
+	// MaxTextBytes bounds the text of every cell of a file together.
+	MaxTextBytes = 16 << 20
+	// MaxUnzipBytes bounds an XLSX file's parts unpacked, all together.
+	MaxUnzipBytes = 32 << 20
+	// MaxPartBytes bounds a worksheet or the shared strings unpacked (a city's
+	// largest sheet is about 10 MB of XML); excelize streams them from a temporary
+	// file past memoryPartBytes.
+	MaxPartBytes = 16 << 20
+	// MaxSmallPartBytes bounds every other part unpacked (workbook, styles,
+	// relationships, images…): excelize holds those in memory, and parses some whole.
+	MaxSmallPartBytes = 1 << 20
+	// MaxParts bounds the parts of an XLSX file (Excel writes about a dozen).
+	MaxParts = 1000
+	// MaxXMLDepth bounds how deeply an XLSX part's XML nests (Excel's: under 10).
+	MaxXMLDepth = 64
+	// MaxSharedStrings bounds the distinct texts of an XLSX file.
+	MaxSharedStrings = 200_000
+	// MaxFormatCode bounds a number format's code (Excel's limit): it is applied to
+	// every number shown in that format.
+	MaxFormatCode = 255
+
+	// memoryPartBytes is excelize's UnzipXMLSizeLimit: a worksheet or shared-strings
+	// part larger than this is unpacked to a temporary file and read from there,
+	// rather than held in memory whole.
+	memoryPartBytes = 1 << 20
+)
 
 // Table is the file's header and its non-blank rows, each with the line it stands on
 // (for XLSX, the row number Excel shows).
@@ -63,7 +109,8 @@ func readCSV(data []byte) (*Table, error) {
 	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
-	t := &Table{}
+	var t builder
+	var offset int64
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -78,9 +125,16 @@ func readCSV(data []byte) (*Table, error) {
 			return nil, &Error{Message: err.Error()}
 		}
 		line, _ := r.FieldPos(0)
-		add(t, line, rec)
+		if n := r.InputOffset() - offset; n > MaxLineBytes {
+			return nil, &Error{Line: line, Column: 1, Message: fmt.Sprintf(
+				"第 %d 行超过 %d 字节 Line %d is over the limit of %d bytes a line.", line, MaxLineBytes, line, MaxLineBytes)}
+		}
+		offset = r.InputOffset()
+		if err := t.add(line, rec); err != nil {
+			return nil, err
+		}
 	}
-	return done(t)
+	return t.done()
 }
 
 // decodeGB18030 decodes a file that is not UTF-8 as GB18030 — Excel on Chinese
@@ -132,7 +186,10 @@ func runeColumn(data []byte, line, byteCol int) int {
 }
 
 func readXLSX(data []byte) (*Table, error) {
-	f, err := excelize.OpenReader(bytes.NewReader(data))
+	if err := checkZip(data); err != nil {
+		return nil, err
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: MaxUnzipBytes, UnzipXMLSizeLimit: memoryPartBytes})
 	if err != nil {
 		return nil, &Error{Message: "无法读取 XLSX 文件 Cannot read the XLSX file: " + err.Error()}
 	}
@@ -141,38 +198,210 @@ func readXLSX(data []byte) (*Table, error) {
 	if len(sheets) == 0 {
 		return nil, &Error{Message: "XLSX 文件没有工作表 The workbook has no sheet."}
 	}
-	rows, err := f.GetRows(sheets[0])
+	rows, err := f.Rows(sheets[0])
 	if err != nil {
 		return nil, &Error{Message: "无法读取工作表 Cannot read the first sheet: " + err.Error()}
 	}
-	t := &Table{}
-	for i, rec := range rows {
-		add(t, i+1, rec)
+	defer rows.Close()
+	var t builder
+	// Rows streams the sheet a row at a time, blank rows included, so the count is
+	// the row number Excel shows.
+	for line := 1; rows.Next(); line++ {
+		if err := t.check(line); err != nil {
+			return nil, err
+		}
+		rec, err := rows.Columns()
+		if err != nil {
+			return nil, &Error{Line: line, Message: "无法读取工作表 Cannot read the first sheet: " + err.Error()}
+		}
+		if err := t.add(line, rec); err != nil {
+			return nil, err
+		}
 	}
-	return done(t)
+	if err := rows.Error(); err != nil {
+		return nil, &Error{Message: "无法读取工作表 Cannot read the first sheet: " + err.Error()}
+	}
+	return t.done()
 }
 
-func add(t *Table, line int, rec []string) {
-	blank := true
+// builder collects a file's header and non-blank rows, refusing one past the limits.
+type builder struct {
+	t    Table
+	text int // bytes of every cell so far
+}
+
+// check refuses a line past MaxRows, before it is read.
+func (b *builder) check(line int) error {
+	if line > MaxRows {
+		return &Error{Line: line, Column: 1, Message: fmt.Sprintf(
+			"文件超过 %d 行，请分成几个文件 The file goes past line %d, the limit; split it into several files.", MaxRows, MaxRows)}
+	}
+	return nil
+}
+
+func (b *builder) add(line int, rec []string) error {
+	if err := b.check(line); err != nil {
+		return err
+	}
+	filled := 0
 	for i := range rec {
 		rec[i] = strings.TrimSpace(rec[i])
 		if rec[i] != "" {
-			blank = false
+			filled = i + 1
 		}
+		b.text += len(rec[i])
 	}
-	if blank {
-		return
+	if filled > MaxColumns {
+		return &Error{Line: line, Column: MaxColumns + 1, Message: fmt.Sprintf(
+			"第 %d 行超过 %d 列 Line %d fills more than %d columns, the limit.", line, MaxColumns, line, MaxColumns)}
 	}
-	if t.Header == nil {
-		t.Header, t.HeaderLine = rec, line
-		return
+	if b.text > MaxTextBytes {
+		return &Error{Line: line, Column: 1, Message: fmt.Sprintf(
+			"文件的文字超过 %d MiB The file's text goes past %d MiB, the limit, at line %d.", MaxTextBytes>>20, MaxTextBytes>>20, line)}
 	}
-	t.Rows = append(t.Rows, baocun.Row{Line: line, Cells: rec})
+	if filled == 0 {
+		return nil
+	}
+	if b.t.Header == nil {
+		b.t.Header, b.t.HeaderLine = rec, line
+		return nil
+	}
+	b.t.Rows = append(b.t.Rows, baocun.Row{Line: line, Cells: rec})
+	return nil
 }
 
-func done(t *Table) (*Table, error) {
-	if t.Header == nil {
+func (b *builder) done() (*Table, error) {
+	if b.t.Header == nil {
 		return nil, &Error{Message: "文件为空 The file is empty: it needs a header row."}
 	}
-	return t, nil
+	return &b.t, nil
+}
+
+// checkZip refuses a workbook that would unpack past the limits, before excelize
+// unpacks any of it. The sizes come from the zip's directory, and archive/zip holds
+// every part to the size stated there (one that inflates further is an error), so a
+// bomb is refused on its directory alone; then the XML of each part is walked once,
+// as it inflates and without being kept, for its nesting, rows, cells and texts.
+func checkZip(data []byte) error {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return &Error{Message: "无法读取 XLSX 文件 Cannot read the XLSX file: " + err.Error()}
+	}
+	if len(zr.File) > MaxParts {
+		return &Error{Message: fmt.Sprintf("XLSX 文件的部件超过 %d 个 The XLSX file has %d parts, more than the limit of %d.", MaxParts, len(zr.File), MaxParts)}
+	}
+	var total uint64
+	for _, zf := range zr.File {
+		if limit := partLimit(partName(zf)); zf.UncompressedSize64 > limit {
+			return &Error{Message: fmt.Sprintf("XLSX 文件的部件 %s 解压后超过 %s The XLSX part %s unpacks to %d bytes, over the limit of %s a part of its kind.",
+				zf.Name, mib(limit), zf.Name, zf.UncompressedSize64, mib(limit))}
+		}
+		if total += zf.UncompressedSize64; total > MaxUnzipBytes {
+			return &Error{Message: fmt.Sprintf("XLSX 文件解压后超过 %s The XLSX file unpacks to more than %s, the limit.", mib(MaxUnzipBytes), mib(MaxUnzipBytes))}
+		}
+	}
+	for _, zf := range zr.File {
+		if err := checkPart(zf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partName is a part's name as excelize matches it.
+func partName(zf *zip.File) string {
+	return strings.ToLower(strings.ReplaceAll(zf.Name, "\\", "/"))
+}
+
+// Parts excelize streams (past memoryPartBytes) rather than holding whole.
+func isSheet(name string) bool { return strings.HasPrefix(name, "xl/worksheets/sheet") }
+
+const sharedStrings = "xl/sharedstrings.xml"
+
+func partLimit(name string) uint64 {
+	if isSheet(name) || name == sharedStrings {
+		return MaxPartBytes
+	}
+	return MaxSmallPartBytes
+}
+
+func mib(n uint64) string { return fmt.Sprintf("%d MiB", n>>20) }
+
+// checkPart walks one XML part's elements. A part that is not XML is left to
+// excelize, which reads only the parts it knows; so is one whose XML is malformed,
+// which excelize's own parser stops at where this walk did.
+func checkPart(zf *zip.File) error {
+	name := partName(zf)
+	if !strings.HasSuffix(name, ".xml") && !strings.HasSuffix(name, ".rels") && !strings.HasSuffix(name, ".vml") {
+		return nil
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("无法读取 XLSX 文件的部件 %s Cannot read the XLSX part %s: %v", zf.Name, zf.Name, err)}
+	}
+	defer rc.Close()
+	d := xml.NewDecoder(rc)
+	// Only the markup is counted, which is ASCII in every encoding a workbook declares.
+	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+	refuse := func(zh, en string, args ...any) error {
+		return &Error{Message: fmt.Sprintf("XLSX 文件的部件 %s %s The XLSX part %s %s", zf.Name, zh, zf.Name, fmt.Sprintf(en, args...))}
+	}
+	sheet, texts, styles := isSheet(name), name == sharedStrings, name == "xl/styles.xml"
+	depth, rows, row, strs, valued := 0, 0, 0, 0, 0
+	text := -1 // bytes of the cell or shared string being read; -1 outside one
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum) {
+			return refuse("已损坏", "is damaged: %v", err)
+		}
+		if err != nil {
+			return nil // the end, or malformed XML: excelize stops there too
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			if depth++; depth > MaxXMLDepth {
+				return refuse(fmt.Sprintf("嵌套超过 %d 层", MaxXMLDepth), "nests its XML more than %d levels deep, the limit.", MaxXMLDepth)
+			}
+			switch local := el.Name.Local; {
+			case sheet && local == "row":
+				if rows++; rows > MaxRows {
+					return refuse(fmt.Sprintf("超过 %d 行，请分成几个文件", MaxRows), "has more than %d rows, the limit; split it into several files.", MaxRows)
+				}
+				valued, row = 0, rows
+				for _, a := range el.Attr {
+					if n, err := strconv.Atoi(a.Value); a.Name.Local == "r" && err == nil {
+						row = n
+					}
+				}
+			case sheet && local == "c":
+				text = 0
+			case sheet && (local == "v" || local == "is"):
+				if valued++; valued > MaxColumns {
+					return refuse(fmt.Sprintf("第 %d 行超过 %d 列", row, MaxColumns), "fills more than %d columns of row %d, the limit.", MaxColumns, row)
+				}
+			case texts && local == "si":
+				if strs++; strs > MaxSharedStrings {
+					return refuse(fmt.Sprintf("的不同文字超过 %d 条", MaxSharedStrings), "holds more than %d distinct texts, the limit.", MaxSharedStrings)
+				}
+				text = 0
+			case styles && local == "numFmt":
+				for _, a := range el.Attr {
+					if a.Name.Local == "formatCode" && utf8.RuneCountInString(a.Value) > MaxFormatCode {
+						return refuse(fmt.Sprintf("的数字格式超过 %d 个字符", MaxFormatCode), "has a number format longer than %d characters, the limit.", MaxFormatCode)
+					}
+				}
+			}
+		case xml.EndElement:
+			depth--
+			if (sheet && el.Name.Local == "c") || (texts && el.Name.Local == "si") {
+				text = -1
+			}
+		case xml.CharData:
+			if text >= 0 {
+				if text += len(el); text > MaxCellBytes {
+					return refuse(fmt.Sprintf("有文字超过 %d KiB", MaxCellBytes>>10), "holds a text over %d KiB, the limit a cell.", MaxCellBytes>>10)
+				}
+			}
+		}
+	}
 }

@@ -1,17 +1,23 @@
 package sheet_test
 
 import (
+	"archive/zip"
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"baocun"
 	"baocun/sheet"
+	"baocun/sheet/sheettest"
 )
 
 const villages = "code,name,county\n\nV1, 甲村 ,县A\n\"V2\",\"乙村, 东\",县B\n"
@@ -139,5 +145,105 @@ func TestWriteReadsBack(t *testing.T) {
 	}
 	if got := f.GetSheetList(); fmt.Sprint(got) != "[表彰名单 结对排名]" {
 		t.Errorf("sheets %v", got)
+	}
+}
+
+// Every hostile file is refused naming the limit it broke, at once: none is
+// unpacked past the limits (the web suite measures the heap of each through every
+// upload route).
+func TestReadRefusesBombs(t *testing.T) {
+	for _, b := range sheettest.Bombs() {
+		t.Run(b.Name, func(t *testing.T) {
+			start := time.Now()
+			_, err := sheet.Read(b.Data, b.ContentType)
+			took := time.Since(start)
+			var se *sheet.Error
+			if !errors.As(err, &se) || !strings.Contains(se.Message, b.Want) {
+				t.Fatalf("%d bytes: err = %v, want a *sheet.Error naming %q", len(b.Data), err, b.Want)
+			}
+			if limit := map[bool]time.Duration{false: time.Second / 2, true: 10 * time.Second}[raceDetector]; took > limit {
+				t.Errorf("refused after %s, want within %s", took, limit)
+			}
+			t.Logf("%d bytes refused in %s: %s", len(b.Data), took, se.Message)
+		})
+	}
+}
+
+// Text marks every cell a spreadsheet would run as a formula (OWASP's list), and
+// leaves the rest as they are.
+func TestText(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://evil.example","点我")`: `'=HYPERLINK("http://evil.example","点我")`,
+		"+1+cmd|' /C calc'!A0":                   "'+1+cmd|' /C calc'!A0",
+		"-2+3":                                   "'-2+3",
+		"@SUM(A1)":                               "'@SUM(A1)",
+		"\t=1":                                   "'\t=1",
+		"\r=1":                                   "'\r=1",
+		"张三":                                     "张三",
+		"a=b":                                    "a=b",
+		"":                                       "",
+		"'=already":                              "'=already",
+	} {
+		if got := sheet.Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An export carries a hostile cell as text: the CSV marks it, and the XLSX writes
+// it as a string, with no formula anywhere in the workbook.
+func TestExportsNeverWriteFormulas(t *testing.T) {
+	evil := []string{`=HYPERLINK("http://evil.example","点我")`, "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1"}
+	s := sheet.Sheet{Name: "导出 export", Header: []string{"=header", "b", "c", "d", "e", "f"}, Rows: [][]string{evil}}
+	var csvOut bytes.Buffer
+	if err := sheet.WriteCSV(&csvOut, s); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(csvOut.Bytes(), []byte("\xEF\xBB\xBF'=header,b,c,d,e,f\r\n")) {
+		t.Fatalf("CSV starts %q, want a byte-order mark, the marked header and CRLF", csvOut.Bytes()[:min(20, csvOut.Len())])
+	}
+	recs, err := csv.NewReader(bytes.NewReader(csvOut.Bytes()[3:])).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With CRLF line ends encoding/csv writes no lone carriage return: the cell
+	// keeps its mark in front of what is left.
+	if !bytes.Contains(csvOut.Bytes(), []byte(",\"'=1\"\r\n")) {
+		t.Errorf("CSV %q does not hold the marked carriage-return cell", csvOut.Bytes())
+	}
+	for i, v := range recs[1][:len(evil)-1] {
+		if v != "'"+evil[i] {
+			t.Errorf("CSV cell %d = %q, want %q", i, v, "'"+evil[i])
+		}
+	}
+
+	var xlsxOut bytes.Buffer
+	if err := sheet.WriteXLSX(&xlsxOut, s); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(xlsxOut.Bytes()), int64(xlsxOut.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, zf := range zr.File {
+		rc, _ := zf.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if bytes.Contains(b, []byte("<f>")) || bytes.Contains(b, []byte("<f ")) {
+			t.Errorf("%s holds a formula: %s", zf.Name, b)
+		}
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(xlsxOut.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range evil {
+		cell, _ := excelize.CoordinatesToCellName(i+1, 2)
+		formula, _ := f.GetCellFormula(s.Name, cell)
+		typ, _ := f.GetCellType(s.Name, cell)
+		got, _ := f.GetCellValue(s.Name, cell)
+		if formula != "" || typ != excelize.CellTypeInlineString || got != v {
+			t.Errorf("%s: formula %q, type %v, value %q; want the text %q", cell, formula, typ, got, v)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -15,23 +16,68 @@ type Sheet struct {
 	Rows   [][]string
 }
 
-// WriteCSV writes one table as CSV in UTF-8 with a byte-order mark, which is how
-// Excel and WPS know to open Chinese text as UTF-8.
-func WriteCSV(w io.Writer, s Sheet) error {
-	if _, err := w.Write(utf8BOM); err != nil {
-		return err
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(s.Header); err != nil {
-		return err
-	}
-	if err := cw.WriteAll(s.Rows); err != nil {
-		return err
-	}
-	return cw.Error()
+// CSV writes the service's CSV exports, every one of them: UTF-8 with a byte-order
+// mark (how Excel and WPS know to open Chinese text as UTF-8), CRLF line ends (what
+// Excel writes and expects), and no cell that a spreadsheet would run as a formula.
+type CSV struct {
+	w   *csv.Writer
+	row []string
 }
 
-// WriteXLSX writes each table on a worksheet of its own, in order.
+// NewCSV starts an export on w with its header row.
+func NewCSV(w io.Writer, header []string) (*CSV, error) {
+	if _, err := w.Write(utf8BOM); err != nil {
+		return nil, err
+	}
+	c := &CSV{w: csv.NewWriter(w)}
+	c.w.UseCRLF = true
+	return c, c.Write(header)
+}
+
+// Write writes one row, each cell made safe to open (Text).
+func (c *CSV) Write(row []string) error {
+	c.row = c.row[:0]
+	for _, v := range row {
+		c.row = append(c.row, Text(v))
+	}
+	return c.w.Write(c.row)
+}
+
+// Flush writes what is buffered and reports the first error of the export.
+func (c *CSV) Flush() error {
+	c.w.Flush()
+	return c.w.Error()
+}
+
+// Text is v as a cell that Excel, WPS and LibreOffice show as text, never run: a
+// cell starting with = + - @, a tab or a carriage return is a formula to them (OWASP
+// "CSV injection"), and the names, user agents and reasons the exports carry come
+// from outside — "=HYPERLINK(…)" in an official's spreadsheet is an attack. The
+// leading apostrophe is Excel's own mark of text.
+func Text(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// WriteCSV writes one table as a CSV export.
+func WriteCSV(w io.Writer, s Sheet) error {
+	c, err := NewCSV(w, s.Header)
+	if err != nil {
+		return err
+	}
+	for _, row := range s.Rows {
+		if err := c.Write(row); err != nil {
+			return err
+		}
+	}
+	return c.Flush()
+}
+
+// WriteXLSX writes each table on a worksheet of its own, in order. Every cell is
+// written as a string, which Excel shows as text and never evaluates, whatever it
+// starts with, so an XLSX export needs no marking.
 func WriteXLSX(w io.Writer, sheets ...Sheet) error {
 	f := excelize.NewFile()
 	defer f.Close()

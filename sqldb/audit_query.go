@@ -1,12 +1,8 @@
 package sqldb
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
-	"encoding/csv"
-	"encoding/json"
-	"io"
 	"strconv"
 	"strings"
 
@@ -17,12 +13,6 @@ import (
 const (
 	DefaultAuditLimit = 100
 	MaxAuditLimit     = 1000
-)
-
-// Export formats.
-const (
-	ExportCSV   = "csv"
-	ExportJSONL = "jsonl"
 )
 
 // Query returns one page of entries matching f, newest first, and the cursor of the
@@ -173,53 +163,10 @@ func decodeAuditCursor(c string) (int64, error) {
 	return seq, nil
 }
 
-// csvHeader names each column in Chinese and English: the file is for people
-// opening it in Excel as much as for programs.
-var csvHeader = []string{
-	"序号 seq", "时间 at", "操作者 actor", "角色 role", "辖区 jurisdiction", "动作 action", "对象 resource",
-	"轮次 cycle_id", "结对 pairing_id", "部门 department", "行政村 village", "决定 decision", "规则 rule",
-	"状态 status", "请求 request_id", "来源地址 source_ip", "客户端 user_agent", "摘要 summary",
-	"幂等键 key", "前一哈希 prev_hash", "哈希 hash",
-}
-
-// Export writes every entry matching f (its Limit ignored; its Cursor, if any, is
-// where to start), newest first, as CSV (UTF-8 with a byte-order mark, so Excel reads
-// the Chinese correctly) or JSONL (one JSON entry a line). It pages through the
-// chain, so memory stays flat however many entries match.
-func (l *AuditLog) Export(ctx context.Context, f baocun.AuditFilter, format string, w io.Writer) error {
-	var write func(*baocun.AuditEntry) error
-	var flush func() error
-	switch format {
-	case ExportCSV:
-		if _, err := io.WriteString(w, "\uFEFF"); err != nil {
-			return err
-		}
-		cw := csv.NewWriter(w)
-		cw.UseCRLF = true // what Excel writes and expects
-		if err := cw.Write(csvHeader); err != nil {
-			return err
-		}
-		row := make([]string, len(csvHeader))
-		write = func(e *baocun.AuditEntry) error {
-			row = append(row[:0], strconv.FormatInt(e.Seq, 10), FormatTime(e.At), e.Actor, e.Role, e.Jurisdiction,
-				e.Action, e.Resource, e.CycleID, e.PairingID, e.Department, e.Village, e.Decision, e.Rule,
-				strconv.Itoa(e.Status), e.RequestID, e.SourceIP, e.UserAgent, e.Summary, e.Key, e.PrevHash, e.Hash)
-			for i, v := range row {
-				row[i] = neutraliseFormula(v)
-			}
-			return cw.Write(row)
-		}
-		flush = func() error { cw.Flush(); return cw.Error() }
-	case ExportJSONL:
-		bw := bufio.NewWriterSize(w, 64<<10)
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		write = func(e *baocun.AuditEntry) error { return enc.Encode(e) }
-		flush = bw.Flush
-	default:
-		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.export",
-			Message: "导出格式须为 csv 或 jsonl The export format is csv or jsonl.", Fields: map[string]string{"format": format}}
-	}
+// Each calls fn with every entry matching f (its Limit ignored; its Cursor, if any,
+// is where to start), newest first. It pages through the chain, so memory stays flat
+// however many entries match: the exports stream through it.
+func (l *AuditLog) Each(ctx context.Context, f baocun.AuditFilter, fn func(*baocun.AuditEntry) error) error {
 	f.Limit = MaxAuditLimit
 	for {
 		page, next, err := l.Query(ctx, f)
@@ -227,23 +174,13 @@ func (l *AuditLog) Export(ctx context.Context, f baocun.AuditFilter, format stri
 			return err
 		}
 		for i := range page {
-			if err := write(&page[i]); err != nil {
+			if err := fn(&page[i]); err != nil {
 				return err
 			}
 		}
 		if next == "" {
-			return flush()
+			return nil
 		}
 		f.Cursor = next
 	}
-}
-
-// neutraliseFormula keeps Excel from running a cell as a formula: user agents and
-// usernames come from outside, and "=HYPERLINK(…)" in an auditor's spreadsheet is an
-// attack. The leading apostrophe is what Excel itself uses to mark text.
-func neutraliseFormula(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

@@ -1,15 +1,12 @@
 package sqldb_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -541,64 +538,44 @@ func TestAuditQueryLimitCapped(t *testing.T) {
 	}
 }
 
-func TestAuditExport(t *testing.T) {
+// Each walks every matching entry, newest first, across pages, as the exports need.
+func TestAuditEach(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		db := sqldbtest.Open(t, dsn)
 		l := newLog(t, db, nil, sqldb.AuditOptions{})
-		const n = 2100 // more than two pages of the export's paging
+		const n = 2100 // more than two pages
 		fillQuery(t, db, n, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-		if err := l.Append(ctx, &baocun.AuditEntry{Actor: "=HYPERLINK(\"http://x\")", Action: "auth.login", Summary: "多行\n\"摘要\", ok"}); err != nil {
-			t.Fatal(err)
-		}
 
-		var buf bytes.Buffer
-		if err := l.Export(ctx, baocun.AuditFilter{}, sqldb.ExportCSV, &buf); err != nil {
-			t.Fatal(err)
-		}
-		data := buf.Bytes()
-		if !bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
-			t.Fatalf("CSV starts %q, want a UTF-8 byte-order mark", data[:min(10, len(data))])
-		}
-		records, err := csv.NewReader(bytes.NewReader(data[3:])).ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(records) != n+2 {
-			t.Fatalf("%d CSV records, want header + %d", len(records), n+1)
-		}
-		if h := records[0]; h[0] != "序号 seq" || h[2] != "操作者 actor" || h[len(h)-1] != "哈希 hash" {
-			t.Fatalf("CSV header %q", h)
-		}
-		if r := records[1]; r[0] != fmt.Sprint(n+1) || r[2] != "'=HYPERLINK(\"http://x\")" || r[17] != "多行\n\"摘要\", ok" {
-			t.Fatalf("newest CSV row %q", r)
-		}
-		if r := records[len(records)-1]; r[0] != "1" {
-			t.Fatalf("oldest CSV row %q", r)
-		}
-
-		buf.Reset()
-		if err := l.Export(ctx, baocun.AuditFilter{Actor: "alice"}, sqldb.ExportJSONL, &buf); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(&buf)
-		lines := 0
-		for sc.Scan() {
-			var e baocun.AuditEntry
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				t.Fatalf("line %d: %v", lines+1, err)
+		var seqs []int64
+		if err := l.Each(ctx, baocun.AuditFilter{Limit: 5}, func(e *baocun.AuditEntry) error {
+			if e.Hash != sqldb.EntryHash(e) {
+				t.Fatalf("entry %d does not hash to its hash", e.Seq)
 			}
-			if e.Actor != "alice" || e.Hash != sqldb.EntryHash(&e) {
-				t.Fatalf("line %d: %+v does not hash to its hash", lines+1, e)
+			seqs = append(seqs, e.Seq)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(seqs) != n || seqs[0] != n || seqs[n-1] != 1 {
+			t.Fatalf("%d entries from %v to %v, want %d newest first", len(seqs), seqs[0], seqs[len(seqs)-1], n)
+		}
+		alice := 0
+		if err := l.Each(ctx, baocun.AuditFilter{Actor: "alice"}, func(e *baocun.AuditEntry) error {
+			if e.Actor != "alice" {
+				t.Fatalf("entry %d of %s", e.Seq, e.Actor)
 			}
-			lines++
+			alice++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
-		if lines != n/3 {
-			t.Fatalf("%d JSONL lines, want %d", lines, n/3)
+		if alice != n/3 {
+			t.Fatalf("%d of alice's entries, want %d", alice, n/3)
 		}
-
-		if err := l.Export(ctx, baocun.AuditFilter{}, "xml", &buf); baocun.ErrorCode(err) != baocun.EINVALID {
-			t.Fatalf("export as xml: %v, want %s", err, baocun.EINVALID)
+		stop := errors.New("stop")
+		if err := l.Each(ctx, baocun.AuditFilter{}, func(*baocun.AuditEntry) error { return stop }); err != stop {
+			t.Fatalf("an error from fn: %v, want it back", err)
 		}
 	})
 }

@@ -1,9 +1,10 @@
 package web
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,13 +12,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"baocun"
+	"baocun/sheet"
 )
 
 // AuditLog is the audit trail as the HTTP layer uses it: append, query, verify, and
-// stream an export.
+// walk every matching entry for an export.
 type AuditLog interface {
 	baocun.AuditLog
-	Export(ctx context.Context, f baocun.AuditFilter, format string, w io.Writer) error
+	Each(ctx context.Context, f baocun.AuditFilter, fn func(*baocun.AuditEntry) error) error
 }
 
 // auditFilter reads the query's filters: actor, action, cycle, pairing, department,
@@ -70,7 +72,17 @@ func handleAuditQuery(audit AuditLog) gin.HandlerFunc {
 	}
 }
 
-// handleAuditExport streams every matching entry as CSV (for Excel) or JSONL.
+// auditCSVHeader names each column in Chinese and English: the file is for people
+// opening it in Excel as much as for programs.
+var auditCSVHeader = []string{
+	"序号 seq", "时间 at", "操作者 actor", "角色 role", "辖区 jurisdiction", "动作 action", "对象 resource",
+	"轮次 cycle_id", "结对 pairing_id", "部门 department", "行政村 village", "决定 decision", "规则 rule",
+	"状态 status", "请求 request_id", "来源地址 source_ip", "客户端 user_agent", "摘要 summary",
+	"幂等键 key", "前一哈希 prev_hash", "哈希 hash",
+}
+
+// handleAuditExport streams every matching entry, newest first, as CSV (for Excel)
+// or JSONL (one JSON entry a line, each with its hash).
 func handleAuditExport(audit AuditLog) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		f, err := auditFilter(c)
@@ -79,6 +91,8 @@ func handleAuditExport(audit AuditLog) gin.HandlerFunc {
 			return
 		}
 		format := c.DefaultQuery("format", "csv")
+		var write func(*baocun.AuditEntry) error
+		var flush func() error
 		switch format {
 		case "csv":
 			c.Header("Content-Type", "text/csv; charset=utf-8")
@@ -90,7 +104,32 @@ func handleAuditExport(audit AuditLog) gin.HandlerFunc {
 		}
 		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="baocun-audit-%s.%s"`, time.Now().UTC().Format("20060102T150405Z"), format))
 		c.Status(http.StatusOK)
-		if err := audit.Export(c.Request.Context(), f, format, c.Writer); err != nil {
+		streaming(c)
+		if format == "csv" {
+			w, err := sheet.NewCSV(c.Writer, auditCSVHeader)
+			if err != nil {
+				c.Error(err)
+				return
+			}
+			row := make([]string, 0, len(auditCSVHeader))
+			write = func(e *baocun.AuditEntry) error {
+				row = append(row[:0], strconv.FormatInt(e.Seq, 10), e.At.UTC().Format(baocun.TimeLayout), e.Actor, e.Role, e.Jurisdiction,
+					e.Action, e.Resource, e.CycleID, e.PairingID, e.Department, e.Village, e.Decision, e.Rule,
+					strconv.Itoa(e.Status), e.RequestID, e.SourceIP, e.UserAgent, e.Summary, e.Key, e.PrevHash, e.Hash)
+				return w.Write(row)
+			}
+			flush = w.Flush
+		} else {
+			bw := bufio.NewWriterSize(c.Writer, 64<<10)
+			enc := json.NewEncoder(bw)
+			enc.SetEscapeHTML(false)
+			write = func(e *baocun.AuditEntry) error { return enc.Encode(e) }
+			flush = bw.Flush
+		}
+		if err := audit.Each(c.Request.Context(), f, write); err == nil {
+			err = flush()
+		}
+		if err != nil {
 			// The header is gone: the truncated body and the log say it failed.
 			c.Error(err)
 		}

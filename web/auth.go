@@ -239,7 +239,7 @@ func handleLogin(d Deps) gin.HandlerFunc {
 		}
 		if req.Session {
 			c.SetSameSite(http.SameSiteStrictMode)
-			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", c.Request.TLS != nil, true)
+			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", secure(c), true)
 			c.JSON(http.StatusOK, loginResponse{CSRFToken: csrfToken(token), ExpiresAt: expires.UTC(), User: res.User,
 				MustChangePassword: res.User.MustChangePassword})
 			return
@@ -278,7 +278,7 @@ func handleLogout(store Store, audit AuditLog) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		c.SetCookie(SessionCookie, "", -1, "/", "", c.Request.TLS != nil, true)
+		c.SetCookie(SessionCookie, "", -1, "/", "", secure(c), true)
 		c.Status(http.StatusNoContent)
 	}
 }
@@ -299,20 +299,6 @@ func handleMe() gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, out)
 	}
-}
-
-// decodeJSON reads the body as exactly one JSON object of v's shape; unknown fields
-// are refused so a misspelt field is not silently ignored.
-func decodeJSON(c *gin.Context, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &baocun.Error{Code: baocun.EINVALID, Message: "请求体须为 JSON 对象 The request body must be a JSON object: " + err.Error()}
-	}
-	if dec.More() {
-		return &baocun.Error{Code: baocun.EINVALID, Message: "请求体只能有一个 JSON 对象 The request body must hold one JSON object."}
-	}
-	return nil
 }
 
 // summary renders a payload summary for the audit trail.

@@ -160,6 +160,19 @@ func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFun
 		}
 		u := currentUser(c)
 		e := baseEntry(c, action)
+		if rt.loaderReadsBody {
+			j, rule, err := heldIn(c.Request.Context(), authz, rt, u)
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			if j == "" {
+				e.Resource = strings.TrimPrefix(rt.path, "/")
+				deny(c, audit, e, action, "body not read: the permission is held in no jurisdiction ("+rule+")")
+				return
+			}
+			c.Set(ctxHeldIn, j)
+		}
 		res, err := rt.resource(c)
 		if err != nil {
 			Error(c, err)
@@ -172,18 +185,12 @@ func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFun
 			Error(c, err)
 			return
 		}
-		e.Rule = d.Rule
 		e.Role = ruleRole(d.Rule)
 		if !d.Allowed {
-			e.Decision, e.Status = baocun.DecisionDeny, http.StatusForbidden
-			if err := audit.Append(c.Request.Context(), e); err != nil {
-				Error(c, err)
-				return
-			}
-			Error(c, &baocun.Error{Code: baocun.EFORBIDDEN,
-				Message: "无权执行此操作 Not allowed: " + action + " (" + d.Rule + ")"})
+			deny(c, audit, e, action, d.Rule)
 			return
 		}
+		e.Rule = d.Rule
 		e.Decision = baocun.DecisionAllow
 		c.Set(ctxAudit, e)
 		c.Next()
@@ -197,6 +204,59 @@ func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFun
 			}
 		}
 	}
+}
+
+// deny refuses the request with 403 naming the rule, and audits the refusal.
+func deny(c *gin.Context, audit AuditLog, e *baocun.AuditEntry, action, rule string) {
+	e.Rule = rule
+	e.Decision, e.Status = baocun.DecisionDeny, http.StatusForbidden
+	if err := audit.Append(c.Request.Context(), e); err != nil {
+		Error(c, err)
+		return
+	}
+	Error(c, &baocun.Error{Code: baocun.EFORBIDDEN,
+		Message: "无权执行此操作 Not allowed: " + action + " (" + rule + ")"})
+}
+
+// ctxHeldIn is a jurisdiction heldIn found the caller holding the route's permission in.
+const ctxHeldIn = "baocun.held_in"
+
+// relationSets are every set of relations a caller can have to a resource. A deny
+// rule overrides the allows (a reviewer never decides for their own department), so
+// no one set is the most permissive: heldIn tries each.
+var relationSets = [][]string{
+	nil, {"own_dept"}, {"own_pairing"}, {"own_village"}, {"own_dept", "own_pairing"}, {"own_dept", "own_village"},
+	{"own_pairing", "own_village"}, {"own_dept", "own_pairing", "own_village"},
+}
+
+// heldIn answers, without the resource, whether u may take route rt on any resource
+// at all: a jurisdiction where some resource would be allowed, or "" and the rule
+// that refused last. A role applies only in the jurisdiction it is held in (or
+// everywhere, held in "*"), so trying each held jurisdiction with every set of
+// relations covers every resource; a user with no role is refused without a
+// question.
+func heldIn(ctx context.Context, authz baocun.Authorizer, rt route, u *baocun.User) (string, string, error) {
+	rule := "no role held"
+	tried := map[string]bool{}
+	for _, g := range u.Roles {
+		if tried[g.Jurisdiction] {
+			continue
+		}
+		tried[g.Jurisdiction] = true
+		for _, rel := range relationSets {
+			d, err := authz.Decide(ctx, baocun.AccessRequest{
+				User: u.Username, Jurisdiction: g.Jurisdiction, Object: rt.object, Action: rt.action, Relations: rel,
+			})
+			if err != nil {
+				return "", "", err
+			}
+			if d.Allowed {
+				return g.Jurisdiction, d.Rule, nil
+			}
+			rule = d.Rule
+		}
+	}
+	return "", rule, nil
 }
 
 // auditEntry is the entry authorize drafted for this request; a handler that changes

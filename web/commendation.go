@@ -42,7 +42,6 @@ func cycleStepRoute(d Deps, update string, read func(c *gin.Context, st *workflo
 	return func(c *gin.Context) {
 		cy := loadedCycle(c)
 		st := workflows.CycleStep{Actor: currentUser(c).Username}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxStepBytes)
 		payload, err := read(c, &st)
 		if err != nil {
 			Error(c, err)
@@ -155,6 +154,7 @@ func handleCommendation(store Store) gin.HandlerFunc {
 		}
 		name := fmt.Sprintf("baocun-commendation-cycle-%d-%s.%s", cm.CycleID, cm.Status, format)
 		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
+		streaming(c) // a city's workbook of 20,000 ranked pairings takes a while to send
 		sheets := commendationSheets(cm)
 		if format == "csv" {
 			c.Header("Content-Type", "text/csv; charset=utf-8")

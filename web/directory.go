@@ -1,10 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"reflect"
 	"strings"
@@ -49,10 +52,6 @@ func handleDepartmentPeople(store Store) gin.HandlerFunc {
 		c.JSON(http.StatusOK, page[baocun.Person]{Items: people})
 	}
 }
-
-// maxImportBytes bounds an uploaded directory file: the city's whole village list
-// is well under a megabyte.
-const maxImportBytes = 32 << 20
 
 // handleImport takes a departments, villages or people file — the request body
 // (text/csv or XLSX) or a multipart field "file" — and stores all of it or none.
@@ -109,29 +108,53 @@ type importResult struct {
 	Imported int `json:"imported"`
 }
 
-// uploadedFile reads the file from a multipart field "file" or the raw body.
+// uploadedFile reads the file from a multipart field "file" or the raw body, under
+// the route's limit.
 func uploadedFile(c *gin.Context) ([]byte, string, error) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes)
-	ct := c.ContentType()
-	if ct == "multipart/form-data" {
-		fh, err := c.FormFile("file")
-		if err != nil {
-			return nil, "", &baocun.Error{Code: baocun.EINVALID, Message: "缺少文件字段 file The multipart form needs a field \"file\": " + err.Error(),
-				Fields: map[string]string{"file": "required"}}
-		}
-		f, err := fh.Open()
-		if err != nil {
-			return nil, "", err
-		}
-		defer f.Close()
-		data, err := io.ReadAll(f)
-		return data, fh.Header.Get("Content-Type"), err
-	}
-	data, err := io.ReadAll(c.Request.Body)
+	body, err := readBody(c)
 	if err != nil {
-		return nil, "", &baocun.Error{Code: baocun.EINVALID, Message: fmt.Sprintf("文件过大或读取失败 The file could not be read (at most %d MiB): %v", maxImportBytes>>20, err)}
+		return nil, "", err
 	}
-	return data, ct, nil
+	ct := c.ContentType()
+	if ct != "multipart/form-data" {
+		return body, ct, nil
+	}
+	form, err := readForm(c, body)
+	if err != nil {
+		return nil, "", err
+	}
+	defer form.RemoveAll()
+	return formFile(form)
+}
+
+// readForm parses a multipart body already read (so under its limit) in memory.
+func readForm(c *gin.Context, body []byte) (*multipart.Form, error) {
+	_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return nil, fieldError("file", "multipart 表单缺少 boundary The multipart form has no boundary in its Content-Type.")
+	}
+	// Everything fits in memory: the body is there already, and no temporary file is made.
+	form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(int64(len(body)) + 1)
+	if err != nil {
+		return nil, fieldError("file", "multipart 表单无法读取 The multipart form cannot be read: "+err.Error())
+	}
+	return form, nil
+}
+
+// formFile is the form's field "file" and its media type.
+func formFile(form *multipart.Form) ([]byte, string, error) {
+	files := form.File["file"]
+	if len(files) == 0 {
+		return nil, "", &baocun.Error{Code: baocun.EINVALID, Message: "缺少文件字段 file The multipart form needs a field \"file\".",
+			Fields: map[string]string{"file": "required"}}
+	}
+	f, err := files[0].Open()
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	return data, files[0].Header.Get("Content-Type"), err
 }
 
 // handleListDepartments lists the directory's departments, a page at a time.

@@ -20,6 +20,7 @@ var statusOf = map[string]int{
 	baocun.EUNAUTHORIZED: http.StatusUnauthorized,
 	baocun.EFORBIDDEN:    http.StatusForbidden,
 	baocun.ECONFLICT:     http.StatusConflict,
+	baocun.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	baocun.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	baocun.ETOOMANY:      http.StatusTooManyRequests,
 	baocun.EINTERNAL:     http.StatusInternalServerError,

@@ -8,3 +8,18 @@ func RouteList() []string {
 	}
 	return out
 }
+
+// RouteBodyLimits is the body limit of every API route that reads a body (one that
+// documents its body, or declares a limit of its own), by "METHOD /path".
+func RouteBodyLimits() map[string]int64 {
+	out := map[string]int64{}
+	for _, r := range apiRoutes(Deps{}) {
+		if r.in != nil || r.maxBody > 0 {
+			out[r.method+" "+r.path] = r.bodyLimit()
+		}
+	}
+	return out
+}
+
+// LocalPath is the check of a redirect target taken from input.
+var LocalPath = localPath

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,23 +41,25 @@ type launchRequest struct {
 	Name         string `json:"name"`
 	Jurisdiction string `json:"jurisdiction"`
 	baocun.CycleSettings
-	Pairings []baocun.PairingSpec `json:"pairings"`
+	Pairings pairingList `json:"pairings"`
 
 	lines []int // where each pairing came from
 	err   error // the body could not be read; reported after authorization
 }
 
-// maxLaunchBytes bounds a launch body: 20,000 inline pairings are about 1.5 MB.
-const maxLaunchBytes = 16 << 20
-
 // launchResource reads the launch request: its jurisdiction is what the organiser
-// must hold. A body that cannot be read is reported by the handler, after the
-// caller is authorised, so an outsider learns nothing from it.
+// must hold. The gate runs it only for a caller who may launch somewhere
+// (loaderReadsBody), and the body is read under the route's limit. A body that
+// cannot be read is reported by the handler, once the caller is authorised in the
+// jurisdiction the gate found them holding the permission in.
 func launchResource(c *gin.Context) (Resource, error) {
 	req := readLaunch(c)
 	c.Set(ctxLaunch, req)
 	j := req.Jurisdiction
 	if req.err != nil || j == "" {
+		j = c.GetString(ctxHeldIn)
+	}
+	if j == "" {
 		j = baocun.CityJurisdiction
 	}
 	return Resource{Name: "cycles", Jurisdiction: j}, nil
@@ -66,9 +67,22 @@ func launchResource(c *gin.Context) (Resource, error) {
 
 func readLaunch(c *gin.Context) *launchRequest {
 	req := &launchRequest{}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxLaunchBytes)
+	body, err := readBody(c)
+	if err != nil {
+		req.err = err
+		return req
+	}
 	if c.ContentType() == "multipart/form-data" {
-		settings := c.PostForm("settings")
+		form, err := readForm(c, body)
+		if err != nil {
+			req.err = err
+			return req
+		}
+		defer form.RemoveAll()
+		settings := ""
+		if v := form.Value["settings"]; len(v) > 0 {
+			settings = v[0]
+		}
 		if err := strictJSON([]byte(settings), req); err != nil {
 			req.err = fieldError("settings", "表单字段 settings 须为 JSON 对象 The form field \"settings\" must be a JSON object: "+err.Error())
 			return req
@@ -77,7 +91,7 @@ func readLaunch(c *gin.Context) *launchRequest {
 			req.err = fieldError("pairings", "结对请用文件或 JSON 之一 Give the pairings either as the file or in settings, not both.")
 			return req
 		}
-		data, ct, err := uploadedFile(c)
+		data, ct, err := formFile(form)
 		if err != nil {
 			req.err = err
 			return req
@@ -90,11 +104,7 @@ func readLaunch(c *gin.Context) *launchRequest {
 		req.Pairings, req.lines, req.err = baocun.ParsePairings(t)
 		return req
 	}
-	body, err := io.ReadAll(c.Request.Body)
-	if err == nil {
-		err = strictJSON(body, req)
-	}
-	if err != nil {
+	if err := strictJSON(body, req); err != nil {
 		req.err = &baocun.Error{Code: baocun.EINVALID, Message: "请求体须为 JSON 对象 The request body must be a JSON object: " + err.Error()}
 		return req
 	}
@@ -106,6 +116,35 @@ func readLaunch(c *gin.Context) *launchRequest {
 		}
 	}
 	return req
+}
+
+// pairingList is a launch's inline pairings. It is decoded one pairing at a time, so
+// that a body of empty objects cannot make more of them than a pairings file may have
+// rows: 8 MiB of "{}," would otherwise be nearly three million pairings in memory.
+type pairingList []baocun.PairingSpec
+
+func (l *pairingList) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err // null: no pairings
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return errors.New("pairings: 须为数组 must be an array")
+	}
+	for dec.More() {
+		if len(*l) >= sheet.MaxRows {
+			return fmt.Errorf("pairings: 至多 %d 个 at most %d, as many as a pairings file may have rows", sheet.MaxRows, sheet.MaxRows)
+		}
+		var p baocun.PairingSpec
+		if err := dec.Decode(&p); err != nil {
+			return err
+		}
+		*l = append(*l, p)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 func strictJSON(b []byte, v any) error {
@@ -524,7 +563,6 @@ func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairin
 		p := loadedPairing(c)
 		u := currentUser(c)
 		st := workflows.Step{Actor: u.Username, Person: u.PersonID}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxStepBytes)
 		payload, err := read(c, p, &st)
 		if err != nil {
 			Error(c, err)
@@ -623,9 +661,6 @@ func updateIDs(c *gin.Context, payload any) ([]string, error) {
 	}
 	return ids, nil
 }
-
-// maxStepBytes bounds a step's body: a plan's text is the largest (20,000 characters).
-const maxStepBytes = 256 << 10
 
 // engineError turns what Temporal said into the module's Error: a step refused by
 // its workflow keeps the code the workflow gave it.

@@ -49,6 +49,9 @@ func openAPI(routes []route) map[string]any {
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
+		if rt.method != http.MethodGet {
+			op["x-baocun-max-body"] = rt.bodyLimit()
+		}
 		if rt.in != nil {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.in))},
@@ -88,6 +91,14 @@ func responses(rt route) map[string]any {
 		status = rt.status
 	}
 	out := map[string]any{strconv.Itoa(status): ok, "400": errRef}
+	if rt.method != http.MethodGet {
+		out["413"] = map[string]any{"description": "请求体超过本接口的上限（x-baocun-max-body 字节） the body is over the route's limit (x-baocun-max-body bytes)",
+			"content": errRef["content"]}
+	}
+	if rt.maxBody >= bodyFile {
+		out["422"] = map[string]any{"description": "文件被拒，error.rows 逐行列出 the file is refused: its problems, or the limit it broke, in error.rows",
+			"content": errRef["content"]}
+	}
 	if !rt.public {
 		out["401"] = errRef
 		out["403"] = errRef

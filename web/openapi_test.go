@@ -44,6 +44,16 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if !strings.Contains(body, `"username"`) || !strings.Contains(body, `"granted"`) {
 		t.Errorf("request/response schemas missing fields")
 	}
+	// A route that reads a body names its limit and the 413 beyond it; a file's routes their 422.
+	for path, want := range map[string]float64{"/api/v1/cycles": 8 << 20, "/api/v1/import/{kind}": 8 << 20, "/api/v1/pairings/{id}/plan": 512 << 10, "/api/v1/users": 64 << 10} {
+		op := doc.Paths[path]["post"]
+		if op["x-baocun-max-body"] != want || op["responses"].(map[string]any)["413"] == nil {
+			t.Errorf("POST %s: x-baocun-max-body %v, want %v, and a 413", path, op["x-baocun-max-body"], want)
+		}
+		if _, file := op["responses"].(map[string]any)["422"]; file != (want == 8<<20) {
+			t.Errorf("POST %s: a 422 for a refused file: %v", path, file)
+		}
+	}
 	// Steps take an Idempotency-Key; other changes do not.
 	for path, want := range map[string]bool{"/api/v1/pairings/{id}/decisions": true, "/api/v1/cycles/{id}/commendations/approval": true, "/api/v1/cycles": false} {
 		params, _ := json.Marshal(doc.Paths[path]["post"]["parameters"])

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"baocun"
 	"baocun/workflows"
@@ -33,6 +32,12 @@ type route struct {
 	// beforePasswordChange: usable by an account whose password an admin reset, which
 	// may do nothing else until it has changed it.
 	beforePasswordChange bool
+	// maxBody is the largest body the route reads (bodySmall when zero).
+	maxBody int64
+	// loaderReadsBody says the resource is known only from the body (a launch's
+	// jurisdiction): the gate then reads it only for a caller who holds the route's
+	// permission in some jurisdiction, and decides exactly after.
+	loaderReadsBody bool
 }
 
 // apiRoutes lists every route under /api/v1 with the permission it needs. It is the
@@ -64,7 +69,7 @@ func apiRoutes(d Deps) []route {
 			object: "user", action: "update", resource: userResource, handler: handleEndSessions(d.Store), out: sessionsEnded{}},
 
 		{method: "POST", path: "/import/:kind", summary: "导入名录 Import departments, villages or people (CSV or XLSX)", object: "directory", action: "import",
-			resource: cityWide("directory"), handler: handleImport(d.Store), out: importResult{}},
+			resource: cityWide("directory"), handler: handleImport(d.Store), out: importResult{}, maxBody: bodyFile},
 		{method: "GET", path: "/departments", summary: "部门名录 List departments (?county=)", object: "directory", action: "read",
 			resource: countyList("departments"), handler: handleListDepartments(d.Store), out: page[baocun.Department]{}},
 		{method: "GET", path: "/villages", summary: "行政村名录 List villages (?county=)", object: "directory", action: "read",
@@ -85,7 +90,7 @@ func apiRoutes(d Deps) []route {
 			resource: departmentResource(d.Store), handler: handleDepartmentPeople(d.Store), out: page[baocun.Person]{}, auditRead: true},
 
 		{method: "POST", path: "/cycles", summary: "启动新一轮 Launch a cycle (JSON with pairings, or multipart: settings JSON + pairings file)", object: "cycle", action: "launch",
-			resource: launchResource, handler: handleLaunch(d), in: launchRequest{}, out: launchResult{}, status: 201},
+			resource: launchResource, loaderReadsBody: true, handler: handleLaunch(d), in: launchRequest{}, out: launchResult{}, status: 201, maxBody: bodyFile},
 		{method: "GET", path: "/cycles", summary: "各轮列表 List cycles", object: "cycle", action: "read", resource: cityWide("cycles"),
 			handler: handleListCycles(d.Store), out: page[baocun.Cycle]{}},
 		{method: "GET", path: "/cycles/:id", summary: "一轮概况 A cycle: settings, pairings by stage", object: "cycle", action: "read",
@@ -97,50 +102,50 @@ func apiRoutes(d Deps) []route {
 		{method: "GET", path: "/pairings/:id", summary: "结对详情 A pairing: stage, team, tasks, timeline", object: "pairing", action: "read",
 			resource: pairingResource(d.Store), handler: handleGetPairing(d.Store), out: pairingDetail{}},
 		{method: "POST", path: "/pairings/:id/cancel", summary: "撤销结对 Cancel a pairing", object: "pairing", action: "cancel",
-			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateCancel, readCancel), in: cancelRequest{}, out: workflows.StepResult{}},
+			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateCancel, readCancel), in: cancelRequest{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/team", summary: "提名工作组 Nominate the work team", object: "team", action: "nominate",
-			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateNominateTeam, readTeam(d.Store)), in: baocun.TeamInput{}, out: workflows.StepResult{}},
+			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateNominateTeam, readTeam(d.Store)), in: baocun.TeamInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/team/decision", summary: "审批工作组或其调整 Approve or return a team nomination or change", object: "team", action: "approve",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateDecideTeam, readInto(func(st *workflows.Step, v *baocun.DecisionInput) { st.Decision = v })),
-			in: baocun.DecisionInput{}, out: workflows.StepResult{}},
+			in: baocun.DecisionInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/team-changes", summary: "申请调整工作组 Request a team change (recall, replace)", object: "team", action: "change",
-			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateRequestChange, readChange(d.Store)), in: baocun.TeamChangeInput{}, out: workflows.StepResult{}},
+			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateRequestChange, readChange(d.Store)), in: baocun.TeamChangeInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/arrival", summary: "确认进驻 Confirm the team's arrival", object: "residency", action: "record",
-			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateConfirmArrive, readArrival), out: workflows.StepResult{}},
+			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateConfirmArrive, readArrival), out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/checkins", summary: "驻村打卡 Record check-in days", object: "residency", action: "record",
 			resource: pairingResource(d.Store), handler: handleCheckins(d), in: baocun.CheckinInput{}, out: checkinResult{}},
 		{method: "POST", path: "/pairings/:id/plan", summary: "提交村级发展规划 Submit the village plan", object: "plan", action: "submit",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateSubmitPlan, readInto(func(st *workflows.Step, v *baocun.PlanInput) { st.Plan = v })),
-			in: baocun.PlanInput{}, out: workflows.StepResult{}},
+			in: baocun.PlanInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/reports", summary: "提交定期汇报 Submit a period's report", object: "report", action: "submit",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateSubmitReport, readInto(func(st *workflows.Step, v *baocun.ReportInput) { st.Report = v })),
-			in: baocun.ReportInput{}, out: workflows.StepResult{}},
+			in: baocun.ReportInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/decisions", summary: "审核规划或汇报 Approve or return a plan or report", object: "stage", action: "decide",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateDecideReview, readInto(func(st *workflows.Step, v *baocun.DecisionInput) { st.Decision = v })),
-			in: baocun.DecisionInput{}, out: workflows.StepResult{}},
+			in: baocun.DecisionInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/residency-flags", summary: "知悉驻村不足提示 Acknowledge a residency flag", object: "residency", action: "acknowledge",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateAcknowledge, readInto(func(st *workflows.Step, v *baocun.DecisionInput) { st.Decision = v })),
-			in: baocun.DecisionInput{}, out: workflows.StepResult{}},
+			in: baocun.DecisionInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/visits", summary: "记录领导走访 Record a leader's visit", object: "visit", action: "record",
 			resource: pairingResource(d.Store), handler: handleVisit(d), in: baocun.VisitInput{}, out: baocun.VisitInput{}, status: 201},
 		{method: "POST", path: "/pairings/:id/evaluations", summary: "提交年度双评 Submit the yearly evaluation", object: "evaluation", action: "submit",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateEvaluate, readInto(func(st *workflows.Step, v *baocun.EvaluationInput) { st.Evaluation = v })),
-			in: baocun.EvaluationInput{}, out: workflows.StepResult{}},
+			in: baocun.EvaluationInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/acceptance/self-assessment", summary: "验收自评 The team's self-assessment", object: "acceptance", action: "self_assess",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateSelfAssess, readInto(func(st *workflows.Step, v *baocun.SelfAssessInput) { st.SelfAssess = v })),
-			in: baocun.SelfAssessInput{}, out: workflows.StepResult{}},
+			in: baocun.SelfAssessInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/acceptance/scores", summary: "验收评分 Score every indicator (a rater never of the pairing's department)", object: "acceptance", action: "score",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateScore, readInto(func(st *workflows.Step, v *baocun.ScoreInput) { st.Score = v })),
-			in: baocun.ScoreInput{}, out: workflows.StepResult{}},
+			in: baocun.ScoreInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/acceptance/confirm", summary: "确认验收结果 Confirm the result and the village's new class", object: "acceptance", action: "confirm",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateConfirm, readInto(func(st *workflows.Step, v *baocun.ConfirmInput) { st.Confirm = v })),
-			in: baocun.ConfirmInput{}, out: workflows.StepResult{}},
+			in: baocun.ConfirmInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/appeal", summary: "申诉 Appeal the published result (the department, within the appeal window)", object: "appeal", action: "file",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateAppeal, readInto(func(st *workflows.Step, v *baocun.AppealInput) { st.Appeal = v })),
-			in: baocun.AppealInput{}, out: workflows.StepResult{}},
+			in: baocun.AppealInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/appeal/decision", summary: "裁决申诉 Uphold or revise an appealed result (a reviewer never of the department)", object: "appeal", action: "decide",
 			resource: pairingResource(d.Store), handler: stepRoute(d, workflows.UpdateDecideAppeal, readInto(func(st *workflows.Step, v *baocun.AppealDecisionInput) { st.AppealDecision = v })),
-			in: baocun.AppealDecisionInput{}, out: workflows.StepResult{}},
+			in: baocun.AppealDecisionInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "GET", path: "/cycles/:id/results", summary: "验收结果与排名 Confirmed results, ranked (pairings and departments; final scores once final)", object: "cycle", action: "read",
 			resource: cycleResource(d.Store), handler: handleResults(d.Store), out: results{}},
 		{method: "GET", path: "/cycles/:id/commendations", summary: "表彰名单 The commendation list: rankings, advanced departments, excellent cadres (?format=json|csv|xlsx)", object: "cycle", action: "read",
@@ -148,9 +153,9 @@ func apiRoutes(d Deps) []route {
 		{method: "GET", path: "/cycles/:id/commendations/proposals/:department", summary: "可推荐的优秀包村干部 The cadres a department may propose, and those it has", object: "commendation", action: "read",
 			resource: commendationProposalResource(d.Store), handler: handleCandidates(d.Store), out: candidates{}, auditRead: true},
 		{method: "POST", path: "/cycles/:id/commendations/proposals/:department", summary: "推荐优秀包村干部 Propose a department's excellent cadres", object: "commendation", action: "propose",
-			resource: commendationProposalResource(d.Store), handler: cycleStepRoute(d, workflows.UpdatePropose, readProposal), in: baocun.ProposeInput{}, out: workflows.StepResult{}},
+			resource: commendationProposalResource(d.Store), handler: cycleStepRoute(d, workflows.UpdatePropose, readProposal), in: baocun.ProposeInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/cycles/:id/commendations/approval", summary: "审批并公布表彰名单 Approve and publish the commendation list", object: "commendation", action: "approve",
-			resource: cycleResource(d.Store), handler: cycleStepRoute(d, workflows.UpdateApprove, readApproval), in: baocun.ApproveInput{}, out: workflows.StepResult{}},
+			resource: cycleResource(d.Store), handler: cycleStepRoute(d, workflows.UpdateApprove, readApproval), in: baocun.ApproveInput{}, out: workflows.StepResult{}, maxBody: bodyStep},
 		{method: "GET", path: "/tasks", summary: "我的待办 The caller's inbox (?status=open|done|cancelled|expired|all)", handler: handleInbox(d.Store), out: page[baocun.Task]{}},
 
 		{method: "GET", path: "/audit", summary: "审计查询 Query the audit trail (actor, action, cycle, pairing, department, village, decision, since, until)",
@@ -173,19 +178,22 @@ func apiRoutes(d Deps) []route {
 func routes(r *gin.Engine, d Deps) {
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", handleReadyz(d.Checks))
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	if !d.MetricsElsewhere {
+		r.GET("/metrics", gin.WrapH(MetricsHandler(d.Registry)))
+	}
 
 	api := r.Group("/api/v1", requestID(), authenticate(d.Store))
 	all := apiRoutes(d)
 	r.GET("/api/openapi.json", handleOpenAPI(openAPI(all)))
 	for _, rt := range all {
+		limit := limitBody(rt.bodyLimit())
 		switch {
 		case rt.public:
-			api.Handle(rt.method, rt.path, rt.handler)
+			api.Handle(rt.method, rt.path, limit, rt.handler)
 		case rt.object == "":
-			api.Handle(rt.method, rt.path, signedIn(rt, d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, limit, signedIn(rt, d.Audit), rt.handler)
 		default:
-			api.Handle(rt.method, rt.path, authorize(rt, d.Authorizer, d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, limit, authorize(rt, d.Authorizer, d.Audit), rt.handler)
 		}
 	}
 

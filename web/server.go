@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
 	"baocun"
@@ -30,9 +31,15 @@ type Deps struct {
 	// Registry collects the metrics served at /metrics; NewServer adds the HTTP ones.
 	Registry *prometheus.Registry
 
-	// TrustedProxies are the addresses (or CIDRs) whose X-Forwarded-For is believed;
-	// none by default.
+	// TrustedProxies are the addresses (or CIDRs) whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed; none by default.
 	TrustedProxies []string
+	// HSTS is the max-age of the Strict-Transport-Security header sent on HTTPS
+	// requests; zero sends none.
+	HSTS time.Duration
+	// MetricsElsewhere leaves /metrics off this handler: serve puts it on a
+	// listener of its own (MetricsHandler).
+	MetricsElsewhere bool
 
 	Store      Store
 	Authorizer baocun.Authorizer
@@ -53,11 +60,17 @@ func NewServer(d Deps) http.Handler {
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		panic(err) // validated by the caller; a test covers it
 	}
-	r.Use(recovery(d.Logger), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
+	r.Use(recovery(d.Logger), frontDoor(parseProxies(d.TrustedProxies), d.HSTS), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
 	d.signins = newSigninGate()
 	routes(r, d)
 	mountUI(r, d)
 	return r
+}
+
+// MetricsHandler serves the registry's metrics (Prometheus' text format), on the
+// main handler or on a listener of its own.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
 // recovery turns a panic into a 500 JSON error and a log line with the stack.

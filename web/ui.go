@@ -196,10 +196,7 @@ func (u *ui) renderError(c *gin.Context, v *view, err error) {
 // loginPage is the sign-in form; a visitor already signed in goes on to next.
 func (u *ui) loginPage(c *gin.Context) {
 	v := &view{Lang: pickLang(c), Path: c.Request.URL.Path, c: c, ui: u}
-	next := c.Query("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		next = "/" // only a path of this site ("//host" and "/\host" are other sites to a browser)
-	}
+	next := localPath(c.Query("next"))
 	if _, err := c.Cookie(SessionCookie); err == nil && u.get(c, "/auth/me", &baocun.User{}) == nil {
 		c.Redirect(http.StatusSeeOther, next)
 		return

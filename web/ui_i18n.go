@@ -27,7 +27,7 @@ var langMatcher = language.NewMatcher([]language.Tag{language.SimplifiedChinese,
 func pickLang(c *gin.Context) string {
 	if l := c.Query("lang"); l == langZH || l == langEN {
 		c.SetSameSite(http.SameSiteLaxMode)
-		c.SetCookie(langCookie, l, 365*24*3600, "/", "", c.Request.TLS != nil, true)
+		c.SetCookie(langCookie, l, 365*24*3600, "/", "", secure(c), true)
 		return l
 	}
 	if l, err := c.Cookie(langCookie); err == nil && (l == langZH || l == langEN) {

@@ -63,6 +63,8 @@ type serveConfig struct {
 	StepKey          string
 	AuditAnchor      string
 	TrustedProxies   string
+	HSTS             int
+	MetricsHTTP      string
 }
 
 // trustedProxies splits --trusted-proxies.
@@ -119,7 +121,9 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
 	fs.StringVar(&c.TemporalLogLevel, "temporal-log-level", "warn", "level of the embedded Temporal server's own logs: debug, info, warn or error")
-	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (none by default)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)")
+	fs.IntVar(&c.HSTS, "hsts", 0, "seconds browsers keep to HTTPS once they have come over it (Strict-Transport-Security, sent on HTTPS requests only; e.g. 31536000; 0 sends none)")
+	fs.StringVar(&c.MetricsHTTP, "metrics-http", "", "serve /metrics on a listener of its own at this host:port, and not on --http")
 	fs.StringVar(&c.StepKey, "step-key", "", "key that signs every step the API sends its workflows (default <data-dir>/"+workflows.StepKeyFile+"; created when absent; share it between instances)")
 	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
 	fs.StringVar(&c.AuditAnchor, "audit-anchor", "", "file outside the database to which each signed audit checkpoint is appended (default <data-dir>/audit-anchor/audit-anchor.jsonl; put its directory on another volume or host)")
@@ -180,6 +184,14 @@ func (c *serveConfig) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return &usageError{fmt.Sprintf("serve: --log-format %q: want text or json", c.LogFormat)}
+	}
+	if c.HSTS < 0 {
+		return &usageError{fmt.Sprintf("serve: --hsts %d: want seconds, 0 or more", c.HSTS)}
+	}
+	if c.MetricsHTTP != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsHTTP); err != nil {
+			return &usageError{fmt.Sprintf("serve: --metrics-http %q: want host:port (%v)", c.MetricsHTTP, err)}
+		}
 	}
 	return nil
 }
@@ -266,6 +278,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 	}
 	stops = append(stops, func() { ln.Close() })
+	var metricsLn net.Listener
+	if cfg.MetricsHTTP != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsHTTP); err != nil {
+			return fmt.Errorf("--metrics-http %s: %w", cfg.MetricsHTTP, err)
+		}
+		stops = append(stops, func() { metricsLn.Close() })
+	}
 	if cfg.embedded() {
 		if err := temporalserver.CheckPort("127.0.0.1", cfg.TemporalPort); err != nil {
 			return err
@@ -415,13 +434,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	resumeCycles(ctx, db, signed, auditLog, log)
 
 	handler := web.NewServer(web.Deps{
-		Logger:         log,
-		Registry:       metrics.registry,
-		TrustedProxies: cfg.trustedProxies(),
-		Store:          db,
-		Authorizer:     enforcer,
-		Audit:          auditLog,
-		Engine:         signed,
+		Logger:           log,
+		Registry:         metrics.registry,
+		TrustedProxies:   cfg.trustedProxies(),
+		HSTS:             time.Duration(cfg.HSTS) * time.Second,
+		MetricsElsewhere: metricsLn != nil,
+		Store:            db,
+		Authorizer:       enforcer,
+		Audit:            auditLog,
+		Engine:           signed,
 		Checks: []web.Check{
 			{Name: "database", Func: db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
@@ -437,16 +458,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			auditAnchorCheck(auditLog, metrics.registry),
 		},
 	})
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- hs.Serve(ln) }()
-	stops = append(stops, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := hs.Shutdown(sctx); err != nil {
-			log.Warn("http shutdown", "err", err)
-		}
-	})
+	httpDone := make(chan error, 2)
+	serveOn := func(l net.Listener, h http.Handler) {
+		hs := web.NewHTTPServer(h)
+		go func() { httpDone <- hs.Serve(l) }()
+		stops = append(stops, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				log.Warn("http shutdown", "address", l.Addr().String(), "err", err)
+			}
+		})
+	}
+	serveOn(ln, handler)
+	metricsURL := "http://" + ln.Addr().String() + "/metrics"
+	if metricsLn != nil {
+		serveOn(metricsLn, web.MetricsHandler(metrics.registry))
+		metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
 
 	url := "http://" + ln.Addr().String() + "/"
 	log.Info("serving", "url", url, "temporal", address, "namespace", cfg.TemporalNamespace, "started_in", since(started))
@@ -462,7 +491,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "  Database: %s\n", db.Name())
 	fmt.Fprintf(stdout, "  审计公钥 Audit public key: %s (baocun audit verify --data-dir %s)\n", sqldb.PublicKeyPath(cfg.auditKeyPath()), cfg.DataDir)
 	fmt.Fprintf(stdout, "  审计锚定 Audit anchor: %s\n", anchor.Name())
-	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %smetrics\n", url, url, url)
+	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %s\n", url, url, metricsURL)
 	fmt.Fprintf(stdout, "  %s\n", signIn)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the service.\n")
 

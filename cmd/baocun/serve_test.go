@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,6 +146,16 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"--temporal-sync", "off", "full or normal"}, code: 2,
 		},
 		{
+			name: "HSTS of negative seconds",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--hsts", "-1"} },
+			want: []string{"--hsts", "-1"}, code: 2,
+		},
+		{
+			name: "metrics address not host:port",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--metrics-http", "metrics"} },
+			want: []string{"--metrics-http", "host:port"}, code: 2,
+		},
+		{
 			name: "workflow cache of none",
 			args: func(dir string) []string { return []string{"--data-dir", dir, "--workflow-cache", "0"} },
 			want: []string{"--workflow-cache", "at least 1"}, code: 2,
@@ -271,6 +283,13 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"--http 127.0.0.1:" + busyPort}, code: 1,
 		},
 		badInput{
+			name: "metrics port busy on a first start",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--metrics-http", "127.0.0.1:" + busyPort}
+			},
+			want: []string{"--metrics-http 127.0.0.1:" + busyPort}, code: 1,
+		},
+		badInput{
 			name: "Temporal port busy on a first start",
 			args: func(dir string) []string {
 				return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", busyPort}
@@ -333,6 +352,29 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "BAOCUN_TEMPORAL_PORT") {
 		t.Fatalf("bad env value: err = %v, want it to name BAOCUN_TEMPORAL_PORT", err)
 	}
+}
+
+// With --metrics-http, /metrics is served on its own listener, which the banner
+// names, and no longer on --http's.
+func TestServeMetricsOnItsOwnListener(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0", "--metrics-http", "127.0.0.1:0")
+	p.waitReady(t)
+	m := regexp.MustCompile(`Metrics: (http://\S+/metrics)`).FindStringSubmatch(strings.Join(p.banner, "\n"))
+	if m == nil || strings.HasPrefix(m[1], p.url) {
+		t.Fatalf("the banner does not name a listener of its own for metrics:\n%s", strings.Join(p.banner, "\n"))
+	}
+	for url, want := range map[string]int{m[1]: 200, p.url + "metrics": 404} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200 && !strings.Contains(string(body), "baocun_http_requests_total")) {
+			t.Errorf("GET %s: %d, want %d: %.200s", url, resp.StatusCode, want, body)
+		}
+	}
+	p.stop(t)
 }
 
 // snapshot lists every file under dir with its size and modification time.

@@ -1,0 +1,6 @@
+//go:build !race
+
+package sheet_test
+
+// raceDetector reports a build with -race, which runs this code several times slower.
+const raceDetector = false
