@@ -675,6 +675,10 @@ func securityCookiesAndHeaders(t *testing.T, f *fixture, _ map[string]string) {
 		{"a trusted proxy's plain HTTP", behind("127.0.0.0/8"), nil, false},
 		{"X-Forwarded-Proto from a client that is no proxy", behind("10.0.0.1"), https, false},
 		{"X-Forwarded-Proto with no proxy trusted", behind(), https, false},
+		// The proxy appends its own value: a client's "https" before it is the client's.
+		{"a client's https before the trusted proxy's http", behind("127.0.0.1"), http.Header{"X-Forwarded-Proto": {"https, http"}}, false},
+		{"a client's https line before the trusted proxy's http line", behind("127.0.0.1"), http.Header{"X-Forwarded-Proto": {"https", "http"}}, false},
+		{"a client's http before the trusted proxy's https", behind("127.0.0.1"), http.Header{"X-Forwarded-Proto": {"http, https"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,10 +44,14 @@ func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
 	if r.TLS != nil {
 		return true
 	}
-	proto := r.Header.Get("X-Forwarded-Proto")
-	if proto == "" {
+	// A proxy appends its value, to the line the client sent or as a line of its
+	// own: either way the last value is the trusted proxy's, and any before it may be
+	// the client's invention.
+	lines := r.Header.Values("X-Forwarded-Proto")
+	if len(lines) == 0 {
 		return false
 	}
+	proto := lines[len(lines)-1]
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return false
@@ -55,8 +59,8 @@ func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
 	peer := ap.Addr().Unmap()
 	for _, p := range trusted {
 		if p.Contains(peer) {
-			first, _, _ := strings.Cut(proto, ",") // the proxy nearest the client
-			return strings.EqualFold(strings.TrimSpace(first), "https")
+			protos := strings.Split(proto, ",")
+			return strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
 		}
 	}
 	return false
