@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"baocun"
 )
@@ -244,18 +245,31 @@ func AppendAuditTx(ctx context.Context, tx *Tx, e *baocun.AuditEntry) error {
 	return storeHead(ctx, tx, h)
 }
 
+// Free-text fields are cut to these many bytes (a marker included) before they are
+// stored and hashed: an anonymous request chooses its user agent and the path it
+// names, and an unbounded field of every refusal would let anyone fill the trail.
+// Names, codes and addresses are far shorter; a rule names a policy line and a reason.
+// The summary is the service's own JSON of a body its route already bounds, and a
+// key must never be cut (two keys would become one), so neither is touched.
+const (
+	maxAuditField = 256
+	maxAuditRule  = 1024
+	clipMarker    = "…[truncated]"
+)
+
 // prepareEntry checks what every entry needs and normalises the rest to the form that
 // is stored and hashed: UTC microseconds, valid UTF-8 without NUL (PostgreSQL refuses
-// both, and a user agent is attacker-controlled).
+// both, and a user agent is attacker-controlled), free text cut to its bound.
 func prepareEntry(e *baocun.AuditEntry) error {
 	if e == nil {
 		return baocun.Errorf(baocun.EINVALID, "审计条目为空 Audit entry is nil.")
 	}
 	for _, p := range []*string{&e.Actor, &e.Role, &e.Jurisdiction, &e.Action, &e.Resource, &e.CycleID,
-		&e.PairingID, &e.Department, &e.Village, &e.Decision, &e.Rule, &e.RequestID, &e.SourceIP,
-		&e.UserAgent, &e.Summary, &e.Key} {
-		*p = cleanText(*p)
+		&e.PairingID, &e.Department, &e.Village, &e.Decision, &e.RequestID, &e.SourceIP, &e.UserAgent} {
+		*p = clip(cleanText(*p), maxAuditField)
 	}
+	e.Rule = clip(cleanText(e.Rule), maxAuditRule)
+	e.Summary, e.Key = cleanText(e.Summary), cleanText(e.Key)
 	if e.Actor == "" || e.Action == "" {
 		return &baocun.Error{Code: baocun.EINVALID, Op: "audit.append",
 			Message: "审计条目缺少操作者或动作 An audit entry needs an actor and an action.",
@@ -267,6 +281,19 @@ func prepareEntry(e *baocun.AuditEntry) error {
 			Fields:  map[string]string{"decision": e.Decision}}
 	}
 	return nil
+}
+
+// clip cuts s to at most max bytes, on a character boundary, ending in clipMarker
+// when it was cut.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len(clipMarker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + clipMarker
 }
 
 func cleanText(s string) string {

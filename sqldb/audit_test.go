@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"baocun"
 	"baocun/sqldb"
@@ -419,6 +420,52 @@ func TestAuditAppendRejects(t *testing.T) {
 	if err := l.Append(ctx, entry(1)); baocun.ErrorCode(err) != baocun.EUNAVAILABLE {
 		t.Fatalf("Append after Close: %v, want %s", err, baocun.EUNAVAILABLE)
 	}
+}
+
+// What a request chooses (its user agent, the name it signs in with, the path it
+// names) is stored cut to a bound, through Append and in a transaction alike, on
+// both databases: a refusal writes a few hundred bytes, never the 64 KiB its headers
+// may carry. The hash covers what is stored, so the chain verifies.
+func TestAuditBoundsFreeText(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := sqldbtest.Open(t, dsn)
+		l := newLog(t, db, newKey(t), sqldb.AuditOptions{})
+		ctx := context.Background()
+		long := strings.Repeat("界", 20000) // 60,000 bytes, three to a character
+		e := &baocun.AuditEntry{Actor: long, Action: "auth.login", Resource: "users/" + long, UserAgent: long,
+			RequestID: long, SourceIP: long, Rule: long, Summary: `{"ok":true}`}
+		if err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		inTx := &baocun.AuditEntry{Actor: "system", Action: "user.update", UserAgent: strings.Repeat("A", 65536)}
+		if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return l.AppendTx(ctx, tx, inTx) }); err != nil {
+			t.Fatal(err)
+		}
+		stored := entryAt(t, l, e.Seq)
+		for name, v := range map[string]string{"actor": stored.Actor, "resource": stored.Resource, "user agent": stored.UserAgent,
+			"request id": stored.RequestID, "source": stored.SourceIP} {
+			if len(v) > 256 || !strings.HasSuffix(v, "…[truncated]") || !utf8.ValidString(v) {
+				t.Errorf("%s stored as %d bytes: %q…", name, len(v), v[:min(len(v), 40)])
+			}
+		}
+		if len(stored.Rule) > 1024 || !strings.HasSuffix(stored.Rule, "…[truncated]") {
+			t.Errorf("rule stored as %d bytes", len(stored.Rule))
+		}
+		if stored.Summary != `{"ok":true}` {
+			t.Errorf("summary %q", stored.Summary)
+		}
+		if ua := entryAt(t, l, inTx.Seq).UserAgent; len(ua) != 256 {
+			t.Errorf("user agent appended in a transaction stored as %d bytes", len(ua))
+		}
+		var total int64
+		if err := db.QueryRowContext(ctx, "SELECT SUM(LENGTH(actor) + LENGTH(resource) + LENGTH(user_agent) + LENGTH(request_id) + LENGTH(source_ip) + LENGTH(rule)) FROM audit_entries").Scan(&total); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("two entries given 450 KB of free text store %d characters of it", total)
+		if v := verify(t, l); !v.OK || v.Entries != 2 {
+			t.Fatalf("%+v", v)
+		}
+	})
 }
 
 // fillQuery appends n entries of entry(i) in one transaction, entry i at base+i minutes.
