@@ -18,9 +18,10 @@ import (
 // hundred megabytes, a few sequential sign-ins would pile up as much again. So each
 // hash asks for a collection once it has given up its slot: a collection of a 300 MB
 // heap took 124 ms, more than two hashes, and inside the slot it held the next
-// sign-in back. The requests coalesce (one collection running, at most one queued),
-// so a burst of sign-ins costs a few collections, not one each, and the memory
-// sign-ins hold stays bounded by the slots plus what one collection lags behind.
+// sign-in back. The requests coalesce (one collection running, one waiting at most),
+// and the next hash waits for a collection to start only while a whole hash's worth
+// of garbage per slot has none started on it: the memory sign-ins hold stays about
+// two hashes a slot, while hashing and collecting overlap.
 //
 // The slots: as many hashes as the cores can run at once (each keeps argonThreads
 // of them busy; more would only lengthen every sign-in), but never more than
@@ -61,32 +62,57 @@ func inPasswordSlot(fn func()) error {
 		argonSlots <- struct{}{}
 		argonWaiting.Add(-1)
 	}
+	waitForCollection()
 	fn()
 	<-argonSlots
 	collectHashMemory()
 	return nil
 }
 
-// gcRequests holds at most one queued collection; gcOnce starts the one goroutine
-// that runs them, one after another.
-var (
-	gcRequests = make(chan struct{}, 1)
-	gcOnce     sync.Once
-)
+// gcState counts the hashes whose garbage no collection has started on, and whether
+// the goroutine that runs collections is running.
+var gcState struct {
+	mu        sync.Mutex
+	started   sync.Cond // broadcast when a collection starts
+	uncovered int
+	running   bool
+}
 
-// collectHashMemory asks for a garbage collection without waiting for it. A request
-// made while one is queued already is served by that one: it starts after this
-// hash's memory became garbage.
+func init() { gcState.started.L = &gcState.mu }
+
+// collectHashMemory counts this hash's garbage and makes sure a collection will
+// start after it, without waiting for it: one already waiting to start serves it.
 func collectHashMemory() {
-	gcOnce.Do(func() {
-		go func() {
-			for range gcRequests {
-				runtime.GC()
-			}
-		}()
-	})
-	select {
-	case gcRequests <- struct{}{}:
-	default:
+	gcState.mu.Lock()
+	defer gcState.mu.Unlock()
+	gcState.uncovered++
+	if !gcState.running {
+		gcState.running = true
+		go collectLoop()
 	}
+}
+
+// collectLoop runs collections, one after another, while hashes have left garbage
+// that none has started on.
+func collectLoop() {
+	gcState.mu.Lock()
+	for gcState.uncovered > 0 {
+		gcState.uncovered = 0
+		gcState.started.Broadcast()
+		gcState.mu.Unlock()
+		runtime.GC() // collects every hash that returned before it began
+		gcState.mu.Lock()
+	}
+	gcState.running = false
+	gcState.mu.Unlock()
+}
+
+// waitForCollection holds a hash back, in its slot, while as many hashes as there
+// are slots have left garbage that no collection has started on.
+func waitForCollection() {
+	gcState.mu.Lock()
+	for gcState.uncovered >= cap(argonSlots) {
+		gcState.started.Wait()
+	}
+	gcState.mu.Unlock()
 }
