@@ -2,6 +2,8 @@ package baocun
 
 import (
 	"context"
+	"net/netip"
+	"regexp"
 	"time"
 )
 
@@ -61,6 +63,36 @@ func (u *User) HasRole(role string) bool {
 	return false
 }
 
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$`)
+
+// ValidateUsername checks a name against the one pattern every account's name
+// matches. Sign-in refuses any other name before it is counted, stored or audited:
+// no account can have it, and an unbounded name would be written three times.
+func ValidateUsername(name string) error {
+	if !usernamePattern.MatchString(name) {
+		return &Error{Code: EINVALID, Message: "用户名须为 2–64 个字母、数字或 . _ @ - Username must be 2–64 letters, digits or . _ @ -",
+			Fields: map[string]string{"username": "invalid"}}
+	}
+	return nil
+}
+
+// ClientNetwork is what every per-address limit counts one client by: an IPv4
+// address, or the /64 of an IPv6 address. One host (or one customer's LAN) holds a
+// whole /64 and may use a fresh address of it for every request, so counting IPv6
+// addresses one by one would give it 2^64 budgets. An IPv4-mapped IPv6 address is
+// its IPv4 address; anything that is no address is counted as itself.
+func ClientNetwork(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+}
+
 // NewUser is an account to create. PasswordHash comes from HashPassword.
 type NewUser struct {
 	Username     string
@@ -71,15 +103,28 @@ type NewUser struct {
 }
 
 // LoginAttempt is one sign-in: the name as typed, the password, and the address it
-// came from (the throttles and the lock count per address).
+// came from (the throttles and the lock count per ClientNetwork of it).
 type LoginAttempt struct {
 	Username, Password, Source string
-	Now                        time.Time
+	// Device is the known-device credential the client holds, if any: a sign-in that
+	// succeeded on this device before, which spares it the account's throttle of
+	// unfamiliar addresses.
+	Device string
+	Now    time.Time
 }
+
+// KnownDeviceFor is how long a device stays known after its last successful sign-in.
+const KnownDeviceFor = 90 * 24 * time.Hour
 
 // LoginResult says how a sign-in attempt ended.
 type LoginResult struct {
-	User        *User
+	User *User
+	// Epoch is the account's credential epoch the password was checked against: a
+	// token is issued only while it holds (a new password, disabling or ending the
+	// sessions moves it).
+	Epoch int64
+	// Device is a fresh known-device credential for the client to keep.
+	Device      string
 	LockedUntil time.Time // set when the name is locked for this address (now or by this failure)
 	// Reason is why it failed, for the audit trail only: the caller hears the same
 	// for a wrong password, an unknown name, a disabled account and a lock.
@@ -89,6 +134,8 @@ type LoginResult struct {
 // Session is a live bearer token or browser session of an account, described
 // without its secret.
 type Session struct {
+	// ID names the session without revealing it: the start of its token's SHA-256.
+	ID        string    `json:"id"`
 	Kind      string    `json:"kind"` // "bearer" or "session"
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -109,6 +156,10 @@ type AccountChange struct {
 	// change their password). Disabling and a new password always end them.
 	EndSessions bool
 	KeepToken   string
+	// IfEpoch, when set, makes the change only while the credential epoch is still
+	// this one: the owner's new password stands only if nothing (an admin's reset)
+	// changed the credential since the old one was checked.
+	IfEpoch *int64
 	// Unlock forgets the sign-in failures counted against the name, from every address.
 	Unlock bool
 }

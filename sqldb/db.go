@@ -38,6 +38,9 @@ type DB struct {
 	name string
 
 	rebound sync.Map // query text → PostgreSQL text
+
+	// deviceKey signs known-device credentials (login.go); set by Open.
+	deviceKey []byte
 }
 
 // Open connects to dsn — "sqlite://PATH", "postgres://…" or "postgresql://…" — checks
@@ -48,6 +51,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.loadDeviceKey(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -2,46 +2,80 @@ package sqldb
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"baocun"
 )
 
 // Sign-in limits (docs/DESIGN.md "Sign-in under flood"). All of them live in the
-// database, so every instance sharing it counts the same attempts.
+// database, so every instance sharing it counts the same attempts, and all of them
+// count a client by its baocun.ClientNetwork (an IPv4 address, an IPv6 /64).
 //
-//   - The lock counts failures per (name as typed, source address): after
-//     freeLoginFailures each further failure locks that name for that address for
-//     twice as long as the last, up to maxLockout. Another address is not locked,
-//     so one address cannot keep the owner out.
-//   - The address throttle: every failure from an address, whatever the name,
-//     charges its bucket (addressBurst at once, then one per addressInterval).
-//   - The account throttle: failures against a name charge its bucket (accountBurst,
-//     then one per accountInterval) — except from an address the account has signed
-//     in from within trustedFor, which only its own lock slows. An attempt the lock
-//     refused charges no account bucket, so a locked address drains nothing.
+//   - The lock counts failures per (name as typed, network): after
+//     freeLoginFailures each further failure locks that name for that network for
+//     twice as long as the last, up to maxLockout. Another network is not locked,
+//     so one cannot keep the owner out.
+//   - Failures per network, whatever the name (addressFailures).
+//   - Failures per name (accountFailures) — except from a familiar client: a
+//     network the account signed in from within trustedFor, or a device holding a
+//     known-device credential of the account's current password. Only its own lock
+//     slows a familiar client. An attempt the lock refused charges no account
+//     bucket, so a locked network drains nothing.
+//   - Successes per network and per name (addressSuccesses, accountSuccesses): a
+//     right password costs a hash like a wrong one, so an account holder signing in
+//     in a loop would keep the password slots from everyone else.
+//
+// Every throttle is checked before the password, and a refusal charges the
+// network's failure bucket (up to maxLockout of debt): polling a throttle for the
+// moment it admits one more guess is not free.
 //
 // Unknown names are counted exactly like accounts, and a locked or disabled account
 // checks the password like any other: the answers and their cost are the same.
 const (
 	freeLoginFailures = 3
 	maxLockout        = 15 * time.Minute
+	trustedFor        = 30 * 24 * time.Hour
 
-	addressBurst    = 30
-	addressInterval = 6 * time.Second
-	accountBurst    = 10
-	accountInterval = time.Minute
-	trustedFor      = 30 * 24 * time.Hour
-
-	// forgetAfter is how long a name's failures from an address are kept after the
+	// forgetAfter is how long a name's failures from a network are kept after the
 	// last one (and its lock has passed).
 	forgetAfter = 24 * time.Hour
-	// pruneOneIn: one sign-in in this many also deletes what may be forgotten.
-	pruneOneIn = 128
+)
+
+// bucket is one shared GCRA throttle: burst at once, then one per interval.
+type bucket struct {
+	name, prefix string
+	burst        int
+	interval     time.Duration
+}
+
+func (b bucket) key(s string) string { return b.prefix + s }
+
+// The throttles' rates, against the password slots' capacity: one slot on this
+// project's 2-core machines serves about 15 hashes a second. A person signs in a
+// few times a day, an office behind one address perhaps a hundred times at nine.
+//
+//   - addressFailures: 30, then one every 6 s (0.17/s: ~1% of a slot).
+//   - accountFailures: 10 from unfamiliar clients, then one a minute.
+//   - addressSuccesses: 100 (an office's morning), then one a second (~7%).
+//   - accountSuccesses: 10 (a person's phone, laptop and a script or two), then one
+//     a minute (~0.1%): one account signing in in a loop is cut off after ten, and
+//     the in-memory gate's cap on sign-ins in flight per address (web) keeps even
+//     those ten from filling the slots' queue.
+var (
+	addressFailures  = bucket{"address", "address:", 30, 6 * time.Second}
+	accountFailures  = bucket{"account", "account:", 10, time.Minute}
+	addressSuccesses = bucket{"address successes", "address-ok:", 100, time.Second}
+	accountSuccesses = bucket{"account successes", "account-ok:", 10, time.Minute}
 )
 
 // lockout is how long the n-th failed attempt locks an account: nothing for the
@@ -66,49 +100,59 @@ var dummyHash = func() string {
 	return h
 }()
 
-func addressKey(source string) string   { return "address:" + source }
-func accountKey(username string) string { return "account:" + username }
-
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 // Login checks a sign-in. In order: the throttles (a 429 before any password work),
 // the password — always against a hash: the account's, or dummyHash for an unknown
 // name, whether locked, disabled or not — then the lock, counted atomically after
 // the check so parallel guesses are each counted and none is let in while the lock
-// holds. A right password from a locked address is refused like a wrong one.
+// holds. A right password from a locked network is refused like a wrong one.
 // Busy password slots (ETOOMANY) count nothing.
 func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginResult, error) {
+	// A name no account can have is neither counted nor stored (web refuses it first).
+	if err := baocun.ValidateUsername(a.Username); err != nil {
+		return baocun.LoginResult{Reason: "invalid username"}, err
+	}
 	now := a.Now
-	if rand.IntN(pruneOneIn) == 0 {
-		if err := db.pruneLogins(ctx, now); err != nil {
-			return baocun.LoginResult{}, err
-		}
-	}
-	var lastSuccess int64
-	err := db.QueryRowContext(ctx, "SELECT last_success FROM login_failures WHERE username = ? AND source = ?", a.Username, a.Source).Scan(&lastSuccess)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return baocun.LoginResult{}, err
-	}
-	trusted := lastSuccess > 0 && now.Sub(time.UnixMilli(lastSuccess)) < trustedFor
-	if wait, err := db.bucketWait(ctx, addressKey(a.Source), addressBurst, addressInterval, now); err != nil || wait > 0 {
-		return baocun.LoginResult{Reason: "throttled: address"}, throttled(wait, err)
-	}
-	if !trusted {
-		if wait, err := db.bucketWait(ctx, accountKey(a.Username), accountBurst, accountInterval, now); err != nil || wait > 0 {
-			return baocun.LoginResult{Reason: "throttled: account"}, throttled(wait, err)
-		}
-	}
-
-	var id int64
+	src := baocun.ClientNetwork(a.Source)
+	// The account first, with the epoch its hash belongs to: a known-device
+	// credential is good only for the password it was earned with.
+	var id, epoch int64
 	var hash string
 	var disabled int
-	err = db.QueryRowContext(ctx, "SELECT id, password_hash, disabled FROM users WHERE username = ?", a.Username).Scan(&id, &hash, &disabled)
+	err := db.QueryRowContext(ctx, "SELECT id, password_hash, disabled, credential_epoch FROM users WHERE username = ?", a.Username).
+		Scan(&id, &hash, &disabled, &epoch)
 	found := err == nil
 	if errors.Is(err, sql.ErrNoRows) {
 		hash = dummyHash
 	} else if err != nil {
 		return baocun.LoginResult{}, err
 	}
+	var lastSuccess int64
+	err = db.QueryRowContext(ctx, "SELECT last_success FROM login_failures WHERE username = ? AND source = ?", a.Username, src).Scan(&lastSuccess)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return baocun.LoginResult{}, err
+	}
+	familiar := lastSuccess > 0 && now.Sub(time.UnixMilli(lastSuccess)) < trustedFor ||
+		found && db.knownDevice(a.Device, a.Username, epoch, now)
+
+	checks := []struct {
+		b   bucket
+		key string
+	}{{addressFailures, src}, {accountFailures, a.Username}, {addressSuccesses, src}, {accountSuccesses, a.Username}}
+	for _, c := range checks {
+		if familiar && c.b == accountFailures {
+			continue
+		}
+		wait, err := db.bucketWait(ctx, c.b, c.b.key(c.key), now)
+		if err == nil && wait > 0 {
+			err = db.chargeRefusal(ctx, addressFailures.key(src), now)
+		}
+		if err != nil || wait > 0 {
+			return baocun.LoginResult{Reason: "throttled: " + c.b.name}, throttled(c.b, wait, err)
+		}
+	}
+
 	ok, err := baocun.CheckPassword(hash, a.Password)
 	if err != nil {
 		return baocun.LoginResult{Reason: "busy"}, err
@@ -116,17 +160,23 @@ func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginRes
 
 	if found && disabled == 0 && ok {
 		var one int
-		err := db.QueryRowContext(ctx, `INSERT INTO login_failures (username, source, last_success) VALUES (?, ?, ?)
-			ON CONFLICT (username, source) DO UPDATE SET failures = 0, last_success = excluded.last_success
-			WHERE login_failures.locked_until <= ? RETURNING 1`, a.Username, a.Source, ms(now), ms(now)).Scan(&one)
+		err := db.QueryRowContext(ctx, `INSERT INTO login_failures (username, source, last_success, forget_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (username, source) DO UPDATE SET failures = 0, last_success = excluded.last_success,
+				forget_at = CASE WHEN login_failures.forget_at > excluded.forget_at THEN login_failures.forget_at ELSE excluded.forget_at END
+			WHERE login_failures.locked_until <= ? RETURNING 1`, a.Username, src, ms(now), ms(now.Add(trustedFor)), ms(now)).Scan(&one)
 		if err == nil {
+			for _, c := range checks[2:] {
+				if err := db.chargeBucket(ctx, c.b.key(c.key), c.b.interval, now); err != nil {
+					return baocun.LoginResult{}, err
+				}
+			}
 			u, err := db.User(ctx, a.Username)
-			return baocun.LoginResult{User: u}, err
+			return baocun.LoginResult{User: u, Epoch: epoch, Device: db.deviceCredential(a.Username, epoch, now)}, err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return baocun.LoginResult{}, err
 		}
-		// Locked for this address: refused below like a wrong password.
+		// Locked for this network: refused below like a wrong password.
 	}
 
 	res := baocun.LoginResult{Reason: "wrong username or password"}
@@ -134,55 +184,60 @@ func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginRes
 		res.Reason = "disabled"
 	}
 	var n int
-	err = db.QueryRowContext(ctx, `INSERT INTO login_failures (username, source, failures, last_failure) VALUES (?, ?, 1, ?)
-		ON CONFLICT (username, source) DO UPDATE SET failures = login_failures.failures + 1, last_failure = excluded.last_failure
-		WHERE login_failures.locked_until <= ? RETURNING failures`, a.Username, a.Source, ms(now), ms(now)).Scan(&n)
+	err = db.QueryRowContext(ctx, `INSERT INTO login_failures (username, source, failures, last_failure, forget_at) VALUES (?, ?, 1, ?, ?)
+		ON CONFLICT (username, source) DO UPDATE SET failures = login_failures.failures + 1, last_failure = excluded.last_failure,
+			forget_at = CASE WHEN login_failures.forget_at > excluded.forget_at THEN login_failures.forget_at ELSE excluded.forget_at END
+		WHERE login_failures.locked_until <= ? RETURNING failures`, a.Username, src, ms(now), ms(now.Add(forgetAfter)), ms(now)).Scan(&n)
 	counted := err == nil
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		res.LockedUntil, err = db.lockedUntil(ctx, a, now)
+		res.LockedUntil, err = db.lockedUntil(ctx, a.Username, src)
 		res.Reason = "locked"
 	case err == nil:
 		if d := lockout(n); d > 0 {
 			res.LockedUntil = now.Add(d)
 			_, err = db.ExecContext(ctx, "UPDATE login_failures SET locked_until = ? WHERE username = ? AND source = ? AND locked_until < ?",
-				ms(res.LockedUntil), a.Username, a.Source, ms(res.LockedUntil))
+				ms(res.LockedUntil), a.Username, src, ms(res.LockedUntil))
 		}
 	}
 	if err != nil {
 		return baocun.LoginResult{}, err
 	}
-	if err := db.chargeBucket(ctx, addressKey(a.Source), addressInterval, now); err != nil {
+	if err := db.chargeBucket(ctx, addressFailures.key(src), addressFailures.interval, now); err != nil {
 		return baocun.LoginResult{}, err
 	}
-	if counted && !trusted {
-		if err := db.chargeBucket(ctx, accountKey(a.Username), accountInterval, now); err != nil {
+	if counted && !familiar {
+		if err := db.chargeBucket(ctx, accountFailures.key(a.Username), accountFailures.interval, now); err != nil {
 			return baocun.LoginResult{}, err
 		}
 	}
 	return res, errBadLogin
 }
 
-func (db *DB) lockedUntil(ctx context.Context, a baocun.LoginAttempt, now time.Time) (time.Time, error) {
+func (db *DB) lockedUntil(ctx context.Context, username, src string) (time.Time, error) {
 	var until int64
-	err := db.QueryRowContext(ctx, "SELECT locked_until FROM login_failures WHERE username = ? AND source = ?", a.Username, a.Source).Scan(&until)
+	err := db.QueryRowContext(ctx, "SELECT locked_until FROM login_failures WHERE username = ? AND source = ?", username, src).Scan(&until)
 	return time.UnixMilli(until).UTC(), err
 }
 
-// throttled is the 429 of a throttle (or the error reading it).
-func throttled(wait time.Duration, err error) error {
+// throttled is the 429 of b (or the error reading it).
+func throttled(b bucket, wait time.Duration, err error) error {
 	if err != nil {
 		return err
 	}
+	zh, en := "登录失败次数过多", "Too many failed sign-ins"
+	if b == addressSuccesses || b == accountSuccesses {
+		zh, en = "登录次数过多", "Too many sign-ins"
+	}
 	return &baocun.Error{Code: baocun.ETOOMANY, RetryAfter: wait, Op: "sign-in throttle",
-		Message: fmt.Sprintf("登录失败次数过多，请 %d 秒后再试 Too many failed sign-ins: try again in %d s.", seconds(wait), seconds(wait))}
+		Message: fmt.Sprintf("%s，请 %d 秒后再试 %s: try again in %d s.", zh, seconds(wait), en, seconds(wait))}
 }
 
 func seconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
-// bucketWait is how long until the bucket under key admits a failure: 0 while fewer
+// bucketWait is how long until b's bucket under key admits one more: 0 while fewer
 // than burst intervals are charged ahead of now.
-func (db *DB) bucketWait(ctx context.Context, key string, burst int, interval time.Duration, now time.Time) (time.Duration, error) {
+func (db *DB) bucketWait(ctx context.Context, b bucket, key string, now time.Time) (time.Duration, error) {
 	var tat int64
 	err := db.QueryRowContext(ctx, "SELECT tat FROM login_buckets WHERE key = ?", key).Scan(&tat)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -191,12 +246,12 @@ func (db *DB) bucketWait(ctx context.Context, key string, burst int, interval ti
 	if err != nil {
 		return 0, err
 	}
-	wait := time.UnixMilli(tat).Sub(now) - time.Duration(burst-1)*interval
+	wait := time.UnixMilli(tat).Sub(now) - time.Duration(b.burst-1)*b.interval
 	return max(wait, 0), nil
 }
 
 // chargeBucket charges one interval to the bucket under key, in one statement, so
-// parallel failures on several instances each count. A charge made while the bucket
+// parallel attempts on several instances each count. A charge made while the bucket
 // was full runs into debt: a burst raced past the check is paid for afterwards.
 func (db *DB) chargeBucket(ctx context.Context, key string, interval time.Duration, now time.Time) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO login_buckets (key, tat) VALUES (?, ?)
@@ -205,13 +260,132 @@ func (db *DB) chargeBucket(ctx context.Context, key string, interval time.Durati
 	return err
 }
 
-// pruneLogins forgets full buckets and failures that no longer lock or throttle
-// anything; an address an account signed in from is kept while it is trusted.
-func (db *DB) pruneLogins(ctx context.Context, now time.Time) error {
-	if _, err := db.ExecContext(ctx, "DELETE FROM login_buckets WHERE tat < ?", ms(now)); err != nil {
-		return err
-	}
-	_, err := db.ExecContext(ctx, "DELETE FROM login_failures WHERE locked_until < ? AND last_failure < ? AND last_success < ?",
-		ms(now), ms(now.Add(-forgetAfter)), ms(now.Add(-trustedFor)))
+// chargeRefusal charges a throttle's refusal to the network's failure bucket, so a
+// client polling a throttle waits longer for each poll — but never more than
+// maxLockout beyond what its failures already owe, so a client that retries by hand
+// is slowed, not shut out for good.
+func (db *DB) chargeRefusal(ctx context.Context, key string, now time.Time) error {
+	b := addressFailures
+	ceiling := ms(now) + (time.Duration(b.burst-1)*b.interval + maxLockout).Milliseconds()
+	step := b.interval.Milliseconds()
+	_, err := db.ExecContext(ctx, `INSERT INTO login_buckets (key, tat) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET tat = CASE
+			WHEN login_buckets.tat + ? <= ? THEN login_buckets.tat + ?
+			WHEN login_buckets.tat < ? THEN ?
+			ELSE login_buckets.tat END`,
+		key, ms(now)+step, step, ceiling, step, ceiling, ceiling)
 	return err
+}
+
+// pruneBatch is the most rows one prune statement deletes: each is a short write,
+// so sign-ins waiting for the database never wait behind a long one.
+const pruneBatch = 1000
+
+// The prune statements, each served by an index (migration 0008).
+var pruneStatements = []string{
+	// A full bucket limits nothing.
+	"DELETE FROM login_buckets WHERE key IN (SELECT key FROM login_buckets WHERE tat < ? LIMIT ?)",
+	// Failures that lock and throttle nothing any more, from networks no success
+	// makes familiar.
+	"DELETE FROM login_failures WHERE (username, source) IN (SELECT username, source FROM login_failures WHERE forget_at < ? LIMIT ?)",
+	// Expired tokens, ended or not: they open nothing.
+	"DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?)",
+}
+
+// PruneSignIns forgets what the sign-in limits and the tokens no longer need, a batch
+// at a time, and reports how many rows it deleted. serve runs it on a ticker, never
+// in a request: a request pays for its own rows only.
+func (db *DB) PruneSignIns(ctx context.Context, now time.Time) (int, error) {
+	args := [][]any{{ms(now), pruneBatch}, {ms(now), pruneBatch}, {FormatTime(now), pruneBatch}}
+	total := 0
+	for i, q := range pruneStatements {
+		for {
+			res, err := db.ExecContext(ctx, q, args[i]...)
+			if err != nil {
+				return total, err
+			}
+			n, _ := res.RowsAffected()
+			total += int(n)
+			if n < pruneBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// The known-device credential: a client that signed in with the account's current
+// password keeps it (a cookie) and is, from any network, as familiar as the
+// networks the account signs in from — the account's throttle of unfamiliar
+// clients, which an attacker guessing from many networks fills, does not refuse it.
+// It is
+//
+//	base64url(epoch "." issued-unix-seconds "." username) "." base64url(HMAC-SHA256(key, "baocun-device-v1" 0x00 payload))
+//
+// under a key the database holds (settings "device_key", made at Open): anyone who
+// can read the key can read the password hashes too, and guess offline faster than
+// any throttle lets them online. The epoch binds it to the password: a reset, a
+// change or disabling forgets every device, a thief's included.
+const deviceKeySetting = "device_key"
+
+func (db *DB) deviceMAC(payload string) []byte {
+	m := hmac.New(sha256.New, db.deviceKey)
+	m.Write([]byte("baocun-device-v1\x00"))
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+// deviceCredential is a new known-device credential for username at epoch.
+func (db *DB) deviceCredential(username string, epoch int64, now time.Time) string {
+	if len(db.deviceKey) == 0 {
+		return ""
+	}
+	payload := strconv.FormatInt(epoch, 10) + "." + strconv.FormatInt(now.Unix(), 10) + "." + username
+	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(db.deviceMAC(payload))
+}
+
+// knownDevice reports whether cred is a known-device credential of username at
+// epoch, issued within baocun.KnownDeviceFor.
+func (db *DB) knownDevice(cred, username string, epoch int64, now time.Time) bool {
+	if cred == "" || len(cred) > 512 || len(db.deviceKey) == 0 {
+		return false
+	}
+	p, m, ok := strings.Cut(cred, ".")
+	if !ok {
+		return false
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(p)
+	mac, err2 := base64.RawURLEncoding.DecodeString(m)
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, db.deviceMAC(string(payload))) {
+		return false
+	}
+	e, rest, _ := strings.Cut(string(payload), ".")
+	issued, name, _ := strings.Cut(rest, ".")
+	sec, err := strconv.ParseInt(issued, 10, 64)
+	if err != nil || name != username || e != strconv.FormatInt(epoch, 10) {
+		return false
+	}
+	at := time.Unix(sec, 0)
+	return now.Sub(at) < baocun.KnownDeviceFor && at.Before(now.Add(time.Minute))
+}
+
+// loadDeviceKey reads the known-device key, making it on a database that has none
+// (two instances starting at once keep the first one's).
+func (db *DB) loadDeviceKey(ctx context.Context) error {
+	buf := make([]byte, 32)
+	rand.Read(buf)
+	if _, err := db.ExecContext(ctx, "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+		deviceKeySetting, hex.EncodeToString(buf), FormatTime(time.Now())); err != nil {
+		return fmt.Errorf("database %s: device key: %w", db.name, err)
+	}
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", deviceKeySetting).Scan(&v); err != nil {
+		return fmt.Errorf("database %s: device key: %w", db.name, err)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 32 {
+		return fmt.Errorf("database %s: device key in settings is not 32 hex bytes", db.name)
+	}
+	db.deviceKey = key
+	return nil
 }

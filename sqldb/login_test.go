@@ -3,7 +3,10 @@ package sqldb_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +47,22 @@ func accountsDB(t *testing.T, dsn string) *sqldb.DB {
 		}
 	}
 	return db
+}
+
+// issue gives the account a token of kind at its current credential epoch, as a
+// sign-in that checked its password just now would.
+func issue(t *testing.T, db *sqldb.DB, username, kind string) string {
+	t.Helper()
+	var id, epoch int64
+	ctx := context.Background()
+	if err := db.QueryRowContext(ctx, "SELECT id, credential_epoch FROM users WHERE username = ?", username).Scan(&id, &epoch); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _, err := db.CreateToken(ctx, id, epoch, kind, time.Hour)
+	if err != nil {
+		t.Fatalf("token for %s: %v", username, err)
+	}
+	return tok
 }
 
 func attempt(db *sqldb.DB, name, password, source string, now time.Time) (baocun.LoginResult, error) {
@@ -163,15 +182,11 @@ func TestUserAccountChanges(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		ctx := context.Background()
-		u, _ := db.User(ctx, "owner")
-		tok, _, err := db.CreateToken(ctx, u.ID, "bearer", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.CreateToken(ctx, u.ID, "session", time.Hour)
-		ss, err := db.Sessions(ctx, "owner", time.Now())
-		if err != nil || len(ss) != 2 {
-			t.Fatalf("sessions %+v %v", ss, err)
+		tok := issue(t, db, "owner", "bearer")
+		issue(t, db, "owner", "session")
+		ss, next, err := db.Sessions(ctx, "owner", time.Now(), "", 50)
+		if err != nil || len(ss) != 2 || next != "" {
+			t.Fatalf("sessions %+v %q %v", ss, next, err)
 		}
 		yes := true
 		e := &baocun.AuditEntry{Actor: "admin", Action: "user.update"}
@@ -195,8 +210,7 @@ func TestUserAccountChanges(t *testing.T) {
 			t.Fatalf("enable: %+v %v", u, err)
 		}
 		// A reset: the old password and sessions are gone; the next sign-in must change it.
-		u, _ = db.User(ctx, "owner")
-		tok, _, _ = db.CreateToken(ctx, u.ID, "bearer", time.Hour)
+		issue(t, db, "owner", "bearer")
 		hash, _ := baocun.HashPassword("a-new-password-1")
 		if u, ended, err = db.UpdateAccount(ctx, "owner", baocun.AccountChange{PasswordHash: hash, MustChangePassword: true}, nil); err != nil || !u.MustChangePassword || ended != 1 {
 			t.Fatalf("reset: %+v %d %v", u, ended, err)
@@ -209,8 +223,8 @@ func TestUserAccountChanges(t *testing.T) {
 			t.Fatalf("the new password: %+v %v", res, err)
 		}
 		// The owner changes it, keeping the session they change it from.
-		keep, _, _ := db.CreateToken(ctx, u.ID, "session", time.Hour)
-		db.CreateToken(ctx, u.ID, "bearer", time.Hour)
+		keep := issue(t, db, "owner", "session")
+		issue(t, db, "owner", "bearer")
 		hash, _ = baocun.HashPassword("another-password-2")
 		if u, ended, err = db.UpdateAccount(ctx, "owner", baocun.AccountChange{PasswordHash: hash, KeepToken: keep}, nil); err != nil || u.MustChangePassword || ended != 1 {
 			t.Fatalf("change: %+v %d %v", u, ended, err)
@@ -276,8 +290,7 @@ func TestUserDepartmentMove(t *testing.T) {
 			t.Fatalf("moved back: %+v", u)
 		}
 		// The last role.
-		rev, _ := db.User(ctx, "rev")
-		tok, _, _ := db.CreateToken(ctx, rev.ID, "bearer", time.Hour)
+		tok := issue(t, db, "rev", "bearer")
 		e = &baocun.AuditEntry{Actor: "admin", Action: "policy.revoke", Summary: `{"username":"rev"}`}
 		if err := db.RevokeRole(ctx, "rev", baocun.Grant{Role: "reviewer", Jurisdiction: "*"}, e); err != nil {
 			t.Fatal(err)
@@ -309,6 +322,385 @@ func TestUserPolicyAddition(t *testing.T) {
 		db.ExecContext(ctx, "DELETE FROM casbin_rule WHERE v2 = 'update'")
 		if n, err := db.AddPolicyRules(ctx, "accounts", add, nil); err != nil || n != 0 {
 			t.Fatalf("again after an admin removed it: %d %v", n, err)
+		}
+	})
+}
+
+// A sign-in whose password was checked before the credential changed — a reset,
+// disabling, the sessions ended — gets no token after the change commits: the token
+// is issued only at the credential epoch the password was checked against. Sign-ins
+// issuing tokens while the sessions end leave none live (on PostgreSQL the two
+// really race), and the owner's own change stands only over the epoch it checked.
+func TestSignInInFlightGetsNoTokenAfterTheCredentialChanged(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		hash, _ := baocun.HashPassword("a-new-password-1")
+		yes := true
+		for _, tc := range []struct {
+			user string
+			ch   baocun.AccountChange
+		}{
+			{"owner", baocun.AccountChange{PasswordHash: hash, MustChangePassword: true}},
+			{"lead", baocun.AccountChange{Disabled: &yes}},
+			{"rev", baocun.AccountChange{EndSessions: true}},
+		} {
+			res, err := attempt(db, tc.user, loginPassword, "198.51.100.1", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.UpdateAccount(ctx, tc.user, tc.ch, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tok, _, _, err := db.CreateToken(ctx, res.User.ID, res.Epoch, "bearer", time.Hour); baocun.ErrorCode(err) != baocun.EUNAUTHORIZED || tok != "" {
+				t.Errorf("%s: a token for the password checked before %+v: %q %v", tc.user, tc.ch, tok, err)
+			}
+		}
+
+		// The race: sign-ins checked at one epoch issue tokens as fast as they can
+		// while an admin ends the sessions.
+		res, err := attempt(db, "rev", loginPassword, "198.51.100.2", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var issued atomic.Int64
+		start := make(chan struct{})
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for {
+					if _, _, _, err := db.CreateToken(ctx, res.User.ID, res.Epoch, "bearer", time.Hour); err != nil {
+						return
+					}
+					issued.Add(1)
+				}
+			}()
+		}
+		close(start)
+		time.Sleep(50 * time.Millisecond)
+		if _, _, err := db.UpdateAccount(ctx, "rev", baocun.AccountChange{EndSessions: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		live, _, err := db.Sessions(ctx, "rev", time.Now(), "", 100)
+		if err != nil || len(live) != 0 {
+			t.Fatalf("%d tokens issued at the old epoch; %d live after the sessions ended (%v)", issued.Load(), len(live), err)
+		}
+		t.Logf("%d tokens issued at the old epoch while the sessions ended; none live", issued.Load())
+
+		// The owner's change over a checked epoch an admin's reset has moved: refused,
+		// and the admin's password stands.
+		res, err = attempt(db, "rev", loginPassword, "198.51.100.2", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.UpdateAccount(ctx, "rev", baocun.AccountChange{PasswordHash: hash, MustChangePassword: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		mine, _ := baocun.HashPassword("the-owners-choice-3")
+		if _, _, err := db.UpdateAccount(ctx, "rev", baocun.AccountChange{PasswordHash: mine, IfEpoch: &res.Epoch}, nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
+			t.Fatalf("the owner's change over a reset: %v", err)
+		}
+		if _, err := attempt(db, "rev", "a-new-password-1", "198.51.100.2", time.Now()); err != nil {
+			t.Fatalf("the admin's password after the refused change: %v", err)
+		}
+	})
+}
+
+// Signing in in a loop keeps MaxLiveTokens live tokens, the oldest ended; the
+// sessions list pages through them; the pruner deletes expired tokens and spent
+// sign-in rows in batches, off the request path, and keeps what still counts.
+func TestTokensCappedPagedAndPruned(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		u, _ := db.User(ctx, "owner")
+		first := issue(t, db, "owner", "bearer")
+		for range sqldb.MaxLiveTokens - 1 {
+			issue(t, db, "owner", "session")
+		}
+		if _, _, ended, err := db.CreateToken(ctx, u.ID, 0, "bearer", time.Hour); err != nil || ended != 1 {
+			t.Fatalf("token %d: ended %d %v", sqldb.MaxLiveTokens+1, ended, err)
+		}
+		if _, err := db.UserByToken(ctx, first, "bearer", time.Now()); baocun.ErrorCode(err) != baocun.EUNAUTHORIZED {
+			t.Fatalf("the oldest token beyond the cap: %v", err)
+		}
+		var pages []int
+		seen := map[string]bool{}
+		var last time.Time
+		for cursor := ""; ; {
+			ss, next, err := db.Sessions(ctx, "owner", time.Now(), cursor, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages = append(pages, len(ss))
+			for _, s := range ss {
+				if seen[s.ID] || (!last.IsZero() && s.CreatedAt.After(last)) {
+					t.Fatalf("session %s repeated or out of order", s.ID)
+				}
+				seen[s.ID], last = true, s.CreatedAt
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != sqldb.MaxLiveTokens || !slices.Equal(pages, []int{7, 7, 6}) {
+			t.Fatalf("pages %v, %d sessions", pages, len(seen))
+		}
+		for _, bad := range []string{"x", "2024-01-01T00:00:00.000000Z_zz", strings.Repeat("a", 300)} {
+			if _, _, err := db.Sessions(ctx, "owner", time.Now(), bad, 7); baocun.ErrorCode(err) != baocun.EINVALID {
+				t.Fatalf("cursor %q: %v", bad, err)
+			}
+		}
+
+		// What a flood leaves: expired tokens, full buckets, forgotten failures —
+		// more than one batch of tokens.
+		now := time.Now()
+		past, old := sqldb.FormatTime(now.Add(-time.Hour)), now.Add(-time.Hour).UnixMilli()
+		const spent = 1200
+		if err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+			for i := range spent {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO tokens (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, 'bearer', ?, ?)",
+					fmt.Sprintf("expired-%d", i), u.ID, past, past); err != nil {
+					return err
+				}
+			}
+			for i := range 50 {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO login_buckets (key, tat) VALUES (?, ?)", fmt.Sprintf("address:10.0.0.%d", i), old); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "INSERT INTO login_failures (username, source, failures, last_failure, forget_at) VALUES (?, ?, 1, ?, ?)",
+					fmt.Sprintf("ghost%d", i), "10.0.0.1", old, old); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// And what must stay: the owner's familiar network and a throttle still owed.
+		if _, err := attempt(db, "owner", loginPassword, "198.51.100.3", now); err != nil {
+			t.Fatal(err)
+		}
+		n, err := db.PruneSignIns(ctx, now)
+		if err != nil || n != spent+100 {
+			t.Fatalf("pruned %d rows, want %d: %v", n, spent+100, err)
+		}
+		var expired, familiar, buckets int
+		db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tokens WHERE expires_at < ?", sqldb.FormatTime(now)).Scan(&expired)
+		db.QueryRowContext(ctx, "SELECT COUNT(*) FROM login_failures WHERE username = 'owner'").Scan(&familiar)
+		db.QueryRowContext(ctx, "SELECT COUNT(*) FROM login_buckets").Scan(&buckets)
+		if expired != 0 || familiar != 1 || buckets == 0 {
+			t.Fatalf("after pruning: %d expired tokens, %d familiar networks, %d buckets", expired, familiar, buckets)
+		}
+		if ss, _, _ := db.Sessions(ctx, "owner", time.Now(), "", 100); len(ss) != sqldb.MaxLiveTokens {
+			t.Fatalf("%d live sessions after pruning", len(ss))
+		}
+	})
+}
+
+// A right password costs a hash like a wrong one: an account signing in in a loop
+// is throttled after its burst, before any hash, and one more is let in a minute later.
+func TestSignInSuccessesThrottled(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		now := time.Now()
+		ok := 0
+		var res baocun.LoginResult
+		var err error
+		for range 30 {
+			if res, err = attempt(db, "owner", loginPassword, "198.51.100.4", now); err != nil {
+				break
+			}
+			ok++
+		}
+		if baocun.ErrorCode(err) != baocun.ETOOMANY || res.Reason != "throttled: account successes" || ok != 10 {
+			t.Fatalf("after %d sign-ins: %+v %v", ok, res, err)
+		}
+		if _, err := attempt(db, "owner", loginPassword, "198.51.100.4", now.Add(61*time.Second)); err != nil {
+			t.Fatalf("a minute later: %v", err)
+		}
+	})
+}
+
+// One client holds a whole IPv6 /64: every address of it is the same network to the
+// lock and the throttles, and an IPv4-mapped address is its IPv4 address.
+func TestSignInCountsIPv6By64(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		now := time.Now()
+		var res baocun.LoginResult
+		for i := range 4 {
+			res, _ = attempt(db, "owner", "wrong-password-x", fmt.Sprintf("2001:db8:1:2::%x", i+1), now)
+		}
+		if res.LockedUntil.IsZero() {
+			t.Fatal("four failures from four addresses of one /64: no lock")
+		}
+		if res, err := attempt(db, "owner", loginPassword, "2001:db8:1:2:ffff::9", now.Add(100*time.Millisecond)); baocun.ErrorCode(err) != baocun.EUNAUTHORIZED || res.Reason != "locked" {
+			t.Fatalf("a fifth address of the /64, right password: %+v %v", res, err)
+		}
+		if _, err := attempt(db, "owner", loginPassword, "2001:db8:1:3::1", now.Add(100*time.Millisecond)); err != nil {
+			t.Fatalf("the next /64: %v", err)
+		}
+		// Spraying one guess each at many names from one /64 meets the network's throttle.
+		var err error
+		sprayed := 0
+		for ; sprayed < 60; sprayed++ {
+			if _, err = attempt(db, fmt.Sprintf("name%d", sprayed), "spray-password-1", fmt.Sprintf("2001:db8:9:9::%x", sprayed+1), now); baocun.ErrorCode(err) == baocun.ETOOMANY {
+				break
+			}
+		}
+		if baocun.ErrorCode(err) != baocun.ETOOMANY || sprayed > 30 {
+			t.Fatalf("a spray from one /64: %d guesses, then %v", sprayed, err)
+		}
+		for i := range 4 {
+			res, _ = attempt(db, "lead", "wrong-password-x", "203.0.113.7", now)
+			_ = i
+		}
+		if res, err := attempt(db, "lead", loginPassword, "::ffff:203.0.113.7", now.Add(100*time.Millisecond)); baocun.ErrorCode(err) != baocun.EUNAUTHORIZED || res.Reason != "locked" {
+			t.Fatalf("the IPv4-mapped form of a locked IPv4 address: %+v %v", res, err)
+		}
+	})
+}
+
+// An attacker guessing from many networks fills the account's throttle of unfamiliar
+// clients. The owner's own device, which signed in before, holds a known-device
+// credential and gets in from any network; no credential, a forged one, another
+// account's, or one from before a reset does not help. An unlock forgets failures
+// but keeps the networks the owner signs in from.
+func TestSignInKnownDeviceAndFamiliarNetworks(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		now := time.Now()
+		own, err := attempt(db, "owner", loginPassword, "192.0.2.1", now)
+		if err != nil || own.Device == "" {
+			t.Fatalf("the owner's sign-in: %+v %v", own, err)
+		}
+		other, _ := attempt(db, "lead", loginPassword, "192.0.2.2", now)
+		fill := func(at time.Time) {
+			for i := range 12 {
+				attempt(db, "owner", "guess-password-x", fmt.Sprintf("2001:db8:%x::1", i+1), at)
+			}
+		}
+		fill(now)
+		at := now.Add(time.Second)
+		try := func(device, src string) error {
+			_, err := db.Login(ctx, baocun.LoginAttempt{Username: "owner", Password: loginPassword, Source: src, Device: device, Now: at})
+			return err
+		}
+		forged := own.Device[:len(own.Device)-2] + "AA"
+		for name, device := range map[string]string{"none": "", "forged": forged, "another account's": other.Device} {
+			if err := try(device, "198.51.100.77"); baocun.ErrorCode(err) != baocun.ETOOMANY {
+				t.Errorf("a new network with %s credential while the account is throttled: %v", name, err)
+			}
+		}
+		for i := range 5 {
+			if err := try(own.Device, fmt.Sprintf("198.51.100.%d", 100+i)); err != nil {
+				t.Fatalf("the owner's device from new network %d: %v", i, err)
+			}
+		}
+		// An unlock: the throttle and failures go; the owner's network stays familiar.
+		if _, _, err := db.UpdateAccount(ctx, "owner", baocun.AccountChange{Unlock: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		fill(at)
+		if err := try("", "192.0.2.1"); err != nil {
+			t.Fatalf("the owner's familiar network after an unlock: %v", err)
+		}
+		// A reset forgets every device.
+		hash, _ := baocun.HashPassword("a-new-password-1")
+		if _, _, err := db.UpdateAccount(ctx, "owner", baocun.AccountChange{PasswordHash: hash, MustChangePassword: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		fill(at)
+		if _, err := db.Login(ctx, baocun.LoginAttempt{Username: "owner", Password: "a-new-password-1", Source: "198.51.100.200", Device: own.Device, Now: at}); baocun.ErrorCode(err) != baocun.ETOOMANY {
+			t.Fatalf("a device credential from before the reset: %v", err)
+		}
+	})
+}
+
+// The last enabled account holding admin on "*" can neither lose the role nor be
+// disabled; two admins revoking or disabling each other at once leave one.
+func TestLastAdminKept(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		admin := baocun.Grant{Role: baocun.RoleAdmin, Jurisdiction: baocun.CityJurisdiction}
+		hash, _ := baocun.HashPassword(loginPassword)
+		for _, name := range []string{"a1", "a2"} {
+			if _, err := db.CreateUser(ctx, baocun.NewUser{Username: name, PasswordHash: hash, Roles: []baocun.Grant{admin}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		entry := func() *baocun.AuditEntry { return &baocun.AuditEntry{Actor: "a1", Action: "policy.revoke"} }
+		if err := db.RevokeRole(ctx, "a2", admin, entry()); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RevokeRole(ctx, "a1", admin, entry()); baocun.ErrorCode(err) != baocun.ECONFLICT {
+			t.Fatalf("the last admin's role revoked: %v", err)
+		}
+		yes, no := true, false
+		if _, _, err := db.UpdateAccount(ctx, "a1", baocun.AccountChange{Disabled: &yes}, nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
+			t.Fatalf("the last admin disabled: %v", err)
+		}
+		// At once, each against the other, a few rounds.
+		for round := range 5 {
+			if err := db.GrantRole(ctx, "a2", admin, &baocun.AuditEntry{Actor: "a1", Action: "policy.grant"}); err != nil {
+				t.Fatal(err)
+			}
+			changes := []func() error{
+				func() error { return db.RevokeRole(ctx, "a1", admin, entry()) },
+				func() error { return db.RevokeRole(ctx, "a2", admin, entry()) },
+			}
+			if round%2 == 1 {
+				changes = []func() error{
+					func() error {
+						_, _, err := db.UpdateAccount(ctx, "a1", baocun.AccountChange{Disabled: &yes}, nil)
+						return err
+					},
+					func() error {
+						_, _, err := db.UpdateAccount(ctx, "a2", baocun.AccountChange{Disabled: &yes}, nil)
+						return err
+					},
+				}
+			}
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			for i, ch := range changes {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[i] = ch() }()
+			}
+			wg.Wait()
+			refused := 0
+			for _, err := range errs {
+				if baocun.ErrorCode(err) == baocun.ECONFLICT {
+					refused++
+				} else if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			if refused != 1 {
+				t.Fatalf("round %d: %d of two changes refused: %v", round, refused, errs)
+			}
+			// Back to a1 an enabled admin, a2 enabled without the role.
+			for _, name := range []string{"a1", "a2"} {
+				if _, _, err := db.UpdateAccount(ctx, name, baocun.AccountChange{Disabled: &no}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if u, _ := db.User(ctx, "a1"); !slices.Contains(u.Roles, admin) {
+				db.GrantRole(ctx, "a1", admin, &baocun.AuditEntry{Actor: "a2", Action: "policy.grant"})
+			}
+			if u, _ := db.User(ctx, "a2"); slices.Contains(u.Roles, admin) {
+				if err := db.RevokeRole(ctx, "a2", admin, entry()); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	})
 }

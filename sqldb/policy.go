@@ -177,6 +177,11 @@ func (db *DB) GrantRole(ctx context.Context, username string, g baocun.Grant, au
 // with no role left is no use to its owner, and a live one is a thief's.
 func (db *DB) RevokeRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
+		// The version first: its row lock serialises this with every other change
+		// of who may administer, before keepAnAdmin counts.
+		if err := bumpPolicyVersion(ctx, tx); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM casbin_rule WHERE ptype = 'g' AND v0 = ? AND v1 = ? AND v2 = ?", username, g.Role, g.Jurisdiction)
 		if err != nil {
 			return err
@@ -184,8 +189,10 @@ func (db *DB) RevokeRole(ctx context.Context, username string, g baocun.Grant, a
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &baocun.Error{Code: baocun.ENOTFOUND, Message: fmt.Sprintf("%s 没有该角色 does not hold %s in %s", username, g.Role, g.Jurisdiction)}
 		}
-		if err := bumpPolicyVersion(ctx, tx); err != nil {
-			return err
+		if g == (baocun.Grant{Role: baocun.RoleAdmin, Jurisdiction: baocun.CityJurisdiction}) {
+			if err := keepAnAdmin(ctx, tx); err != nil {
+				return err
+			}
 		}
 		left, err := grants(ctx, tx, username)
 		if err != nil {

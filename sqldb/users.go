@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,14 +16,11 @@ import (
 	"baocun"
 )
 
-var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$`)
-
 // CreateUser stores a new account with its roles, the policy version bump and the
 // audit entry, in one transaction.
 func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.AuditEntry) (*baocun.User, error) {
-	if !usernamePattern.MatchString(nu.Username) {
-		return nil, &baocun.Error{Code: baocun.EINVALID, Message: "用户名须为 2–64 个字母、数字或 . _ @ - Username must be 2–64 letters, digits or . _ @ -",
-			Fields: map[string]string{"username": "invalid"}}
+	if err := baocun.ValidateUsername(nu.Username); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	var id int64
@@ -129,6 +125,14 @@ func checkGrant(ctx context.Context, q Querier, g baocun.Grant, field string) er
 		fmt.Sprintf("没有这个辖区 No such jurisdiction: %q (\"*\" or a county of the villages file)", g.Jurisdiction))
 }
 
+// lockPolicy serialises the transaction with every other that changes who may
+// administer: it takes the policy version row's lock (on SQLite the transaction
+// holds the write lock already) without changing it.
+func lockPolicy(ctx context.Context, tx *Tx) error {
+	_, err := tx.ExecContext(ctx, "UPDATE settings SET value = value WHERE key = 'policy_version'")
+	return err
+}
+
 func bumpPolicyVersion(ctx context.Context, tx *Tx) error {
 	_, err := tx.ExecContext(ctx, "UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at = ? WHERE key = 'policy_version'",
 		FormatTime(time.Now()))
@@ -209,16 +213,52 @@ func (db *DB) Users(ctx context.Context, after int64, limit int) ([]baocun.User,
 	return out, nil
 }
 
-// CreateToken issues a new secret for the user; only its SHA-256 is stored.
-func (db *DB) CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error) {
+// MaxLiveTokens is how many live tokens an account keeps: a sign-in beyond it ends
+// the oldest, so signing in in a loop stores no more than this many live secrets.
+const MaxLiveTokens = 20
+
+// CreateToken issues a new secret for the user, only while its credential epoch is
+// still epoch (the one Login checked the password against) and it is enabled; else
+// it issues none and answers as a wrong password does (the password that was checked
+// is no longer the account's). Only the secret's SHA-256 is stored. It ends the
+// oldest live tokens beyond MaxLiveTokens and reports how many.
+func (db *DB) CreateToken(ctx context.Context, userID, epoch int64, kind string, ttl time.Duration) (string, time.Time, int, error) {
 	buf := make([]byte, 32)
 	rand.Read(buf)
 	token := base64.RawURLEncoding.EncodeToString(buf)
 	now := time.Now()
 	expires := now.Add(ttl)
-	_, err := db.ExecContext(ctx, "INSERT INTO tokens (hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-		tokenHash(token), userID, kind, FormatTime(now), FormatTime(expires))
-	return token, expires, err
+	ended := 0
+	err := db.InTx(ctx, func(tx *Tx) error {
+		// One statement checks and inserts. On PostgreSQL FOR SHARE waits for a
+		// transaction ending the sessions (it updates the user's row first) and then
+		// sees its epoch; on SQLite the transaction holds the write lock already.
+		q := `INSERT INTO tokens (hash, user_id, kind, created_at, expires_at)
+			SELECT ?, id, ?, ?, ? FROM users WHERE id = ? AND credential_epoch = ? AND disabled = 0`
+		if tx.Dialect() == Postgres {
+			q += " FOR SHARE"
+		}
+		res, err := tx.ExecContext(ctx, q, tokenHash(token), kind, FormatTime(now), FormatTime(expires), userID, epoch)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errBadLogin
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at = '' AND expires_at > ? AND hash NOT IN
+			(SELECT hash FROM tokens WHERE user_id = ? AND revoked_at = '' AND expires_at > ? ORDER BY created_at DESC, hash DESC LIMIT ?)`,
+			FormatTime(now), userID, FormatTime(now), userID, FormatTime(now), MaxLiveTokens)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		ended = int(n)
+		return nil
+	})
+	if err != nil {
+		return "", time.Time{}, 0, err
+	}
+	return token, expires, ended, nil
 }
 
 func tokenHash(token string) string {
