@@ -78,12 +78,17 @@ func handleUnlock(store Store) gin.HandlerFunc {
 
 func handleListSessions(store Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ss, err := store.Sessions(c.Request.Context(), c.Param("username"), time.Now())
+		limit, err := limitParam(c)
 		if err != nil {
 			Error(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, page[baocun.Session]{Items: ss})
+		ss, next, err := store.Sessions(c.Request.Context(), c.Param("username"), time.Now(), c.Query("cursor"), limit)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, page[baocun.Session]{Items: ss, NextCursor: next})
 	}
 }
 
@@ -139,9 +144,10 @@ func handleChangePassword(d Deps) gin.HandlerFunc {
 				Message: "请填写原密码和一个不同的新密码 Give the current password and a different new one."})
 			return
 		}
-		// The new password's rules first: a refused one costs no guess at the old.
-		hash, err := baocun.HashPassword(req.NewPassword)
-		if err != nil {
+		// The new password's rules first (a refused one costs no guess at the old),
+		// then the old one through every limit a sign-in meets, and only then the
+		// new one's hash: a caller the limits refuse costs no password slot.
+		if err := baocun.ValidatePassword(req.NewPassword); err != nil {
 			Error(c, err)
 			return
 		}
@@ -154,23 +160,28 @@ func handleChangePassword(d Deps) gin.HandlerFunc {
 				err = &baocun.Error{Code: baocun.EINVALID, Fields: map[string]string{"old_password": "wrong"},
 					Message: "原密码错误，或尝试次数过多请稍后再试 The current password is wrong, or too many attempts: wait a while and try again."}
 			}
-			if res.Reason != shed {
-				e.Status = statusOf[baocun.ErrorCode(err)]
-				e.Summary = summary(map[string]any{"result": "failure", "reason": loginReason(res)})
-				if aerr := d.Audit.Append(c.Request.Context(), e); aerr != nil {
-					Error(c, aerr)
-					return
-				}
+			if aerr := auditRefusedSignIn(c, d, e, res, err); aerr != nil {
+				Error(c, aerr)
+				return
 			}
 			Error(c, err)
 			return
 		}
-		e.Status = http.StatusNoContent
-		if _, _, err := d.Store.UpdateAccount(c.Request.Context(), u.Username,
-			baocun.AccountChange{PasswordHash: hash, KeepToken: c.GetString(ctxToken)}, e); err != nil {
+		hash, err := baocun.HashPassword(req.NewPassword)
+		if err != nil {
 			Error(c, err)
 			return
 		}
+		e.Status = http.StatusNoContent
+		// Only over the credential that was checked: an admin's reset committed
+		// meanwhile stands, and this change is refused (409).
+		if _, _, err := d.Store.UpdateAccount(c.Request.Context(), u.Username,
+			baocun.AccountChange{PasswordHash: hash, KeepToken: c.GetString(ctxToken), IfEpoch: &res.Epoch}, e); err != nil {
+			Error(c, err)
+			return
+		}
+		// No known-device cookie: the new password moved the epoch past res.Device's,
+		// and the next sign-in earns a fresh one.
 		c.Status(http.StatusNoContent)
 	}
 }

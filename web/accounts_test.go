@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -30,6 +31,32 @@ func TestAccountLifecycleAPI(t *testing.T) {
 	for _, secret := range []string{alice1, alice2, "hash"} {
 		if strings.Contains(body, secret) {
 			t.Fatalf("the sessions list shows %q: %s", secret, body)
+		}
+	}
+	// A page at a time: ?limit= and the next_cursor of each page.
+	var paged []string
+	for cursor := ""; ; {
+		status, body := call(t, f.srv, admin, "GET", "/api/v1/users/alice/sessions?limit=1&cursor="+url.QueryEscape(cursor), nil)
+		var p struct {
+			Items      []baocun.Session
+			NextCursor string `json:"next_cursor"`
+		}
+		json.Unmarshal([]byte(body), &p)
+		if status != 200 || len(p.Items) != 1 {
+			t.Fatalf("sessions page after %q: %d %s", cursor, status, body)
+		}
+		paged = append(paged, p.Items[0].ID)
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if len(paged) != 2 || paged[0] != list.Items[0].ID || paged[1] != list.Items[1].ID || paged[0] == paged[1] {
+		t.Fatalf("sessions a page at a time: %v, all at once: %+v", paged, list.Items)
+	}
+	for _, q := range []string{"?cursor=x", "?limit=0", "?limit=501"} {
+		if status, body := call(t, f.srv, admin, "GET", "/api/v1/users/alice/sessions"+q, nil); status != 400 {
+			t.Fatalf("sessions%s: %d %s", q, status, body)
 		}
 	}
 

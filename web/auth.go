@@ -20,7 +20,10 @@ import (
 // Store is what the HTTP layer needs of the application database.
 type Store interface {
 	Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginResult, error)
-	CreateToken(ctx context.Context, userID int64, kind string, ttl time.Duration) (string, time.Time, error)
+	// CreateToken issues a token only while the account's credential epoch is still
+	// the one its password was checked against (LoginResult.Epoch), and reports how
+	// many of its oldest live tokens it ended to stay within the cap.
+	CreateToken(ctx context.Context, userID, epoch int64, kind string, ttl time.Duration) (string, time.Time, int, error)
 	UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error)
 	RevokeToken(ctx context.Context, token string) error
 
@@ -28,7 +31,7 @@ type Store interface {
 	User(ctx context.Context, username string) (*baocun.User, error)
 	Users(ctx context.Context, after int64, limit int) ([]baocun.User, error)
 	UpdateAccount(ctx context.Context, username string, ch baocun.AccountChange, audit *baocun.AuditEntry) (*baocun.User, int, error)
-	Sessions(ctx context.Context, username string, now time.Time) ([]baocun.Session, error)
+	Sessions(ctx context.Context, username string, now time.Time, cursor string, limit int) ([]baocun.Session, string, error)
 
 	Department(ctx context.Context, code string) (*baocun.Department, error)
 	Village(ctx context.Context, code string) (*baocun.Village, error)
@@ -184,9 +187,10 @@ type loginResponse struct {
 }
 
 // handleLogin checks a username and password and returns a bearer token. Every
-// attempt the limits let through to the database, success or failure, is audited
-// (a flood shed in memory is only counted); repeated failures lock the name for the
-// address they came from, for a growing while.
+// attempt whose password was checked, success or failure, is audited; one refused
+// before (shed in memory, throttled, the slots busy) is audited a sample per network
+// (auditRefusedSignIn). Repeated failures lock the name for the network they came
+// from, for a growing while.
 func handleLogin(d Deps) gin.HandlerFunc {
 	store, audit := d.Store, d.Audit
 	return func(c *gin.Context) {
@@ -206,18 +210,21 @@ func handleLogin(d Deps) gin.HandlerFunc {
 			Error(c, &baocun.Error{Code: baocun.EINVALID, Message: "请填写用户名和密码 Username and password are required.", Fields: fields})
 			return
 		}
+		// A name no account can have is refused before it is counted, stored or
+		// audited. The pattern says nothing of which names exist: a name that fits it
+		// and belongs to nobody is checked like any other, below.
+		if err := baocun.ValidateUsername(req.Username); err != nil {
+			Error(c, err)
+			return
+		}
 		e := baseEntry(c, "auth.login")
 		e.Actor = req.Username
 		e.Resource = "users/" + req.Username
 		res, err := signIn(c, d, req.Username, req.Password)
 		if err != nil {
-			if res.Reason != shed {
-				e.Status = statusOf[baocun.ErrorCode(err)]
-				e.Summary = summary(map[string]any{"result": "failure", "reason": loginReason(res)})
-				if aerr := audit.Append(c.Request.Context(), e); aerr != nil {
-					Error(c, aerr)
-					return
-				}
+			if aerr := auditRefusedSignIn(c, d, e, res, err); aerr != nil {
+				Error(c, aerr)
+				return
 			}
 			Error(c, err)
 			return
@@ -226,17 +233,31 @@ func handleLogin(d Deps) gin.HandlerFunc {
 		if req.Session {
 			kind = kindSession
 		}
-		token, expires, err := store.CreateToken(c.Request.Context(), res.User.ID, kind, TokenTTL)
+		token, expires, ended, err := store.CreateToken(c.Request.Context(), res.User.ID, res.Epoch, kind, TokenTTL)
 		if err != nil {
+			// The password was changed, reset or the account disabled while it was
+			// checked: what was checked is no longer the account's credential.
+			if baocun.ErrorCode(err) == baocun.EUNAUTHORIZED {
+				res.Reason = "credential changed during sign-in"
+				if aerr := auditRefusedSignIn(c, d, e, res, err); aerr != nil {
+					Error(c, aerr)
+					return
+				}
+			}
 			Error(c, err)
 			return
 		}
 		e.Status = http.StatusOK
-		e.Summary = summary(map[string]any{"result": "success", "must_change_password": res.User.MustChangePassword})
+		out := map[string]any{"result": "success", "must_change_password": res.User.MustChangePassword}
+		if ended > 0 {
+			out["oldest_sessions_ended"] = ended
+		}
+		e.Summary = summary(out)
 		if err := audit.Append(c.Request.Context(), e); err != nil {
 			Error(c, err)
 			return
 		}
+		setDeviceCookie(c, res.Device)
 		if req.Session {
 			c.SetSameSite(http.SameSiteStrictMode)
 			c.SetCookie(SessionCookie, token, int(TokenTTL.Seconds()), "/", "", secure(c), true)
@@ -246,6 +267,24 @@ func handleLogin(d Deps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: expires.UTC(), User: res.User, MustChangePassword: res.User.MustChangePassword})
 	}
+}
+
+// auditRefusedSignIn writes the refusal of a sign-in (or of the current password of
+// a password change) to the trail. A refusal that checked no password costs its
+// sender nothing, so those are sampled per network like anonymous denials: a client
+// polling a throttle must not write an entry a poll.
+func auditRefusedSignIn(c *gin.Context, d Deps, e *baocun.AuditEntry, res baocun.LoginResult, err error) error {
+	e.Status = statusOf[baocun.ErrorCode(err)]
+	e.Summary = summary(map[string]any{"result": "failure", "reason": loginReason(res)})
+	if !passwordChecked(res, err) && !d.sampled(c, e) {
+		return nil
+	}
+	return d.Audit.Append(c.Request.Context(), e)
+}
+
+// passwordChecked reports whether a refused sign-in got as far as its password.
+func passwordChecked(res baocun.LoginResult, err error) bool {
+	return baocun.ErrorCode(err) != baocun.ETOOMANY && res.Reason != shed
 }
 
 // loginReason is what the trail says of a refused sign-in; the client hears the same
@@ -305,4 +344,14 @@ func handleMe() gin.HandlerFunc {
 func summary(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// withField adds one field to a summary that is a JSON object (or empty).
+func withField(s, key string, v any) string {
+	m := map[string]any{}
+	if s != "" && json.Unmarshal([]byte(s), &m) != nil {
+		m = map[string]any{"summary": s}
+	}
+	m[key] = v
+	return summary(m)
 }

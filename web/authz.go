@@ -60,10 +60,10 @@ func userResource(c *gin.Context) (Resource, error) {
 }
 
 // signedIn is the gate of routes every signed-in user may use (their own session).
-func signedIn(rt route, audit AuditLog) gin.HandlerFunc {
+func signedIn(rt route, d Deps) gin.HandlerFunc {
 	action := "session." + strings.ToLower(rt.method)
 	return func(c *gin.Context) {
-		if refuseUnauthenticated(c, audit, action) || refuseBeforePasswordChange(c, rt, audit, action) {
+		if refuseUnauthenticated(c, d, action) || refuseBeforePasswordChange(c, rt, d.Audit, action) {
 			return
 		}
 		c.Next()
@@ -89,9 +89,10 @@ func refuseBeforePasswordChange(c *gin.Context, rt route, audit AuditLog, action
 }
 
 // refuseUnauthenticated ends a request that has no user or a refused credential (a
-// bad or expired token, a missing CSRF token), with an audited denial. It reports
-// whether it refused.
-func refuseUnauthenticated(c *gin.Context, audit AuditLog, action string) bool {
+// bad or expired token, a missing CSRF token), with an audited denial — for a
+// caller with no user at all, a sample of them per network (Deps.sampled). It
+// reports whether it refused.
+func refuseUnauthenticated(c *gin.Context, d Deps, action string) bool {
 	v, _ := c.Get(ctxAuthErr)
 	authErr, _ := v.(error)
 	if authErr == nil && currentUser(c) != nil {
@@ -106,7 +107,11 @@ func refuseUnauthenticated(c *gin.Context, audit AuditLog, action string) bool {
 		e.Status = http.StatusForbidden
 	}
 	e.Rule = "authentication: " + authErr.Error()
-	if err := audit.Append(c.Request.Context(), e); err != nil {
+	if currentUser(c) == nil && !d.sampled(c, e) {
+		Error(c, authErr)
+		return true
+	}
+	if err := d.Audit.Append(c.Request.Context(), e); err != nil {
 		Error(c, err)
 		return true
 	}
@@ -151,11 +156,12 @@ func decide(ctx context.Context, authz baocun.Authorizer, rt route, u *baocun.Us
 	return barred, nil
 }
 
-func authorize(rt route, authz baocun.Authorizer, audit AuditLog) gin.HandlerFunc {
+func authorize(rt route, d Deps) gin.HandlerFunc {
+	authz, audit := d.Authorizer, d.Audit
 	recorded := rt.method != http.MethodGet || rt.auditRead
 	action := rt.object + "." + rt.action
 	return func(c *gin.Context) {
-		if refuseUnauthenticated(c, audit, action) || refuseBeforePasswordChange(c, rt, audit, action) {
+		if refuseUnauthenticated(c, d, action) || refuseBeforePasswordChange(c, rt, audit, action) {
 			return
 		}
 		u := currentUser(c)

@@ -63,7 +63,7 @@ func apiRoutes(d Deps) []route {
 			object: "user", action: "update", resource: userResource, handler: handleResetPassword(d.Store), in: resetPasswordRequest{}, out: baocun.User{}},
 		{method: "POST", path: "/users/:username/unlock", summary: "解除登录锁定 Forget the sign-in failures that lock the account",
 			object: "user", action: "update", resource: userResource, handler: handleUnlock(d.Store), out: baocun.User{}},
-		{method: "GET", path: "/users/:username/sessions", summary: "账户的登录会话 The account's live sessions (never their tokens)",
+		{method: "GET", path: "/users/:username/sessions", summary: "账户的登录会话，新的在前（?cursor=&limit=） The account's live sessions, newest first, never their tokens (?cursor=&limit=)",
 			object: "user", action: "read", resource: userResource, handler: handleListSessions(d.Store), out: page[baocun.Session]{}, auditRead: true},
 		{method: "DELETE", path: "/users/:username/sessions", summary: "结束账户的全部会话 End every session of the account",
 			object: "user", action: "update", resource: userResource, handler: handleEndSessions(d.Store), out: sessionsEnded{}},
@@ -191,9 +191,9 @@ func routes(r *gin.Engine, d Deps) {
 		case rt.public:
 			api.Handle(rt.method, rt.path, limit, rt.handler)
 		case rt.object == "":
-			api.Handle(rt.method, rt.path, limit, signedIn(rt, d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, limit, signedIn(rt, d), rt.handler)
 		default:
-			api.Handle(rt.method, rt.path, limit, authorize(rt, d.Authorizer, d.Audit), rt.handler)
+			api.Handle(rt.method, rt.path, limit, authorize(rt, d), rt.handler)
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"baocun"
 	"baocun/policy"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 	"baocun/web"
 )
@@ -436,6 +438,255 @@ func TestSecurityAccountAttacks(t *testing.T) {
 			if status, body := call(t, f.srv, last, "GET", path, nil); status != 401 {
 				t.Errorf("GET %s after the last role was revoked: %d %s", path, status, body)
 			}
+		}
+	})
+}
+
+// ownerSignsInWhile runs flood in 12 loops until the owner has tried 10 sign-ins,
+// each from a fresh address, and returns how many of them were refused with 429.
+func ownerSignsInWhile(t *testing.T, proxy *httptest.Server, owner string, flood func()) (refused int, sent int64) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				flood()
+				n.Add(1)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	for i := range 10 {
+		if s, _, b := signInFrom(t, proxy, fmt.Sprintf("198.51.%d.%d", 100+i, i), owner, password); s == http.StatusTooManyRequests {
+			refused++
+		} else if s != http.StatusOK {
+			t.Errorf("the owner's sign-in %d: %d %s", i, s, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	return refused, n.Load()
+}
+
+// The second review's sign-in attacks (issue 14): each tries what the review
+// reproduced and shows it refused.
+func TestSecuritySignInBounds(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	proxy := f.behindProxy(t)
+	ctx := context.Background()
+	f.user("admin", "", "", g("admin", "*"))
+	for _, name := range []string{"mallory", "owner", "owner2", "owner3", "victim", "roaming"} {
+		f.user(name, "", "", g("auditor", "*"))
+	}
+	f.user("nobody-role", "", "")
+	admin := f.login(f.srv, "admin")
+
+	runAttack(t, f, "a password-change loop hashes nothing past the limits and starves no sign-in", func(t *testing.T) {
+		mallory := f.login(f.srv, "mallory")
+		for i := range 40 {
+			from(t, proxy, "203.0.113.5", mallory, "POST", "/api/v1/auth/password",
+				map[string]string{"old_password": fmt.Sprintf("wrong-guess-%d", i), "new_password": "another-password-1"})
+		}
+		status, h, body := from(t, proxy, "203.0.113.5", mallory, "POST", "/api/v1/auth/password",
+			map[string]string{"old_password": "wrong-guess-x", "new_password": "another-password-1"})
+		if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+			t.Fatalf("a password change past the network's throttle: %d %s", status, body)
+		}
+		// A new password too short to be one is refused before the old is checked.
+		if status, body := call(t, f.srv, mallory, "POST", "/api/v1/auth/password", map[string]string{"old_password": password, "new_password": "short"}); status != 400 {
+			t.Fatalf("a short new password: %d %s", status, body)
+		}
+		refused, sent := ownerSignsInWhile(t, proxy, "owner", func() {
+			from(t, proxy, "203.0.113.5", mallory, "POST", "/api/v1/auth/password",
+				map[string]string{"old_password": "wrong-guess-z", "new_password": "another-password-1"})
+		})
+		t.Logf("%d password changes sent; the owner refused %d of 10", sent, refused)
+		if refused > 0 {
+			t.Errorf("a password-change loop refused %d of 10 of another user's sign-ins", refused)
+		}
+	})
+
+	runAttack(t, f, "a sign-in loop of a role-less account starves nobody and keeps few tokens", func(t *testing.T) {
+		var ok atomic.Int64
+		refused, sent := ownerSignsInWhile(t, proxy, "owner2", func() {
+			if s, _, _ := signInFrom(t, proxy, "203.0.113.50", "nobody-role", password); s == 200 {
+				ok.Add(1)
+			}
+		})
+		var live int
+		f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'nobody-role' AND t.revoked_at = ''").Scan(&live)
+		t.Logf("%d sign-ins sent, %d let in, %d live tokens; the owner refused %d of 10", sent, ok.Load(), live, refused)
+		if refused > 0 || ok.Load() > 12 || live > sqldb.MaxLiveTokens {
+			t.Errorf("a sign-in loop: %d let in, %d live tokens, the owner refused %d of 10", ok.Load(), live, refused)
+		}
+	})
+
+	runAttack(t, f, "a 60 KiB username is refused before it is counted or stored", func(t *testing.T) {
+		name := strings.Repeat("x", 60<<10)
+		for i := range 5 {
+			if s, _, b := signInFrom(t, proxy, fmt.Sprintf("2001:db8:5::%x", i+1), name+fmt.Sprint(i), "some-password"); s != http.StatusBadRequest {
+				t.Fatalf("%d %.200s", s, b)
+			}
+		}
+		var stored int64
+		for _, q := range []string{"SELECT COALESCE(MAX(LENGTH(username)),0) FROM login_failures", "SELECT COALESCE(MAX(LENGTH(key)),0) FROM login_buckets",
+			"SELECT COALESCE(MAX(LENGTH(actor) + LENGTH(resource)),0) FROM audit_entries"} {
+			var n int64
+			f.db.QueryRowContext(ctx, q).Scan(&n)
+			stored = max(stored, n)
+		}
+		if stored > 512 {
+			t.Errorf("a refused name stored as %d bytes", stored)
+		}
+	})
+
+	runAttack(t, f, "rotating addresses of one IPv6 /64 meets one network's throttle", func(t *testing.T) {
+		throttled := 0
+		for i := range 60 {
+			switch s, _, b := signInFrom(t, proxy, fmt.Sprintf("2001:db8:1:2::%x", i+1), fmt.Sprintf("name%d", i), "spray-password-1"); s {
+			case http.StatusTooManyRequests:
+				throttled++
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("%d %s", s, b)
+			}
+		}
+		if throttled < 25 {
+			t.Errorf("60 guesses from one /64: %d throttled", throttled)
+		}
+	})
+
+	runAttack(t, f, "guesses from many networks do not keep the owner's known device out", func(t *testing.T) {
+		// The owner signed in on this device once; the cookie it was given is sent
+		// only to the sign-in routes.
+		signIn := func(addr, device string) (int, *http.Response) {
+			b, _ := json.Marshal(map[string]any{"username": "roaming", "password": password, "session": true})
+			req, _ := http.NewRequest("POST", proxy.URL+"/api/v1/auth/login", bytes.NewReader(b))
+			req.Header.Set("X-Forwarded-For", addr)
+			if device != "" {
+				req.AddCookie(&http.Cookie{Name: web.DeviceCookie, Value: device})
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode, resp
+		}
+		status, resp := signIn("192.0.2.10", "")
+		var device *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == web.DeviceCookie {
+				device = c
+			}
+		}
+		if status != 200 || device == nil || !device.HttpOnly || device.Path != "/api/v1/auth/" || device.SameSite != http.SameSiteStrictMode {
+			t.Fatalf("sign-in: %d, device cookie %+v", status, device)
+		}
+		for i := range 16 {
+			signInFrom(t, proxy, fmt.Sprintf("2001:db8:%x::1", i+100), "roaming", "guess-password-x")
+		}
+		if status, _ := signIn("198.51.100.150", ""); status != http.StatusTooManyRequests {
+			t.Fatalf("a new network without the device cookie while the account is throttled: %d", status)
+		}
+		if status, _ := signIn("198.51.100.151", device.Value+"x"); status != http.StatusTooManyRequests {
+			t.Fatalf("a forged device cookie: %d", status)
+		}
+		for i := range 3 {
+			if status, _ := signIn(fmt.Sprintf("198.51.100.%d", 160+i), device.Value); status != 200 {
+				t.Fatalf("the owner's device from new network %d: %d", i, status)
+			}
+		}
+	})
+
+	runAttack(t, f, "the last admin cannot revoke its own admin role", func(t *testing.T) {
+		status, body := call(t, f.srv, admin, "DELETE", "/api/v1/policy/grants", map[string]string{"username": "admin", "role": "admin", "jurisdiction": "*"})
+		if status != http.StatusConflict {
+			t.Fatalf("the only admin revokes its own role: %d %s", status, body)
+		}
+	})
+
+	runAttack(t, f, "anonymous refusals cannot fill the audit trail", func(t *testing.T) {
+		ua := strings.Repeat("A", 60<<10)
+		var before int64
+		f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_entries").Scan(&before)
+		var wg sync.WaitGroup
+		const n = 400
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n / 8 {
+					req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/users", nil)
+					req.Header.Set("User-Agent", ua)
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		var after, bytes int64
+		f.db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(LENGTH(user_agent)),0) FROM audit_entries WHERE seq > ?", before).Scan(&after, &bytes)
+		t.Logf("%d anonymous refusals: %d audit entries, %d bytes of user agents", n, after, bytes)
+		if after > 30 || bytes > after*256 {
+			t.Errorf("%d anonymous refusals wrote %d entries, %d bytes of user agents", n, after, bytes)
+		}
+		resp, body := get(t, f.srv.Config.Handler, "/metrics")
+		if resp.StatusCode != 200 || !strings.Contains(body, "baocun_audit_unaudited_total") {
+			t.Errorf("/metrics lacks baocun_audit_unaudited_total: %d", resp.StatusCode)
+		}
+	})
+
+	// An admin's reset changes the account (its state), so this one runs outside
+	// runAttack; what it asserts is that no session of the old password lives.
+	t.Run("a sign-in in flight when an admin resets the password keeps no session", func(t *testing.T) {
+		var mu sync.Mutex
+		var tokens []string
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if s, _, body := signInFrom(t, proxy, fmt.Sprintf("203.0.113.%d", 20+i), "victim", password); s == 200 {
+						mu.Lock()
+						tokens = append(tokens, tokenOf(body))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		if s, body := call(t, f.srv, admin, "POST", "/api/v1/users/victim/password", map[string]string{"password": "temporary-password-9"}); s != 200 {
+			t.Fatalf("reset: %d %s", s, body)
+		}
+		close(stop)
+		wg.Wait()
+		live := 0
+		for _, tok := range tokens {
+			if s, _ := call(t, f.srv, tok, "GET", "/api/v1/auth/me", nil); s == 200 {
+				live++
+			}
+		}
+		t.Logf("%d tokens issued to the old password; %d still work after the reset", len(tokens), live)
+		if live > 0 {
+			t.Errorf("%d sessions of the old password outlive the admin's reset", live)
 		}
 	})
 }

@@ -47,7 +47,10 @@ type Deps struct {
 	// Engine is the Temporal client: cycles start, and human steps are Updates.
 	Engine client.Client
 
-	signins *signinGate // NewServer's own
+	// NewServer's own: the sign-in gate, the sample of anonymous denials audited,
+	// and the count of those left out.
+	signins, anonymous *perNetwork
+	unaudited          prometheus.Counter
 }
 
 // NewServer returns the handler for the whole service.
@@ -61,7 +64,11 @@ func NewServer(d Deps) http.Handler {
 		panic(err) // validated by the caller; a test covers it
 	}
 	r.Use(recovery(d.Logger), frontDoor(parseProxies(d.TrustedProxies), d.HSTS), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
-	d.signins = newSigninGate()
+	d.signins = newPerNetwork(gateRate, gateBurst, gateInFlight)
+	d.anonymous = newPerNetwork(anonAuditRate, anonAuditBurst, 0)
+	d.unaudited = prometheus.NewCounter(prometheus.CounterOpts{Name: "baocun_audit_unaudited_total",
+		Help: "Refusals left out of the audit trail beyond a network's sample: anonymous denials, and sign-ins refused before any password check."})
+	d.Registry.MustRegister(d.unaudited)
 	routes(r, d)
 	mountUI(r, d)
 	return r

@@ -222,13 +222,24 @@ func usersChange(ctx context.Context, sub string, args []string, getenv func(str
 	}
 	defer db.Close()
 	if sub == "sessions" && !*end {
-		ss, err := db.Sessions(ctx, *f.username, time.Now())
-		if err != nil {
-			return err
+		// Every page, in one listing: an account keeps at most sqldb.MaxLiveTokens
+		// live tokens, so this is short.
+		var ss []baocun.Session
+		now := time.Now()
+		for cursor := ""; ; {
+			page, next, err := db.Sessions(ctx, *f.username, now, cursor, 100)
+			if err != nil {
+				return err
+			}
+			ss = append(ss, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
 		fmt.Fprintf(stdout, "%s 有 %d 个有效会话 has %d live sessions\n", *f.username, len(ss), len(ss))
 		for _, s := range ss {
-			fmt.Fprintf(stdout, "  %-8s 创建 created %s  到期 expires %s\n", s.Kind,
+			fmt.Fprintf(stdout, "  %s  %-8s 创建 created %s  到期 expires %s\n", s.ID, s.Kind,
 				s.CreatedAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		return nil

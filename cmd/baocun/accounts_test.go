@@ -30,7 +30,7 @@ func TestUsersLifecycle(t *testing.T) {
 	}
 	db := sqldbtest.Open(t, "sqlite://"+filepath.Join(dir, "baocun.db"))
 	u, _ := db.User(ctx, "alice")
-	tok, _, err := db.CreateToken(ctx, u.ID, "bearer", time.Hour)
+	tok, _, _, err := db.CreateToken(ctx, u.ID, 0, "bearer", time.Hour) // a new account's credential epoch
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,11 @@ func TestUsersLifecycle(t *testing.T) {
 	if u, _ = db.User(ctx, "alice"); !u.MustChangePassword || u.Disabled {
 		t.Fatalf("after the reset: %+v", u)
 	}
-	db.CreateToken(ctx, u.ID, "session", time.Hour)
+	var epoch int64
+	db.QueryRowContext(ctx, "SELECT credential_epoch FROM users WHERE id = ?", u.ID).Scan(&epoch)
+	if _, _, _, err := db.CreateToken(ctx, u.ID, epoch, "session", time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	if out, err = users("sessions", "--data-dir", dir, "--username", "alice", "--end"); err != nil || !strings.Contains(out, "Ended 1 sessions") {
 		t.Fatalf("end sessions: %v\n%s", err, out)
 	}

@@ -50,7 +50,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		t, _, err := env.db.CreateToken(ctx, u.ID, "bearer", 24*time.Hour)
+		t, _, _, err := env.db.CreateToken(ctx, u.ID, 0, "bearer", 24*time.Hour) // a new account's epoch
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -433,6 +433,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stops = append(stops, w.Stop)
 	resumeCycles(ctx, db, signed, auditLog, log)
 
+	stops = append(stops, pruneSignIns(db, log))
+
 	handler := web.NewServer(web.Deps{
 		Logger:           log,
 		Registry:         metrics.registry,
@@ -502,6 +504,39 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-httpDone:
 		return fmt.Errorf("http server: %w", err)
 	}
+}
+
+// pruneSignInsEvery is how often serve forgets expired tokens and the sign-in
+// limits' spent rows. Nothing reads them (every query filters by time), so they only
+// cost space: a flood of sign-ins from many networks leaves a row or two each.
+const pruneSignInsEvery = 10 * time.Minute
+
+// pruneSignIns runs sqldb.PruneSignIns at start and then on a ticker, off every
+// request's path, and returns its stop. A failure is logged and tried again at the
+// next tick.
+func pruneSignIns(db *sqldb.DB, log *slog.Logger) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(pruneSignInsEvery)
+		defer tick.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			n, err := db.PruneSignIns(ctx, time.Now())
+			cancel()
+			if err != nil {
+				log.Warn("prune sign-ins", "deleted", n, "err", err)
+			} else if n > 0 {
+				log.Info("pruned sign-ins", "deleted", n)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // resumeCycles starts the workflow of every running cycle that has none (a crash or a
