@@ -109,34 +109,93 @@ func readCSV(data []byte) (*Table, error) {
 		}
 		data = decoded
 	}
-	r := csv.NewReader(bytes.NewReader(data))
+	r := csv.NewReader(&records{r: bytes.NewReader(data), line: 1, start: 1})
 	r.FieldsPerRecord = -1
 	var t builder
-	var offset int64
 	for {
 		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		var se *Error
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, io.EOF):
+			return t.done()
+		case errors.As(err, &se):
+			return nil, se
+		case errors.As(err, &pe):
 			return nil, &Error{Line: pe.Line, Column: runeColumn(data, pe.Line, pe.Column),
 				Message: "CSV 格式错误 Malformed CSV: " + pe.Err.Error()}
-		}
-		if err != nil {
+		case err != nil:
 			return nil, &Error{Message: err.Error()}
 		}
 		line, _ := r.FieldPos(0)
-		if n := r.InputOffset() - offset; n > MaxLineBytes {
-			return nil, &Error{Line: line, Column: 1, Message: fmt.Sprintf(
-				"第 %d 行超过 %d 字节 Line %d is over the limit of %d bytes a line.", line, MaxLineBytes, line, MaxLineBytes)}
-		}
-		offset = r.InputOffset()
 		if err := t.add(line, rec); err != nil {
 			return nil, err
 		}
 	}
-	return t.done()
+}
+
+// records is encoding/csv's input, scanned on its way there: a record longer than
+// MaxLineBytes or of more than MaxColumns fields is refused once the scan
+// reaches the byte over the limit. encoding/csv reads a whole record and splits it
+// into fields before anything can count them — eight megabytes of commas would be
+// eight million fields — so it never gets more of one than this lets through (and
+// a bufio buffer). The scan keeps no more than its state, following quotes as
+// encoding/csv does: a separator or line end inside a quoted field is the field's.
+type records struct {
+	r           io.Reader
+	line, start int // the line being read; the line its record began on
+	size, seps  int // the record's bytes and separators so far
+	state       byte
+	err         error
+}
+
+// The scan's states within a record.
+const (
+	fieldStart    = iota // a field begins: a quote here opens a quoted field
+	unquoted             // in a field not quoted
+	quoted               // in a quoted field
+	quotedOrEnded        // a quote in a quoted field: it ends there, or "" is a quote
+)
+
+func (r *records) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case c == '\n' && r.state != quoted:
+			r.line++
+			r.start, r.size, r.seps, r.state = r.line, 0, 0, fieldStart
+			continue
+		case c == '\n':
+			r.line++
+		case r.state == quoted:
+			if c == '"' {
+				r.state = quotedOrEnded
+			}
+		case c == ',':
+			r.seps++
+			r.state = fieldStart
+		case c == '"' && (r.state == fieldStart || r.state == quotedOrEnded):
+			r.state = quoted
+		default:
+			r.state = unquoted
+		}
+		r.size++
+		switch {
+		case r.size > MaxLineBytes:
+			r.err = &Error{Line: r.start, Column: 1, Message: fmt.Sprintf(
+				"第 %d 行超过 %d 字节 Line %d is over the limit of %d bytes a line.", r.start, MaxLineBytes, r.start, MaxLineBytes)}
+		case r.seps >= MaxColumns:
+			r.err = &Error{Line: r.start, Column: MaxColumns + 1, Message: fmt.Sprintf(
+				"第 %d 行超过 %d 列 Line %d has more than %d columns (blank ones too), the limit.", r.start, MaxColumns, r.start, MaxColumns)}
+		default:
+			continue
+		}
+		return i, r.err
+	}
+	return n, err
 }
 
 // decodeGB18030 decodes a file that is not UTF-8 as GB18030 — Excel on Chinese

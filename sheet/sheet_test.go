@@ -59,6 +59,9 @@ func TestRead(t *testing.T) {
 		want        *sheet.Table
 	}{
 		{"UTF-8", []byte(villages), "text/csv", want},
+		// Separators, line ends and doubled quotes inside quotes are the field's own.
+		{"quoted separators", []byte("code,name,county\n\nV1,\"甲村" + strings.Repeat(",", 2*sheet.MaxColumns) + "\n\"\"\",县A\n"), "text/csv",
+			&sheet.Table{HeaderLine: 1, Header: want.Header, Rows: []baocun.Row{{Line: 3, Cells: []string{"V1", "甲村" + strings.Repeat(",", 2*sheet.MaxColumns) + "\n\"", "县A"}}}}},
 		{"UTF-8 with BOM", append([]byte{0xEF, 0xBB, 0xBF}, villages...), "text/csv", want},
 		{"GB18030 as Excel writes it", gb18030(t, villages), "text/csv", want},
 		{"XLSX", xlsx(t, [][]any{{"code", "name", "county"}, {}, {"V1", " 甲村 ", "县A"}, {"V2", "乙村, 东", "县B"}}), sheet.XLSXType, wantXLSX},
@@ -90,6 +93,13 @@ func TestReadErrors(t *testing.T) {
 		{"broken XLSX", "PK\x03\x04not really a zip", 0, 0},
 		// UTF-8 with one stray byte must not be taken for GB18030 and imported garbled.
 		{"UTF-8 with a stray byte", "code,name\nV1,张家村\nV2,李\xff家村\nV3,王家村\n", 3, 5},
+		// A record is bounded before encoding/csv splits it: at the separator over the
+		// column limit, and at the byte over the line limit, quoted lines and all.
+		{"a line of commas", "code,name\n" + strings.Repeat(",", 1<<20), 2, sheet.MaxColumns + 1},
+		{"a quoted field of many lines", "code,name\nV1,\"" + strings.Repeat("长,\n", sheet.MaxLineBytes/5) + "\"\n", 2, 1},
+		{"a line of CRLF commas", "code,name\r\n\r\n" + strings.Repeat(",", sheet.MaxColumns) + "\r\n", 3, sheet.MaxColumns + 1},
+		// The file's first problem is the one reported.
+		{"a bare quote before a long line", "code,name\nV1,甲\"村\nV2," + strings.Repeat("x", sheet.MaxLineBytes) + "\n", 2, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,6 +94,8 @@ func build() {
 		}
 		return append([]byte(`<?xml version="1.0" encoding="UTF-16LE"?>`), body...)
 	}
+	// The CSV bombs fill an upload's 8 MiB, a multipart form's framing aside.
+	const csvBody = 8<<20 - 4<<10
 	var csvLines, csvLong bytes.Buffer
 	csvLines.WriteString("department_code,village_code,kind\n")
 	for range sheet.MaxRows + 10 {
@@ -145,6 +147,12 @@ func build() {
 		}))...), Want: fmt.Sprintf("xl/data/rows.xml has more than %d rows", sheet.MaxRows)},
 		{Name: "CSV of many lines", Data: csvLines.Bytes(), ContentType: "text/csv", Want: fmt.Sprintf("past line %d", sheet.MaxRows)},
 		{Name: "CSV with a long line", Data: csvLong.Bytes(), ContentType: "text/csv", Want: fmt.Sprintf("limit of %d bytes", sheet.MaxLineBytes)},
+		// One record of eight million empty fields, were it split before it is counted.
+		{Name: "CSV of commas", Data: append([]byte("code,name\n"), bytes.Repeat([]byte(","), csvBody)...), ContentType: "text/csv",
+			Want: fmt.Sprintf("more than %d columns", sheet.MaxColumns)},
+		// Blank lines each as wide as a line may be, up to the last line a file may use.
+		{Name: "CSV of blank lines of commas", Data: append([]byte("code,name\n"), bytes.Repeat([]byte(strings.Repeat(",", sheet.MaxColumns-1)+"\n"), csvBody/sheet.MaxColumns)...),
+			ContentType: "text/csv", Want: fmt.Sprintf("past line %d", sheet.MaxRows)},
 	}
 	for i := range bombs {
 		if bombs[i].ContentType == "" {
