@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -107,34 +109,93 @@ func readCSV(data []byte) (*Table, error) {
 		}
 		data = decoded
 	}
-	r := csv.NewReader(bytes.NewReader(data))
+	r := csv.NewReader(&records{r: bytes.NewReader(data), line: 1, start: 1})
 	r.FieldsPerRecord = -1
 	var t builder
-	var offset int64
 	for {
 		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		var se *Error
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, io.EOF):
+			return t.done()
+		case errors.As(err, &se):
+			return nil, se
+		case errors.As(err, &pe):
 			return nil, &Error{Line: pe.Line, Column: runeColumn(data, pe.Line, pe.Column),
 				Message: "CSV 格式错误 Malformed CSV: " + pe.Err.Error()}
-		}
-		if err != nil {
+		case err != nil:
 			return nil, &Error{Message: err.Error()}
 		}
 		line, _ := r.FieldPos(0)
-		if n := r.InputOffset() - offset; n > MaxLineBytes {
-			return nil, &Error{Line: line, Column: 1, Message: fmt.Sprintf(
-				"第 %d 行超过 %d 字节 Line %d is over the limit of %d bytes a line.", line, MaxLineBytes, line, MaxLineBytes)}
-		}
-		offset = r.InputOffset()
 		if err := t.add(line, rec); err != nil {
 			return nil, err
 		}
 	}
-	return t.done()
+}
+
+// records is encoding/csv's input, scanned on its way there: a record longer than
+// MaxLineBytes or of more than MaxColumns fields is refused once the scan
+// reaches the byte over the limit. encoding/csv reads a whole record and splits it
+// into fields before anything can count them — eight megabytes of commas would be
+// eight million fields — so it never gets more of one than this lets through (and
+// a bufio buffer). The scan keeps no more than its state, following quotes as
+// encoding/csv does: a separator or line end inside a quoted field is the field's.
+type records struct {
+	r           io.Reader
+	line, start int // the line being read; the line its record began on
+	size, seps  int // the record's bytes and separators so far
+	state       byte
+	err         error
+}
+
+// The scan's states within a record.
+const (
+	fieldStart    = iota // a field begins: a quote here opens a quoted field
+	unquoted             // in a field not quoted
+	quoted               // in a quoted field
+	quotedOrEnded        // a quote in a quoted field: it ends there, or "" is a quote
+)
+
+func (r *records) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case c == '\n' && r.state != quoted:
+			r.line++
+			r.start, r.size, r.seps, r.state = r.line, 0, 0, fieldStart
+			continue
+		case c == '\n':
+			r.line++
+		case r.state == quoted:
+			if c == '"' {
+				r.state = quotedOrEnded
+			}
+		case c == ',':
+			r.seps++
+			r.state = fieldStart
+		case c == '"' && (r.state == fieldStart || r.state == quotedOrEnded):
+			r.state = quoted
+		default:
+			r.state = unquoted
+		}
+		r.size++
+		switch {
+		case r.size > MaxLineBytes:
+			r.err = &Error{Line: r.start, Column: 1, Message: fmt.Sprintf(
+				"第 %d 行超过 %d 字节 Line %d is over the limit of %d bytes a line.", r.start, MaxLineBytes, r.start, MaxLineBytes)}
+		case r.seps >= MaxColumns:
+			r.err = &Error{Line: r.start, Column: MaxColumns + 1, Message: fmt.Sprintf(
+				"第 %d 行超过 %d 列 Line %d has more than %d columns (blank ones too), the limit.", r.start, MaxColumns, r.start, MaxColumns)}
+		default:
+			continue
+		}
+		return i, r.err
+	}
+	return n, err
 }
 
 // decodeGB18030 decodes a file that is not UTF-8 as GB18030 — Excel on Chinese
@@ -280,8 +341,11 @@ func (b *builder) done() (*Table, error) {
 // checkZip refuses a workbook that would unpack past the limits, before excelize
 // unpacks any of it. The sizes come from the zip's directory, and archive/zip holds
 // every part to the size stated there (one that inflates further is an error), so a
-// bomb is refused on its directory alone; then the XML of each part is walked once,
-// as it inflates and without being kept, for its nesting, rows, cells and texts.
+// bomb is refused on its directory alone; then every part excelize may parse is
+// walked once, as it inflates and without being kept, for its nesting, rows, cells
+// and texts. What the walk cannot read as it stands — XML it finds malformed, an
+// encoding other than UTF-8 — is refused: excelize would read it otherwise (it
+// decodes a declared encoding), unchecked.
 func checkZip(data []byte) error {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
@@ -290,9 +354,12 @@ func checkZip(data []byte) error {
 	if len(zr.File) > MaxParts {
 		return &Error{Message: fmt.Sprintf("XLSX 文件的部件超过 %d 个 The XLSX file has %d parts, more than the limit of %d.", MaxParts, len(zr.File), MaxParts)}
 	}
+	parts := make(map[string][]*zip.File, len(zr.File))
 	var total uint64
 	for _, zf := range zr.File {
-		if limit := partLimit(partName(zf)); zf.UncompressedSize64 > limit {
+		name := partName(zf.Name)
+		parts[name] = append(parts[name], zf)
+		if limit := partLimit(name); zf.UncompressedSize64 > limit {
 			return &Error{Message: fmt.Sprintf("XLSX 文件的部件 %s 解压后超过 %s The XLSX part %s unpacks to %d bytes, over the limit of %s a part of its kind.",
 				zf.Name, mib(limit), zf.Name, zf.UncompressedSize64, mib(limit))}
 		}
@@ -300,23 +367,38 @@ func checkZip(data []byte) error {
 			return &Error{Message: fmt.Sprintf("XLSX 文件解压后超过 %s The XLSX file unpacks to more than %s, the limit.", mib(MaxUnzipBytes), mib(MaxUnzipBytes))}
 		}
 	}
+	sheets, err := sheetParts(parts)
+	if err != nil {
+		return err
+	}
 	for _, zf := range zr.File {
-		if err := checkPart(zf); err != nil {
+		name := partName(zf.Name)
+		// A part excelize parses has an XML name, or is a sheet the workbook names
+		// (the workbooks themselves were walked in finding the sheets). The rest —
+		// images, printer settings — excelize keeps as bytes, never parsed.
+		if !sheets[name] && !strings.HasSuffix(name, ".xml") && !strings.HasSuffix(name, ".rels") && !strings.HasSuffix(name, ".vml") {
+			continue
+		}
+		if err := walk(zf, kindOf(name, sheets), nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// partName is a part's name as excelize matches it.
-func partName(zf *zip.File) string {
-	return strings.ToLower(strings.ReplaceAll(zf.Name, "\\", "/"))
+// partName is a part's name as excelize matches it (in any case: a match that
+// excelize would make in one case is made in all, which only walks more).
+func partName(name string) string {
+	return strings.ToLower(strings.ReplaceAll(name, "\\", "/"))
 }
 
 // Parts excelize streams (past memoryPartBytes) rather than holding whole.
 func isSheet(name string) bool { return strings.HasPrefix(name, "xl/worksheets/sheet") }
 
-const sharedStrings = "xl/sharedstrings.xml"
+const (
+	sharedStrings = "xl/sharedstrings.xml"
+	styles        = "xl/styles.xml"
+)
 
 func partLimit(name string) uint64 {
 	if isSheet(name) || name == sharedStrings {
@@ -327,35 +409,143 @@ func partLimit(name string) uint64 {
 
 func mib(n uint64) string { return fmt.Sprintf("%d MiB", n>>20) }
 
-// checkPart walks one XML part's elements. A part that is not XML is left to
-// excelize, which reads only the parts it knows; so is one whose XML is malformed,
-// which excelize's own parser stops at where this walk did.
-func checkPart(zf *zip.File) error {
-	name := partName(zf)
-	if !strings.HasSuffix(name, ".xml") && !strings.HasSuffix(name, ".rels") && !strings.HasSuffix(name, ".vml") {
+// sheetParts finds the parts excelize reads as worksheets as it finds them, whatever
+// they are called: the package's relationships (_rels/.rels) name the workbook, the
+// workbook's <sheet> elements name relationships of its own (its _rels part), and
+// their targets are the sheets. Where excelize takes one candidate (the first
+// workbook named; the sheet whose name matches in any case), every candidate is
+// kept, so the sheet it reads is among them however the file is arranged. Each part
+// read here is walked as any other, with the same refusals.
+func sheetParts(parts map[string][]*zip.File) (map[string]bool, error) {
+	var books []string
+	err := walkAll(parts, "_rels/.rels", func(el xml.StartElement) error {
+		// excelize rewrites Strict OOXML's namespaces to the transitional ones first.
+		if el.Name.Local != "Relationship" || !slices.ContainsFunc(values(el, "Type"), func(t string) bool {
+			return t == excelize.SourceRelationshipOfficeDocument || t == excelize.StrictSourceRelationshipOfficeDocument
+		}) {
+			return nil
+		}
+		for _, target := range values(el, "Target") {
+			if book := partName(strings.TrimPrefix(target, "/")); parts[book] != nil && !slices.Contains(books, book) {
+				books = append(books, book)
+			}
+		}
 		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	sheets := map[string]bool{}
+	for _, book := range books {
+		ids := map[string]bool{}
+		err := walkAll(parts, book, func(el xml.StartElement) error {
+			if el.Name.Local != "sheet" {
+				return nil
+			}
+			for _, id := range values(el, "id") {
+				ids[id] = true
+			}
+			if len(ids) > MaxParts {
+				return partError(book, fmt.Sprintf("的工作表超过 %d 个", MaxParts), fmt.Sprintf("names more than %d sheets, more parts than a file may have.", MaxParts))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		dir, rels := path.Dir(book), "_rels/"+path.Base(book)+".rels"
+		if dir != "." {
+			rels = strings.TrimPrefix(dir+"/"+rels, "/")
+		}
+		err = walkAll(parts, rels, func(el xml.StartElement) error {
+			if el.Name.Local != "Relationship" || !slices.ContainsFunc(values(el, "Id"), func(id string) bool { return ids[id] }) {
+				return nil
+			}
+			for _, target := range values(el, "Target") {
+				if !strings.HasPrefix(target, "/") {
+					target = dir + "/" + target
+				}
+				if sheet := strings.TrimPrefix(partName(path.Clean(target)), "/"); parts[sheet] != nil {
+					sheets[sheet] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return sheets, nil
+}
+
+// walkAll walks every part called name (a zip may hold two) with visit.
+func walkAll(parts map[string][]*zip.File, name string, visit func(xml.StartElement) error) error {
+	for _, zf := range parts[name] {
+		if err := walk(zf, kindOf(name, nil), visit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// values are the element's attributes of that local name, in any namespace: every
+// one, as the XML may repeat an attribute, and excelize's decoder keeps the last.
+func values(el xml.StartElement, local string) []string {
+	var out []string
+	for _, a := range el.Attr {
+		if a.Name.Local == local {
+			out = append(out, a.Value)
+		}
+	}
+	return out
+}
+
+// partKind is which of the limits on what a part holds apply to it.
+type partKind struct{ sheet, texts, styles bool }
+
+func kindOf(name string, sheets map[string]bool) partKind {
+	return partKind{sheet: isSheet(name) || sheets[name], texts: name == sharedStrings, styles: name == styles}
+}
+
+func partError(part, zh, en string) error {
+	return &Error{Message: fmt.Sprintf("XLSX 文件的部件 %s %s The XLSX part %s %s", part, zh, part, en)}
+}
+
+// otherEncoding is a part's declaration of an encoding other than UTF-8. Excel and
+// WPS write every part in UTF-8; the packaging standard allows UTF-16 too
+// (ECMA-376 part 2, M1.17), but none of them writes it.
+type otherEncoding struct{ label string }
+
+func (e *otherEncoding) Error() string { return "encoding " + e.label }
+
+// walk reads one part's XML as it inflates, for its nesting and, by its kind, its
+// rows, cells and texts, and calls visit (when not nil) with each element.
+func walk(zf *zip.File, kind partKind, visit func(xml.StartElement) error) error {
 	rc, err := zf.Open()
 	if err != nil {
-		return &Error{Message: fmt.Sprintf("无法读取 XLSX 文件的部件 %s Cannot read the XLSX part %s: %v", zf.Name, zf.Name, err)}
+		return partError(zf.Name, "无法读取", fmt.Sprintf("cannot be read: %v", err))
 	}
 	defer rc.Close()
 	d := xml.NewDecoder(rc)
-	// Only the markup is counted, which is ASCII in every encoding a workbook declares.
-	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
-	refuse := func(zh, en string, args ...any) error {
-		return &Error{Message: fmt.Sprintf("XLSX 文件的部件 %s %s The XLSX part %s %s", zf.Name, zh, zf.Name, fmt.Sprintf(en, args...))}
-	}
-	sheet, texts, styles := isSheet(name), name == sharedStrings, name == "xl/styles.xml"
+	d.CharsetReader = func(label string, _ io.Reader) (io.Reader, error) { return nil, &otherEncoding{label} }
+	refuse := func(zh, en string, args ...any) error { return partError(zf.Name, zh, fmt.Sprintf(en, args...)) }
 	depth, rows, row, strs, valued := 0, 0, 0, 0, 0
 	text := -1 // bytes of the cell or shared string being read; -1 outside one
 	for {
 		tok, err := d.RawToken()
-		if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum) {
+		var enc *otherEncoding
+		switch {
+		case err == io.EOF && depth > 0:
+			return refuse("的 XML 不完整", "ends with %d XML elements left open.", depth)
+		case err == io.EOF:
+			return nil
+		case errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum) || errors.Is(err, io.ErrUnexpectedEOF):
 			return refuse("已损坏", "is damaged: %v", err)
-		}
-		if err != nil {
-			return nil // the end, or malformed XML: excelize stops there too
+		case errors.As(err, &enc):
+			return refuse(fmt.Sprintf("声明的编码是 %q，只能读取 UTF-8，请用 Excel 或 WPS 重新保存", enc.label),
+				"declares the encoding %q; only UTF-8 is read, as Excel and WPS write it: save the file again from either.", enc.label)
+		case err != nil:
+			return refuse("的 XML 格式错误", "is not well-formed XML: %v", err)
 		}
 		switch el := tok.(type) {
 		case xml.StartElement:
@@ -363,37 +553,42 @@ func checkPart(zf *zip.File) error {
 				return refuse(fmt.Sprintf("嵌套超过 %d 层", MaxXMLDepth), "nests its XML more than %d levels deep, the limit.", MaxXMLDepth)
 			}
 			switch local := el.Name.Local; {
-			case sheet && local == "row":
+			case kind.sheet && local == "row":
 				if rows++; rows > MaxRows {
 					return refuse(fmt.Sprintf("超过 %d 行，请分成几个文件", MaxRows), "has more than %d rows, the limit; split it into several files.", MaxRows)
 				}
 				valued, row = 0, rows
-				for _, a := range el.Attr {
-					if n, err := strconv.Atoi(a.Value); a.Name.Local == "r" && err == nil {
+				for _, r := range values(el, "r") {
+					if n, err := strconv.Atoi(r); err == nil {
 						row = n
 					}
 				}
-			case sheet && local == "c":
+			case kind.sheet && local == "c":
 				text = 0
-			case sheet && (local == "v" || local == "is"):
+			case kind.sheet && (local == "v" || local == "is"):
 				if valued++; valued > MaxColumns {
 					return refuse(fmt.Sprintf("第 %d 行超过 %d 列", row, MaxColumns), "fills more than %d columns of row %d, the limit.", MaxColumns, row)
 				}
-			case texts && local == "si":
+			case kind.texts && local == "si":
 				if strs++; strs > MaxSharedStrings {
 					return refuse(fmt.Sprintf("的不同文字超过 %d 条", MaxSharedStrings), "holds more than %d distinct texts, the limit.", MaxSharedStrings)
 				}
 				text = 0
-			case styles && local == "numFmt":
-				for _, a := range el.Attr {
-					if a.Name.Local == "formatCode" && utf8.RuneCountInString(a.Value) > MaxFormatCode {
+			case kind.styles && local == "numFmt":
+				for _, code := range values(el, "formatCode") {
+					if utf8.RuneCountInString(code) > MaxFormatCode {
 						return refuse(fmt.Sprintf("的数字格式超过 %d 个字符", MaxFormatCode), "has a number format longer than %d characters, the limit.", MaxFormatCode)
 					}
 				}
 			}
+			if visit != nil {
+				if err := visit(el); err != nil {
+					return err
+				}
+			}
 		case xml.EndElement:
 			depth--
-			if (sheet && el.Name.Local == "c") || (texts && el.Name.Local == "si") {
+			if (kind.sheet && el.Name.Local == "c") || (kind.texts && el.Name.Local == "si") {
 				text = -1
 			}
 		case xml.CharData:

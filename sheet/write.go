@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -50,12 +52,16 @@ func (c *CSV) Flush() error {
 }
 
 // Text is v as a cell that Excel, WPS and LibreOffice show as text, never run: a
-// cell starting with = + - @, a tab or a carriage return is a formula to them (OWASP
-// "CSV injection"), and the names, user agents and reasons the exports carry come
-// from outside — "=HYPERLINK(…)" in an official's spreadsheet is an attack. The
-// leading apostrophe is Excel's own mark of text.
+// cell starting with = + - @ (or their full-width forms, which a Chinese input
+// method types and WPS reads as the same), a tab, a line end, or any of these after
+// leading blanks, is a formula to one of them (OWASP "CSV injection"), and the
+// names, user agents and reasons the exports carry come from outside —
+// "=HYPERLINK(…)" in an official's spreadsheet is an attack. The leading
+// apostrophe is Excel's own mark of text.
 func Text(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+	first, _ := utf8.DecodeRuneInString(v)
+	lead, _ := utf8.DecodeRuneInString(strings.TrimLeftFunc(v, unicode.IsSpace))
+	if strings.ContainsRune("\t\r\n", first) || strings.ContainsRune("=+-@＝＋－＠", lead) {
 		return "'" + v
 	}
 	return v

@@ -11,10 +11,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"baocun"
+	"baocun/keyfile"
 )
 
 // Files of the audit signing key in the data dir: the private key (PKCS #8 PEM, mode
@@ -43,7 +43,7 @@ func LoadOrCreateAuditKey(path string) (ed25519.PrivateKey, error) {
 	}
 	pubPath := PublicKeyPath(path)
 	if _, err := os.Stat(pubPath); errors.Is(err, fs.ErrNotExist) {
-		if err := writeFileAtomic(pubPath, MarshalAuditPublicKey(key.Public().(ed25519.PublicKey)), 0o644); err != nil {
+		if err := keyfile.WriteAtomic(pubPath, MarshalAuditPublicKey(key.Public().(ed25519.PublicKey)), 0o644); err != nil {
 			return nil, auditKeyErr(pubPath, err)
 		}
 	}
@@ -65,18 +65,13 @@ func createAuditKey(path string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	// O_EXCL through a hard link: two processes creating the key at once end up with
-	// one key, the first one's.
-	tmp, err := writeTemp(path, data, 0o600)
+	// Two processes creating the key at once end up with one key, the first one's.
+	created, err := keyfile.Create(path, data, 0o600)
 	if err != nil {
 		return nil, auditKeyErr(path, err)
 	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return ReadAuditPrivateKey(path)
-		}
-		return nil, auditKeyErr(path, err)
+	if !created {
+		return ReadAuditPrivateKey(path)
 	}
 	return key, nil
 }
@@ -158,44 +153,4 @@ func auditKeyErr(path string, err error) error {
 	}
 	return &baocun.Error{Code: baocun.EINVALID, Op: "audit.key",
 		Message: fmt.Sprintf("审计密钥 %s 不可用 Audit key %s unusable: %v", path, path, err)}
-}
-
-func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
-	// The key must survive a power cut once anything has been signed with it.
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := writeTemp(path, data, mode)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }

@@ -89,7 +89,17 @@ func readBody(c *gin.Context) ([]byte, error) {
 	if c.Request.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	if n := c.Request.ContentLength; n > 0 {
+		// The length is declared (and net/http holds the body to it): one buffer of
+		// that size, not io.ReadAll's doublings, which hold twice the body at once.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(body, b); err != nil {
+			return nil, bodyError(err, limit)
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, bodyError(err, limit)
 	}

@@ -479,10 +479,17 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 	}
 	for _, h := range handlers {
 		validate, handle := h.validate, h.handle
-		// A step on a task still being opened waits until it is committed.
+		// A step on a task still being opened waits until it is committed, then is
+		// checked again: its validator saw the state without that step's commit.
 		run := func(ctx workflow.Context, st Step) (StepResult, error) {
-			if err := workflow.Await(ctx, func() bool { return len(r.opening) == 0 }); err != nil {
-				return StepResult{}, err
+			if len(r.opening) > 0 {
+				if err := workflow.Await(ctx, func() bool { return len(r.opening) == 0 }); err != nil {
+					return StepResult{}, err
+				}
+				r.validating = workflow.Now(ctx)
+				if err := validate(st); err != nil {
+					return StepResult{}, err
+				}
 			}
 			return handle(ctx, st)
 		}
@@ -522,6 +529,11 @@ func (r *pairingRun) find(match func(*baocun.Task) bool) *baocun.Task {
 		}
 	}
 	return nil
+}
+
+// isOpening reports whether task id is being written by a step not yet committed.
+func (r *pairingRun) isOpening(id string) bool {
+	return slices.ContainsFunc(r.opening, func(t baocun.Task) bool { return t.ID == id })
 }
 
 // applyOpening writes ch with its new tasks marked as opening until it is done.
@@ -736,9 +748,12 @@ func (r *pairingRun) reportTask(period int, now time.Time) baocun.Task {
 		p.Start.Format(time.DateOnly), p.End.AddDate(0, 0, -1).Format(time.DateOnly)), now, p.End.AddDate(0, 0, r.s.Settings.Windows.ReportDays))
 }
 
+// validateArrival checks the team only once the arrival task is committed: while
+// the approval that opens it is being written the state has no team yet, and the
+// handler checks again after the commit.
 func (r *pairingRun) validateArrival(st Step) error {
-	_, err := r.checkTask(baocun.TaskConfirmArrival, "确认进驻 confirm arrival")
-	if err == nil && !slices.ContainsFunc(r.s.Team, func(m baocun.Member) bool { return m.PersonID == st.Person }) {
+	t, err := r.checkTask(baocun.TaskConfirmArrival, "确认进驻 confirm arrival")
+	if err == nil && !r.isOpening(t.ID) && !slices.ContainsFunc(r.s.Team, func(m baocun.Member) bool { return m.PersonID == st.Person }) {
 		return temporal.NewNonRetryableApplicationError("只有工作组成员可以确认进驻 Only a member of the team confirms its arrival.", baocun.EFORBIDDEN, nil)
 	}
 	return err

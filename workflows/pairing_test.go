@@ -1692,3 +1692,49 @@ func TestPairingDecisionOnATaskBeingOpened(t *testing.T) {
 		t.Fatalf("after the decision the stage is %s, want reviews", got)
 	}
 }
+
+// An arrival confirmed while the team's approval is still being written (the
+// arrival task is in the database, the approved team not yet in the state) waits
+// for the commit and succeeds; it is not refused as if the member were not on the
+// team (found by CI: a second instance's driver read the task before the commit).
+// A non-member's arrival sent at that moment is still refused, after the commit,
+// and writes nothing.
+func TestPairingArrivalWhileTheTeamIsBeingApproved(t *testing.T) {
+	for _, tt := range []struct {
+		person string
+		code   string
+	}{{"P2", ""}, {"P5", baocun.EFORBIDDEN}} {
+		t.Run(tt.person, func(t *testing.T) {
+			f := newFixture(t, 1, nil)
+			r, s0 := f.startRun(0)
+			pid := r.p.ID
+			r.must(atNominate, workflows.UpdateNominateTeam, nominate("P1", "P2", "P3"))
+			approve, arrival := &updateCallbacks{}, &updateCallbacks{}
+			r.at(atApproveTeam, func() {
+				r.env.UpdateWorkflow(workflows.UpdateDecideTeam, "approve", approve, r.decide(baocun.TaskApproveTeam, baocun.OutcomeApprove, "")())
+				r.env.UpdateWorkflow(workflows.UpdateConfirmArrive, "arrive", arrival, arrive(tt.person)())
+			})
+			want := baocun.StagePlanning
+			if tt.code != "" {
+				want = baocun.StageStationed
+			}
+			r.at(atArrive, func() {
+				if p := f.pairing(pid); p.Stage != want {
+					t.Errorf("after the arrival the pairing is at %s, want %s", p.Stage, want)
+				}
+				r.env.CancelWorkflow()
+			})
+			r.env.ExecuteWorkflow(workflows.Pairing, s0)
+			if approve.rejected || approve.err != nil {
+				t.Fatalf("approval: %+v", approve)
+			}
+			if tt.code != "" {
+				if got := code(arrival.err); got != tt.code {
+					t.Fatalf("arrival by %s: %+v (%s), want %s", tt.person, arrival, got, tt.code)
+				}
+			} else if arrival.rejected || arrival.err != nil {
+				t.Fatalf("arrival: %+v", arrival)
+			}
+		})
+	}
+}

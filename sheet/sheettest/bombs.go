@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
+
+	"golang.org/x/text/encoding/unicode"
 
 	"baocun/sheet"
 )
@@ -74,6 +78,24 @@ func build() {
 	}
 	longText := `<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><r><t>` +
 		strings.Repeat("长", (sheet.MaxCellBytes-16)/3) + `</t></r></si></sst>`
+	// Deep XML that fills a worksheet part to its limit: what excelize would unpack
+	// and parse, unchecked, if the walk missed the part.
+	deep := func(limit int) func(io.Writer) {
+		return func(w io.Writer) {
+			io.WriteString(w, WorksheetHead)
+			io.WriteString(w, `<row r="1"><c r="A1" t="inlineStr"><is><t>code</t></is></c></row><row r="2"><c r="A2">`)
+			io.WriteString(w, strings.Repeat("<a>", (limit-1024)/3))
+		}
+	}
+	utf16 := func(xml []byte) []byte {
+		body, err := unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewEncoder().Bytes(xml)
+		if err != nil {
+			panic(err)
+		}
+		return append([]byte(`<?xml version="1.0" encoding="UTF-16LE"?>`), body...)
+	}
+	// The CSV bombs fill an upload's 8 MiB, a multipart form's framing aside.
+	const csvBody = 8<<20 - 4<<10
 	var csvLines, csvLong bytes.Buffer
 	csvLines.WriteString("department_code,village_code,kind\n")
 	for range sheet.MaxRows + 10 {
@@ -90,7 +112,7 @@ func build() {
 		{Name: "many parts", Data: workbook(manyParts...), Want: fmt.Sprintf("limit of %d", sheet.MaxParts)},
 		{Name: "many parts over the total", Data: workbook(fatParts...), Want: fmt.Sprintf("more than %d MiB", sheet.MaxUnzipBytes>>20)},
 		{Name: "deep XML", Data: workbook(part{name: "xl/worksheets/sheet1.xml", data: streamed(func(w io.Writer) {
-			io.WriteString(w, worksheetHead)
+			io.WriteString(w, WorksheetHead)
 			io.WriteString(w, strings.Repeat("<row>", 1_000_000))
 		})}), Want: fmt.Sprintf("more than %d levels", sheet.MaxXMLDepth)},
 		{Name: "many rows", Data: workbook(part{name: "xl/worksheets/sheet1.xml", data: sheetOf(rows)}), Want: fmt.Sprintf("more than %d rows", sheet.MaxRows)},
@@ -108,8 +130,29 @@ func build() {
 			`<numFmts count="1"><numFmt numFmtId="164" formatCode="` + strings.Repeat("0", 100_000) + `"/></numFmts></styleSheet>`)}),
 			Want: fmt.Sprintf("longer than %d characters", sheet.MaxFormatCode)},
 		{Name: "wide rows", Data: workbook(part{name: "xl/worksheets/sheet1.xml", data: sheetOf(wide)}), Want: fmt.Sprintf("more than %d columns", sheet.MaxColumns)},
+		// A part that declares another encoding is what excelize decodes (charset.NewReaderLabel):
+		// the walk must not read it as UTF-8 and take the mess for malformed XML.
+		{Name: "a worksheet in UTF-16", Data: workbook(part{name: "xl/worksheets/sheet1.xml", data: utf16(streamed(deep(sheet.MaxPartBytes / 2)))}),
+			Want: `declares the encoding "UTF-16LE"`},
+		{Name: "shared strings in UTF-16", Data: workbook(part{name: "xl/sharedStrings.xml", data: utf16(streamed(texts))},
+			part{name: "xl/worksheets/sheet1.xml", data: sheetOf(func(w io.Writer) { io.WriteString(w, `<row r="1"><c r="A1" t="s"><v>0</v></c></row>`) })}),
+			Want: `declares the encoding "UTF-16LE"`},
+		// The workbook's relationships name the sheet, whatever the part is called.
+		{Name: "a worksheet not named .xml", Data: workbook(sheetAt("worksheets/sheet1.bin", streamed(deep(sheet.MaxPartBytes)))...),
+			Want: fmt.Sprintf("more than %d levels", sheet.MaxXMLDepth)},
+		{Name: "a worksheet elsewhere", Data: workbook(sheetAt("data/rows.xml", streamed(func(w io.Writer) {
+			io.WriteString(w, WorksheetHead)
+			io.WriteString(w, strings.Repeat("<row/>", sheet.MaxRows+10))
+			io.WriteString(w, `</sheetData></worksheet>`)
+		}))...), Want: fmt.Sprintf("xl/data/rows.xml has more than %d rows", sheet.MaxRows)},
 		{Name: "CSV of many lines", Data: csvLines.Bytes(), ContentType: "text/csv", Want: fmt.Sprintf("past line %d", sheet.MaxRows)},
 		{Name: "CSV with a long line", Data: csvLong.Bytes(), ContentType: "text/csv", Want: fmt.Sprintf("limit of %d bytes", sheet.MaxLineBytes)},
+		// One record of eight million empty fields, were it split before it is counted.
+		{Name: "CSV of commas", Data: append([]byte("code,name\n"), bytes.Repeat([]byte(","), csvBody)...), ContentType: "text/csv",
+			Want: fmt.Sprintf("more than %d columns", sheet.MaxColumns)},
+		// Blank lines each as wide as a line may be, up to the last line a file may use.
+		{Name: "CSV of blank lines of commas", Data: append([]byte("code,name\n"), bytes.Repeat([]byte(strings.Repeat(",", sheet.MaxColumns-1)+"\n"), csvBody/sheet.MaxColumns)...),
+			ContentType: "text/csv", Want: fmt.Sprintf("past line %d", sheet.MaxRows)},
 	}
 	for i := range bombs {
 		if bombs[i].ContentType == "" {
@@ -118,7 +161,8 @@ func build() {
 	}
 }
 
-const worksheetHead = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` +
+// WorksheetHead is how a worksheet's XML starts, up to its rows.
+const WorksheetHead = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` +
 	`<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`
 
 // HugePart is a worksheet of n bytes of spaces inside its sheetData (n a multiple of
@@ -128,7 +172,7 @@ const worksheetHead = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` 
 // further mebibyte deflates, after a flush, to the same bytes, which are repeated.
 func HugePart(n int64) (data []byte, size uint64, crc uint32) {
 	const mib = 1 << 20
-	head, tail := []byte(worksheetHead), []byte(`</sheetData></worksheet>`)
+	head, tail := []byte(WorksheetHead), []byte(`</sheetData></worksheet>`)
 	block := bytes.Repeat([]byte(" "), mib)
 	var b bytes.Buffer
 	fw, _ := flate.NewWriter(&b, flate.BestCompression)
@@ -165,7 +209,7 @@ func hugePart(n int64) rawPart {
 
 func sheetOf(rows func(io.Writer)) []byte {
 	return streamed(func(w io.Writer) {
-		io.WriteString(w, worksheetHead)
+		io.WriteString(w, WorksheetHead)
 		rows(w)
 		io.WriteString(w, `</sheetData></worksheet>`)
 	})
@@ -192,6 +236,16 @@ type part struct {
 	data []byte
 	raw  rawPart
 	lie  bool
+}
+
+// Workbook is a minimal XLSX that excelize opens (its one sheet holds "code" in A1),
+// with the parts given, by name, added or replacing its own.
+func Workbook(parts map[string]string) []byte {
+	var extra []part
+	for _, name := range slices.Sorted(maps.Keys(parts)) {
+		extra = append(extra, part{name: name, data: []byte(parts[name])})
+	}
+	return workbook(extra...)
 }
 
 // workbook is a minimal XLSX that excelize opens, with parts added or replacing its own.
@@ -240,6 +294,16 @@ func workbook(extra ...part) []byte {
 	}
 	zw.Close()
 	return b.Bytes()
+}
+
+// sheetAt is a workbook's parts for a first sheet at target (relative to xl/), as
+// the workbook's relationships name it.
+func sheetAt(target string, data []byte) []part {
+	return []part{
+		{name: "xl/_rels/workbook.xml.rels", data: []byte(`<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+			`<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="` + target + `"/></Relationships>`)},
+		{name: "xl/" + target, data: data},
+	}
 }
 
 // column is the spreadsheet's name of column n (1 → A, 27 → AA).
