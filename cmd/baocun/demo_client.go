@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,24 +97,48 @@ func (c *apiClient) download(ctx context.Context, path string) ([]byte, error) {
 }
 
 // send sends one request and returns the body of a 2xx answer; any other answer is
-// an *apiError.
+// an *apiError. A 429 (a sign-in throttle, the password slots busy) was not acted
+// on: send waits the Retry-After it names and sends again, a few times at most, as
+// a careful client does.
 func (c *apiClient) send(ctx context.Context, method, path string, in any) ([]byte, error) {
-	var body io.Reader
+	var payload []byte
 	ct := ""
 	switch v := in.(type) {
 	case nil:
 	case string:
-		body, ct = strings.NewReader(v), "text/csv"
+		payload, ct = []byte(v), "text/csv"
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
-		body, ct = bytes.NewReader(b), "application/json"
+		payload, ct = b, "application/json"
+	}
+	for attempt := 1; ; attempt++ {
+		data, wait, err := c.sendOnce(ctx, method, path, payload, ct)
+		if wait == 0 || attempt == maxTooMany {
+			return data, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// maxTooMany is how many times send tries a request that hears 429.
+const maxTooMany = 5
+
+// sendOnce sends the request once; wait is the Retry-After of a 429, else 0.
+func (c *apiClient) sendOnce(ctx context.Context, method, path string, payload []byte, ct string) (data []byte, wait time.Duration, err error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
@@ -126,12 +151,12 @@ func (c *apiClient) send(ctx context.Context, method, path string, in any) ([]by
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err = io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &apiError{Method: method, Path: path, Status: resp.StatusCode}
@@ -148,9 +173,14 @@ func (c *apiClient) send(ctx context.Context, method, path string, in any) ([]by
 		} else {
 			e.Message = strings.TrimSpace(string(data))
 		}
-		return nil, e
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs >= 0 {
+				wait = min(time.Duration(max(secs, 1))*time.Second, time.Minute)
+			}
+		}
+		return nil, wait, e
 	}
-	return data, nil
+	return data, 0, nil
 }
 
 // ready reports whether /readyz answers 200.
