@@ -230,13 +230,16 @@ func (db *DB) CreateToken(ctx context.Context, userID, epoch int64, kind string,
 	expires := now.Add(ttl)
 	ended := 0
 	err := db.InTx(ctx, func(tx *Tx) error {
-		// One statement checks and inserts. On PostgreSQL FOR SHARE waits for a
+		// One statement checks and inserts. On PostgreSQL FOR UPDATE waits for a
 		// transaction ending the sessions (it updates the user's row first) and then
-		// sees its epoch; on SQLite the transaction holds the write lock already.
+		// sees its epoch, and it orders sign-ins of one account, so the cap below
+		// counts the tokens of those that committed first (FOR SHARE would let two
+		// run at once, each blind to the other's token: 21 live); on SQLite the
+		// transaction holds the write lock already.
 		q := `INSERT INTO tokens (hash, user_id, kind, created_at, expires_at)
 			SELECT ?, id, ?, ?, ? FROM users WHERE id = ? AND credential_epoch = ? AND disabled = 0`
 		if tx.Dialect() == Postgres {
-			q += " FOR SHARE"
+			q += " FOR UPDATE"
 		}
 		res, err := tx.ExecContext(ctx, q, tokenHash(token), kind, FormatTime(now), FormatTime(expires), userID, epoch)
 		if err != nil {

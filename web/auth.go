@@ -270,13 +270,15 @@ func handleLogin(d Deps) gin.HandlerFunc {
 }
 
 // auditRefusedSignIn writes the refusal of a sign-in (or of the current password of
-// a password change) to the trail. A refusal that checked no password costs its
-// sender nothing, so those are sampled per network like anonymous denials: a client
-// polling a throttle must not write an entry a poll.
+// a password change) to the trail. An anonymous refusal that checked no password
+// costs its sender nothing, so those are sampled per network like anonymous
+// denials: a client polling a throttle must not write an entry a poll. A signed-in
+// user's refusals (a password change) are all written: they have an actor, and
+// anonymous noise from the same network must not use up their sample.
 func auditRefusedSignIn(c *gin.Context, d Deps, e *baocun.AuditEntry, res baocun.LoginResult, err error) error {
 	e.Status = statusOf[baocun.ErrorCode(err)]
 	e.Summary = summary(map[string]any{"result": "failure", "reason": loginReason(res)})
-	if !passwordChecked(res, err) && !d.sampled(c, e) {
+	if currentUser(c) == nil && !passwordChecked(res, err) && !d.sampled(c, e) {
 		return nil
 	}
 	return d.Audit.Append(c.Request.Context(), e)

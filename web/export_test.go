@@ -23,3 +23,6 @@ func RouteBodyLimits() map[string]int64 {
 
 // LocalPath is the check of a redirect target taken from input.
 var LocalPath = localPath
+
+// AnonymousSample is how many anonymous denials a network has audited at once.
+const AnonymousSample = anonAuditBurst

@@ -664,6 +664,30 @@ func TestSecuritySignInBounds(t *testing.T) {
 		}
 	})
 
+	runFlood(t, f, "anonymous noise does not hide a signed-in user's refused password change from the trail", func(t *testing.T) {
+		const addr = "198.51.100.7"
+		owner3 := f.login(f.srv, "owner3")
+		// The network's sample of anonymous denials used up, its failure bucket filled.
+		for range 2 * web.AnonymousSample {
+			from(t, proxy, addr, "", "GET", "/api/v1/users", nil)
+		}
+		for i := range 40 {
+			signInFrom(t, proxy, addr, fmt.Sprintf("nobody%d", i), "wrong-password-1")
+		}
+		var before int64
+		f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_entries WHERE actor = 'owner3' AND action = 'user.password_change'").Scan(&before)
+		status, _, body := from(t, proxy, addr, owner3, "POST", "/api/v1/auth/password",
+			map[string]string{"old_password": password, "new_password": "another-password-1"})
+		if status != http.StatusTooManyRequests {
+			t.Fatalf("a password change from a throttled network: %d %s", status, body)
+		}
+		var after int64
+		f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_entries WHERE actor = 'owner3' AND action = 'user.password_change' AND status = 429").Scan(&after)
+		if after != 1 || before != 0 {
+			t.Fatalf("the throttled password change left %d entries (%d before), want 1", after, before)
+		}
+	})
+
 	// An admin's reset changes the account (its state), so this one runs outside
 	// runAttack; what it asserts is that no session of the old password lives.
 	t.Run("a sign-in in flight when an admin resets the password keeps no session", func(t *testing.T) {
