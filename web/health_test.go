@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,4 +88,43 @@ func TestHealthzMetricsAndUnknownPath(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// Behind a proxy nobody named in --trusted-proxies every client is the proxy's one
+// address to the sign-in limits: a request with X-Forwarded-For from such a peer is
+// counted and logged once, so the operator learns of it; one from a trusted proxy,
+// or without the header, is not counted.
+func TestUntrustedForwardedIsReported(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	h := web.NewServer(web.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registry: reg, TrustedProxies: []string{"10.0.0.1"}})
+	send := func(peer, forwarded string) {
+		r := httptest.NewRequest("GET", "/healthz", nil)
+		r.RemoteAddr = peer + ":4000"
+		if forwarded != "" {
+			r.Header.Set("X-Forwarded-For", forwarded)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	send("192.0.2.1", "198.51.100.1")
+	send("192.0.2.1", "198.51.100.2")
+	send("10.0.0.1", "198.51.100.3") // the trusted proxy
+	send("192.0.2.1", "")
+	_, body := get(t, h, "/metrics")
+	if !strings.Contains(body, "baocun_http_untrusted_forwarded_total 2") {
+		t.Errorf("/metrics after two forwarded requests from an untrusted peer:\n%s", grepLines(body, "untrusted"))
+	}
+	if n := strings.Count(logs.String(), "not in --trusted-proxies"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
 }

@@ -63,7 +63,10 @@ func NewServer(d Deps) http.Handler {
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		panic(err) // validated by the caller; a test covers it
 	}
-	r.Use(recovery(d.Logger), frontDoor(parseProxies(d.TrustedProxies), d.HSTS), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
+	forwarded := prometheus.NewCounter(prometheus.CounterOpts{Name: "baocun_http_untrusted_forwarded_total",
+		Help: "Requests carrying X-Forwarded-For from a peer not in --trusted-proxies (a proxy that should be named there?)."})
+	d.Registry.MustRegister(forwarded)
+	r.Use(recovery(d.Logger), frontDoor(parseProxies(d.TrustedProxies), d.HSTS, d.Logger, forwarded), requestLog(d.Logger), newHTTPMetrics(d.Registry).middleware())
 	d.signins = newPerNetwork(gateRate, gateBurst, gateInFlight)
 	d.anonymous = newPerNetwork(anonAuditRate, anonAuditBurst, 0)
 	d.unaudited = prometheus.NewCounter(prometheus.CounterOpts{Name: "baocun_audit_unaudited_total",

@@ -1,15 +1,19 @@
 package web
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ctxHTTPS says the request reached the service over HTTPS.
@@ -20,9 +24,23 @@ const ctxHTTPS = "baocun.https"
 // where it was linked from; with hsts set, a browser that came over HTTPS keeps to
 // it. Pages set their own Content-Security-Policy (setPageHeaders); everything else
 // is data, which needs none of a page's powers.
-func frontDoor(trusted []netip.Prefix, hsts time.Duration) gin.HandlerFunc {
+//
+// A request carrying X-Forwarded-For from a peer that is not a trusted proxy is
+// counted (forwarded) and, the first time, logged: behind a reverse proxy the
+// operator has not named in --trusted-proxies, every client is the proxy's one
+// network to the sign-in limits, so a city's officials share one network's budget
+// and one guesser's lock.
+func frontDoor(trusted []netip.Prefix, hsts time.Duration, logger *slog.Logger, forwarded prometheus.Counter) gin.HandlerFunc {
 	hstsValue := "max-age=" + strconv.FormatInt(int64(hsts/time.Second), 10)
+	var warn sync.Once
 	return func(c *gin.Context) {
+		if c.Request.Header.Get("X-Forwarded-For") != "" && !trustedPeer(c.Request, trusted) {
+			forwarded.Inc()
+			warn.Do(func() {
+				logger.Warn("X-Forwarded-For from a peer not in --trusted-proxies: every client behind it counts as that one address for the sign-in limits; name the proxy in --trusted-proxies",
+					"peer", c.Request.RemoteAddr)
+			})
+		}
 		https := isHTTPS(c.Request, trusted)
 		c.Set(ctxHTTPS, https)
 		h := c.Writer.Header()
@@ -51,19 +69,11 @@ func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
 	if len(lines) == 0 {
 		return false
 	}
-	proto := lines[len(lines)-1]
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	if !trustedPeer(r, trusted) {
 		return false
 	}
-	peer := ap.Addr().Unmap()
-	for _, p := range trusted {
-		if p.Contains(peer) {
-			protos := strings.Split(proto, ",")
-			return strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
-		}
-	}
-	return false
+	protos := strings.Split(lines[len(lines)-1], ",")
+	return strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
 }
 
 // secure reports whether the request came over HTTPS, for the session cookie's
@@ -102,4 +112,14 @@ func localPath(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// trustedPeer reports whether r came straight from a proxy the operator trusts.
+func trustedPeer(r *http.Request, trusted []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	peer := ap.Addr().Unmap()
+	return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(peer) })
 }
