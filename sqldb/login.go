@@ -24,8 +24,14 @@ import (
 //   - The lock counts failures per (name as typed, network): after
 //     freeLoginFailures each further failure locks that name for that network for
 //     twice as long as the last, up to maxLockout. Another network is not locked,
-//     so one cannot keep the owner out.
-//   - Failures per network, whatever the name (addressFailures).
+//     so one cannot keep the owner out. An attempt with a known-device credential
+//     of the name is counted under a key of its own, network "#" deviceID (see
+//     lockKey): a colleague behind the owner's NAT who sends a wrong password
+//     whenever no lock holds keeps the network locked, not the owner's device.
+//   - Failures per network, whatever the name (addressFailures) — except that a
+//     known-device credential whose own lock does not hold is not refused by it:
+//     whoever filled the network's bucket, the device is slowed by its own lock.
+//     Its wrong passwords still charge the bucket like anyone's.
 //   - Failures per name (accountFailures) — except from a familiar client: a
 //     network the account signed in from within trustedFor, or a device holding a
 //     known-device credential of the account's current password. Only its own lock
@@ -35,9 +41,14 @@ import (
 //     right password costs a hash like a wrong one, so an account holder signing in
 //     in a loop would keep the password slots from everyone else.
 //
-// Every throttle is checked before the password, and a refusal charges the
-// network's failure bucket (up to maxLockout of debt): polling a throttle for the
-// moment it admits one more guess is not free.
+// Every throttle is checked before the password. A refusal by addressFailures
+// charges that bucket again (up to maxLockout of debt): polling it for the moment it
+// admits one more guess is not free. A refusal by any other throttle charges
+// nothing: the success throttles refuse right passwords (an account's script in a
+// loop, an office's morning behind one NAT), and accountFailures is filled by
+// whoever guesses the name from anywhere, so charging those refusals to the network
+// would let one account, one busy morning or a remote attacker lock a whole office
+// out, right passwords and known devices included.
 //
 // Unknown names are counted exactly like accounts, and a locked or disabled account
 // checks the password like any other: the answers and their cost are the same.
@@ -133,23 +144,36 @@ func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginRes
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return baocun.LoginResult{}, err
 	}
-	familiar := lastSuccess > 0 && now.Sub(time.UnixMilli(lastSuccess)) < trustedFor ||
-		found && db.knownDevice(a.Device, a.Username, epoch, now)
+	device := found && db.knownDevice(a.Device, a.Username, epoch, now)
+	familiar := lastSuccess > 0 && now.Sub(time.UnixMilli(lastSuccess)) < trustedFor || device
+	key := lockKey(src, a.Device, device)
+	// A known device whose own lock holds is throttled like anyone: the lock,
+	// not the network's bucket, is what spares the network a stolen credential's
+	// guesses, so it must not buy more hashes.
+	deviceFree := false
+	if device {
+		var until int64
+		err := db.QueryRowContext(ctx, "SELECT locked_until FROM login_failures WHERE username = ? AND source = ?", a.Username, key).Scan(&until)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return baocun.LoginResult{}, err
+		}
+		deviceFree = until <= ms(now)
+	}
 
 	checks := []struct {
 		b   bucket
 		key string
 	}{{addressFailures, src}, {accountFailures, a.Username}, {addressSuccesses, src}, {accountSuccesses, a.Username}}
 	for _, c := range checks {
-		if familiar && c.b == accountFailures {
+		if familiar && c.b == accountFailures || deviceFree && c.b == addressFailures {
 			continue
 		}
 		wait, err := db.bucketWait(ctx, c.b, c.b.key(c.key), now)
-		if err == nil && wait > 0 {
+		if err == nil && wait > 0 && c.b == addressFailures {
 			err = db.chargeRefusal(ctx, addressFailures.key(src), now)
 		}
 		if err != nil || wait > 0 {
-			return baocun.LoginResult{Reason: "throttled: " + c.b.name}, throttled(c.b, wait, err)
+			return baocun.LoginResult{Reason: "throttled: " + c.b.name}, throttled(wait, err)
 		}
 	}
 
@@ -159,11 +183,20 @@ func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginRes
 	}
 
 	if found && disabled == 0 && ok {
+		// A device's row is kept only as long as failures are: nothing reads its
+		// last_success, and the device gets a new credential (a new key) below.
+		keep := trustedFor
+		if device {
+			keep = forgetAfter
+		}
 		var one int
 		err := db.QueryRowContext(ctx, `INSERT INTO login_failures (username, source, last_success, forget_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (username, source) DO UPDATE SET failures = 0, last_success = excluded.last_success,
 				forget_at = CASE WHEN login_failures.forget_at > excluded.forget_at THEN login_failures.forget_at ELSE excluded.forget_at END
-			WHERE login_failures.locked_until <= ? RETURNING 1`, a.Username, src, ms(now), ms(now.Add(trustedFor)), ms(now)).Scan(&one)
+			WHERE login_failures.locked_until <= ? RETURNING 1`, a.Username, key, ms(now), ms(now.Add(keep)), ms(now)).Scan(&one)
+		if err == nil && device {
+			err = db.rememberNetwork(ctx, a.Username, src, now)
+		}
 		if err == nil {
 			for _, c := range checks[2:] {
 				if err := db.chargeBucket(ctx, c.b.key(c.key), c.b.interval, now); err != nil {
@@ -187,17 +220,17 @@ func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginRes
 	err = db.QueryRowContext(ctx, `INSERT INTO login_failures (username, source, failures, last_failure, forget_at) VALUES (?, ?, 1, ?, ?)
 		ON CONFLICT (username, source) DO UPDATE SET failures = login_failures.failures + 1, last_failure = excluded.last_failure,
 			forget_at = CASE WHEN login_failures.forget_at > excluded.forget_at THEN login_failures.forget_at ELSE excluded.forget_at END
-		WHERE login_failures.locked_until <= ? RETURNING failures`, a.Username, src, ms(now), ms(now.Add(forgetAfter)), ms(now)).Scan(&n)
+		WHERE login_failures.locked_until <= ? RETURNING failures`, a.Username, key, ms(now), ms(now.Add(forgetAfter)), ms(now)).Scan(&n)
 	counted := err == nil
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		res.LockedUntil, err = db.lockedUntil(ctx, a.Username, src)
+		res.LockedUntil, err = db.lockedUntil(ctx, a.Username, key)
 		res.Reason = "locked"
 	case err == nil:
 		if d := lockout(n); d > 0 {
 			res.LockedUntil = now.Add(d)
 			_, err = db.ExecContext(ctx, "UPDATE login_failures SET locked_until = ? WHERE username = ? AND source = ? AND locked_until < ?",
-				ms(res.LockedUntil), a.Username, src, ms(res.LockedUntil))
+				ms(res.LockedUntil), a.Username, key, ms(res.LockedUntil))
 		}
 	}
 	if err != nil {
@@ -214,23 +247,54 @@ func (db *DB) Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginRes
 	return res, errBadLogin
 }
 
+// lockKey is the login_failures source an attempt's failures count under: its
+// network, or, with a valid known-device credential of the name, network "#"
+// deviceID. The network stays in the key so a stolen credential guessing from
+// another network does not lock the owner's device where the owner is.
+func lockKey(network, cred string, device bool) string {
+	if !device {
+		return network
+	}
+	return network + "#" + deviceID(cred)
+}
+
+// deviceID is a short stable id of a known-device credential: enough to tell one
+// device's credential from another's, and no credential itself (the table is read by
+// whoever reads the database, and a credential would work from anywhere).
+func deviceID(cred string) string {
+	sum := sha256.Sum256([]byte(cred))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// rememberNetwork marks network familiar for username after a known device signed in
+// from it, as a success without the credential would: a second browser there, or the
+// owner after the cookie is cleared, is then spared the account's throttle. It sets
+// last_success only and leaves failures and the lock alone, locked or not: the
+// owner's success says nothing of the others behind the network, and resetting their
+// count would give a colleague guessing there three free guesses a sign-in.
+func (db *DB) rememberNetwork(ctx context.Context, username, network string, now time.Time) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO login_failures (username, source, last_success, forget_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (username, source) DO UPDATE SET last_success = excluded.last_success,
+			forget_at = CASE WHEN login_failures.forget_at > excluded.forget_at THEN login_failures.forget_at ELSE excluded.forget_at END`,
+		username, network, ms(now), ms(now.Add(trustedFor)))
+	return err
+}
+
 func (db *DB) lockedUntil(ctx context.Context, username, src string) (time.Time, error) {
 	var until int64
 	err := db.QueryRowContext(ctx, "SELECT locked_until FROM login_failures WHERE username = ? AND source = ?", username, src).Scan(&until)
 	return time.UnixMilli(until).UTC(), err
 }
 
-// throttled is the 429 of b (or the error reading it).
-func throttled(b bucket, wait time.Duration, err error) error {
+// throttled is the 429 of a throttle (or the error reading it). Every throttle says
+// the same, only the wait differs: an unknown name has no success bucket, so a
+// message of the success throttles' own would tell that a name exists and is busy.
+func throttled(wait time.Duration, err error) error {
 	if err != nil {
 		return err
 	}
-	zh, en := "登录失败次数过多", "Too many failed sign-ins"
-	if b == addressSuccesses || b == accountSuccesses {
-		zh, en = "登录次数过多", "Too many sign-ins"
-	}
 	return &baocun.Error{Code: baocun.ETOOMANY, RetryAfter: wait, Op: "sign-in throttle",
-		Message: fmt.Sprintf("%s，请 %d 秒后再试 %s: try again in %d s.", zh, seconds(wait), en, seconds(wait))}
+		Message: fmt.Sprintf("登录尝试次数过多，请 %d 秒后再试 Too many sign-in attempts: try again in %d s.", seconds(wait), seconds(wait))}
 }
 
 func seconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }

@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -160,7 +161,7 @@ func TestLoginThrottles(t *testing.T) {
 			_, err := attempt(db, fmt.Sprintf("name%d", i), "wrong-password-z", "203.0.113.99", now.Add(4*time.Second))
 			if baocun.ErrorCode(err) == baocun.ETOOMANY {
 				throttled = err
-				if !strings.Contains(err.Error(), "Too many failed sign-ins") {
+				if !strings.Contains(err.Error(), "Too many sign-in attempts") {
 					t.Fatalf("throttle message: %v", err)
 				}
 				break
@@ -701,6 +702,247 @@ func TestLastAdminKept(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+		}
+	})
+}
+
+// bucketDebt is how far the throttle bucket under key is charged ahead of now (0
+// for none).
+func bucketDebt(t *testing.T, db *sqldb.DB, key string, now time.Time) time.Duration {
+	t.Helper()
+	var tat int64
+	err := db.QueryRowContext(context.Background(), "SELECT tat FROM login_buckets WHERE key = ?", key).Scan(&tat)
+	if err != nil {
+		return 0
+	}
+	return max(time.UnixMilli(tat).Sub(now), 0)
+}
+
+// A refusal charges the network's failure bucket only when that bucket refused it:
+// one account's script looping past its own success throttle, an office's morning
+// past the network's success throttle, or a name's failure throttle filled from
+// elsewhere, each leave the network's failure bucket as it was, and the next official
+// from the same network signs in.
+func TestThrottleRefusalsChargeOnlyTheNetworksFailures(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		now := time.Now()
+		office := "203.0.113.9"
+		if _, err := attempt(db, "lead", loginPassword, office, now); err != nil {
+			t.Fatal(err)
+		}
+		// owner's script: 10 sign-ins, then refused by its own success bucket, 5 a second.
+		refused := 0
+		var last time.Time
+		for i := range 60 {
+			last = now.Add(time.Duration(i) * 200 * time.Millisecond)
+			if res, err := attempt(db, "owner", loginPassword, office, last); err != nil {
+				if res.Reason != "throttled: account successes" {
+					t.Fatalf("the loop's sign-in %d: %+v %v", i, res, err)
+				}
+				refused++
+			}
+		}
+		if refused != 50 {
+			t.Fatalf("the loop: %d of 60 refused, want 50", refused)
+		}
+		if d := bucketDebt(t, db, "address:"+office, last); d > 0 {
+			t.Fatalf("50 refusals by the account's success throttle charged the network's failure bucket %s", d)
+		}
+		if res, err := attempt(db, "lead", loginPassword, office, last.Add(time.Second)); err != nil {
+			t.Fatalf("the next official, familiar network, right password, after the loop: %+v %v", res, err)
+		}
+
+		// The network's morning: its success bucket is spent, and everyone retries.
+		morning := now.Add(time.Hour)
+		if _, err := db.ExecContext(ctx, "INSERT INTO login_buckets (key, tat) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
+			"address-ok:"+office, morning.Add(10*time.Minute).UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			name := []string{"owner", "lead", "rev"}[i%3]
+			if res, err := attempt(db, name, loginPassword, office, morning.Add(time.Duration(i)*100*time.Millisecond)); res.Reason != "throttled: address successes" {
+				t.Fatalf("retry %d in a spent morning: %+v %v", i, res, err)
+			}
+		}
+		if d := bucketDebt(t, db, "address:"+office, morning); d > 0 {
+			t.Fatalf("200 refusals by the network's success throttle charged its failure bucket %s", d)
+		}
+
+		// A name's failure throttle filled from many networks: its owner retrying from
+		// the office (no device, not familiar there) is refused, and the office is not.
+		attack := now.Add(2 * time.Hour)
+		other := "198.51.100.50"
+		for i := range 12 {
+			attempt(db, "rev", "wrong-password-xx", fmt.Sprintf("2001:db8:%x::1", i+1), attack)
+		}
+		for i := range 35 {
+			if res, err := attempt(db, "rev", loginPassword, other, attack.Add(time.Duration(i)*time.Second)); res.Reason != "throttled: account" {
+				t.Fatalf("the attacked name's retry %d: %+v %v", i, res, err)
+			}
+		}
+		if d := bucketDebt(t, db, "address:"+other, attack.Add(40*time.Second)); d > 0 {
+			t.Fatalf("35 refusals by a name's failure throttle charged the network's failure bucket %s", d)
+		}
+		if res, err := attempt(db, "owner", loginPassword, other, attack.Add(40*time.Second)); err != nil {
+			t.Fatalf("a colleague, right password, from the attacked name's network: %+v %v", res, err)
+		}
+
+		// The network's own failure bucket still charges its refusals: polling it costs.
+		spray := "192.0.2.99"
+		var err error
+		for i := range 40 {
+			if _, err = attempt(db, fmt.Sprintf("name%d", i), "wrong-password-z", spray, attack); baocun.ErrorCode(err) == baocun.ETOOMANY {
+				break
+			}
+		}
+		before := bucketDebt(t, db, "address:"+spray, attack)
+		if _, err := attempt(db, "name0", "wrong-password-z", spray, attack); baocun.ErrorCode(err) != baocun.ETOOMANY {
+			t.Fatalf("polling a full failure bucket: %v", err)
+		}
+		if after := bucketDebt(t, db, "address:"+spray, attack); after <= before {
+			t.Fatalf("polling a full failure bucket cost nothing: %s, then %s", before, after)
+		}
+	})
+}
+
+// A device that signed in before, with the right password, is not refused by its
+// network's failure throttle alone: whoever filled it, the device's own failures
+// are its limit. Without the credential, or with a forged one, the throttle holds.
+func TestThrottleSparesAKnownDeviceWithTheRightPassword(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		now := time.Now()
+		own, err := attempt(db, "owner", loginPassword, "192.0.2.1", now)
+		if err != nil || own.Device == "" {
+			t.Fatalf("the owner's sign-in: %+v %v", own, err)
+		}
+		office := "203.0.113.20"
+		sprayed := 0
+		for ; sprayed < 40; sprayed++ {
+			if _, err = attempt(db, fmt.Sprintf("name%d", sprayed), "wrong-password-z", office, now); baocun.ErrorCode(err) == baocun.ETOOMANY {
+				break
+			}
+		}
+		if baocun.ErrorCode(err) != baocun.ETOOMANY {
+			t.Fatalf("a spray of %d names: %v", sprayed, err)
+		}
+		at := now.Add(time.Second)
+		try := func(device, password string) (baocun.LoginResult, error) {
+			return db.Login(ctx, baocun.LoginAttempt{Username: "owner", Password: password, Source: office, Device: device, Now: at})
+		}
+		for name, device := range map[string]string{"no": "", "a forged": own.Device[:len(own.Device)-2] + "AA"} {
+			if res, err := try(device, loginPassword); baocun.ErrorCode(err) != baocun.ETOOMANY || res.Reason != "throttled: address" {
+				t.Fatalf("%s credential on a network whose failure bucket is full: %+v %v", name, res, err)
+			}
+		}
+		res, err := try(own.Device, loginPassword)
+		if err != nil || res.User == nil {
+			t.Fatalf("the owner's device, right password, on a network whose failure bucket is full: %+v %v", res, err)
+		}
+		// A wrong password from the device is still a failure the network pays for.
+		before := bucketDebt(t, db, "address:"+office, at)
+		if _, err := try(res.Device, "wrong-password-q"); baocun.ErrorCode(err) != baocun.EUNAUTHORIZED {
+			t.Fatalf("the device, wrong password: %v", err)
+		}
+		if after := bucketDebt(t, db, "address:"+office, at); after <= before {
+			t.Fatalf("the device's wrong password cost the network nothing: %s, then %s", before, after)
+		}
+	})
+}
+
+// A colleague behind the owner's NAT sends one wrong password whenever no lock
+// holds, for hours: the network stays locked for clients without a device
+// credential, but the owner's device, with the right password, signs in each time.
+// The device's own wrong guesses lock it alone — and a stolen credential with it.
+func TestSignInKnownDeviceHasItsOwnLock(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		ctx := context.Background()
+		start := time.Now()
+		owner, colleague := "2001:db8:1:2::bbbb", "2001:db8:1:2:aaaa:aaaa:aaaa:aaaa"
+		res, err := attempt(db, "lead", loginPassword, owner, start)
+		if err != nil || res.Device == "" {
+			t.Fatalf("the owner's first sign-in: %+v %v", res, err)
+		}
+		device := res.Device
+		device1 := device
+		var until time.Time
+		sent, ok, tries, lockedOut := 0, 0, 0, 0
+		for s := 1; s < 3*3600; s++ {
+			now := start.Add(time.Duration(s) * time.Second)
+			if !now.Before(until) {
+				r, _ := attempt(db, "lead", "wrong-password-xx", colleague, now)
+				sent++
+				until = r.LockedUntil
+			}
+			if s%600 == 300 && s > 1800 {
+				tries++
+				if r, _ := attempt(db, "lead", loginPassword, owner, now); r.Reason == "locked" {
+					lockedOut++ // the network's lock holds without the credential
+				}
+				r, err := db.Login(ctx, baocun.LoginAttempt{Username: "lead", Password: loginPassword, Source: owner, Device: device, Now: now})
+				if err != nil {
+					t.Fatalf("the owner's device, right password, %s into the colleague's guessing: %+v %v", now.Sub(start), r, err)
+				}
+				ok++
+				device = r.Device
+			}
+		}
+		if ok != tries || lockedOut == 0 || sent < 3+5 {
+			t.Fatalf("%d wrong passwords sent; the device signed in %d of %d; without it locked out %d times", sent, ok, tries, lockedOut)
+		}
+
+		// The device's own guesses lock the device, on any network it guesses from;
+		// the network's other clients are not locked by them.
+		at := start.Add(4 * time.Hour)
+		lan := "198.51.100.60"
+		var r baocun.LoginResult
+		for i := range 4 {
+			r, err = db.Login(ctx, baocun.LoginAttempt{Username: "lead", Password: fmt.Sprintf("stolen-guess-%d", i), Source: lan, Device: device1, Now: at})
+			if baocun.ErrorCode(err) != baocun.EUNAUTHORIZED {
+				t.Fatalf("guess %d with the credential: %v", i, err)
+			}
+		}
+		if r.LockedUntil.Sub(at) != time.Second {
+			t.Fatalf("the credential's 4th failure locks for %s, want 1s", r.LockedUntil.Sub(at))
+		}
+		r, err = db.Login(ctx, baocun.LoginAttempt{Username: "lead", Password: loginPassword, Source: lan, Device: device1, Now: at.Add(500 * time.Millisecond)})
+		if baocun.ErrorCode(err) != baocun.EUNAUTHORIZED || r.Reason != "locked" {
+			t.Fatalf("the locked credential, right password: %+v %v", r, err)
+		}
+		if r, err := attempt(db, "lead", loginPassword, lan, at.Add(500*time.Millisecond)); err != nil {
+			t.Fatalf("the network without the credential, while the credential is locked: %+v %v", r, err)
+		}
+	})
+}
+
+// Every throttle answers alike: an unknown name has no success bucket, so a
+// message of its own would tell a name exists and is busy.
+func TestThrottleMessagesAlike(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db := accountsDB(t, dsn)
+		now := time.Now()
+		var success, failure error
+		for range 11 {
+			if _, success = attempt(db, "owner", loginPassword, "198.51.100.4", now); success != nil {
+				break
+			}
+		}
+		for i := range 12 {
+			if _, failure = attempt(db, "nobody", "wrong-password-x", fmt.Sprintf("2001:db8:%x::1", i+1), now); failure != nil && baocun.ErrorCode(failure) == baocun.ETOOMANY {
+				break
+			}
+		}
+		if baocun.ErrorCode(success) != baocun.ETOOMANY || baocun.ErrorCode(failure) != baocun.ETOOMANY {
+			t.Fatalf("not throttled: %v; %v", success, failure)
+		}
+		digits := regexp.MustCompile(`[0-9]+`)
+		s, f := success.(*baocun.Error), failure.(*baocun.Error)
+		if digits.ReplaceAllString(s.Message, "N") != digits.ReplaceAllString(f.Message, "N") || s.RetryAfter <= 0 || f.RetryAfter <= 0 {
+			t.Fatalf("a success throttle says %q (%s), a failure throttle %q (%s)", s.Message, s.RetryAfter, f.Message, f.RetryAfter)
 		}
 	})
 }
