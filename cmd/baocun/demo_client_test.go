@@ -25,7 +25,7 @@ func TestAPIClientWaitsOutTooMany(t *testing.T) {
 		if calls.Add(1) <= refuse.Load() {
 			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(http.StatusTooManyRequests)
-			w.Write([]byte(`{"error":{"code":"too_many","message":"登录失败次数过多"}}`))
+			w.Write([]byte(`{"error":{"code":"too_many","message":"登录尝试次数过多"}}`))
 			return
 		}
 		w.Write([]byte(`{"token":"t"}`))
