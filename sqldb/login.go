@@ -438,12 +438,17 @@ func (db *DB) knownDevice(cred, username string, epoch int64, now time.Time) boo
 func (db *DB) loadDeviceKey(ctx context.Context) error {
 	buf := make([]byte, 32)
 	rand.Read(buf)
-	if _, err := db.ExecContext(ctx, "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
-		deviceKeySetting, hex.EncodeToString(buf), FormatTime(time.Now())); err != nil {
-		return fmt.Errorf("database %s: device key: %w", db.name, err)
-	}
+	// In a transaction (BEGIN IMMEDIATE on SQLite): instances opening one database at
+	// once each wait their turn, where a bare INSERT found another's write committed
+	// since its snapshot and failed at once with SQLITE_BUSY.
 	var v string
-	if err := db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", deviceKeySetting).Scan(&v); err != nil {
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+			deviceKeySetting, hex.EncodeToString(buf), FormatTime(time.Now())); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", deviceKeySetting).Scan(&v)
+	}); err != nil {
 		return fmt.Errorf("database %s: device key: %w", db.name, err)
 	}
 	key, err := hex.DecodeString(v)
