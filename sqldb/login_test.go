@@ -364,24 +364,29 @@ func TestSignInInFlightGetsNoTokenAfterTheCredentialChanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Each issues a bounded number: on SQLite, writers in tight loops can keep
+		// the change from its lock past the busy timeout (CI, under -race).
 		var wg sync.WaitGroup
 		var issued atomic.Int64
-		start := make(chan struct{})
+		start, first := make(chan struct{}), make(chan struct{})
+		var once sync.Once
 		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				for {
+				for range 50 {
 					if _, _, _, err := db.CreateToken(ctx, res.User.ID, res.Epoch, "bearer", time.Hour); err != nil {
 						return
 					}
 					issued.Add(1)
+					once.Do(func() { close(first) })
 				}
 			}()
 		}
+		go func() { wg.Wait(); once.Do(func() { close(first) }) }() // none issued: do not wait for ever
 		close(start)
-		time.Sleep(50 * time.Millisecond)
+		<-first // the sessions end while tokens are being issued
 		if _, _, err := db.UpdateAccount(ctx, "rev", baocun.AccountChange{EndSessions: true}, nil); err != nil {
 			t.Fatal(err)
 		}
