@@ -21,10 +21,8 @@ type AcceptanceState struct {
 	Result       *baocun.Result `json:"result,omitempty"`
 	NewClass     int            `json:"new_class,omitempty"`
 	// Inputs are the pairing's objective inputs for the rubric's formulas, gathered
-	// as the sheets are combined (InputsAtCombine) or, before that version, as
-	// acceptance began.
-	Inputs          baocun.Inputs `json:"inputs,omitempty"`
-	InputsAtCombine bool          `json:"inputs_at_combine,omitempty"`
+	// as the sheets are combined.
+	Inputs baocun.Inputs `json:"inputs,omitempty"`
 	// Publicity: the programme dates it was published, its publicity ends and the
 	// appeal window closes; AppealClosed once no appeal may be filed.
 	PublishedOn   string         `json:"published_on,omitempty"`
@@ -41,29 +39,27 @@ type Sheet struct {
 	Scores baocun.Scores `json:"scores"`
 }
 
-// beginAcceptance loads the cycle's rubric and opens the team's self-assessment.
+// beginAcceptance loads the cycle's rubric and opens the team's self-assessment. A
+// pairing whose team was never approved (its cycle ended before) has nobody to assess
+// it: scoring opens at once, so raters score what the department did not do.
 func (r *pairingRun) beginAcceptance(ctx workflow.Context) error {
 	var rubric baocun.Rubric
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).Rubric, r.s.Pairing.CycleID).Get(ctx, &rubric); err != nil {
 		return err
 	}
-	// Version 1 gathered the objective inputs here, before the last year's evaluation
-	// and report were in; version 2 gathers them as the sheets are combined.
-	var inputs baocun.Inputs
-	objective := workflow.GetVersion(ctx, "acceptance-objective", workflow.DefaultVersion, 2)
-	if objective == 1 {
-		if err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs); err != nil {
-			return err
-		}
-	}
 	real, prog := r.now(ctx)
 	t := r.s.newTask(baocun.TaskSelfAssess, 0, "验收自评 the team's self-assessment", real, r.s.Settings.Windows.AcceptanceDays)
+	opened := map[string]any{"min_raters": rubric.MinRaters}
+	if len(r.s.Team) == 0 {
+		t = r.scoreTask(rubric, real)
+		opened["note"] = "未派驻工作组，无自评 no team was dispatched: no self-assessment"
+	}
 	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/acceptance", r.s.Pairing.ID), Open: []baocun.Task{t},
-		Events: []baocun.Event{r.event("acceptance.opened", "system", t.ID, 0, prog, map[string]int{"min_raters": rubric.MinRaters})}}
+		Events: []baocun.Event{r.event("acceptance.opened", "system", t.ID, 0, prog, opened)}}
 	// Set before the write: the task reaches inboxes during it, and a step on it
 	// (validated now, run once the write commits) needs the rubric.
-	r.s.Acceptance = &AcceptanceState{Rubric: rubric, Inputs: inputs, InputsAtCombine: objective == 2}
+	r.s.Acceptance = &AcceptanceState{Rubric: rubric}
 	if err := r.applyOpening(ctx, ch); err != nil {
 		r.s.Acceptance = nil
 		return err
@@ -98,11 +94,16 @@ func (r *pairingRun) selfAssess(ctx workflow.Context, st Step) (StepResult, erro
 	a := r.s.Acceptance
 	return r.step(ctx, st, []string{t.ID}, func(real, prog time.Time, ch *baocun.Change) func() {
 		ch.Events = append(ch.Events, r.event("acceptance.self_assessed", st.Actor, t.ID, 0, prog, st.SelfAssess))
-		ch.Open = append(ch.Open, r.s.newTask(baocun.TaskScore, 0,
-			fmt.Sprintf("验收评分（至少 %d 人，本部门除外） acceptance scoring: at least %d raters, none of the department", a.Rubric.MinRaters, a.Rubric.MinRaters),
-			real, r.s.Settings.Windows.AcceptanceDays))
+		ch.Open = append(ch.Open, r.scoreTask(a.Rubric, real))
 		return func() { a.SelfAssessed = true }
 	})
+}
+
+// scoreTask is the raters' task: open until the minimum of sheets is in.
+func (r *pairingRun) scoreTask(rubric baocun.Rubric, real time.Time) baocun.Task {
+	return r.s.newTask(baocun.TaskScore, 0,
+		fmt.Sprintf("验收评分（至少 %d 人，本部门除外） acceptance scoring: at least %d raters, none of the department", rubric.MinRaters, rubric.MinRaters),
+		real, r.s.Settings.Windows.AcceptanceDays)
 }
 
 func (r *pairingRun) validateScore(st Step) error {
@@ -146,24 +147,21 @@ func (r *pairingRun) score(ctx workflow.Context, st Step) (StepResult, error) {
 		defer delete(r.busy, t.ID)
 	}
 	var result baocun.Result
-	inputs := a.Inputs
+	var inputs baocun.Inputs
 	if final {
-		if a.InputsAtCombine {
-			// The records as they stand now, the last year's evaluation and report
-			// included; the sheet's task is held while they are read.
-			r.busy[t.ID] = true
-			actx := workflow.WithActivityOptions(ctx, activityOptions)
-			err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs)
-			delete(r.busy, t.ID)
-			if err != nil {
-				return StepResult{}, err
-			}
+		// The records as they stand now, the last year's evaluation and report
+		// included; the sheet's task is held while they are read.
+		r.busy[t.ID] = true
+		actx := workflow.WithActivityOptions(ctx, activityOptions)
+		err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs)
+		delete(r.busy, t.ID)
+		if err != nil {
+			return StepResult{}, err
 		}
 		all := make([]baocun.Scores, len(sheets))
 		for i, s := range sheets {
 			all[i] = s.Scores
 		}
-		var err error
 		if result, err = a.Rubric.Combine(all, inputs); err != nil {
 			return StepResult{}, invalidFields(err)
 		}

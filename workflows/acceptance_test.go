@@ -321,3 +321,60 @@ func TestAcceptanceCountsTheLastEvaluation(t *testing.T) {
 		t.Fatalf("computed %v", res.Computed)
 	}
 }
+
+// A pairing whose team was never approved reaches acceptance when its cycle ends with
+// nobody to assess it: scoring opens at once (no self-assessment, which nobody could
+// send), the timeline says why, and raters and the organiser finish it as any other.
+func TestAcceptanceWithoutATeam(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	as := func(actor string, st workflows.Step) func() workflows.Step {
+		return func() workflows.Step { st.Actor = actor; return st }
+	}
+	r.at(since("2028-01-02", 0), func() {
+		if st := r.state(); st.Stage != baocun.StageAcceptance || len(st.Team) != 0 {
+			t.Errorf("at the cycle's end: stage %s, team %v", st.Stage, st.Team)
+		}
+		var open []string
+		for _, task := range f.tasks(r.p.ID) {
+			switch {
+			case task.Status == baocun.TaskOpen:
+				open = append(open, task.Kind)
+			case task.Kind == baocun.TaskNominateTeam && task.Status != baocun.TaskExpired:
+				t.Errorf("the nomination is %s, want expired", task.Status)
+			}
+		}
+		if !slices.Equal(open, []string{baocun.TaskScore}) {
+			t.Errorf("open tasks %v, want only scoring", open)
+		}
+		r.agrees()
+		var note string
+		for _, e := range f.events(r.p.ID) {
+			if e.Kind == "acceptance.opened" {
+				note = string(e.Data)
+			}
+		}
+		if !strings.Contains(note, "no team") {
+			t.Errorf("acceptance.opened says %q, want why there is no self-assessment", note)
+		}
+	})
+	selfAssess := r.send(since("2028-01-02", time.Hour), workflows.UpdateSelfAssess, as("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "无 none"}}))
+	for i := range 3 {
+		r.must(since("2028-01-03", time.Duration(i)*time.Hour), workflows.UpdateScore, as(fmt.Sprintf("r%d", i+1), workflows.Step{Score: &baocun.ScoreInput{Scores: sheetOf("0.2")}}))
+	}
+	r.must(since("2028-01-04", 0), workflows.UpdateConfirm, func() workflows.Step {
+		return workflows.Step{Actor: "org", Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm, 0), NewClass: 3}}
+	})
+	r.at(since("2028-01-05", 0), func() {
+		if st := r.state(); st.Stage != baocun.StagePublicity || st.Acceptance.SelfAssessed {
+			t.Errorf("after confirmation: stage %s, self-assessed %v", st.Stage, st.Acceptance.SelfAssessed)
+		}
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+	if !selfAssess.cb.rejected || code(selfAssess.cb.err) != baocun.ECONFLICT {
+		t.Errorf("a self-assessment with no team: %v, want refused (%s)", selfAssess, baocun.ECONFLICT)
+	}
+}

@@ -15,10 +15,9 @@ import (
 // Update and query names of a cycle's commendation (表彰), run by the Cycle workflow
 // once every pairing has closed.
 const (
-	UpdatePropose      = "propose_cadres"
-	UpdateApprove      = "approve_commendation"
-	QueryCommendation  = "commendation"
-	commendationChange = "commendation"
+	UpdatePropose     = "propose_cadres"
+	UpdateApprove     = "approve_commendation"
+	QueryCommendation = "commendation"
 )
 
 // CycleStep is the argument of the commendation's Updates.
@@ -82,8 +81,6 @@ func newCommendRun(in CycleInput) *commendRun {
 
 func (c *commendRun) run(ctx workflow.Context) error {
 	in := c.in
-	// Before this version the commendation's tasks had no reminders.
-	watch := workflow.GetVersion(ctx, "commendation-reminders", workflow.DefaultVersion, 1) == 1
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
 	var plan activities.CommendationPlan
 	if err := workflow.ExecuteActivity(actx, (*activities.Activities).PlanCommendation, in.CycleID).Get(ctx, &plan); err != nil {
@@ -102,10 +99,8 @@ func (c *commendRun) run(ctx workflow.Context) error {
 	if err := c.openTasks(ctx, ch, baocun.CommendationProposing); err != nil {
 		return err
 	}
-	if watch {
-		for _, t := range c.s.Tasks {
-			c.watch(ctx, t) // a proposal is reminded of; at its due date it expires
-		}
+	for _, t := range c.s.Tasks {
+		c.watch(ctx, t) // a proposal is reminded of; at its due date it expires
 	}
 	// Proposals until every one is in or their window passes; those not in expire.
 	if len(c.s.Tasks) > 0 {
@@ -129,9 +124,7 @@ func (c *commendRun) run(ctx workflow.Context) error {
 	if err := c.openTasks(ctx, ch, baocun.CommendationApproving); err != nil {
 		return err
 	}
-	if watch {
-		c.watch(ctx, approve)
-	}
+	c.watch(ctx, approve)
 	if err := workflow.Await(ctx, func() bool { return c.s.Status == baocun.CommendationPublished }); err != nil {
 		return err
 	}

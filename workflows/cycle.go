@@ -85,8 +85,7 @@ func Cycle(ctx workflow.Context, in CycleInput) error {
 	if ctx.Err() != nil {
 		return cycleCancelled(ctx, in)
 	}
-	// Before this version a cycle ended when its pairings did.
-	if failed != nil || workflow.GetVersion(ctx, commendationChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if failed != nil {
 		return failed
 	}
 	if err := c.run(ctx); err != nil {

@@ -257,13 +257,6 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 		case baocun.StageCancelled:
 			return r.finish(ctx)
 		case baocun.StageAcceptance:
-			// Before this version a pairing waited here, cancellable, for code to come.
-			if workflow.GetVersion(ctx, "acceptance-scoring", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-				if err := workflow.Await(ctx, func() bool { return s.Stage == baocun.StageCancelled }); err != nil {
-					return r.cancelledByCycle(ctx)
-				}
-				continue
-			}
 			if s.Acceptance == nil {
 				ran, err := r.systemStep(ctx, func() error { return r.beginAcceptance(ctx) })
 				if err != nil {
@@ -280,13 +273,6 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 				return r.cancelledByCycle(ctx)
 			}
 		case baocun.StagePublicity:
-			// Before this version a pairing waited here, cancellable, for code to come.
-			if workflow.GetVersion(ctx, "publicity-appeal", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-				if err := workflow.Await(ctx, func() bool { return s.Stage != baocun.StagePublicity }); err != nil {
-					return r.cancelledByCycle(ctx)
-				}
-				continue
-			}
 			closed, err := r.publicity(ctx)
 			switch {
 			case closed && err != nil && ctx.Err() != nil:

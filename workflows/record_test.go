@@ -26,8 +26,10 @@ import (
 
 // TestRecord runs workflows on an in-memory Temporal server and saves their histories
 // to testdata/ for TestReplay. It is behind the "record" build tag so the ordinary
-// test binary does not embed a server. Record a new file whenever a workflow gains a
-// new path; never re-record an old file to make a replay pass.
+// test binary does not embed a server. The files without a change in their name are
+// v0.1.0's; a change that alters a workflow's commands goes behind
+// workflow.GetVersion and records a new file named after its change ID
+// (docs/DESIGN.md, "Versions"). Never re-record an old file to make a replay pass.
 func TestRecord(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	ts.NewWorker(baocun.TaskQueue, func(r worker.Registry) { workflows.Register(r) })
@@ -52,7 +54,7 @@ func TestRecord(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	record(t, c, run.GetID(), "", "testdata/probe_v1.json")
+	record(t, c, run.GetID(), "", "testdata/probe.json")
 }
 
 // recording is a one-pairing cycle on an in-memory server, driven step by step.
@@ -220,15 +222,15 @@ func TestRecordLifecycle(t *testing.T) {
 	}
 	r.open(baocun.TaskSubmitReport)
 	r.cancel()
-	record(t, r.c, r.cycleRun.GetID(), "", "testdata/cycle_v1.json")
-	record(t, r.c, workflows.BatchWorkflowID(r.cycleID, 0), "", "testdata/batch_v1.json")
-	record(t, r.c, r.pid, firstRun, "testdata/pairing_v1_run1.json")
-	record(t, r.c, r.pid, r.runID(), "testdata/pairing_v1_run2.json")
+	record(t, r.c, r.cycleRun.GetID(), "", "testdata/cycle_cancelled.json")
+	record(t, r.c, workflows.BatchWorkflowID(r.cycleID, 0), "", "testdata/batch_cancelled.json")
+	record(t, r.c, r.pid, firstRun, "testdata/pairing_run1.json")
+	record(t, r.c, r.pid, r.runID(), "testdata/pairing_run2_cancelled.json")
 }
 
-// TestRecordAcceptance runs a one-period cycle to acceptance (the "acceptance-scoring"
-// version): the self-assessment, three raters, the organiser's confirmation, then
-// publicity, where the cycle is cancelled; it records the pairing's history.
+// TestRecordAcceptance runs a one-period cycle to acceptance: the self-assessment,
+// three raters, the organiser's confirmation, then publicity, where the cycle is
+// cancelled; it records the pairing's history.
 func TestRecordAcceptance(t *testing.T) {
 	// One year, one period, in about six seconds.
 	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, ClockScale: 5e6})
@@ -243,29 +245,39 @@ func TestRecordAcceptance(t *testing.T) {
 	}
 	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 2}})
 	r.cancel()
-	record(t, r.c, r.pid, "", "testdata/pairing_v2_acceptance.json")
+	record(t, r.c, r.pid, "", "testdata/pairing_publicity_cancelled.json")
 }
 
-// TestRecordCommendation runs a one-period cycle to its end (the "publicity-appeal",
-// "acceptance-objective" and "commendation" versions): acceptance, publication, an
-// appeal revised by a reviewer, the final result, then the cycle's commendation — a
-// proposal and the organiser's approval. It records the pairing's and the cycle's
+// TestRecordNoTeam runs a one-period cycle whose team is never nominated: at the
+// cycle's end the pairing enters acceptance with scoring open and no self-assessment;
+// three raters and the organiser's confirmation take it to publicity, where the cycle
+// is cancelled.
+func TestRecordNoTeam(t *testing.T) {
+	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, ClockScale: 5e6})
+	rubric := baocun.DefaultRubric()
+	sheet := baocun.Scores(rubric.Rated())
+	for _, rater := range []string{"r1", "r2", "r3"} {
+		r.open(baocun.TaskScore)
+		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
+	}
+	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 3}})
+	r.cancel()
+	record(t, r.c, r.pid, "", "testdata/pairing_no_team.json")
+}
+
+// TestRecordOnePeriod runs a one-period cycle to its end: acceptance, publication,
+// an appeal revised by a reviewer, the final result, then the cycle's commendation —
+// a proposal and the organiser's approval. It records the pairing's and the cycle's
 // histories.
-func TestRecordCommendation(t *testing.T) {
-	recordWholeCycle(t, 12, "testdata/pairing_v3_publicity.json", "", "testdata/cycle_v2_commendation.json", "")
+func TestRecordOnePeriod(t *testing.T) {
+	recordWholeCycle(t, 12, "testdata/pairing_one_period.json", "", "testdata/cycle_one_period.json", "")
 }
 
 // TestRecordWholeCycle records a whole cycle of two periods (a continue-as-new
-// between them), every version of today's code on its path.
+// between them).
 func TestRecordWholeCycle(t *testing.T) {
-	recordWholeCycle(t, 6, "testdata/pairing_v4_whole_run2.json", "testdata/pairing_v4_whole_run1.json",
-		"testdata/cycle_v3_whole.json", "testdata/batch_v2_whole.json")
-}
-
-// TestRecordCommendationReminders records a cycle whose commendation's tasks are
-// watched for reminders and escalation (the "commendation-reminders" version).
-func TestRecordCommendationReminders(t *testing.T) {
-	recordWholeCycle(t, 12, "", "", "testdata/cycle_v4_reminders.json", "")
+	recordWholeCycle(t, 6, "testdata/pairing_whole_run2.json", "testdata/pairing_whole_run1.json",
+		"testdata/cycle_whole.json", "testdata/batch_whole.json")
 }
 
 // recordWholeCycle runs a one-year cycle of periods of the given months from
