@@ -77,6 +77,8 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 
 	hc := newHTTPClient()
 	var steps, conflicts, errs, retries atomic.Int64
+	type refusal struct{ request, answer string }
+	var refused atomic.Pointer[refusal]
 	// api sends one request and counts its answer; out, when given, receives a 200's
 	// body. A step is sent under an Idempotency-Key and, as a careful client does,
 	// sent again under it when no answer came (the client's minute ran out) or the
@@ -115,6 +117,11 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 				steps.Add(1)
 			case status == http.StatusConflict:
 				conflicts.Add(1) // a sheet while another is written, or a task just closed: taken again later
+			case status == http.StatusForbidden:
+				// Every simulated official acts within their rights: a refusal is a defect
+				// in the product or in this benchmark, and sending it again never ends.
+				errs.Add(1)
+				refused.CompareAndSwap(nil, &refusal{method + " " + path, string(data)})
 			default:
 				errs.Add(1)
 				b.Logf("%s %s: %d %s", method, path, status, data)
@@ -279,6 +286,15 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 			}
 			if status == baocun.CycleClosed {
 				break
+			}
+			if r := refused.Load(); r != nil {
+				var id int64
+				fmt.Sscanf(r.request, "POST /api/v1/pairings/%d", &id)
+				all, _ := env.db.Tasks(ctx, baocun.TaskFilter{PairingID: id, Status: "all", Limit: 1000})
+				for _, t := range all {
+					b.Logf("pairing %d task %s %s %s opened %s closed %v by %s %s", id, t.ID, t.Kind, t.Status, t.OpenedAt, t.ClosedAt, t.ClosedBy, t.Outcome)
+				}
+				b.Fatalf("%s: 403 %s", r.request, r.answer)
 			}
 			if time.Since(start) > 40*time.Minute {
 				b.Fatalf("the cycle is %s after 40 minutes", status)
