@@ -24,6 +24,7 @@ const usage = `baocun — 部门包村 department–village pairing programme
   baocun backup --to PATH 在线备份 an online backup of the data dir, serve running or not (--data-dir DIR)
   baocun restore --from PATH --data-dir NEW  恢复 lay down a new data dir from a backup
   baocun audit anchor     重建审计锚定 write a lost audit anchor anew from a chain that verifies
+  baocun runs             运行中的工作流 open workflow runs by the code changes they have taken, read-only (--data-dir DIR)
   baocun help             本说明 this text
 
 "baocun serve -h" lists the flags; every flag also reads BAOCUN_<FLAG> from the environment.
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupCommand(ctx, rest, getenv, stdout)
 	case "restore":
 		return restoreCommand(ctx, rest, getenv, stdout)
+	case "runs":
+		return runsCommand(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -103,20 +103,10 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "数据目录 directory for the SQLite files and keys")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address (API, UI, /healthz, /readyz, /metrics)")
 	fs.StringVar(&c.Database, "database", "", "application database: sqlite://PATH or postgres://… (default sqlite://<data-dir>/baocun.db)")
-	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "embedded Temporal frontend port (0 picks a free port)")
-	fs.StringVar(&c.TemporalAddress, "temporal-address", "", "host:port of an existing Temporal cluster; empty runs the embedded server")
-	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", baocun.DefaultNamespace, "Temporal namespace")
-	fs.BoolVar(&c.TemporalTLS, "temporal-tls", false, "use TLS to the Temporal cluster (implied by the other -temporal-tls-* flags)")
-	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", "", "client certificate file (PEM) for mTLS to Temporal")
-	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", "", "client key file (PEM) for mTLS to Temporal")
-	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", "", "CA certificate file (PEM) that signed the Temporal server's certificate")
-	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", "", "server name to verify on the Temporal server's certificate")
-	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", "", "API key for the Temporal cluster (prefer BAOCUN_TEMPORAL_API_KEY)")
-	fs.BoolVar(&c.TemporalInsecure, "temporal-insecure", false, "allow plain text to a Temporal cluster that is not on loopback: anyone on the path can read and forge its traffic")
+	temporalClientFlags(fs, c)
 	fs.DurationVar(&c.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long the embedded server keeps closed workflows")
 	temporalSyncFlag(fs, &c.TemporalSync)
 	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
-	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the database and Temporal at start")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -130,35 +120,30 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	return fs
 }
 
+// temporalClientFlags are the flags that say how to reach Temporal: the embedded
+// server's port, or an existing cluster and its credentials.
+func temporalClientFlags(fs *flag.FlagSet, c *serveConfig) {
+	fs.IntVar(&c.TemporalPort, "temporal-port", 7233, "embedded Temporal frontend port (0 picks a free port)")
+	fs.StringVar(&c.TemporalAddress, "temporal-address", "", "host:port of an existing Temporal cluster; empty runs the embedded server")
+	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", baocun.DefaultNamespace, "Temporal namespace")
+	fs.BoolVar(&c.TemporalTLS, "temporal-tls", false, "use TLS to the Temporal cluster (implied by the other -temporal-tls-* flags)")
+	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", "", "client certificate file (PEM) for mTLS to Temporal")
+	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", "", "client key file (PEM) for mTLS to Temporal")
+	fs.StringVar(&c.TemporalTLSCA, "temporal-tls-ca", "", "CA certificate file (PEM) that signed the Temporal server's certificate")
+	fs.StringVar(&c.TemporalTLSServerName, "temporal-tls-server-name", "", "server name to verify on the Temporal server's certificate")
+	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", "", "API key for the Temporal cluster (prefer BAOCUN_TEMPORAL_API_KEY)")
+	fs.BoolVar(&c.TemporalInsecure, "temporal-insecure", false, "allow plain text to a Temporal cluster that is not on loopback: anyone on the path can read and forge its traffic")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the database and Temporal at start")
+}
+
 func (c *serveConfig) embedded() bool { return c.TemporalAddress == "" }
 
 func (c *serveConfig) validate() error {
-	if c.DataDir == "" {
-		return &usageError{"serve: --data-dir must not be empty"}
+	if err := c.validateTemporalClient("serve"); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return &usageError{fmt.Sprintf("serve: --http %q: want host:port (%v)", c.HTTP, err)}
-	}
-	if c.TemporalPort < 0 || c.TemporalPort > 65535 {
-		return &usageError{fmt.Sprintf("serve: --temporal-port %d: want 0–65535", c.TemporalPort)}
-	}
-	if c.TemporalNamespace == "" {
-		return &usageError{"serve: --temporal-namespace must not be empty"}
-	}
-	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
-		return &usageError{"serve: --temporal-tls-cert and --temporal-tls-key go together"}
-	}
-	if c.embedded() && (c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalAPIKey != "" || c.TemporalInsecure) {
-		return &usageError{"serve: TLS, API-key and --temporal-insecure flags need --temporal-address (the embedded server uses its own certificates)"}
-	}
-	if !c.embedded() {
-		host, _, err := net.SplitHostPort(c.TemporalAddress)
-		if err != nil {
-			return &usageError{fmt.Sprintf("serve: --temporal-address %q: want host:port (%v)", c.TemporalAddress, err)}
-		}
-		if !c.temporalTLS() && !c.TemporalInsecure && !isLoopback(host) {
-			return &usageError{fmt.Sprintf("serve: --temporal-address %s is not on loopback: give --temporal-tls-ca (and a client certificate) or, knowing anyone on the path can read and forge the traffic, --temporal-insecure", c.TemporalAddress)}
-		}
 	}
 	if c.WorkflowCache < 1 {
 		return &usageError{fmt.Sprintf("serve: --workflow-cache %d: at least 1", c.WorkflowCache)}
@@ -191,6 +176,35 @@ func (c *serveConfig) validate() error {
 	if c.MetricsHTTP != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsHTTP); err != nil {
 			return &usageError{fmt.Sprintf("serve: --metrics-http %q: want host:port (%v)", c.MetricsHTTP, err)}
+		}
+	}
+	return nil
+}
+
+// validateTemporalClient checks the data dir and temporalClientFlags for command.
+func (c *serveConfig) validateTemporalClient(command string) error {
+	if c.DataDir == "" {
+		return &usageError{command + ": --data-dir must not be empty"}
+	}
+	if c.TemporalPort < 0 || c.TemporalPort > 65535 {
+		return &usageError{fmt.Sprintf("%s: --temporal-port %d: want 0–65535", command, c.TemporalPort)}
+	}
+	if c.TemporalNamespace == "" {
+		return &usageError{command + ": --temporal-namespace must not be empty"}
+	}
+	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
+		return &usageError{command + ": --temporal-tls-cert and --temporal-tls-key go together"}
+	}
+	if c.embedded() && (c.TemporalTLS || c.TemporalTLSCert != "" || c.TemporalTLSCA != "" || c.TemporalAPIKey != "" || c.TemporalInsecure) {
+		return &usageError{command + ": TLS, API-key and --temporal-insecure flags need --temporal-address (the embedded server uses its own certificates)"}
+	}
+	if !c.embedded() {
+		host, _, err := net.SplitHostPort(c.TemporalAddress)
+		if err != nil {
+			return &usageError{fmt.Sprintf("%s: --temporal-address %q: want host:port (%v)", command, c.TemporalAddress, err)}
+		}
+		if !c.temporalTLS() && !c.TemporalInsecure && !isLoopback(host) {
+			return &usageError{fmt.Sprintf("%s: --temporal-address %s is not on loopback: give --temporal-tls-ca (and a client certificate) or, knowing anyone on the path can read and forge the traffic, --temporal-insecure", command, c.TemporalAddress)}
 		}
 	}
 	return nil

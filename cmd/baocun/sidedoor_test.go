@@ -369,6 +369,9 @@ func TestFrontendAdmitsOnlyTheService(t *testing.T) {
 	d := newSideDoor(t, p.url, p, p.temporal, filepath.Join(dir, temporalserver.TLSDir), filepath.Join(dir, workflows.StepKeyFile), 1)
 	d.checkFrontend(t)
 	d.checkInternalPorts(t)
+	// The operator's read-only certificate lists the open runs by change version.
+	_, port, _ := net.SplitHostPort(p.temporal)
+	checkRuns(t, "--data-dir", dir, "--temporal-port", port)
 }
 
 // Against `baocun temporal`, the server several instances share.
@@ -381,6 +384,8 @@ func TestTemporalCommandAdmitsOnlyTheService(t *testing.T) {
 	d := newSideDoor(t, p.url, tp, tp.temporal, filepath.Join(tdir, temporalserver.TLSDir), filepath.Join(sdir, workflows.StepKeyFile), 1)
 	d.checkFrontend(t)
 	d.checkInternalPorts(t)
+	_, port, _ := net.SplitHostPort(tp.temporal)
+	checkRuns(t, "--data-dir", tdir, "--temporal-port", port)
 }
 
 // fixedHeader sends every Update with a signature header of the attacker's choosing.
