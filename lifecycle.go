@@ -170,6 +170,16 @@ func (s *CycleSettings) Defaults() {
 	}
 }
 
+// StoredRubric is the rubric frozen in the cycle's settings at launch. Launch always
+// stores one (Defaults); a cycle without it is damaged data, refused rather than
+// scored against whatever rubric the code holds today.
+func (s *CycleSettings) StoredRubric(cycleID int64) (Rubric, error) {
+	if s.Rubric == nil {
+		return Rubric{}, &Error{Code: EINTERNAL, Message: fmt.Sprintf("第 %d 轮没有保存评分细则，不能评分或排名 Cycle %d has no stored rubric (settings.rubric): it cannot be scored or ranked.", cycleID, cycleID)}
+	}
+	return *s.Rubric, nil
+}
+
 // Start is the cycle's first moment in programme time: midnight, China time.
 func (s *CycleSettings) Start() (time.Time, error) {
 	t, err := time.ParseInLocation(time.DateOnly, s.StartDate, ChinaTime)

@@ -100,10 +100,10 @@ func (a *Activities) Rubric(ctx context.Context, cycleID int64) (baocun.Rubric, 
 	if err != nil {
 		return baocun.Rubric{}, nonRetryable(err)
 	}
-	if c.Settings.Rubric == nil {
-		return baocun.DefaultRubric(), nil // a cycle launched before rubrics were stored
-	}
-	return *c.Settings.Rubric, nil
+	// Without a stored rubric the activity fails and is retried: the pairing waits at
+	// the start of acceptance, its activity's error naming the cycle, until the data
+	// is mended.
+	return c.Settings.StoredRubric(cycleID)
 }
 
 // Apply writes one workflow step (baocun.Change) in one transaction. A change with

@@ -3,6 +3,8 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +90,53 @@ func TestApplyRefusalIsBenign(t *testing.T) {
 	if !errors.As(err, &app) || app.Type() != baocun.ECONFLICT || !app.NonRetryable() || app.Category() != temporal.ApplicationErrorCategoryBenign {
 		t.Fatalf("refused change: %v (%T); want a benign, non-retryable conflict", err, err)
 	}
+}
+
+// Acceptance scores against the rubric frozen at launch; a cycle whose settings have
+// lost it is refused with the cycle named, not scored against today's default, on
+// both databases (and its commendation is not ranked either).
+func TestRubricIsTheStoredOne(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db := sqldbtest.Open(t, dsn)
+		for _, q := range []string{
+			`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A')`,
+			`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3)`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		launch := func(rubric *baocun.Rubric) int64 {
+			s := baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, Rubric: rubric}
+			id, err := db.CreateCycle(ctx, &baocun.Cycle{Name: "细则 rubric", Jurisdiction: "*", Settings: s, LaunchedBy: "org", LaunchedAt: time.Now()},
+				[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V1", Kind: baocun.KindSupport}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		frozen := baocun.DefaultRubric()
+		frozen.MinRaters = 5 // not today's default
+		a := &activities.Activities{Store: db}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(a)
+
+		v, err := env.ExecuteActivity(a.Rubric, launch(&frozen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got baocun.Rubric
+		if err := v.Get(&got); err != nil || got.MinRaters != 5 {
+			t.Fatalf("stored rubric: min raters %d (%v), want 5", got.MinRaters, err)
+		}
+		lost := launch(nil)
+		if _, err := env.ExecuteActivity(a.Rubric, lost); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("Cycle %d has no stored rubric", lost)) {
+			t.Fatalf("a cycle without its rubric: %v", err)
+		}
+		if _, err := db.Commendation(ctx, lost); err == nil || !strings.Contains(err.Error(), "no stored rubric") {
+			t.Fatalf("ranking a cycle without its rubric: %v", err)
+		}
+	})
 }

@@ -132,9 +132,9 @@ func buildCommendation(ctx context.Context, q Querier, cycleID int64) (*baocun.C
 	if err := json.Unmarshal([]byte(settings), &s); err != nil {
 		return nil, fmt.Errorf("cycle %d settings: %w", cycleID, err)
 	}
-	rubric := baocun.DefaultRubric()
-	if s.Rubric != nil {
-		rubric = *s.Rubric
+	rubric, err := s.StoredRubric(cycleID)
+	if err != nil {
+		return nil, err
 	}
 	results, err := acceptanceResults(ctx, q, cycleID)
 	if err != nil {
