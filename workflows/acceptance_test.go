@@ -34,6 +34,7 @@ func TestPairingAcceptance(t *testing.T) {
 	r, s0 := f.startRun(0)
 	pid := r.p.ID
 	r.toStage(baocun.StageReviews)
+	r.lastReportIn(1)
 	after := func(day string, h int) time.Duration { return since(day, time.Duration(h)*time.Hour) }
 	step := func(actor string, st workflows.Step) func() workflows.Step {
 		return func() workflows.Step { st.Actor = actor; return st }
@@ -129,6 +130,7 @@ func publicityRun(t *testing.T, tweak func(*baocun.CycleSettings)) (*fixture, *r
 	})
 	r, s0 := f.startRun(0)
 	r.toStage(baocun.StageReviews)
+	r.lastReportIn(1)
 	as := func(actor string, st workflows.Step) func() workflows.Step {
 		return func() workflows.Step { st.Actor = actor; return st }
 	}
@@ -300,6 +302,7 @@ func TestAcceptanceCountsTheLastEvaluation(t *testing.T) {
 	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
 	r, s0 := f.startRun(0)
 	r.toStage(baocun.StageReviews)
+	r.lastReportIn(1)
 	as := func(actor string, st workflows.Step) func() workflows.Step {
 		return func() workflows.Step { st.Actor = actor; return st }
 	}
@@ -376,5 +379,65 @@ func TestAcceptanceWithoutATeam(t *testing.T) {
 	}
 	if !selfAssess.cb.rejected || code(selfAssess.cb.err) != baocun.ECONFLICT {
 		t.Errorf("a self-assessment with no team: %v, want refused (%s)", selfAssess, baocun.ECONFLICT)
+	}
+}
+
+// The last period's report counts as every other's: when the last period ends with
+// its report still to file (or in review, or returned), acceptance waits for it —
+// here filed, returned, filed again and approved after the end, when acceptance
+// begins at once — or, for a team that files nothing, for its window (ten days after
+// the period), when the report expires.
+func TestAcceptanceWaitsForTheLastReport(t *testing.T) {
+	oneYear := func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 }
+	f := newFixture(t, 1, oneYear)
+	stageAt := func(r *run, day string, h int, want string, open ...string) {
+		r.at(since(day, time.Duration(h)*time.Hour), func() {
+			if st := r.state(); st.Stage != want {
+				t.Errorf("%s %02d:00: stage %s, want %s", day, h, st.Stage, want)
+			}
+			var kinds []string
+			for _, task := range f.tasks(r.p.ID) {
+				if task.Status == baocun.TaskOpen && task.Kind != baocun.TaskEvaluation && task.Kind != baocun.TaskResidencyFlag {
+					kinds = append(kinds, task.Kind)
+				}
+			}
+			if !slices.Equal(kinds, open) {
+				t.Errorf("%s %02d:00: open tasks %v, want %v", day, h, kinds, open)
+			}
+		})
+	}
+
+	late, s0 := f.startRun(0)
+	late.toStage(baocun.StageReviews)
+	stageAt(late, "2028-01-02", 0, baocun.StageReviews, baocun.TaskSubmitReport)
+	late.must(since("2028-01-03", 0), workflows.UpdateSubmitReport, report(1, "5"))
+	late.must(since("2028-01-04", 0), workflows.UpdateDecideReview, late.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeReturn, "补充台账 add the ledgers"))
+	stageAt(late, "2028-01-04", 1, baocun.StageReviews, baocun.TaskSubmitReport)
+	late.must(since("2028-01-05", 0), workflows.UpdateSubmitReport, report(1, "5"))
+	late.must(since("2028-01-06", 0), workflows.UpdateDecideReview, late.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeApprove, ""))
+	stageAt(late, "2028-01-06", 1, baocun.StageAcceptance, baocun.TaskSelfAssess)
+	late.at(since("2028-01-07", 0), func() {
+		if st := late.state(); !slices.Contains(st.Approved, 1) {
+			t.Errorf("approved periods %v, want the last", st.Approved)
+		}
+		late.env.CancelWorkflow()
+	})
+	if err := late.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+
+	f = newFixture(t, 1, oneYear)
+	silent, s1 := f.startRun(0)
+	silent.toStage(baocun.StageReviews)
+	stageAt(silent, "2028-01-10", 23, baocun.StageReviews, baocun.TaskSubmitReport)
+	stageAt(silent, "2028-01-11", 1, baocun.StageAcceptance, baocun.TaskSelfAssess)
+	silent.at(since("2028-01-12", 0), func() { silent.env.CancelWorkflow() })
+	if err := silent.exec(s1); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+	for _, task := range f.tasks(silent.p.ID) {
+		if task.Kind == baocun.TaskSubmitReport && task.Status != baocun.TaskExpired {
+			t.Errorf("the unfiled report is %s, want expired", task.Status)
+		}
 	}
 }

@@ -122,6 +122,8 @@ type PairingState struct {
 	Versions      map[int]int   `json:"versions,omitempty"` // period → reports submitted
 	Evaluated     []int         `json:"evaluated,omitempty"`
 	Runs          int           `json:"runs"` // continue-as-new count
+	// Ended: the last period has ended, and acceptance waits for its report.
+	Ended bool `json:"ended,omitempty"`
 	// Acceptance is set once acceptance begins.
 	Acceptance *AcceptanceState `json:"acceptance,omitempty"`
 	Cancelled  bool             `json:"cancelled,omitempty"`
@@ -285,6 +287,25 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 				return nil
 			}
 		case baocun.StageReviews:
+			if s.Ended {
+				// The last period has ended: acceptance begins once its report is
+				// approved, or no report of it is open within its window.
+				if err := r.awaitLastReport(ctx); err != nil {
+					return r.cancelledByCycle(ctx)
+				}
+				if s.Stage != baocun.StageReviews {
+					continue
+				}
+				if _, err := r.systemStep(ctx, func() error {
+					return r.toAcceptance(ctx, "最后一期汇报已结 the last period's report is closed")
+				}); err != nil {
+					if ctx.Err() != nil {
+						return r.cancelledByCycle(ctx)
+					}
+					return err
+				}
+				continue
+			}
 			end := periods[s.Period-1].End
 			if err := r.awaitUntil(ctx, end, func() bool { return s.Stage != baocun.StageReviews }); err != nil {
 				return r.cancelledByCycle(ctx)
@@ -299,7 +320,7 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 				}
 				return err
 			}
-			if !ran || s.Stage != baocun.StageReviews {
+			if !ran || s.Stage != baocun.StageReviews || s.Ended {
 				continue
 			}
 			// A new period: start a fresh history, carrying the state, once every
@@ -1071,7 +1092,8 @@ func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 
 // endPeriod closes a reporting period: members under the residency rule are flagged
 // to the department lead, the yearly evaluation round opens at each year's end, and
-// the next period's report opens — or, after the last, acceptance begins.
+// the next period's report opens — or, after the last, the pairing waits for the last
+// report before acceptance (awaitLastReport).
 func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool) error {
 	s := r.s
 	real, prog := r.now(ctx)
@@ -1109,9 +1131,43 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 	r.open(ctx, ch.Open...)
 	s.ResidencyFrom = check.Next
 	if last {
-		return r.toAcceptance(ctx, "最后一期结束 the last period ended")
+		s.Ended = true
+		return nil
 	}
 	s.Period = next
+	return nil
+}
+
+// awaitLastReport waits, once the last period has ended, until no report task of it
+// (to submit, or to review) is open — approved, or decided otherwise — or the last of
+// their windows has passed: the last period's report counts as every other's does,
+// and a late one does not hold acceptance back past its window.
+func (r *pairingRun) awaitLastReport(ctx workflow.Context) error {
+	s := r.s
+	open := func() (ids string, due time.Time) {
+		for _, t := range s.Tasks {
+			if (t.Kind == baocun.TaskSubmitReport || t.Kind == baocun.TaskReviewReport) && t.Period == s.Period {
+				ids += t.ID + " "
+				if t.DueAt.After(due) {
+					due = t.DueAt
+				}
+			}
+		}
+		return ids, due
+	}
+	for s.Stage == baocun.StageReviews {
+		ids, due := open()
+		wait := due.Sub(workflow.Now(ctx))
+		if ids == "" || wait <= 0 {
+			return ctx.Err()
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool {
+			now, _ := open()
+			return s.Stage != baocun.StageReviews || now != ids
+		}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -309,6 +309,17 @@ func report(period int, funds string) func() workflows.Step {
 	}
 }
 
+// lastReportIn files a one-year cycle's period report in December 2027 — moving no
+// objective input: no funds, income or projects — and has it approved, so acceptance
+// begins as the period ends.
+func (r *run) lastReportIn(period int) {
+	r.must(since("2027-12-20", 0), workflows.UpdateSubmitReport, func() workflows.Step {
+		return workflows.Step{Actor: "member", Audit: audit("member", "pairing.report"), Report: &baocun.ReportInput{
+			Period: period, Summary: "本期完成", FundsRaisedWan: "0", CollectiveIncomeWan: "0"}}
+	})
+	r.must(since("2027-12-21", 0), workflows.UpdateDecideReview, r.decidePeriod(baocun.TaskReviewReport, period, baocun.OutcomeApprove, ""))
+}
+
 func teamChange(remove, add []string, leader string) func() workflows.Step {
 	return func() workflows.Step {
 		return workflows.Step{Actor: "lead", Audit: audit("lead", "pairing.team_change"), Names: names,
@@ -1471,7 +1482,7 @@ func TestPairingCancelledWorkflow(t *testing.T) {
 		{baocun.StageDispatch, atNominate + time.Hour},
 		{baocun.StagePlanning, atArrive + time.Hour},
 		{baocun.StageReviews, inReviews},
-		{baocun.StageAcceptance, since("2028-01-02", 0)}, // one year, one period
+		{baocun.StageAcceptance, since("2028-01-12", 0)}, // one year, one period, its report's window past
 	}
 	for _, tt := range tests {
 		t.Run(tt.stage, func(t *testing.T) {
@@ -1524,13 +1535,16 @@ func TestPairingCancelledWorkflow(t *testing.T) {
 // --- 9. The last period ------------------------------------------------------------------
 
 func TestPairingLastPeriodToAcceptance(t *testing.T) {
+	// The report's window ends ten days after the period (2028-01-11); a review
+	// left open past its own window does not hold acceptance back.
 	tests := []struct {
 		name    string
 		submit  bool   // period 1's report submitted (and left in review)
 		expired string // the task kind that expires
+		late    string // a report sent then is refused: acceptance has begun
 	}{
-		{"report never submitted", false, baocun.TaskSubmitReport},
-		{"report awaiting review", true, baocun.TaskReviewReport},
+		{"report never submitted", false, baocun.TaskSubmitReport, "2028-01-12"},
+		{"report awaiting review", true, baocun.TaskReviewReport, "2028-01-02"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1542,8 +1556,8 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 			if tt.submit {
 				r.must(10*day, workflows.UpdateSubmitReport, report(1, "1"))
 			}
-			late := r.send(since("2028-01-02", 0), workflows.UpdateSubmitReport, report(1, "1"))
-			r.at(since("2028-01-03", 0), func() {
+			late := r.send(since(tt.late, 0), workflows.UpdateSubmitReport, report(1, "1"))
+			r.at(since(tt.late, day), func() {
 				p := f.pairing(pid)
 				if p.Stage != baocun.StageAcceptance {
 					t.Errorf("stage %s after the last period, want acceptance", p.Stage)
@@ -1578,7 +1592,7 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 				}
 				r.agrees()
 			})
-			r.must(since("2028-01-04", 0), workflows.UpdateCancel, cancelStep("提前结束"))
+			r.must(since(tt.late, 2*day), workflows.UpdateCancel, cancelStep("提前结束"))
 			if err := r.exec(s0); err != nil {
 				t.Fatalf("workflow ended with %v", err)
 			}

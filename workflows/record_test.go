@@ -303,6 +303,12 @@ func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile,
 	if _, err := r.db.AddCheckins(r.ctx, 1, "P1", days, "P1", &baocun.AuditEntry{Actor: "P1", Action: "residency.record"}); err != nil {
 		t.Fatal(err)
 	}
+	// The last period's report, filed and approved: acceptance begins once it is.
+	last := 12 / periodMonths
+	r.open(baocun.TaskSubmitReport)
+	r.step(workflows.UpdateSubmitReport, workflows.Step{Report: &baocun.ReportInput{Period: last, Summary: "全年完成 the year done",
+		FundsRaisedWan: "20", CollectiveIncomeWan: "5", Projects: map[string]int{"water": 1}}})
+	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
 	r.open(baocun.TaskSelfAssess)
 	r.step(workflows.UpdateSelfAssess, workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成规划 the plan met"}})
 	rubric := baocun.DefaultRubric()
