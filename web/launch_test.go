@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -121,7 +122,16 @@ func TestResumeCycles(t *testing.T) {
 	if _, err := f.engine.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(1), ""); err == nil {
 		t.Fatal("the fixture's cycle already has a workflow")
 	}
-	started, err := web.ResumeCycles(ctx, f.db, f.engine)
+	// A cycle launched after the moment asked about is left alone: its launch may
+	// still be starting it.
+	launched, err := f.db.Cycle(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if started, err := web.ResumeCycles(ctx, f.db, f.engine, launched.LaunchedAt); err != nil || len(started) != 0 {
+		t.Fatalf("a cycle launched at the moment asked about: started %v, %v; want none", started, err)
+	}
+	started, err := web.ResumeCycles(ctx, f.db, f.engine, launched.LaunchedAt.Add(time.Second))
 	if err != nil || len(started) != 1 || started[0] != 1 {
 		t.Fatalf("started %v, %v; want cycle 1", started, err)
 	}
@@ -132,7 +142,7 @@ func TestResumeCycles(t *testing.T) {
 	if got := desc.GetWorkflowExecutionInfo().GetType().GetName(); got != "Cycle" {
 		t.Fatalf("workflow type %q", got)
 	}
-	if again, err := web.ResumeCycles(ctx, f.db, f.engine); err != nil || len(again) != 0 {
+	if again, err := web.ResumeCycles(ctx, f.db, f.engine, time.Now()); err != nil || len(again) != 0 {
 		t.Fatalf("a second call started %v, %v", again, err)
 	}
 }

@@ -216,13 +216,15 @@ func cycleInput(cy *baocun.Cycle, n int) workflows.CycleInput {
 		BatchSize: workflows.LaunchBatchSize}
 }
 
-// ResumeCycles starts the Cycle workflow of every running cycle that has none. A
-// launch stores the cycle before it starts the workflow, so a crash between the two,
-// or a backup cut between them, leaves a cycle the API answered 201 for and nothing
-// runs; serve calls this at start. Starting is idempotent (the workflow ID is the
-// cycle's, duplicates refused), so instances starting at once, or a launch still in
+// ResumeCycles starts the Cycle workflow of every running cycle launched before
+// launchedBefore that has none. A launch stores the cycle before it starts the
+// workflow, so a crash between the two (of this instance or another), or a backup cut
+// between them, leaves a stored cycle and nothing running; serve calls this at start
+// and then periodically (for cycles launched minutes before, so a launch still
+// starting its workflow is left to finish). Starting is idempotent (the workflow
+// ID is the cycle's, duplicates refused), so instances at once, or a launch still in
 // flight on another instance, start each cycle once. It returns the cycles started.
-func ResumeCycles(ctx context.Context, store Store, engine client.Client) ([]int64, error) {
+func ResumeCycles(ctx context.Context, store Store, engine client.Client, launchedBefore time.Time) ([]int64, error) {
 	var started []int64
 	var before int64
 	for {
@@ -231,7 +233,7 @@ func ResumeCycles(ctx context.Context, store Store, engine client.Client) ([]int
 			return started, err
 		}
 		for i := range cs {
-			if cs[i].Status != baocun.CycleRunning {
+			if cs[i].Status != baocun.CycleRunning || !cs[i].LaunchedAt.Before(launchedBefore) {
 				continue
 			}
 			wid := workflows.CycleWorkflowID(cs[i].ID)
@@ -821,17 +823,9 @@ func handleCheckins(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		clock := cy.Clock()
-		today := clock.Now(time.Now()).Format(time.DateOnly)
 		for i, s := range in.Dates {
-			day, err := baocun.ParseDate(fmt.Sprintf("dates[%d]", i), s)
-			if err != nil {
+			if err := checkPassedDate(cy, fmt.Sprintf("dates[%d]", i), s); err != nil {
 				Error(c, err)
-				return
-			}
-			if day.Before(clock.Start) || day.Format(time.DateOnly) > today {
-				Error(c, fieldError(fmt.Sprintf("dates[%d]", i), fmt.Sprintf("dates[%d]: %s 不在本轮开始（%s）与今天（%s）之间 is not between the cycle's start %s and today %s",
-					i, s, clock.Start.Format(time.DateOnly), today, clock.Start.Format(time.DateOnly), today)))
 				return
 			}
 		}
@@ -844,6 +838,22 @@ func handleCheckins(d Deps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, checkinResult{Recorded: n, Already: len(in.Dates) - n})
 	}
+}
+
+// checkPassedDate refuses a programme date (field) before the cycle's start or after
+// its today: a record of what happened happened in the programme, and has happened.
+func checkPassedDate(cy *baocun.Cycle, field, s string) error {
+	clock := cy.Clock()
+	today := clock.Now(time.Now()).Format(time.DateOnly)
+	day, err := baocun.ParseDate(field, s)
+	if err != nil {
+		return err
+	}
+	if day.Before(clock.Start) || day.Format(time.DateOnly) > today {
+		return fieldError(field, fmt.Sprintf("%s: %s 不在本轮开始（%s）与今天（%s）之间 is not between the cycle's start %s and today %s",
+			field, s, clock.Start.Format(time.DateOnly), today, clock.Start.Format(time.DateOnly), today))
+	}
+	return nil
 }
 
 func handleVisit(d Deps) gin.HandlerFunc {
@@ -860,6 +870,15 @@ func handleVisit(d Deps) gin.HandlerFunc {
 		p := loadedPairing(c)
 		if p.Stage == baocun.StageCancelled || p.Stage == baocun.StageClosed {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		cy, err := d.Store.Cycle(c.Request.Context(), p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if err := checkPassedDate(cy, "date", in.Date); err != nil {
+			Error(c, err)
 			return
 		}
 		data, _ := json.Marshal(in)

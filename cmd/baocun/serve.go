@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -445,9 +446,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
 	stops = append(stops, w.Stop)
-	resumeCycles(ctx, db, signed, auditLog, log)
-
-	stops = append(stops, pruneSignIns(db, log))
+	resumeCycles(ctx, db, signed, auditLog, log, time.Now(), "at start-up")
+	stops = append(stops, every(resumeCyclesEvery, func(ctx context.Context) {
+		resumeCycles(ctx, db, signed, auditLog, log, time.Now().Add(-resumeCyclesAfter), "by the periodic check")
+	}))
+	stops = append(stops, every(pruneSignInsEvery, func(ctx context.Context) {
+		n, err := db.PruneSignIns(ctx, time.Now())
+		if err != nil {
+			log.Warn("prune sign-ins", "deleted", n, "err", err)
+		} else if n > 0 {
+			log.Info("pruned sign-ins", "deleted", n)
+		}
+	}))
 
 	handler := web.NewServer(web.Deps{
 		Logger:           log,
@@ -525,24 +535,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // cost space: a flood of sign-ins from many networks leaves a row or two each.
 const pruneSignInsEvery = 10 * time.Minute
 
-// pruneSignIns runs sqldb.PruneSignIns at start and then on a ticker, off every
-// request's path, and returns its stop. A failure is logged and tried again at the
-// next tick.
-func pruneSignIns(db *sqldb.DB, log *slog.Logger) (stop func()) {
+// resumeCyclesEvery is how often serve looks for a running cycle whose workflow was
+// never started: another instance died between a launch's write and its start (or
+// could not mark the cycle failed when the engine refused it). Only cycles launched
+// resumeCyclesAfter before are looked at, so a launch still starting is left to do it.
+const (
+	resumeCyclesEvery = 5 * time.Minute
+	resumeCyclesAfter = 5 * time.Minute
+)
+
+// every runs fn now and then every d, off every request's path, each run bounded by
+// a minute, and returns its stop. fn logs its own failures: they are tried again at
+// the next tick.
+func every(d time.Duration, fn func(ctx context.Context)) (stop func()) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(pruneSignInsEvery)
+		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			n, err := db.PruneSignIns(ctx, time.Now())
+			fn(ctx)
 			cancel()
-			if err != nil {
-				log.Warn("prune sign-ins", "deleted", n, "err", err)
-			} else if n > 0 {
-				log.Info("pruned sign-ins", "deleted", n)
-			}
 			select {
 			case <-done:
 				return
@@ -553,17 +567,19 @@ func pruneSignIns(db *sqldb.DB, log *slog.Logger) (stop func()) {
 	return func() { close(done); <-stopped }
 }
 
-// resumeCycles starts the workflow of every running cycle that has none (a crash or a
-// backup's cut between a launch's write and its workflow's start) and audits each.
-// A failure is logged, not fatal: the cycles stay as they are until the next start.
-func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sqldb.AuditLog, log *slog.Logger) {
+// resumeCycles starts the workflow of every running cycle launched before
+// launchedBefore that has none (a crash, a backup's cut or the engine's refusal
+// between a launch's write and its workflow's start) and audits each, saying when.
+// A failure is logged, not fatal: the cycles stay as they are until the next check.
+func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sqldb.AuditLog, log *slog.Logger, launchedBefore time.Time, when string) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	started, err := web.ResumeCycles(ctx, db, tc)
+	started, err := web.ResumeCycles(ctx, db, tc, launchedBefore)
 	for _, id := range started {
-		log.Warn("a running cycle had no workflow: started it", "cycle", id)
+		log.Warn("a running cycle had no workflow: started it", "cycle", id, "when", when)
+		summary, _ := json.Marshal(map[string]string{"reason": "the cycle was stored and its workflow was not running: started " + when})
 		e := baocun.AuditEntry{Actor: "system", Action: "cycle.resumed", Resource: fmt.Sprintf("cycles/%d", id), CycleID: fmt.Sprint(id),
-			Summary: `{"reason":"the cycle was stored and its workflow was not running: started at start-up"}`}
+			Summary: string(summary)}
 		if err := audit.Append(ctx, &e); err != nil {
 			log.Error("audit cycle.resumed", "cycle", id, "err", err)
 		}
