@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -312,7 +313,26 @@ func TestLifecycle(t *testing.T) {
 		}
 		_, err = leader.checkIn(ctx, p1, []string{"2027-01-01"})
 		wantStatus(t, "check-in on another team's pairing", err, http.StatusForbidden)
+		// A record of what happened is dated within the programme, up to its today.
+		for _, day := range []string{"2026-12-31", "2099-01-01", "2027-02-30"} {
+			_, err = leader.checkIn(ctx, p3, []string{"2027-01-01", day})
+			wantField(t, "check-in on "+day, err, "dates[1]")
+			err = leader.recordVisit(ctx, p3, baocun.VisitInput{Date: day, Visitor: "张局长", Purpose: "调研 fact-finding"})
+			wantField(t, "visit on "+day, err, "date")
+		}
+		if err := leader.recordVisit(ctx, p3, baocun.VisitInput{Date: "2027-01-01", Visitor: "张局长", Purpose: "调研 fact-finding"}); err != nil {
+			t.Errorf("visit on the start date: %v", err)
+		}
 	})
+}
+
+// wantField fails unless err is a 400 naming field.
+func wantField(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Fields[field] == "" {
+		t.Errorf("%s: %v, want 400 naming %s", what, err, field)
+	}
 }
 
 // awaitInbox polls c's inbox until cond holds (bounded) and returns it.
