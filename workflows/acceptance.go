@@ -39,21 +39,42 @@ type Sheet struct {
 	Scores baocun.Scores `json:"scores"`
 }
 
-// beginAcceptance loads the cycle's rubric and opens the team's self-assessment. A
+// readRubric reads the cycle's rubric, frozen at launch. It is not a step of its own:
+// while a damaged cycle's read is retried (its activity's error names the cycle) the
+// pairing can still be cancelled, and a cancel ends the wait (false).
+func (r *pairingRun) readRubric(ctx workflow.Context) (baocun.Rubric, bool, error) {
+	var rubric baocun.Rubric
+	var err error
+	done := false
+	actx, cancel := workflow.WithCancel(ctx)
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, activityOptions), (*activities.Activities).Rubric, r.s.Pairing.CycleID)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		err = f.Get(ctx, &rubric)
+		done = true
+	})
+	if werr := workflow.Await(ctx, func() bool { return done || r.s.Stage != baocun.StageAcceptance }); werr != nil {
+		cancel()
+		return rubric, false, werr
+	}
+	if !done {
+		cancel()
+		return rubric, false, nil
+	}
+	return rubric, true, err
+}
+
+// beginAcceptance opens the team's self-assessment under the cycle's rubric. A
 // pairing whose team was never approved (its cycle ended before) has nobody to assess
 // it: scoring opens at once, so raters score what the department did not do.
-func (r *pairingRun) beginAcceptance(ctx workflow.Context) error {
-	var rubric baocun.Rubric
-	actx := workflow.WithActivityOptions(ctx, activityOptions)
-	if err := workflow.ExecuteActivity(actx, (*activities.Activities).Rubric, r.s.Pairing.CycleID).Get(ctx, &rubric); err != nil {
-		return err
-	}
+func (r *pairingRun) beginAcceptance(ctx workflow.Context, rubric baocun.Rubric) error {
 	real, prog := r.now(ctx)
-	t := r.s.newTask(baocun.TaskSelfAssess, 0, "验收自评 the team's self-assessment", real, r.s.Settings.Windows.AcceptanceDays)
+	var t baocun.Task
 	opened := map[string]any{"min_raters": rubric.MinRaters}
 	if len(r.s.Team) == 0 {
 		t = r.scoreTask(rubric, real)
 		opened["note"] = "未派驻工作组，无自评 no team was dispatched: no self-assessment"
+	} else {
+		t = r.s.newTask(baocun.TaskSelfAssess, 0, "验收自评 the team's self-assessment", real, r.s.Settings.Windows.AcceptanceDays)
 	}
 	ch := baocun.Change{At: real, Key: fmt.Sprintf("pairing-%d/acceptance", r.s.Pairing.ID), Open: []baocun.Task{t},
 		Events: []baocun.Event{r.event("acceptance.opened", "system", t.ID, 0, prog, opened)}}

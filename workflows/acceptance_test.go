@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
 	"baocun"
@@ -439,5 +441,158 @@ func TestAcceptanceWaitsForTheLastReport(t *testing.T) {
 		if task.Kind == baocun.TaskSubmitReport && task.Status != baocun.TaskExpired {
 			t.Errorf("the unfiled report is %s, want expired", task.Status)
 		}
+	}
+}
+
+// openKinds is the kinds of the pairing's open tasks in the database, sorted.
+func openKinds(f *fixture, pid int64) []string {
+	var kinds []string
+	for _, task := range f.tasks(pid) {
+		if task.Status == baocun.TaskOpen {
+			kinds = append(kinds, task.Kind)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// slowApply makes the Apply of the changes match selects take two hours (a write in
+// flight across a deadline), and every other Apply the real one.
+func slowApply(r *run, match func(baocun.Change) bool) {
+	r.env.OnActivity(r.f.acts.Apply, mock.Anything, mock.MatchedBy(match)).
+		Return(func(ctx context.Context, ch baocun.Change) error { return r.f.acts.Apply(ctx, ch) }).After(2 * time.Hour)
+	r.env.OnActivity(r.f.acts.Apply, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, ch baocun.Change) error { return r.f.acts.Apply(ctx, ch) })
+}
+
+// A cycle cancelled while a pairing waits for its last report cancels the pairing
+// and closes its tasks.
+func TestCycleCancelledDuringTheLastReportWait(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.at(since("2028-01-03", 0), func() {
+		if st := r.state(); st.Stage != baocun.StageReviews || !st.Ended {
+			t.Errorf("before the cancel: stage %s, ended %v", st.Stage, st.Ended)
+		}
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+	if p := f.pairing(r.p.ID); p.Stage != baocun.StageCancelled {
+		t.Errorf("pairing at %s, want cancelled", p.Stage)
+	}
+	if k := openKinds(f, r.p.ID); len(k) != 0 {
+		t.Errorf("open tasks left on a cancelled pairing: %v", k)
+	}
+}
+
+// However often the last report is returned, acceptance begins report_days plus
+// decide_days (10 + 7) after the period's end: 2028-01-18. The report task then
+// open expires.
+func TestLastReportWaitIsBounded(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	at := since("2028-01-02", 0)
+	for range 6 {
+		r.send(at, workflows.UpdateSubmitReport, report(1, "5"))
+		r.send(at+day, workflows.UpdateDecideReview, r.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeReturn, "再改 again"))
+		at += 2 * day
+	}
+	r.at(since("2028-01-17", 23*time.Hour), func() {
+		if st := r.state(); st.Stage != baocun.StageReviews {
+			t.Errorf("on the wait's last day: stage %s, want reviews", st.Stage)
+		}
+	})
+	r.at(since("2028-01-18", time.Hour), func() {
+		if st := r.state(); st.Stage != baocun.StageAcceptance {
+			t.Errorf("after the wait's bound: stage %s, want acceptance", st.Stage)
+		}
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+}
+
+// A return of the last report whose write is in flight when the wait ends finishes
+// first; the report task it opens expires with the rest, so no report is filed or
+// reviewed while the pairing is scored.
+func TestReturnInFlightAsTheLastReportWaitEnds(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.must(since("2028-01-05", 0), workflows.UpdateSubmitReport, report(1, "5")) // its review is due 2028-01-12
+	slowApply(r, func(ch baocun.Change) bool { return len(ch.Close) == 1 && ch.Close[0].Outcome == baocun.OutcomeReturn })
+	ret := r.send(since("2028-01-11", 23*time.Hour), workflows.UpdateDecideReview, r.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeReturn, "补充 add"))
+	late := r.send(since("2028-01-12", 3*time.Hour), workflows.UpdateSubmitReport, report(1, "5"))
+	r.at(since("2028-01-12", 4*time.Hour), func() {
+		if st := r.state(); st.Stage != baocun.StageAcceptance {
+			t.Errorf("stage %s, want acceptance", st.Stage)
+		}
+		if k := openKinds(f, r.p.ID); slices.Contains(k, baocun.TaskSubmitReport) || slices.Contains(k, baocun.TaskReviewReport) {
+			t.Errorf("report tasks open in acceptance: %v", k)
+		}
+		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	_ = r.exec(s0)
+	if ret.cb.err != nil || ret.cb.rejected {
+		t.Errorf("the return in flight: %v, want it to stand", ret)
+	}
+	if !late.cb.rejected && late.cb.err == nil {
+		t.Errorf("a report filed during acceptance: %v, want refused", late)
+	}
+}
+
+// The team's approval in flight when the cycle ends finishes first: the pairing then
+// enters acceptance with its team, and its self-assessment open — not with scoring
+// opened and expired again, and no acceptance task left.
+func TestTeamApprovalInFlightAtTheCycleEnd(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.must(since("2027-12-20", 0), workflows.UpdateNominateTeam, nominate("P1", "P2", "P3"))
+	slowApply(r, func(ch baocun.Change) bool {
+		return ch.Team != nil && len(ch.Stages) == 1 && ch.Stages[0].Stage == baocun.StageStationed
+	})
+	r.must(since("2027-12-31", 23*time.Hour), workflows.UpdateDecideTeam, r.decide(baocun.TaskApproveTeam, baocun.OutcomeApprove, ""))
+	r.at(since("2028-01-02", 0), func() {
+		st := r.state()
+		if st.Stage != baocun.StageAcceptance || len(st.Team) == 0 {
+			t.Errorf("stage %s, team %v; want acceptance with the approved team", st.Stage, st.Team)
+		}
+		if k := openKinds(f, r.p.ID); !slices.Equal(k, []string{baocun.TaskSelfAssess}) {
+			t.Errorf("open tasks %v, want the self-assessment", k)
+		}
+		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	_ = r.exec(s0)
+}
+
+// A cycle whose stored rubric is lost: acceptance waits (its read retried), and an
+// organiser's cancel is still taken and answered.
+func TestLostRubricDoesNotBlockCancel(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	if _, err := f.db.ExecContext(f.ctx, `UPDATE cycles SET settings = json_remove(settings, '$.rubric')`); err != nil {
+		t.Fatal(err)
+	}
+	r, s0 := f.startRun(0)
+	// In production the failing read is retried for ever; one long attempt stands in.
+	r.env.OnActivity(f.acts.Rubric, mock.Anything, mock.Anything).After(60*day).Return(baocun.Rubric{}, temporal.NewApplicationError("no rubric", baocun.EINTERNAL))
+	r.env.OnActivity(f.acts.Apply, mock.Anything, mock.Anything).Return(func(ctx context.Context, ch baocun.Change) error { return f.acts.Apply(ctx, ch) })
+	r.toStage(baocun.StageReviews)
+	r.lastReportIn(1)
+	c := r.must(since("2028-01-03", 0), workflows.UpdateCancel, cancelStep("撤销 cancelled"))
+	if err := r.exec(s0); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	if c.cb.result == nil {
+		t.Errorf("the cancel: %v, want answered", c)
+	}
+	if p := f.pairing(r.p.ID); p.Stage != baocun.StageCancelled {
+		t.Errorf("pairing at %s, want cancelled", p.Stage)
 	}
 }

@@ -213,6 +213,9 @@ type pairingRun struct {
 	pending  int             // watcher activities in flight
 	// cancelling is set while a cancel Update writes: every other step is refused.
 	cancelling bool
+	// closing is set while the pairing moves to acceptance: new steps are refused, and
+	// the move waits for those already deciding, so none commits into acceptance.
+	closing bool
 	// opening are the tasks a step is writing now: they are in the database (and so
 	// in inboxes) a moment before the step commits them to the state, so validators
 	// accept them and handlers wait for the commit.
@@ -260,7 +263,17 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 			return r.finish(ctx)
 		case baocun.StageAcceptance:
 			if s.Acceptance == nil {
-				ran, err := r.systemStep(ctx, func() error { return r.beginAcceptance(ctx) })
+				rubric, read, err := r.readRubric(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return r.cancelledByCycle(ctx)
+					}
+					return err
+				}
+				if !read {
+					continue // the stage changed (a cancel) while it was read
+				}
+				ran, err := r.systemStep(ctx, func() error { return r.beginAcceptance(ctx, rubric) })
 				if err != nil {
 					if ctx.Err() != nil {
 						return r.cancelledByCycle(ctx)
@@ -515,6 +528,9 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 func (r *pairingRun) claim(id, kind string) (*baocun.Task, error) {
 	if r.cancelling {
 		return nil, conflict("结对正在撤销 The pairing is being cancelled.")
+	}
+	if r.closing {
+		return nil, conflict("结对正在进入验收，此前阶段的待办已截止 The pairing is entering acceptance: the earlier stages' tasks are closing.")
 	}
 	t := r.find(func(t *baocun.Task) bool { return t.ID == id })
 	if t == nil || (kind != "" && t.Kind != kind) {
@@ -867,6 +883,9 @@ func (r *pairingRun) validateChange(st Step) error {
 	if r.cancelling {
 		return conflict("结对正在撤销 The pairing is being cancelled.")
 	}
+	if r.closing {
+		return conflict("结对正在进入验收 The pairing is entering acceptance: its team cannot change now.")
+	}
 	if r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange }) != nil || r.busy[requestingChange] {
 		return conflict("已有一项工作组调整待审批 A team change already awaits approval.")
 	}
@@ -1062,17 +1081,21 @@ func (r *pairingRun) finish(ctx workflow.Context) error {
 }
 
 // toAcceptance hands the pairing to acceptance: tasks of earlier stages that are
-// still open expire; an evaluation still open stays open.
+// still open expire; an evaluation or a residency flag still open stays open. Steps
+// already deciding finish first (their decisions stand, and what they open expires
+// with the rest); new ones are refused meanwhile.
 func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
+	r.closing = true
+	defer func() { r.closing = false }()
+	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 && len(r.opening) == 0 }); err != nil {
+		return err
+	}
 	real, prog := r.now(ctx)
 	ch := baocun.Change{At: real}
 	var expired []string
 	for _, t := range r.s.Tasks {
 		if t.Kind == baocun.TaskEvaluation || t.Kind == baocun.TaskResidencyFlag {
 			continue
-		}
-		if r.busy[t.ID] {
-			continue // a handler is deciding it now; its decision stands
 		}
 		expired = append(expired, t.ID)
 		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
@@ -1140,10 +1163,14 @@ func (r *pairingRun) endPeriod(ctx workflow.Context, p baocun.Period, last bool)
 
 // awaitLastReport waits, once the last period has ended, until no report task of it
 // (to submit, or to review) is open — approved, or decided otherwise — or the last of
-// their windows has passed: the last period's report counts as every other's does,
-// and a late one does not hold acceptance back past its window.
+// their windows has passed: the last period's report counts as every other's does.
+// However often it is returned, acceptance begins at the latest report_days plus
+// decide_days after the period's end (a report filed on its last day, reviewed), so
+// one pairing cannot hold its cycle, and the city's commendation, back.
 func (r *pairingRun) awaitLastReport(ctx workflow.Context) error {
 	s := r.s
+	w := s.Settings.Windows
+	limit := s.Clock.Real(s.periods()[s.Period-1].End.AddDate(0, 0, w.ReportDays+w.DecideDays))
 	open := func() (ids string, due time.Time) {
 		for _, t := range s.Tasks {
 			if (t.Kind == baocun.TaskSubmitReport || t.Kind == baocun.TaskReviewReport) && t.Period == s.Period {
@@ -1157,6 +1184,9 @@ func (r *pairingRun) awaitLastReport(ctx workflow.Context) error {
 	}
 	for s.Stage == baocun.StageReviews {
 		ids, due := open()
+		if due.After(limit) {
+			due = limit
+		}
 		wait := due.Sub(workflow.Now(ctx))
 		if ids == "" || wait <= 0 {
 			return ctx.Err()
