@@ -133,6 +133,14 @@ func (db *DB) Cycle(ctx context.Context, id int64) (*baocun.Cycle, error) {
 	return c, rows.Err()
 }
 
+// CycleRan reports whether cycle id's workflow ever ran: its first batch opened its
+// pairings' first tasks (the key that write is applied under).
+func (db *DB) CycleRan(ctx context.Context, id int64) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM applied_changes WHERE key = ?", fmt.Sprintf("cycle-%d/batch-0/open", id)).Scan(&n)
+	return n > 0, err
+}
+
 // Cycles lists cycles by id, newest first, after the cursor id (0: from the newest).
 func (db *DB) Cycles(ctx context.Context, before int64, limit int) ([]baocun.Cycle, error) {
 	if before <= 0 {

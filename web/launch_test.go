@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"baocun"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 	"baocun/web"
 	"baocun/workflows"
@@ -128,10 +129,10 @@ func TestResumeCycles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if started, err := web.ResumeCycles(ctx, f.db, f.engine, launched.LaunchedAt); err != nil || len(started) != 0 {
+	if started, _, err := web.ResumeCycles(ctx, f.db, f.engine, launched.LaunchedAt); err != nil || len(started) != 0 {
 		t.Fatalf("a cycle launched at the moment asked about: started %v, %v; want none", started, err)
 	}
-	started, err := web.ResumeCycles(ctx, f.db, f.engine, launched.LaunchedAt.Add(time.Second))
+	started, _, err := web.ResumeCycles(ctx, f.db, f.engine, launched.LaunchedAt.Add(time.Second))
 	if err != nil || len(started) != 1 || started[0] != 1 {
 		t.Fatalf("started %v, %v; want cycle 1", started, err)
 	}
@@ -142,7 +143,55 @@ func TestResumeCycles(t *testing.T) {
 	if got := desc.GetWorkflowExecutionInfo().GetType().GetName(); got != "Cycle" {
 		t.Fatalf("workflow type %q", got)
 	}
-	if again, err := web.ResumeCycles(ctx, f.db, f.engine, time.Now()); err != nil || len(again) != 0 {
+	if again, _, err := web.ResumeCycles(ctx, f.db, f.engine, time.Now()); err != nil || len(again) != 0 {
 		t.Fatalf("a second call started %v, %v", again, err)
+	}
+}
+
+// A running cycle whose workflow ran once and is gone (failed, then past the engine's
+// retention) is not started again — that would replay its programme over its
+// records — but named for an operator.
+func TestResumeCyclesLeavesACycleThatRan(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	ctx := context.Background()
+	if _, err := f.db.ExecContext(ctx, "INSERT INTO applied_changes (key, applied_at) VALUES (?, ?)", "cycle-1/batch-0/open", "2027-01-01T00:00:00.000000Z"); err != nil {
+		t.Fatal(err)
+	}
+	started, lost, err := web.ResumeCycles(ctx, f.db, f.engine, time.Now())
+	if err != nil || len(started) != 0 || len(lost) != 1 || lost[0] != 1 {
+		t.Fatalf("started %v, lost %v, %v; want none started and cycle 1 lost", started, lost, err)
+	}
+	if _, err := f.engine.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(1), ""); err == nil {
+		t.Fatal("the cycle that ran was started again")
+	}
+}
+
+// Check-ins count residency within the programme: a day after its end (the pairing
+// may still be in reviews, waiting for its last report) is refused, naming the date,
+// and writes nothing; the programme's last day is taken.
+func TestCheckinsEndWithTheProgramme(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	ctx := context.Background()
+	// The programme clock runs 100,000 times real time from an hour ago: its today
+	// is years past the one-year programme's end.
+	if _, err := f.db.ExecContext(ctx, `UPDATE cycles SET launched_at = ?, settings = json_set(json_set(settings, '$.clock_scale', 100000.0), '$.years', 1) WHERE id = 1`,
+		sqldb.FormatTime(time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.ApplyChange(ctx, baocun.Change{At: time.Now(), Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageReviews, Period: 4}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.user("member1", "P1", "", baocun.Grant{Role: baocun.RoleTeamMember, Jurisdiction: "*"})
+	tok := f.login(f.srv, "member1")
+	status, body := call(t, f.srv, tok, "POST", "/api/v1/pairings/1/checkins", map[string]any{"dates": []string{"2027-12-31", "2028-01-01"}})
+	if status != 400 || !strings.Contains(body, `"dates[1]"`) {
+		t.Fatalf("a check-in after the programme's end: %d %s, want 400 naming dates[1]", status, body)
+	}
+	var n int
+	if err := f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM checkins").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d check-ins written (%v), want none", n, err)
+	}
+	if status, body := call(t, f.srv, tok, "POST", "/api/v1/pairings/1/checkins", map[string]any{"dates": []string{"2027-12-31"}}); status != 200 {
+		t.Fatalf("a check-in on the programme's last day: %d %s", status, body)
 	}
 }

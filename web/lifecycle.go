@@ -223,14 +223,16 @@ func cycleInput(cy *baocun.Cycle, n int) workflows.CycleInput {
 // and then periodically (for cycles launched minutes before, so a launch still
 // starting its workflow is left to finish). Starting is idempotent (the workflow
 // ID is the cycle's, duplicates refused), so instances at once, or a launch still in
-// flight on another instance, start each cycle once. It returns the cycles started.
-func ResumeCycles(ctx context.Context, store Store, engine client.Client, launchedBefore time.Time) ([]int64, error) {
-	var started []int64
+// flight on another instance, start each cycle once. A cycle whose workflow ran once
+// and is gone (failed or terminated, then removed by the engine's retention) is not
+// started again, which would replay its programme over its records: it is returned
+// in lost, for an operator. It returns the cycles started.
+func ResumeCycles(ctx context.Context, store Store, engine client.Client, launchedBefore time.Time) (started, lost []int64, err error) {
 	var before int64
 	for {
 		cs, err := store.Cycles(ctx, before, 100)
 		if err != nil {
-			return started, err
+			return started, lost, err
 		}
 		for i := range cs {
 			if cs[i].Status != baocun.CycleRunning || !cs[i].LaunchedAt.Before(launchedBefore) {
@@ -241,21 +243,29 @@ func ResumeCycles(ctx context.Context, store Store, engine client.Client, launch
 			var nf *serviceerror.NotFound
 			if !errors.As(err, &nf) {
 				if err != nil {
-					return started, fmt.Errorf("cycle %d: %w", cs[i].ID, err)
+					return started, lost, fmt.Errorf("cycle %d: %w", cs[i].ID, err)
 				}
+				continue
+			}
+			ran, err := store.CycleRan(ctx, cs[i].ID)
+			if err != nil {
+				return started, lost, err
+			}
+			if ran {
+				lost = append(lost, cs[i].ID)
 				continue
 			}
 			cy, err := store.Cycle(ctx, cs[i].ID)
 			if err != nil {
-				return started, err
+				return started, lost, err
 			}
 			if err := startCycle(ctx, engine, wid, cycleInput(cy, cy.PairingsTotal)); err != nil {
-				return started, fmt.Errorf("cycle %d: start its workflow: %w", cy.ID, err)
+				return started, lost, fmt.Errorf("cycle %d: start its workflow: %w", cy.ID, err)
 			}
 			started = append(started, cy.ID)
 		}
 		if len(cs) < 100 {
-			return started, nil
+			return started, lost, nil
 		}
 		before = cs[len(cs)-1].ID
 	}
@@ -823,9 +833,17 @@ func handleCheckins(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
+		// Residency is counted within the programme: a day after its end counts for
+		// nothing (the pairing may wait for its last report past it).
+		end := cy.Clock().Start.AddDate(cy.Settings.Years, 0, 0).Format(time.DateOnly)
 		for i, s := range in.Dates {
-			if err := checkPassedDate(cy, fmt.Sprintf("dates[%d]", i), s); err != nil {
+			field := fmt.Sprintf("dates[%d]", i)
+			if err := checkPassedDate(cy, field, s); err != nil {
 				Error(c, err)
+				return
+			}
+			if s >= end {
+				Error(c, fieldError(field, fmt.Sprintf("%s: %s 在本轮结束（%s）之后 is on or after the programme's end %s", field, s, end, end)))
 				return
 			}
 		}

@@ -450,14 +450,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stops = append(stops, every(resumeCyclesEvery, func(ctx context.Context) {
 		resumeCycles(ctx, db, signed, auditLog, log, time.Now().Add(-resumeCyclesAfter), "by the periodic check")
 	}))
-	stops = append(stops, every(pruneSignInsEvery, func(ctx context.Context) {
+	prune := func(ctx context.Context) {
 		n, err := db.PruneSignIns(ctx, time.Now())
 		if err != nil {
 			log.Warn("prune sign-ins", "deleted", n, "err", err)
 		} else if n > 0 {
 			log.Info("pruned sign-ins", "deleted", n)
 		}
-	}))
+	}
+	pctx, cancelPrune := context.WithTimeout(ctx, time.Minute)
+	prune(pctx)
+	cancelPrune()
+	stops = append(stops, every(pruneSignInsEvery, prune))
 
 	handler := web.NewServer(web.Deps{
 		Logger:           log,
@@ -544,9 +548,8 @@ const (
 	resumeCyclesAfter = 5 * time.Minute
 )
 
-// every runs fn now and then every d, off every request's path, each run bounded by
-// a minute, and returns its stop. fn logs its own failures: they are tried again at
-// the next tick.
+// every runs fn every d, off every request's path, each run bounded by a minute, and
+// returns its stop. fn logs its own failures: they are tried again at the next tick.
 func every(d time.Duration, fn func(ctx context.Context)) (stop func()) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -554,14 +557,14 @@ func every(d time.Duration, fn func(ctx context.Context)) (stop func()) {
 		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			fn(ctx)
-			cancel()
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			fn(ctx)
+			cancel()
 		}
 	}()
 	return func() { close(done); <-stopped }
@@ -574,7 +577,10 @@ func every(d time.Duration, fn func(ctx context.Context)) (stop func()) {
 func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sqldb.AuditLog, log *slog.Logger, launchedBefore time.Time, when string) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	started, err := web.ResumeCycles(ctx, db, tc, launchedBefore)
+	started, lost, err := web.ResumeCycles(ctx, db, tc, launchedBefore)
+	for _, id := range lost {
+		log.Error("a running cycle's workflow ran once and is gone (failed or terminated, then past retention): not started again; cancel the cycle or restore a backup", "cycle", id)
+	}
 	for _, id := range started {
 		log.Warn("a running cycle had no workflow: started it", "cycle", id, "when", when)
 		summary, _ := json.Marshal(map[string]string{"reason": "the cycle was stored and its workflow was not running: started " + when})
