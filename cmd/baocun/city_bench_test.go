@@ -290,7 +290,10 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 			if r := refused.Load(); r != nil {
 				var id int64
 				fmt.Sscanf(r.request, "POST /api/v1/pairings/%d", &id)
-				all, _ := env.db.Tasks(ctx, baocun.TaskFilter{PairingID: id, Status: "all", Limit: 1000})
+				var all []baocun.Task
+				if id > 0 { // a pairing's step: its tasks say why
+					all, _ = env.db.Tasks(ctx, baocun.TaskFilter{PairingID: id, Status: "all", Limit: 1000})
+				}
 				for _, t := range all {
 					b.Logf("pairing %d task %s %s %s opened %s closed %v by %s %s", id, t.ID, t.Kind, t.Status, t.OpenedAt, t.ClosedAt, t.ClosedBy, t.Outcome)
 				}

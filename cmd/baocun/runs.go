@@ -61,7 +61,7 @@ func runsCommand(ctx context.Context, args []string, getenv func(string) string,
 	if cfg.embedded() {
 		certs, err := temporalserver.ReadCertificates(cfg.tlsDir())
 		if err != nil {
-			return fmt.Errorf("runs: %w (is --data-dir the service's?)", err)
+			return fmt.Errorf("runs: 读不到运维证书 the operator's certificate is unreadable (is --data-dir the service's?): %w", err)
 		}
 		if opts.ConnectionOptions.TLS, err = certs.ClientTLS(temporalserver.Operator); err != nil {
 			return err
@@ -77,16 +77,18 @@ func runsCommand(ctx context.Context, args []string, getenv func(string) string,
 	defer cancel()
 	tc, err := client.DialContext(cctx, opts)
 	if err != nil {
-		return fmt.Errorf("temporal %s: cannot connect within %s: %v", opts.HostPort, cfg.ConnectTimeout, errors.Unwrap(err))
+		return fmt.Errorf("runs: %s 内连不上 Temporal %s: cannot connect within %s: %v", cfg.ConnectTimeout, opts.HostPort, cfg.ConnectTimeout, err)
 	}
 	defer tc.Close()
 	var open []*workflowpb.WorkflowExecutionInfo
 	var page []byte
 	for {
-		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		resp, err := tc.ListWorkflow(lctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: cfg.TemporalNamespace, PageSize: 1000, NextPageToken: page, Query: "ExecutionStatus = 'Running'"})
+		cancel()
 		if err != nil {
-			return fmt.Errorf("temporal %s: list open runs: %v", opts.HostPort, err)
+			return fmt.Errorf("runs: 列不出运行中的工作流 Temporal %s: cannot list the open runs: %v", opts.HostPort, err)
 		}
 		open = append(open, resp.GetExecutions()...)
 		if page = resp.GetNextPageToken(); len(page) == 0 {
@@ -108,7 +110,8 @@ func groupRuns(runs []*workflowpb.WorkflowExecutionInfo) ([]runGroup, error) {
 		var changes []string
 		if p := r.GetSearchAttributes().GetIndexedFields()[changeVersionAttribute]; p != nil {
 			if err := converter.GetDefaultDataConverter().FromPayload(p, &changes); err != nil {
-				return nil, fmt.Errorf("runs: %s %s: %s: %v", r.GetType().GetName(), r.GetExecution().GetWorkflowId(), changeVersionAttribute, err)
+				return nil, fmt.Errorf("runs: %s %s 的 %s 无法读取 %s's %s is unreadable: %v", r.GetType().GetName(), r.GetExecution().GetWorkflowId(), changeVersionAttribute,
+					r.GetExecution().GetWorkflowId(), changeVersionAttribute, err)
 			}
 			slices.Sort(changes)
 			changes = slices.Compact(changes)
