@@ -519,7 +519,8 @@ func TestLastReportWaitIsBounded(t *testing.T) {
 
 // A return of the last report whose write is in flight when the wait ends finishes
 // first; the report task it opens expires with the rest, so no report is filed or
-// reviewed while the pairing is scored.
+// reviewed while the pairing is scored. Meanwhile only the earlier stages' steps are
+// refused: the village's evaluation is taken.
 func TestReturnInFlightAsTheLastReportWaitEnds(t *testing.T) {
 	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
 	r, s0 := f.startRun(0)
@@ -527,6 +528,9 @@ func TestReturnInFlightAsTheLastReportWaitEnds(t *testing.T) {
 	r.must(since("2028-01-05", 0), workflows.UpdateSubmitReport, report(1, "5")) // its review is due 2028-01-12
 	slowApply(r, func(ch baocun.Change) bool { return len(ch.Close) == 1 && ch.Close[0].Outcome == baocun.OutcomeReturn })
 	ret := r.send(since("2028-01-11", 23*time.Hour), workflows.UpdateDecideReview, r.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeReturn, "补充 add"))
+	// While the move to acceptance waits for the return, the village's evaluation (which
+	// stays open into acceptance) is still taken.
+	r.must(since("2028-01-12", 30*time.Minute), workflows.UpdateEvaluate, evaluation(1))
 	late := r.send(since("2028-01-12", 3*time.Hour), workflows.UpdateSubmitReport, report(1, "5"))
 	r.at(since("2028-01-12", 4*time.Hour), func() {
 		if st := r.state(); st.Stage != baocun.StageAcceptance {

@@ -529,12 +529,12 @@ func (r *pairingRun) claim(id, kind string) (*baocun.Task, error) {
 	if r.cancelling {
 		return nil, conflict("结对正在撤销 The pairing is being cancelled.")
 	}
-	if r.closing {
-		return nil, conflict("结对正在进入验收，此前阶段的待办已截止 The pairing is entering acceptance: the earlier stages' tasks are closing.")
-	}
 	t := r.find(func(t *baocun.Task) bool { return t.ID == id })
 	if t == nil || (kind != "" && t.Kind != kind) {
 		return nil, conflict("待办 %s 不在待办中（已处理或不存在） Task %s is not open here: decided already, or not a %s task.", id, id, kind)
+	}
+	if r.closing && !outlivesStage(t.Kind) {
+		return nil, conflict("结对正在进入验收，此前阶段的待办已截止 The pairing is entering acceptance: the earlier stages' tasks are closing.")
 	}
 	if r.busy[id] {
 		return nil, conflict("待办 %s 正在处理 Task %s is being decided by someone else.", id, id)
@@ -1087,14 +1087,21 @@ func (r *pairingRun) finish(ctx workflow.Context) error {
 func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 	r.closing = true
 	defer func() { r.closing = false }()
-	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 && len(r.opening) == 0 }); err != nil {
+	if err := workflow.Await(ctx, func() bool {
+		for id := range r.busy {
+			if t := r.s.task(id); t == nil || !outlivesStage(t.Kind) {
+				return false
+			}
+		}
+		return !slices.ContainsFunc(r.opening, func(t baocun.Task) bool { return !outlivesStage(t.Kind) })
+	}); err != nil {
 		return err
 	}
 	real, prog := r.now(ctx)
 	ch := baocun.Change{At: real}
 	var expired []string
 	for _, t := range r.s.Tasks {
-		if t.Kind == baocun.TaskEvaluation || t.Kind == baocun.TaskResidencyFlag {
+		if outlivesStage(t.Kind) {
 			continue
 		}
 		expired = append(expired, t.ID)
@@ -1111,6 +1118,12 @@ func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 	}
 	r.s.Stage = baocun.StageAcceptance
 	return nil
+}
+
+// outlivesStage reports whether a task of kind stays open into acceptance: the
+// village's evaluation (acceptance reads it) and a residency flag.
+func outlivesStage(kind string) bool {
+	return kind == baocun.TaskEvaluation || kind == baocun.TaskResidencyFlag
 }
 
 // endPeriod closes a reporting period: members under the residency rule are flagged
