@@ -600,3 +600,22 @@ func TestLostRubricDoesNotBlockCancel(t *testing.T) {
 		t.Errorf("pairing at %s, want cancelled", p.Stage)
 	}
 }
+
+// A team that files nothing: its last report expires as its window closes, and is not
+// escalated to the organisers at that same moment.
+func TestSilentLastReportExpiresUnescalated(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.at(since("2028-01-12", 0), func() { r.env.CancelWorkflow() })
+	_ = r.exec(s0)
+	var last *baocun.Task
+	for _, task := range f.tasks(r.p.ID) {
+		if task.Kind == baocun.TaskSubmitReport {
+			last = &task
+		}
+	}
+	if last == nil || last.Status != baocun.TaskExpired || last.EscalatedAt != nil {
+		t.Fatalf("the unfiled last report: %+v, want expired and never escalated", last)
+	}
+}

@@ -437,8 +437,8 @@ func (r *pairingRun) watch(ctx workflow.Context, t baocun.Task) {
 				}
 			}
 			cur := r.s.task(t.ID)
-			if cur == nil {
-				return false
+			if cur == nil || (r.closing && !outlivesStage(t.Kind)) {
+				return false // closed, or about to expire with its stage
 			}
 			real, prog := r.now(ctx)
 			c := baocun.Change{At: real,
@@ -1200,7 +1200,10 @@ func (r *pairingRun) awaitLastReport(ctx workflow.Context) error {
 		if due.After(limit) {
 			due = limit
 		}
-		wait := due.Sub(workflow.Now(ctx))
+		// Ends a moment before the window does, so the move to acceptance has begun
+		// when the task's watcher wakes to escalate it: nobody is told of a task that
+		// is expiring.
+		wait := due.Sub(workflow.Now(ctx)) - time.Millisecond
 		if ids == "" || wait <= 0 {
 			return ctx.Err()
 		}
