@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,51 +15,6 @@ import (
 
 	"baocun"
 )
-
-// Store is what the HTTP layer needs of the application database.
-type Store interface {
-	Login(ctx context.Context, a baocun.LoginAttempt) (baocun.LoginResult, error)
-	// CreateToken issues a token only while the account's credential epoch is still
-	// the one its password was checked against (LoginResult.Epoch), and reports how
-	// many of its oldest live tokens it ended to stay within the cap.
-	CreateToken(ctx context.Context, userID, epoch int64, kind string, ttl time.Duration) (string, time.Time, int, error)
-	UserByToken(ctx context.Context, token, kind string, now time.Time) (*baocun.User, error)
-	RevokeToken(ctx context.Context, token string) error
-
-	CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.AuditEntry) (*baocun.User, error)
-	User(ctx context.Context, username string) (*baocun.User, error)
-	Users(ctx context.Context, after int64, limit int) ([]baocun.User, error)
-	UpdateAccount(ctx context.Context, username string, ch baocun.AccountChange, audit *baocun.AuditEntry) (*baocun.User, int, error)
-	Sessions(ctx context.Context, username string, now time.Time, cursor string, limit int) ([]baocun.Session, string, error)
-
-	Department(ctx context.Context, code string) (*baocun.Department, error)
-	Village(ctx context.Context, code string) (*baocun.Village, error)
-	Person(ctx context.Context, id string) (*baocun.Person, error)
-	People(ctx context.Context, department string) ([]baocun.Person, error)
-	Departments(ctx context.Context, county, after string, limit int) ([]baocun.Department, error)
-	Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error)
-	ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error
-	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error
-	ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error
-
-	LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, error)
-	CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.PairingSpec, audit *baocun.AuditEntry) (int64, error)
-	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
-	Cycles(ctx context.Context, before int64, limit int) ([]baocun.Cycle, error)
-	CycleRan(ctx context.Context, id int64) (bool, error)
-	Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pairing, error)
-	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
-	Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error)
-	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
-	ApplyChange(ctx context.Context, ch baocun.Change) error
-	Commendation(ctx context.Context, cycleID int64) (*baocun.Commendation, error)
-	Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error)
-	AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error)
-
-	PolicyRules(ctx context.Context) ([][]string, int64, error)
-	GrantRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error
-	RevokeRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error
-}
 
 // TokenTTL is how long a bearer token lives.
 const TokenTTL = 12 * time.Hour
