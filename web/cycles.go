@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
+	"go.temporal.io/api/serviceerror"
 
 	"baocun"
 	"baocun/workflows"
@@ -72,6 +74,21 @@ func handleCancelCycle(d Deps) gin.HandlerFunc {
 		// Ask first (asking twice is harmless), then record: the trail never shows a
 		// cancellation that was not requested.
 		if err := d.Engine.CancelWorkflow(c.Request.Context(), workflows.CycleWorkflowID(cy.ID), ""); err != nil {
+			var nf *serviceerror.NotFound
+			if errors.As(err, &nf) && time.Since(cy.LaunchedAt) > LaunchGrace {
+				// No workflow to ask, and no launch still starting one: the cycle's
+				// workflow ran and is gone (or never started). It is cancelled in the
+				// record, so neither the reconciler nor anyone else takes it for running.
+				e := auditEntry(c, http.StatusAccepted, req)
+				if err := d.Store.ApplyChange(c.Request.Context(), baocun.Change{At: time.Now(),
+					Cycle: &baocun.CycleStatus{ID: cy.ID, Status: baocun.CycleCancelled}, Audit: []baocun.AuditEntry{*e}}); err != nil {
+					c.Set(ctxAudited, false)
+					Error(c, err)
+					return
+				}
+				c.JSON(http.StatusAccepted, gin.H{"id": cy.ID, "status": baocun.CycleCancelled})
+				return
+			}
 			Error(c, engineError(err))
 			return
 		}

@@ -259,6 +259,11 @@ func ResumeCycles(ctx context.Context, store Store, engine client.Client, launch
 	}
 }
 
+// LaunchGrace is how long after a cycle's launch its workflow's absence means
+// nothing: the launch may still be starting it. Past it, a running cycle with no
+// workflow is started (never ran) or may be cancelled in the record (ran and gone).
+const LaunchGrace = 5 * time.Minute
+
 // engineTimeout bounds how long a request waits for the workflow engine.
 const engineTimeout = time.Minute
 

@@ -164,6 +164,26 @@ func TestResumeCyclesLeavesACycleThatRan(t *testing.T) {
 	if _, err := f.engine.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(1), ""); err == nil {
 		t.Fatal("the cycle that ran was started again")
 	}
+	// An organiser cancels it: with no workflow to ask, it is cancelled in the record,
+	// audited, and no longer named.
+	if _, err := f.db.ExecContext(ctx, "UPDATE cycles SET launched_at = ? WHERE id = 1", sqldb.FormatTime(time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	f.user("org", "", "", g("organiser", "*"))
+	status, body := call(t, f.srv, f.login(f.srv, "org"), "POST", "/api/v1/cycles/1/cancel", map[string]string{"reason": "流程已失 its workflow is gone"})
+	if status != 202 || !strings.Contains(body, `"cancelled"`) {
+		t.Fatalf("cancel a cycle whose workflow is gone: %d %s", status, body)
+	}
+	if cy, err := f.db.Cycle(ctx, 1); err != nil || cy.Status != baocun.CycleCancelled {
+		t.Fatalf("cycle after the cancel: %+v, %v", cy, err)
+	}
+	if _, lost, err := web.ResumeCycles(ctx, f.db, f.engine, time.Now()); err != nil || len(lost) != 0 {
+		t.Fatalf("after the cancel: lost %v, %v; want none", lost, err)
+	}
+	var audited int
+	if err := f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_entries WHERE action = 'cycle.cancel' AND decision = 'allow'").Scan(&audited); err != nil || audited != 1 {
+		t.Fatalf("cycle.cancel audit entries: %d (%v), want 1", audited, err)
+	}
 }
 
 // Check-ins count residency within the programme: a day after its end (the pairing

@@ -531,6 +531,7 @@ func TestReturnInFlightAsTheLastReportWaitEnds(t *testing.T) {
 	// While the move to acceptance waits for the return, the village's evaluation (which
 	// stays open into acceptance) is still taken.
 	r.must(since("2028-01-12", 30*time.Minute), workflows.UpdateEvaluate, evaluation(1))
+	change := r.send(since("2028-01-12", 40*time.Minute), workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
 	late := r.send(since("2028-01-12", 3*time.Hour), workflows.UpdateSubmitReport, report(1, "5"))
 	r.at(since("2028-01-12", 4*time.Hour), func() {
 		if st := r.state(); st.Stage != baocun.StageAcceptance {
@@ -549,6 +550,33 @@ func TestReturnInFlightAsTheLastReportWaitEnds(t *testing.T) {
 	if !late.cb.rejected && late.cb.err == nil {
 		t.Errorf("a report filed during acceptance: %v, want refused", late)
 	}
+	if !change.cb.rejected || code(change.cb.err) != baocun.ECONFLICT || !strings.Contains(change.cb.err.Error(), "entering acceptance") {
+		t.Errorf("a team change asked for while the pairing enters acceptance: %v, want refused (entering acceptance)", change)
+	}
+}
+
+// A plan approved at the cycle's last moment, its write in flight as the cycle ends,
+// takes the pairing to reviews: the last period then closes as any does (the year's
+// evaluation opens) and acceptance waits for its report, rather than the pairing
+// skipping straight to acceptance.
+func TestPlanApprovalInFlightAtTheCycleEnd(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StagePlanning)
+	r.must(since("2027-12-30", 0), workflows.UpdateSubmitPlan, plan("村级发展规划"))
+	slowApply(r, func(ch baocun.Change) bool { return len(ch.Stages) == 1 && ch.Stages[0].Stage == baocun.StageReviews })
+	r.must(since("2027-12-31", 23*time.Hour), workflows.UpdateDecideReview, r.decide(baocun.TaskReviewPlan, baocun.OutcomeApprove, ""))
+	r.at(since("2028-01-02", 0), func() {
+		if st := r.state(); st.Stage != baocun.StageReviews || !st.Ended {
+			t.Errorf("stage %s, ended %v; want reviews, the last period ended", st.Stage, st.Ended)
+		}
+		if k := openKinds(f, r.p.ID); !slices.Contains(k, baocun.TaskSubmitReport) || !slices.Contains(k, baocun.TaskEvaluation) {
+			t.Errorf("open tasks %v, want the report and the year's evaluation", k)
+		}
+		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	_ = r.exec(s0)
 }
 
 // The team's approval in flight when the cycle ends finishes first: the pairing then

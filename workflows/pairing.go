@@ -270,7 +270,7 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 					}
 					return err
 				}
-				if !read {
+				if !read || s.Stage != baocun.StageAcceptance {
 					continue // the stage changed (a cancel) while it was read
 				}
 				ran, err := r.systemStep(ctx, func() error { return r.beginAcceptance(ctx, rubric) })
@@ -352,6 +352,9 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 			}
 			if s.Stage == stage {
 				if _, err := r.systemStep(ctx, func() error {
+					if err := r.settle(ctx); err != nil || s.Stage != stage {
+						return err // a step in flight moved it on: the loop takes it from there
+					}
 					return r.toAcceptance(ctx, "本轮结束时仍在"+baocun.StageNames[stage]+" the cycle ended during "+stage)
 				}); err != nil {
 					if ctx.Err() != nil {
@@ -1087,14 +1090,7 @@ func (r *pairingRun) finish(ctx workflow.Context) error {
 func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 	r.closing = true
 	defer func() { r.closing = false }()
-	if err := workflow.Await(ctx, func() bool {
-		for id := range r.busy {
-			if t := r.s.task(id); t == nil || !outlivesStage(t.Kind) {
-				return false
-			}
-		}
-		return !slices.ContainsFunc(r.opening, func(t baocun.Task) bool { return !outlivesStage(t.Kind) })
-	}); err != nil {
+	if err := r.settle(ctx); err != nil {
 		return err
 	}
 	real, prog := r.now(ctx)
@@ -1118,6 +1114,22 @@ func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 	}
 	r.s.Stage = baocun.StageAcceptance
 	return nil
+}
+
+// settle waits, refusing new steps on them meanwhile, until no step is deciding or
+// opening a task that moving to acceptance would expire.
+func (r *pairingRun) settle(ctx workflow.Context) error {
+	closing := r.closing
+	r.closing = true
+	defer func() { r.closing = closing }()
+	return workflow.Await(ctx, func() bool {
+		for id := range r.busy {
+			if t := r.s.task(id); t == nil || !outlivesStage(t.Kind) {
+				return false
+			}
+		}
+		return !slices.ContainsFunc(r.opening, func(t baocun.Task) bool { return !outlivesStage(t.Kind) })
+	})
 }
 
 // outlivesStage reports whether a task of kind stays open into acceptance: the

@@ -448,7 +448,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stops = append(stops, w.Stop)
 	resumeCycles(ctx, db, signed, auditLog, log, time.Now(), "at start-up")
 	stops = append(stops, every(resumeCyclesEvery, func(ctx context.Context) {
-		resumeCycles(ctx, db, signed, auditLog, log, time.Now().Add(-resumeCyclesAfter), "by the periodic check")
+		resumeCycles(ctx, db, signed, auditLog, log, time.Now().Add(-web.LaunchGrace), "by the periodic check")
 	}))
 	prune := func(ctx context.Context) {
 		n, err := db.PruneSignIns(ctx, time.Now())
@@ -542,11 +542,8 @@ const pruneSignInsEvery = 10 * time.Minute
 // resumeCyclesEvery is how often serve looks for a running cycle whose workflow was
 // never started: another instance died between a launch's write and its start (or
 // could not mark the cycle failed when the engine refused it). Only cycles launched
-// resumeCyclesAfter before are looked at, so a launch still starting is left to do it.
-const (
-	resumeCyclesEvery = 5 * time.Minute
-	resumeCyclesAfter = 5 * time.Minute
-)
+// web.LaunchGrace before are looked at, so a launch still starting is left to do it.
+const resumeCyclesEvery = 5 * time.Minute
 
 // every runs fn every d, off every request's path, each run bounded by a minute, and
 // returns its stop. fn logs its own failures: they are tried again at the next tick.
@@ -579,7 +576,7 @@ func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sq
 	defer cancel()
 	started, lost, err := web.ResumeCycles(ctx, db, tc, launchedBefore)
 	for _, id := range lost {
-		log.Error("a running cycle's workflow ran once and is gone (failed or terminated, then past retention): not started again; cancel the cycle or restore a backup", "cycle", id)
+		log.Error("a running cycle's workflow ran once and is gone (failed or terminated, then past retention): not started again; cancel it (POST /api/v1/cycles/{id}/cancel records it cancelled) or restore a backup", "cycle", id)
 	}
 	for _, id := range started {
 		log.Warn("a running cycle had no workflow: started it", "cycle", id, "when", when)
