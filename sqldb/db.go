@@ -41,6 +41,12 @@ type DB struct {
 
 	// deviceKey signs known-device credentials (login.go); set by Open.
 	deviceKey []byte
+
+	// writer admits this process's write transactions on SQLite one at a time, in
+	// the order they asked: SQLite has one writer, and its busy handler polls with no
+	// order, so under a burst one waiter could starve past busy_timeout (seen with 16
+	// writers on a loaded machine). Between processes busy_timeout still decides.
+	writer chan struct{}
 }
 
 // Open connects to dsn — "sqlite://PATH", "postgres://…" or "postgresql://…" — checks
@@ -83,6 +89,9 @@ func open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	db := &DB{sql: sqlDB, dialect: dialect, name: name}
+	if dialect == SQLite {
+		db.writer = make(chan struct{}, 1)
+	}
 	if err := db.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -239,6 +248,14 @@ func (tx *Tx) Dialect() Dialect { return tx.db.dialect }
 // panic, it rolls back. On SQLite the transaction takes the write lock at BEGIN
 // (immediate), so two writers queue rather than deadlock.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) (err error) {
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: fmt.Sprintf("database %s: begin: %v", db.name, ctx.Err())}
+		}
+	}
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: fmt.Sprintf("database %s: begin: %v", db.name, err)}
