@@ -84,13 +84,13 @@ func Periods(start time.Time, years, periodMonths int) ([]Period, error) {
 	n := years * 12 / periodMonths
 	out := make([]Period, n)
 	for i := range n {
-		out[i] = Period{Index: i + 1, Start: addMonths(start, i*periodMonths), End: addMonths(start, (i+1)*periodMonths)}
+		out[i] = Period{Index: i + 1, Start: AddMonths(start, i*periodMonths), End: AddMonths(start, (i+1)*periodMonths)}
 	}
 	return out, nil
 }
 
 // addMonths adds calendar months, clamping the day to the target month's length.
-func addMonths(t time.Time, months int) time.Time {
+func AddMonths(t time.Time, months int) time.Time {
 	y, m, d := t.Date()
 	first := time.Date(y, m+time.Month(months), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
 	last := first.AddDate(0, 1, -1).Day()

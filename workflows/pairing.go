@@ -1232,7 +1232,7 @@ func (r *pairingRun) awaitLastReport(ctx workflow.Context) error {
 // yearEnded is the programme year that ends exactly at end (1 for the first), or 0.
 func yearEnded(start, end time.Time) int {
 	for y := 1; y <= 10; y++ {
-		if start.AddDate(y, 0, 0).Equal(end) {
+		if baocun.AddMonths(start, 12*y).Equal(end) { // as the periods are cut
 			return y
 		}
 	}
