@@ -237,13 +237,7 @@ func TestRecordAcceptance(t *testing.T) {
 	r.toReviews()
 	r.open(baocun.TaskSelfAssess) // the period, and so the cycle, ends
 	r.step(workflows.UpdateSelfAssess, workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成规划 the plan met"}})
-	rubric := baocun.DefaultRubric()
-	sheet := baocun.Scores(rubric.Rated())
-	for _, rater := range []string{"r1", "r2", "r3"} {
-		r.open(baocun.TaskScore)
-		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
-	}
-	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 2}})
+	r.scoreAndConfirm(2)
 	r.cancel()
 	record(t, r.c, r.pid, "", "testdata/pairing_publicity_cancelled.json")
 }
@@ -254,13 +248,7 @@ func TestRecordAcceptance(t *testing.T) {
 // is cancelled.
 func TestRecordNoTeam(t *testing.T) {
 	r := newRecording(t, baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, ClockScale: 5e6})
-	rubric := baocun.DefaultRubric()
-	sheet := baocun.Scores(rubric.Rated())
-	for _, rater := range []string{"r1", "r2", "r3"} {
-		r.open(baocun.TaskScore)
-		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
-	}
-	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 3}})
+	r.scoreAndConfirm(3)
 	r.cancel()
 	record(t, r.c, r.pid, "", "testdata/pairing_no_team.json")
 }
@@ -311,13 +299,7 @@ func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile,
 	r.decide(workflows.UpdateDecideReview, baocun.TaskReviewReport, baocun.OutcomeApprove)
 	r.open(baocun.TaskSelfAssess)
 	r.step(workflows.UpdateSelfAssess, workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成规划 the plan met"}})
-	rubric := baocun.DefaultRubric()
-	sheet := baocun.Scores(rubric.Rated())
-	for _, rater := range []string{"r1", "r2", "r3"} {
-		r.open(baocun.TaskScore)
-		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
-	}
-	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: 2}})
+	r.scoreAndConfirm(2)
 	r.await("the result's publication", func() bool {
 		es, err := r.db.Events(r.ctx, 1)
 		return err == nil && slices.ContainsFunc(es, func(e baocun.Event) bool { return e.Kind == "result.published" })
@@ -372,6 +354,18 @@ func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile,
 	if batchFile != "" {
 		record(t, r.c, workflows.BatchWorkflowID(r.cycleID, 0), "", batchFile)
 	}
+}
+
+// scoreAndConfirm has three raters score every indicator in full, one after another,
+// and the organiser confirm the result with the village's new class.
+func (r *recording) scoreAndConfirm(newClass int) {
+	rubric := baocun.DefaultRubric()
+	sheet := baocun.Scores(rubric.Rated())
+	for _, rater := range []string{"r1", "r2", "r3"} {
+		r.open(baocun.TaskScore)
+		r.step(workflows.UpdateScore, workflows.Step{Actor: rater, Score: &baocun.ScoreInput{Scores: sheet}})
+	}
+	r.step(workflows.UpdateConfirm, workflows.Step{Confirm: &baocun.ConfirmInput{TaskID: r.open(baocun.TaskConfirm), NewClass: newClass}})
 }
 
 // await waits for cond, failing the recording after 30 seconds.
