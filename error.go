@@ -23,6 +23,9 @@ const (
 // password hashing slots); Error.RetryAfter says when to try again.
 const ETOOMANY = "too_many_requests"
 
+// Codes are every error code.
+var Codes = []string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY}
+
 // Error is the one error type of the module. Message is for people (Chinese first,
 // English beside it, where a user will read it); Op names the operation that failed
 // for logs; Fields names the offending input fields; Err is the cause, never shown to

@@ -11,7 +11,6 @@ import (
 
 	"baocun"
 	"baocun/sheet"
-	"baocun/workflows"
 )
 
 // commendationProposalResource is a department's proposal in a cycle's
@@ -37,18 +36,17 @@ func commendationProposalResource(store Store) loader {
 }
 
 // cycleStepRoute is a step of a cycle's commendation: the body read into the
-// CycleStep and sent as the cycle workflow's Update.
-func cycleStepRoute(d Deps, update string, read func(c *gin.Context, st *workflows.CycleStep) (any, error)) gin.HandlerFunc {
+// Step and sent to the engine.
+func cycleStepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, st *baocun.Step) (any, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cy := loadedCycle(c)
-		st := workflows.CycleStep{Actor: currentUser(c).Username}
+		st := baocun.Step{Kind: kind, Cycle: cy.ID, Actor: currentUser(c).Username}
 		payload, err := read(c, &st)
 		if err != nil {
 			Error(c, err)
 			return
 		}
-		st.Audit = *auditEntry(c, http.StatusOK, payload)
-		sendStep(c, d, workflows.CycleWorkflowID(cy.ID), update, st, payload)
+		sendStep(c, d, st, payload)
 	}
 }
 
@@ -110,7 +108,7 @@ func handleCandidates(store Store) gin.HandlerFunc {
 	}
 }
 
-func readProposal(c *gin.Context, st *workflows.CycleStep) (any, error) {
+func readProposal(c *gin.Context, st *baocun.Step) (any, error) {
 	in := new(baocun.ProposeInput)
 	if err := decodeJSON(c, in); err != nil {
 		return nil, err
@@ -122,7 +120,7 @@ func readProposal(c *gin.Context, st *workflows.CycleStep) (any, error) {
 	return in, nil
 }
 
-func readApproval(c *gin.Context, st *workflows.CycleStep) (any, error) {
+func readApproval(c *gin.Context, st *baocun.Step) (any, error) {
 	in := new(baocun.ApproveInput)
 	if err := decodeJSON(c, in); err != nil {
 		return nil, err

@@ -10,10 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
-	"go.temporal.io/api/serviceerror"
 
 	"baocun"
-	"baocun/workflows"
 )
 
 // Cycles: read, listed, cancelled, and their pairings.
@@ -73,9 +71,8 @@ func handleCancelCycle(d Deps) gin.HandlerFunc {
 		}
 		// Ask first (asking twice is harmless), then record: the trail never shows a
 		// cancellation that was not requested.
-		if err := d.Engine.CancelWorkflow(c.Request.Context(), workflows.CycleWorkflowID(cy.ID), ""); err != nil {
-			var nf *serviceerror.NotFound
-			if errors.As(err, &nf) && time.Since(cy.LaunchedAt) > LaunchGrace {
+		if err := d.Engine.CancelCycle(c.Request.Context(), cy.ID); err != nil {
+			if errors.Is(err, baocun.ErrNoRun) && time.Since(cy.LaunchedAt) > LaunchGrace {
 				// No workflow to ask, and no launch still starting one: the cycle's
 				// workflow ran and is gone (or never started). It is cancelled in the
 				// record, so neither the reconciler nor anyone else takes it for running.
@@ -89,7 +86,7 @@ func handleCancelCycle(d Deps) gin.HandlerFunc {
 				c.JSON(http.StatusAccepted, gin.H{"id": cy.ID, "status": baocun.CycleCancelled})
 				return
 			}
-			Error(c, engineError(err))
+			Error(c, err)
 			return
 		}
 		e := auditEntry(c, http.StatusAccepted, req)

@@ -26,3 +26,6 @@ var LocalPath = localPath
 
 // AnonymousSample is how many anonymous denials a network has audited at once.
 const AnonymousSample = anonAuditBurst
+
+// StatusOf is the HTTP status of each error code.
+var StatusOf = statusOf

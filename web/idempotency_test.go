@@ -5,60 +5,33 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-
 	"baocun"
 	"baocun/sqldb/sqldbtest"
-	"baocun/workflows"
 )
-
-// stepStub stands in for a pairing's workflow: its decision handler, answering
-// through workflows.Answered as every step handler does, refuses its first step
-// after accepting it (as a step that another got to first is refused) and takes
-// every later one.
-func stepStub(ctx workflow.Context) error {
-	calls, taken := 0, 0
-	if err := workflow.SetQueryHandler(ctx, "taken", func() (int, error) { return taken, nil }); err != nil {
-		return err
-	}
-	handle := func(ctx workflow.Context, st workflows.Step) (workflows.StepResult, error) {
-		if calls++; calls == 1 {
-			return workflows.StepResult{}, temporal.NewNonRetryableApplicationError("正在处理 being decided by someone else", baocun.ECONFLICT, nil)
-		}
-		taken++
-		return workflows.StepResult{Stage: baocun.StageReviews, Closed: []string{st.Decision.TaskID}}, nil
-	}
-	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateDecideReview, workflows.Answered(handle, func(st workflows.Step) string { return st.Audit.RequestID })); err != nil {
-		return err
-	}
-	return workflow.Await(ctx, func() bool { return false })
-}
 
 // TestStepIdempotencyKey: a step sent again under its Idempotency-Key after its first
 // attempt was refused is tried again and taken once; every later repeat gets that
-// answer; a bad key changes nothing.
+// answer; a bad key changes nothing. The engine (in-process) refuses its first step
+// and takes every later one, holding each key to its first answer as Temporal's
+// Update IDs do (temporalclient's TestStepKeys shows that on a real server).
 func TestStepIdempotencyKey(t *testing.T) {
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	ctx := context.Background()
-	const queue = "idempotency-test"
-	w := worker.New(f.engine, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(stepStub, workflow.RegisterOptions{Name: "StepStub"})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	if _, err := f.engine.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.PairingWorkflowID(1), TaskQueue: queue}, "StepStub"); err != nil {
-		t.Fatal(err)
+	calls, taken := 0, 0
+	f.fake.Take = func(st baocun.Step) (baocun.StepResult, error) {
+		if calls++; calls == 1 {
+			return baocun.StepResult{}, baocun.Errorf(baocun.ECONFLICT, "正在处理 being decided by someone else")
+		}
+		taken++
+		return baocun.StepResult{Stage: baocun.StageReviews, Closed: []string{st.Decision.TaskID}}, nil
 	}
 	f.user("rev", "P3", "", g(baocun.RoleReviewer, "*"))
 	token := f.login(f.srv, "rev")
-	send := func(key string) (int, string, workflows.StepResult) {
+	send := func(key string) (int, string, baocun.StepResult) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/pairings/1/decisions", strings.NewReader(`{"task_id":"1-7","outcome":"approve"}`))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -72,42 +45,44 @@ func TestStepIdempotencyKey(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		var res workflows.StepResult
+		var res baocun.StepResult
 		json.Unmarshal(body, &res)
 		return resp.StatusCode, resp.Header.Get("X-Request-ID"), res
 	}
-	taken := func() int {
-		t.Helper()
-		v, err := f.engine.QueryWorkflow(ctx, workflows.PairingWorkflowID(1), "", "taken")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := v.Get(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 
-	if status, _, _ := send("bad key"); status != http.StatusBadRequest || taken() != 0 {
-		t.Fatalf("a key with a space: %d, %d taken; want 400, none", status, taken())
+	if status, _, _ := send("bad key"); status != http.StatusBadRequest || len(f.fake.Steps()) != 0 {
+		t.Fatalf("a key with a space: %d, %d sent; want 400, none sent", status, len(f.fake.Steps()))
 	}
 	if status, _, _ := send("decide-1"); status != http.StatusConflict {
 		t.Fatalf("the first attempt: %d, want the workflow's 409", status)
 	}
 	status, second, res := send("decide-1")
-	if status != http.StatusOK || res.Request != second || taken() != 1 {
-		t.Fatalf("sent again: %d answering %q (this request %q), %d taken; want 200 answering itself, 1 taken", status, res.Request, second, taken())
+	if status != http.StatusOK || res.Request != second || taken != 1 {
+		t.Fatalf("sent again: %d answering %q (this request %q), %d taken; want 200 answering itself, 1 taken", status, res.Request, second, taken)
 	}
 	for range 3 {
 		status, id, again := send("decide-1")
-		if status != http.StatusOK || again.Request != second || id == second || taken() != 1 {
-			t.Fatalf("a repeat: %d answering %q; want 200 answering %q, still 1 taken (%d)", status, again.Request, second, taken())
+		if status != http.StatusOK || again.Request != second || id == second || taken != 1 {
+			t.Fatalf("a repeat: %d answering %q; want 200 answering %q, still 1 taken (%d)", status, again.Request, second, taken)
+		}
+	}
+	// The engine had the step from the session's user, under the key's chain: the
+	// same chain for every repeat, none without a key.
+	steps := f.fake.Steps()
+	for i, st := range steps {
+		if st.Actor != "rev" || st.Person != "P3" || st.Kind != baocun.StepDecideReview || st.Pairing != 1 {
+			t.Fatalf("step %d: %+v", i, st)
+		}
+		if len(st.Keys) != 20 || !slices.Equal(st.Keys, steps[0].Keys) {
+			t.Fatalf("step %d's keys %v, want the chain of %v", i, st.Keys, steps[0].Keys)
 		}
 	}
 	// Without a key every request is a new step.
-	if status, _, _ := send(""); status != http.StatusOK || taken() != 2 {
-		t.Fatalf("no key: %d, %d taken; want 200, 2", status, taken())
+	if status, _, _ := send(""); status != http.StatusOK || taken != 2 {
+		t.Fatalf("no key: %d, %d taken; want 200, 2", status, taken)
+	}
+	if last := f.fake.Steps(); len(last[len(last)-1].Keys) != 0 {
+		t.Fatalf("a step without a key went with keys %v", last[len(last)-1].Keys)
 	}
 	// Each repeat is in the trail as an allowed request that was answered.
 	entries, _, err := f.audit.Query(ctx, baocun.AuditFilter{Action: "stage.decide", Limit: 100})
@@ -120,7 +95,7 @@ func TestStepIdempotencyKey(t *testing.T) {
 			answered++
 		}
 	}
-	// The stub writes nothing, so only the gate's entries are here: of the answered
+	// The engine writes nothing, so only the gate's entries are here: of the answered
 	// requests, the three repeats (the attempt taken and the keyless one are written
 	// by a real workflow's step, with the step).
 	if answered != 3 {

@@ -11,13 +11,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"baocun"
 	"baocun/sheet"
-	"baocun/workflows"
 )
 
 // Launching a cycle: its request read and checked, stored, its workflow started;
@@ -178,12 +174,11 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			return
 		}
 		cy.ID = id
-		in := cycleInput(cy, len(req.Pairings))
-		wid := workflows.CycleWorkflowID(id)
 		// The cycle is stored: its start must not hang on the caller staying connected.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
 		defer cancel()
-		if err := startCycle(sctx, d.Engine, wid, in); err != nil {
+		run, err := d.Engine.StartCycle(sctx, cy, len(req.Pairings))
+		if err != nil {
 			// The cycle is stored but not running: record that, so it is not mistaken
 			// for a running one, and say so.
 			ch := baocun.Change{At: time.Now(), Cycle: &baocun.CycleStatus{ID: id, Status: baocun.CycleFailed},
@@ -194,14 +189,8 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎不可用，本轮未启动 The workflow engine did not start the cycle; it is marked failed. Launch it again.", Err: err})
 			return
 		}
-		c.JSON(http.StatusCreated, launchResult{ID: id, Pairings: len(req.Pairings), WorkflowID: wid})
+		c.JSON(http.StatusCreated, launchResult{ID: id, Pairings: len(req.Pairings), WorkflowID: run})
 	}
-}
-
-// cycleInput is the Cycle workflow's input for a stored cycle of n pairings.
-func cycleInput(cy *baocun.Cycle, n int) workflows.CycleInput {
-	return workflows.CycleInput{CycleID: cy.ID, Pairings: n, Settings: cy.Settings.WithoutRubric(), Clock: cy.Clock(),
-		BatchSize: workflows.LaunchBatchSize}
 }
 
 // ResumeCycles starts the Cycle workflow of every running cycle launched before
@@ -215,7 +204,7 @@ func cycleInput(cy *baocun.Cycle, n int) workflows.CycleInput {
 // and is gone (failed or terminated, then removed by the engine's retention) is not
 // started again, which would replay its programme over its records: it is returned
 // in lost, for an operator. It returns the cycles started.
-func ResumeCycles(ctx context.Context, store Store, engine client.Client, launchedBefore time.Time) (started, lost []int64, err error) {
+func ResumeCycles(ctx context.Context, store Store, engine baocun.Engine, launchedBefore time.Time) (started, lost []int64, err error) {
 	var before int64
 	for {
 		cs, err := store.Cycles(ctx, before, 100)
@@ -226,13 +215,11 @@ func ResumeCycles(ctx context.Context, store Store, engine client.Client, launch
 			if cs[i].Status != baocun.CycleRunning || !cs[i].LaunchedAt.Before(launchedBefore) {
 				continue
 			}
-			wid := workflows.CycleWorkflowID(cs[i].ID)
-			_, err := engine.DescribeWorkflowExecution(ctx, wid, "")
-			var nf *serviceerror.NotFound
-			if !errors.As(err, &nf) {
-				if err != nil {
-					return started, lost, fmt.Errorf("cycle %d: %w", cs[i].ID, err)
-				}
+			has, err := engine.HasCycle(ctx, cs[i].ID)
+			if err != nil {
+				return started, lost, fmt.Errorf("cycle %d: %w", cs[i].ID, err)
+			}
+			if has {
 				continue
 			}
 			ran, err := store.CycleRan(ctx, cs[i].ID)
@@ -247,7 +234,7 @@ func ResumeCycles(ctx context.Context, store Store, engine client.Client, launch
 			if err != nil {
 				return started, lost, err
 			}
-			if err := startCycle(ctx, engine, wid, cycleInput(cy, cy.PairingsTotal)); err != nil {
+			if _, err := engine.StartCycle(ctx, cy, cy.PairingsTotal); err != nil {
 				return started, lost, fmt.Errorf("cycle %d: start its workflow: %w", cy.ID, err)
 			}
 			started = append(started, cy.ID)
@@ -266,21 +253,6 @@ const LaunchGrace = 5 * time.Minute
 
 // engineTimeout bounds how long a request waits for the workflow engine.
 const engineTimeout = time.Minute
-
-// startCycle starts the Cycle workflow; a start whose answer was lost but which
-// happened counts as started.
-func startCycle(ctx context.Context, engine client.Client, wid string, in workflows.CycleInput) error {
-	_, err := engine.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: wid, TaskQueue: baocun.TaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.Cycle, in)
-	if err == nil {
-		return nil
-	}
-	if _, derr := engine.DescribeWorkflowExecution(ctx, wid, ""); derr == nil {
-		return nil
-	}
-	return err
-}
 
 // validateLaunch checks the settings and every pairing against the directory.
 func validateLaunch(ctx context.Context, store Store, req *launchRequest) error {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"baocun/workflows"
+	"baocun"
 )
 
 // openAPI builds the OpenAPI 3 description of the API from the route table, so the
@@ -42,7 +42,7 @@ func openAPI(routes []route) map[string]any {
 				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 			}
 		}
-		if _, step := rt.out.(workflows.StepResult); step {
+		if _, step := rt.out.(baocun.StepResult); step {
 			params = append(params, map[string]any{"name": idempotencyKey, "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": 255},
 				"description": "同一请求重发时带同一键，只办理一次 Send a repeated step under the same key: it is taken once and answered alike"})
 		}

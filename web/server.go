@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.temporal.io/sdk/client"
 
 	"baocun"
 )
@@ -44,8 +43,8 @@ type Deps struct {
 	Store      Store
 	Authorizer baocun.Authorizer
 	Audit      AuditLog
-	// Engine is the Temporal client: cycles start, and human steps are Updates.
-	Engine client.Client
+	// Engine runs the programme: cycles start there, and human steps are taken there.
+	Engine baocun.Engine
 
 	// NewServer's own: the sign-in gate, the sample of anonymous denials audited,
 	// and the count of those left out.

@@ -5,88 +5,65 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
-
 	"baocun"
-	"baocun/workflows"
+	"github.com/gin-gonic/gin"
 )
 
 // Human steps: a request read into a workflow step and sent as an Update, under an
 // Idempotency-Key when the client names one.
 
 // stepRoute is a human step on a pairing: it reads the body into the Step, checks
-// what only the database knows (people of the department), and sends the Update.
-func stepRoute(d Deps, update string, read func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error)) gin.HandlerFunc {
+// what only the database knows (people of the department), and sends it to the
+// engine.
+func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := loadedPairing(c)
 		u := currentUser(c)
-		st := workflows.Step{Actor: u.Username, Person: u.PersonID}
+		st := baocun.Step{Kind: kind, Pairing: p.ID, Actor: u.Username, Person: u.PersonID}
 		payload, err := read(c, p, &st)
 		if err != nil {
 			Error(c, err)
 			return
 		}
-		st.Audit = *auditEntry(c, http.StatusOK, payload)
-		sendStep(c, d, workflows.PairingWorkflowID(p.ID), update, st, payload)
+		sendStep(c, d, st, payload)
 	}
 }
 
-// sendStep sends a step's Update to a workflow and answers with what it did. Once
-// sent, a step is waited for even if the caller goes away: its outcome is recorded
-// once, by the workflow or (refused) by the gate.
+// sendStep hands a step to the engine and answers with what it did. Once sent, a
+// step is waited for even if the caller goes away: its outcome is recorded once, by
+// the workflow or (refused) by the gate.
 //
 // A client that may send a step again (it timed out, say) names it with an
 // Idempotency-Key header: the same user sending the same body to the same path
 // under the same key gets the first answer, and the step is taken once. The key
-// names a chain of Temporal Update IDs, which a workflow run remembers with their
-// outcomes: a repeat attaches to the first attempt, in flight or done; an attempt
-// refused after its workflow accepted it (another step got there first) took
-// nothing, so a repeat goes on to the chain's next ID and tries again. A step
-// repeated after its pairing's period has ended is answered as a new one (409:
-// decided already).
-func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload any) {
-	ids, err := updateIDs(c, payload)
+// becomes the step's chain of engine keys (baocun.Step.Keys): a repeat gets the
+// first attempt's answer, in flight or done; an attempt refused after the engine
+// accepted it (another step got there first) took nothing, so a repeat tries again.
+// A step repeated after its pairing's period has ended is answered as a new one
+// (409: decided already).
+func sendStep(c *gin.Context, d Deps, st baocun.Step, payload any) {
+	keys, err := stepKeys(c, payload)
 	if err != nil {
-		c.Set(ctxAudited, false)
 		Error(c, err)
 		return
 	}
+	st.Keys = keys
+	st.Audit = *auditEntry(c, http.StatusOK, payload)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
 	defer cancel()
-	var res workflows.StepResult
-	for _, id := range ids {
-		var h client.WorkflowUpdateHandle
-		h, err = d.Engine.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			UpdateID: id, WorkflowID: workflowID, UpdateName: update, Args: []any{arg},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		})
-		if err == nil {
-			err = h.Get(ctx, &res)
-		}
-		var app *temporal.ApplicationError
-		var by string
-		if err == nil || !errors.As(err, &app) || app.Details(&by) != nil || by == "" || by == c.GetString(ctxReqID) {
-			break // taken, refused for this request, or not a step's refusal at all
-		}
-		// An earlier request's attempt was refused: this one tries again.
-	}
+	res, err := d.Engine.Step(ctx, st)
 	if err != nil {
 		c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
-		Error(c, engineError(err))
+		Error(c, err)
 		return
 	}
 	if res.Request != "" && res.Request != c.GetString(ctxReqID) {
 		// A repeat, answered from the first request: this one wrote nothing, so the
-		// gate records it (allowed, and how it ended). (A worker older than
-		// workflows.Answered names no request: its answer is this request's own.)
+		// gate records it (allowed, and how it ended).
 		c.Set(ctxAudited, false)
 	}
 	c.JSON(http.StatusOK, res)
@@ -96,16 +73,16 @@ func sendStep(c *gin.Context, d Deps, workflowID, update string, arg, payload an
 // "The Idempotency-Key HTTP Header Field").
 const idempotencyKey = "Idempotency-Key"
 
-// maxAttempts bounds the Update IDs one Idempotency-Key names.
+// maxAttempts bounds the engine keys one Idempotency-Key names.
 const maxAttempts = 20
 
-// updateIDs are the step's Update IDs: one empty ID (Temporal picks one) without an
-// Idempotency-Key, else a chain derived from the user, the path, the key and the
-// body, so a key reused for a different step names different Updates.
-func updateIDs(c *gin.Context, payload any) ([]string, error) {
+// stepKeys are the step's engine keys: none without an Idempotency-Key, else a chain
+// derived from the user, the path, the key and the body, so a key reused for a
+// different step names different steps.
+func stepKeys(c *gin.Context, payload any) ([]string, error) {
 	key := c.GetHeader(idempotencyKey)
 	if key == "" {
-		return []string{""}, nil
+		return nil, nil
 	}
 	if len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
 		return nil, fieldError(idempotencyKey, idempotencyKey+": 须为 1–255 个可见 ASCII 字符 must be 1 to 255 visible ASCII characters")
@@ -121,34 +98,11 @@ func updateIDs(c *gin.Context, payload any) ([]string, error) {
 	}
 	sum.Write(body)
 	base := "step-" + hex.EncodeToString(sum.Sum(nil))
-	ids := []string{base}
+	keys := []string{base}
 	for n := 2; n <= maxAttempts; n++ {
-		ids = append(ids, fmt.Sprintf("%s/%d", base, n))
+		keys = append(keys, fmt.Sprintf("%s/%d", base, n))
 	}
-	return ids, nil
-}
-
-// engineError turns what Temporal said into the module's Error: a step refused by
-// its workflow keeps the code the workflow gave it.
-func engineError(err error) error {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == workflows.StepRefused {
-		// Our own step, refused by a worker: the instances do not share one key.
-		return &baocun.Error{Code: baocun.EINTERNAL, Message: "工作流拒绝了步骤签名：各实例的 --step-key 是否相同？ A worker refused the step's signature: do all instances share one --step-key?", Err: err}
-	}
-	if errors.As(err, &app) && app.Type() != "" {
-		if _, known := statusOf[app.Type()]; known {
-			return &baocun.Error{Code: app.Type(), Message: app.Message(), Err: err}
-		}
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return &baocun.Error{Code: baocun.ECONFLICT, Message: "该流程已结束或尚未就绪 The workflow is not running (closed, or not started yet).", Err: err}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎未及时响应 The workflow engine did not answer in time.", Err: err}
-	}
-	return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎不可用 The workflow engine is unavailable.", Err: err}
+	return keys, nil
 }
 
 // departmentPeople checks that every person is of the pairing's department and
@@ -173,8 +127,8 @@ func departmentPeople(c *gin.Context, store Store, dept string, field string, id
 	return out, nil
 }
 
-func readTeam(store Store) func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
-	return func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
+func readTeam(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+	return func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
 		var in baocun.TeamInput
 		if err := decodeJSON(c, &in); err != nil {
 			return nil, err
@@ -192,8 +146,8 @@ func readTeam(store Store) func(c *gin.Context, p *baocun.Pairing, st *workflows
 	}
 }
 
-func readChange(store Store) func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
-	return func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
+func readChange(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+	return func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
 		var in baocun.TeamChangeInput
 		if err := decodeJSON(c, &in); err != nil {
 			return nil, err
@@ -212,8 +166,8 @@ func readChange(store Store) func(c *gin.Context, p *baocun.Pairing, st *workflo
 }
 
 // readInto decodes the body into a new T and sets it on the Step.
-func readInto[T any](set func(st *workflows.Step, v *T)) func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
-	return func(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
+func readInto[T any](set func(st *baocun.Step, v *T)) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+	return func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
 		v := new(T)
 		if err := decodeJSON(c, v); err != nil {
 			return nil, err
@@ -230,7 +184,7 @@ func readInto[T any](set func(st *workflows.Step, v *T)) func(c *gin.Context, p 
 }
 
 // readArrival takes an empty body (or {}).
-func readArrival(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
+func readArrival(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
 	if c.Request.ContentLength == 0 {
 		return nil, nil
 	}
@@ -238,7 +192,7 @@ func readArrival(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, er
 	return nil, decodeJSON(c, &v)
 }
 
-func readCancel(c *gin.Context, p *baocun.Pairing, st *workflows.Step) (any, error) {
+func readCancel(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
 	var req cancelRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return nil, err

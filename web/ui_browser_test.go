@@ -31,8 +31,8 @@ import (
 // and refused when posted anyway. A failing step saves a screenshot and names it.
 func TestBrowserWalkthrough(t *testing.T) {
 	exe := chromium(t)
-	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	w := worker.New(f.engine, baocun.TaskQueue, worker.Options{})
+	f := newTemporalFixture(t, sqldbtest.SQLiteDSN(t))
+	w := worker.New(f.temporal, baocun.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, &activities.Activities{Audit: f.audit, Store: f.db})
 	if err := w.Start(); err != nil {

@@ -28,6 +28,7 @@ import (
 	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
+	"baocun/temporalclient"
 	"baocun/temporalserver"
 	"baocun/web"
 	"baocun/workflows"
@@ -146,7 +147,7 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: tc}))
+	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc)}))
 	b.Cleanup(srv.Close)
 	env := &launchEnv{db: db, tc: tc, srv: srv}
 	var out struct{ Token string }

@@ -30,6 +30,7 @@ import (
 	"baocun/activities"
 	"baocun/policy"
 	"baocun/sqldb"
+	"baocun/temporalclient"
 	"baocun/temporalserver"
 	"baocun/web"
 	"baocun/workflows"
@@ -446,9 +447,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
 	stops = append(stops, w.Stop)
-	resumeCycles(ctx, db, signed, auditLog, log, time.Now(), "at start-up")
+	engine := temporalclient.New(signed)
+	resumeCycles(ctx, db, engine, auditLog, log, time.Now(), "at start-up")
 	stops = append(stops, every(resumeCyclesEvery, func(ctx context.Context) {
-		resumeCycles(ctx, db, signed, auditLog, log, time.Now().Add(-web.LaunchGrace), "by the periodic check")
+		resumeCycles(ctx, db, engine, auditLog, log, time.Now().Add(-web.LaunchGrace), "by the periodic check")
 	}))
 	prune := func(ctx context.Context) {
 		n, err := db.PruneSignIns(ctx, time.Now())
@@ -472,7 +474,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store:            db,
 		Authorizer:       enforcer,
 		Audit:            auditLog,
-		Engine:           signed,
+		Engine:           engine,
 		Checks: []web.Check{
 			{Name: "database", Func: db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
@@ -571,10 +573,10 @@ func every(d time.Duration, fn func(ctx context.Context)) (stop func()) {
 // launchedBefore that has none (a crash, a backup's cut or the engine's refusal
 // between a launch's write and its workflow's start) and audits each, saying when.
 // A failure is logged, not fatal: the cycles stay as they are until the next check.
-func resumeCycles(ctx context.Context, db *sqldb.DB, tc client.Client, audit *sqldb.AuditLog, log *slog.Logger, launchedBefore time.Time, when string) {
+func resumeCycles(ctx context.Context, db *sqldb.DB, engine baocun.Engine, audit *sqldb.AuditLog, log *slog.Logger, launchedBefore time.Time, when string) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	started, lost, err := web.ResumeCycles(ctx, db, tc, launchedBefore)
+	started, lost, err := web.ResumeCycles(ctx, db, engine, launchedBefore)
 	for _, id := range lost {
 		log.Error("a running cycle's workflow ran once and is gone (failed or terminated, then past retention): not started again; cancel it (POST /api/v1/cycles/{id}/cancel records it cancelled) or restore a backup", "cycle", id)
 	}

@@ -1,0 +1,124 @@
+// Package temporalclient is the workflow engine the API uses (baocun.Engine) on a
+// Temporal client: a cycle starts as the Cycle workflow, a human step is an Update
+// of its pairing's or cycle's workflow.
+package temporalclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"baocun"
+	"baocun/workflows"
+)
+
+// Engine is baocun.Engine on a Temporal client.
+type Engine struct {
+	c client.Client
+}
+
+// New returns the engine on c (serve's client signs every step: cmd/baocun).
+func New(c client.Client) *Engine { return &Engine{c: c} }
+
+var _ baocun.Engine = (*Engine)(nil)
+
+// StartCycle starts the Cycle workflow, its ID the cycle's, duplicates refused; a
+// start whose answer was lost but which happened counts as started.
+func (e *Engine) StartCycle(ctx context.Context, cy *baocun.Cycle, n int) (string, error) {
+	wid := workflows.CycleWorkflowID(cy.ID)
+	_, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: wid, TaskQueue: baocun.TaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.Cycle, workflows.CycleInputOf(cy, n))
+	if err == nil {
+		return wid, nil
+	}
+	if _, derr := e.c.DescribeWorkflowExecution(ctx, wid, ""); derr == nil {
+		return wid, nil
+	}
+	return "", err
+}
+
+// HasCycle describes the Cycle workflow.
+func (e *Engine) HasCycle(ctx context.Context, cycle int64) (bool, error) {
+	_, err := e.c.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(cycle), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CancelCycle requests the Cycle workflow's cancellation (asking twice is harmless).
+func (e *Engine) CancelCycle(ctx context.Context, cycle int64) error {
+	if err := e.c.CancelWorkflow(ctx, workflows.CycleWorkflowID(cycle), ""); err != nil {
+		return engineError(err)
+	}
+	return nil
+}
+
+// Step sends the step's Update and waits for it to complete, even if ctx's caller
+// has gone: once sent, its outcome is recorded once, by the workflow.
+//
+// The step's keys are Update IDs, which a workflow run remembers with their
+// outcomes: a repeat attaches to the first attempt, in flight or done; an attempt
+// refused after its workflow accepted it (another step got there first) took
+// nothing, so a repeat from another request goes on to the next key and tries again.
+func (e *Engine) Step(ctx context.Context, st baocun.Step) (baocun.StepResult, error) {
+	wid, update, arg, ok := workflows.Update(st)
+	if !ok {
+		return baocun.StepResult{}, fmt.Errorf("temporalclient: no Update takes a %q step", st.Kind)
+	}
+	keys := st.Keys
+	if len(keys) == 0 {
+		keys = []string{""} // Temporal picks an ID: a new step
+	}
+	var res workflows.StepResult
+	var err error
+	for _, id := range keys {
+		var h client.WorkflowUpdateHandle
+		h, err = e.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			UpdateID: id, WorkflowID: wid, UpdateName: update, Args: []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err == nil {
+			err = h.Get(ctx, &res)
+		}
+		var app *temporal.ApplicationError
+		var by string
+		if err == nil || !errors.As(err, &app) || app.Details(&by) != nil || by == "" || by == st.Audit.RequestID {
+			break // taken, refused for this request, or not a step's refusal at all
+		}
+		// An earlier request's attempt was refused: this one tries again.
+	}
+	if err != nil {
+		return baocun.StepResult{}, engineError(err)
+	}
+	return res.Result(), nil
+}
+
+// engineError turns what Temporal said into the module's Error: a step refused by
+// its workflow keeps the code the workflow gave it.
+func engineError(err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == workflows.StepRefused {
+		// Our own step, refused by a worker: the instances do not share one key.
+		return &baocun.Error{Code: baocun.EINTERNAL, Message: "工作流拒绝了步骤签名：各实例的 --step-key 是否相同？ A worker refused the step's signature: do all instances share one --step-key?", Err: err}
+	}
+	if errors.As(err, &app) && slices.Contains(baocun.Codes, app.Type()) {
+		return &baocun.Error{Code: app.Type(), Message: app.Message(), Err: err}
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return &baocun.Error{Code: baocun.ECONFLICT, Message: "该流程已结束或尚未就绪 The workflow is not running (closed, or not started yet).", Err: fmt.Errorf("%w: %w", baocun.ErrNoRun, err)}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎未及时响应 The workflow engine did not answer in time.", Err: err}
+	}
+	return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎不可用 The workflow engine is unavailable.", Err: err}
+}

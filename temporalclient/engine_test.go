@@ -1,0 +1,144 @@
+package temporalclient_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/temporaltest"
+
+	"baocun"
+	"baocun/temporalclient"
+	"baocun/workflows"
+)
+
+// stepStub stands in for a pairing's workflow: its decision handler, answering
+// through workflows.Answered as every step handler does, refuses its first step
+// after accepting it (as a step that another got to first is refused) and takes
+// every later one.
+func stepStub(ctx workflow.Context) error {
+	calls, taken := 0, 0
+	if err := workflow.SetQueryHandler(ctx, "taken", func() (int, error) { return taken, nil }); err != nil {
+		return err
+	}
+	handle := func(ctx workflow.Context, st workflows.Step) (workflows.StepResult, error) {
+		if calls++; calls == 1 {
+			return workflows.StepResult{}, temporal.NewNonRetryableApplicationError("正在处理 being decided by someone else", baocun.ECONFLICT, nil)
+		}
+		taken++
+		return workflows.StepResult{Stage: baocun.StageReviews, Closed: []string{st.Decision.TaskID}}, nil
+	}
+	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateDecideReview, workflows.Answered(handle, func(st workflows.Step) string { return st.Audit.RequestID })); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return false })
+}
+
+// A step's keys are Update IDs: an attempt refused for one request is tried again
+// by a repeat from another, which is taken once; every later repeat, from any
+// request, gets that answer; a step without keys is a new step each time; the
+// workflow's refusal keeps its code, and a pairing with no workflow is ErrNoRun.
+func TestStepKeys(t *testing.T) {
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	c := ts.GetDefaultClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const queue = "step-keys-test"
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(stepStub, workflow.RegisterOptions{Name: "StepStub"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.PairingWorkflowID(1), TaskQueue: queue}, "StepStub"); err != nil {
+		t.Fatal(err)
+	}
+	taken := func() int {
+		t.Helper()
+		v, err := c.QueryWorkflow(ctx, workflows.PairingWorkflowID(1), "", "taken")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := v.Get(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	e := temporalclient.New(c)
+	step := func(request string, keys ...string) baocun.Step {
+		return baocun.Step{Kind: baocun.StepDecideReview, Pairing: 1, Actor: "rev", Keys: keys,
+			Audit: baocun.AuditEntry{RequestID: request}, Decision: &baocun.DecisionInput{TaskID: "1-7", Outcome: baocun.OutcomeApprove}}
+	}
+	keys := []string{"k", "k/2", "k/3"}
+
+	_, err := e.Step(ctx, step("r1", keys...))
+	if baocun.ErrorCode(err) != baocun.ECONFLICT || errors.Is(err, baocun.ErrNoRun) || taken() != 0 {
+		t.Fatalf("the first attempt: %v, %d taken; want the workflow's conflict, none taken", err, taken())
+	}
+	// The same request again (its answer was lost): the same refusal, nothing taken.
+	if _, err := e.Step(ctx, step("r1", keys...)); baocun.ErrorCode(err) != baocun.ECONFLICT || taken() != 0 {
+		t.Fatalf("r1 again: %v, %d taken", err, taken())
+	}
+	res, err := e.Step(ctx, step("r2", keys...))
+	if err != nil || res.Request != "r2" || res.Stage != baocun.StageReviews || taken() != 1 {
+		t.Fatalf("r2: %+v, %v, %d taken; want taken for r2, once", res, err, taken())
+	}
+	for _, r := range []string{"r2", "r3"} {
+		if again, err := e.Step(ctx, step(r, keys...)); err != nil || again.Request != "r2" || taken() != 1 {
+			t.Fatalf("a repeat from %s: %+v, %v, %d taken; want r2's answer, still 1 taken", r, again, err, taken())
+		}
+	}
+	if res, err := e.Step(ctx, step("r4")); err != nil || res.Request != "r4" || taken() != 2 {
+		t.Fatalf("no keys: %+v, %v, %d taken; want a new step", res, err, taken())
+	}
+	st := step("r5")
+	st.Pairing = 2
+	if _, err := e.Step(ctx, st); baocun.ErrorCode(err) != baocun.ECONFLICT || !errors.Is(err, baocun.ErrNoRun) {
+		t.Fatalf("a pairing with no workflow: %v, want ErrNoRun as a conflict", err)
+	}
+	if err := e.CancelCycle(ctx, 9); !errors.Is(err, baocun.ErrNoRun) {
+		t.Fatalf("cancel a cycle with no workflow: %v, want ErrNoRun", err)
+	}
+}
+
+// StartCycle starts the Cycle workflow once: a second start, as by another instance
+// or a resumed launch, changes nothing and is not an error; HasCycle tells.
+func TestStartCycle(t *testing.T) {
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	c := ts.GetDefaultClient()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := temporalclient.New(c)
+	if has, err := e.HasCycle(ctx, 7); err != nil || has {
+		t.Fatalf("before the start: %v, %v", has, err)
+	}
+	settings := baocun.CycleSettings{StartDate: "2027-01-01"}
+	settings.Defaults()
+	cy := &baocun.Cycle{ID: 7, Name: "第一轮", Jurisdiction: "*", Settings: settings, LaunchedAt: time.Now()}
+	run, err := e.StartCycle(ctx, cy, 3)
+	if err != nil || run != workflows.CycleWorkflowID(7) {
+		t.Fatalf("start: %q, %v", run, err)
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, run, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := desc.GetWorkflowExecutionInfo().GetType().GetName(); got != "Cycle" {
+		t.Fatalf("workflow type %q", got)
+	}
+	if again, err := e.StartCycle(ctx, cy, 3); err != nil || again != run {
+		t.Fatalf("a second start: %q, %v", again, err)
+	}
+	if has, err := e.HasCycle(ctx, 7); err != nil || !has {
+		t.Fatalf("after the start: %v, %v", has, err)
+	}
+	if err := e.CancelCycle(ctx, 7); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+}
