@@ -37,9 +37,9 @@ type fixture struct {
 	// temporal is newTemporalFixture's client of a real Temporal server (no worker
 	// until the test starts one); nil on newFixture.
 	temporal client.Client
-	audit  *sqldb.AuditLog
-	srv    *httptest.Server
-	hash   string // one password hash for every account: argon2id is slow on purpose
+	audit    *sqldb.AuditLog
+	srv      *httptest.Server
+	hash     string // one password hash for every account: argon2id is slow on purpose
 }
 
 const password = "correct-horse-battery"
