@@ -800,6 +800,9 @@ func healthIs(t *testing.T, l *sqldb.AuditLog, want string, behind int64) {
 // hangs and a file gone from under the writer, and AnchorBehind how many checkpoints
 // wait; once the anchor takes appends again it is caught up and healthy.
 func TestAuditAnchorHealth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (anchor checkpoints over time): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		sqldb.SetAnchorTimings(t, 50*time.Millisecond, 10*time.Second, 300*time.Millisecond)

@@ -119,6 +119,9 @@ func TestLoginLocksPerAddress(t *testing.T) {
 // from. An address the owner signed in from is spared the account's throttle, and an
 // address that is locked drains nothing of it.
 func TestLoginThrottles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (throttle windows): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		now := time.Now()
@@ -536,6 +539,9 @@ func TestSignInSuccessesThrottled(t *testing.T) {
 // One client holds a whole IPv6 /64: every address of it is the same network to the
 // lock and the throttles, and an IPv4-mapped address is its IPv4 address.
 func TestSignInCountsIPv6By64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (throttle windows): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		now := time.Now()
@@ -579,6 +585,9 @@ func TestSignInCountsIPv6By64(t *testing.T) {
 // account's, or one from before a reset does not help. An unlock forgets failures
 // but keeps the networks the owner signs in from.
 func TestSignInKnownDeviceAndFamiliarNetworks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (throttle windows): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		ctx := context.Background()
@@ -729,6 +738,9 @@ func bucketDebt(t *testing.T, db *sqldb.DB, key string, now time.Time) time.Dura
 // elsewhere, each leave the network's failure bucket as it was, and the next official
 // from the same network signs in.
 func TestThrottleRefusalsChargeOnlyTheNetworksFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (throttle windows): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		ctx := context.Background()
@@ -816,6 +828,9 @@ func TestThrottleRefusalsChargeOnlyTheNetworksFailures(t *testing.T) {
 // network's failure throttle alone: whoever filled it, the device's own failures
 // are its limit. Without the credential, or with a forged one, the throttle holds.
 func TestThrottleSparesAKnownDeviceWithTheRightPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (throttle windows): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		ctx := context.Background()
@@ -863,6 +878,9 @@ func TestThrottleSparesAKnownDeviceWithTheRightPassword(t *testing.T) {
 // credential, but the owner's device, with the right password, signs in each time.
 // The device's own wrong guesses lock it alone — and a stolen credential with it.
 func TestSignInKnownDeviceHasItsOwnLock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (lock windows): go test ./...")
+	}
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db := accountsDB(t, dsn)
 		ctx := context.Background()

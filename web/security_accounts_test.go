@@ -109,6 +109,9 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func TestSecurityAccountAttacks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (every attack on accounts): go test ./...")
+	}
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	proxy := f.behindProxy(t)
 	ctx := context.Background()
@@ -495,6 +498,9 @@ func runFlood(t *testing.T, f *fixture, name string, attack func(t *testing.T)) 
 // The second review's sign-in attacks (issue 14): each tries what the review
 // reproduced and shows it refused.
 func TestSecuritySignInBounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (sign-in floods): go test ./...")
+	}
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	proxy := f.behindProxy(t)
 	ctx := context.Background()

@@ -46,6 +46,9 @@ import (
 // server takes seconds to start under the race detector). The formula cells go last:
 // they rename a department and a village.
 func TestSecurityFrontDoor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (every attack on the front door): go test ./...")
+	}
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	tokens := signInAll(t, f)
 	f.user("alice", "", "", g("auditor", "*"))

@@ -30,6 +30,9 @@ import (
 // decisions and exports them; an action a role may not take is absent from its page
 // and refused when posted anyway. A failing step saves a screenshot and names it.
 func TestBrowserWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (Chromium through a whole walk-through): go test ./...")
+	}
 	exe := chromium(t)
 	f := newTemporalFixture(t, sqldbtest.SQLiteDSN(t))
 	w := worker.New(f.temporal, baocun.TaskQueue, worker.Options{})

@@ -350,6 +350,9 @@ func TestAuditAnchorFlagFromEnvironment(t *testing.T) {
 // the commit and the append), and starts after a crash tore the anchor's last line:
 // the torn line is cut, logged, and its checkpoint appended again whole.
 func TestAuditAnchorServeCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (serve restarted on an anchor): go test ./...")
+	}
 	dir := auditDataDir(t, 35)
 	withDataDirDB(t, dir, func(db *sqldb.DB) {
 		key, err := sqldb.ReadAuditPrivateKey(filepath.Join(dir, sqldb.AuditKeyFile))

@@ -34,6 +34,9 @@ var noEnv = func(string) string { return "" }
 // there exactly once — the task, the timeline, the audit trail — the run completes,
 // and `baocun audit verify` passes on the restored data dir.
 func TestBackupMidRunRestoresEverythingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (a backup under a running cycle): go test ./...")
+	}
 	const n = 20
 	serveArgs := func(dir string) []string {
 		return []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}

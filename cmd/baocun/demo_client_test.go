@@ -14,6 +14,9 @@ import (
 // sends the same request again (a sign-in throttled while a city's accounts sign in
 // at once), and gives up after a few, with the 429 as its error.
 func TestAPIClientWaitsOutTooMany(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (Retry-After waits): go test ./...")
+	}
 	var calls atomic.Int32
 	var refuse atomic.Int32
 	refuse.Store(2)

@@ -354,6 +354,9 @@ func (l *ackLog) all() []acked {
 // data dir every step acknowledged before the kill is in the database, the
 // timelines and the audit trail, exactly once, and the run then completes.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (serve killed mid-cycle): go test ./...")
+	}
 	const n = 20
 	args := []string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0"}
 	env := []string{EnvAdminPassword + "=" + faultPassword}
@@ -459,6 +462,9 @@ func startTemporal(t *testing.T, args ...string) *process {
 // exactly once; imports of two versions of one file at once leave one version whole;
 // launches at once each get exactly their own pairings and first tasks.
 func TestConcurrency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (racing clients on a running cycle): go test ./...")
+	}
 	const n = 10
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)

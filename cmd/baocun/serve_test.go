@@ -28,6 +28,9 @@ import (
 // service: after a restart on the same data dir the timer fires, the update is
 // accepted and the workflow completes. Then SIGTERM shuts the service down cleanly.
 func TestServeRestartKeepsWaitingWorkflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (serve restarted): go test ./...")
+	}
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}
 	ctx := context.Background()

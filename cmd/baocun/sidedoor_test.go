@@ -363,6 +363,9 @@ func (d *sideDoor) checkFrontend(t *testing.T) {
 
 // Against the embedded default: the frontend admits only the service.
 func TestFrontendAdmitsOnlyTheService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (serve under attack at its frontend): go test ./...")
+	}
 	dir := t.TempDir()
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)
@@ -376,6 +379,9 @@ func TestFrontendAdmitsOnlyTheService(t *testing.T) {
 
 // Against `baocun temporal`, the server several instances share.
 func TestTemporalCommandAdmitsOnlyTheService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (a stand-alone Temporal server): go test ./...")
+	}
 	tdir, sdir := t.TempDir(), t.TempDir()
 	tp := startTemporal(t, "--data-dir", tdir, "--temporal-port", "0")
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, append([]string{"--data-dir", sdir, "--http", "127.0.0.1:0",
@@ -415,6 +421,9 @@ func (o *fixedHeaderOutbound) UpdateWorkflow(ctx context.Context, in *intercepto
 // record stays as it was, and each refusal is audited as a security event. Signed
 // with the service's key, the same step is taken: the forgeries were well-formed.
 func TestForgedStepsAreRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full run's (forged steps against serve): go test ./...")
+	}
 	dir := t.TempDir()
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + faultPassword}, "--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)
