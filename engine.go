@@ -99,7 +99,7 @@ type Step struct {
 
 // StepResult is what a step did: the API's answer to it.
 type StepResult struct {
-	Stage  string   `json:"stage"`
+	Stage  string   `json:"stage"` // the pairing's stage, or the cycle's commendation status
 	Period int      `json:"period,omitempty"`
 	Closed []string `json:"closed,omitempty"` // task ids
 	Opened []string `json:"opened,omitempty"` // task ids

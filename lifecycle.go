@@ -8,50 +8,61 @@ import (
 	"time"
 )
 
+// Stage is where a pairing stands in its lifecycle.
+type Stage string
+
 // Stages of a pairing (SPEC.md "The lifecycle").
 const (
-	StageDispatch   = "dispatch"   // 派驻: the department nominates the team, an organiser approves it
-	StageStationed  = "stationed"  // 驻村: the team confirms its arrival
-	StagePlanning   = "planning"   // 规划: the team's plan, approved by a reviewer
-	StageReviews    = "reviews"    // 汇报: a report each period, the yearly evaluation round
-	StageAcceptance = "acceptance" // 验收: final acceptance (issue 6)
-	StagePublicity  = "publicity"  // 公示
-	StageClosed     = "closed"
-	StageCancelled  = "cancelled"
+	StageDispatch   Stage = "dispatch"   // 派驻: the department nominates the team, an organiser approves it
+	StageStationed  Stage = "stationed"  // 驻村: the team confirms its arrival
+	StagePlanning   Stage = "planning"   // 规划: the team's plan, approved by a reviewer
+	StageReviews    Stage = "reviews"    // 汇报: a report each period, the yearly evaluation round
+	StageAcceptance Stage = "acceptance" // 验收: final acceptance (issue 6)
+	StagePublicity  Stage = "publicity"  // 公示
+	StageClosed     Stage = "closed"
+	StageCancelled  Stage = "cancelled"
 )
 
 // Stages lists the stages in lifecycle order.
-var Stages = []string{StageDispatch, StageStationed, StagePlanning, StageReviews, StageAcceptance, StagePublicity, StageClosed, StageCancelled}
+var Stages = []Stage{StageDispatch, StageStationed, StagePlanning, StageReviews, StageAcceptance, StagePublicity, StageClosed, StageCancelled}
 
 // StageNames are the stages' names for people.
-var StageNames = map[string]string{
+var StageNames = map[Stage]string{
 	StageDispatch: "派驻工作组 dispatch", StageStationed: "进驻 stationed", StagePlanning: "制定规划 planning",
 	StageReviews: "定期汇报 reviews", StageAcceptance: "检查验收 acceptance", StagePublicity: "公示申诉 publicity",
 	StageClosed: "已结束 closed", StageCancelled: "已撤销 cancelled",
 }
 
+// TaskKind is what a task asks of its role.
+type TaskKind string
+
 // Task kinds: the human steps of a pairing. Each open one is a Task in the database.
 const (
-	TaskNominateTeam      = "nominate_team"        // dept_lead: name the work team
-	TaskApproveTeam       = "approve_team"         // organiser: approve or return the nomination
-	TaskConfirmArrival    = "confirm_arrival"      // team_member: the team has arrived in the village
-	TaskSubmitPlan        = "submit_plan"          // team_member: the village development plan
-	TaskReviewPlan        = "review_plan"          // reviewer: approve or return the plan
-	TaskSubmitReport      = "submit_report"        // team_member: the period's report
-	TaskReviewReport      = "review_report"        // reviewer: approve or return the report
-	TaskApproveTeamChange = "approve_team_change"  // organiser: approve or return a team change
-	TaskResidencyFlag     = "residency_flag"       // dept_lead: a member was under the residency rule
-	TaskEvaluation        = "evaluation"           // village: the yearly villager and grass-roots evaluation
-	TaskSelfAssess        = "self_assess"          // team_member: the team's self-assessment at acceptance
-	TaskScore             = "score_acceptance"     // reviewer (never of the department): score every indicator
-	TaskConfirm           = "confirm_acceptance"   // organiser: confirm the result and the village's new class
-	TaskDecideAppeal      = "decide_appeal"        // reviewer (never of the department): uphold or revise an appealed result
-	TaskProposeCadres     = "propose_cadres"       // dept_lead: propose excellent cadres (a cycle's task, not a pairing's)
-	TaskApproveCommend    = "approve_commendation" // organiser: approve the commendation list (a cycle's task)
+	TaskNominateTeam      TaskKind = "nominate_team"        // dept_lead: name the work team
+	TaskApproveTeam       TaskKind = "approve_team"         // organiser: approve or return the nomination
+	TaskConfirmArrival    TaskKind = "confirm_arrival"      // team_member: the team has arrived in the village
+	TaskSubmitPlan        TaskKind = "submit_plan"          // team_member: the village development plan
+	TaskReviewPlan        TaskKind = "review_plan"          // reviewer: approve or return the plan
+	TaskSubmitReport      TaskKind = "submit_report"        // team_member: the period's report
+	TaskReviewReport      TaskKind = "review_report"        // reviewer: approve or return the report
+	TaskApproveTeamChange TaskKind = "approve_team_change"  // organiser: approve or return a team change
+	TaskResidencyFlag     TaskKind = "residency_flag"       // dept_lead: a member was under the residency rule
+	TaskEvaluation        TaskKind = "evaluation"           // village: the yearly villager and grass-roots evaluation
+	TaskSelfAssess        TaskKind = "self_assess"          // team_member: the team's self-assessment at acceptance
+	TaskScore             TaskKind = "score_acceptance"     // reviewer (never of the department): score every indicator
+	TaskConfirm           TaskKind = "confirm_acceptance"   // organiser: confirm the result and the village's new class
+	TaskDecideAppeal      TaskKind = "decide_appeal"        // reviewer (never of the department): uphold or revise an appealed result
+	TaskProposeCadres     TaskKind = "propose_cadres"       // dept_lead: propose excellent cadres (a cycle's task, not a pairing's)
+	TaskApproveCommend    TaskKind = "approve_commendation" // organiser: approve the commendation list (a cycle's task)
 )
 
+// TaskKinds lists the task kinds, in lifecycle order.
+var TaskKinds = []TaskKind{TaskNominateTeam, TaskApproveTeam, TaskConfirmArrival, TaskSubmitPlan, TaskReviewPlan,
+	TaskSubmitReport, TaskReviewReport, TaskApproveTeamChange, TaskResidencyFlag, TaskEvaluation, TaskSelfAssess,
+	TaskScore, TaskConfirm, TaskDecideAppeal, TaskProposeCadres, TaskApproveCommend}
+
 // TaskRoles is the role that acts on each kind of task.
-var TaskRoles = map[string]string{
+var TaskRoles = map[TaskKind]Role{
 	TaskNominateTeam: RoleDeptLead, TaskApproveTeam: RoleOrganiser, TaskConfirmArrival: RoleTeamMember,
 	TaskSubmitPlan: RoleTeamMember, TaskReviewPlan: RoleReviewer, TaskSubmitReport: RoleTeamMember,
 	TaskReviewReport: RoleReviewer, TaskApproveTeamChange: RoleOrganiser, TaskResidencyFlag: RoleDeptLead,
@@ -79,10 +90,10 @@ const (
 // department, village and county as the owner scope), by when, and how it ended.
 type Task struct {
 	ID           string     `json:"id"` // "<pairing id>-<sequence>"
-	Kind         string     `json:"kind"`
+	Kind         TaskKind   `json:"kind"`
 	PairingID    int64      `json:"pairing_id"`
 	CycleID      int64      `json:"cycle_id"`
-	Role         string     `json:"role"`
+	Role         Role       `json:"role"`
 	Jurisdiction string     `json:"jurisdiction"` // the village's county
 	Department   string     `json:"department_code"`
 	Village      string     `json:"village_code"`
@@ -254,16 +265,16 @@ const (
 
 // Cycle is one run of the programme (一轮包村).
 type Cycle struct {
-	ID            int64          `json:"id"`
-	Name          string         `json:"name"`
-	Jurisdiction  string         `json:"jurisdiction"`
-	Settings      CycleSettings  `json:"settings"`
-	Status        string         `json:"status"`
-	LaunchedBy    string         `json:"launched_by"`
-	LaunchedAt    time.Time      `json:"launched_at"` // real time; the clock's Launch
-	PairingsTotal int            `json:"pairings_total"`
-	Stages        map[string]int `json:"stages"`
-	ProgrammeNow  string         `json:"programme_now,omitempty"` // the cycle's programme date now
+	ID            int64         `json:"id"`
+	Name          string        `json:"name"`
+	Jurisdiction  string        `json:"jurisdiction"`
+	Settings      CycleSettings `json:"settings"`
+	Status        string        `json:"status"`
+	LaunchedBy    string        `json:"launched_by"`
+	LaunchedAt    time.Time     `json:"launched_at"` // real time; the clock's Launch
+	PairingsTotal int           `json:"pairings_total"`
+	Stages        map[Stage]int `json:"stages"`
+	ProgrammeNow  string        `json:"programme_now,omitempty"` // the cycle's programme date now
 }
 
 // Clock is the cycle's programme clock.
@@ -277,7 +288,7 @@ type Pairing struct {
 	Village    string   `json:"village_code"`
 	Kind       string   `json:"kind"`
 	County     string   `json:"county"`
-	Stage      string   `json:"stage"`
+	Stage      Stage    `json:"stage"`
 	Team       []Member `json:"team"`
 	Period     int      `json:"period,omitempty"` // the reporting period now running
 	// The village at launch: acceptance records its new class and the income growth.
@@ -580,9 +591,9 @@ type Change struct {
 
 // StageChange moves a pairing to a stage (and period).
 type StageChange struct {
-	PairingID int64  `json:"pairing_id"`
-	Stage     string `json:"stage"`
-	Period    int    `json:"period"`
+	PairingID int64 `json:"pairing_id"`
+	Stage     Stage `json:"stage"`
+	Period    int   `json:"period"`
 }
 
 // TeamChange replaces a pairing's team.
@@ -612,7 +623,8 @@ type CycleStatus struct {
 // PairingFilter selects pairings of a cycle; zero fields match everything.
 type PairingFilter struct {
 	CycleID        int64
-	Stage, County  string
+	Stage          Stage
+	County         string
 	Department     string
 	After          int64 // cursor: the last id of the previous page
 	Limit          int

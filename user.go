@@ -7,19 +7,22 @@ import (
 	"time"
 )
 
+// Role is what a user may do, held within a jurisdiction (SPEC.md "Roles").
+type Role string
+
 // Roles of SPEC.md "Roles". A role is held within a jurisdiction.
 const (
-	RoleAdmin      = "admin"
-	RoleOrganiser  = "organiser"
-	RoleReviewer   = "reviewer"
-	RoleDeptLead   = "dept_lead"
-	RoleTeamMember = "team_member"
-	RoleVillage    = "village"
-	RoleAuditor    = "auditor"
+	RoleAdmin      Role = "admin"
+	RoleOrganiser  Role = "organiser"
+	RoleReviewer   Role = "reviewer"
+	RoleDeptLead   Role = "dept_lead"
+	RoleTeamMember Role = "team_member"
+	RoleVillage    Role = "village"
+	RoleAuditor    Role = "auditor"
 )
 
 // Roles lists every role, in the order SPEC.md gives them.
-var Roles = []string{RoleAdmin, RoleOrganiser, RoleReviewer, RoleDeptLead, RoleTeamMember, RoleVillage, RoleAuditor}
+var Roles = []Role{RoleAdmin, RoleOrganiser, RoleReviewer, RoleDeptLead, RoleTeamMember, RoleVillage, RoleAuditor}
 
 // CityJurisdiction is the jurisdiction of the whole city; any other is a county's name
 // exactly as the villages file gives it.
@@ -49,12 +52,12 @@ type User struct {
 
 // Grant is one role held in one jurisdiction.
 type Grant struct {
-	Role         string `json:"role"`
+	Role         Role   `json:"role"`
 	Jurisdiction string `json:"jurisdiction"`
 }
 
 // HasRole reports whether u holds role in any jurisdiction.
-func (u *User) HasRole(role string) bool {
+func (u *User) HasRole(role Role) bool {
 	for _, g := range u.Roles {
 		if g.Role == role {
 			return true

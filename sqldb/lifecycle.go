@@ -120,9 +120,9 @@ func (db *DB) Cycle(ctx context.Context, id int64) (*baocun.Cycle, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	c.Stages = map[string]int{}
+	c.Stages = map[baocun.Stage]int{}
 	for rows.Next() {
-		var stage string
+		var stage baocun.Stage
 		var n int
 		if err := rows.Scan(&stage, &n); err != nil {
 			return nil, err
@@ -170,7 +170,7 @@ func (db *DB) Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pa
 	q := "SELECT " + pairingColumns + ` FROM pairings p JOIN cycles c ON c.id = p.cycle_id
 		JOIN departments d ON d.code = p.department_code JOIN villages v ON v.code = p.village_code WHERE p.cycle_id = ? AND p.id > ?`
 	args := []any{f.CycleID, f.After}
-	for _, cond := range []struct{ col, v string }{{"p.stage", f.Stage}, {"p.county", f.County}, {"p.department_code", f.Department}} {
+	for _, cond := range []struct{ col, v string }{{"p.stage", string(f.Stage)}, {"p.county", f.County}, {"p.department_code", f.Department}} {
 		if cond.v != "" {
 			q += " AND " + cond.col + " = ?"
 			args = append(args, cond.v)

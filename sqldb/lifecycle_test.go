@@ -41,7 +41,7 @@ func lifecycleFixture(t *testing.T, dsn string) (*sqldb.DB, int64) {
 	return db, id
 }
 
-func task(id string, pairing int64, kind, county, dept, village string, due time.Time) baocun.Task {
+func task(id string, pairing int64, kind baocun.TaskKind, county, dept, village string, due time.Time) baocun.Task {
 	return baocun.Task{ID: id, Kind: kind, PairingID: pairing, CycleID: 1, Role: baocun.TaskRoles[kind], Jurisdiction: county,
 		Department: dept, Village: village, DueAt: due, DueDate: "2027-02-01", RemindAt: due.Add(-time.Hour)}
 }
@@ -177,7 +177,7 @@ func TestInboxScope(t *testing.T) {
 			Team: &baocun.TeamChange{PairingID: 1, Members: []baocun.Member{{PersonID: "P3", Leader: true}}}}); err != nil {
 			t.Fatal(err)
 		}
-		g := func(role, j string) baocun.Grant { return baocun.Grant{Role: role, Jurisdiction: j} }
+		g := func(role baocun.Role, j string) baocun.Grant { return baocun.Grant{Role: role, Jurisdiction: j} }
 		cases := []struct {
 			name string
 			user baocun.User

@@ -9,8 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"baocun"
@@ -84,9 +82,9 @@ func (db *DB) CreateUser(ctx context.Context, nu baocun.NewUser, audit *baocun.A
 // rolesOfPeople are the roles whose rules depend on the holder's department (own
 // department, own pairing, and a reviewer's bar on their own department): held only
 // by an account that is a person of the directory, so the bar can never fail open.
-var rolesOfPeople = map[string]bool{baocun.RoleReviewer: true, baocun.RoleDeptLead: true, baocun.RoleTeamMember: true}
+var rolesOfPeople = map[baocun.Role]bool{baocun.RoleReviewer: true, baocun.RoleDeptLead: true, baocun.RoleTeamMember: true}
 
-func checkPersonFor(role, personID, field string) error {
+func checkPersonFor(role baocun.Role, personID, field string) error {
 	if rolesOfPeople[role] && personID == "" {
 		return &baocun.Error{Code: baocun.EINVALID,
 			Message: fmt.Sprintf("角色 %s 须关联人员（部门） Role %s needs an account linked to a person of the directory (person_id), so its department is known.", role, role),
@@ -114,9 +112,8 @@ func mustExist(ctx context.Context, q Querier, query, arg, field, msg string) er
 // checkGrant refuses a role that does not exist or a jurisdiction that is neither the
 // city nor a county the villages name.
 func checkGrant(ctx context.Context, q Querier, g baocun.Grant, field string) error {
-	if !slices.Contains(baocun.Roles, g.Role) {
-		return &baocun.Error{Code: baocun.EINVALID, Message: fmt.Sprintf("没有这个角色 No such role: %q (%s)", g.Role, strings.Join(baocun.Roles, ", ")),
-			Fields: map[string]string{field + ".role": "unknown"}}
+	if _, err := baocun.ParseRole(field+".role", string(g.Role)); err != nil {
+		return err
 	}
 	if g.Jurisdiction == baocun.CityJurisdiction {
 		return nil

@@ -31,7 +31,7 @@ func stepStub(ctx workflow.Context) error {
 			return workflows.StepResult{}, temporal.NewNonRetryableApplicationError("正在处理 being decided by someone else", baocun.ECONFLICT, nil)
 		}
 		taken++
-		return workflows.StepResult{Stage: baocun.StageReviews, Closed: []string{st.Decision.TaskID}}, nil
+		return workflows.StepResult{Stage: string(baocun.StageReviews), Closed: []string{st.Decision.TaskID}}, nil
 	}
 	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateDecideReview, workflows.Answered(handle, func(st workflows.Step) string { return st.Audit.RequestID })); err != nil {
 		return err
@@ -86,7 +86,7 @@ func TestStepKeys(t *testing.T) {
 		t.Fatalf("r1 again: %v, %d taken", err, taken())
 	}
 	res, err := e.Step(ctx, step("r2", keys...))
-	if err != nil || res.Request != "r2" || res.Stage != baocun.StageReviews || taken() != 1 {
+	if err != nil || res.Request != "r2" || res.Stage != string(baocun.StageReviews) || taken() != 1 {
 		t.Fatalf("r2: %+v, %v, %d taken; want taken for r2, once", res, err, taken())
 	}
 	for _, r := range []string{"r2", "r3"} {

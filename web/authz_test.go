@@ -167,7 +167,7 @@ func call(t testing.TB, srv *httptest.Server, token, method, path string, body a
 	return resp.StatusCode, string(b)
 }
 
-func g(role, jurisdiction string) baocun.Grant {
+func g(role baocun.Role, jurisdiction string) baocun.Grant {
 	return baocun.Grant{Role: role, Jurisdiction: jurisdiction}
 }
 

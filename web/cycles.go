@@ -106,10 +106,12 @@ func handleCyclePairings(store Store) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		stage := c.Query("stage")
-		if _, ok := baocun.StageNames[stage]; stage != "" && !ok {
-			Error(c, fieldError("stage", fmt.Sprintf("stage: 没有这个阶段 no stage %q (%s)", stage, strings.Join(baocun.Stages, ", "))))
-			return
+		var stage baocun.Stage
+		if s := c.Query("stage"); s != "" {
+			if stage, err = baocun.ParseStage("stage", s); err != nil {
+				Error(c, err)
+				return
+			}
 		}
 		var after int64
 		if s := c.Query("cursor"); s != "" {

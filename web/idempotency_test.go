@@ -27,7 +27,7 @@ func TestStepIdempotencyKey(t *testing.T) {
 			return baocun.StepResult{}, baocun.Errorf(baocun.ECONFLICT, "正在处理 being decided by someone else")
 		}
 		taken++
-		return baocun.StepResult{Stage: baocun.StageReviews, Closed: []string{st.Decision.TaskID}}, nil
+		return baocun.StepResult{Stage: string(baocun.StageReviews), Closed: []string{st.Decision.TaskID}}, nil
 	}
 	f.user("rev", "P3", "", g(baocun.RoleReviewer, "*"))
 	token := f.login(f.srv, "rev")

@@ -119,6 +119,21 @@ func ginPathToOpenAPI(p string) string {
 
 var timeType = reflect.TypeOf(time.Time{})
 
+// enums are the values of the module's named string types.
+var enums = map[reflect.Type][]string{
+	reflect.TypeOf(baocun.Stage("")):    names(baocun.Stages),
+	reflect.TypeOf(baocun.TaskKind("")): names(baocun.TaskKinds),
+	reflect.TypeOf(baocun.Role("")):     names(baocun.Roles),
+}
+
+func names[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
+
 // schemaOf describes a Go type the way encoding/json renders it.
 func schemaOf(t reflect.Type) map[string]any {
 	for t.Kind() == reflect.Pointer {
@@ -127,6 +142,8 @@ func schemaOf(t reflect.Type) map[string]any {
 	switch {
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
+	case enums[t] != nil:
+		return map[string]any{"type": "string", "enum": enums[t]}
 	case t.Kind() == reflect.String:
 		return map[string]any{"type": "string"}
 	case t.Kind() == reflect.Bool:

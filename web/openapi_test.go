@@ -61,4 +61,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("POST %s takes an Idempotency-Key: %v, want %v (%s)", path, got, want, params)
 		}
 	}
+	// A stage, a role and a task kind are one of their type's values.
+	for _, enum := range []string{`"enum":["dispatch","stationed","planning","reviews","acceptance","publicity","closed","cancelled"]`,
+		`"enum":["admin","organiser","reviewer","dept_lead","team_member","village","auditor"]`, `"score_acceptance"`} {
+		if !strings.Contains(body, enum) {
+			t.Errorf("the document has no %s", enum)
+		}
+	}
 }

@@ -45,9 +45,9 @@ type grantResponse struct {
 }
 
 type grantRequest struct {
-	Username     string `json:"username"`
-	Role         string `json:"role"`
-	Jurisdiction string `json:"jurisdiction"`
+	Username     string      `json:"username"`
+	Role         baocun.Role `json:"role"`
+	Jurisdiction string      `json:"jurisdiction"`
 }
 
 // handleGrant gives or takes back a role (grant true/false), audited in the same

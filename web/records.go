@@ -15,7 +15,7 @@ import (
 // (a member checks in most days; the workflow counts them at each period's end).
 
 // activeStages are the stages a team is in the village.
-var activeStages = map[string]bool{baocun.StageStationed: true, baocun.StagePlanning: true, baocun.StageReviews: true}
+var activeStages = map[baocun.Stage]bool{baocun.StageStationed: true, baocun.StagePlanning: true, baocun.StageReviews: true}
 
 type checkinResult struct {
 	Recorded int `json:"recorded"` // new days

@@ -51,8 +51,9 @@ func TestBrowserWalkthrough(t *testing.T) {
 		}
 	}
 	users := []struct {
-		name, person, village, role string
-		nav                         []string // the menu this role sees
+		name, person, village string
+		role                  baocun.Role
+		nav                   []string // the menu this role sees
 	}{
 		{"admin", "", "", baocun.RoleAdmin, []string{"/inbox", "/users"}},
 		{"org", "", "", baocun.RoleOrganiser, []string{"/", "/inbox", "/launch"}},
@@ -147,7 +148,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		}
 		org.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("decision"))))
 		org.submit(t, "approve the team", form("decision"), chromedp.Click(chromedp.CSS(`input[name=outcome][value=approve]`)))
-		if stage := run(t, org, "read the stage", chromedp.Evaluate[string](`document.getElementById("stage").dataset.stage`)); stage != baocun.StageStationed {
+		if stage := run(t, org, "read the stage", chromedp.Evaluate[string](`document.getElementById("stage").dataset.stage`)); stage != string(baocun.StageStationed) {
 			t.Errorf("after approval the stage is %q, want stationed", stage)
 		}
 	})
@@ -241,10 +242,10 @@ func TestBrowserWalkthrough(t *testing.T) {
 		admin.submit(t, "create an account", "#create-user",
 			chromedp.SendKeys(chromedp.ID("u-name"), "clerk"),
 			chromedp.SendKeys(chromedp.ID("u-pass"), "clerk-password-1"),
-			chromedp.SetValue(chromedp.ID("u-role"), baocun.RoleAuditor))
+			chromedp.SetValue(chromedp.ID("u-role"), string(baocun.RoleAuditor)))
 		admin.submit(t, "grant a role", "#grant-form",
 			chromedp.SendKeys(chromedp.ID("g-user"), "clerk"),
-			chromedp.SetValue(chromedp.ID("g-role"), baocun.RoleOrganiser))
+			chromedp.SetValue(chromedp.ID("g-role"), string(baocun.RoleOrganiser)))
 		roles := func() string {
 			return run(t, admin, "read clerk's roles", chromedp.Text(chromedp.CSS(`tr[data-user="clerk"] td:nth-child(4)`)))
 		}
@@ -253,7 +254,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		}
 		admin.press(t, "revoke the role", `#grant-form button[data-method=DELETE]`,
 			chromedp.SendKeys(chromedp.ID("g-user"), "clerk"),
-			chromedp.SetValue(chromedp.ID("g-role"), baocun.RoleOrganiser))
+			chromedp.SetValue(chromedp.ID("g-role"), string(baocun.RoleOrganiser)))
 		if r := roles(); strings.Contains(r, "organiser") || !strings.Contains(r, "auditor") {
 			t.Errorf("clerk's roles after the revocation: %q, want auditor alone", r)
 		}
@@ -442,7 +443,7 @@ func (s *session) screenshot(what string) string {
 
 // awaitTask waits for the pairing's open task of kind (a workflow opens it soon
 // after the request that caused it) and returns its id.
-func awaitTask(t *testing.T, f *fixture, pairing int64, kind string) string {
+func awaitTask(t *testing.T, f *fixture, pairing int64, kind baocun.TaskKind) string {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

@@ -73,7 +73,7 @@ func split(s string) (zh, en string) {
 }
 
 // taskNames name each kind of task.
-var taskNames = map[string][2]string{
+var taskNames = map[baocun.TaskKind][2]string{
 	baocun.TaskNominateTeam:      {"提名工作组", "Nominate the team"},
 	baocun.TaskApproveTeam:       {"审批工作组", "Approve the team"},
 	baocun.TaskConfirmArrival:    {"确认进驻", "Confirm arrival"},
@@ -92,7 +92,7 @@ var taskNames = map[string][2]string{
 	baocun.TaskApproveCommend:    {"审批表彰名单", "Approve the commendation list"},
 }
 
-var roleNames = map[string][2]string{
+var roleNames = map[baocun.Role][2]string{
 	baocun.RoleAdmin: {"系统管理员", "admin"}, baocun.RoleOrganiser: {"组织部门", "organiser"},
 	baocun.RoleReviewer: {"审核人员", "reviewer"}, baocun.RoleDeptLead: {"部门负责人", "department lead"},
 	baocun.RoleTeamMember: {"工作组成员", "team member"}, baocun.RoleVillage: {"行政村", "village"},
@@ -152,17 +152,17 @@ var projectNames = map[string][2]string{
 var kindNames = map[string][2]string{baocun.KindSupport: {"包扶", "support"}, baocun.KindModel: {"共建", "model"}}
 
 // named renders a code through one of the maps above, or the code itself.
-func named(lang string, names map[string][2]string, code string) template.HTML {
+func named[K ~string](lang string, names map[K][2]string, code K) template.HTML {
 	if n, ok := names[code]; ok {
 		return bilingual(lang, n[0], n[1])
 	}
-	return template.HTML(template.HTMLEscapeString(code))
+	return template.HTML(template.HTMLEscapeString(string(code)))
 }
 
 // stageName renders a stage by the module's own names.
-func stageName(lang, stage string) template.HTML {
+func stageName(lang string, stage baocun.Stage) template.HTML {
 	if s, ok := baocun.StageNames[stage]; ok {
 		return pairOf(lang, s)
 	}
-	return template.HTML(template.HTMLEscapeString(stage))
+	return template.HTML(template.HTMLEscapeString(string(stage)))
 }

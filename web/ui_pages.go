@@ -29,7 +29,7 @@ func (u *ui) dashboard(v *view) (string, any, error) {
 		return "", nil, err
 	}
 	d := &dashboardData{Cycles: cycles.Items, CanLaunch: v.canLaunch(),
-		Filter: pairingFilter{Stage: v.c.Query("stage"), County: v.c.Query("county")}}
+		Filter: pairingFilter{Stage: baocun.Stage(v.c.Query("stage")), County: v.c.Query("county")}}
 	if len(cycles.Items) == 0 {
 		return "dashboard", d, nil
 	}
@@ -90,7 +90,10 @@ type dashboardData struct {
 	CanCancel bool
 }
 
-type pairingFilter struct{ Stage, County string }
+type pairingFilter struct {
+	Stage  baocun.Stage
+	County string
+}
 
 // countyRow is one county's progress and figures.
 type countyRow struct {
@@ -351,12 +354,12 @@ type taskForm struct {
 }
 
 type stageStep struct {
-	Stage         string
+	Stage         baocun.Stage
 	Done, Current bool
 }
 
 // taskForms says which form does each kind of task, and which route it posts to.
-var taskForms = map[string]struct{ form, route string }{
+var taskForms = map[baocun.TaskKind]struct{ form, route string }{
 	baocun.TaskNominateTeam:      {"team", "/pairings/:id/team"},
 	baocun.TaskApproveTeam:       {"decision", "/pairings/:id/team/decision"},
 	baocun.TaskApproveTeamChange: {"decision", "/pairings/:id/team/decision"},

@@ -40,13 +40,15 @@ func parsePages() (map[string]map[string]*template.Template, error) {
 
 func templateFuncs(lang string) template.FuncMap {
 	return template.FuncMap{
-		"tr":      func(zh, en string) template.HTML { return bilingual(lang, zh, en) },
-		"tra":     func(zh, en string) string { return plain(lang, zh, en) },
-		"pair":    func(s string) template.HTML { return pairOf(lang, s) },
-		"named":   func(p [2]string) template.HTML { return bilingual(lang, p[0], p[1]) },
-		"stage":   func(s string) template.HTML { return stageName(lang, s) },
-		"task":    func(k string) template.HTML { return named(lang, taskNames, k) },
-		"role":    func(r string) template.HTML { return named(lang, roleNames, r) },
+		"tr":    func(zh, en string) template.HTML { return bilingual(lang, zh, en) },
+		"tra":   func(zh, en string) string { return plain(lang, zh, en) },
+		"pair":  func(s string) template.HTML { return pairOf(lang, s) },
+		"named": func(p [2]string) template.HTML { return bilingual(lang, p[0], p[1]) },
+		// stage, task and role take the typed values and the plain strings of the
+		// audit trail and the timeline's data alike.
+		"stage":   func(s any) template.HTML { return stageName(lang, baocun.Stage(fmt.Sprint(s))) },
+		"task":    func(k any) template.HTML { return named(lang, taskNames, baocun.TaskKind(fmt.Sprint(k))) },
+		"role":    func(r any) template.HTML { return named(lang, roleNames, baocun.Role(fmt.Sprint(r))) },
 		"status":  func(s string) template.HTML { return named(lang, statusNames, s) },
 		"event":   func(k string) template.HTML { return named(lang, eventNames, k) },
 		"project": func(k string) template.HTML { return named(lang, projectNames, k) },
@@ -62,8 +64,8 @@ func templateFuncs(lang string) template.FuncMap {
 		},
 		"overdue":   func(t baocun.Task) bool { return t.Status == baocun.TaskOpen && t.DueAt.Before(time.Now()) },
 		"projects":  func() []string { return baocun.ProjectKinds },
-		"roles":     func() []string { return baocun.Roles },
-		"stages":    func() []string { return baocun.Stages },
+		"roles":     func() []baocun.Role { return baocun.Roles },
+		"stages":    func() []baocun.Stage { return baocun.Stages },
 		"add":       func(a, b int) int { return a + b },
 		"lower":     strings.ToLower,
 		"langzh":    func() bool { return lang == langZH },

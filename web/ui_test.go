@@ -221,7 +221,10 @@ func TestUITaskForms(t *testing.T) {
 	f.user("rev1", "P4", "", g("reviewer", "*")) // of the pairing's own department
 	f.user("vil1", "", "V1", g("village", "*"))
 	cases := []struct {
-		kind, form, role, may, mayNot string
+		kind        baocun.TaskKind
+		form        string
+		role        baocun.Role
+		may, mayNot string
 	}{
 		{baocun.TaskNominateTeam, "team", "dept_lead", "lead1", "org"},
 		{baocun.TaskApproveTeam, "decision", "organiser", "org", "lead1"},
@@ -253,7 +256,7 @@ func TestUITaskForms(t *testing.T) {
 	for i, c := range cases {
 		id := fmt.Sprintf("1-%d", 900+i)
 		task := baocun.Task{ID: id, Kind: c.kind, PairingID: 1, CycleID: 1, Role: c.role, Jurisdiction: "县A", Department: "D1", Village: "V1",
-			Period: 1, Subject: c.kind, DueAt: now.Add(time.Hour), DueDate: "2027-02-01", RemindAt: now.Add(time.Minute)}
+			Period: 1, Subject: string(c.kind), DueAt: now.Add(time.Hour), DueDate: "2027-02-01", RemindAt: now.Add(time.Minute)}
 		if err := f.db.ApplyChange(context.Background(), baocun.Change{At: now, Open: []baocun.Task{task}}); err != nil {
 			t.Fatal(err)
 		}
@@ -293,14 +296,15 @@ func TestUIActions(t *testing.T) {
 		}
 		return body
 	}
-	stage := func(s string) {
+	stage := func(s baocun.Stage) {
 		if err := f.db.ApplyChange(context.Background(), baocun.Change{At: time.Now(), Stages: []baocun.StageChange{{PairingID: 1, Stage: s, Period: 1}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cases := []struct {
-		stage, user, action string
-		shown               bool
+		stage        baocun.Stage
+		user, action string
+		shown        bool
 	}{
 		{baocun.StageStationed, "member1", `id="checkins-form"`, true},
 		{baocun.StageStationed, "lead1", `id="checkins-form"`, false},

@@ -96,7 +96,7 @@ func TestPairingAcceptance(t *testing.T) {
 	// approved report or evaluation, so the four indicators the records decide earn
 	// nothing: prosperity (25 + 30)·0.8333… = 45.83, feedback (30 + 30)·0.8333… = 50;
 	// total (83.333…·50 + 45.833…·35 + 50·15) / 100 = 65.2083… → 65.21, pass.
-	if res := third.result(); res.Stage != baocun.StageAcceptance || len(res.Opened) != 1 {
+	if res := third.result(); res.Stage != string(baocun.StageAcceptance) || len(res.Opened) != 1 {
 		t.Errorf("the third sheet: %+v", res)
 	}
 	if err != nil {
@@ -340,7 +340,7 @@ func TestAcceptanceWithoutATeam(t *testing.T) {
 		if st := r.state(); st.Stage != baocun.StageAcceptance || len(st.Team) != 0 {
 			t.Errorf("at the cycle's end: stage %s, team %v", st.Stage, st.Team)
 		}
-		var open []string
+		var open []baocun.TaskKind
 		for _, task := range f.tasks(r.p.ID) {
 			switch {
 			case task.Status == baocun.TaskOpen:
@@ -349,7 +349,7 @@ func TestAcceptanceWithoutATeam(t *testing.T) {
 				t.Errorf("the nomination is %s, want expired", task.Status)
 			}
 		}
-		if !slices.Equal(open, []string{baocun.TaskScore}) {
+		if !slices.Equal(open, []baocun.TaskKind{baocun.TaskScore}) {
 			t.Errorf("open tasks %v, want only scoring", open)
 		}
 		r.agrees()
@@ -392,12 +392,12 @@ func TestAcceptanceWithoutATeam(t *testing.T) {
 func TestAcceptanceWaitsForTheLastReport(t *testing.T) {
 	oneYear := func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 }
 	f := newFixture(t, 1, oneYear)
-	stageAt := func(r *run, day string, h int, want string, open ...string) {
+	stageAt := func(r *run, day string, h int, want baocun.Stage, open ...baocun.TaskKind) {
 		r.at(since(day, time.Duration(h)*time.Hour), func() {
 			if st := r.state(); st.Stage != want {
 				t.Errorf("%s %02d:00: stage %s, want %s", day, h, st.Stage, want)
 			}
-			var kinds []string
+			var kinds []baocun.TaskKind
 			for _, task := range f.tasks(r.p.ID) {
 				if task.Status == baocun.TaskOpen && task.Kind != baocun.TaskEvaluation && task.Kind != baocun.TaskResidencyFlag {
 					kinds = append(kinds, task.Kind)
@@ -445,8 +445,8 @@ func TestAcceptanceWaitsForTheLastReport(t *testing.T) {
 }
 
 // openKinds is the kinds of the pairing's open tasks in the database, sorted.
-func openKinds(f *fixture, pid int64) []string {
-	var kinds []string
+func openKinds(f *fixture, pid int64) []baocun.TaskKind {
+	var kinds []baocun.TaskKind
 	for _, task := range f.tasks(pid) {
 		if task.Status == baocun.TaskOpen {
 			kinds = append(kinds, task.Kind)
@@ -595,7 +595,7 @@ func TestTeamApprovalInFlightAtTheCycleEnd(t *testing.T) {
 		if st.Stage != baocun.StageAcceptance || len(st.Team) == 0 {
 			t.Errorf("stage %s, team %v; want acceptance with the approved team", st.Stage, st.Team)
 		}
-		if k := openKinds(f, r.p.ID); !slices.Equal(k, []string{baocun.TaskSelfAssess}) {
+		if k := openKinds(f, r.p.ID); !slices.Equal(k, []baocun.TaskKind{baocun.TaskSelfAssess}) {
 			t.Errorf("open tasks %v, want the self-assessment", k)
 		}
 		r.agrees()

@@ -182,7 +182,7 @@ func (c *commendRun) unwatch() {
 }
 
 // task is a commendation task, of the cycle rather than a pairing.
-func (c *commendRun) task(kind, dept, jurisdiction, subject string, real, due time.Time) baocun.Task {
+func (c *commendRun) task(kind baocun.TaskKind, dept, jurisdiction, subject string, real, due time.Time) baocun.Task {
 	c.s.Seq++
 	t := baocun.Task{ID: fmt.Sprintf("c%d-%d", c.in.CycleID, c.s.Seq), Kind: kind, CycleID: c.in.CycleID, Role: baocun.TaskRoles[kind],
 		Jurisdiction: jurisdiction, Department: dept, Subject: subject, DueAt: c.in.Clock.Real(due), DueDate: due.Format(time.DateOnly),
@@ -215,7 +215,7 @@ func (c *commendRun) register(ctx workflow.Context) error {
 }
 
 // open is the open task of kind (and department, for a proposal).
-func (c *commendRun) open(kind, dept string) *baocun.Task {
+func (c *commendRun) open(kind baocun.TaskKind, dept string) *baocun.Task {
 	for i, t := range c.s.Tasks {
 		if t.Kind == kind && (dept == "" || t.Department == dept) {
 			return &c.s.Tasks[i]

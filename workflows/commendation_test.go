@@ -80,7 +80,7 @@ func propose(dept string, people ...string) func() workflows.CycleStep {
 	}
 }
 
-func (c *commendation) openTask(kind string) string {
+func (c *commendation) openTask(kind baocun.TaskKind) string {
 	c.f.t.Helper()
 	ts, err := c.f.db.Tasks(c.f.ctx, baocun.TaskFilter{Limit: 100})
 	if err != nil {

@@ -39,7 +39,7 @@ const (
 )
 
 // decisionKinds are the task kinds each decision Update decides.
-var decisionKinds = map[string][]string{
+var decisionKinds = map[string][]baocun.TaskKind{
 	UpdateDecideTeam:   {baocun.TaskApproveTeam, baocun.TaskApproveTeamChange},
 	UpdateDecideReview: {baocun.TaskReviewPlan, baocun.TaskReviewReport},
 	UpdateAcknowledge:  {baocun.TaskResidencyFlag},
@@ -73,7 +73,7 @@ type Step struct {
 
 // StepResult is what a step did.
 type StepResult struct {
-	Stage  string   `json:"stage"`
+	Stage  string   `json:"stage"` // the pairing's stage, or the cycle's commendation status
 	Period int      `json:"period,omitempty"`
 	Closed []string `json:"closed,omitempty"` // task ids
 	Opened []string `json:"opened,omitempty"` // task ids
@@ -106,7 +106,7 @@ type PairingState struct {
 	Pairing  baocun.Pairing       `json:"pairing"`
 	Settings baocun.CycleSettings `json:"settings"`
 	Clock    baocun.Clock         `json:"clock"`
-	Stage    string               `json:"stage"`
+	Stage    baocun.Stage         `json:"stage"`
 	Period   int                  `json:"period"` // the reporting period now running (reviews)
 	Team     []baocun.Member      `json:"team"`
 	Joined   map[string]string    `json:"joined,omitempty"` // person → programme date they joined
@@ -139,12 +139,12 @@ func NewPairingState(p baocun.Pairing, settings baocun.CycleSettings, clock baoc
 }
 
 // newTask makes the next task of kind, due days of programme time from now.
-func (s *PairingState) newTask(kind string, period int, subject string, now time.Time, days int) baocun.Task {
+func (s *PairingState) newTask(kind baocun.TaskKind, period int, subject string, now time.Time, days int) baocun.Task {
 	return s.newTaskDue(kind, period, subject, now, s.Clock.Now(now).AddDate(0, 0, days))
 }
 
 // newTaskDue makes the next task of kind, due at programme time due.
-func (s *PairingState) newTaskDue(kind string, period int, subject string, now, due time.Time) baocun.Task {
+func (s *PairingState) newTaskDue(kind baocun.TaskKind, period int, subject string, now, due time.Time) baocun.Task {
 	s.Seq++
 	t := baocun.Task{
 		ID: fmt.Sprintf("%d-%d", s.Pairing.ID, s.Seq), Kind: kind, PairingID: s.Pairing.ID, CycleID: s.Pairing.CycleID,
@@ -168,7 +168,7 @@ func (s *PairingState) task(id string) *baocun.Task {
 	return nil
 }
 
-func (s *PairingState) openOf(kind string) *baocun.Task {
+func (s *PairingState) openOf(kind baocun.TaskKind) *baocun.Task {
 	for i := range s.Tasks {
 		if s.Tasks[i].Kind == kind {
 			return &s.Tasks[i]
@@ -355,7 +355,7 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 					if err := r.settle(ctx); err != nil || s.Stage != stage {
 						return err // a step in flight moved it on: the loop takes it from there
 					}
-					return r.toAcceptance(ctx, "本轮结束时仍在"+baocun.StageNames[stage]+" the cycle ended during "+stage)
+					return r.toAcceptance(ctx, "本轮结束时仍在"+baocun.StageNames[stage]+" the cycle ended during "+string(stage))
 				}); err != nil {
 					if ctx.Err() != nil {
 						return r.cancelledByCycle(ctx)
@@ -445,7 +445,7 @@ func (r *pairingRun) watch(ctx workflow.Context, t baocun.Task) {
 			}
 			real, prog := r.now(ctx)
 			c := baocun.Change{At: real,
-				Events: []baocun.Event{r.event(kind, "system", t.ID, t.Period, prog, map[string]string{"kind": t.Kind, "due_date": t.DueDate})},
+				Events: []baocun.Event{r.event(kind, "system", t.ID, t.Period, prog, map[string]string{"kind": string(t.Kind), "due_date": t.DueDate})},
 				Audit:  []baocun.AuditEntry{r.systemAudit(action, fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, note))},
 			}
 			ch(&c)
@@ -528,7 +528,7 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 // claim checks that a task is open and not being decided, and reserves it for the
 // caller's handler; release gives it back. A second decision of the same task, sent
 // at the same moment, is refused here.
-func (r *pairingRun) claim(id, kind string) (*baocun.Task, error) {
+func (r *pairingRun) claim(id string, kind baocun.TaskKind) (*baocun.Task, error) {
 	if r.cancelling {
 		return nil, conflict("结对正在撤销 The pairing is being cancelled.")
 	}
@@ -573,7 +573,7 @@ func (r *pairingRun) applyOpening(ctx workflow.Context, ch baocun.Change) error 
 	return r.apply(ctx, ch)
 }
 
-func (r *pairingRun) checkTask(kind, what string) (*baocun.Task, error) {
+func (r *pairingRun) checkTask(kind baocun.TaskKind, what string) (*baocun.Task, error) {
 	t := r.find(func(t *baocun.Task) bool { return t.Kind == kind })
 	if t == nil {
 		return nil, conflict("当前阶段（%s）不能%s The pairing is at stage %s: %s is not open.", baocun.StageNames[r.s.Stage], what, r.s.Stage, kind)
@@ -646,7 +646,7 @@ func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build 
 	for _, t := range ch.Open {
 		res.Opened = append(res.Opened, t.ID)
 	}
-	res.Stage, res.Period = r.s.Stage, r.s.Period
+	res.Stage, res.Period = string(r.s.Stage), r.s.Period
 	return res, nil
 }
 
@@ -1104,7 +1104,7 @@ func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
 	}
 	ch.Stages = []baocun.StageChange{{PairingID: r.s.Pairing.ID, Stage: baocun.StageAcceptance, Period: r.s.Period}}
-	ch.Events = append(ch.Events, r.event("stage.entered", "system", "", r.s.Period, prog, map[string]string{"stage": baocun.StageAcceptance, "note": why}))
+	ch.Events = append(ch.Events, r.event("stage.entered", "system", "", r.s.Period, prog, map[string]string{"stage": string(baocun.StageAcceptance), "note": why}))
 	ch.Audit = []baocun.AuditEntry{r.systemAudit("pairing.stage", fmt.Sprintf(`{"stage":"acceptance","note":%q}`, why))}
 	if err := r.apply(ctx, ch); err != nil {
 		return err
@@ -1134,7 +1134,7 @@ func (r *pairingRun) settle(ctx workflow.Context) error {
 
 // outlivesStage reports whether a task of kind stays open into acceptance: the
 // village's evaluation (acceptance reads it) and a residency flag.
-func outlivesStage(kind string) bool {
+func outlivesStage(kind baocun.TaskKind) bool {
 	return kind == baocun.TaskEvaluation || kind == baocun.TaskResidencyFlag
 }
 

@@ -212,7 +212,7 @@ func (r *run) check() {
 
 // open is the id of the pairing's open task of kind in the database (and of period
 // when period > 0), failing the test when there is not exactly one.
-func (r *run) open(kind string, period int) string {
+func (r *run) open(kind baocun.TaskKind, period int) string {
 	r.f.t.Helper()
 	var ids []string
 	for _, t := range r.f.tasks(r.p.ID) {
@@ -247,12 +247,12 @@ func (r *run) agrees(ignore ...string) {
 	var inState, inDB []string
 	for _, ta := range r.state().Tasks {
 		if !slices.Contains(ignore, ta.ID) {
-			inState = append(inState, ta.ID+" "+ta.Kind)
+			inState = append(inState, ta.ID+" "+string(ta.Kind))
 		}
 	}
 	for _, ta := range r.f.tasks(r.p.ID) {
 		if ta.Status == baocun.TaskOpen {
-			inDB = append(inDB, ta.ID+" "+ta.Kind)
+			inDB = append(inDB, ta.ID+" "+string(ta.Kind))
 		}
 	}
 	slices.Sort(inState)
@@ -274,11 +274,11 @@ func nominate(leader string, members ...string) func() workflows.Step {
 	}
 }
 
-func (r *run) decide(kind, outcome, comment string) func() workflows.Step {
+func (r *run) decide(kind baocun.TaskKind, outcome, comment string) func() workflows.Step {
 	return r.decidePeriod(kind, 0, outcome, comment)
 }
 
-func (r *run) decidePeriod(kind string, period int, outcome, comment string) func() workflows.Step {
+func (r *run) decidePeriod(kind baocun.TaskKind, period int, outcome, comment string) func() workflows.Step {
 	return func() workflows.Step {
 		return decision(r.open(kind, period), outcome, comment)()
 	}
@@ -352,12 +352,12 @@ var (
 )
 
 // toStage sends the happy path's steps up to stage (dispatch: none).
-func (r *run) toStage(stage string) {
+func (r *run) toStage(stage baocun.Stage) {
 	steps := []struct {
 		at    time.Duration
 		name  string
 		step  func() workflows.Step
-		after string // the stage reached
+		after baocun.Stage // the stage reached
 	}{
 		{atNominate, workflows.UpdateNominateTeam, nominate("P1", "P2", "P3"), baocun.StageDispatch},
 		{atApproveTeam, workflows.UpdateDecideTeam, r.decide(baocun.TaskApproveTeam, baocun.OutcomeApprove, ""), baocun.StageStationed},
@@ -402,7 +402,7 @@ func (f *fixture) taskKinds(pairing int64) []string {
 	slices.SortFunc(ts, func(a, b baocun.Task) int { return taskSeq(a.ID) - taskSeq(b.ID) })
 	var out []string
 	for _, t := range ts {
-		s := t.Kind + ":" + t.Status
+		s := string(t.Kind) + ":" + t.Status
 		if t.Outcome != "" {
 			s += ":" + t.Outcome
 		}
@@ -525,7 +525,7 @@ func TestPairingHappyPathToReviews(t *testing.T) {
 	pid := r.p.ID
 	nom := r.must(atNominate, workflows.UpdateNominateTeam, nominate("P1", "P2", "P3"))
 	r.at(atNominate+time.Hour, func() {
-		if got := nom.result(); got.Stage != baocun.StageDispatch || len(got.Closed) != 1 || len(got.Opened) != 1 {
+		if got := nom.result(); got.Stage != string(baocun.StageDispatch) || len(got.Closed) != 1 || len(got.Opened) != 1 {
 			t.Errorf("nominate result %+v", got)
 		}
 		if p := f.pairing(pid); p.Stage != baocun.StageDispatch || len(p.Team) != 0 {
@@ -556,7 +556,7 @@ func TestPairingHappyPathToReviews(t *testing.T) {
 	})
 	approve := r.must(atApprovePlan, workflows.UpdateDecideReview, r.decide(baocun.TaskReviewPlan, baocun.OutcomeApprove, "好"))
 	r.at(inReviews, func() {
-		if got := approve.result(); got.Stage != baocun.StageReviews || got.Period != 1 {
+		if got := approve.result(); got.Stage != string(baocun.StageReviews) || got.Period != 1 {
 			t.Errorf("plan approval result %+v", got)
 		}
 		p := f.pairing(pid)
@@ -716,7 +716,7 @@ func TestPairingValidatorsRefuseWithoutWriting(t *testing.T) {
 	noDecision := func() workflows.Step { return workflows.Step{Actor: "x"} }
 	points := []struct {
 		at       time.Duration
-		stage    string
+		stage    baocun.Stage
 		refusals []refusal
 	}{
 		{12 * time.Hour, baocun.StageDispatch, []refusal{
@@ -815,10 +815,10 @@ func TestPairingValidatorsRefuseWithoutWriting(t *testing.T) {
 func TestPairingExactlyOneDecision(t *testing.T) {
 	tests := []struct {
 		name   string
-		stage  string // the stage the two steps are sent in
+		stage  baocun.Stage // the stage the two steps are sent in
 		update string
 		a, b   func(r *run) func() workflows.Step
-		closes string // the task kind both close
+		closes baocun.TaskKind // the task kind both close
 		events []string
 	}{
 		{"team approved and returned", baocun.StageDispatch, workflows.UpdateDecideTeam,
@@ -841,7 +841,7 @@ func TestPairingExactlyOneDecision(t *testing.T) {
 			f := newFixture(t, 1, nil)
 			r, s0 := f.startRun(0)
 			pid := r.p.ID
-			at := map[string]time.Duration{baocun.StageDispatch: atNominate + time.Hour, baocun.StagePlanning: atPlan + time.Hour, baocun.StageReviews: inReviews}[tt.stage]
+			at := map[baocun.Stage]time.Duration{baocun.StageDispatch: atNominate + time.Hour, baocun.StagePlanning: atPlan + time.Hour, baocun.StageReviews: inReviews}[tt.stage]
 			switch tt.stage {
 			case baocun.StageDispatch:
 				r.must(atNominate, workflows.UpdateNominateTeam, nominate("P1", "P2", "P3"))
@@ -1342,18 +1342,18 @@ func TestPairingFailedStepKeepsTaskIDsUnique(t *testing.T) {
 
 func TestPairingCancelUpdate(t *testing.T) {
 	tests := []struct {
-		stage string
+		stage baocun.Stage
 		at    time.Duration
-		open  []string // task kinds open when cancelled
+		open  []baocun.TaskKind // task kinds open when cancelled
 	}{
-		{baocun.StageDispatch, 12 * time.Hour, []string{"nominate_team"}},
-		{baocun.StageStationed, atApproveTeam + time.Hour, []string{"confirm_arrival"}},
-		{baocun.StagePlanning, atArrive + time.Hour, []string{"submit_plan"}},
-		{baocun.StageReviews, inReviews, []string{"submit_report"}},
-		{baocun.StageAcceptance, since("2028-01-02", 0), []string{"self_assess"}},
+		{baocun.StageDispatch, 12 * time.Hour, []baocun.TaskKind{"nominate_team"}},
+		{baocun.StageStationed, atApproveTeam + time.Hour, []baocun.TaskKind{"confirm_arrival"}},
+		{baocun.StagePlanning, atArrive + time.Hour, []baocun.TaskKind{"submit_plan"}},
+		{baocun.StageReviews, inReviews, []baocun.TaskKind{"submit_report"}},
+		{baocun.StageAcceptance, since("2028-01-02", 0), []baocun.TaskKind{"self_assess"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.stage, func(t *testing.T) {
+		t.Run(string(tt.stage), func(t *testing.T) {
 			f := newFixture(t, 1, func(s *baocun.CycleSettings) {
 				if tt.stage == baocun.StageAcceptance { // the cycle ends 2028-01-01
 					s.Years, s.PeriodMonths = 1, 12
@@ -1401,7 +1401,7 @@ func TestPairingCancelUpdate(t *testing.T) {
 			} else if loser := map[bool]*sent{true: b, false: a}[ok(a)]; code(loser.cb.err) != baocun.ECONFLICT {
 				t.Errorf("the second cancel: %v, want %s", loser, baocun.ECONFLICT)
 			}
-			var kinds []string
+			var kinds []baocun.TaskKind
 			for _, id := range before {
 				ta := f.task(id)
 				kinds = append(kinds, ta.Kind)
@@ -1476,7 +1476,7 @@ func TestPairingCancelRefusesStepsAtTheSameTime(t *testing.T) {
 
 func TestPairingCancelledWorkflow(t *testing.T) {
 	tests := []struct {
-		stage string
+		stage baocun.Stage
 		at    time.Duration
 	}{
 		{baocun.StageDispatch, atNominate + time.Hour},
@@ -1485,7 +1485,7 @@ func TestPairingCancelledWorkflow(t *testing.T) {
 		{baocun.StageAcceptance, since("2028-01-12", 0)}, // one year, one period, its report's window past
 	}
 	for _, tt := range tests {
-		t.Run(tt.stage, func(t *testing.T) {
+		t.Run(string(tt.stage), func(t *testing.T) {
 			var tweak func(*baocun.CycleSettings)
 			stage := tt.stage
 			if stage == baocun.StageAcceptance {
@@ -1539,9 +1539,9 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 	// left open past its own window does not hold acceptance back.
 	tests := []struct {
 		name    string
-		submit  bool   // period 1's report submitted (and left in review)
-		expired string // the task kind that expires
-		late    string // a report sent then is refused: acceptance has begun
+		submit  bool            // period 1's report submitted (and left in review)
+		expired baocun.TaskKind // the task kind that expires
+		late    string          // a report sent then is refused: acceptance has begun
 	}{
 		{"report never submitted", false, baocun.TaskSubmitReport, "2028-01-12"},
 		{"report awaiting review", true, baocun.TaskReviewReport, "2028-01-02"},
@@ -1562,7 +1562,7 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 				if p.Stage != baocun.StageAcceptance {
 					t.Errorf("stage %s after the last period, want acceptance", p.Stage)
 				}
-				var open, expired []string
+				var open, expired []baocun.TaskKind
 				for _, ta := range f.tasks(pid) {
 					switch ta.Status {
 					case baocun.TaskOpen:
@@ -1576,11 +1576,11 @@ func TestPairingLastPeriodToAcceptance(t *testing.T) {
 				}
 				slices.Sort(open)
 				// Acceptance opens with the team's self-assessment.
-				if !slices.Equal(expired, []string{tt.expired}) || !slices.Equal(open, []string{baocun.TaskEvaluation, baocun.TaskResidencyFlag, baocun.TaskSelfAssess}) {
+				if !slices.Equal(expired, []baocun.TaskKind{tt.expired}) || !slices.Equal(open, []baocun.TaskKind{baocun.TaskEvaluation, baocun.TaskResidencyFlag, baocun.TaskSelfAssess}) {
 					t.Errorf("expired %v open %v; want %s expired, the evaluation, the flag and the self-assessment open", expired, open, tt.expired)
 				}
 				if n := count(f.events(pid), func(e baocun.Event) bool {
-					return e.Kind == "stage.entered" && strings.Contains(string(e.Data), baocun.StageAcceptance)
+					return e.Kind == "stage.entered" && strings.Contains(string(e.Data), string(baocun.StageAcceptance))
 				}); n != 1 {
 					t.Errorf("%d stage.entered acceptance events", n)
 				}
@@ -1702,7 +1702,7 @@ func TestPairingDecisionOnATaskBeingOpened(t *testing.T) {
 	if submit.err != nil || decide.rejected || decide.err != nil {
 		t.Fatalf("plan: %+v; decision: %+v", submit, decide)
 	}
-	if got := decide.result.(workflows.StepResult).Stage; got != baocun.StageReviews {
+	if got := decide.result.(workflows.StepResult).Stage; got != string(baocun.StageReviews) {
 		t.Fatalf("after the decision the stage is %s, want reviews", got)
 	}
 }

@@ -104,7 +104,7 @@ func newRecording(t *testing.T, settings baocun.CycleSettings) *recording {
 }
 
 // open waits for an open task of kind and returns its id.
-func (r *recording) open(kind string) string {
+func (r *recording) open(kind baocun.TaskKind) string {
 	r.t.Helper()
 	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(10 * time.Millisecond) {
 		ts, err := r.db.Tasks(r.ctx, baocun.TaskFilter{PairingID: 1, Limit: 100})
@@ -143,7 +143,7 @@ func (r *recording) try(update string, st workflows.Step) error {
 	return err
 }
 
-func (r *recording) decide(update, kind, outcome string) {
+func (r *recording) decide(update string, kind baocun.TaskKind, outcome string) {
 	r.step(update, workflows.Step{Decision: &baocun.DecisionInput{TaskID: r.open(kind), Outcome: outcome, Comment: "录制 recorded"}})
 }
 
@@ -314,9 +314,9 @@ func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile,
 	if err := r.c.GetWorkflow(r.ctx, r.pid, "").Get(r.ctx, nil); err != nil {
 		t.Fatalf("pairing: %v", err)
 	}
-	cycleTask := func(kind string) string {
+	cycleTask := func(kind baocun.TaskKind) string {
 		var id string
-		r.await("a "+kind+" task", func() bool {
+		r.await("a "+string(kind)+" task", func() bool {
 			ts, err := r.db.Tasks(r.ctx, baocun.TaskFilter{Limit: 100})
 			for _, task := range ts {
 				if task.Kind == kind && err == nil {

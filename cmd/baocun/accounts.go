@@ -277,6 +277,6 @@ func (r *roleFlags) Set(v string) error {
 	if !found {
 		jur = baocun.CityJurisdiction
 	}
-	*r = append(*r, baocun.Grant{Role: role, Jurisdiction: jur})
+	*r = append(*r, baocun.Grant{Role: baocun.Role(role), Jurisdiction: jur})
 	return nil
 }

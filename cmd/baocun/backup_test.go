@@ -125,7 +125,7 @@ func TestBackupMidRunRestoresEverythingAcknowledged(t *testing.T) {
 }
 
 // stepActions are the audit actions of the steps the fault tests take.
-var stepActions = map[string]string{
+var stepActions = map[baocun.TaskKind]string{
 	baocun.TaskNominateTeam: "team.nominate", baocun.TaskApproveTeam: "team.approve", baocun.TaskConfirmArrival: "residency.record",
 	baocun.TaskSubmitPlan: "plan.submit", baocun.TaskReviewPlan: "stage.decide",
 }

@@ -295,7 +295,7 @@ func (d *demo) setUp(ctx context.Context) error {
 	if d.admin, err = d.anon.signIn(ctx, "admin", d.password); err != nil {
 		return fmt.Errorf("demo: admin sign-in: %w", err)
 	}
-	grant := func(role, jurisdiction string) []baocun.Grant {
+	grant := func(role baocun.Role, jurisdiction string) []baocun.Grant {
 		return []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}
 	}
 	organiser := newAccount{account{Username: "organiser", Roles: grant(baocun.RoleOrganiser, baocun.CityJurisdiction)}, func(c *apiClient) { d.org = c }}

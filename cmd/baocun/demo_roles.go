@@ -62,7 +62,7 @@ type demoPairing struct {
 	spare   string   // who joins in the team change
 	script  scripted
 
-	stage     string          // as the last step left it
+	stage     baocun.Stage    // as the last step left it
 	team      []baocun.Member // the approved team, as the service has it
 	nominated int             // nominations sent
 	// residents are the members living in the village, each with the first day
@@ -204,7 +204,7 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 			return err
 		}
 		d.mu.Lock()
-		p.stage = res.Stage
+		p.stage = baocun.Stage(res.Stage)
 		leader := p.leader()
 		d.mu.Unlock()
 		if renominated {
@@ -274,7 +274,7 @@ func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) er
 		return err
 	}
 	d.mu.Lock()
-	p.stage = res.Stage
+	p.stage = baocun.Stage(res.Stage)
 	if returnIt || leave {
 		p.scriptRun = true
 	}
@@ -433,7 +433,7 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 		if err != nil {
 			return err
 		}
-		d.arrived(p, res.Stage)
+		d.arrived(p, baocun.Stage(res.Stage))
 	case baocun.TaskSubmitPlan:
 		v := p.village
 		in := baocun.PlanInput{Title: fmt.Sprintf("%s三年发展规划 %s development plan", v.Name, v.Code),
@@ -444,7 +444,7 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 			return err
 		}
 		d.mu.Lock()
-		p.stage = res.Stage
+		p.stage = baocun.Stage(res.Stage)
 		d.mu.Unlock()
 	case baocun.TaskSelfAssess:
 		in := baocun.SelfAssessInput{Summary: fmt.Sprintf("%s：三年驻村，完成规划目标，集体经济稳步增长。 Three years in the village: the plan's goals met, the collective economy growing.", p.village.Name)}
@@ -467,7 +467,7 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 
 // arrived starts the team's residency: every member checks in from today. On the
 // scripted pairing a member will skip the first whole month six weeks on.
-func (d *demo) arrived(p *demoPairing, stage string) {
+func (d *demo) arrived(p *demoPairing, stage baocun.Stage) {
 	today := d.today()
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -52,7 +52,7 @@ func newRoles(t *testing.T, base string, n int) *roles {
 		t.Fatal(err)
 	}
 	r := &roles{sample: s, leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
-	account := func(username, person, role string) *apiClient {
+	account := func(username, person string, role baocun.Role) *apiClient {
 		t.Helper()
 		a := account{Username: username, Password: faultPassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: baocun.CityJurisdiction}}}
 		if err := admin.createUser(ctx, a); err != nil {
@@ -141,7 +141,7 @@ func (r *roles) launch(t *testing.T, n int) []baocun.Pairing {
 type acked struct {
 	pairing int64
 	task    string
-	kind    string
+	kind    baocun.TaskKind
 }
 
 // advance takes a pairing's next step towards reviews. It reports the step the
@@ -230,7 +230,7 @@ func drive(ctx context.Context, instances []*roles, ps []baocun.Pairing, onAck f
 }
 
 // stepEvents are the timeline events each step writes, by its task's kind.
-var stepEvents = map[string]string{
+var stepEvents = map[baocun.TaskKind]string{
 	baocun.TaskNominateTeam: "team.nominated", baocun.TaskApproveTeam: "team.approved", baocun.TaskConfirmArrival: "team.arrived",
 	baocun.TaskSubmitPlan: "plan.submitted", baocun.TaskReviewPlan: "plan.approved",
 }

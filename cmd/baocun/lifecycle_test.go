@@ -41,7 +41,7 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 		t.Fatal(err)
 	}
 	e := &lifecycleEnv{p: p, sample: s, leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
-	account := func(username, person string, role, jurisdiction string) *apiClient {
+	account := func(username, person string, role baocun.Role, jurisdiction string) *apiClient {
 		t.Helper()
 		a := account{Username: username, Password: lifecyclePassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}}
 		if err := admin.createUser(ctx, a); err != nil {
@@ -180,7 +180,7 @@ func TestLifecycle(t *testing.T) {
 		if res, err = e.org.decideTeam(ctx, p3, approve); err != nil {
 			t.Fatalf("approve: %v", err)
 		}
-		if res.Stage != baocun.StageStationed {
+		if res.Stage != string(baocun.StageStationed) {
 			t.Errorf("after approval: stage %s, want stationed", res.Stage)
 		}
 		_, err = leader.submitPlan(ctx, p3, baocun.PlanInput{Title: "规划", Summary: "先修路 roads first"})
@@ -262,7 +262,7 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
-		if res.Stage != baocun.StageCancelled {
+		if res.Stage != string(baocun.StageCancelled) {
 			t.Errorf("cancel: stage %s, want cancelled", res.Stage)
 		}
 		v, err := e.org.pairing(ctx, p2)

@@ -82,7 +82,7 @@ func newSideDoor(t *testing.T, base string, server *process, address, tlsDir, st
 // pairingRecord is what an attack must leave unchanged: the pairing's stage, tasks and
 // timeline, its workflow's run, and its audit entries.
 type pairingRecord struct {
-	Stage    string
+	Stage    baocun.Stage
 	Tasks    []baocun.Task
 	Timeline []baocun.Event
 	RunID    string
@@ -170,7 +170,7 @@ func (d *sideDoor) forgedStep(t *testing.T) workflows.Step {
 	for _, task := range v.Tasks {
 		if task.Kind == baocun.TaskApproveTeam && task.Status == baocun.TaskOpen {
 			return workflows.Step{Actor: "organiser", Decision: &baocun.DecisionInput{TaskID: task.ID, Outcome: baocun.OutcomeApprove, Comment: "forged"},
-				Audit: baocun.AuditEntry{Actor: "organiser", Role: baocun.RoleOrganiser, Jurisdiction: baocun.CityJurisdiction, Action: "team.decide",
+				Audit: baocun.AuditEntry{Actor: "organiser", Role: string(baocun.RoleOrganiser), Jurisdiction: baocun.CityJurisdiction, Action: "team.decide",
 					Resource: fmt.Sprintf("pairings/%d", d.pairing.ID), Decision: baocun.DecisionAllow, Status: 200, Summary: `{"outcome":"approve"}`}}
 		}
 	}
