@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -42,10 +41,8 @@ type commendRun struct {
 	in   CycleInput
 	s    *CommendationState
 	busy map[string]bool // tasks whose step is being written
-	// watchers remind of open tasks and escalate an overdue approval; pending counts
-	// their writes in flight.
-	watchers map[string]workflow.CancelFunc
-	pending  int
+	// watchers remind of open tasks and escalate an overdue approval.
+	watchers *watchers
 	// opening is set while the workflow writes tasks it opens: they are in inboxes
 	// a moment before the write returns, so they are in the state already (for the
 	// validators), and handlers wait for the write.
@@ -76,7 +73,7 @@ func Commendation(ctx workflow.Context, in CycleInput) error {
 // newCommendRun is a commendation not begun: its steps are refused until it is.
 func newCommendRun(in CycleInput) *commendRun {
 	return &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationPending, Proposed: map[string]string{}},
-		busy: map[string]bool{}, watchers: map[string]workflow.CancelFunc{}}
+		busy: map[string]bool{}, watchers: newWatchers()}
 }
 
 func (c *commendRun) run(ctx workflow.Context) error {
@@ -120,7 +117,7 @@ func (c *commendRun) run(ctx workflow.Context) error {
 	for _, t := range c.s.Tasks {
 		ch.Close = append(ch.Close, baocun.TaskClose{ID: t.ID, Status: baocun.TaskExpired, By: "system", IfOpen: true})
 	}
-	c.unwatch()
+	c.watchers.stopAll()
 	if err := c.openTasks(ctx, ch, baocun.CommendationApproving); err != nil {
 		return err
 	}
@@ -128,71 +125,26 @@ func (c *commendRun) run(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return c.s.Status == baocun.CommendationPublished }); err != nil {
 		return err
 	}
-	c.unwatch()
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && c.pending == 0 })
+	c.watchers.stopAll()
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && c.watchers.idle() })
 }
 
 // watch records a reminder remind_days before a task is due and, for the approval
-// (a proposal expires instead), an escalation once it is overdue.
+// (a proposal expires instead), an escalation once it is overdue; neither once the
+// task has closed.
 func (c *commendRun) watch(ctx workflow.Context, t baocun.Task) {
-	wctx, cancel := workflow.WithCancel(ctx)
-	c.watchers[t.ID] = cancel
-	steps := []time.Time{t.RemindAt}
-	if t.Kind == baocun.TaskApproveCommend {
-		steps = append(steps, t.DueAt)
-	}
-	workflow.Go(wctx, func(ctx workflow.Context) {
-		for i, at := range steps {
-			if at.IsZero() {
-				continue
-			}
-			if d := at.Sub(workflow.Now(ctx)); d > 0 {
-				if workflow.Sleep(ctx, d) != nil {
-					return
-				}
-			}
-			if !slices.ContainsFunc(c.s.Tasks, func(o baocun.Task) bool { return o.ID == t.ID }) {
-				return
-			}
-			ch := baocun.Change{At: workflow.Now(ctx)}
-			action := "task.remind"
-			if i == 0 {
-				ch.Remind = []string{t.ID}
-			} else {
-				ch.Escalate, action = []string{t.ID}, "task.escalate"
-			}
-			ch.Audit = []baocun.AuditEntry{c.audit(action, fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q}`, t.ID, t.Kind, t.DueDate))}
-			c.pending++
-			err := applyChange(ctx, ch)
-			c.pending--
-			if err != nil {
-				return
-			}
-		}
-	})
-}
-
-// unwatch stops every watcher, in a fixed order: a cancelled timer is a command, and
-// commands must replay in the order they were made.
-func (c *commendRun) unwatch() {
-	for _, id := range slices.Sorted(maps.Keys(c.watchers)) {
-		c.watchers[id]()
-		delete(c.watchers, id)
-	}
+	c.watchers.watch(ctx, t, t.Kind == baocun.TaskApproveCommend,
+		func() bool { return slices.ContainsFunc(c.s.Tasks, func(o baocun.Task) bool { return o.ID == t.ID }) },
+		func(ctx workflow.Context, w watchStep) baocun.Change {
+			return baocun.Change{At: workflow.Now(ctx), Audit: []baocun.AuditEntry{c.audit(w.action, watchSummary(t, ""))}}
+		}, nil)
 }
 
 // task is a commendation task, of the cycle rather than a pairing.
 func (c *commendRun) task(kind baocun.TaskKind, dept, jurisdiction, subject string, real, due time.Time) baocun.Task {
 	c.s.Seq++
-	t := baocun.Task{ID: fmt.Sprintf("c%d-%d", c.in.CycleID, c.s.Seq), Kind: kind, CycleID: c.in.CycleID, Role: baocun.TaskRoles[kind],
-		Jurisdiction: jurisdiction, Department: dept, Subject: subject, DueAt: c.in.Clock.Real(due), DueDate: due.Format(time.DateOnly),
-		Status: baocun.TaskOpen, OpenedAt: real}
-	if r := c.in.Settings.Windows.RemindDays; r > 0 {
-		if at := due.AddDate(0, 0, -r); at.After(c.in.Clock.Now(real)) {
-			t.RemindAt = c.in.Clock.Real(at)
-		}
-	}
-	return t
+	return timedTask(baocun.Task{ID: fmt.Sprintf("c%d-%d", c.in.CycleID, c.s.Seq), Kind: kind, CycleID: c.in.CycleID,
+		Jurisdiction: jurisdiction, Department: dept, Subject: subject}, c.in.Clock, c.in.Settings.Windows.RemindDays, real, due)
 }
 
 func (c *commendRun) audit(action, summary string) baocun.AuditEntry {
@@ -275,10 +227,7 @@ func (c *commendRun) propose(ctx workflow.Context, st CycleStep) (StepResult, er
 		c.s.Proposed[p.PersonID] = st.Department
 	}
 	c.s.Tasks = slices.DeleteFunc(c.s.Tasks, func(t baocun.Task) bool { return t.ID == id })
-	if cancel, ok := c.watchers[id]; ok {
-		cancel()
-		delete(c.watchers, id)
-	}
+	c.watchers.stop(id)
 	return StepResult{Stage: c.s.Status, Closed: []string{id}}, nil
 }
 

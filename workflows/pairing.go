@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -146,17 +145,10 @@ func (s *PairingState) newTask(kind baocun.TaskKind, period int, subject string,
 // newTaskDue makes the next task of kind, due at programme time due.
 func (s *PairingState) newTaskDue(kind baocun.TaskKind, period int, subject string, now, due time.Time) baocun.Task {
 	s.Seq++
-	t := baocun.Task{
+	return timedTask(baocun.Task{
 		ID: fmt.Sprintf("%d-%d", s.Pairing.ID, s.Seq), Kind: kind, PairingID: s.Pairing.ID, CycleID: s.Pairing.CycleID,
-		Role: baocun.TaskRoles[kind], Jurisdiction: s.Pairing.County, Department: s.Pairing.Department, Village: s.Pairing.Village,
-		Period: period, Subject: subject, DueAt: s.Clock.Real(due), DueDate: due.Format(time.DateOnly), Status: baocun.TaskOpen, OpenedAt: now,
-	}
-	if r := s.Settings.Windows.RemindDays; r > 0 {
-		if at := due.AddDate(0, 0, -r); at.After(s.Clock.Now(now)) {
-			t.RemindAt = s.Clock.Real(at)
-		}
-	}
-	return t
+		Jurisdiction: s.Pairing.County, Department: s.Pairing.Department, Village: s.Pairing.Village, Period: period, Subject: subject,
+	}, s.Clock, s.Settings.Windows.RemindDays, now, due)
 }
 
 func (s *PairingState) task(id string) *baocun.Task {
@@ -208,9 +200,8 @@ func invalid(err error) error {
 // across continue-as-new (the watchers of open tasks, the tasks being decided).
 type pairingRun struct {
 	s        *PairingState
-	watchers map[string]workflow.CancelFunc
+	watchers *watchers
 	busy     map[string]bool // tasks a handler is deciding now; requestingChange while a team change is written
-	pending  int             // watcher activities in flight
 	// cancelling is set while a cancel Update writes: every other step is refused.
 	cancelling bool
 	// closing is set while the pairing moves to acceptance: new steps are refused, and
@@ -248,7 +239,7 @@ const requestingChange = "team-change"
 // handed to acceptance, or cancelled. It continues as new at the end of every
 // reporting period.
 func Pairing(ctx workflow.Context, s PairingState) error {
-	r := &pairingRun{s: &s, watchers: map[string]workflow.CancelFunc{}, busy: map[string]bool{}}
+	r := &pairingRun{s: &s, watchers: newWatchers(), busy: map[string]bool{}}
 	if err := r.register(ctx); err != nil {
 		return err
 	}
@@ -338,7 +329,7 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 			}
 			// A new period: start a fresh history, carrying the state, once every
 			// handler has finished (a cancel among them ends the pairing instead).
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 }); err != nil {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.watchers.idle() }); err != nil {
 				return r.cancelledByCycle(ctx)
 			}
 			if s.Stage == baocun.StageReviews {
@@ -421,56 +412,23 @@ func (r *pairingRun) open(ctx workflow.Context, ts ...baocun.Task) {
 // close removes a task from the state and stops its watcher.
 func (r *pairingRun) close(id string) {
 	r.s.Tasks = slices.DeleteFunc(r.s.Tasks, func(t baocun.Task) bool { return t.ID == id })
-	if cancel, ok := r.watchers[id]; ok {
-		cancel()
-		delete(r.watchers, id)
-	}
+	r.watchers.stop(id)
 }
 
 // watch records a task's reminder before its due date and escalates it to the
-// organisers when it falls due still open.
+// organisers when it falls due still open; neither once it has closed, or while it
+// is about to expire with its stage.
 func (r *pairingRun) watch(ctx workflow.Context, t baocun.Task) {
-	wctx, cancel := workflow.WithCancel(ctx)
-	r.watchers[t.ID] = cancel
-	workflow.Go(wctx, func(ctx workflow.Context) {
-		step := func(at time.Time, kind, action, note string, mark func(*baocun.Task), ch func(*baocun.Change)) bool {
-			if d := at.Sub(workflow.Now(ctx)); d > 0 {
-				if workflow.Sleep(ctx, d) != nil {
-					return false
-				}
-			}
-			cur := r.s.task(t.ID)
-			if cur == nil || (r.closing && !outlivesStage(t.Kind)) {
-				return false // closed, or about to expire with its stage
-			}
+	r.watchers.watch(ctx, t, true,
+		func() bool { return r.s.task(t.ID) != nil && (!r.closing || outlivesStage(t.Kind)) },
+		func(ctx workflow.Context, w watchStep) baocun.Change {
 			real, prog := r.now(ctx)
-			c := baocun.Change{At: real,
-				Events: []baocun.Event{r.event(kind, "system", t.ID, t.Period, prog, map[string]string{"kind": string(t.Kind), "due_date": t.DueDate})},
-				Audit:  []baocun.AuditEntry{r.systemAudit(action, fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, note))},
+			return baocun.Change{At: real,
+				Events: []baocun.Event{r.event(w.event, "system", t.ID, t.Period, prog, map[string]string{"kind": string(t.Kind), "due_date": t.DueDate})},
+				Audit:  []baocun.AuditEntry{r.systemAudit(w.action, watchSummary(t, w.note))},
 			}
-			ch(&c)
-			r.pending++
-			err := r.apply(ctx, c)
-			r.pending--
-			if err != nil {
-				return false
-			}
-			if cur = r.s.task(t.ID); cur != nil {
-				mark(cur)
-			}
-			return true
-		}
-		if !t.RemindAt.IsZero() && t.RemindedAt == nil {
-			if !step(t.RemindAt, "task.reminded", "task.remind", "due soon", func(c *baocun.Task) { at := workflow.Now(ctx); c.RemindedAt = &at },
-				func(c *baocun.Change) { c.Remind = []string{t.ID} }) {
-				return
-			}
-		}
-		if t.EscalatedAt == nil {
-			step(t.DueAt, "task.escalated", "task.escalate", "overdue: escalated to the organisers", func(c *baocun.Task) { at := workflow.Now(ctx); c.EscalatedAt = &at },
-				func(c *baocun.Change) { c.Escalate = []string{t.ID} })
-		}
-	})
+		},
+		func() *baocun.Task { return r.s.task(t.ID) })
 }
 
 // register sets the query and every Update handler.
@@ -1076,11 +1034,8 @@ func (r *pairingRun) cancelledByCycle(ctx workflow.Context) error {
 func (r *pairingRun) finish(ctx workflow.Context) error {
 	// In a fixed order: cancelling a timer is a command, and commands must replay
 	// in the order they were first made.
-	for _, id := range slices.Sorted(maps.Keys(r.watchers)) {
-		r.watchers[id]()
-		delete(r.watchers, id)
-	}
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.pending == 0 })
+	r.watchers.stopAll()
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.watchers.idle() })
 }
 
 // toAcceptance hands the pairing to acceptance: tasks of earlier stages that are
