@@ -307,7 +307,9 @@ func (r *pairingRun) publish(ctx workflow.Context) error {
 	return nil
 }
 
-func (r *pairingRun) validateAppeal(st Step) error {
+// validateAppeal checks an appeal at workflow time now (a validator has no clock
+// of its own to read, and writes nothing).
+func (r *pairingRun) validateAppeal(now time.Time, st Step) error {
 	if st.Appeal == nil {
 		return invalid(baocun.Errorf(baocun.EINVALID, "appeal: 必填 required"))
 	}
@@ -322,7 +324,7 @@ func (r *pairingRun) validateAppeal(st Step) error {
 		return conflict("结果尚未公示 The result is not published yet.")
 	case a.Appeal != nil || r.busy[appealing]:
 		return conflict("已申诉过，每个结果只能申诉一次 An appeal was filed already: a result is appealed once.")
-	case a.AppealClosed || r.s.Clock.Now(r.validating).Format(time.DateOnly) > a.AppealBy:
+	case a.AppealClosed || r.s.Clock.Now(now).Format(time.DateOnly) > a.AppealBy:
 		// The date too: the window's timer may fire in the same workflow task.
 		return conflict("申诉期已于 %s 结束 The appeal window closed on %s.", a.AppealBy, a.AppealBy)
 	}
@@ -332,8 +334,7 @@ func (r *pairingRun) validateAppeal(st Step) error {
 // appeal files the department's appeal and asks a reviewer of another department
 // to decide it.
 func (r *pairingRun) appeal(ctx workflow.Context, st Step) (StepResult, error) {
-	r.validating = workflow.Now(ctx)
-	if err := r.validateAppeal(st); err != nil {
+	if err := r.validateAppeal(workflow.Now(ctx), st); err != nil {
 		return StepResult{}, err
 	}
 	r.busy[appealing] = true

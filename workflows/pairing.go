@@ -214,9 +214,6 @@ type pairingRun struct {
 	// system is set while the workflow writes a step of its own (a period's end, the
 	// move to acceptance): a cancel waits for it, so neither overwrites the other.
 	system bool
-	// validating is the workflow's time as a validator or handler checks a step
-	// (validators have no time of their own to read).
-	validating time.Time
 }
 
 // systemStep runs a step the workflow takes by itself, unless a cancel is being
@@ -440,26 +437,32 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 	handlers := []struct {
 		name     string
 		validate func(Step) error
-		handle   func(workflow.Context, Step) (StepResult, error)
+		// validateAt, instead of validate, for a check that reads the workflow's time.
+		validateAt func(time.Time, Step) error
+		handle     func(workflow.Context, Step) (StepResult, error)
 	}{
-		{UpdateNominateTeam, r.validateNominate, r.nominate},
-		{UpdateDecideTeam, r.validateDecision(UpdateDecideTeam), r.decide},
-		{UpdateDecideReview, r.validateDecision(UpdateDecideReview), r.decide},
-		{UpdateAcknowledge, r.validateDecision(UpdateAcknowledge), r.decide},
-		{UpdateConfirmArrive, r.validateArrival, r.confirmArrival},
-		{UpdateSubmitPlan, r.validatePlan, r.submitPlan},
-		{UpdateSubmitReport, r.validateReport, r.submitReport},
-		{UpdateRequestChange, r.validateChange, r.requestChange},
-		{UpdateEvaluate, r.validateEvaluation, r.submitEvaluation},
-		{UpdateCancel, r.validateCancel, r.cancel},
-		{UpdateSelfAssess, r.validateSelfAssess, r.selfAssess},
-		{UpdateScore, r.validateScore, r.score},
-		{UpdateConfirm, r.validateConfirm, r.confirm},
-		{UpdateAppeal, r.validateAppeal, r.appeal},
-		{UpdateDecideAppeal, r.validateAppealDecision, r.decideAppeal},
+		{UpdateNominateTeam, r.validateNominate, nil, r.nominate},
+		{UpdateDecideTeam, r.validateDecision(UpdateDecideTeam), nil, r.decide},
+		{UpdateDecideReview, r.validateDecision(UpdateDecideReview), nil, r.decide},
+		{UpdateAcknowledge, r.validateDecision(UpdateAcknowledge), nil, r.decide},
+		{UpdateConfirmArrive, r.validateArrival, nil, r.confirmArrival},
+		{UpdateSubmitPlan, r.validatePlan, nil, r.submitPlan},
+		{UpdateSubmitReport, r.validateReport, nil, r.submitReport},
+		{UpdateRequestChange, r.validateChange, nil, r.requestChange},
+		{UpdateEvaluate, r.validateEvaluation, nil, r.submitEvaluation},
+		{UpdateCancel, r.validateCancel, nil, r.cancel},
+		{UpdateSelfAssess, r.validateSelfAssess, nil, r.selfAssess},
+		{UpdateScore, r.validateScore, nil, r.score},
+		{UpdateConfirm, r.validateConfirm, nil, r.confirm},
+		{UpdateAppeal, nil, r.validateAppeal, r.appeal},
+		{UpdateDecideAppeal, r.validateAppealDecision, nil, r.decideAppeal},
 	}
 	for _, h := range handlers {
-		validate, handle := h.validate, h.handle
+		validate, handle := h.validateAt, h.handle
+		if validate == nil {
+			check := h.validate
+			validate = func(_ time.Time, st Step) error { return check(st) }
+		}
 		// A step on a task still being opened waits until it is committed, then is
 		// checked again: its validator saw the state without that step's commit.
 		run := func(ctx workflow.Context, st Step) (StepResult, error) {
@@ -467,15 +470,14 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 				if err := workflow.Await(ctx, func() bool { return len(r.opening) == 0 }); err != nil {
 					return StepResult{}, err
 				}
-				r.validating = workflow.Now(ctx)
-				if err := validate(st); err != nil {
+				if err := validate(workflow.Now(ctx), st); err != nil {
 					return StepResult{}, err
 				}
 			}
 			return handle(ctx, st)
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, Answered(run, Step.request), workflow.UpdateHandlerOptions{
-			Validator: func(ctx workflow.Context, st Step) error { r.validating = workflow.Now(ctx); return validate(st) },
+			Validator: func(ctx workflow.Context, st Step) error { return validate(workflow.Now(ctx), st) },
 		}); err != nil {
 			return err
 		}
