@@ -22,7 +22,10 @@ type Engine interface {
 	CancelCycle(ctx context.Context, cycle int64) error
 	// Step takes a human step and answers with what it did. A step the workflow
 	// refuses is an *Error with the workflow's code; ErrNoRun (wrapped in an *Error
-	// with code ECONFLICT) when the pairing or cycle is not running.
+	// with code ECONFLICT) when the pairing or cycle is not running; EUNAVAILABLE when
+	// ctx ends first. A step once sent is taken or refused whatever becomes of its
+	// caller: pass a ctx the caller's going away does not cancel (the web layer
+	// bounds it by a timeout of its own).
 	Step(ctx context.Context, st Step) (StepResult, error)
 }
 
@@ -57,6 +60,11 @@ const (
 	StepPropose StepKind = "propose_cadres"       // dept_lead: the department's excellent cadres
 	StepApprove StepKind = "approve_commendation" // organiser: the commendation list
 )
+
+// StepKinds lists every step kind.
+var StepKinds = []StepKind{StepNominateTeam, StepDecideTeam, StepDecideReview, StepAcknowledge, StepConfirmArrival,
+	StepSubmitPlan, StepSubmitReport, StepRequestChange, StepEvaluate, StepCancel, StepSelfAssess, StepScore,
+	StepConfirm, StepAppeal, StepDecideAppeal, StepPropose, StepApprove}
 
 // CycleStep reports whether the step is a cycle's rather than a pairing's.
 func (k StepKind) CycleStep() bool { return k == StepPropose || k == StepApprove }

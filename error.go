@@ -3,6 +3,7 @@ package baocun
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -23,8 +24,13 @@ const (
 // password hashing slots); Error.RetryAfter says when to try again.
 const ETOOMANY = "too_many_requests"
 
-// Codes are every error code.
-var Codes = []string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY}
+var codes = [...]string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY}
+
+// Codes returns every error code.
+func Codes() []string { return slices.Clone(codes[:]) }
+
+// IsCode reports whether s is an error code (a workflow's refusal names one).
+func IsCode(s string) bool { return slices.Contains(codes[:], s) }
 
 // Error is the one error type of the module. Message is for people (Chinese first,
 // English beside it, where a user will read it); Op names the operation that failed

@@ -5,6 +5,7 @@ package baocuntest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -29,6 +30,7 @@ type Engine struct {
 type answer struct {
 	res     baocun.StepResult
 	err     error
+	refused bool // err is the step's refusal (an *baocun.Error from Take)
 	request string
 }
 
@@ -56,8 +58,11 @@ func (e *Engine) StartCycle(ctx context.Context, cy *baocun.Cycle, n int) (strin
 func (e *Engine) HasCycle(ctx context.Context, cycle int64) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	_, ok := e.started[cycle]
-	return ok, ctx.Err()
+	return ok, nil
 }
 
 // CancelCycle records the request; ErrNoRun for a cycle never started.
@@ -71,17 +76,26 @@ func (e *Engine) CancelCycle(ctx context.Context, cycle int64) error {
 	return ctx.Err()
 }
 
-// Step records the step and answers it as the engine would: by Take, once per key.
-// A key already taken answers with the first attempt's result; a key refused for
-// another request moves on to the next key; a key refused for this request answers
-// with that refusal.
+// Step records the step and answers it as the engine would: a kind the engine does
+// not know is an internal error; a cycle's step before its cycle started, or any
+// step while Take is nil, is ErrNoRun; otherwise Take answers, once per key. A key
+// already taken answers with its first result; a key whose step was refused for
+// another request moves on to the next key; any other answer stands. ctx ending
+// first is EUNAVAILABLE. Take runs under the engine's lock: steps are taken one at
+// a time, and Take must not call the engine.
 func (e *Engine) Step(ctx context.Context, st baocun.Step) (baocun.StepResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return baocun.StepResult{}, err
+		return baocun.StepResult{}, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎未及时响应 The workflow engine did not answer in time.", Err: err}
+	}
+	if !slices.Contains(baocun.StepKinds, st.Kind) {
+		return baocun.StepResult{}, fmt.Errorf("baocuntest: no step of kind %q", st.Kind)
 	}
 	e.steps = append(e.steps, st)
+	if _, started := e.started[st.Cycle]; (st.Kind.CycleStep() && !started) || e.Take == nil {
+		return baocun.StepResult{}, noRun()
+	}
 	keys := st.Keys
 	if len(keys) == 0 {
 		keys = []string{""}
@@ -90,15 +104,15 @@ func (e *Engine) Step(ctx context.Context, st baocun.Step) (baocun.StepResult, e
 	for _, key := range keys {
 		if seen, ok := e.keys[key]; ok && key != "" {
 			a = seen
-			if seen.err != nil && seen.request != st.Audit.RequestID {
-				continue
+			if seen.refused && seen.request != st.Audit.RequestID {
+				continue // refused for another request: this one tries the next key
 			}
 			return a.res, a.err
 		}
-		a = answer{err: noRun(), request: st.Audit.RequestID}
-		if e.Take != nil {
-			a.res, a.err = e.Take(st)
-		}
+		a = answer{request: st.Audit.RequestID}
+		a.res, a.err = e.Take(st)
+		var refusal *baocun.Error
+		a.refused = errors.As(a.err, &refusal)
 		if a.err == nil {
 			a.res.Request = st.Audit.RequestID
 		}

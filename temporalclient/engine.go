@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -110,7 +109,7 @@ func engineError(err error) error {
 		// Our own step, refused by a worker: the instances do not share one key.
 		return &baocun.Error{Code: baocun.EINTERNAL, Message: "工作流拒绝了步骤签名：各实例的 --step-key 是否相同？ A worker refused the step's signature: do all instances share one --step-key?", Err: err}
 	}
-	if errors.As(err, &app) && slices.Contains(baocun.Codes, app.Type()) {
+	if errors.As(err, &app) && baocun.IsCode(app.Type()) {
 		return &baocun.Error{Code: app.Type(), Message: app.Message(), Err: err}
 	}
 	var nf *serviceerror.NotFound

@@ -53,6 +53,11 @@ func TestStepIdempotencyKey(t *testing.T) {
 	if status, _, _ := send("bad key"); status != http.StatusBadRequest || len(f.fake.Steps()) != 0 {
 		t.Fatalf("a key with a space: %d, %d sent; want 400, none sent", status, len(f.fake.Steps()))
 	}
+	// The refusal is in the trail with what the request carried.
+	refusals, _, err := f.audit.Query(ctx, baocun.AuditFilter{Action: "stage.decide", Limit: 10})
+	if err != nil || len(refusals) != 1 || refusals[0].Status != http.StatusBadRequest || !strings.Contains(refusals[0].Summary, `"task_id":"1-7"`) {
+		t.Fatalf("the bad key's audit entries: %+v, %v; want one 400 with the payload's summary", refusals, err)
+	}
 	if status, _, _ := send("decide-1"); status != http.StatusConflict {
 		t.Fatalf("the first attempt: %d, want the workflow's 409", status)
 	}

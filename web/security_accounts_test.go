@@ -109,9 +109,6 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func TestSecurityAccountAttacks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the full run's (every attack on accounts): go test ./...")
-	}
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	proxy := f.behindProxy(t)
 	ctx := context.Background()
@@ -128,6 +125,9 @@ func TestSecurityAccountAttacks(t *testing.T) {
 	admin, organiser := f.login(f.srv, "admin"), f.login(f.srv, "organiser")
 
 	runAttack(t, f, "sign-in flood: the same work for locked, unknown and known names; 429 beyond the password slots", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("a timed flood: the full run's (go test ./...)")
+		}
 		// Timing first, one attempt at a time, each from an address of its own so no
 		// throttle answers instead: a wrong password for an account, any password for
 		// an unknown name, and the right password for an account locked for that
@@ -238,6 +238,9 @@ func TestSecurityAccountAttacks(t *testing.T) {
 	})
 
 	runAttack(t, f, "one address cannot keep an account locked", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("a timed flood: the full run's (go test ./...)")
+		}
 		const attacker, home = "203.0.113.7", "198.51.100.9"
 		for i := range 12 {
 			if status, _, body := signInFrom(t, proxy, attacker, "owner", fmt.Sprintf("guess-%d-password", i)); status != http.StatusUnauthorized {
@@ -273,6 +276,9 @@ func TestSecurityAccountAttacks(t *testing.T) {
 	}
 
 	runAttack(t, f, "many addresses throttle guesses at an account, not its owner", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("a timed flood: the full run's (go test ./...)")
+		}
 		if status, _, body := signInFrom(t, proxy, "198.51.100.20", "owner2", password); status != 200 {
 			t.Fatalf("the owner's usual address: %d %s", status, body)
 		}

@@ -9,8 +9,9 @@ import (
 	"net/http"
 	"strings"
 
-	"baocun"
 	"github.com/gin-gonic/gin"
+
+	"baocun"
 )
 
 // Human steps: a request read into a workflow step and sent as an Update, under an
@@ -46,13 +47,14 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 // A step repeated after its pairing's period has ended is answered as a new one
 // (409: decided already).
 func sendStep(c *gin.Context, d Deps, st baocun.Step, payload any) {
+	st.Audit = *auditEntry(c, http.StatusOK, payload)
 	keys, err := stepKeys(c, payload)
 	if err != nil {
+		c.Set(ctxAudited, false) // the gate records the refusal, with what was sent
 		Error(c, err)
 		return
 	}
 	st.Keys = keys
-	st.Audit = *auditEntry(c, http.StatusOK, payload)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), engineTimeout)
 	defer cancel()
 	res, err := d.Engine.Step(ctx, st)
