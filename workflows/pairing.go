@@ -196,24 +196,49 @@ func invalid(err error) error {
 	return temporal.NewNonRetryableApplicationError(baocun.ErrorMessage(err), baocun.EINVALID, nil)
 }
 
+// ownStep is what the workflow is writing of its own accord, which people's steps
+// wait for or are refused by.
+type ownStep int
+
+const (
+	ownNone ownStep = iota
+	// ownWriting: a step of its own (a period's end, the publication): a cancel
+	// waits for it, so neither overwrites the other.
+	ownWriting
+	// ownClosing: the move to acceptance (a step of its own too): new steps on the
+	// earlier stages' tasks are refused, and the move waits for those already
+	// deciding, so none commits into acceptance.
+	ownClosing
+)
+
 // pairingRun is one run of the Pairing workflow: the state and what is not carried
-// across continue-as-new (the watchers of open tasks, the tasks being decided).
+// across continue-as-new — the watchers of open tasks, and where steps stand: the
+// tasks being decided or opened, the workflow's own step, a cancel being written.
+// Validators read these and never write them; handlers set them for their own
+// duration.
 type pairingRun struct {
 	s        *PairingState
 	watchers *watchers
 	busy     map[string]bool // tasks a handler is deciding now; requestingChange while a team change is written
-	// cancelling is set while a cancel Update writes: every other step is refused.
-	cancelling bool
-	// closing is set while the pairing moves to acceptance: new steps are refused, and
-	// the move waits for those already deciding, so none commits into acceptance.
-	closing bool
 	// opening are the tasks a step is writing now: they are in the database (and so
 	// in inboxes) a moment before the step commits them to the state, so validators
 	// accept them and handlers wait for the commit.
 	opening []baocun.Task
-	// system is set while the workflow writes a step of its own (a period's end, the
-	// move to acceptance): a cancel waits for it, so neither overwrites the other.
-	system bool
+	own     ownStep
+	// cancelling is set while a cancel Update writes: every other step is refused,
+	// and the workflow's own next step waits for it.
+	cancelling bool
+}
+
+// closing reports whether the pairing is moving to acceptance.
+func (r *pairingRun) closing() bool { return r.own == ownClosing }
+
+// owning sets what the workflow is writing of its own accord until the returned
+// function puts back what it was.
+func (r *pairingRun) owning(o ownStep) func() {
+	prev := r.own
+	r.own = o
+	return func() { r.own = prev }
 }
 
 // systemStep runs a step the workflow takes by itself, unless a cancel is being
@@ -223,8 +248,7 @@ func (r *pairingRun) systemStep(ctx workflow.Context, fn func() error) (bool, er
 	if r.cancelling {
 		return false, workflow.Await(ctx, func() bool { return !r.cancelling })
 	}
-	r.system = true
-	defer func() { r.system = false }()
+	defer r.owning(ownWriting)()
 	return true, fn()
 }
 
@@ -417,7 +441,7 @@ func (r *pairingRun) close(id string) {
 // is about to expire with its stage.
 func (r *pairingRun) watch(ctx workflow.Context, t baocun.Task) {
 	r.watchers.watch(ctx, t, true,
-		func() bool { return r.s.task(t.ID) != nil && (!r.closing || outlivesStage(t.Kind)) },
+		func() bool { return r.s.task(t.ID) != nil && (!r.closing() || outlivesStage(t.Kind)) },
 		func(ctx workflow.Context, w watchStep) baocun.Change {
 			real, prog := r.now(ctx)
 			return baocun.Change{At: real,
@@ -496,7 +520,7 @@ func (r *pairingRun) claim(id string, kind baocun.TaskKind) (*baocun.Task, error
 	if t == nil || (kind != "" && t.Kind != kind) {
 		return nil, conflict("待办 %s 不在待办中（已处理或不存在） Task %s is not open here: decided already, or not a %s task.", id, id, kind)
 	}
-	if r.closing && !outlivesStage(t.Kind) {
+	if r.closing() && !outlivesStage(t.Kind) {
 		return nil, conflict("结对正在进入验收，此前阶段的待办已截止 The pairing is entering acceptance: the earlier stages' tasks are closing.")
 	}
 	if r.busy[id] {
@@ -846,7 +870,7 @@ func (r *pairingRun) validateChange(st Step) error {
 	if r.cancelling {
 		return conflict("结对正在撤销 The pairing is being cancelled.")
 	}
-	if r.closing {
+	if r.closing() {
 		return conflict("结对正在进入验收 The pairing is entering acceptance: its team cannot change now.")
 	}
 	if r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange }) != nil || r.busy[requestingChange] {
@@ -986,7 +1010,7 @@ func (r *pairingRun) cancel(ctx workflow.Context, st Step) (StepResult, error) {
 	defer func() { r.cancelling = false }()
 	// A decision or a step of the workflow's own being written now finishes first;
 	// then every open task is cancelled.
-	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 && !r.system }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return len(r.busy) == 0 && r.own == ownNone }); err != nil {
 		return StepResult{}, err
 	}
 	if r.s.Stage == baocun.StageClosed || r.s.Stage == baocun.StageCancelled {
@@ -1045,8 +1069,7 @@ func (r *pairingRun) finish(ctx workflow.Context) error {
 // already deciding finish first (their decisions stand, and what they open expires
 // with the rest); new ones are refused meanwhile.
 func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
-	r.closing = true
-	defer func() { r.closing = false }()
+	defer r.owning(ownClosing)()
 	if err := r.settle(ctx); err != nil {
 		return err
 	}
@@ -1076,9 +1099,7 @@ func (r *pairingRun) toAcceptance(ctx workflow.Context, why string) error {
 // settle waits, refusing new steps on them meanwhile, until no step is deciding or
 // opening a task that moving to acceptance would expire.
 func (r *pairingRun) settle(ctx workflow.Context) error {
-	closing := r.closing
-	r.closing = true
-	defer func() { r.closing = closing }()
+	defer r.owning(ownClosing)()
 	return workflow.Await(ctx, func() bool {
 		for id := range r.busy {
 			if t := r.s.task(id); t == nil || !outlivesStage(t.Kind) {
