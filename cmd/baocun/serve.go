@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -241,9 +242,12 @@ func newLogger(c *serveConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve runs the service until ctx ends, then shuts down gracefully. Start-up checks
-// its inputs in an order that touches nothing until all of them hold.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+// serve runs the service until ctx ends, then shuts down gracefully, in three
+// parts: its configuration (the flags and environment, checked before anything is
+// touched), its dependencies (claimed, connected, then prepared — nothing is written
+// until every input holds — each stopped in reverse whether start-up fails half-way
+// or the service is asked to stop), and its start (the HTTP listeners).
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	var cfg serveConfig
 	fs := newServeFlags(&cfg)
@@ -256,201 +260,241 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	log := newLogger(&cfg, stderr)
+	d := &deps{cfg: &cfg, log: newLogger(&cfg, stderr), started: started}
+	defer d.stop()
+	if err := d.claim(); err != nil {
+		return err
+	}
+	if err := d.connect(ctx); err != nil {
+		return err
+	}
+	if err := d.prepare(ctx, getenv, stdout); err != nil {
+		return err
+	}
+	return d.serve(ctx, stdout)
+}
 
-	// What has been started is stopped in reverse order, whether start-up fails
-	// half-way or the service is asked to stop.
-	var stops []func()
-	defer func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}()
+// deps are what serve runs on, and how to stop what it started.
+type deps struct {
+	cfg     *serveConfig
+	log     *slog.Logger
+	started time.Time
+	stops   []func() // run in reverse order
 
+	// claim's: the files, the listeners and the keys, before anything is written.
+	dsn, temporalDB string
+	ln, metricsLn   net.Listener
+	auditKey        ed25519.PrivateKey
+	stepKey         *workflows.StepKey
+	certs           *temporalserver.Certificates
+
+	// connect's: the Temporal server or cluster, and the database.
+	metrics *metrics
+	opts    client.Options
+	address string // Temporal's frontend
+	tc      client.Client
+	db      *sqldb.DB
+	anchor  *sqldb.FileAnchor
+
+	// prepare's: what the API and the worker use.
+	signIn       string
+	enforcer     *policy.Enforcer
+	auditLog     *sqldb.AuditLog
+	engine       baocun.Engine
+	workerFailed atomic.Pointer[error]
+}
+
+// stop stops everything started, last first.
+func (d *deps) stop() {
+	for i := len(d.stops) - 1; i >= 0; i-- {
+		d.stops[i]()
+	}
+}
+
+// claim checks the data dir's files, claims the ports and reads existing keys, so a
+// busy port or a bad key fails a first start without leaving a half-made data dir.
+func (d *deps) claim() error {
+	cfg := d.cfg
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	dsn := cfg.Database
-	if dsn == "" {
-		dsn = "sqlite://" + filepath.Join(cfg.DataDir, "baocun.db")
+	d.dsn = cfg.Database
+	if d.dsn == "" {
+		d.dsn = "sqlite://" + filepath.Join(cfg.DataDir, "baocun.db")
 	}
-	temporalDB := filepath.Join(cfg.DataDir, "temporal.db")
+	d.temporalDB = filepath.Join(cfg.DataDir, "temporal.db")
 	// Refuse a file that is not SQLite before anything is opened or created.
-	if path, ok := strings.CutPrefix(dsn, "sqlite://"); ok {
+	if path, ok := strings.CutPrefix(d.dsn, "sqlite://"); ok {
 		if err := checkSQLiteFile(path); err != nil {
 			return err
 		}
 	}
 	if cfg.embedded() {
-		if err := checkSQLiteFile(temporalDB); err != nil {
+		if err := checkSQLiteFile(d.temporalDB); err != nil {
 			return err
 		}
 	}
-
-	// Claim the ports and read an existing audit key before any file is written, so a
-	// busy port or a bad key fails a first start without leaving a half-made data dir.
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
+	var err error
+	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 	}
-	stops = append(stops, func() { ln.Close() })
-	var metricsLn net.Listener
+	d.stops = append(d.stops, func() { d.ln.Close() })
 	if cfg.MetricsHTTP != "" {
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsHTTP); err != nil {
+		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsHTTP); err != nil {
 			return fmt.Errorf("--metrics-http %s: %w", cfg.MetricsHTTP, err)
 		}
-		stops = append(stops, func() { metricsLn.Close() })
+		d.stops = append(d.stops, func() { d.metricsLn.Close() })
 	}
 	if cfg.embedded() {
 		if err := temporalserver.CheckPort("127.0.0.1", cfg.TemporalPort); err != nil {
 			return err
 		}
 	}
-	auditKey, err := sqldb.ReadAuditPrivateKey(cfg.auditKeyPath())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if d.auditKey, err = sqldb.ReadAuditPrivateKey(cfg.auditKeyPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	stepKey, err := workflows.ReadStepKey(cfg.stepKeyPath())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if d.stepKey, err = workflows.ReadStepKey(cfg.stepKeyPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	var certs *temporalserver.Certificates
 	if cfg.embedded() {
-		if certs, err = temporalserver.ReadCertificates(cfg.tlsDir()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if d.certs, err = temporalserver.ReadCertificates(cfg.tlsDir()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
+	return nil
+}
 
+// connect reaches an external Temporal cluster (checked before the database is
+// touched), opens the database and checks its audit key and anchor, then starts the
+// embedded Temporal server when there is no cluster. Nothing is written yet.
+func (d *deps) connect(ctx context.Context) error {
+	cfg, log := d.cfg, d.log
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	metrics := newMetrics()
-	opts := client.Options{
+	d.metrics = newMetrics()
+	d.opts = client.Options{
 		Namespace:      cfg.TemporalNamespace,
 		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
-		MetricsHandler: metrics.temporal,
+		MetricsHandler: d.metrics.temporal,
 		Identity:       identity(),
 	}
-	if err := cfg.temporalSecurity(&opts); err != nil {
+	if err := cfg.temporalSecurity(&d.opts); err != nil {
 		return err
 	}
-	dial := func(address string) (client.Client, error) {
-		opts.HostPort = address
-		tc, err := client.DialContext(connectCtx, opts)
+	dial := func(address string) error {
+		d.opts.HostPort = address
+		tc, err := client.DialContext(connectCtx, d.opts)
 		if err != nil {
-			return nil, fmt.Errorf("temporal %s: cannot connect within %s: %v", address, cfg.ConnectTimeout, errors.Unwrap(err))
+			return fmt.Errorf("temporal %s: cannot connect within %s: %v", address, cfg.ConnectTimeout, errors.Unwrap(err))
 		}
-		stops = append(stops, tc.Close)
-		return tc, checkNamespace(connectCtx, tc, &cfg)
+		d.tc, d.address = tc, address
+		d.stops = append(d.stops, tc.Close)
+		return checkNamespace(connectCtx, tc, cfg)
 	}
-	var tc client.Client
 	if !cfg.embedded() {
-		// An external cluster is checked before the database is touched.
-		if tc, err = dial(cfg.TemporalAddress); err != nil {
+		if err := dial(cfg.TemporalAddress); err != nil {
 			return err
 		}
 	}
-
-	db, err := sqldb.Open(connectCtx, dsn)
+	var err error
+	if d.db, err = sqldb.Open(connectCtx, d.dsn); err != nil {
+		return err
+	}
+	d.stops = append(d.stops, func() { d.db.Close() })
+	log.Info("database ready", "database", d.db.Name(), "schema_version", sqldb.SchemaVersion())
+	if err := checkAuditKey(connectCtx, d.db, cfg.auditKeyPath(), d.auditKey); err != nil {
+		return err
+	}
+	if d.anchor, err = checkAuditAnchor(connectCtx, d.db, cfg.auditAnchorPath(), d.auditKey, log); err != nil {
+		return err
+	}
+	if !cfg.embedded() {
+		return nil
+	}
+	if d.certs == nil {
+		if d.certs, err = temporalserver.CreateCertificates(cfg.tlsDir()); err != nil {
+			return err
+		}
+	}
+	if d.opts.ConnectionOptions.TLS, err = d.certs.ClientTLS(temporalserver.Service); err != nil {
+		return err
+	}
+	srv, err := temporalserver.Start(ctx, temporalserver.Config{
+		DatabasePath: d.temporalDB, Sync: cfg.TemporalSync, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
+		Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)), TLS: d.certs,
+	})
 	if err != nil {
 		return err
 	}
-	stops = append(stops, func() { db.Close() })
-	log.Info("database ready", "database", db.Name(), "schema_version", sqldb.SchemaVersion())
-	if err := checkAuditKey(connectCtx, db, cfg.auditKeyPath(), auditKey); err != nil {
-		return err
-	}
-	anchor, err := checkAuditAnchor(connectCtx, db, cfg.auditAnchorPath(), auditKey, log)
-	if err != nil {
-		return err
-	}
+	d.stops = append(d.stops, func() {
+		if err := srv.Stop(); err != nil {
+			log.Warn("embedded Temporal server stop", "err", err)
+		}
+	})
+	log.Info("embedded Temporal server started", "address", srv.Address(), "file", d.temporalDB, "after", since(d.started))
+	return dial(srv.Address())
+}
 
-	address := cfg.TemporalAddress
-	if cfg.embedded() {
-		if certs == nil {
-			if certs, err = temporalserver.CreateCertificates(cfg.tlsDir()); err != nil {
-				return err
-			}
-		}
-		if opts.ConnectionOptions.TLS, err = certs.ClientTLS(temporalserver.Service); err != nil {
-			return err
-		}
-		srv, err := temporalserver.Start(ctx, temporalserver.Config{
-			DatabasePath: temporalDB, Sync: cfg.TemporalSync, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
-			Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)), TLS: certs,
-		})
-		if err != nil {
-			return err
-		}
-		stops = append(stops, func() {
-			if err := srv.Stop(); err != nil {
-				log.Warn("embedded Temporal server stop", "err", err)
-			}
-		})
-		address = srv.Address()
-		log.Info("embedded Temporal server started", "address", address, "file", temporalDB, "after", since(started))
-		if tc, err = dial(address); err != nil {
-			return err
-		}
-	}
-
-	// Every input holds: only now is anything written to the database.
-	if err := anchor.Lock(); err != nil {
+// prepare writes what the service needs (every input holds: only now is anything
+// written): the anchor's lock, the policy, the first admin, the keys; then starts
+// the signing client, the worker and the periodic checks.
+func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, log, db := d.cfg, d.log, d.db
+	if err := d.anchor.Lock(); err != nil {
 		return err
 	}
-	stops = append(stops, func() { anchor.Close() })
+	d.stops = append(d.stops, func() { d.anchor.Close() })
 	if err := preparePolicy(ctx, db); err != nil {
 		return err
 	}
-	signIn, err := bootstrapAdmin(ctx, db, getenv)
-	if err != nil {
+	var err error
+	if d.signIn, err = bootstrapAdmin(ctx, db, getenv); err != nil {
 		return err
 	}
 	// Shown at once: a generated password must not be lost to a later failure.
-	fmt.Fprintf(stdout, "%s\n", signIn)
-	enforcer, err := policy.New(ctx, db)
-	if err != nil {
+	fmt.Fprintf(stdout, "%s\n", d.signIn)
+	if d.enforcer, err = policy.New(ctx, db); err != nil {
 		return err
 	}
-	if auditKey == nil { // a database without checkpoints: checkAuditKey refused the others
-		if auditKey, err = sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath()); err != nil {
+	if d.auditKey == nil { // a database without checkpoints: checkAuditKey refused the others
+		if d.auditKey, err = sqldb.LoadOrCreateAuditKey(cfg.auditKeyPath()); err != nil {
 			return err
 		}
 	}
-	auditLog := sqldb.NewAuditLog(db, auditKey, sqldb.AuditOptions{Logger: log, Anchor: anchor})
-	stops = append(stops, func() { auditLog.Close() })
-	if stepKey == nil {
-		if stepKey, err = workflows.CreateStepKey(cfg.stepKeyPath()); err != nil {
+	d.auditLog = sqldb.NewAuditLog(db, d.auditKey, sqldb.AuditOptions{Logger: log, Anchor: d.anchor})
+	d.stops = append(d.stops, func() { d.auditLog.Close() })
+	if d.stepKey == nil {
+		if d.stepKey, err = workflows.CreateStepKey(cfg.stepKeyPath()); err != nil {
 			return err
 		}
 	}
 	// The API's and the worker's client: it signs every step it sends.
-	signed, err := client.NewClientFromExisting(tc, client.Options{
-		Namespace: opts.Namespace, Logger: opts.Logger, MetricsHandler: opts.MetricsHandler, Identity: opts.Identity,
-		Interceptors: []interceptor.ClientInterceptor{workflows.SigningInterceptor(stepKey)},
+	signed, err := client.NewClientFromExisting(d.tc, client.Options{
+		Namespace: d.opts.Namespace, Logger: d.opts.Logger, MetricsHandler: d.opts.MetricsHandler, Identity: d.opts.Identity,
+		Interceptors: []interceptor.ClientInterceptor{workflows.SigningInterceptor(d.stepKey)},
 	})
 	if err != nil {
 		return fmt.Errorf("temporal client: %w", err)
 	}
-	stops = append(stops, signed.Close)
-	security := newSecurityEvents(auditLog, log, metrics.registry)
-	stops = append(stops, security.close) // after the worker stops, before the audit log closes
+	d.stops = append(d.stops, signed.Close)
+	security := newSecurityEvents(d.auditLog, log, d.metrics.registry)
+	d.stops = append(d.stops, security.close) // after the worker stops, before the audit log closes
 
-	var workerFailed atomic.Pointer[error]
 	w := newWorker(signed, cfg.WorkflowCache, worker.Options{
 		OnFatalError: func(err error) {
-			workerFailed.Store(&err)
+			d.workerFailed.Store(&err)
 			log.Error("worker stopped", "err", err)
 		},
 		WorkerStopTimeout: cfg.ShutdownTimeout,
-	}, &activities.Activities{Audit: auditLog, Store: db}, stepKey, security.record)
+	}, &activities.Activities{Audit: d.auditLog, Store: db}, d.stepKey, security.record)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
-	stops = append(stops, w.Stop)
-	engine := temporalclient.New(signed)
-	resumeCycles(ctx, db, engine, auditLog, log, time.Now(), "at start-up")
-	stops = append(stops, every(resumeCyclesEvery, func(ctx context.Context) {
-		resumeCycles(ctx, db, engine, auditLog, log, time.Now().Add(-web.LaunchGrace), "by the periodic check")
+	d.stops = append(d.stops, w.Stop)
+	d.engine = temporalclient.New(signed)
+	resumeCycles(ctx, db, d.engine, d.auditLog, log, time.Now(), "at start-up")
+	d.stops = append(d.stops, every(resumeCyclesEvery, func(ctx context.Context) {
+		resumeCycles(ctx, db, d.engine, d.auditLog, log, time.Now().Add(-web.LaunchGrace), "by the periodic check")
 	}))
 	prune := func(ctx context.Context) {
 		n, err := db.PruneSignIns(ctx, time.Now())
@@ -463,38 +507,44 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	pctx, cancelPrune := context.WithTimeout(ctx, time.Minute)
 	prune(pctx)
 	cancelPrune()
-	stops = append(stops, every(pruneSignInsEvery, prune))
+	d.stops = append(d.stops, every(pruneSignInsEvery, prune))
+	return nil
+}
 
+// serve starts the HTTP listeners on the API, the UI and the metrics, says where,
+// and runs until ctx ends or a listener fails.
+func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
+	cfg, log, tc := d.cfg, d.log, d.tc
 	handler := web.NewServer(web.Deps{
 		Logger:           log,
-		Registry:         metrics.registry,
+		Registry:         d.metrics.registry,
 		TrustedProxies:   cfg.trustedProxies(),
 		HSTS:             time.Duration(cfg.HSTS) * time.Second,
-		MetricsElsewhere: metricsLn != nil,
-		Store:            db,
-		Authorizer:       enforcer,
-		Audit:            auditLog,
-		Engine:           engine,
+		MetricsElsewhere: d.metricsLn != nil,
+		Store:            d.db,
+		Authorizer:       d.enforcer,
+		Audit:            d.auditLog,
+		Engine:           d.engine,
 		Checks: []web.Check{
-			{Name: "database", Func: db.Ping},
+			{Name: "database", Func: d.db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
 				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
 				return err
 			}},
 			{Name: "worker", Func: func(ctx context.Context) error {
-				if e := workerFailed.Load(); e != nil {
+				if e := d.workerFailed.Load(); e != nil {
 					return fmt.Errorf("worker stopped: %w", *e)
 				}
-				return checkPolling(ctx, tc, opts.Identity)
+				return checkPolling(ctx, tc, d.opts.Identity)
 			}},
-			auditAnchorCheck(auditLog, metrics.registry),
+			auditAnchorCheck(d.auditLog, d.metrics.registry),
 		},
 	})
 	httpDone := make(chan error, 2)
 	serveOn := func(l net.Listener, h http.Handler) {
 		hs := web.NewHTTPServer(h)
 		go func() { httpDone <- hs.Serve(l) }()
-		stops = append(stops, func() {
+		d.stops = append(d.stops, func() {
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 			defer cancel()
 			if err := hs.Shutdown(sctx); err != nil {
@@ -502,29 +552,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		})
 	}
-	serveOn(ln, handler)
-	metricsURL := "http://" + ln.Addr().String() + "/metrics"
-	if metricsLn != nil {
-		serveOn(metricsLn, web.MetricsHandler(metrics.registry))
-		metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	serveOn(d.ln, handler)
+	metricsURL := "http://" + d.ln.Addr().String() + "/metrics"
+	if d.metricsLn != nil {
+		serveOn(d.metricsLn, web.MetricsHandler(d.metrics.registry))
+		metricsURL = "http://" + d.metricsLn.Addr().String() + "/metrics"
 	}
 
-	url := "http://" + ln.Addr().String() + "/"
-	log.Info("serving", "url", url, "temporal", address, "namespace", cfg.TemporalNamespace, "started_in", since(started))
+	url := "http://" + d.ln.Addr().String() + "/"
+	log.Info("serving", "url", url, "temporal", d.address, "namespace", cfg.TemporalNamespace, "started_in", since(d.started))
 	fmt.Fprintf(stdout, "Baocun 部门包村 is serving at %s\n", url)
 	if cfg.embedded() {
-		fmt.Fprintf(stdout, "  Temporal (embedded): %s, namespace %s, file %s\n", address, cfg.TemporalNamespace, temporalDB)
-		cert, key := certs.ClientFiles(temporalserver.Operator)
+		fmt.Fprintf(stdout, "  Temporal (embedded): %s, namespace %s, file %s\n", d.address, cfg.TemporalNamespace, d.temporalDB)
+		cert, key := d.certs.ClientFiles(temporalserver.Operator)
 		fmt.Fprintf(stdout, "  只读运维 Read-only for operators: temporal workflow list --address %s --namespace %s --tls-ca-path %s --tls-cert-path %s --tls-key-path %s\n",
-			address, cfg.TemporalNamespace, certs.CA(), cert, key)
+			d.address, cfg.TemporalNamespace, d.certs.CA(), cert, key)
 	} else {
-		fmt.Fprintf(stdout, "  Temporal: %s, namespace %s\n", address, cfg.TemporalNamespace)
+		fmt.Fprintf(stdout, "  Temporal: %s, namespace %s\n", d.address, cfg.TemporalNamespace)
 	}
-	fmt.Fprintf(stdout, "  Database: %s\n", db.Name())
+	fmt.Fprintf(stdout, "  Database: %s\n", d.db.Name())
 	fmt.Fprintf(stdout, "  审计公钥 Audit public key: %s (baocun audit verify --data-dir %s)\n", sqldb.PublicKeyPath(cfg.auditKeyPath()), cfg.DataDir)
-	fmt.Fprintf(stdout, "  审计锚定 Audit anchor: %s\n", anchor.Name())
+	fmt.Fprintf(stdout, "  审计锚定 Audit anchor: %s\n", d.anchor.Name())
 	fmt.Fprintf(stdout, "  Health: %shealthz  Readiness: %sreadyz  Metrics: %s\n", url, url, metricsURL)
-	fmt.Fprintf(stdout, "  %s\n", signIn)
+	fmt.Fprintf(stdout, "  %s\n", d.signIn)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the service.\n")
 
 	select {
