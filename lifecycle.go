@@ -280,6 +280,9 @@ type Cycle struct {
 // Clock is the cycle's programme clock.
 func (c *Cycle) Clock() Clock { return c.Settings.Clock(c.LaunchedAt) }
 
+// End is the programme's end: the day after its last, years after its start.
+func (c *Cycle) End() time.Time { return AddMonths(c.Clock().Start, 12*c.Settings.Years) }
+
 // Pairing is one department–village pairing of a cycle.
 type Pairing struct {
 	ID         int64    `json:"id"`

@@ -15,6 +15,7 @@ import (
 type pairingDetail struct {
 	baocun.Pairing
 	ProgrammeNow string           `json:"programme_now"`
+	ProgrammeEnd string           `json:"programme_end"` // the day after the programme's last: no check-in from it on
 	Tasks        []baocun.Task    `json:"tasks"`
 	Timeline     []baocun.Event   `json:"timeline"`
 	Objective    baocun.Objective `json:"objective"` // what acceptance raters are shown
@@ -44,7 +45,8 @@ func handleGetPairing(store Store) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, pairingDetail{Pairing: *p, ProgrammeNow: cy.Clock().Now(time.Now()).Format(time.DateOnly), Tasks: tasks, Timeline: events, Objective: obj})
+		c.JSON(http.StatusOK, pairingDetail{Pairing: *p, ProgrammeNow: cy.Clock().Now(time.Now()).Format(time.DateOnly),
+			ProgrammeEnd: cy.End().Format(time.DateOnly), Tasks: tasks, Timeline: events, Objective: obj})
 	}
 }
 

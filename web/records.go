@@ -53,7 +53,7 @@ func handleCheckins(d Deps) gin.HandlerFunc {
 		}
 		// Residency is counted within the programme: a day after its end counts for
 		// nothing (the pairing may wait for its last report past it).
-		end := baocun.AddMonths(cy.Clock().Start, 12*cy.Settings.Years).Format(time.DateOnly)
+		end := cy.End().Format(time.DateOnly)
 		for i, s := range in.Dates {
 			field := fmt.Sprintf("dates[%d]", i)
 			if err := checkPassedDate(cy, field, s); err != nil {

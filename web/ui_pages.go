@@ -405,7 +405,9 @@ func (u *ui) pairing(v *view) (string, any, error) {
 	}
 	active := activeStages[p.Stage]
 	open := p.Stage != baocun.StageClosed && p.Stage != baocun.StageCancelled
-	d.Actions["checkins"] = active && p.OnTeam(v.User.PersonID) && v.can("POST", "/pairings/:id/checkins", id)
+	// Check-ins count within the programme: past its end the form is gone (the API
+	// refuses such a day too).
+	d.Actions["checkins"] = active && d.ProgrammeNow < d.ProgrammeEnd && p.OnTeam(v.User.PersonID) && v.can("POST", "/pairings/:id/checkins", id)
 	d.Actions["visit"] = open && v.can("POST", "/pairings/:id/visits", id)
 	d.Actions["change"] = active && v.can("POST", "/pairings/:id/team-changes", id)
 	d.Actions["appeal"] = p.Stage == baocun.StagePublicity && v.can("POST", "/pairings/:id/appeal", id)

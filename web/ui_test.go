@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"baocun"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 	"baocun/web"
 )
@@ -323,6 +324,19 @@ func TestUIActions(t *testing.T) {
 		if got := strings.Contains(get(c.user, "/pairings/1"), c.action); got != c.shown {
 			t.Errorf("stage %s, %s: %s shown %v, want %v", c.stage, c.user, c.action, got, c.shown)
 		}
+	}
+	// Past the programme's end (the pairing waiting in reviews for its last report)
+	// a check-in counts for nothing, and the form is gone.
+	stage(baocun.StageReviews)
+	if !strings.Contains(get("member1", "/pairings/1"), `id="checkins-form"`) {
+		t.Error("in reviews, before the programme's end: no check-in form")
+	}
+	// Launched four years ago on a one-to-one clock: the programme's fourth year is over.
+	if _, err := f.db.ExecContext(context.Background(), `UPDATE cycles SET launched_at = ? WHERE id = 1`, sqldb.FormatTime(time.Now().AddDate(-4, 0, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(get("member1", "/pairings/1"), `id="checkins-form"`) {
+		t.Error("past the programme's end: the check-in form is shown")
 	}
 
 	now := time.Now()
