@@ -415,6 +415,13 @@ func TestAcceptanceWaitsForTheLastReport(t *testing.T) {
 	late.must(since("2028-01-03", 0), workflows.UpdateSubmitReport, report(1, "5"))
 	late.must(since("2028-01-04", 0), workflows.UpdateDecideReview, late.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeReturn, "补充台账 add the ledgers"))
 	stageAt(late, "2028-01-04", 1, baocun.StageReviews, baocun.TaskSubmitReport)
+	// The periods are over: the team stays as it is while its last report is awaited.
+	change := late.send(since("2028-01-04", 2), workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	late.at(since("2028-01-04", 3), func() {
+		if !change.cb.rejected || code(change.cb.err) != baocun.ECONFLICT {
+			t.Errorf("a team change while the last report is awaited: %v, want refused as a conflict", change)
+		}
+	})
 	late.must(since("2028-01-05", 0), workflows.UpdateSubmitReport, report(1, "5"))
 	late.must(since("2028-01-06", 0), workflows.UpdateDecideReview, late.decidePeriod(baocun.TaskReviewReport, 1, baocun.OutcomeApprove, ""))
 	stageAt(late, "2028-01-06", 1, baocun.StageAcceptance, baocun.TaskSelfAssess)

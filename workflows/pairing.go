@@ -873,6 +873,9 @@ func (r *pairingRun) validateChange(st Step) error {
 	if r.closing() {
 		return conflict("结对正在进入验收 The pairing is entering acceptance: its team cannot change now.")
 	}
+	if r.s.Ended {
+		return conflict("各期已结束，正等待最后一期汇报：工作组不再调整 The periods are over and the last report is awaited: the team does not change now.")
+	}
 	if r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange }) != nil || r.busy[requestingChange] {
 		return conflict("已有一项工作组调整待审批 A team change already awaits approval.")
 	}
