@@ -136,7 +136,7 @@ func checkAuditedOnce(t *testing.T, r *roles, steps []acked) {
 	t.Helper()
 	ctx := context.Background()
 	for _, a := range steps {
-		v, err := r.org.pairing(ctx, a.pairing)
+		v, err := r.org.Pairing(ctx, a.pairing)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func checkAuditedOnce(t *testing.T, r *roles, steps []acked) {
 		if i < 0 {
 			continue // checkAcked says so
 		}
-		entries, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(a.pairing)}, "action": {stepActions[a.kind]}, "decision": {baocun.DecisionAllow}})
+		entries, err := r.auditor.Audit(ctx, url.Values{"pairing": {fmt.Sprint(a.pairing)}, "action": {stepActions[a.kind]}, "decision": {baocun.DecisionAllow}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -16,16 +13,18 @@ import (
 	"time"
 
 	"baocun"
+	"baocun/apiclient"
 )
 
 // BenchmarkCityCycle runs a whole city cycle on the embedded default: 595 pairings
 // launched, dispatched, twelve quarterly reports each reviewed, three yearly
 // evaluations, residency flags acknowledged, acceptance scored by three raters and
 // confirmed, publicity, and the commendation approved — every step taken through the
-// HTTP API by simulated officials (50 at a time). The officials learn of their
-// tasks from one database query every quarter second rather than from 800 inbox
-// polls; every step itself goes through the API. A quarter of programme time lasts
-// 20 s of real time, so the programme clock, not the steps, sets the run's length.
+// HTTP API (by package apiclient) by simulated officials (50 at a time). The
+// officials learn of their tasks from one database query every quarter second rather
+// than from 800 inbox polls; every step itself goes through the API. A quarter of
+// programme time lasts 20 s of real time, so the programme clock, not the steps,
+// sets the run's length.
 // Beside it, in the same run on the same server, the floor: as many bare workflow
 // starts and bare Updates from 50 clients.
 //
@@ -43,8 +42,15 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 	quarter := 30 * time.Second
 	env := newLaunchEnv(b, n, syncMode)
 	ctx := context.Background()
+	base := apiclient.New(env.srv.URL, apiclient.NewHTTPClient())
+	org, err := base.SignIn(ctx, "org", "launch-bench-password")
+	if err != nil {
+		b.Fatal(err)
+	}
 	hash, _ := baocun.HashPassword("launch-bench-password")
-	token := func(nu baocun.NewUser) string {
+	// signedIn is a new account with a session made in the database: hundreds of
+	// sign-ins would cost as many password hashes and meet the sign-in throttles.
+	signedIn := func(nu baocun.NewUser) *apiclient.Client {
 		nu.PasswordHash = hash
 		u, err := env.db.CreateUser(ctx, nu, nil)
 		if err != nil {
@@ -54,66 +60,56 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return t
+		return base.WithToken(nu.Username, t)
 	}
-	depts := map[string]string{} // department → its lead, who is also its team
+	depts := map[string]*apiclient.Client{} // department → its lead, who is also its team
 	for d := 0; d < (n+2)/3; d++ {
 		code := fmt.Sprintf("D%04d", d)
-		depts[code] = token(baocun.NewUser{Username: "d-" + code, PersonID: fmt.Sprintf("P%04d-0", d),
+		depts[code] = signedIn(baocun.NewUser{Username: "d-" + code, PersonID: fmt.Sprintf("P%04d-0", d),
 			Roles: []baocun.Grant{{Role: baocun.RoleDeptLead, Jurisdiction: "*"}, {Role: baocun.RoleTeamMember, Jurisdiction: "*"}}})
 	}
-	reviewers := map[string]string{} // department → a reviewer of it
+	reviewers := map[string]*apiclient.Client{} // department → a reviewer of it
 	for d := range 4 {
-		reviewers[fmt.Sprintf("D%04d", d)] = token(baocun.NewUser{Username: fmt.Sprintf("r-%d", d), PersonID: fmt.Sprintf("P%04d-1", d),
+		reviewers[fmt.Sprintf("D%04d", d)] = signedIn(baocun.NewUser{Username: fmt.Sprintf("r-%d", d), PersonID: fmt.Sprintf("P%04d-1", d),
 			Roles: []baocun.Grant{{Role: baocun.RoleReviewer, Jurisdiction: "*"}}})
 	}
-	villages := map[string]string{}
+	villages := map[string]*apiclient.Client{}
 	for v := range n {
 		code := fmt.Sprintf("V%05d", v)
-		villages[code] = token(baocun.NewUser{Username: "v-" + code, VillageCode: code, Roles: []baocun.Grant{{Role: baocun.RoleVillage, Jurisdiction: "*"}}})
+		villages[code] = signedIn(baocun.NewUser{Username: "v-" + code, VillageCode: code, Roles: []baocun.Grant{{Role: baocun.RoleVillage, Jurisdiction: "*"}}})
 	}
 	rubric := baocun.DefaultRubric()
 	full := baocun.Scores(rubric.Rated())
 
-	hc := newHTTPClient()
 	var steps, conflicts, errs, retries atomic.Int64
 	type refusal struct{ request, answer string }
 	var refused atomic.Pointer[refusal]
-	// api sends one request and counts its answer; out, when given, receives a 200's
-	// body. A step is sent under an Idempotency-Key and, as a careful client does,
+	// call makes one call as c and counts its answer; method and path name it for the
+	// log. A step is sent under an Idempotency-Key and, as a careful client does,
 	// sent again under it when no answer came (the client's minute ran out) or the
-	// engine was unavailable: an error is a request that failed three times.
-	api := func(tok, method, path string, body, out any, key string) int {
-		buf, _ := json.Marshal(body)
+	// engine was unavailable: an error is a request that failed three times. It
+	// returns the answer's status: 200 for any success, 0 for none.
+	call := func(method, path, key string, c *apiclient.Client, f func(c *apiclient.Client) error) int {
+		if key != "" {
+			c = c.WithKey(key)
+		}
 		for attempt := 1; ; attempt++ {
-			req, _ := http.NewRequest(method, env.srv.URL+path, bytes.NewReader(buf))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tok)
-			if key != "" {
-				req.Header.Set("Idempotency-Key", key)
-			}
-			resp, err := hc.Do(req)
-			status, data := 0, []byte(nil)
+			err := f(c)
+			status := apiclient.StatusOf(err)
 			if err == nil {
-				data, _ = io.ReadAll(resp.Body)
-				resp.Body.Close()
-				status = resp.StatusCode
+				status = http.StatusOK
 			}
 			if (status == 0 || status == http.StatusServiceUnavailable) && attempt < 3 && (key != "" || method == "GET") {
 				retries.Add(1)
-				b.Logf("%s %s (attempt %d, sent again): %d %v %s", method, path, attempt, status, err, data)
+				b.Logf("%s %s (attempt %d, sent again): %v", method, path, attempt, err)
 				continue
 			}
 			switch {
-			case err != nil:
+			case status == 0:
 				errs.Add(1)
 				b.Logf("%s %s: %v", method, path, err)
 			case status == http.StatusOK && method == "GET":
-				if err := json.Unmarshal(data, out); err != nil {
-					errs.Add(1)
-					b.Logf("%s %s: %v", method, path, err)
-				}
-			case status == http.StatusOK || status == http.StatusCreated:
+			case status == http.StatusOK:
 				steps.Add(1)
 			case status == http.StatusConflict:
 				conflicts.Add(1) // a sheet while another is written, or a task just closed: taken again later
@@ -121,10 +117,10 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 				// Every simulated official acts within their rights: a refusal is a defect
 				// in the product or in this benchmark, and sending it again never ends.
 				errs.Add(1)
-				refused.CompareAndSwap(nil, &refusal{method + " " + path, string(data)})
+				refused.CompareAndSwap(nil, &refusal{method + " " + path, err.Error()})
 			default:
 				errs.Add(1)
-				b.Logf("%s %s: %d %s", method, path, status, data)
+				b.Logf("%s %s: %v", method, path, err)
 			}
 			return status
 		}
@@ -137,10 +133,12 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 			ps[k] = baocun.PairingSpec{DepartmentCode: fmt.Sprintf("D%04d", k/3), VillageCode: fmt.Sprintf("V%05d", k), Kind: "support"}
 		}
 		w := baocun.Windows{DecideDays: 60, ReportDays: 60, ReworkDays: 60, EvaluationDays: 60, AcceptanceDays: 120, PlanDays: 60, ArrivalDays: 60, NominateDays: 60}
-		var launched struct{ ID int64 }
-		env.post(b, "/api/v1/cycles", map[string]any{"name": "城市模拟 city", "jurisdiction": "*", "start_date": "2027-01-01", "years": 3, "period_months": 3,
-			"min_team_size": 1, "residency_days": residencyDays, "clock_scale": float64(91*24*time.Hour) / float64(quarter), "windows": w, "pairings": ps}, &launched)
-		cycle := launched.ID
+		cycle, err := env.org.Launch(ctx, apiclient.LaunchSpec{Name: "城市模拟 city", Jurisdiction: "*", Pairings: ps,
+			CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", Years: 3, PeriodMonths: 3, MinTeamSize: 1, ResidencyDays: residencyDays,
+				ClockScale: float64(91*24*time.Hour) / float64(quarter), Windows: w}})
+		if err != nil {
+			b.Fatal(err)
+		}
 
 		type job struct {
 			t     baocun.Task
@@ -156,60 +154,79 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 			go func() {
 				defer wg.Done()
 				for j := range jobs {
-					t := j.t
-					p := fmt.Sprintf("/api/v1/pairings/%d", t.PairingID)
+					t, pid := j.t, j.t.PairingID
+					p := fmt.Sprintf("/api/v1/pairings/%d", pid)
 					dept, decide := depts[t.Department], baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}
-					other := func() string {
-						for d, tok := range reviewers {
+					other := func() *apiclient.Client {
+						for d, c := range reviewers {
 							if d != t.Department {
-								return tok
+								return c
 							}
 						}
-						return ""
+						return nil
 					}
 					status, key := 0, t.ID+"/"+j.rater
+					// step takes the task's step as c, under the task's key.
+					step := func(path string, c *apiclient.Client, take func(c *apiclient.Client) (baocun.StepResult, error)) int {
+						return call("POST", path, key, c, func(c *apiclient.Client) error { _, err := take(c); return err })
+					}
 					switch t.Kind {
 					case baocun.TaskNominateTeam:
 						lead := "P" + t.Department[1:] + "-0"
-						status = api(dept, "POST", p+"/team", baocun.TeamInput{Leader: lead, Members: []string{lead}}, nil, key)
+						status = step(p+"/team", dept, func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.NominateTeam(ctx, pid, baocun.TeamInput{Leader: lead, Members: []string{lead}})
+						})
 					case baocun.TaskApproveTeam:
-						status = api(env.token, "POST", p+"/team/decision", decide, nil, key)
+						status = step(p+"/team/decision", org, func(c *apiclient.Client) (baocun.StepResult, error) { return c.DecideTeam(ctx, pid, decide) })
 					case baocun.TaskConfirmArrival:
-						status = api(dept, "POST", p+"/arrival", nil, nil, key)
+						status = step(p+"/arrival", dept, func(c *apiclient.Client) (baocun.StepResult, error) { return c.ConfirmArrival(ctx, pid) })
 					case baocun.TaskSubmitPlan:
-						status = api(dept, "POST", p+"/plan", baocun.PlanInput{Title: "三年规划", Summary: "修路、引水、合作社 roads, water, a co-operative"}, nil, key)
+						status = step(p+"/plan", dept, func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.SubmitPlan(ctx, pid, baocun.PlanInput{Title: "三年规划", Summary: "修路、引水、合作社 roads, water, a co-operative"})
+						})
 					case baocun.TaskReviewPlan, baocun.TaskReviewReport:
-						status = api(other(), "POST", p+"/decisions", decide, nil, key)
+						status = step(p+"/decisions", other(), func(c *apiclient.Client) (baocun.StepResult, error) { return c.DecideReview(ctx, pid, decide) })
 					case baocun.TaskSubmitReport:
-						status = api(dept, "POST", p+"/reports", baocun.ReportInput{Period: t.Period, Summary: "按计划推进 on plan", FundsRaisedWan: "2",
-							CollectiveIncomeWan: fmt.Sprint(t.Period), Projects: map[string]int{"road": 1}}, nil, key)
+						status = step(p+"/reports", dept, func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.SubmitReport(ctx, pid, baocun.ReportInput{Period: t.Period, Summary: "按计划推进 on plan", FundsRaisedWan: "2",
+								CollectiveIncomeWan: fmt.Sprint(t.Period), Projects: map[string]int{"road": 1}})
+						})
 					case baocun.TaskResidencyFlag:
-						status = api(dept, "POST", p+"/residency-flags", baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeAcknowledge}, nil, key)
+						status = step(p+"/residency-flags", dept, func(c *apiclient.Client) (baocun.StepResult, error) { return c.AcknowledgeFlag(ctx, pid, t.ID) })
 					case baocun.TaskEvaluation:
-						status = api(villages[t.Village], "POST", p+"/evaluations", baocun.EvaluationInput{Year: t.Period, Respondents: 100, VillagerSatisfaction: "96", GrassrootsSatisfaction: "96"}, nil, key)
+						status = step(p+"/evaluations", villages[t.Village], func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.SubmitEvaluation(ctx, pid, baocun.EvaluationInput{Year: t.Period, Respondents: 100, VillagerSatisfaction: "96", GrassrootsSatisfaction: "96"})
+						})
 					case baocun.TaskSelfAssess:
-						status = api(dept, "POST", p+"/acceptance/self-assessment", baocun.SelfAssessInput{Summary: "三年任务完成 done"}, nil, key)
+						status = step(p+"/acceptance/self-assessment", dept, func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.SelfAssess(ctx, pid, baocun.SelfAssessInput{Summary: "三年任务完成 done"})
+						})
 					case baocun.TaskScore:
-						status = api(reviewers[j.rater], "POST", p+"/acceptance/scores", baocun.ScoreInput{Scores: full}, nil, key)
+						status = step(p+"/acceptance/scores", reviewers[j.rater], func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.Score(ctx, pid, baocun.ScoreInput{Scores: full})
+						})
 					case baocun.TaskConfirm:
-						status = api(env.token, "POST", p+"/acceptance/confirm", baocun.ConfirmInput{TaskID: t.ID, NewClass: 1}, nil, key)
+						status = step(p+"/acceptance/confirm", org, func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.ConfirmAcceptance(ctx, pid, baocun.ConfirmInput{TaskID: t.ID, NewClass: 1})
+						})
 					case baocun.TaskProposeCadres:
 						// The lead proposes every eligible cadre the department has.
 						path := fmt.Sprintf("/api/v1/cycles/%d/commendations/proposals/%s", cycle, t.Department)
-						var can struct {
-							Eligible []struct {
-								PersonID string `json:"person_id"`
-							}
-						}
-						if status = api(dept, "GET", path, nil, &can, ""); status == http.StatusOK {
+						var can *apiclient.Candidates
+						if status = call("GET", path, "", dept, func(c *apiclient.Client) (err error) {
+							can, err = c.Candidates(ctx, cycle, t.Department)
+							return err
+						}); status == http.StatusOK {
 							var in baocun.ProposeInput
 							for _, c := range can.Eligible {
 								in.Cadres = append(in.Cadres, baocun.CadreProposal{PersonID: c.PersonID, Reason: "驻村三年，成绩优秀 three years in the village, excellent"})
 							}
-							status = api(dept, "POST", path, in, nil, key)
+							status = step(path, dept, func(c *apiclient.Client) (baocun.StepResult, error) { return c.Propose(ctx, cycle, t.Department, in) })
 						}
 					case baocun.TaskApproveCommend:
-						status = api(env.token, "POST", fmt.Sprintf("/api/v1/cycles/%d/commendations/approval", cycle), baocun.ApproveInput{TaskID: t.ID}, nil, key)
+						status = step(fmt.Sprintf("/api/v1/cycles/%d/commendations/approval", cycle), org, func(c *apiclient.Client) (baocun.StepResult, error) {
+							return c.ApproveCommendation(ctx, cycle, baocun.ApproveInput{TaskID: t.ID})
+						})
 					}
 					mu.Lock()
 					delete(inflight, key)
@@ -241,8 +258,11 @@ func benchmarkCityCycle(b *testing.B, syncMode string) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for c := range checkins {
-					if api(depts[c.dept], "POST", fmt.Sprintf("/api/v1/pairings/%d/checkins", c.pairing), baocun.CheckinInput{Dates: c.dates}, nil, "") == http.StatusOK {
+				for ci := range checkins {
+					if call("POST", fmt.Sprintf("/api/v1/pairings/%d/checkins", ci.pairing), "", depts[ci.dept], func(c *apiclient.Client) error {
+						_, err := c.CheckIn(ctx, ci.pairing, ci.dates)
+						return err
+					}) == http.StatusOK {
 						checkedIn.Add(1)
 					}
 				}

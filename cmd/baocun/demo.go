@@ -23,6 +23,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"baocun"
+	"baocun/apiclient"
 	"baocun/sheet"
 )
 
@@ -98,7 +99,7 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 	srv, err := startDemoServer(ctx, dir, password, getenv, logFile)
 	if err == nil {
 		fmt.Fprintf(stdout, "服务就绪 Service ready at %s after %s\n", srv.url, since(started))
-		anon := newAPIClient(srv.url, newHTTPClient())
+		anon := apiclient.New(srv.url, apiclient.NewHTTPClient())
 		d := newDemo(stdout, sample, anon, password)
 		err = d.run(ctx, deadline)
 		if serr := srv.stop(); serr != nil && err == nil {
@@ -192,8 +193,8 @@ func startDemoServer(ctx context.Context, dir, password string, getenv func(stri
 	case <-time.After(90 * time.Second):
 		return fail(errors.New("demo: the service printed no address within 90 s"))
 	}
-	c := newAPIClient(s.url, newHTTPClient())
-	for wait := time.Now().Add(90 * time.Second); !c.ready(ctx); {
+	c := apiclient.New(s.url, apiclient.NewHTTPClient())
+	for wait := time.Now().Add(90 * time.Second); !c.Ready(ctx); {
 		if time.Now().After(wait) {
 			return fail(errors.New("demo: the service was not ready (/readyz) within 90 s"))
 		}
@@ -222,14 +223,14 @@ func (s *demoServer) stop() error {
 type demo struct {
 	out      *console
 	sample   *sampleDirectory
-	anon     *apiClient
+	anon     *apiclient.Client
 	password string // of every demo account
 
-	admin, org, auditor *apiClient
-	reviewers           []*apiClient
-	leads               map[string]*apiClient // department → its lead
-	members             map[string]*apiClient // person → their team_member account
-	villages            map[string]*apiClient // village → its account
+	admin, org, auditor *apiclient.Client
+	reviewers           []*apiclient.Client
+	leads               map[string]*apiclient.Client // department → its lead
+	members             map[string]*apiclient.Client // person → their team_member account
+	villages            map[string]*apiclient.Client // village → its account
 
 	cycleID   int64
 	clock     baocun.Clock
@@ -255,9 +256,9 @@ type yearEvaluations struct {
 	satisfaction float64 // sum of the villager satisfaction rates
 }
 
-func newDemo(out io.Writer, sample *sampleDirectory, anon *apiClient, password string) *demo {
+func newDemo(out io.Writer, sample *sampleDirectory, anon *apiclient.Client, password string) *demo {
 	return &demo{out: &console{w: out}, sample: sample, anon: anon, password: password,
-		leads: map[string]*apiClient{}, members: map[string]*apiClient{}, villages: map[string]*apiClient{},
+		leads: map[string]*apiclient.Client{}, members: map[string]*apiclient.Client{}, villages: map[string]*apiclient.Client{},
 		byID: map[int64]*demoPairing{}, claimed: map[string]bool{}, escalated: map[string]bool{}, evaluated: map[int]yearEvaluations{}}
 }
 
@@ -285,53 +286,53 @@ func (d *demo) run(ctx context.Context, deadline time.Time) error {
 
 // newAccount is an account the demo creates, and where its signed-in client goes.
 type newAccount struct {
-	account
-	signedIn func(*apiClient)
+	apiclient.Account
+	signedIn func(*apiclient.Client)
 }
 
 // setUp imports the sample directory, then creates and signs in every account.
 func (d *demo) setUp(ctx context.Context) error {
 	var err error
-	if d.admin, err = d.anon.signIn(ctx, "admin", d.password); err != nil {
+	if d.admin, err = d.anon.SignIn(ctx, "admin", d.password); err != nil {
 		return fmt.Errorf("demo: admin sign-in: %w", err)
 	}
 	grant := func(role baocun.Role, jurisdiction string) []baocun.Grant {
 		return []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}
 	}
-	organiser := newAccount{account{Username: "organiser", Roles: grant(baocun.RoleOrganiser, baocun.CityJurisdiction)}, func(c *apiClient) { d.org = c }}
+	organiser := newAccount{apiclient.Account{Username: "organiser", Roles: grant(baocun.RoleOrganiser, baocun.CityJurisdiction)}, func(c *apiclient.Client) { d.org = c }}
 	if err := d.createAccounts(ctx, []newAccount{organiser}); err != nil {
 		return err
 	}
 	s := d.sample
 	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
-		if _, err := d.org.importDirectory(ctx, f.kind, f.csv); err != nil {
+		if _, err := d.org.ImportDirectory(ctx, f.kind, f.csv); err != nil {
 			return fmt.Errorf("demo: import %s: %w", f.kind, err)
 		}
 	}
 	d.out.line("导入名录 Directory imported: %d 个部门 departments, %d 个行政村 villages, %d 名人员 people",
 		len(s.Departments), len(s.Villages), len(s.People))
 
-	accounts := []newAccount{{account{Username: "auditor", Roles: grant(baocun.RoleAuditor, baocun.CityJurisdiction)}, func(c *apiClient) { d.auditor = c }}}
+	accounts := []newAccount{{apiclient.Account{Username: "auditor", Roles: grant(baocun.RoleAuditor, baocun.CityJurisdiction)}, func(c *apiclient.Client) { d.auditor = c }}}
 	for _, person := range s.Reviewers {
-		accounts = append(accounts, newAccount{account{Username: "reviewer-" + strings.ToLower(person), PersonID: person, Roles: grant(baocun.RoleReviewer, baocun.CityJurisdiction)},
-			func(c *apiClient) { d.reviewers = append(d.reviewers, c) }})
+		accounts = append(accounts, newAccount{apiclient.Account{Username: "reviewer-" + strings.ToLower(person), PersonID: person, Roles: grant(baocun.RoleReviewer, baocun.CityJurisdiction)},
+			func(c *apiclient.Client) { d.reviewers = append(d.reviewers, c) }})
 	}
 	for _, dp := range s.Departments {
-		accounts = append(accounts, newAccount{account{Username: "lead-" + strings.ToLower(dp.Code), PersonID: s.Leads[dp.Code], Roles: grant(baocun.RoleDeptLead, dp.Jurisdiction())},
-			func(c *apiClient) { d.leads[dp.Code] = c }})
+		accounts = append(accounts, newAccount{apiclient.Account{Username: "lead-" + strings.ToLower(dp.Code), PersonID: s.Leads[dp.Code], Roles: grant(baocun.RoleDeptLead, dp.Jurisdiction())},
+			func(c *apiclient.Client) { d.leads[dp.Code] = c }})
 		for _, person := range s.Staff[dp.Code] {
-			accounts = append(accounts, newAccount{account{Username: "member-" + strings.ToLower(person), PersonID: person, Roles: grant(baocun.RoleTeamMember, dp.Jurisdiction())},
-				func(c *apiClient) { d.members[person] = c }})
+			accounts = append(accounts, newAccount{apiclient.Account{Username: "member-" + strings.ToLower(person), PersonID: person, Roles: grant(baocun.RoleTeamMember, dp.Jurisdiction())},
+				func(c *apiclient.Client) { d.members[person] = c }})
 		}
 	}
 	for _, v := range s.Villages[:s.Paired] {
-		accounts = append(accounts, newAccount{account{Username: "village-" + strings.ToLower(v.Code), VillageCode: v.Code, Roles: grant(baocun.RoleVillage, v.County)},
-			func(c *apiClient) { d.villages[v.Code] = c }})
+		accounts = append(accounts, newAccount{apiclient.Account{Username: "village-" + strings.ToLower(v.Code), VillageCode: v.Code, Roles: grant(baocun.RoleVillage, v.County)},
+			func(c *apiclient.Client) { d.villages[v.Code] = c }})
 	}
 	if err := d.createAccounts(ctx, accounts); err != nil {
 		return err
 	}
-	slices.SortFunc(d.reviewers, func(a, b *apiClient) int { return strings.Compare(a.user, b.user) })
+	slices.SortFunc(d.reviewers, func(a, b *apiclient.Client) int { return strings.Compare(a.Username(), b.Username()) })
 	d.out.line("创建并登录账号 Accounts created and signed in: 组织者 organiser 1, 审核人 reviewers %d（分属不同部门 of different departments）, 部门负责人 department leads %d, 工作组成员 team members %d, 村 villages %d, 审计员 auditor 1",
 		len(d.reviewers), len(d.leads), len(d.members), len(d.villages))
 	return nil
@@ -349,10 +350,10 @@ func (d *demo) createAccounts(ctx context.Context, accounts []newAccount) error 
 			defer wg.Done()
 			for a := range jobs {
 				a.Password = d.password
-				err := d.admin.createUser(ctx, a.account)
-				var c *apiClient
+				_, err := d.admin.CreateUser(ctx, a.Account)
+				var c *apiclient.Client
 				if err == nil {
-					c, err = d.anon.signIn(ctx, a.Username, d.password)
+					c, err = d.anon.SignIn(ctx, a.Username, d.password)
 				}
 				if err != nil {
 					errs <- fmt.Errorf("demo: account %s: %w", a.Username, err)
@@ -401,11 +402,11 @@ func (d *demo) launch(ctx context.Context, cycleTime time.Duration) error {
 		specs = append(specs, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
 	}
 	name := fmt.Sprintf("%d—%d 年部门包村（演示） Department–village pairing %d–%d (demo)", start.Year(), start.Year()+demoYears-1, start.Year(), start.Year()+demoYears-1)
-	id, err := d.org.launch(ctx, launchSpec{Name: name, Jurisdiction: baocun.CityJurisdiction, CycleSettings: settings, Pairings: specs})
+	id, err := d.org.Launch(ctx, apiclient.LaunchSpec{Name: name, Jurisdiction: baocun.CityJurisdiction, CycleSettings: settings, Pairings: specs})
 	if err != nil {
 		return fmt.Errorf("demo: launch: %w", err)
 	}
-	cy, err := d.org.cycle(ctx, id)
+	cy, err := d.org.Cycle(ctx, id)
 	if err != nil {
 		return fmt.Errorf("demo: launch: %w", err)
 	}
@@ -417,7 +418,7 @@ func (d *demo) launch(ctx context.Context, cycleTime time.Duration) error {
 	d.poll = min(max(d.clock.Wait(2*24*time.Hour), 150*time.Millisecond), 500*time.Millisecond)
 	d.roundSpan = time.Duration(float64(d.poll) * scale)
 	d.reportLead = max(45*24*time.Hour, time.Duration(float64(2*time.Second)*scale))
-	listed, err := d.org.pairings(ctx, id, nil)
+	listed, err := d.org.Pairings(ctx, id, nil)
 	if err != nil {
 		return fmt.Errorf("demo: launch: %w", err)
 	}
@@ -486,7 +487,7 @@ func (d *demo) act(ctx context.Context, stop <-chan struct{}, p *player) error {
 	defer tick.Stop()
 	for {
 		if c := p.client(); c != nil {
-			tasks, err := c.inbox(ctx)
+			tasks, err := c.Inbox(ctx)
 			if err != nil {
 				return fmt.Errorf("%s: inbox: %w", p.name, err)
 			}
@@ -494,7 +495,7 @@ func (d *demo) act(ctx context.Context, stop <-chan struct{}, p *player) error {
 				if t.EscalatedAt != nil {
 					d.noteEscalation(t)
 				}
-				if err := p.task(ctx, c, t); statusOf(err) == http.StatusConflict {
+				if err := p.task(ctx, c, t); apiclient.StatusOf(err) == http.StatusConflict {
 					// Closed meanwhile — expired at its stage's end, or decided by
 					// someone else: as a person would, move on; the summary counts
 					// what expired.
@@ -532,7 +533,7 @@ func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 			return context.Cause(ctx)
 		case <-tick.C:
 		}
-		cy, err := d.org.cycle(ctx, d.cycleID)
+		cy, err := d.org.Cycle(ctx, d.cycleID)
 		if err != nil {
 			return err
 		}
@@ -562,12 +563,12 @@ func (d *demo) watch(ctx context.Context, deadline time.Time) error {
 // finished reports whether the cycle is closed — every pairing's result final and
 // the commendation list published — with no task open.
 func (d *demo) finished(ctx context.Context) (bool, error) {
-	cy, err := d.org.cycle(ctx, d.cycleID)
+	cy, err := d.org.Cycle(ctx, d.cycleID)
 	if err != nil || cy.Status != baocun.CycleClosed {
 		return false, err
 	}
 	for _, p := range d.pairings {
-		v, err := d.org.pairing(ctx, p.ID)
+		v, err := d.org.Pairing(ctx, p.ID)
 		if err != nil {
 			return false, err
 		}
@@ -615,7 +616,7 @@ type record struct {
 func (d *demo) record(ctx context.Context) (record, error) {
 	r := record{evaluations: map[int]int{}}
 	for _, p := range d.pairings {
-		v, err := d.org.pairing(ctx, p.ID)
+		v, err := d.org.Pairing(ctx, p.ID)
 		if err != nil {
 			return r, err
 		}
@@ -697,7 +698,7 @@ func (d *demo) summary(ctx context.Context) error {
 	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	d.out.line("")
 	d.out.line("== 结果 Outcome ==")
-	cy, err := d.org.cycle(ctx, d.cycleID)
+	cy, err := d.org.Cycle(ctx, d.cycleID)
 	if err != nil {
 		return fmt.Errorf("demo: summary: %w", err)
 	}
@@ -754,7 +755,7 @@ func (d *demo) summary(ctx context.Context) error {
 		problem("表彰名单 commendation list: %v", err)
 	}
 
-	v, err := d.auditor.verifyAudit(ctx)
+	v, err := d.auditor.VerifyAudit(ctx)
 	switch {
 	case err != nil:
 		problem("审计校验失败 audit verification failed: %v", err)
@@ -778,7 +779,7 @@ func (d *demo) summary(ctx context.Context) error {
 
 // printAcceptance prints the cycle's final results, ranked, and the departments.
 func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) error {
-	res, err := d.org.results(ctx, cy.ID)
+	res, err := d.org.Results(ctx, cy.ID)
 	if err != nil {
 		return err
 	}
@@ -802,7 +803,7 @@ func (d *demo) printAcceptance(ctx context.Context, cy *baocun.Cycle) error {
 // printCommendation prints the published commendation list and checks its CSV and
 // XLSX exports read back with the same rows.
 func (d *demo) printCommendation(ctx context.Context, cy *baocun.Cycle) error {
-	cm, err := d.org.commendation(ctx, cy.ID)
+	cm, err := d.org.Commendation(ctx, cy.ID)
 	if err != nil {
 		return err
 	}
@@ -829,11 +830,11 @@ func (d *demo) printCommendation(ctx context.Context, cy *baocun.Cycle) error {
 	if cadres == 0 {
 		return errors.New("没有优秀包村干部 no excellent cadre was commended")
 	}
-	csvFile, err := d.org.commendationFile(ctx, cy.ID, "csv")
+	csvFile, err := d.org.CommendationFile(ctx, cy.ID, "csv")
 	if err != nil {
 		return err
 	}
-	xlsxFile, err := d.org.commendationFile(ctx, cy.ID, "xlsx")
+	xlsxFile, err := d.org.CommendationFile(ctx, cy.ID, "xlsx")
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"baocun"
+	"baocun/apiclient"
 	"baocun/workflows"
 )
 
@@ -26,15 +27,15 @@ type player struct {
 	name string
 	// inbox is whose inbox the player works through: nil for a player without one,
 	// or returning nil while nobody plays the role (a team before its approval).
-	inbox func() *apiClient
+	inbox func() *apiclient.Client
 	// task acts on one task of the inbox, or leaves it for later.
-	task func(ctx context.Context, c *apiClient, t baocun.Task) error
+	task func(ctx context.Context, c *apiclient.Client, t baocun.Task) error
 	// round is what the player does unprompted, once a round; may be nil.
 	round func(ctx context.Context) error
 }
 
 // client is whose inbox the player works through now, nil for none.
-func (p *player) client() *apiClient {
+func (p *player) client() *apiclient.Client {
 	if p.inbox == nil {
 		return nil
 	}
@@ -120,10 +121,10 @@ func (d *demo) claim(id string) bool {
 
 // players is every role of the demo.
 func (d *demo) players() []*player {
-	fixed := func(c *apiClient) func() *apiClient { return func() *apiClient { return c } }
+	fixed := func(c *apiclient.Client) func() *apiclient.Client { return func() *apiclient.Client { return c } }
 	ps := []*player{{name: "组织者 organiser", inbox: fixed(d.org), task: d.organiserTask}}
 	for _, r := range d.reviewers {
-		ps = append(ps, &player{name: "审核人 reviewer " + r.user, inbox: fixed(r), task: d.reviewerTask})
+		ps = append(ps, &player{name: "审核人 reviewer " + r.Username(), inbox: fixed(r), task: d.reviewerTask})
 	}
 	for _, dp := range d.sample.Departments {
 		ps = append(ps, &player{name: "部门负责人 lead of " + dp.Code, inbox: fixed(d.leads[dp.Code]), task: d.leadTask, round: d.leadRound(dp.Code)})
@@ -153,7 +154,7 @@ func (d *demo) noteEscalation(t baocun.Task) {
 
 // syncTeam reads the pairing's team back from the service after an approval.
 func (d *demo) syncTeam(ctx context.Context, p *demoPairing) error {
-	v, err := d.org.pairing(ctx, p.ID)
+	v, err := d.org.Pairing(ctx, p.ID)
 	if err != nil {
 		return err
 	}
@@ -165,16 +166,16 @@ func (d *demo) syncTeam(ctx context.Context, p *demoPairing) error {
 
 // organiserTask approves team nominations and team changes; the scripted pairing's
 // first nomination is returned.
-func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+func (d *demo) organiserTask(ctx context.Context, c *apiclient.Client, t baocun.Task) error {
 	if t.Role != baocun.RoleOrganiser || !d.claim(t.ID) {
 		return nil // another role's task, shown here because it is escalated
 	}
 	if t.Kind == baocun.TaskApproveCommend {
-		cm, err := c.commendation(ctx, d.cycleID)
+		cm, err := c.Commendation(ctx, d.cycleID)
 		if err != nil {
 			return err
 		}
-		if _, err := c.approveCommendation(ctx, d.cycleID, baocun.ApproveInput{TaskID: t.ID, Comment: "同意公布 approved for publication"}); err != nil {
+		if _, err := c.ApproveCommendation(ctx, d.cycleID, baocun.ApproveInput{TaskID: t.ID, Comment: "同意公布 approved for publication"}); err != nil {
 			return err
 		}
 		d.out.say(d.today(), "表彰名单审批通过并公布 Commendation list approved and published: %d 名优秀包村干部 excellent cadres proposed", len(cm.Cadres))
@@ -190,13 +191,13 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 	case baocun.TaskApproveTeam:
 		if returnIt {
 			comment := "组长人选缺少农村工作经历，请另行提名 the nominated leader lacks rural experience; nominate another"
-			if _, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeReturn, Comment: comment}); err != nil {
+			if _, err := c.DecideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeReturn, Comment: comment}); err != nil {
 				return err
 			}
 			d.out.say(d.today(), "退回工作组提名 Team nomination returned: %s —「%s」", d.where(p), comment)
 			return nil
 		}
-		res, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove})
+		res, err := c.DecideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove})
 		if err != nil {
 			return err
 		}
@@ -212,7 +213,7 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 		}
 	case baocun.TaskConfirm:
 		// The village moves up a class when the pairing did well.
-		v, err := c.pairing(ctx, p.ID)
+		v, err := c.Pairing(ctx, p.ID)
 		if err != nil {
 			return err
 		}
@@ -220,11 +221,11 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 		if strings.Contains(t.Subject, baocun.GradeNames[baocun.GradeExcellent]) || strings.Contains(t.Subject, baocun.GradeNames[baocun.GradeGood]) {
 			class = max(1, class-1)
 		}
-		if _, err := c.confirmAcceptance(ctx, p.ID, baocun.ConfirmInput{TaskID: t.ID, NewClass: class}); err != nil {
+		if _, err := c.ConfirmAcceptance(ctx, p.ID, baocun.ConfirmInput{TaskID: t.ID, NewClass: class}); err != nil {
 			return err
 		}
 	case baocun.TaskApproveTeamChange:
-		if _, err := c.decideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}); err != nil {
+		if _, err := c.DecideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}); err != nil {
 			return err
 		}
 		if err := d.syncTeam(ctx, p); err != nil {
@@ -241,7 +242,7 @@ func (d *demo) organiserTask(ctx context.Context, c *apiClient, t baocun.Task) e
 
 // reviewerTask approves plans and reports. On the scripted pairings one report is
 // returned and resubmitted, and one review is left until it is escalated.
-func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+func (d *demo) reviewerTask(ctx context.Context, c *apiclient.Client, t baocun.Task) error {
 	p := d.pairing(t.PairingID)
 	switch t.Kind {
 	case baocun.TaskScore:
@@ -269,7 +270,7 @@ func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) er
 		decision = baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeReturn,
 			Comment: "筹集资金未附明细，请补充后重报 the funds raised lack a breakdown; add it and resubmit"}
 	}
-	res, err := c.decideReview(ctx, p.ID, decision)
+	res, err := c.DecideReview(ctx, p.ID, decision)
 	if err != nil {
 		return err
 	}
@@ -294,7 +295,7 @@ func (d *demo) reviewerTask(ctx context.Context, c *apiClient, t baocun.Task) er
 }
 
 // leadTask nominates teams and acknowledges residency flags.
-func (d *demo) leadTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+func (d *demo) leadTask(ctx context.Context, c *apiclient.Client, t baocun.Task) error {
 	if !d.claim(t.ID) {
 		return nil
 	}
@@ -308,14 +309,14 @@ func (d *demo) leadTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 		team := p.nomination()
 		p.nominated++
 		d.mu.Unlock()
-		_, err := c.nominateTeam(ctx, p.ID, team)
+		_, err := c.NominateTeam(ctx, p.ID, team)
 		return err
 	case baocun.TaskResidencyFlag:
-		v, err := c.pairing(ctx, p.ID)
+		v, err := c.Pairing(ctx, p.ID)
 		if err != nil {
 			return err
 		}
-		if _, err := c.acknowledgeFlag(ctx, p.ID, t.ID); err != nil {
+		if _, err := c.AcknowledgeFlag(ctx, p.ID, t.ID); err != nil {
 			return err
 		}
 		for _, s := range flagged(v.Timeline, t.ID) {
@@ -381,7 +382,7 @@ func (d *demo) leadRound(dept string) func(ctx context.Context) error {
 			if change {
 				reason := fmt.Sprintf("%s 调回单位另有任用，由 %s 接替 %s is recalled for other duties; %s replaces them",
 					d.sample.name(recalled), d.sample.name(p.spare), d.sample.name(recalled), d.sample.name(p.spare))
-				if _, err := c.requestTeamChange(ctx, p.ID, baocun.TeamChangeInput{Remove: []string{recalled}, Add: []string{p.spare}, Reason: reason}); err != nil {
+				if _, err := c.RequestTeamChange(ctx, p.ID, baocun.TeamChangeInput{Remove: []string{recalled}, Add: []string{p.spare}, Reason: reason}); err != nil {
 					return fmt.Errorf("team change: %w", err)
 				}
 				d.out.say(today, "申请调整工作组 Team change requested: %s —「%s」", d.where(p), reason)
@@ -395,7 +396,7 @@ func (d *demo) leadRound(dept string) func(ctx context.Context) error {
 				lead := d.sample.person(d.sample.Leads[dept])
 				in := baocun.VisitInput{Date: today.Format(time.DateOnly), Visitor: lead.Name, Title: lead.Title,
 					Purpose: "调研村集体经济发展和工作组驻村情况 survey the village economy and the team's residency"}
-				if err := c.recordVisit(ctx, p.ID, in); err != nil {
+				if err := c.RecordVisit(ctx, p.ID, in); err != nil {
 					return fmt.Errorf("visit: %w", err)
 				}
 				visited = true
@@ -407,8 +408,8 @@ func (d *demo) leadRound(dept string) func(ctx context.Context) error {
 }
 
 // leaderOf is the client of the pairing's team: its leader's, once approved.
-func (d *demo) leaderOf(p *demoPairing) func() *apiClient {
-	return func() *apiClient {
+func (d *demo) leaderOf(p *demoPairing) func() *apiclient.Client {
+	return func() *apiclient.Client {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if l := p.leader(); l != "" {
@@ -419,7 +420,7 @@ func (d *demo) leaderOf(p *demoPairing) func() *apiClient {
 }
 
 // teamTask is the team leader's work: arrive, plan, report each period.
-func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+func (d *demo) teamTask(ctx context.Context, c *apiclient.Client, t baocun.Task) error {
 	if t.Kind == baocun.TaskSubmitReport && d.today().Before(d.periods[t.Period-1].End.Add(-d.reportLead)) {
 		return nil // reported near the period's end
 	}
@@ -429,7 +430,7 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 	p := d.pairing(t.PairingID)
 	switch t.Kind {
 	case baocun.TaskConfirmArrival:
-		res, err := c.confirmArrival(ctx, p.ID)
+		res, err := c.ConfirmArrival(ctx, p.ID)
 		if err != nil {
 			return err
 		}
@@ -439,7 +440,7 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 		in := baocun.PlanInput{Title: fmt.Sprintf("%s三年发展规划 %s development plan", v.Name, v.Code),
 			Summary: "以发展村集体经济为重点，修通村组道路，解决安全饮水，完善村级组织建设。 Grow the collective economy, pave the roads, bring safe water, strengthen the village organisation.",
 			Goals:   []string{"村集体年收入达到 10 万元 collective income 100,000 yuan a year", "村组道路硬化率 100% every road paved", "安全饮水全覆盖 safe water for every household"}}
-		res, err := c.submitPlan(ctx, p.ID, in)
+		res, err := c.SubmitPlan(ctx, p.ID, in)
 		if err != nil {
 			return err
 		}
@@ -448,14 +449,14 @@ func (d *demo) teamTask(ctx context.Context, c *apiClient, t baocun.Task) error 
 		d.mu.Unlock()
 	case baocun.TaskSelfAssess:
 		in := baocun.SelfAssessInput{Summary: fmt.Sprintf("%s：三年驻村，完成规划目标，集体经济稳步增长。 Three years in the village: the plan's goals met, the collective economy growing.", p.village.Name)}
-		if _, err := c.selfAssess(ctx, p.ID, in); err != nil {
+		if _, err := c.SelfAssess(ctx, p.ID, in); err != nil {
 			return err
 		}
 	case baocun.TaskSubmitReport:
 		d.mu.Lock()
 		rework := p.returned[t.Period]
 		d.mu.Unlock()
-		if _, err := c.submitReport(ctx, p.ID, p.report(t.Period, rework)); err != nil {
+		if _, err := c.SubmitReport(ctx, p.ID, p.report(t.Period, rework)); err != nil {
 			return err
 		}
 		if rework {
@@ -554,11 +555,11 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 		}
 		d.mu.Unlock()
 		for chunk := range slices.Chunk(dates, 62) {
-			if _, err := d.members[person].checkIn(ctx, p.ID, chunk); err != nil {
+			if _, err := d.members[person].CheckIn(ctx, p.ID, chunk); err != nil {
 				d.mu.Lock()
 				_, resident := p.residents[person]
 				d.mu.Unlock()
-				if !resident && statusOf(err) == 409 {
+				if !resident && apiclient.StatusOf(err) == 409 {
 					return nil // recalled meanwhile: no longer on the team
 				}
 				return fmt.Errorf("check-in: %w", err)
@@ -569,7 +570,7 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 }
 
 // villageTask is the village's yearly evaluation (双评).
-func (d *demo) villageTask(ctx context.Context, c *apiClient, t baocun.Task) error {
+func (d *demo) villageTask(ctx context.Context, c *apiclient.Client, t baocun.Task) error {
 	if t.Kind != baocun.TaskEvaluation || !d.claim(t.ID) {
 		return nil
 	}
@@ -580,7 +581,7 @@ func (d *demo) villageTask(ctx context.Context, c *apiClient, t baocun.Task) err
 	villagers := 86 + float64(n)/10 // 86.0–95.9 %
 	in := baocun.EvaluationInput{Year: t.Period, Respondents: max(30, p.village.Households/4),
 		VillagerSatisfaction: fmt.Sprintf("%.1f", villagers), GrassrootsSatisfaction: fmt.Sprintf("%.1f", 84+float64(n*7%100)/10)}
-	if _, err := c.submitEvaluation(ctx, p.ID, in); err != nil {
+	if _, err := c.SubmitEvaluation(ctx, p.ID, in); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -601,13 +602,13 @@ func (d *demo) villageTask(ctx context.Context, c *apiClient, t baocun.Task) err
 // no other) score the pairing once. Sheets are written one at a time, and the
 // scoring closes at the rubric's minimum: a sheet refused for either reason is
 // simply tried again on a later round, or not needed.
-func (d *demo) scoreTask(ctx context.Context, c *apiClient, p *demoPairing, t baocun.Task) error {
-	key := t.ID + "/" + c.user
+func (d *demo) scoreTask(ctx context.Context, c *apiclient.Client, p *demoPairing, t baocun.Task) error {
+	key := t.ID + "/" + c.Username()
 	if !d.claim(key) {
 		return nil
 	}
-	_, err := c.score(ctx, p.ID, baocun.ScoreInput{Scores: d.sheet(p, c.user)})
-	if statusOf(err) == http.StatusConflict {
+	_, err := c.Score(ctx, p.ID, baocun.ScoreInput{Scores: d.sheet(p, c.Username())})
+	if apiclient.StatusOf(err) == http.StatusConflict {
 		d.mu.Lock()
 		delete(d.claimed, key) // try again next round, if the scoring is still open
 		d.mu.Unlock()
@@ -632,14 +633,14 @@ func (d *demo) sheet(p *demoPairing, rater string) baocun.Scores {
 
 // appeal has the department appeal the scripted pairing's result once it is
 // published.
-func (d *demo) appeal(ctx context.Context, c *apiClient, p *demoPairing) error {
-	v, err := c.pairing(ctx, p.ID)
+func (d *demo) appeal(ctx context.Context, c *apiclient.Client, p *demoPairing) error {
+	v, err := c.Pairing(ctx, p.ID)
 	if err != nil || v.Stage != baocun.StagePublicity || !slices.ContainsFunc(v.Timeline, func(e baocun.Event) bool { return e.Kind == "result.published" }) {
 		return err
 	}
 	reasons := "第 12 期汇报的村集体经济收入未计入验收，请复核 the collective income of the last report was left out; please review"
-	if _, err := c.appeal(ctx, p.ID, baocun.AppealInput{Reasons: reasons}); err != nil {
-		if statusOf(err) == http.StatusConflict {
+	if _, err := c.Appeal(ctx, p.ID, baocun.AppealInput{Reasons: reasons}); err != nil {
+		if apiclient.StatusOf(err) == http.StatusConflict {
 			return nil // not open yet (or any more): looked at again next round
 		}
 		return err
@@ -653,8 +654,8 @@ func (d *demo) appeal(ctx context.Context, c *apiClient, p *demoPairing) error {
 
 // decideAppeal has a reviewer of another department revise the appealed
 // prosperity score upward by five points.
-func (d *demo) decideAppeal(ctx context.Context, c *apiClient, p *demoPairing, t baocun.Task) error {
-	res, err := c.results(ctx, d.cycleID)
+func (d *demo) decideAppeal(ctx context.Context, c *apiclient.Client, p *demoPairing, t baocun.Task) error {
+	res, err := c.Results(ctx, d.cycleID)
 	if err != nil {
 		return err
 	}
@@ -666,18 +667,18 @@ func (d *demo) decideAppeal(ctx context.Context, c *apiClient, p *demoPairing, t
 	revised := decimal.Min(decimal.NewFromInt(100), before.Goods["prosperity"].Add(decimal.NewFromInt(5)))
 	in := baocun.AppealDecisionInput{TaskID: t.ID, Outcome: baocun.AppealRevise, Goods: map[string]decimal.Decimal{"prosperity": revised},
 		Reasons: "经核对台账，集体收入增长属实，小康建设业绩得分上调 the ledger confirms the income growth: prosperity raised"}
-	if _, err := c.decideAppeal(ctx, p.ID, in); err != nil {
+	if _, err := c.DecideAppeal(ctx, p.ID, in); err != nil {
 		return err
 	}
 	d.out.say(d.today(), "申诉裁决：改判 Appeal decided, revised: %s 小康建设业绩 prosperity %s → %s（%s）", d.where(p),
-		before.Goods["prosperity"].StringFixed(2), revised.StringFixed(2), c.user)
+		before.Goods["prosperity"].StringFixed(2), revised.StringFixed(2), c.Username())
 	return nil
 }
 
 // proposeCadres has a department lead propose the leaders of its teams that may be
 // proposed (the service lists who may).
-func (d *demo) proposeCadres(ctx context.Context, c *apiClient, dept string) error {
-	cand, err := c.candidates(ctx, d.cycleID, dept)
+func (d *demo) proposeCadres(ctx context.Context, c *apiclient.Client, dept string) error {
+	cand, err := c.Candidates(ctx, d.cycleID, dept)
 	if err != nil {
 		return err
 	}
@@ -694,7 +695,7 @@ func (d *demo) proposeCadres(ctx context.Context, c *apiClient, dept string) err
 			names = append(names, e.Name)
 		}
 	}
-	if _, err := c.propose(ctx, d.cycleID, dept, in); err != nil {
+	if _, err := c.Propose(ctx, d.cycleID, dept, in); err != nil {
 		return err
 	}
 	d.out.say(d.today(), "推荐优秀包村干部 Excellent cadres proposed: %s — %s（%d 人符合条件 eligible）", d.sample.department(dept).Name,

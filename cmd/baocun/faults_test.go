@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"baocun"
+	"baocun/apiclient"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
-	"baocun/workflows"
 )
 
 // The fault tests: a service killed mid-run loses nothing it acknowledged, and on a
@@ -30,11 +30,11 @@ const faultPassword = "fault-test-password"
 // roles are an account for every role the fault tests play.
 type roles struct {
 	sample    *sampleDirectory
-	org       *apiClient
-	auditor   *apiClient
-	leads     map[string]*apiClient // department → its lead
-	reviewers map[string]*apiClient // department → its reviewer
-	members   map[string]*apiClient // person → their team_member account
+	org       *apiclient.Client
+	auditor   *apiclient.Client
+	leads     map[string]*apiclient.Client // department → its lead
+	reviewers map[string]*apiclient.Client // department → its reviewer
+	members   map[string]*apiclient.Client // person → their team_member account
 }
 
 // newRoles imports the sample directory of n villages and creates and signs in the
@@ -42,8 +42,8 @@ type roles struct {
 func newRoles(t *testing.T, base string, n int) *roles {
 	t.Helper()
 	ctx := context.Background()
-	anon := newAPIClient(base, newHTTPClient())
-	admin, err := anon.signIn(ctx, "admin", faultPassword)
+	anon := apiclient.New(base, apiclient.NewHTTPClient())
+	admin, err := anon.SignIn(ctx, "admin", faultPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,14 +51,14 @@ func newRoles(t *testing.T, base string, n int) *roles {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &roles{sample: s, leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
-	account := func(username, person string, role baocun.Role) *apiClient {
+	r := &roles{sample: s, leads: map[string]*apiclient.Client{}, reviewers: map[string]*apiclient.Client{}, members: map[string]*apiclient.Client{}}
+	account := func(username, person string, role baocun.Role) *apiclient.Client {
 		t.Helper()
-		a := account{Username: username, Password: faultPassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: baocun.CityJurisdiction}}}
-		if err := admin.createUser(ctx, a); err != nil {
+		a := apiclient.Account{Username: username, Password: faultPassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: baocun.CityJurisdiction}}}
+		if _, err := admin.CreateUser(ctx, a); err != nil {
 			t.Fatalf("account %s: %v", username, err)
 		}
-		c, err := anon.signIn(ctx, username, faultPassword)
+		c, err := anon.SignIn(ctx, username, faultPassword)
 		if err != nil {
 			t.Fatalf("sign in %s: %v", username, err)
 		}
@@ -67,7 +67,7 @@ func newRoles(t *testing.T, base string, n int) *roles {
 	r.org = account("organiser", "", baocun.RoleOrganiser)
 	r.auditor = account("auditor", "", baocun.RoleAuditor)
 	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
-		if _, err := r.org.importDirectory(ctx, f.kind, f.csv); err != nil {
+		if _, err := r.org.ImportDirectory(ctx, f.kind, f.csv); err != nil {
 			t.Fatalf("import %s: %v", f.kind, err)
 		}
 	}
@@ -103,8 +103,8 @@ func (r *roles) teamOf(village string) []string {
 
 // at is the same roles on another instance of the service.
 func (r *roles) at(base string) *roles {
-	move := func(c *apiClient) *apiClient { cp := *c; cp.base = base; return &cp }
-	out := &roles{sample: r.sample, org: move(r.org), auditor: move(r.auditor), leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
+	move := func(c *apiclient.Client) *apiclient.Client { return c.At(base) }
+	out := &roles{sample: r.sample, org: move(r.org), auditor: move(r.auditor), leads: map[string]*apiclient.Client{}, reviewers: map[string]*apiclient.Client{}, members: map[string]*apiclient.Client{}}
 	for k, c := range r.leads {
 		out.leads[k] = move(c)
 	}
@@ -122,15 +122,15 @@ func (r *roles) at(base string) *roles {
 func (r *roles) launch(t *testing.T, n int) []baocun.Pairing {
 	t.Helper()
 	ctx := context.Background()
-	spec := launchSpec{Name: "故障测试 fault test", Jurisdiction: baocun.CityJurisdiction, CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
+	spec := apiclient.LaunchSpec{Name: "故障测试 fault test", Jurisdiction: baocun.CityJurisdiction, CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
 	for _, v := range r.sample.Villages[:n] {
 		spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
 	}
-	id, err := r.org.launch(ctx, spec)
+	id, err := r.org.Launch(ctx, spec)
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}
-	ps, err := r.org.pairings(ctx, id, nil)
+	ps, err := r.org.Pairings(ctx, id, nil)
 	if err != nil || len(ps) != n {
 		t.Fatalf("pairings: %d, %v", len(ps), err)
 	}
@@ -149,7 +149,7 @@ type acked struct {
 // pairing is in reviews. A 409 — the step was taken already, by a request whose
 // answer was lost — is not an error: the next call sees the state it left.
 func (r *roles) advance(ctx context.Context, p baocun.Pairing) (*acked, bool, error) {
-	v, err := r.org.pairing(ctx, p.ID)
+	v, err := r.org.Pairing(ctx, p.ID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -166,17 +166,17 @@ func (r *roles) advance(ctx context.Context, p baocun.Pairing) (*acked, bool, er
 	approve := baocun.DecisionInput{TaskID: t.ID, Outcome: baocun.OutcomeApprove}
 	switch t.Kind {
 	case baocun.TaskNominateTeam:
-		_, err = r.leads[p.Department].nominateTeam(ctx, p.ID, baocun.TeamInput{Leader: team[0], Members: team})
+		_, err = r.leads[p.Department].NominateTeam(ctx, p.ID, baocun.TeamInput{Leader: team[0], Members: team})
 	case baocun.TaskApproveTeam:
-		_, err = r.org.decideTeam(ctx, p.ID, approve)
+		_, err = r.org.DecideTeam(ctx, p.ID, approve)
 	case baocun.TaskConfirmArrival:
-		_, err = leader.confirmArrival(ctx, p.ID)
+		_, err = leader.ConfirmArrival(ctx, p.ID)
 	case baocun.TaskSubmitPlan:
-		_, err = leader.submitPlan(ctx, p.ID, baocun.PlanInput{Title: "三年规划 three-year plan", Summary: "修路、引水、发展合作社 roads, water, a co-operative"})
+		_, err = leader.SubmitPlan(ctx, p.ID, baocun.PlanInput{Title: "三年规划 three-year plan", Summary: "修路、引水、发展合作社 roads, water, a co-operative"})
 	case baocun.TaskReviewPlan:
 		for dept, rev := range r.reviewers {
 			if dept != p.Department {
-				_, err = rev.decideReview(ctx, p.ID, approve)
+				_, err = rev.DecideReview(ctx, p.ID, approve)
 				break
 			}
 		}
@@ -184,7 +184,7 @@ func (r *roles) advance(ctx context.Context, p baocun.Pairing) (*acked, bool, er
 		return nil, false, fmt.Errorf("pairing %d: unexpected task %s (%s)", p.ID, t.ID, t.Kind)
 	}
 	switch {
-	case statusOf(err) == http.StatusConflict:
+	case apiclient.StatusOf(err) == http.StatusConflict:
 		return nil, false, nil
 	case err != nil:
 		return nil, false, err
@@ -245,11 +245,11 @@ func checkAcked(t *testing.T, r *roles, steps []acked) {
 		by[a.pairing] = append(by[a.pairing], a)
 	}
 	for pid, as := range by {
-		v, err := r.org.pairing(ctx, pid)
+		v, err := r.org.Pairing(ctx, pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "decision": {baocun.DecisionAllow}})
+		audit, err := r.auditor.Audit(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "decision": {baocun.DecisionAllow}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +281,7 @@ func checkFinished(t *testing.T, r *roles, ps []baocun.Pairing) {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range ps {
-		v, err := r.org.pairing(ctx, p.ID)
+		v, err := r.org.Pairing(ctx, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,28 +300,9 @@ func checkFinished(t *testing.T, r *roles, ps []baocun.Pairing) {
 			}
 		}
 	}
-	v, err := r.auditor.verifyAudit(ctx)
+	v, err := r.auditor.VerifyAudit(ctx)
 	if err != nil || !v.OK {
 		t.Errorf("audit verification: %+v, %v", v, err)
-	}
-}
-
-func (r *roles) auditEntries(ctx context.Context, q url.Values) ([]baocun.AuditEntry, error) {
-	var out []baocun.AuditEntry
-	for {
-		var page struct {
-			Items      []baocun.AuditEntry `json:"items"`
-			NextCursor string              `json:"next_cursor"`
-		}
-		q.Set("limit", "500")
-		if err := r.auditor.do(ctx, "GET", "api/v1/audit?"+q.Encode(), nil, &page); err != nil {
-			return nil, err
-		}
-		out = append(out, page.Items...)
-		if page.NextCursor == "" {
-			return out, nil
-		}
-		q.Set("cursor", page.NextCursor)
 	}
 }
 
@@ -474,7 +455,7 @@ func TestConcurrency(t *testing.T) {
 	// awaitOpen waits for the pairing's first task.
 	awaitOpen := func(pid int64) {
 		for {
-			v, err := r.org.pairing(ctx, pid)
+			v, err := r.org.Pairing(ctx, pid)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -489,8 +470,8 @@ func TestConcurrency(t *testing.T) {
 
 	// record is what a pairing shows of a step: the pairing, how many timeline events
 	// of kind it has, and the audit trail's entries of action.
-	record := func(pid int64, kind, action string) (*pairingView, int, []baocun.AuditEntry) {
-		v, err := r.org.pairing(ctx, pid)
+	record := func(pid int64, kind, action string) (*apiclient.PairingView, int, []baocun.AuditEntry) {
+		v, err := r.org.Pairing(ctx, pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +481,7 @@ func TestConcurrency(t *testing.T) {
 				events++
 			}
 		}
-		audit, err := r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {action}})
+		audit, err := r.auditor.Audit(ctx, url.Values{"pairing": {fmt.Sprint(pid)}, "action": {action}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -513,7 +494,7 @@ func TestConcurrency(t *testing.T) {
 		team := r.teamOf(ps[0].Village)
 		var res struct{ Opened []string }
 		awaitOpen(pid)
-		sr, err := r.leads[ps[0].Department].nominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
+		sr, err := r.leads[ps[0].Department].NominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,8 +508,8 @@ func TestConcurrency(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, err := r.org.decideTeam(ctx, pid, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeApprove, Comment: fmt.Sprint("client ", i)})
-				statuses[i] = statusOf(err)
+				_, err := r.org.DecideTeam(ctx, pid, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeApprove, Comment: fmt.Sprint("client ", i)})
+				statuses[i] = apiclient.StatusOf(err)
 				if err == nil {
 					statuses[i] = http.StatusOK
 				}
@@ -565,16 +546,16 @@ func TestConcurrency(t *testing.T) {
 		pid := ps[0].ID
 		team := r.teamOf(ps[0].Village)
 		lead := r.leads[ps[0].Department]
-		nominate := func(c *apiClient) (workflows.StepResult, error) {
-			return c.nominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
+		nominate := func(c *apiclient.Client) (baocun.StepResult, error) {
+			return c.NominateTeam(ctx, pid, baocun.TeamInput{Leader: team[0], Members: team})
 		}
 		awaitOpen(pid)
-		if _, err := nominate(lead.withKey("bad key")); statusOf(err) != http.StatusBadRequest {
+		if _, err := nominate(lead.WithKey("bad key")); apiclient.StatusOf(err) != http.StatusBadRequest {
 			t.Fatalf("a key with a space: %v, want 400", err)
 		}
 		// Sent at once by clients that each think they may have lost the answer.
 		const clients = 12
-		results := make([]workflows.StepResult, clients)
+		results := make([]baocun.StepResult, clients)
 		errs := make([]error, clients)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -583,7 +564,7 @@ func TestConcurrency(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				results[i], errs[i] = nominate(lead.withKey("nominate-1"))
+				results[i], errs[i] = nominate(lead.WithKey("nominate-1"))
 			}()
 		}
 		close(start)
@@ -594,7 +575,7 @@ func TestConcurrency(t *testing.T) {
 			}
 		}
 		// Another key is another step: the task is decided already.
-		if _, err := nominate(lead.withKey("nominate-2")); statusOf(err) != http.StatusConflict {
+		if _, err := nominate(lead.WithKey("nominate-2")); apiclient.StatusOf(err) != http.StatusConflict {
 			t.Fatalf("the same nomination under a new key: %v, want 409", err)
 		}
 		_, events, audit := record(pid, "team.nominated", "team.nominate")
@@ -633,7 +614,7 @@ func TestConcurrency(t *testing.T) {
 				if i%2 == 1 {
 					f = b
 				}
-				_, err := r.org.importDirectory(ctx, "villages", f)
+				_, err := r.org.ImportDirectory(ctx, "villages", f)
 				errs <- err
 			}()
 		}
@@ -646,8 +627,8 @@ func TestConcurrency(t *testing.T) {
 		}
 		suffixes := map[string]int{}
 		for _, v := range r.sample.Villages {
-			var got baocun.Village
-			if err := r.org.do(ctx, "GET", "api/v1/villages/"+v.Code, nil, &got); err != nil {
+			got, err := r.org.Village(ctx, v.Code)
+			if err != nil {
 				t.Fatal(err)
 			}
 			suffixes[strings.TrimPrefix(got.Name, v.Name)]++
@@ -666,12 +647,12 @@ func TestConcurrency(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				spec := launchSpec{Name: fmt.Sprintf("并发 %d concurrent", i), Jurisdiction: baocun.CityJurisdiction,
+				spec := apiclient.LaunchSpec{Name: fmt.Sprintf("并发 %d concurrent", i), Jurisdiction: baocun.CityJurisdiction,
 					CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
 				for _, v := range r.sample.Villages[:i+2] {
 					spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
 				}
-				ids[i], errs[i] = r.org.launch(ctx, spec)
+				ids[i], errs[i] = r.org.Launch(ctx, spec)
 			}()
 		}
 		wg.Wait()
@@ -679,7 +660,7 @@ func TestConcurrency(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatalf("launch %d: %v", i, errs[i])
 			}
-			ps, err := r.org.pairings(ctx, id, nil)
+			ps, err := r.org.Pairings(ctx, id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -705,7 +686,7 @@ func TestConcurrency(t *testing.T) {
 				// the race detector on a busy 2-core machine took over a minute.
 				deadline := time.Now().Add(5 * time.Minute)
 				for {
-					v, err := r.org.pairing(ctx, p.ID)
+					v, err := r.org.Pairing(ctx, p.ID)
 					if err != nil {
 						t.Fatal(err)
 					}

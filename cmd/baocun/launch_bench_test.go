@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 
 	"baocun"
 	"baocun/activities"
+	"baocun/apiclient"
 	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
@@ -62,10 +62,12 @@ func BenchmarkLaunch(b *testing.B) {
 }
 
 type launchEnv struct {
-	db     *sqldb.DB
-	tc     client.Client
-	srv    *httptest.Server
-	token  string
+	db  *sqldb.DB
+	tc  client.Client
+	srv *httptest.Server
+	// org is the organiser, signed in, on an *http.Client without a time limit: a
+	// launch of 20,000 pairings is one long request.
+	org    *apiclient.Client
 	rounds int
 }
 
@@ -149,42 +151,17 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	}
 	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc)}))
 	b.Cleanup(srv.Close)
-	env := &launchEnv{db: db, tc: tc, srv: srv}
-	var out struct{ Token string }
-	env.post(b, "/api/v1/auth/login", map[string]string{"username": "org", "password": "launch-bench-password"}, &out)
-	env.token = out.Token
-	for _, f := range []struct{ kind, body string }{{"departments", deps.String()}, {"villages", vils.String()}, {"people", people.String()}} {
-		env.post(b, "/api/v1/import/"+f.kind, f.body, nil)
-	}
-	return env
-}
-
-// post sends body (a string as CSV, anything else as JSON) and decodes the answer.
-func (e *launchEnv) post(b *testing.B, path string, body, out any) {
-	ct, data := "text/csv", ""
-	if s, ok := body.(string); ok {
-		data = s
-	} else {
-		buf, _ := json.Marshal(body)
-		ct, data = "application/json", string(buf)
-	}
-	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(data))
-	req.Header.Set("Content-Type", ct)
-	if e.token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	org, err := apiclient.New(srv.URL, &http.Client{}).SignIn(ctx, "org", "launch-bench-password")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		b.Fatalf("POST %s: %d %s", path, resp.StatusCode, answer)
+	env := &launchEnv{db: db, tc: tc, srv: srv, org: org}
+	for _, f := range []struct{ kind, body string }{{"departments", deps.String()}, {"villages", vils.String()}, {"people", people.String()}} {
+		if _, err := org.ImportDirectory(ctx, f.kind, f.body); err != nil {
+			b.Fatal(err)
+		}
 	}
-	if out != nil {
-		json.Unmarshal(answer, out)
-	}
+	return env
 }
 
 // launch posts a cycle of n pairings and waits until all n first tasks are stored.
@@ -195,12 +172,15 @@ func (e *launchEnv) launch(b *testing.B, n int) time.Duration {
 		ps[i] = baocun.PairingSpec{DepartmentCode: fmt.Sprintf("D%04d", i/3), VillageCode: fmt.Sprintf("V%05d", i), Kind: "support"}
 	}
 	start := time.Now()
-	var out struct{ ID int64 }
-	e.post(b, "/api/v1/cycles", map[string]any{"name": fmt.Sprintf("bench %d", e.rounds), "jurisdiction": "*", "start_date": "2027-01-01", "pairings": ps}, &out)
 	ctx := context.Background()
+	id, err := e.org.Launch(ctx, apiclient.LaunchSpec{Name: fmt.Sprintf("bench %d", e.rounds), Jurisdiction: "*",
+		CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01"}, Pairings: ps})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for {
 		var got int
-		if err := e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE cycle_id = ? AND kind = ?", out.ID, baocun.TaskNominateTeam).Scan(&got); err != nil {
+		if err := e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE cycle_id = ? AND kind = ?", id, baocun.TaskNominateTeam).Scan(&got); err != nil {
 			b.Fatal(err)
 		}
 		if got == n {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"baocun"
+	"baocun/apiclient"
 )
 
 // lifecycleEnv is a real `baocun serve` with the demo's sample directory and an
@@ -18,10 +19,10 @@ import (
 type lifecycleEnv struct {
 	p         *process
 	sample    *sampleDirectory
-	org       *apiClient
-	leads     map[string]*apiClient // department → its lead
-	reviewers map[string]*apiClient // the reviewer's department → the reviewer
-	members   map[string]*apiClient // person → team_member account
+	org       *apiclient.Client
+	leads     map[string]*apiclient.Client // department → its lead
+	reviewers map[string]*apiclient.Client // the reviewer's department → the reviewer
+	members   map[string]*apiclient.Client // person → team_member account
 }
 
 const lifecyclePassword = "lifecycle-test-password"
@@ -31,8 +32,8 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + lifecyclePassword}, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)
 	ctx := context.Background()
-	anon := newAPIClient(p.url, newHTTPClient())
-	admin, err := anon.signIn(ctx, "admin", lifecyclePassword)
+	anon := apiclient.New(p.url, apiclient.NewHTTPClient())
+	admin, err := anon.SignIn(ctx, "admin", lifecyclePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +41,14 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &lifecycleEnv{p: p, sample: s, leads: map[string]*apiClient{}, reviewers: map[string]*apiClient{}, members: map[string]*apiClient{}}
-	account := func(username, person string, role baocun.Role, jurisdiction string) *apiClient {
+	e := &lifecycleEnv{p: p, sample: s, leads: map[string]*apiclient.Client{}, reviewers: map[string]*apiclient.Client{}, members: map[string]*apiclient.Client{}}
+	account := func(username, person string, role baocun.Role, jurisdiction string) *apiclient.Client {
 		t.Helper()
-		a := account{Username: username, Password: lifecyclePassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}}
-		if err := admin.createUser(ctx, a); err != nil {
+		a := apiclient.Account{Username: username, Password: lifecyclePassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}}
+		if _, err := admin.CreateUser(ctx, a); err != nil {
 			t.Fatalf("account %s: %v", username, err)
 		}
-		c, err := anon.signIn(ctx, username, lifecyclePassword)
+		c, err := anon.SignIn(ctx, username, lifecyclePassword)
 		if err != nil {
 			t.Fatalf("sign in %s: %v", username, err)
 		}
@@ -55,7 +56,7 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 	}
 	e.org = account("organiser", "", baocun.RoleOrganiser, "*")
 	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
-		if _, err := e.org.importDirectory(ctx, f.kind, f.csv); err != nil {
+		if _, err := e.org.ImportDirectory(ctx, f.kind, f.csv); err != nil {
 			t.Fatalf("import %s: %v", f.kind, err)
 		}
 	}
@@ -73,8 +74,8 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 
 // launch is a cycle on the real clock (nothing falls due during a test) of the
 // pairings given as department→village.
-func (e *lifecycleEnv) launch(pairs ...[2]string) launchSpec {
-	spec := launchSpec{Name: "测试轮 test cycle", Jurisdiction: "*", CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
+func (e *lifecycleEnv) launch(pairs ...[2]string) apiclient.LaunchSpec {
+	spec := apiclient.LaunchSpec{Name: "测试轮 test cycle", Jurisdiction: "*", CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
 	for _, p := range pairs {
 		spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: p[0], VillageCode: p[1], Kind: baocun.KindSupport})
 	}
@@ -82,12 +83,12 @@ func (e *lifecycleEnv) launch(pairs ...[2]string) launchSpec {
 }
 
 // wantStatus fails the test unless err is a refusal with status.
-func wantStatus(t *testing.T, what string, err error, status int) *apiError {
+func wantStatus(t *testing.T, what string, err error, status int) *apiclient.Error {
 	t.Helper()
-	if got := statusOf(err); got != status {
+	if got := apiclient.StatusOf(err); got != status {
 		t.Fatalf("%s: err = %v, want status %d", what, err, status)
 	}
-	return err.(*apiError)
+	return err.(*apiclient.Error)
 }
 
 // A cycle through the HTTP API of a real service: launch validation that stores
@@ -99,12 +100,12 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("launch validation stores nothing", func(t *testing.T) {
-		_, err := e.org.launch(ctx, e.launch([2]string{"SZ01", "QS-001"}, [2]string{"NOPE", "BS-001"}))
+		_, err := e.org.Launch(ctx, e.launch([2]string{"SZ01", "QS-001"}, [2]string{"NOPE", "BS-001"}))
 		ae := wantStatus(t, "unknown department", err, http.StatusUnprocessableEntity)
 		if !slices.ContainsFunc(ae.Rows, func(r baocun.RowError) bool { return r.Line == 2 && r.Column == "department_code" }) {
 			t.Errorf("unknown department: rows %+v, want line 2 column department_code", ae.Rows)
 		}
-		_, err = e.org.launch(ctx, e.launch([2]string{"SZ01", "QS-001"}, [2]string{"SZ02", "QS-001"}))
+		_, err = e.org.Launch(ctx, e.launch([2]string{"SZ01", "QS-001"}, [2]string{"SZ02", "QS-001"}))
 		ae = wantStatus(t, "village paired twice", err, http.StatusUnprocessableEntity)
 		if !slices.ContainsFunc(ae.Rows, func(r baocun.RowError) bool {
 			return r.Line == 2 && r.Column == "village_code" && strings.Contains(r.Message, "line 1")
@@ -113,23 +114,23 @@ func TestLifecycle(t *testing.T) {
 		}
 		bad := e.launch([2]string{"SZ01", "QS-001"})
 		bad.StartDate = "2027-13-01"
-		_, err = e.org.launch(ctx, bad)
+		_, err = e.org.Launch(ctx, bad)
 		ae = wantStatus(t, "bad start_date", err, http.StatusBadRequest)
 		if _, ok := ae.Fields["start_date"]; !ok {
 			t.Errorf("bad start_date: fields %v, want start_date", ae.Fields)
 		}
-		cycles, err := e.org.cycles(ctx)
+		cycles, err := e.org.Cycles(ctx)
 		if err != nil || len(cycles) != 0 {
 			t.Fatalf("after refused launches: cycles %v, %v; want none", cycles, err)
 		}
 	})
 
 	// p1: SZ01 → QS-001, p2: SZ02 → BS-001, p3: SZ03 → QS-002; SZ04 has none.
-	id, err := e.org.launch(ctx, e.launch([2]string{"SZ01", "QS-001"}, [2]string{"SZ02", "BS-001"}, [2]string{"SZ03", "QS-002"}))
+	id, err := e.org.Launch(ctx, e.launch([2]string{"SZ01", "QS-001"}, [2]string{"SZ02", "BS-001"}, [2]string{"SZ03", "QS-002"}))
 	if err != nil {
 		t.Fatalf("launch: %v", err)
 	}
-	pairings, err := e.org.pairings(ctx, id, nil)
+	pairings, err := e.org.Pairings(ctx, id, nil)
 	if err != nil || len(pairings) != 3 {
 		t.Fatalf("pairings: %v, %v", pairings, err)
 	}
@@ -140,7 +141,7 @@ func TestLifecycle(t *testing.T) {
 		if len(tasks) != 1 || tasks[0].PairingID != p1 || tasks[0].Kind != baocun.TaskNominateTeam || tasks[0].Department != "SZ01" {
 			t.Errorf("SZ01's lead inbox: %+v, want p1's nominate_team only", tasks)
 		}
-		cy, err := e.org.cycle(ctx, id)
+		cy, err := e.org.Cycle(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +153,7 @@ func TestLifecycle(t *testing.T) {
 		if len(tasks) != 1 || tasks[0].PairingID != p2 {
 			t.Errorf("SZ02's lead inbox: %+v, want p2's task only", tasks)
 		}
-		if tasks, err := e.leads["SZ04"].inbox(ctx); err != nil || len(tasks) != 0 {
+		if tasks, err := e.leads["SZ04"].Inbox(ctx); err != nil || len(tasks) != 0 {
 			t.Errorf("SZ04's lead (no pairing) inbox: %+v, %v; want empty", tasks, err)
 		}
 	})
@@ -162,33 +163,33 @@ func TestLifecycle(t *testing.T) {
 	var reviewTask string
 	t.Run("steps by the wrong role or at the wrong stage are refused", func(t *testing.T) {
 		team := baocun.TeamInput{Leader: staff[0], Members: staff}
-		_, err := e.leads["SZ01"].nominateTeam(ctx, p3, team)
+		_, err := e.leads["SZ01"].NominateTeam(ctx, p3, team)
 		wantStatus(t, "another department's lead nominates", err, http.StatusForbidden)
-		res, err := e.leads["SZ03"].nominateTeam(ctx, p3, team)
+		res, err := e.leads["SZ03"].NominateTeam(ctx, p3, team)
 		if err != nil {
 			t.Fatalf("nominate: %v", err)
 		}
-		_, err = e.leads["SZ03"].nominateTeam(ctx, p3, team)
+		_, err = e.leads["SZ03"].NominateTeam(ctx, p3, team)
 		wantStatus(t, "a second nomination while one awaits approval", err, http.StatusConflict)
-		_, err = e.leads["SZ03"].requestTeamChange(ctx, p3, baocun.TeamChangeInput{Remove: []string{staff[2]}, Reason: "调整 change"})
+		_, err = e.leads["SZ03"].RequestTeamChange(ctx, p3, baocun.TeamChangeInput{Remove: []string{staff[2]}, Reason: "调整 change"})
 		wantStatus(t, "a team change in dispatch", err, http.StatusConflict)
 		approve := baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeApprove}
-		_, err = e.leads["SZ03"].decideTeam(ctx, p3, approve)
+		_, err = e.leads["SZ03"].DecideTeam(ctx, p3, approve)
 		wantStatus(t, "the lead approves its own nomination", err, http.StatusForbidden)
-		_, err = e.reviewers["SZ01"].decideTeam(ctx, p3, approve)
+		_, err = e.reviewers["SZ01"].DecideTeam(ctx, p3, approve)
 		wantStatus(t, "a reviewer approves a team", err, http.StatusForbidden)
-		if res, err = e.org.decideTeam(ctx, p3, approve); err != nil {
+		if res, err = e.org.DecideTeam(ctx, p3, approve); err != nil {
 			t.Fatalf("approve: %v", err)
 		}
 		if res.Stage != string(baocun.StageStationed) {
 			t.Errorf("after approval: stage %s, want stationed", res.Stage)
 		}
-		_, err = leader.submitPlan(ctx, p3, baocun.PlanInput{Title: "规划", Summary: "先修路 roads first"})
+		_, err = leader.SubmitPlan(ctx, p3, baocun.PlanInput{Title: "规划", Summary: "先修路 roads first"})
 		wantStatus(t, "a plan before arrival", err, http.StatusConflict)
-		if _, err = leader.confirmArrival(ctx, p3); err != nil {
+		if _, err = leader.ConfirmArrival(ctx, p3); err != nil {
 			t.Fatalf("arrival: %v", err)
 		}
-		if res, err = leader.submitPlan(ctx, p3, baocun.PlanInput{Title: "规划", Summary: "先修路 roads first"}); err != nil {
+		if res, err = leader.SubmitPlan(ctx, p3, baocun.PlanInput{Title: "规划", Summary: "先修路 roads first"}); err != nil {
 			t.Fatalf("plan: %v", err)
 		}
 		reviewTask = res.Opened[0]
@@ -201,11 +202,11 @@ func TestLifecycle(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, 0, 2)
 		var mu sync.Mutex
-		for _, r := range []*apiClient{e.reviewers["SZ01"], e.reviewers["SZ02"]} {
+		for _, r := range []*apiclient.Client{e.reviewers["SZ01"], e.reviewers["SZ02"]} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := r.decideReview(ctx, p3, baocun.DecisionInput{TaskID: reviewTask, Outcome: baocun.OutcomeApprove})
+				_, err := r.DecideReview(ctx, p3, baocun.DecisionInput{TaskID: reviewTask, Outcome: baocun.OutcomeApprove})
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -214,7 +215,7 @@ func TestLifecycle(t *testing.T) {
 		wg.Wait()
 		ok, conflicts := 0, 0
 		for _, err := range errs {
-			switch statusOf(err) {
+			switch apiclient.StatusOf(err) {
 			case 0:
 				if err == nil {
 					ok++
@@ -226,7 +227,7 @@ func TestLifecycle(t *testing.T) {
 		if ok != 1 || conflicts != 1 {
 			t.Fatalf("two decisions: %v; want one success and one 409", errs)
 		}
-		v, err := e.org.pairing(ctx, p3)
+		v, err := e.org.Pairing(ctx, p3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,27 +246,27 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("a reviewer never decides for their own department", func(t *testing.T) {
-		res, err := e.leads["SZ01"].nominateTeam(ctx, p1, baocun.TeamInput{Leader: e.sample.Staff["SZ01"][0], Members: e.sample.Staff["SZ01"][:3]})
+		res, err := e.leads["SZ01"].NominateTeam(ctx, p1, baocun.TeamInput{Leader: e.sample.Staff["SZ01"][0], Members: e.sample.Staff["SZ01"][:3]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The approve_team task is the organiser's: a reviewer of SZ01 is refused by
 		// the policy whatever the task.
-		_, err = e.reviewers["SZ01"].decideReview(ctx, p1, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeApprove})
+		_, err = e.reviewers["SZ01"].DecideReview(ctx, p1, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeApprove})
 		wantStatus(t, "SZ01's reviewer on SZ01's pairing", err, http.StatusForbidden)
 	})
 
 	t.Run("cancel a pairing", func(t *testing.T) {
-		_, err := e.leads["SZ02"].cancelPairing(ctx, p2, "村庄合并 the village merged")
+		_, err := e.leads["SZ02"].CancelPairing(ctx, p2, "村庄合并 the village merged")
 		wantStatus(t, "a lead cancels", err, http.StatusForbidden)
-		res, err := e.org.cancelPairing(ctx, p2, "村庄合并 the village merged")
+		res, err := e.org.CancelPairing(ctx, p2, "村庄合并 the village merged")
 		if err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
 		if res.Stage != string(baocun.StageCancelled) {
 			t.Errorf("cancel: stage %s, want cancelled", res.Stage)
 		}
-		v, err := e.org.pairing(ctx, p2)
+		v, err := e.org.Pairing(ctx, p2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,12 +281,12 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("task %s (%s) is %s, want cancelled", task.ID, task.Kind, task.Status)
 			}
 		}
-		if tasks, err := e.leads["SZ02"].inbox(ctx); err != nil || len(tasks) != 0 {
+		if tasks, err := e.leads["SZ02"].Inbox(ctx); err != nil || len(tasks) != 0 {
 			t.Errorf("SZ02's lead inbox after the cancellation: %+v, %v; want empty", tasks, err)
 		}
-		_, err = e.org.cancelPairing(ctx, p2, "再次 again")
+		_, err = e.org.CancelPairing(ctx, p2, "再次 again")
 		wantStatus(t, "cancel twice", err, http.StatusConflict)
-		cy, err := e.org.cycle(ctx, id)
+		cy, err := e.org.Cycle(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +296,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("the team's inbox is its own pairing's", func(t *testing.T) {
-		tasks, err := leader.inbox(ctx)
+		tasks, err := leader.Inbox(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,20 +308,20 @@ func TestLifecycle(t *testing.T) {
 		if !slices.ContainsFunc(tasks, func(task baocun.Task) bool { return task.Kind == baocun.TaskSubmitReport }) {
 			t.Errorf("team member's inbox %+v lacks the period's report", tasks)
 		}
-		_, err = leader.checkIn(ctx, p3, []string{"2027-01-01"})
+		_, err = leader.CheckIn(ctx, p3, []string{"2027-01-01"})
 		if err != nil {
 			t.Errorf("check-in on the start date: %v", err)
 		}
-		_, err = leader.checkIn(ctx, p1, []string{"2027-01-01"})
+		_, err = leader.CheckIn(ctx, p1, []string{"2027-01-01"})
 		wantStatus(t, "check-in on another team's pairing", err, http.StatusForbidden)
 		// A record of what happened is dated within the programme, up to its today.
 		for _, day := range []string{"2026-12-31", "2099-01-01", "2027-02-30"} {
-			_, err = leader.checkIn(ctx, p3, []string{"2027-01-01", day})
+			_, err = leader.CheckIn(ctx, p3, []string{"2027-01-01", day})
 			wantField(t, "check-in on "+day, err, "dates[1]")
-			err = leader.recordVisit(ctx, p3, baocun.VisitInput{Date: day, Visitor: "张局长", Purpose: "调研 fact-finding"})
+			err = leader.RecordVisit(ctx, p3, baocun.VisitInput{Date: day, Visitor: "张局长", Purpose: "调研 fact-finding"})
 			wantField(t, "visit on "+day, err, "date")
 		}
-		if err := leader.recordVisit(ctx, p3, baocun.VisitInput{Date: "2027-01-01", Visitor: "张局长", Purpose: "调研 fact-finding"}); err != nil {
+		if err := leader.RecordVisit(ctx, p3, baocun.VisitInput{Date: "2027-01-01", Visitor: "张局长", Purpose: "调研 fact-finding"}); err != nil {
 			t.Errorf("visit on the start date: %v", err)
 		}
 	})
@@ -329,30 +330,30 @@ func TestLifecycle(t *testing.T) {
 // wantField fails unless err is a 400 naming field.
 func wantField(t *testing.T, what string, err error, field string) {
 	t.Helper()
-	var ae *apiError
+	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Fields[field] == "" {
 		t.Errorf("%s: %v, want 400 naming %s", what, err, field)
 	}
 }
 
 // awaitInbox polls c's inbox until cond holds (bounded) and returns it.
-func awaitInbox(t *testing.T, c *apiClient, cond func([]baocun.Task) bool) []baocun.Task {
+func awaitInbox(t *testing.T, c *apiclient.Client, cond func([]baocun.Task) bool) []baocun.Task {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		tasks, err := c.inbox(ctx)
+		tasks, err := c.Inbox(ctx)
 		if err != nil {
-			t.Fatalf("inbox of %s: %v", c.user, err)
+			t.Fatalf("inbox of %s: %v", c.Username(), err)
 		}
 		if cond(tasks) {
 			return tasks
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("inbox of %s: condition not met within 30 s: %+v", c.user, tasks)
+			t.Fatalf("inbox of %s: condition not met within 30 s: %+v", c.Username(), tasks)
 		case <-tick.C:
 		}
 	}

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
+	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"baocun"
+	"baocun/apiclient"
 )
 
 // BenchmarkAPILoad puts the API under the load of many officials at once on the
@@ -38,41 +36,33 @@ func benchmarkAPILoad(b *testing.B, syncMode string) {
 	env := newLaunchEnv(b, pairings, syncMode)
 	ctx := context.Background()
 	id := env.launchCycle(b, pairings)
+	base := apiclient.New(env.srv.URL, apiclient.NewHTTPClient())
+	org, err := base.SignIn(ctx, "org", "launch-bench-password")
+	if err != nil {
+		b.Fatal(err)
+	}
 	// A lead for each department (its first person), with an account of their own.
 	hash, _ := baocun.HashPassword("launch-bench-password")
-	leads := map[string]string{}
+	leads := map[string]*apiclient.Client{}
 	for d := 0; d < (pairings+2)/3; d++ {
 		code := fmt.Sprintf("D%04d", d)
 		if _, err := env.db.CreateUser(ctx, baocun.NewUser{Username: "lead-" + code, PasswordHash: hash, PersonID: fmt.Sprintf("P%04d-0", d),
 			Roles: []baocun.Grant{{Role: baocun.RoleDeptLead, Jurisdiction: "*"}}}, nil); err != nil {
 			b.Fatal(err)
 		}
-		var out struct{ Token string }
-		env.post(b, "/api/v1/auth/login", map[string]string{"username": "lead-" + code, "password": "launch-bench-password"}, &out)
-		leads[code] = out.Token
+		if leads[code], err = base.SignIn(ctx, "lead-"+code, "launch-bench-password"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	ps, err := env.db.Pairings(ctx, baocun.PairingFilter{CycleID: id, Limit: pairings})
 	if err != nil {
 		b.Fatal(err)
 	}
-	hc := newHTTPClient()
-	api := func(token, method, path string, body any) (int, []byte, time.Duration) {
-		var rd io.Reader
-		if body != nil {
-			buf, _ := json.Marshal(body)
-			rd = strings.NewReader(string(buf))
-		}
-		req, _ := http.NewRequest(method, env.srv.URL+path, rd)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
+	// timed is how long f took.
+	timed := func(f func() error) (time.Duration, error) {
 		start := time.Now()
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, nil, time.Since(start)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, data, time.Since(start)
+		err := f()
+		return time.Since(start), err
 	}
 	for i := 0; i < b.N; i++ {
 		var nominate, decide, inbox latencies
@@ -92,28 +82,36 @@ func benchmarkAPILoad(b *testing.B, syncMode string) {
 					p := <-queue
 					lead := leads[p.Department]
 					// The lead looks at the inbox first, as an official would.
-					status, body, d := api(lead, "GET", "/api/v1/tasks?limit=50", nil)
-					if status != http.StatusOK {
+					d, err := timed(func() error {
+						_, err := lead.Tasks(ctx, url.Values{"limit": {"50"}})
+						return err
+					})
+					if err != nil {
 						errs.Add(1)
-						b.Logf("inbox: %d %s", status, body)
+						b.Logf("inbox: %v", err)
 					} else {
 						inbox.add(d)
 					}
 					team := []string{fmt.Sprintf("P%s-0", p.Department[1:]), fmt.Sprintf("P%s-1", p.Department[1:]), fmt.Sprintf("P%s-2", p.Department[1:])}
-					status, body, d = api(lead, "POST", fmt.Sprintf("/api/v1/pairings/%d/team", p.ID), baocun.TeamInput{Leader: team[0], Members: team})
-					var res struct{ Opened []string }
-					if status != http.StatusOK || json.Unmarshal(body, &res) != nil || len(res.Opened) != 1 {
+					var res baocun.StepResult
+					d, err = timed(func() (err error) {
+						res, err = lead.NominateTeam(ctx, p.ID, baocun.TeamInput{Leader: team[0], Members: team})
+						return err
+					})
+					if err != nil || len(res.Opened) != 1 {
 						errs.Add(1)
-						b.Logf("nominate %d: %d %s", p.ID, status, body)
+						b.Logf("nominate %d: %+v, %v", p.ID, res, err)
 						queue <- p
 						continue
 					}
 					nominate.add(d)
-					status, body, d = api(env.token, "POST", fmt.Sprintf("/api/v1/pairings/%d/team/decision", p.ID),
-						baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeReturn, Comment: "再议 again"})
-					if status != http.StatusOK {
+					d, err = timed(func() error {
+						_, err := org.DecideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeReturn, Comment: "再议 again"})
+						return err
+					})
+					if err != nil {
 						errs.Add(1)
-						b.Logf("decide %d: %d %s", p.ID, status, body)
+						b.Logf("decide %d: %v", p.ID, err)
 					} else {
 						decide.add(d)
 						done.Add(1)

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"baocun"
+	"baocun/apiclient"
 	"baocun/temporalserver"
 	"baocun/workflows"
 )
@@ -67,11 +68,11 @@ func newSideDoor(t *testing.T, base string, server *process, address, tlsDir, st
 	team := r.teamOf(d.pairing.Village)
 	deadline := time.Now().Add(time.Minute)
 	for {
-		_, err := r.leads[d.pairing.Department].nominateTeam(ctx, d.pairing.ID, baocun.TeamInput{Leader: team[0], Members: team})
+		_, err := r.leads[d.pairing.Department].NominateTeam(ctx, d.pairing.ID, baocun.TeamInput{Leader: team[0], Members: team})
 		if err == nil {
 			break
 		}
-		if statusOf(err) != 409 || time.Now().After(deadline) { // 409: the first task is still being opened
+		if apiclient.StatusOf(err) != 409 || time.Now().After(deadline) { // 409: the first task is still being opened
 			t.Fatalf("nominate: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -93,7 +94,7 @@ type pairingRecord struct {
 func (d *sideDoor) record(t *testing.T) pairingRecord {
 	t.Helper()
 	ctx := context.Background()
-	v, err := d.r.org.pairing(ctx, d.pairing.ID)
+	v, err := d.r.org.Pairing(ctx, d.pairing.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func (d *sideDoor) record(t *testing.T) pairingRecord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit, err := d.r.auditEntries(ctx, url.Values{"pairing": {fmt.Sprint(d.pairing.ID)}})
+	audit, err := d.r.auditor.Audit(ctx, url.Values{"pairing": {fmt.Sprint(d.pairing.ID)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func (d *sideDoor) checkUnchanged(t *testing.T, before pairingRecord) {
 		b, _ := json.MarshalIndent(after, "", " ")
 		t.Fatalf("the pairing's record changed:\nbefore %s\nafter %s", a, b)
 	}
-	if v, err := d.r.auditor.verifyAudit(context.Background()); err != nil || !v.OK {
+	if v, err := d.r.auditor.VerifyAudit(context.Background()); err != nil || !v.OK {
 		t.Fatalf("audit verification: %+v, %v", v, err)
 	}
 }
@@ -163,7 +164,7 @@ func (d *sideDoor) lazy(t *testing.T, opts client.Options) client.Client {
 // task in the organiser's name: applied, it would change the record.
 func (d *sideDoor) forgedStep(t *testing.T) workflows.Step {
 	t.Helper()
-	v, err := d.r.org.pairing(context.Background(), d.pairing.ID)
+	v, err := d.r.org.Pairing(context.Background(), d.pairing.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +537,7 @@ func TestForgedStepsAreRefused(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got := map[string]int{}
-		entries, err := d.r.auditEntries(ctx, url.Values{"action": {"security.step_refused"}})
+		entries, err := d.r.auditor.Audit(ctx, url.Values{"action": {"security.step_refused"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -559,7 +560,7 @@ func TestForgedStepsAreRefused(t *testing.T) {
 	if err := send(d.client(t, temporalserver.Service, true), pairingID); err != nil {
 		t.Fatalf("the step signed with the service's key: %v", err)
 	}
-	v, err := d.r.org.pairing(ctx, d.pairing.ID)
+	v, err := d.r.org.Pairing(ctx, d.pairing.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

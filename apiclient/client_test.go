@@ -1,4 +1,4 @@
-package main
+package apiclient
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"testing"
 )
 
-// A 429 was not acted on: the demo's client waits the Retry-After it names and
-// sends the same request again (a sign-in throttled while a city's accounts sign in
-// at once), and gives up after a few, with the 429 as its error.
+// A 429 was not acted on: the client waits the Retry-After it names and sends the
+// same request again (a sign-in throttled while a city's accounts sign in at once),
+// and gives up after a few, with the 429 as its error.
 func TestAPIClientWaitsOutTooMany(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the full run's (Retry-After waits): go test ./...")
@@ -34,16 +34,16 @@ func TestAPIClientWaitsOutTooMany(t *testing.T) {
 		w.Write([]byte(`{"token":"t"}`))
 	}))
 	defer srv.Close()
-	c := newAPIClient(srv.URL+"/", newHTTPClient())
-	got, err := c.signIn(context.Background(), "u", "p")
-	if err != nil || got.token != "t" || calls.Load() != 3 {
+	c := New(srv.URL+"/", NewHTTPClient())
+	got, err := c.SignIn(context.Background(), "u", "p")
+	if err != nil || got.token != "t" || got.Username() != "u" || calls.Load() != 3 {
 		t.Fatalf("after two 429s: %v, %d requests", err, calls.Load())
 	}
 	calls.Store(0)
 	refuse.Store(100)
-	_, err = c.signIn(context.Background(), "u", "p")
-	var ae *apiError
-	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || calls.Load() != maxTooMany {
+	_, err = c.SignIn(context.Background(), "u", "p")
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || StatusOf(err) != http.StatusTooManyRequests || calls.Load() != maxTooMany {
 		t.Fatalf("always 429: %v after %d requests, want the 429 after %d", err, calls.Load(), maxTooMany)
 	}
 }
