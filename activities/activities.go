@@ -17,29 +17,12 @@ import (
 
 // Activities carries what the activities need.
 type Activities struct {
-	Audit baocun.AuditLog
 	Store Store
 }
 
 // Register registers every exported method of a as an activity.
 func Register(r worker.ActivityRegistry, a *Activities) {
 	r.RegisterActivity(a)
-}
-
-// RecordAudit appends a workflow event (stage opened, task due, reminder, escalation,
-// decision applied, continue-as-new, cycle closed) to the audit trail. The entry's
-// idempotency key is the workflow run and activity ID unless the caller set one, so
-// an activity Temporal retries — after a timeout, a crash, a lost acknowledgement —
-// never writes the event twice.
-func (a *Activities) RecordAudit(ctx context.Context, e baocun.AuditEntry) error {
-	if e.Key == "" {
-		info := activity.GetInfo(ctx)
-		e.Key = fmt.Sprintf("wf:%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
-	}
-	if e.Actor == "" {
-		e.Actor = "system"
-	}
-	return a.Audit.Append(ctx, &e)
 }
 
 // Store is what the lifecycle's activities need of the application database.

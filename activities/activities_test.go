@@ -8,80 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"baocun"
 	"baocun/activities"
 	"baocun/sqldb/sqldbtest"
 )
 
-// A RecordAudit that Temporal retries — here its first attempt writes the entry and
-// then "loses" the acknowledgement — writes the event once, on both databases;
-// another activity's event is another entry.
-func TestRecordAuditIsIdempotentUnderRetry(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, dsn string) {
-		db := sqldbtest.Open(t, dsn)
-		log := sqldbtest.AuditLog(t, db)
-		a := &activities.Activities{Audit: log}
-
-		attempts := 0
-		recordThenLoseAck := func(ctx context.Context, e baocun.AuditEntry) error {
-			attempts++
-			if err := a.RecordAudit(ctx, e); err != nil {
-				return err
-			}
-			if activity.GetInfo(ctx).Attempt == 1 {
-				return errors.New("acknowledgement lost")
-			}
-			return nil
-		}
-		wf := func(ctx workflow.Context) error {
-			ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-				StartToCloseTimeout: time.Minute,
-				RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second},
-			})
-			if err := workflow.ExecuteActivity(ctx, "RecordThenLoseAck", baocun.AuditEntry{Action: "pairing.stage_opened", PairingID: "42"}).Get(ctx, nil); err != nil {
-				return err
-			}
-			return workflow.ExecuteActivity(ctx, a.RecordAudit, baocun.AuditEntry{Action: "pairing.task_due", PairingID: "42"}).Get(ctx, nil)
-		}
-
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		env.RegisterWorkflow(wf)
-		env.RegisterActivity(a)
-		env.RegisterActivityWithOptions(recordThenLoseAck, activity.RegisterOptions{Name: "RecordThenLoseAck"})
-		env.ExecuteWorkflow(wf)
-		if err := env.GetWorkflowError(); err != nil {
-			t.Fatal(err)
-		}
-		if attempts != 2 {
-			t.Fatalf("%d attempts, want 2 (one retry)", attempts)
-		}
-		entries, _, err := log.Query(context.Background(), baocun.AuditFilter{PairingID: "42"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(entries) != 2 || entries[0].Action != "pairing.task_due" || entries[1].Action != "pairing.stage_opened" {
-			t.Fatalf("entries %+v, want one stage_opened (despite the retry) and one task_due", entries)
-		}
-		for _, e := range entries {
-			if e.Actor != "system" || e.Key == "" {
-				t.Fatalf("entry %+v", e)
-			}
-		}
-	})
-}
-
 // A change the database refuses (a task closed meanwhile) fails the activity for
 // good, with its code, and as a benign error: the workflow answers the step with it,
 // so the SDK logs no "Activity error" at error level.
 func TestApplyRefusalIsBenign(t *testing.T) {
 	db := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
-	a := &activities.Activities{Store: db, Audit: sqldbtest.AuditLog(t, db)}
+	a := &activities.Activities{Store: db}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)

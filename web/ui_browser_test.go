@@ -37,7 +37,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 	f := newTemporalFixture(t, sqldbtest.SQLiteDSN(t))
 	w := worker.New(f.temporal, baocun.TaskQueue, worker.Options{})
 	workflows.Register(w)
-	activities.Register(w, &activities.Activities{Audit: f.audit, Store: f.db})
+	activities.Register(w, &activities.Activities{Store: f.db})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

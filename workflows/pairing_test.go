@@ -106,7 +106,7 @@ func newFixture(t *testing.T, n int, tweak func(*baocun.CycleSettings)) *fixture
 	if !clock.Launch.Equal(clock.Start) {
 		t.Fatalf("clock %+v: programme time should equal real time", clock)
 	}
-	return &fixture{t: t, ctx: ctx, db: db, log: log, acts: &activities.Activities{Audit: log, Store: db},
+	return &fixture{t: t, ctx: ctx, db: db, log: log, acts: &activities.Activities{Store: db},
 		cycleID: id, pairings: ps, settings: settings, clock: clock}
 }
 

@@ -72,7 +72,7 @@ type recording struct {
 func newRecording(t *testing.T, settings baocun.CycleSettings) *recording {
 	ctx := context.Background()
 	db := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
-	audit := sqldbtest.AuditLog(t, db)
+	sqldbtest.AuditLog(t, db) // the audit chain the recording writes is verified after it
 	for _, q := range []string{
 		`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A')`,
 		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3)`,
@@ -92,7 +92,7 @@ func newRecording(t *testing.T, settings baocun.CycleSettings) *recording {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	ts.NewWorker(baocun.TaskQueue, func(r worker.Registry) {
 		workflows.Register(r)
-		activities.Register(r, &activities.Activities{Audit: audit, Store: db})
+		activities.Register(r, &activities.Activities{Store: db})
 	})
 	c := ts.GetDefaultClient()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CycleWorkflowID(id), TaskQueue: baocun.TaskQueue},

@@ -136,7 +136,7 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 		b.Fatal(err)
 	}
 
-	w := newWorker(tc, defaultWorkflowCache, worker.Options{}, &activities.Activities{Audit: audit, Store: db}, key, func(r workflows.Refusal) {
+	w := newWorker(tc, defaultWorkflowCache, worker.Options{}, &activities.Activities{Store: db}, key, func(r workflows.Refusal) {
 		b.Errorf("step refused: %+v", r)
 	})
 	w.RegisterWorkflowWithOptions(trivialWorkflow, workflow.RegisterOptions{Name: "BenchTrivial"})

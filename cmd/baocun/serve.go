@@ -486,7 +486,7 @@ func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout i
 			log.Error("worker stopped", "err", err)
 		},
 		WorkerStopTimeout: cfg.ShutdownTimeout,
-	}, &activities.Activities{Audit: d.auditLog, Store: db}, d.stepKey, security.record)
+	}, &activities.Activities{Store: db}, d.stepKey, security.record)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
