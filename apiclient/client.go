@@ -1,7 +1,8 @@
 // Package apiclient is a Go client of Baocun's HTTP API (/api/v1): a typed call for
-// each route, an Idempotency-Key on every request of a client made WithKey (so a
-// step sent again after a lost answer is taken once), and a request refused with
-// 429 sent again after the Retry-After the service names. Errors the API answers
+// each route; every human step sent under an Idempotency-Key (the client's, WithKey,
+// or one of its own) and sent again under it when no answer came or the engine was
+// unavailable (503), so it is taken once; and a request refused with 429 sent again
+// after the Retry-After the service names. Errors the API answers
 // with are *Error, with the HTTP status and the API's code, message and fields.
 //
 // The demo, the end-to-end and fault tests and the benchmarks play every role

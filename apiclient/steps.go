@@ -2,7 +2,11 @@ package apiclient
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"net/http"
+	"time"
 
 	"baocun"
 )
@@ -10,15 +14,53 @@ import (
 // The human steps of the programme. Each is taken by the workflow engine and
 // answered with what it did (baocun.StepResult: the stage after it, the tasks it
 // closed and opened). A step at the wrong stage or on a task closed meanwhile is an
-// *Error with status 409; one by the wrong role, 403. Sent through a client made
-// WithKey, a step sent again under the same key is taken once and answered as the
-// first was.
+// *Error with status 409; one by the wrong role, 403. Every step goes under an
+// Idempotency-Key (the client's, from WithKey, or one of its own) and is sent again
+// under it when no answer came or the engine was unavailable: it is taken once.
 
 // step posts one human step on a pairing.
 func (c *Client) step(ctx context.Context, pairing int64, action string, in any) (baocun.StepResult, error) {
+	return c.sendStep(ctx, fmt.Sprintf("api/v1/pairings/%d/%s", pairing, action), in)
+}
+
+// sendStep posts a step under an Idempotency-Key — the client's (WithKey), or a new
+// one for this call — and sends it again under that key when no answer came (the
+// connection failed) or the service answered 503 (the engine slow or away): a step
+// the engine took meanwhile is answered as taken, once. It stops at the first other
+// answer, after stepAttempts, or when ctx ends.
+func (c *Client) sendStep(ctx context.Context, path string, in any) (baocun.StepResult, error) {
+	k := c
+	if k.key == "" {
+		k = c.WithKey(newKey())
+	}
 	var res baocun.StepResult
-	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/%s", pairing, action), in, &res)
-	return res, err
+	wait := stepRetryWait
+	for attempt := 1; ; attempt++ {
+		err := k.do(ctx, "POST", path, in, &res)
+		status := StatusOf(err)
+		if err == nil || attempt == stepAttempts || ctx.Err() != nil || (status != 0 && status != http.StatusServiceUnavailable) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// stepAttempts is how many times sendStep sends a step that got no answer or a
+// 503, first waiting stepRetryWait and then twice as long each time (about 15 s).
+const stepAttempts = 5
+
+var stepRetryWait = time.Second
+
+// newKey is a random Idempotency-Key.
+func newKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "go-" + hex.EncodeToString(b[:])
 }
 
 // NominateTeam nominates the pairing's work team (the department's lead).
@@ -107,17 +149,13 @@ func (c *Client) DecideAppeal(ctx context.Context, pairing int64, in baocun.Appe
 // Propose proposes the department's excellent cadres for the cycle's
 // commendation (the department's lead).
 func (c *Client) Propose(ctx context.Context, cycle int64, dept string, in baocun.ProposeInput) (baocun.StepResult, error) {
-	var v baocun.StepResult
-	err := c.do(ctx, "POST", proposalsPath(cycle, dept), in, &v)
-	return v, err
+	return c.sendStep(ctx, proposalsPath(cycle, dept), in)
 }
 
 // ApproveCommendation approves and publishes the cycle's commendation list
 // (organiser).
 func (c *Client) ApproveCommendation(ctx context.Context, cycle int64, in baocun.ApproveInput) (baocun.StepResult, error) {
-	var v baocun.StepResult
-	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/cycles/%d/commendations/approval", cycle), in, &v)
-	return v, err
+	return c.sendStep(ctx, fmt.Sprintf("api/v1/cycles/%d/commendations/approval", cycle), in)
 }
 
 // CheckIn records the caller's days of residency in the pairing's village
