@@ -205,7 +205,7 @@ func (c *Client) sendOnce(ctx context.Context, method, path string, payload []by
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, noAnswer{err}
 	}
 	defer resp.Body.Close()
 	data, err = io.ReadAll(resp.Body)
@@ -236,6 +236,13 @@ func (c *Client) sendOnce(ctx context.Context, method, path string, payload []by
 	}
 	return data, 0, nil
 }
+
+// noAnswer is a request that got no answer (the connection failed or timed out):
+// whether the service acted on it is unknown.
+type noAnswer struct{ err error }
+
+func (e noAnswer) Error() string { return e.err.Error() }
+func (e noAnswer) Unwrap() error { return e.err }
 
 // list reads every page of a list route ({"items","next_cursor"}); q is its query,
 // which list does not change.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -16,7 +17,7 @@ import (
 // closed and opened). A step at the wrong stage or on a task closed meanwhile is an
 // *Error with status 409; one by the wrong role, 403. Every step goes under an
 // Idempotency-Key (the client's, from WithKey, or one of its own) and is sent again
-// under it when no answer came or the engine was unavailable: it is taken once.
+// under it when no answer came or the engine was unavailable (sendStep).
 
 // step posts one human step on a pairing.
 func (c *Client) step(ctx context.Context, pairing int64, action string, in any) (baocun.StepResult, error) {
@@ -25,20 +26,24 @@ func (c *Client) step(ctx context.Context, pairing int64, action string, in any)
 
 // sendStep posts a step under an Idempotency-Key — the client's (WithKey), or a new
 // one for this call — and sends it again under that key when no answer came (the
-// connection failed) or the service answered 503 (the engine slow or away): a step
-// the engine took meanwhile is answered as taken, once. It stops at the first other
-// answer, after stepAttempts, or when ctx ends.
+// connection failed or timed out) or the service answered 503 (the engine slow or
+// away): a step the engine took meanwhile is answered with its first answer and not
+// taken again. (Past the pairing's period the service no longer remembers the key:
+// a repeat then is a new step, refused with 409 if the first was taken.) It stops at
+// any other answer or error, after stepAttempts, after stepRetryFor, or when ctx
+// ends.
 func (c *Client) sendStep(ctx context.Context, path string, in any) (baocun.StepResult, error) {
 	k := c
 	if k.key == "" {
 		k = c.WithKey(newKey())
 	}
 	var res baocun.StepResult
-	wait := stepRetryWait
+	wait, began := stepRetryWait, time.Now()
 	for attempt := 1; ; attempt++ {
 		err := k.do(ctx, "POST", path, in, &res)
-		status := StatusOf(err)
-		if err == nil || attempt == stepAttempts || ctx.Err() != nil || (status != 0 && status != http.StatusServiceUnavailable) {
+		var lost noAnswer
+		again := errors.As(err, &lost) || StatusOf(err) == http.StatusServiceUnavailable
+		if !again || attempt == stepAttempts || ctx.Err() != nil || time.Since(began) > stepRetryFor {
 			return res, err
 		}
 		select {
@@ -55,6 +60,10 @@ func (c *Client) sendStep(ctx context.Context, path string, in any) (baocun.Step
 const stepAttempts = 5
 
 var stepRetryWait = time.Second
+
+// stepRetryFor bounds how long sendStep goes on sending a step again (each attempt
+// may wait for the *http.Client's own timeout).
+const stepRetryFor = 2 * time.Minute
 
 // newKey is a random Idempotency-Key.
 func newKey() string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -46,9 +47,9 @@ func templateFuncs(lang string) template.FuncMap {
 		"named": func(p [2]string) template.HTML { return bilingual(lang, p[0], p[1]) },
 		// stage, task and role take the typed values and the plain strings of the
 		// audit trail and the timeline's data alike.
-		"stage":   func(s any) template.HTML { return stageName(lang, baocun.Stage(fmt.Sprint(s))) },
-		"task":    func(k any) template.HTML { return named(lang, taskNames, baocun.TaskKind(fmt.Sprint(k))) },
-		"role":    func(r any) template.HTML { return named(lang, roleNames, baocun.Role(fmt.Sprint(r))) },
+		"stage":   func(s any) template.HTML { return stageName(lang, baocun.Stage(text(s))) },
+		"task":    func(k any) template.HTML { return named(lang, taskNames, baocun.TaskKind(text(k))) },
+		"role":    func(r any) template.HTML { return named(lang, roleNames, baocun.Role(text(r))) },
 		"status":  func(s string) template.HTML { return named(lang, statusNames, s) },
 		"event":   func(k string) template.HTML { return named(lang, eventNames, k) },
 		"project": func(k string) template.HTML { return named(lang, projectNames, k) },
@@ -80,6 +81,15 @@ func templateFuncs(lang string) template.FuncMap {
 			return template.HTML(template.HTMLEscapeString(g))
 		},
 	}
+}
+
+// text is a named string's value (a Stage, a Role, a plain string), "" for anything
+// else: a template that passes the wrong thing renders nothing rather than "<nil>".
+func text(v any) string {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.String {
+		return rv.String()
+	}
+	return ""
 }
 
 // pairOf renders one of the module's "中文 English" strings.

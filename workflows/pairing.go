@@ -481,8 +481,20 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 		{UpdateAppeal, nil, r.validateAppeal, r.appeal},
 		{UpdateDecideAppeal, r.validateAppealDecision, nil, r.decideAppeal},
 	}
+	// admits are checks a step meets only as it arrives, in its validator, and that
+	// are not made again once it is accepted: they came after v0.1.0, and a handler's
+	// second look (below) runs on replay too, where refusing a step accepted before
+	// them would change the history's commands.
+	admits := map[string]func(Step) error{
+		UpdateRequestChange: func(Step) error {
+			if r.s.Ended {
+				return conflict("各期已结束，正等待最后一期汇报：工作组不再调整 The periods are over and the last report is awaited: the team does not change now.")
+			}
+			return nil
+		},
+	}
 	for _, h := range handlers {
-		validate, handle := h.validateAt, h.handle
+		name, validate, handle := h.name, h.validateAt, h.handle
 		if validate == nil {
 			check := h.validate
 			validate = func(_ time.Time, st Step) error { return check(st) }
@@ -501,7 +513,15 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 			return handle(ctx, st)
 		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, Answered(run, Step.request), workflow.UpdateHandlerOptions{
-			Validator: func(ctx workflow.Context, st Step) error { return validate(workflow.Now(ctx), st) },
+			Validator: func(ctx workflow.Context, st Step) error {
+				if err := validate(workflow.Now(ctx), st); err != nil {
+					return err
+				}
+				if admit := admits[name]; admit != nil {
+					return admit(st)
+				}
+				return nil
+			},
 		}); err != nil {
 			return err
 		}
@@ -872,9 +892,6 @@ func (r *pairingRun) validateChange(st Step) error {
 	}
 	if r.closing() {
 		return conflict("结对正在进入验收 The pairing is entering acceptance: its team cannot change now.")
-	}
-	if r.s.Ended {
-		return conflict("各期已结束，正等待最后一期汇报：工作组不再调整 The periods are over and the last report is awaited: the team does not change now.")
 	}
 	if r.find(func(t *baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange }) != nil || r.busy[requestingChange] {
 		return conflict("已有一项工作组调整待审批 A team change already awaits approval.")
