@@ -16,6 +16,7 @@ import (
 
 	"baocun"
 	"baocun/apiclient"
+	"baocun/cmd/baocun/demo"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 )
@@ -29,7 +30,7 @@ const faultPassword = "fault-test-password"
 
 // roles are an account for every role the fault tests play.
 type roles struct {
-	sample    *sampleDirectory
+	sample    *demo.Sample
 	org       *apiclient.Client
 	auditor   *apiclient.Client
 	leads     map[string]*apiclient.Client // department → its lead
@@ -41,56 +42,21 @@ type roles struct {
 // accounts, through the service at base.
 func newRoles(t *testing.T, base string, n int) *roles {
 	t.Helper()
-	ctx := context.Background()
-	anon := apiclient.New(base, apiclient.NewHTTPClient())
-	admin, err := anon.SignIn(ctx, "admin", faultPassword)
+	s, err := demo.NewSample(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSampleDirectory(n)
+	cast, err := demo.SetUp(context.Background(), apiclient.New(base, apiclient.NewHTTPClient()), s, faultPassword, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &roles{sample: s, leads: map[string]*apiclient.Client{}, reviewers: map[string]*apiclient.Client{}, members: map[string]*apiclient.Client{}}
-	account := func(username, person string, role baocun.Role) *apiclient.Client {
-		t.Helper()
-		a := apiclient.Account{Username: username, Password: faultPassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: baocun.CityJurisdiction}}}
-		if _, err := admin.CreateUser(ctx, a); err != nil {
-			t.Fatalf("account %s: %v", username, err)
-		}
-		c, err := anon.SignIn(ctx, username, faultPassword)
-		if err != nil {
-			t.Fatalf("sign in %s: %v", username, err)
-		}
-		return c
-	}
-	r.org = account("organiser", "", baocun.RoleOrganiser)
-	r.auditor = account("auditor", "", baocun.RoleAuditor)
-	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
-		if _, err := r.org.ImportDirectory(ctx, f.kind, f.csv); err != nil {
-			t.Fatalf("import %s: %v", f.kind, err)
-		}
-	}
-	for _, d := range s.Departments {
-		r.leads[d.Code] = account("lead-"+d.Code, s.Leads[d.Code], baocun.RoleDeptLead)
-	}
-	for _, p := range s.Reviewers {
-		r.reviewers[s.person(p).DepartmentCode] = account("reviewer-"+p, p, baocun.RoleReviewer)
-	}
-	for _, v := range s.Villages[:n] {
-		for _, m := range r.teamOf(v.Code) {
-			if r.members[m] == nil {
-				r.members[m] = account("member-"+m, m, baocun.RoleTeamMember)
-			}
-		}
-	}
-	return r
+	return &roles{sample: s, org: cast.Org, auditor: cast.Auditor, leads: cast.Leads, reviewers: cast.Reviewers, members: cast.Members}
 }
 
 // teamOf is the team the department sends to village: three of its staff, by the
 // village's place among the department's villages.
 func (r *roles) teamOf(village string) []string {
-	i := slices.IndexFunc(r.sample.Villages, func(v sampleVillage) bool { return v.Code == village })
+	i := slices.IndexFunc(r.sample.Villages, func(v demo.SampleVillage) bool { return v.Code == village })
 	dept := r.sample.Villages[i].Department
 	j := 0
 	for _, v := range r.sample.Villages[:i] {

@@ -12,13 +12,14 @@ import (
 
 	"baocun"
 	"baocun/apiclient"
+	"baocun/cmd/baocun/demo"
 )
 
 // lifecycleEnv is a real `baocun serve` with the demo's sample directory and an
 // account for each role the lifecycle tests play.
 type lifecycleEnv struct {
 	p         *process
-	sample    *sampleDirectory
+	sample    *demo.Sample
 	org       *apiclient.Client
 	leads     map[string]*apiclient.Client // department → its lead
 	reviewers map[string]*apiclient.Client // the reviewer's department → the reviewer
@@ -32,43 +33,15 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 	p := startServeEnv(t, []string{EnvAdminPassword + "=" + lifecyclePassword}, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
 	p.waitReady(t)
 	ctx := context.Background()
-	anon := apiclient.New(p.url, apiclient.NewHTTPClient())
-	admin, err := anon.SignIn(ctx, "admin", lifecyclePassword)
+	s, err := demo.NewSample(demo.MinVillages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSampleDirectory(minDemoVillages)
+	cast, err := demo.SetUp(ctx, apiclient.New(p.url, apiclient.NewHTTPClient()), s, lifecyclePassword, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &lifecycleEnv{p: p, sample: s, leads: map[string]*apiclient.Client{}, reviewers: map[string]*apiclient.Client{}, members: map[string]*apiclient.Client{}}
-	account := func(username, person string, role baocun.Role, jurisdiction string) *apiclient.Client {
-		t.Helper()
-		a := apiclient.Account{Username: username, Password: lifecyclePassword, PersonID: person, Roles: []baocun.Grant{{Role: role, Jurisdiction: jurisdiction}}}
-		if _, err := admin.CreateUser(ctx, a); err != nil {
-			t.Fatalf("account %s: %v", username, err)
-		}
-		c, err := anon.SignIn(ctx, username, lifecyclePassword)
-		if err != nil {
-			t.Fatalf("sign in %s: %v", username, err)
-		}
-		return c
-	}
-	e.org = account("organiser", "", baocun.RoleOrganiser, "*")
-	for _, f := range []struct{ kind, csv string }{{"departments", s.departmentsCSV()}, {"villages", s.villagesCSV()}, {"people", s.peopleCSV()}} {
-		if _, err := e.org.ImportDirectory(ctx, f.kind, f.csv); err != nil {
-			t.Fatalf("import %s: %v", f.kind, err)
-		}
-	}
-	for _, d := range []string{"SZ01", "SZ02", "SZ03", "SZ04"} {
-		e.leads[d] = account("lead-"+d, s.Leads[d], baocun.RoleDeptLead, "*")
-	}
-	for _, r := range s.Reviewers {
-		e.reviewers[s.person(r).DepartmentCode] = account("reviewer-"+r, r, baocun.RoleReviewer, "*")
-	}
-	for _, m := range s.Staff["SZ03"][:3] {
-		e.members[m] = account("member-"+m, m, baocun.RoleTeamMember, "*")
-	}
+	e := &lifecycleEnv{p: p, sample: s, org: cast.Org, leads: cast.Leads, reviewers: cast.Reviewers, members: cast.Members}
 	return e
 }
 

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -7,12 +7,12 @@ import (
 	"baocun"
 )
 
-// sampleDirectory is the demo's built-in directory: two counties, twenty villages,
+// Sample is the demo's built-in directory: two counties, twenty villages,
 // six departments (four of the city, one of each county) and their people. The
 // first n villages are paired, each with the department named beside it.
-type sampleDirectory struct {
+type Sample struct {
 	Departments []baocun.Department
-	Villages    []sampleVillage
+	Villages    []SampleVillage
 	People      []baocun.Person
 	Leads       map[string]string   // department → its lead's person id
 	Staff       map[string][]string // department → people who serve on teams, in order
@@ -21,8 +21,8 @@ type sampleDirectory struct {
 	names       map[string]string   // person id → name
 }
 
-// sampleVillage is a village and the pairing the demo gives it.
-type sampleVillage struct {
+// SampleVillage is a village and the pairing the demo gives it.
+type SampleVillage struct {
 	baocun.Village
 	Department string
 	Kind       string // support for a lagging village (class 2, 3), model for an advanced one
@@ -79,17 +79,17 @@ var (
 	staffTitles = []string{"副处长", "科长", "副科长", "一级主任科员", "四级主任科员", "科员"}
 )
 
-// newSampleDirectory builds the directory for a demo of n paired villages: each
+// NewSample builds the directory for a demo of n paired villages: each
 // department has its lead, three people for each of its villages and one spare for a
 // team change; SZ01–SZ04 each also have a reviewer.
-func newSampleDirectory(n int) (*sampleDirectory, error) {
-	if n < minDemoVillages || n > len(sampleVillages) {
-		return nil, &usageError{fmt.Sprintf("demo: --villages %d: want %d–%d", n, minDemoVillages, len(sampleVillages))}
+func NewSample(n int) (*Sample, error) {
+	if n < MinVillages || n > len(sampleVillages) {
+		return nil, fmt.Errorf("demo: %d villages: want %d–%d", n, MinVillages, len(sampleVillages))
 	}
-	s := &sampleDirectory{Departments: sampleDepartments, Paired: n, Leads: map[string]string{}, Staff: map[string][]string{}, names: map[string]string{}}
+	s := &Sample{Departments: sampleDepartments, Paired: n, Leads: map[string]string{}, Staff: map[string][]string{}, names: map[string]string{}}
 	villages := map[string]int{}
 	for i, v := range sampleVillages {
-		sv := sampleVillage{Village: v, Department: pairedWith[i%len(pairedWith)], Kind: baocun.KindSupport}
+		sv := SampleVillage{Village: v, Department: pairedWith[i%len(pairedWith)], Kind: baocun.KindSupport}
 		if sv.Department == "county" {
 			sv.Department = map[string]string{countyQingshan: "QS01", countyBaishui: "BS01"}[v.County]
 		}
@@ -131,12 +131,15 @@ func newSampleDirectory(n int) (*sampleDirectory, error) {
 	return s, nil
 }
 
-// minDemoVillages is enough pairings for each scripted event to have its own.
-const minDemoVillages = 5
+// MinVillages is enough pairings for each scripted event to have its own.
+const MinVillages = 5
 
-func (s *sampleDirectory) name(person string) string { return s.names[person] }
+// MaxVillages is the most villages the sample directory has.
+func MaxVillages() int { return len(sampleVillages) }
 
-func (s *sampleDirectory) department(code string) baocun.Department {
+func (s *Sample) name(person string) string { return s.names[person] }
+
+func (s *Sample) department(code string) baocun.Department {
 	for _, d := range s.Departments {
 		if d.Code == code {
 			return d
@@ -146,7 +149,7 @@ func (s *sampleDirectory) department(code string) baocun.Department {
 }
 
 // person returns a person of the directory.
-func (s *sampleDirectory) person(id string) baocun.Person {
+func (s *Sample) Person(id string) baocun.Person {
 	for _, p := range s.People {
 		if p.ID == id {
 			return p
@@ -155,8 +158,8 @@ func (s *sampleDirectory) person(id string) baocun.Person {
 	return baocun.Person{ID: id}
 }
 
-// departmentsCSV, villagesCSV and peopleCSV are the directory as the import takes it.
-func (s *sampleDirectory) departmentsCSV() string {
+// DepartmentsCSV, VillagesCSV and PeopleCSV are the directory as the import takes it.
+func (s *Sample) DepartmentsCSV() string {
 	var b strings.Builder
 	b.WriteString("code,name,level,county\n")
 	for _, d := range s.Departments {
@@ -165,7 +168,7 @@ func (s *sampleDirectory) departmentsCSV() string {
 	return b.String()
 }
 
-func (s *sampleDirectory) villagesCSV() string {
+func (s *Sample) VillagesCSV() string {
 	var b strings.Builder
 	b.WriteString("code,name,county,township,class,collective_income_wan,population,households\n")
 	for _, v := range s.Villages {
@@ -174,7 +177,7 @@ func (s *sampleDirectory) villagesCSV() string {
 	return b.String()
 }
 
-func (s *sampleDirectory) peopleCSV() string {
+func (s *Sample) PeopleCSV() string {
 	var b strings.Builder
 	b.WriteString("id,name,department_code,title,phone\n")
 	for _, p := range s.People {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -58,7 +58,7 @@ const (
 // are guarded by demo.mu.
 type demoPairing struct {
 	baocun.Pairing
-	village sampleVillage
+	village SampleVillage
 	staff   []string // the three people the department sends
 	spare   string   // who joins in the team change
 	script  scripted
@@ -80,7 +80,7 @@ type demoPairing struct {
 func (d *demo) addPairings(listed []baocun.Pairing) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	villages := map[string]sampleVillage{}
+	villages := map[string]SampleVillage{}
 	for _, v := range d.sample.Villages {
 		villages[v.Code] = v
 	}
@@ -393,7 +393,7 @@ func (d *demo) leadRound(dept string) func(ctx context.Context) error {
 				}
 			}
 			if !visited && reviewing && !today.Before(d.periods[1].Start) {
-				lead := d.sample.person(d.sample.Leads[dept])
+				lead := d.sample.Person(d.sample.Leads[dept])
 				in := baocun.VisitInput{Date: today.Format(time.DateOnly), Visitor: lead.Name, Title: lead.Title,
 					Purpose: "调研村集体经济发展和工作组驻村情况 survey the village economy and the team's residency"}
 				if err := c.RecordVisit(ctx, p.ID, in); err != nil {
