@@ -30,8 +30,10 @@ type newAccount struct {
 // SetUp signs in as admin with password, has an organiser import the sample
 // directory, and creates and signs in the rest of the cast, every account with
 // password: usernames organiser, auditor, reviewer-<person>, lead-<department>,
-// member-<person> and village-<village> (lower case), each role in its department's
-// (or village's) jurisdiction. say, if not nil, is told what was done.
+// member-<person> and village-<village> (lower case). The organiser, the auditor and
+// the reviewers hold their roles city-wide; a lead and a member in their department's
+// jurisdiction, a village in its county. Every department's staff get accounts, not
+// only the teams. say, if not nil, is told what was done.
 func SetUp(ctx context.Context, anon *apiclient.Client, s *Sample, password string, say func(format string, args ...any)) (*Cast, error) {
 	if say == nil {
 		say = func(string, ...any) {}

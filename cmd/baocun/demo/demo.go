@@ -3,7 +3,7 @@
 // poll their inboxes and act on their tasks through the HTTP API (apiclient) until
 // a compressed cycle has run its whole course; then the outcome and the audit
 // verification. The command (cmd/baocun) starts the service it plays against; the
-// end-to-end, fault and benchmark tests use its sample directory.
+// end-to-end, fault, backup and side-door tests use its sample directory and its cast.
 package demo
 
 import (

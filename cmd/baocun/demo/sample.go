@@ -148,7 +148,7 @@ func (s *Sample) department(code string) baocun.Department {
 	return baocun.Department{Code: code}
 }
 
-// person returns a person of the directory.
+// Person returns a person of the directory.
 func (s *Sample) Person(id string) baocun.Person {
 	for _, p := range s.People {
 		if p.ID == id {
@@ -158,7 +158,7 @@ func (s *Sample) Person(id string) baocun.Person {
 	return baocun.Person{ID: id}
 }
 
-// DepartmentsCSV, VillagesCSV and PeopleCSV are the directory as the import takes it.
+// DepartmentsCSV is the departments file as the import takes it.
 func (s *Sample) DepartmentsCSV() string {
 	var b strings.Builder
 	b.WriteString("code,name,level,county\n")
@@ -168,6 +168,7 @@ func (s *Sample) DepartmentsCSV() string {
 	return b.String()
 }
 
+// VillagesCSV is the villages file as the import takes it.
 func (s *Sample) VillagesCSV() string {
 	var b strings.Builder
 	b.WriteString("code,name,county,township,class,collective_income_wan,population,households\n")
@@ -177,6 +178,7 @@ func (s *Sample) VillagesCSV() string {
 	return b.String()
 }
 
+// PeopleCSV is the people file as the import takes it.
 func (s *Sample) PeopleCSV() string {
 	var b strings.Builder
 	b.WriteString("id,name,department_code,title,phone\n")
