@@ -590,6 +590,11 @@ type Change struct {
 	// Commendation is a step of the cycle's commendation.
 	Commendation *CommendationChange `json:"commendation,omitempty"`
 	At           time.Time           `json:"at"` // real time of the change
+	// PairingID and Seq number a step the Pairing workflow committed before it was
+	// written (issue 16): the store writes a pairing's numbered changes in order,
+	// each once, and keeps the highest number written (see Projection).
+	PairingID int64 `json:"pairing_id,omitempty"`
+	Seq       int64 `json:"seq,omitempty"`
 }
 
 // StageChange moves a pairing to a stage (and period).

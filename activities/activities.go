@@ -28,6 +28,7 @@ func Register(r worker.ActivityRegistry, a *Activities) {
 // Store is what the lifecycle's activities need of the application database.
 type Store interface {
 	ApplyChange(ctx context.Context, ch baocun.Change) error
+	ApplyChanges(ctx context.Context, chs []baocun.Change) error
 	CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error)
 	PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error)
 	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
@@ -103,6 +104,24 @@ func (a *Activities) Apply(ctx context.Context, ch baocun.Change) error {
 		}
 	}
 	return nonRetryable(a.Store.ApplyChange(ctx, ch))
+}
+
+// ApplyChanges writes changes in order in one transaction (sqldb's ApplyChanges): the
+// Pairing workflow's steps it committed and has not seen written, then, last, a step
+// of its own. A change with no key is keyed by its workflow run, activity and place.
+func (a *Activities) ApplyChanges(ctx context.Context, chs []baocun.Change) error {
+	info := activity.GetInfo(ctx)
+	for i := range chs {
+		if chs[i].Key == "" {
+			chs[i].Key = fmt.Sprintf("wf:%s/%s/%s#%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, i)
+		}
+		for j := range chs[i].Audit {
+			if chs[i].Audit[j].Key == "" {
+				chs[i].Audit[j].Key = fmt.Sprintf("%s#%d", chs[i].Key, j)
+			}
+		}
+	}
+	return nonRetryable(a.Store.ApplyChanges(ctx, chs))
 }
 
 // CheckinDays counts a pairing's check-in days in [from, to) by member and month.

@@ -394,131 +394,173 @@ func (db *DB) Events(ctx context.Context, pairingID int64) ([]baocun.Event, erro
 // ApplyChange writes a workflow step in one transaction (see baocun.Change). Closing
 // a task that is not open fails it with ECONFLICT and writes nothing.
 func (db *DB) ApplyChange(ctx context.Context, ch baocun.Change) error {
-	at := FormatTime(ch.At)
+	return db.ApplyChanges(ctx, []baocun.Change{ch})
+}
+
+// ApplyChanges writes changes in order in one transaction: all of them or, when one
+// fails, none. A numbered change (Seq) is written only right after the one before it:
+// one numbered past the next is an error that writes nothing, so a pairing's
+// committed steps reach the database in the order its workflow took them.
+func (db *DB) ApplyChanges(ctx context.Context, chs []baocun.Change) error {
 	return db.InTx(ctx, func(tx *Tx) error {
-		if ch.Key != "" {
-			res, err := tx.ExecContext(ctx, "INSERT INTO applied_changes (key, applied_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", ch.Key, at)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return nil // applied before: a retry
-			}
-		}
-		for _, c := range ch.Close {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, outcome = ?, closed_by = ?, closed_at = ? WHERE id = ? AND status = ?`,
-				c.Status, c.Outcome, c.By, at, c.ID, baocun.TaskOpen)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 && !c.IfOpen {
-				return closedTask(ctx, tx, c.ID)
-			}
-		}
-		for _, s := range ch.Stages {
-			// A cancelled pairing stays cancelled.
-			if _, err := tx.ExecContext(ctx, "UPDATE pairings SET stage = ?, period = ? WHERE id = ? AND stage <> ?", s.Stage, s.Period, s.PairingID, baocun.StageCancelled); err != nil {
-				return err
-			}
-		}
-		if t := ch.Team; t != nil {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE pairing_id = ?", t.PairingID); err != nil {
-				return err
-			}
-			for _, m := range t.Members {
-				if _, err := tx.ExecContext(ctx, "INSERT INTO team_members (pairing_id, person_id, leader) VALUES (?, ?, ?)",
-					t.PairingID, m.PersonID, boolInt(m.Leader)); err != nil {
-					return fmt.Errorf("team member %s: %w", m.PersonID, err)
-				}
-			}
-		}
-		// A task never opens on a cancelled pairing (a batch opening first tasks after
-		// an early cancel).
-		for _, t := range ch.Open {
-			if t.PairingID == 0 { // a cycle's own task
-				if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
-					VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '') ON CONFLICT (id) DO NOTHING`,
-					t.ID, t.Kind, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
-					FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at); err != nil {
-					return fmt.Errorf("task %s: %w", t.ID, err)
-				}
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
-				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '' FROM pairings WHERE id = ? AND stage <> ?
-				ON CONFLICT (id) DO NOTHING`,
-				t.ID, t.Kind, t.PairingID, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
-				FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at, t.PairingID, baocun.StageCancelled); err != nil {
-				return fmt.Errorf("task %s: %w", t.ID, err)
-			}
-		}
-		for _, id := range ch.Remind {
-			if _, err := tx.ExecContext(ctx, "UPDATE tasks SET reminded_at = ? WHERE id = ? AND reminded_at = ''", at, id); err != nil {
-				return err
-			}
-		}
-		for _, id := range ch.Escalate {
-			if _, err := tx.ExecContext(ctx, "UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = ''", at, id); err != nil {
-				return err
-			}
-		}
-		for _, e := range ch.Events {
-			if e.At.IsZero() {
-				e.At = ch.At
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.PairingID, FormatTime(e.At), e.ProgrammeAt, e.Actor, e.Kind, e.TaskID, e.Period, string(e.Data)); err != nil {
-				return err
-			}
-		}
-		if r := ch.Result; r != nil {
-			data, err := json.Marshal(r.Result)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO acceptance_results (pairing_id, cycle_id, total, grade, result, new_class, confirmed_by, confirmed_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.PairingID, r.CycleID, r.Result.Total.StringFixed(2), r.Result.Grade, string(data),
-				r.NewClass, r.ConfirmedBy, FormatTime(r.ConfirmedAt)); err != nil {
-				return fmt.Errorf("acceptance result of pairing %d: %w", r.PairingID, err)
-			}
-		}
-		if f := ch.Final; f != nil {
-			if err := finalize(ctx, tx, f); err != nil {
-				return err
-			}
-		}
-		if c := ch.Commendation; c != nil {
-			if err := applyCommendation(ctx, tx, c, ch.At); err != nil {
-				return err
-			}
-		}
-		if c := ch.Cycle; c != nil {
-			// A closed cycle — its commendation published — stays closed.
-			if _, err := tx.ExecContext(ctx, "UPDATE cycles SET status = ? WHERE id = ? AND status <> ?", c.Status, c.ID, baocun.CycleClosed); err != nil {
-				return err
-			}
-			if c.Status == baocun.CycleCancelled {
-				// The cycle's own tasks (its commendation's) end with it.
-				if _, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, closed_by = 'system', closed_at = ? WHERE cycle_id = ? AND pairing_id IS NULL AND status = ?`,
-					baocun.TaskCancelled, at, c.ID, baocun.TaskOpen); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, "UPDATE commendations SET status = ? WHERE cycle_id = ? AND status <> ?",
-					baocun.CommendationCancelled, c.ID, baocun.CommendationPublished); err != nil {
-					return err
-				}
-			}
-		}
-		for i := range ch.Audit {
-			if ch.Audit[i].At.IsZero() {
-				ch.Audit[i].At = ch.At
-			}
-			if err := AppendAuditTx(ctx, tx, &ch.Audit[i]); err != nil {
+		for _, ch := range chs {
+			if err := applyChange(ctx, tx, ch); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// AppliedSeq is the number of the last change of the pairing's workflow written.
+func (db *DB) AppliedSeq(ctx context.Context, pairingID int64) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, "SELECT applied_seq FROM pairings WHERE id = ?", pairingID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, baocun.Errorf(baocun.ENOTFOUND, "结对 %d 不存在 pairing %d not found", pairingID, pairingID)
+	}
+	return n, err
+}
+
+func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
+	at := FormatTime(ch.At)
+	if ch.Key != "" {
+		res, err := tx.ExecContext(ctx, "INSERT INTO applied_changes (key, applied_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", ch.Key, at)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // applied before: a retry
+		}
+	}
+	if ch.Seq > 0 {
+		res, err := tx.ExecContext(ctx, "UPDATE pairings SET applied_seq = ? WHERE id = ? AND applied_seq = ?", ch.Seq, ch.PairingID, ch.Seq-1)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var stored int64
+			if err := tx.QueryRowContext(ctx, "SELECT applied_seq FROM pairings WHERE id = ?", ch.PairingID).Scan(&stored); err != nil {
+				return fmt.Errorf("change %d of pairing %d: %w", ch.Seq, ch.PairingID, err)
+			}
+			return &baocun.Error{Code: baocun.EINTERNAL, Message: fmt.Sprintf(
+				"结对 %d 的第 %d 项变更不能先于第 %d 项写入 change %d of pairing %d cannot be written before change %d (the database holds up to %d)",
+				ch.PairingID, ch.Seq, stored+1, ch.Seq, ch.PairingID, stored+1, stored)}
+		}
+	}
+	for _, c := range ch.Close {
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, outcome = ?, closed_by = ?, closed_at = ? WHERE id = ? AND status = ?`,
+			c.Status, c.Outcome, c.By, at, c.ID, baocun.TaskOpen)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 && !c.IfOpen {
+			return closedTask(ctx, tx, c.ID)
+		}
+	}
+	for _, s := range ch.Stages {
+		// A cancelled pairing stays cancelled.
+		if _, err := tx.ExecContext(ctx, "UPDATE pairings SET stage = ?, period = ? WHERE id = ? AND stage <> ?", s.Stage, s.Period, s.PairingID, baocun.StageCancelled); err != nil {
+			return err
+		}
+	}
+	if t := ch.Team; t != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE pairing_id = ?", t.PairingID); err != nil {
+			return err
+		}
+		for _, m := range t.Members {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO team_members (pairing_id, person_id, leader) VALUES (?, ?, ?)",
+				t.PairingID, m.PersonID, boolInt(m.Leader)); err != nil {
+				return fmt.Errorf("team member %s: %w", m.PersonID, err)
+			}
+		}
+	}
+	// A task never opens on a cancelled pairing (a batch opening first tasks after
+	// an early cancel).
+	for _, t := range ch.Open {
+		if t.PairingID == 0 { // a cycle's own task
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
+				VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '') ON CONFLICT (id) DO NOTHING`,
+				t.ID, t.Kind, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
+				FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at); err != nil {
+				return fmt.Errorf("task %s: %w", t.ID, err)
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '', '' FROM pairings WHERE id = ? AND stage <> ?
+			ON CONFLICT (id) DO NOTHING`,
+			t.ID, t.Kind, t.PairingID, t.CycleID, t.Role, t.Jurisdiction, t.Department, t.Village, t.Period, t.Subject,
+			FormatTime(t.DueAt), t.DueDate, FormatTime(t.RemindAt), baocun.TaskOpen, at, t.PairingID, baocun.StageCancelled); err != nil {
+			return fmt.Errorf("task %s: %w", t.ID, err)
+		}
+	}
+	for _, id := range ch.Remind {
+		if _, err := tx.ExecContext(ctx, "UPDATE tasks SET reminded_at = ? WHERE id = ? AND reminded_at = ''", at, id); err != nil {
+			return err
+		}
+	}
+	for _, id := range ch.Escalate {
+		if _, err := tx.ExecContext(ctx, "UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = ''", at, id); err != nil {
+			return err
+		}
+	}
+	for _, e := range ch.Events {
+		if e.At.IsZero() {
+			e.At = ch.At
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.PairingID, FormatTime(e.At), e.ProgrammeAt, e.Actor, e.Kind, e.TaskID, e.Period, string(e.Data)); err != nil {
+			return err
+		}
+	}
+	if r := ch.Result; r != nil {
+		data, err := json.Marshal(r.Result)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO acceptance_results (pairing_id, cycle_id, total, grade, result, new_class, confirmed_by, confirmed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.PairingID, r.CycleID, r.Result.Total.StringFixed(2), r.Result.Grade, string(data),
+			r.NewClass, r.ConfirmedBy, FormatTime(r.ConfirmedAt)); err != nil {
+			return fmt.Errorf("acceptance result of pairing %d: %w", r.PairingID, err)
+		}
+	}
+	if f := ch.Final; f != nil {
+		if err := finalize(ctx, tx, f); err != nil {
+			return err
+		}
+	}
+	if c := ch.Commendation; c != nil {
+		if err := applyCommendation(ctx, tx, c, ch.At); err != nil {
+			return err
+		}
+	}
+	if c := ch.Cycle; c != nil {
+		// A closed cycle — its commendation published — stays closed.
+		if _, err := tx.ExecContext(ctx, "UPDATE cycles SET status = ? WHERE id = ? AND status <> ?", c.Status, c.ID, baocun.CycleClosed); err != nil {
+			return err
+		}
+		if c.Status == baocun.CycleCancelled {
+			// The cycle's own tasks (its commendation's) end with it.
+			if _, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, closed_by = 'system', closed_at = ? WHERE cycle_id = ? AND pairing_id IS NULL AND status = ?`,
+				baocun.TaskCancelled, at, c.ID, baocun.TaskOpen); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE commendations SET status = ? WHERE cycle_id = ? AND status <> ?",
+				baocun.CommendationCancelled, c.ID, baocun.CommendationPublished); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range ch.Audit {
+		if ch.Audit[i].At.IsZero() {
+			ch.Audit[i].At = ch.At
+		}
+		if err := AppendAuditTx(ctx, tx, &ch.Audit[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func boolInt(b bool) int {

@@ -81,6 +81,73 @@ func TestCycleAndPairings(t *testing.T) {
 	})
 }
 
+// A pairing's numbered changes are written in order, each once, all of a call or
+// none: one ahead of the next is refused and writes nothing; a list starting with
+// changes written already writes only the rest; concurrent writers of overlapping
+// lists (the API's and the workflow's) write each change once.
+func TestApplyChangesInOrder(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		numbered := func(seq int64) baocun.Change {
+			return baocun.Change{At: time.Now(), PairingID: 1, Seq: seq, Key: fmt.Sprintf("pairing-1/change-%d", seq),
+				Events: []baocun.Event{{PairingID: 1, ProgrammeAt: "2027-01-02", Actor: "lead", Kind: fmt.Sprintf("step.%d", seq)}},
+				Audit:  []baocun.AuditEntry{{Actor: "lead", Action: "pairing.step", Key: fmt.Sprintf("pairing-1/change-%d#0", seq)}}}
+		}
+		events := func() int {
+			var n int
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM pairing_events WHERE pairing_id = 1").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		applied := func() int64 {
+			n, err := db.AppliedSeq(ctx, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if err := db.ApplyChanges(ctx, []baocun.Change{numbered(2)}); baocun.ErrorCode(err) != baocun.EINTERNAL || !strings.Contains(err.Error(), "change 2 of pairing 1 cannot be written before change 1") {
+			t.Fatalf("change 2 first: %v, want refused naming change 1", err)
+		}
+		if err := db.ApplyChanges(ctx, []baocun.Change{numbered(1), numbered(3)}); err == nil {
+			t.Fatal("1 then 3: want refused")
+		}
+		if n, a := events(), applied(); n != 0 || a != 0 {
+			t.Fatalf("after refusals: %d events, applied %d; want nothing written", n, a)
+		}
+		if err := db.ApplyChanges(ctx, []baocun.Change{numbered(1), numbered(2)}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				list := []baocun.Change{numbered(1), numbered(2), numbered(3)}
+				if i%2 == 1 {
+					list = append(list, numbered(4))
+				}
+				errs[i] = db.ApplyChanges(ctx, list)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}
+		if n, a := events(), applied(); n != 4 || a != 4 {
+			t.Fatalf("%d events, applied %d; want each of 4 changes once", n, a)
+		}
+		if _, err := db.AppliedSeq(ctx, 99); baocun.ErrorCode(err) != baocun.ENOTFOUND {
+			t.Fatalf("a pairing that does not exist: %v", err)
+		}
+	})
+}
+
 // Closing a task that is not open refuses the whole change; a keyed change applies
 // once; of many concurrent decisions of one task exactly one wins.
 func TestApplyChange(t *testing.T) {

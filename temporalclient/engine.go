@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -19,11 +20,21 @@ import (
 
 // Engine is baocun.Engine on a Temporal client.
 type Engine struct {
-	c client.Client
+	c     client.Client
+	store Store
 }
 
-// New returns the engine on c (serve's client signs every step: cmd/baocun).
-func New(c client.Client) *Engine { return &Engine{c: c} }
+// Store is where a step's committed changes are written: the application database.
+type Store interface {
+	// AppliedSeq is the number of the pairing's last change written.
+	AppliedSeq(ctx context.Context, pairingID int64) (int64, error)
+	// ApplyChanges writes changes in order in one transaction, each once.
+	ApplyChanges(ctx context.Context, chs []baocun.Change) error
+}
+
+// New returns the engine on c (serve's client signs every step: cmd/baocun), writing
+// the pairings' committed steps to store.
+func New(c client.Client, store Store) *Engine { return &Engine{c: c, store: store} }
 
 var _ baocun.Engine = (*Engine)(nil)
 
@@ -73,6 +84,15 @@ func (e *Engine) Step(ctx context.Context, st baocun.Step) (baocun.StepResult, e
 	if !ok {
 		return baocun.StepResult{}, fmt.Errorf("temporalclient: no Update takes a %q step", st.Kind)
 	}
+	if ps, ok := arg.(workflows.Step); ok {
+		// The workflow forgets the changes the database holds.
+		applied, err := e.store.AppliedSeq(ctx, st.Pairing)
+		if err != nil {
+			return baocun.StepResult{}, err
+		}
+		ps.Applied = applied
+		arg = ps
+	}
 	keys := st.Keys
 	if len(keys) == 0 {
 		keys = []string{""} // Temporal picks an ID: a new step
@@ -98,7 +118,30 @@ func (e *Engine) Step(ctx context.Context, st baocun.Step) (baocun.StepResult, e
 	if err != nil {
 		return baocun.StepResult{}, engineError(err)
 	}
+	if err := e.write(ctx, res.Changes); err != nil {
+		return baocun.StepResult{}, err
+	}
 	return res.Result(), nil
+}
+
+// writeTimeout bounds a step's write after its workflow committed it.
+const writeTimeout = 30 * time.Second
+
+// write writes a step's committed changes before the step is answered, so whoever
+// is told it was taken reads it at once (read-your-writes), even if the caller has
+// gone. A write that fails leaves the step committed and unanswered: the caller's
+// repeat under its key writes it, and the workflow writes it itself after a quiet
+// spell (workflows.flushAfter).
+func (e *Engine) write(ctx context.Context, chs []baocun.Change) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := e.store.ApplyChanges(wctx, chs); err != nil {
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "步骤已受理，但尚未写入数据库：请用同一 Idempotency-Key 重试 The step was taken but not yet written: send it again under the same Idempotency-Key.", Err: err}
+	}
+	return nil
 }
 
 // engineError turns what Temporal said into the module's Error: a step refused by

@@ -3,6 +3,9 @@ package temporalclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,23 +23,67 @@ import (
 // stepStub stands in for a pairing's workflow: its decision handler, answering
 // through workflows.Answered as every step handler does, refuses its first step
 // after accepting it (as a step that another got to first is refused) and takes
-// every later one.
+// every later one, answering with its committed change numbered as it was taken.
+// The "applied" query is what the last step said the database held.
 func stepStub(ctx workflow.Context) error {
 	calls, taken := 0, 0
+	var applied int64 = -1
 	if err := workflow.SetQueryHandler(ctx, "taken", func() (int, error) { return taken, nil }); err != nil {
 		return err
 	}
+	if err := workflow.SetQueryHandler(ctx, "applied", func() (int64, error) { return applied, nil }); err != nil {
+		return err
+	}
 	handle := func(ctx workflow.Context, st workflows.Step) (workflows.StepResult, error) {
+		applied = st.Applied
 		if calls++; calls == 1 {
 			return workflows.StepResult{}, temporal.NewNonRetryableApplicationError("正在处理 being decided by someone else", baocun.ECONFLICT, nil)
 		}
 		taken++
-		return workflows.StepResult{Stage: string(baocun.StageReviews), Closed: []string{st.Decision.TaskID}}, nil
+		ch := baocun.Change{PairingID: 1, Seq: int64(taken), Key: fmt.Sprintf("c%d", taken)}
+		return workflows.StepResult{Stage: string(baocun.StageReviews), Closed: []string{st.Decision.TaskID}, Changes: []baocun.Change{ch}}, nil
 	}
 	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateDecideReview, workflows.Answered(handle, func(st workflows.Step) string { return st.Audit.RequestID })); err != nil {
 		return err
 	}
 	return workflow.Await(ctx, func() bool { return false })
+}
+
+// store is the application database as the engine sees it: what was written, in
+// order, and a failure to give.
+type store struct {
+	mu      sync.Mutex
+	applied int64
+	written []string
+	fail    error
+}
+
+func (s *store) AppliedSeq(context.Context, int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied, nil
+}
+
+func (s *store) ApplyChanges(_ context.Context, chs []baocun.Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	for _, ch := range chs {
+		if ch.Seq <= s.applied {
+			continue
+		}
+		s.applied = ch.Seq
+		s.written = append(s.written, ch.Key)
+	}
+	return nil
+}
+
+func (s *store) keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.written)
 }
 
 // A step's keys are Update IDs: an attempt refused for one request is tried again
@@ -70,7 +117,8 @@ func TestStepKeys(t *testing.T) {
 		}
 		return n
 	}
-	e := temporalclient.New(c)
+	db := &store{}
+	e := temporalclient.New(c, db)
 	step := func(request string, keys ...string) baocun.Step {
 		return baocun.Step{Kind: baocun.StepDecideReview, Pairing: 1, Actor: "rev", Keys: keys,
 			Audit: baocun.AuditEntry{RequestID: request}, Decision: &baocun.DecisionInput{TaskID: "1-7", Outcome: baocun.OutcomeApprove}}
@@ -94,8 +142,28 @@ func TestStepKeys(t *testing.T) {
 			t.Fatalf("a repeat from %s: %+v, %v, %d taken; want r2's answer, still 1 taken", r, again, err, taken())
 		}
 	}
+	if got := db.keys(); !slices.Equal(got, []string{"c1"}) {
+		t.Fatalf("written %v, want the taken step's change once", got)
+	}
 	if res, err := e.Step(ctx, step("r4")); err != nil || res.Request != "r4" || taken() != 2 {
 		t.Fatalf("no keys: %+v, %v, %d taken; want a new step", res, err, taken())
+	}
+	if got, n := db.keys(), queryInt(t, c, "applied"); !slices.Equal(got, []string{"c1", "c2"}) || n != 1 {
+		t.Fatalf("written %v, the step told the database held %d; want c1 c2 and 1", got, n)
+	}
+	// A step whose write fails was taken but is not answered as taken; its repeat
+	// under the same key writes it, and takes nothing more.
+	db.mu.Lock()
+	db.fail = errors.New("database is locked")
+	db.mu.Unlock()
+	if _, err := e.Step(ctx, step("r6", "w")); baocun.ErrorCode(err) != baocun.EUNAVAILABLE || taken() != 3 || len(db.keys()) != 2 {
+		t.Fatalf("a failed write: %v, %d taken, written %v; want unavailable, taken, not written", err, taken(), db.keys())
+	}
+	db.mu.Lock()
+	db.fail = nil
+	db.mu.Unlock()
+	if res, err := e.Step(ctx, step("r6", "w")); err != nil || res.Request != "r6" || taken() != 3 || !slices.Equal(db.keys(), []string{"c1", "c2", "c3"}) {
+		t.Fatalf("its repeat: %+v, %v, %d taken, written %v; want it written, nothing more taken", res, err, taken(), db.keys())
 	}
 	st := step("r5")
 	st.Pairing = 2
@@ -107,6 +175,19 @@ func TestStepKeys(t *testing.T) {
 	}
 }
 
+func queryInt(t *testing.T, c client.Client, name string) int64 {
+	t.Helper()
+	v, err := c.QueryWorkflow(context.Background(), workflows.PairingWorkflowID(1), "", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := v.Get(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // StartCycle starts the Cycle workflow once: a second start, as by another instance
 // or a resumed launch, changes nothing and is not an error; HasCycle tells.
 func TestStartCycle(t *testing.T) {
@@ -114,7 +195,7 @@ func TestStartCycle(t *testing.T) {
 	c := ts.GetDefaultClient()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e := temporalclient.New(c)
+	e := temporalclient.New(c, &store{})
 	if has, err := e.HasCycle(ctx, 7); err != nil || has {
 		t.Fatalf("before the start: %v, %v", has, err)
 	}

@@ -48,7 +48,7 @@ const password = "correct-horse-battery"
 func newFixture(t testing.TB, dsn string) *fixture {
 	t.Helper()
 	fake := baocuntest.New()
-	f := newFixtureOn(t, dsn, fake)
+	f := newFixtureOn(t, dsn, func(*sqldb.DB) baocun.Engine { return fake })
 	f.fake = fake
 	return f
 }
@@ -59,12 +59,12 @@ func newTemporalFixture(t testing.TB, dsn string) *fixture {
 	t.Helper()
 	ts := temporaltest.NewServer()
 	t.Cleanup(ts.Stop)
-	f := newFixtureOn(t, dsn, temporalclient.New(ts.GetDefaultClient()))
+	f := newFixtureOn(t, dsn, func(db *sqldb.DB) baocun.Engine { return temporalclient.New(ts.GetDefaultClient(), db) })
 	f.temporal = ts.GetDefaultClient()
 	return f
 }
 
-func newFixtureOn(t testing.TB, dsn string, engine baocun.Engine) *fixture {
+func newFixtureOn(t testing.TB, dsn string, engine func(*sqldb.DB) baocun.Engine) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db := sqldbtest.Open(t, dsn)
@@ -91,7 +91,7 @@ func newFixtureOn(t testing.TB, dsn string, engine baocun.Engine) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db), engine: engine}
+	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db), engine: engine(db)}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -173,8 +173,11 @@ func (r *pairingRun) score(ctx workflow.Context, st Step) (StepResult, error) {
 		// The records as they stand now, the last year's evaluation and report
 		// included; the sheet's task is held while they are read.
 		r.busy[t.ID] = true
-		actx := workflow.WithActivityOptions(ctx, activityOptions)
-		err := workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs)
+		err := r.writeUnwritten(ctx) // the records read are the database's
+		if err == nil {
+			actx := workflow.WithActivityOptions(ctx, activityOptions)
+			err = workflow.ExecuteActivity(actx, (*activities.Activities).Objective, r.s.Pairing.ID).Get(ctx, &inputs)
+		}
 		delete(r.busy, t.ID)
 		if err != nil {
 			return StepResult{}, err

@@ -464,8 +464,10 @@ func openKinds(f *fixture, pid int64) []baocun.TaskKind {
 }
 
 // slowApply makes the Apply of the changes match selects take two hours (a write in
-// flight across a deadline), and every other Apply the real one.
+// flight across a deadline), and every other Apply the real one. Only a released
+// run writes a person's step before committing it, so it pins the run to that.
 func slowApply(r *run, match func(baocun.Change) bool) {
+	r.released()
 	r.env.OnActivity(r.f.acts.Apply, mock.Anything, mock.MatchedBy(match)).
 		Return(func(ctx context.Context, ch baocun.Change) error { return r.f.acts.Apply(ctx, ch) }).After(2 * time.Hour)
 	r.env.OnActivity(r.f.acts.Apply, mock.Anything, mock.Anything).

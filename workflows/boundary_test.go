@@ -56,6 +56,9 @@ func TestEveryStepReachesItsUpdate(t *testing.T) {
 		}
 		p := reflect.ValueOf(arg)
 		for i := range p.NumField() {
+			if p.Type().Field(i).Name == "Applied" {
+				continue // the engine's, not the API's: what the database holds (temporalclient)
+			}
 			if p.Field(i).IsZero() {
 				t.Errorf("%s: %s.%s is not filled from the step", k, p.Type().Name(), p.Type().Field(i).Name)
 			}

@@ -44,7 +44,7 @@ func TestCycleFanOutAndCancel(t *testing.T) {
 				started[info.WorkflowType.Name] = append(started[info.WorkflowType.Name], info.WorkflowExecution.ID)
 			})
 			first := f.pairings[0]
-			nom := &updateCallbacks{}
+			nom := f.api()
 			env.RegisterDelayedCallback(func() {
 				// A pairing's workflow takes its steps under its own id.
 				if err := env.UpdateWorkflowByID(workflows.PairingWorkflowID(first.ID), workflows.UpdateNominateTeam, "nominate", nom,

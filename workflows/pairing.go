@@ -68,6 +68,9 @@ type Step struct {
 	Reason         string                      `json:"reason,omitempty"` // cancel
 	// Names of the people the input names, from the directory, for the timeline.
 	Names map[string]string `json:"names,omitempty"`
+	// Applied is the number of the pairing's last change the database held when the
+	// API sent the step (see PairingState.Unwritten): the workflow forgets those.
+	Applied int64 `json:"applied,omitempty"`
 }
 
 // StepResult is what a step did.
@@ -79,6 +82,9 @@ type StepResult struct {
 	// Request is the ID of the HTTP request whose step this is: a request repeated
 	// under its Idempotency-Key gets the first one's answer, and this tells them apart.
 	Request string `json:"request_id,omitempty"`
+	// Changes are the pairing's committed changes the database may not hold yet, in
+	// order, this step's last: the API writes them before it answers.
+	Changes []baocun.Change `json:"changes,omitempty"`
 }
 
 func (st Step) request() string { return st.Audit.RequestID }
@@ -127,6 +133,11 @@ type PairingState struct {
 	Acceptance *AcceptanceState `json:"acceptance,omitempty"`
 	Cancelled  bool             `json:"cancelled,omitempty"`
 	CancelNote string           `json:"cancel_note,omitempty"`
+	// Changes is the number of the last change a person's step committed, and
+	// Unwritten the committed changes not yet known to be in the database, in order
+	// (docs/DESIGN.md "A step's write").
+	Changes   int64           `json:"changes,omitempty"`
+	Unwritten []baocun.Change `json:"unwritten,omitempty"`
 }
 
 // NewPairingState is a pairing's state at launch, with its first task (the team
@@ -228,6 +239,13 @@ type pairingRun struct {
 	// cancelling is set while a cancel Update writes: every other step is refused,
 	// and the workflow's own next step waits for it.
 	cancelling bool
+	// committing: a person's step is committed by the workflow at once and written by
+	// the API after (runs from issue 16 on); otherwise the step's handler writes it
+	// through an activity first (runs of v0.1.0, replayed as they ran).
+	committing bool
+	// writing counts the workflow's own writes in flight (committing runs): a
+	// person's step waits for them, as they write the unwritten changes first.
+	writing int
 }
 
 // closing reports whether the pairing is moving to acceptance.
@@ -252,6 +270,10 @@ func (r *pairingRun) systemStep(ctx workflow.Context, fn func() error) (bool, er
 	return true, fn()
 }
 
+// CommitFirst is the change ID (workflow.GetVersion) of committing runs: a person's
+// step is committed by the workflow in one workflow task and written by the API.
+const CommitFirst = "commit-first"
+
 // requestingChange is the busy key of a team change request being written: a second
 // request sent at the same moment is refused.
 const requestingChange = "team-change"
@@ -261,8 +283,12 @@ const requestingChange = "team-change"
 // reporting period.
 func Pairing(ctx workflow.Context, s PairingState) error {
 	r := &pairingRun{s: &s, watchers: newWatchers(), busy: map[string]bool{}}
+	r.committing = workflow.GetVersion(ctx, CommitFirst, workflow.DefaultVersion, 1) == 1
 	if err := r.register(ctx); err != nil {
 		return err
+	}
+	if r.committing {
+		workflow.Go(ctx, r.flusher)
 	}
 	for _, t := range s.Tasks {
 		r.watch(ctx, t)
@@ -350,7 +376,9 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 			}
 			// A new period: start a fresh history, carrying the state, once every
 			// handler has finished (a cancel among them ends the pairing instead).
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.watchers.idle() }); err != nil {
+			if err := workflow.Await(ctx, func() bool {
+				return workflow.AllHandlersFinished(ctx) && r.watchers.idle() && r.writing == 0
+			}); err != nil {
 				return r.cancelledByCycle(ctx)
 			}
 			if s.Stage == baocun.StageReviews {
@@ -413,8 +441,88 @@ func (r *pairingRun) systemAudit(action, summary string) baocun.AuditEntry {
 }
 
 // apply writes ch through the activity; the caller commits its state only after.
+// In a committing run the changes still unwritten are written first, in the same
+// transaction, and people's steps wait until it is done.
 func (r *pairingRun) apply(ctx workflow.Context, ch baocun.Change) error {
-	return applyChange(ctx, ch)
+	if !r.committing {
+		return applyChange(ctx, ch)
+	}
+	return r.write(ctx, append(slices.Clone(r.s.Unwritten), ch), false)
+}
+
+// write writes the changes in order, in one transaction, through the activity (or a
+// local one), then forgets the unwritten changes among them.
+func (r *pairingRun) write(ctx workflow.Context, chs []baocun.Change, local bool) error {
+	r.writing++
+	defer func() { r.writing-- }()
+	var f workflow.Future
+	if local {
+		f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localWriteOptions), (*activities.Activities).ApplyChanges, chs)
+	} else {
+		f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), (*activities.Activities).ApplyChanges, chs)
+	}
+	if err := f.Get(ctx, nil); err != nil {
+		return err
+	}
+	var last int64
+	for _, ch := range chs {
+		last = max(last, ch.Seq)
+	}
+	r.forget(last)
+	return nil
+}
+
+// forget drops the unwritten changes numbered up to n: the database holds them.
+func (r *pairingRun) forget(n int64) {
+	r.s.Unwritten = slices.DeleteFunc(r.s.Unwritten, func(ch baocun.Change) bool { return ch.Seq <= n })
+}
+
+// writeUnwritten writes the changes still unwritten, if any: before the workflow
+// reads its own records (the objective inputs) or ends.
+func (r *pairingRun) writeUnwritten(ctx workflow.Context) error {
+	if !r.committing || len(r.s.Unwritten) == 0 {
+		return nil
+	}
+	return r.write(ctx, slices.Clone(r.s.Unwritten), false)
+}
+
+// flushAfter is how long a committed change may wait for the API to write it, after
+// the pairing's last step, before the workflow writes it itself: the API answers a
+// step only once it is written, so this is for an API that failed between the two
+// (its process killed, its database unreachable). Each burst of steps costs one
+// timer and one local activity, not one per step.
+const flushAfter = 30 * time.Second
+
+var localWriteOptions = workflow.LocalActivityOptions{
+	ScheduleToCloseTimeout: 30 * time.Second,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 5 * time.Second},
+}
+
+// flusher writes the unwritten changes once the pairing has been quiet for
+// flushAfter (a committing run's own coroutine).
+func (r *pairingRun) flusher(ctx workflow.Context) {
+	last := func() int64 {
+		if n := len(r.s.Unwritten); n > 0 {
+			return r.s.Unwritten[n-1].Seq
+		}
+		return 0
+	}
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(r.s.Unwritten) > 0 }); err != nil {
+			return
+		}
+		seen := last()
+		moved, err := workflow.AwaitWithTimeout(ctx, flushAfter, func() bool { return last() != seen })
+		if err != nil {
+			return
+		}
+		if moved || r.writing > 0 {
+			continue // more steps came, or a write of the workflow's own takes them
+		}
+		if err := r.write(ctx, slices.Clone(r.s.Unwritten), true); err != nil {
+			workflow.GetLogger(ctx).Warn("writing committed changes failed; tried again after the next quiet spell", "error", err)
+		}
+	}
 }
 
 var activityOptions = workflow.ActivityOptions{
@@ -500,15 +608,19 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 			validate = func(_ time.Time, st Step) error { return check(st) }
 		}
 		// A step on a task still being opened waits until it is committed, then is
-		// checked again: its validator saw the state without that step's commit.
+		// checked again: its validator saw the state without that step's commit. In a
+		// committing run a step also waits for the workflow's own write in flight.
 		run := func(ctx workflow.Context, st Step) (StepResult, error) {
-			if len(r.opening) > 0 {
-				if err := workflow.Await(ctx, func() bool { return len(r.opening) == 0 }); err != nil {
+			if len(r.opening) > 0 || r.writing > 0 {
+				if err := workflow.Await(ctx, func() bool { return len(r.opening) == 0 && r.writing == 0 }); err != nil {
 					return StepResult{}, err
 				}
 				if err := validate(workflow.Now(ctx), st); err != nil {
 					return StepResult{}, err
 				}
+			}
+			if r.committing {
+				r.forget(st.Applied)
 			}
 			return handle(ctx, st)
 		}
@@ -602,6 +714,9 @@ func (r *pairingRun) validateNominate(st Step) error {
 // and only then commits the state (commit), so a failed write leaves the state as
 // it was.
 func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build func(real, prog time.Time, ch *baocun.Change) func()) (StepResult, error) {
+	if r.committing {
+		return r.commit(ctx, st, closes, build)
+	}
 	for _, id := range closes {
 		if _, err := r.claim(id, ""); err != nil {
 			return StepResult{}, err
@@ -651,6 +766,62 @@ func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build 
 		res.Opened = append(res.Opened, t.ID)
 	}
 	res.Stage, res.Period = string(r.s.Stage), r.s.Period
+	return res, nil
+}
+
+// commit is step in a committing run: it checks the tasks the step closes, builds
+// its change and commits it to the state at once, with no write and so no yield in
+// between; the change is numbered and kept as unwritten, and the answer carries every
+// unwritten change for the API to write before it answers (docs/DESIGN.md).
+func (r *pairingRun) commit(ctx workflow.Context, st Step, closes []string, build func(real, prog time.Time, ch *baocun.Change) func()) (StepResult, error) {
+	if r.writing > 0 {
+		// The handler waited for something else (the objective inputs' read) and a
+		// write of the workflow's own began meanwhile: it goes first.
+		if err := workflow.Await(ctx, func() bool { return r.writing == 0 }); err != nil {
+			return StepResult{}, err
+		}
+	}
+	for _, id := range closes {
+		if _, err := r.claim(id, ""); err != nil {
+			return StepResult{}, err
+		}
+	}
+	real, prog := r.now(ctx)
+	ch := baocun.Change{At: real}
+	for _, id := range closes {
+		outcome := baocun.OutcomeSubmitted
+		if st.Decision != nil && st.Decision.TaskID == id {
+			outcome = st.Decision.Outcome
+		}
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: id, Status: baocun.TaskDone, Outcome: outcome, By: st.Actor})
+	}
+	commit := build(real, prog, &ch)
+	if st.Audit.Action != "" {
+		a := st.Audit
+		a.At = real
+		ch.Audit = append(ch.Audit, a)
+	}
+	r.s.Changes++
+	ch.PairingID, ch.Seq = r.s.Pairing.ID, r.s.Changes
+	ch.Key = fmt.Sprintf("pairing-%d/change-%d", ch.PairingID, ch.Seq)
+	for i := range ch.Audit {
+		ch.Audit[i].Key = fmt.Sprintf("%s#%d", ch.Key, i)
+	}
+	res := StepResult{}
+	for _, id := range closes {
+		r.close(id)
+		res.Closed = append(res.Closed, id)
+	}
+	if commit != nil {
+		commit()
+	}
+	r.open(ctx, ch.Open...)
+	for _, t := range ch.Open {
+		res.Opened = append(res.Opened, t.ID)
+	}
+	r.s.Unwritten = append(r.s.Unwritten, ch)
+	res.Stage, res.Period = string(r.s.Stage), r.s.Period
+	res.Changes = slices.Clone(r.s.Unwritten)
 	return res, nil
 }
 
@@ -1081,7 +1252,10 @@ func (r *pairingRun) finish(ctx workflow.Context) error {
 	// In a fixed order: cancelling a timer is a command, and commands must replay
 	// in the order they were first made.
 	r.watchers.stopAll()
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.watchers.idle() })
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.watchers.idle() }); err != nil {
+		return err
+	}
+	return r.writeUnwritten(ctx)
 }
 
 // toAcceptance hands the pairing to acceptance: tasks of earlier stages that are

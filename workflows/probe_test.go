@@ -1,11 +1,13 @@
 package workflows_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
+	"baocun"
 	"baocun/workflows"
 )
 
@@ -14,11 +16,21 @@ type updateCallbacks struct {
 	accepted, rejected bool
 	err                error
 	result             any
+	// write, if set, writes a completed step's committed changes, as the API does;
+	// its failure is the step's error.
+	write func([]baocun.Change) error
 }
 
-func (c *updateCallbacks) Accept()                 { c.accepted = true }
-func (c *updateCallbacks) Reject(err error)        { c.rejected, c.err = true, err }
-func (c *updateCallbacks) Complete(r any, e error) { c.result, c.err = r, e }
+func (c *updateCallbacks) Accept()          { c.accepted = true }
+func (c *updateCallbacks) Reject(err error) { c.rejected, c.err = true, err }
+func (c *updateCallbacks) Complete(r any, e error) {
+	c.result, c.err = r, e
+	if res, ok := r.(workflows.StepResult); ok && e == nil && c.write != nil && len(res.Changes) > 0 {
+		if err := c.write(res.Changes); err != nil {
+			c.err = fmt.Errorf("the API's write: %w", err)
+		}
+	}
+}
 
 func TestProbeWaitsForTimerAndAck(t *testing.T) {
 	tests := []struct {

@@ -5,6 +5,7 @@ package workflows_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -135,10 +136,19 @@ func (r *recording) try(update string, st workflows.Step) error {
 	if st.Actor == "" {
 		st.Actor = "recorder"
 	}
+	applied, err := r.db.AppliedSeq(r.ctx, 1)
+	if err != nil {
+		return err
+	}
+	st.Applied = applied
 	h, err := r.c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{WorkflowID: r.pid, UpdateName: update, Args: []any{st},
 		WaitForStage: client.WorkflowUpdateStageCompleted})
+	var res workflows.StepResult
 	if err == nil {
-		err = h.Get(r.ctx, nil)
+		err = h.Get(r.ctx, &res)
+	}
+	if err == nil {
+		err = r.db.ApplyChanges(r.ctx, res.Changes) // as the API does
 	}
 	return err
 }
@@ -378,9 +388,14 @@ func (r *recording) await(what string, cond func() bool) {
 	}
 }
 
+// recordVersion is the directory of testdata the recordings go to: the version
+// whose histories they are. Each release's histories stay, and replay, for ever.
+const recordVersion = "v0.2.0-dev"
+
 // record writes a workflow's history to file; an existing file is never replaced
 // (a replay that fails wants a workflow.GetVersion, not a new recording).
 func record(t *testing.T, c client.Client, id, runID, file string) {
+	file = filepath.Join(filepath.Dir(file), recordVersion, filepath.Base(file))
 	if _, err := os.Stat(file); err == nil {
 		t.Logf("%s exists: kept", file)
 		return

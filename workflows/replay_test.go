@@ -14,7 +14,7 @@ import (
 // code: a change that would break a running workflow fails here. Histories are
 // recorded by `go test -tags record -run TestRecord ./workflows/` (record_test.go).
 func TestReplay(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
+	files, err := filepath.Glob("testdata/*/*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal("no recorded histories in testdata/")
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
 			// With the worker's guard, as serve runs them: it checks Updates as they
 			// arrive and never on replay, so unsigned histories replay unchanged.
 			key, err := workflows.NewStepKey(make([]byte, workflows.StepKeyBytes))

@@ -149,7 +149,7 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc)}))
+	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc, db)}))
 	b.Cleanup(srv.Close)
 	org, err := apiclient.New(srv.URL, &http.Client{}).SignIn(ctx, "org", "launch-bench-password")
 	if err != nil {

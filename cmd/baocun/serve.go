@@ -491,7 +491,7 @@ func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout i
 		return fmt.Errorf("start worker on task queue %q: %w", baocun.TaskQueue, err)
 	}
 	d.stops = append(d.stops, w.Stop)
-	d.engine = temporalclient.New(signed)
+	d.engine = temporalclient.New(signed, db)
 	resumeCycles(ctx, db, d.engine, d.auditLog, log, time.Now(), "at start-up")
 	d.stops = append(d.stops, every(resumeCyclesEvery, func(ctx context.Context) {
 		resumeCycles(ctx, db, d.engine, d.auditLog, log, time.Now().Add(-web.LaunchGrace), "by the periodic check")

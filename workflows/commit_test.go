@@ -1,0 +1,156 @@
+package workflows_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"baocun"
+	"baocun/workflows"
+)
+
+// Committing runs (issue 16): a person's step is committed by the workflow in its
+// Update and written by the API after; what the API did not write, the workflow
+// writes itself.
+
+// unwritten sends a step whose API never writes it: its process died after the
+// workflow answered.
+func (r *run) unwritten(at time.Duration, name string, step func() workflows.Step) *sent {
+	r.n++
+	s := &sent{name: name, cb: &updateCallbacks{}, at: at}
+	r.env.RegisterDelayedCallback(func() {
+		st := step()
+		st.Applied = r.f.applied(r.p.ID)
+		r.env.UpdateWorkflow(name, "unwritten-"+name, s.cb, st)
+	}, at)
+	r.ok = append(r.ok, s)
+	return s
+}
+
+// count is how many events of kind the pairing's timeline holds.
+func (f *fixture) count(pairing int64, kind string) int {
+	n := 0
+	for _, k := range f.eventKinds(pairing) {
+		if k == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// A step the API never wrote is in the database once the pairing has been quiet for
+// a while, written by the workflow, once; the next step's answer carries it, before
+// its own, for the API to write in order.
+func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	var report1 string
+	r.at(inReviews-time.Minute, func() { report1 = r.open(baocun.TaskSubmitReport, 1) })
+	lost := r.unwritten(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
+	r.at(inReviews+time.Second, func() {
+		if st := r.state(); len(st.Unwritten) != 1 || st.Unwritten[0].Seq != st.Changes {
+			t.Errorf("unwritten %+v (changes %d), want the report's change", st.Unwritten, st.Changes)
+		}
+		if ta := f.task(report1); ta.Status != baocun.TaskOpen {
+			t.Errorf("the report's task is %s in the database before anyone wrote it", ta.Status)
+		}
+	})
+	r.at(inReviews+time.Minute, func() {
+		if ta := f.task(report1); ta.Status != baocun.TaskDone {
+			t.Errorf("a minute after the step: its task is %s, want done (written by the workflow)", ta.Status)
+		}
+		if n := f.count(r.p.ID, "report.submitted"); n != 1 {
+			t.Errorf("report.submitted %d times, want once", n)
+		}
+		if st := r.state(); len(st.Unwritten) != 0 {
+			t.Errorf("unwritten after the workflow's write: %+v", st.Unwritten)
+		}
+		r.agrees()
+	})
+	// Two steps in a row, the first not written by its API: the second's answer
+	// carries both, in order, and its API's write takes them both.
+	r.unwritten(inReviews+2*time.Minute, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	// The database lacks the task (nobody's inbox shows it yet); its id is the workflow's.
+	decided := r.must(inReviews+2*time.Minute+time.Second, workflows.UpdateDecideTeam, func() workflows.Step {
+		i := slices.IndexFunc(r.state().Tasks, func(t baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange })
+		if i < 0 {
+			t.Fatal("no team change task in the workflow")
+		}
+		return decision(r.state().Tasks[i].ID, baocun.OutcomeReturn, "再议")()
+	})
+	r.at(inReviews+2*time.Minute+2*time.Second, func() {
+		chs := decided.result().Changes
+		if len(chs) != 2 || chs[0].Seq+1 != chs[1].Seq || chs[1].Seq != r.state().Changes {
+			t.Errorf("the second step's answer carries %d changes, want the unwritten one and its own, in order", len(chs))
+		}
+		r.agrees()
+		if n := f.count(r.p.ID, "team_change.requested"); n != 1 {
+			t.Errorf("team_change.requested %d times, want once", n)
+		}
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v, want cancelled by the last check", err)
+	}
+	if lost.result().Changes[0].Key == "" {
+		t.Error("a committed change has no key: a repeat would write it twice")
+	}
+}
+
+// A step written by its API is forgotten by the workflow once the next step tells it
+// the database holds it: answers carry only what the database may lack.
+func TestWrittenStepsAreForgotten(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	last := r.must(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
+	r.at(inReviews+time.Second, func() {
+		st := r.state()
+		if chs := last.result().Changes; len(chs) != 1 || chs[0].Seq != st.Changes {
+			t.Errorf("the last step's answer carries %d changes, want its own only", len(chs))
+		}
+		if len(st.Unwritten) != 1 {
+			t.Errorf("unwritten %d, want only the last step's (no later step has said it is written)", len(st.Unwritten))
+		}
+		if got, want := f.applied(r.p.ID), st.Changes; got != want {
+			t.Errorf("the database holds changes up to %d, want %d", got, want)
+		}
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v, want cancelled by the last check", err)
+	}
+}
+
+// The workflow's own write (a period's end) writes the unwritten steps first: the
+// report filed just before the period ends, never written by its API, is done in
+// the database, not expired under it.
+func TestOwnWriteWritesUnwrittenStepsFirst(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	end := since("2027-04-01", 0)
+	var report1 string
+	r.at(end-time.Hour, func() { report1 = r.open(baocun.TaskSubmitReport, 1) })
+	r.unwritten(end-10*time.Second, workflows.UpdateSubmitReport, report(1, "1"))
+	// The period's end is the run's last step: it continues as new, carrying the state.
+	var can *workflow.ContinueAsNewError
+	if err := r.exec(s0); !errors.As(err, &can) {
+		t.Fatalf("workflow: %v, want it to continue as new at the period's end", err)
+	}
+	if ta := f.task(report1); ta.Status != baocun.TaskDone {
+		t.Errorf("the report's task is %s after the period's end, want done", ta.Status)
+	}
+	if p := f.pairing(r.p.ID); p.Period != 2 {
+		t.Errorf("period %d, want 2", p.Period)
+	}
+	kinds := f.eventKinds(r.p.ID)
+	if i, j := slices.Index(kinds, "report.submitted"), slices.Index(kinds, "period.ended"); i < 0 || j < i {
+		t.Errorf("timeline %v: want the report before the period's end", kinds)
+	}
+}
