@@ -5,8 +5,10 @@
 //
 // The database is the only source of truth. Every decision first checks the
 // database's policy version (one indexed read) and reloads when another instance or
-// an admin changed it, so a revoked role stops working at once, on every instance,
-// and no cached decision can outlive a revocation.
+// an admin changed it, so a revoked role stops working at once, on every instance.
+// Decisions are cached, but only within the policy version they were computed at: the
+// cache belongs to one loaded policy and goes with it, so no cached decision can
+// outlive a revocation, and a version read that fails answers nothing from it.
 package policy
 
 import (
@@ -15,8 +17,10 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -100,11 +104,23 @@ const DefaultDeny = "default deny: no rule allows it"
 // Enforcer answers access requests against the database's policy; it implements
 // baocun.Authorizer.
 type Enforcer struct {
-	store Store
+	store   Store
+	entries int // the decision cache's bound, per policy version
 
-	mu      sync.RWMutex
-	c       *compiled
+	// gen is the loaded policy with its decisions, swapped whole on a version
+	// change: a decision reads it with one atomic load, no lock.
+	gen atomic.Pointer[generation]
+}
+
+// generation is one version of the policy: the rules compiled, and the decisions
+// made from them. Its cache is never carried over to another version — a new
+// version is a new generation with an empty cache — so an entry is served only to a
+// request that read the version the entry was computed at (or a later one that
+// nothing has yet replaced it with: see Decide).
+type generation struct {
 	version int64
+	c       *compiled
+	cache   *decisionCache
 }
 
 // compiled is one loaded policy: a Casbin enforcer per object type, each holding only
@@ -115,70 +131,183 @@ type compiled struct {
 	byObject map[string]*casbin.SyncedEnforcer
 }
 
+// CacheEntries bounds the decisions cached for one policy version. A city has a few
+// thousand accounts, and an account asks about a few of the policy's few dozen
+// object-action pairs, in one or two jurisdictions, with one or a few sets of
+// relations: some tens of thousands of distinct requests between two policy changes.
+// 65,536 holds them, in about 17 MB at most (measured: 256–280 bytes an entry with its
+// map slot and the strings it keeps). A province's accounts ask more than that: there
+// the bound keeps memory fixed, a random entry of a full shard makes room for a new
+// one, and the hit rate is the share of the requests' variety that fits.
+const CacheEntries = 1 << 16
+
 // New loads the policy from store.
 func New(ctx context.Context, store Store) (*Enforcer, error) {
-	en := &Enforcer{store: store, version: -1}
+	return newEnforcer(ctx, store, CacheEntries)
+}
+
+func newEnforcer(ctx context.Context, store Store, entries int) (*Enforcer, error) {
+	en := &Enforcer{store: store, entries: entries}
 	if err := en.reload(ctx); err != nil {
 		return nil, err
 	}
 	return en, nil
 }
 
-// Decide answers r with the policy as the database holds it now.
+// Decide answers r with the policy as the database holds it now. The version read
+// comes first and is never skipped: if it fails, Decide fails (the caller refuses),
+// whatever the cache holds.
 func (en *Enforcer) Decide(ctx context.Context, r baocun.AccessRequest) (baocun.AccessDecision, error) {
 	v, err := en.store.PolicyVersion(ctx)
 	if err != nil {
 		return baocun.AccessDecision{}, err
 	}
-	en.mu.RLock()
-	stale := v != en.version
-	en.mu.RUnlock()
-	if stale {
+	g := en.gen.Load()
+	if g.version != v {
 		if err := en.reload(ctx); err != nil {
 			return baocun.AccessDecision{}, err
 		}
+		// Now at the version PolicyRules read, in the same database after v: v or
+		// later. Its cache holds only what that version decided.
+		g = en.gen.Load()
 	}
-	return en.decide(r)
-}
-
-// decide enforces against the loaded policy without checking its version: for the
-// benchmark of the decision itself.
-func (en *Enforcer) decide(r baocun.AccessRequest) (baocun.AccessDecision, error) {
-	en.mu.RLock()
-	c := en.c
-	en.mu.RUnlock()
-	e, found := c.byObject[r.Object]
-	if !found {
-		return baocun.AccessDecision{Rule: DefaultDeny}, nil
+	k := request{sub: r.User, dom: r.Jurisdiction, obj: r.Object, act: r.Action, rel: strings.Join(r.Relations, " ")}
+	if d, ok := g.cache.get(k); ok {
+		return d, nil
 	}
-	ok, explain, err := e.EnforceEx(userPrefix+r.User, r.Jurisdiction, r.Object, r.Action, strings.Join(r.Relations, " "))
+	d, cacheable, err := g.c.decide(k)
 	if err != nil {
-		return baocun.AccessDecision{}, fmt.Errorf("policy: %w", err)
+		return baocun.AccessDecision{}, err
 	}
-	d := baocun.AccessDecision{Allowed: ok, Rule: DefaultDeny}
-	if len(explain) > 0 {
-		d.Rule = "p, " + strings.TrimPrefix(strings.Join(explain, ", "), rolePrefix)
+	if cacheable {
+		g.cache.put(k, d)
 	}
 	return d, nil
 }
 
-// reload builds a new Casbin enforcer from the store and swaps it in whole, so a
-// decision never sees half a policy.
+// decide enforces against the loaded policy without checking its version and without
+// the cache: for the benchmark of Casbin's part and the tests that compare with it.
+func (en *Enforcer) decide(r baocun.AccessRequest) (baocun.AccessDecision, error) {
+	d, _, err := en.gen.Load().c.decide(request{sub: r.User, dom: r.Jurisdiction, obj: r.Object, act: r.Action, rel: strings.Join(r.Relations, " ")})
+	return d, err
+}
+
+// request is what Casbin is asked, and so the cache's key: equal requests get equal
+// decisions from one compiled policy. rel is the relations as Casbin gets them.
+type request struct{ sub, dom, obj, act, rel string }
+
+// decide enforces k. A request about an object no rule names is refused without
+// asking Casbin and not cached: it costs less than a cache entry would, and such
+// requests could otherwise push real ones out.
+func (c *compiled) decide(k request) (d baocun.AccessDecision, cacheable bool, err error) {
+	e, found := c.byObject[k.obj]
+	if !found {
+		return baocun.AccessDecision{Rule: DefaultDeny}, false, nil
+	}
+	ok, explain, err := e.EnforceEx(userPrefix+k.sub, k.dom, k.obj, k.act, k.rel)
+	if err != nil {
+		return baocun.AccessDecision{}, false, fmt.Errorf("policy: %w", err)
+	}
+	d = baocun.AccessDecision{Allowed: ok, Rule: DefaultDeny}
+	if len(explain) > 0 {
+		d.Rule = "p, " + strings.TrimPrefix(strings.Join(explain, ", "), rolePrefix)
+	}
+	return d, true, nil
+}
+
+// reload builds a new Casbin enforcer from the store and swaps it in whole with an
+// empty decision cache, so a decision never sees half a policy nor another version's
+// decisions. A policy older than the loaded one is not swapped in, nor one at the
+// same version (the same rules: its warm cache stays).
 func (en *Enforcer) reload(ctx context.Context) error {
 	rules, version, err := en.store.PolicyRules(ctx)
 	if err != nil {
 		return err
 	}
+	if cur := en.gen.Load(); cur != nil && version <= cur.version {
+		return nil
+	}
 	c, err := compile(asRules(rules))
 	if err != nil {
 		return err
 	}
-	en.mu.Lock()
-	if version >= en.version {
-		en.c, en.version = c, version
+	next := &generation{version: version, c: c, cache: newDecisionCache(en.entries)}
+	for {
+		cur := en.gen.Load()
+		if cur != nil && version <= cur.version {
+			return nil
+		}
+		if en.gen.CompareAndSwap(cur, next) {
+			return nil
+		}
 	}
-	en.mu.Unlock()
-	return nil
+}
+
+// cacheShards splits a generation's decisions so that concurrent requests take
+// different read locks, not one: a hit takes its shard's read lock, a miss that stores
+// the decision takes that shard's write lock.
+const cacheShards = 64
+
+// decisionCache holds one generation's decisions, at most cacheShards × perShard.
+type decisionCache struct {
+	seed     maphash.Seed
+	perShard int
+	shards   [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[request]baocun.AccessDecision
+	_  [64]byte // keeps neighbouring shards' locks off one cache line
+}
+
+func newDecisionCache(entries int) *decisionCache {
+	c := &decisionCache{seed: maphash.MakeSeed(), perShard: max(entries/cacheShards, 1)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[request]baocun.AccessDecision)
+	}
+	return c
+}
+
+func (c *decisionCache) shard(k request) *cacheShard {
+	return &c.shards[maphash.Comparable(c.seed, k)%cacheShards]
+}
+
+func (c *decisionCache) get(k request) (baocun.AccessDecision, bool) {
+	s := c.shard(k)
+	s.mu.RLock()
+	d, ok := s.m[k]
+	s.mu.RUnlock()
+	return d, ok
+}
+
+// put stores d, first evicting one entry when the shard is full. Go starts each
+// range over a map at a random place, so the entry evicted is a random one: cheap,
+// and under a working set larger than the bound the hit rate falls gradually rather
+// than to nothing as with clearing the shard.
+func (c *decisionCache) put(k request, d baocun.AccessDecision) {
+	s := c.shard(k)
+	s.mu.Lock()
+	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = d
+	s.mu.Unlock()
+}
+
+// len is the number of decisions held.
+func (c *decisionCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
 }
 
 func asRules(rows [][]string) []Rule {
