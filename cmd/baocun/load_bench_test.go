@@ -29,10 +29,20 @@ import (
 // floor of its own, so the cost of FULL is the difference of the two ratios.
 //
 //	go test -run '^$' -bench APILoad -benchtime 1x -timeout 30m ./cmd/baocun/
-func BenchmarkAPILoad(b *testing.B) { forEachSync(b, benchmarkAPILoad) }
+func BenchmarkAPILoad(b *testing.B) {
+	forEachSync(b, func(b *testing.B, syncMode string) { benchmarkAPILoad(b, syncMode, 200, 50, 2000) })
+}
 
-func benchmarkAPILoad(b *testing.B, syncMode string) {
-	const pairings, clients, decisions = 200, 50, 2000
+// BenchmarkStepAlone is one official on an idle server: a lead's nomination and an
+// organiser's decision, one after another, 200 times over 20 pairings, against bare
+// Updates sent one at a time (decide/update-p50 is the ratio to read).
+//
+//	go test -run '^$' -bench StepAlone -benchtime 1x -timeout 30m ./cmd/baocun/
+func BenchmarkStepAlone(b *testing.B) {
+	forEachSync(b, func(b *testing.B, syncMode string) { benchmarkAPILoad(b, syncMode, 20, 1, 200) })
+}
+
+func benchmarkAPILoad(b *testing.B, syncMode string, pairings, clients int, decisions int64) {
 	env := newLaunchEnv(b, pairings, syncMode)
 	ctx := context.Background()
 	id := env.launchCycle(b, pairings)
@@ -122,7 +132,7 @@ func benchmarkAPILoad(b *testing.B, syncMode string) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
-		floor := env.bareUpdates(b, pairings, clients, decisions)
+		floor := env.bareUpdates(b, pairings, clients, int(decisions))
 		b.ReportMetric(decide.pct(50), "decide-p50-ms")
 		b.ReportMetric(decide.pct(99), "decide-p99-ms")
 		b.ReportMetric(nominate.pct(50), "nominate-p50-ms")
@@ -138,6 +148,7 @@ func benchmarkAPILoad(b *testing.B, syncMode string) {
 		b.ReportMetric(float64(floor.lat.n())/floor.elapsed.Seconds(), "updates/s")
 		b.ReportMetric(float64(floor.errs), "update-errors")
 		b.ReportMetric(decide.pct(99)/floor.lat.pct(99), "decide/update-p99")
+		b.ReportMetric(decide.pct(50)/floor.lat.pct(50), "decide/update-p50")
 		b.ReportMetric((float64(decide.n()+nominate.n())/elapsed.Seconds())/(float64(floor.lat.n())/floor.elapsed.Seconds()), "steps/updates-throughput")
 	}
 }
