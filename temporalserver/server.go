@@ -22,7 +22,6 @@ import (
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
-	"go.temporal.io/server/common/dynamicconfig"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -53,6 +52,9 @@ type Config struct {
 	// CreateCertificates). Required: a server without it would admit any process
 	// that reaches its port.
 	TLS *Certificates
+	// HistoryCache is how many workflow runs' mutable states the history service keeps
+	// in memory: DefaultHistoryCache when 0, at least MinHistoryCache (DynamicConfig).
+	HistoryCache int
 }
 
 // Server is a running embedded Temporal server.
@@ -73,6 +75,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.TLS == nil {
 		return nil, errors.New("embedded Temporal server: no certificates (Config.TLS)")
+	}
+	if cfg.HistoryCache != 0 && cfg.HistoryCache < MinHistoryCache {
+		return nil, fmt.Errorf("embedded Temporal server: a history cache of %d runs: at least %d", cfg.HistoryCache, MinHistoryCache)
 	}
 	lock, err := lockFile(cfg.DatabasePath + ".lock")
 	if err != nil {
@@ -159,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithLogger(newLogger(cfg.Logger, cfg.LogLevel)),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{}),
+		temporal.WithDynamicConfigClient(DynamicConfig(cfg.HistoryCache)),
 		temporal.WithAuthorizer(authorization.NewDefaultAuthorizer()),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper{} }),
 	)

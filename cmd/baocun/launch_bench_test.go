@@ -87,6 +87,12 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	// What goes wrong is shown: the server's errors and the SDK's warnings (a failing
 	// workflow task, say) go to the benchmark's output.
 	warn := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// As serve sets it without --memory-limit: its default soft memory limit, unless
+	// GOMEMLIMIT is set (GOMEMLIMIT=off runs without one), so the peak measured is the
+	// one serve would have.
+	limit, from, restore := setMemoryLimit(defaultMemoryLimit, false, os.Getenv)
+	b.Cleanup(restore)
+	b.Logf("soft memory limit %s (%s)", describeMemoryLimit(limit), from)
 	// As serve wires it: mutual TLS to the frontend, steps signed and checked.
 	certs, err := temporalserver.CreateCertificates(filepath.Join(dir, temporalserver.TLSDir))
 	if err != nil {

@@ -56,6 +56,12 @@ type serveConfig struct {
 	TemporalRetention     time.Duration
 	TemporalSync          string
 	WorkflowCache         int
+	HistoryCache          int
+	MemoryLimit           string
+
+	// Whether --history-cache and --memory-limit were given (on the command line or
+	// from the environment) rather than left at their defaults.
+	historyCacheGiven, memoryLimitGiven bool
 
 	ConnectTimeout   time.Duration
 	ShutdownTimeout  time.Duration
@@ -110,6 +116,8 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long the embedded server keeps closed workflows")
 	temporalSyncFlag(fs, &c.TemporalSync)
 	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
+	historyCacheFlag(fs, &c.HistoryCache)
+	memoryLimitFlag(fs, &c.MemoryLimit)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -150,6 +158,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.WorkflowCache < 1 {
 		return &usageError{fmt.Sprintf("serve: --workflow-cache %d: at least 1", c.WorkflowCache)}
+	}
+	if err := checkHistoryCache("serve", c.HistoryCache); err != nil {
+		return err
+	}
+	if c.historyCacheGiven && !c.embedded() {
+		return &usageError{"serve: --history-cache sizes the embedded Temporal server: not with --temporal-address (size the cluster's history service there)"}
+	}
+	if _, err := parseMemoryLimit("serve", c.MemoryLimit); err != nil {
+		return err
 	}
 	if c.TemporalRetention < 24*time.Hour {
 		return &usageError{fmt.Sprintf("serve: --temporal-retention %s: at least 24h", c.TemporalRetention)}
@@ -257,10 +274,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return err
 	}
+	cfg.historyCacheGiven, cfg.memoryLimitGiven = flagGiven(fs, "history-cache"), flagGiven(fs, "memory-limit")
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	d := &deps{cfg: &cfg, log: newLogger(&cfg, stderr), started: started}
+	log := newLogger(&cfg, stderr)
+	limit, from, restore := setMemoryLimit(cfg.MemoryLimit, cfg.memoryLimitGiven, getenv)
+	defer restore()
+	log.Info("soft memory limit", "limit", describeMemoryLimit(limit), "from", from)
+	d := &deps{cfg: &cfg, log: log, started: started}
 	defer d.stop()
 	if err := d.claim(); err != nil {
 		return err
@@ -421,7 +443,7 @@ func (d *deps) connect(ctx context.Context) error {
 	}
 	srv, err := temporalserver.Start(ctx, temporalserver.Config{
 		DatabasePath: d.temporalDB, Sync: cfg.TemporalSync, Port: cfg.TemporalPort, Namespace: cfg.TemporalNamespace,
-		Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)), TLS: d.certs,
+		Logger: log, LogLevel: must(parseLevel(cfg.TemporalLogLevel)), TLS: d.certs, HistoryCache: cfg.HistoryCache,
 	})
 	if err != nil {
 		return err

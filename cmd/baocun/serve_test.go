@@ -164,6 +164,33 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"--workflow-cache", "at least 1"}, code: 2,
 		},
 		{
+			name: "memory limit not a size",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--memory-limit", "lots"} },
+			want: []string{"--memory-limit", `"lots"`, "256MiB"}, code: 2,
+		},
+		{
+			name: "memory limit in bytes, meant as MiB",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--memory-limit", "400"} },
+			want: []string{"--memory-limit", `"400"`, "at least 64MiB"}, code: 2,
+		},
+		{
+			name: "memory limit negative",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--memory-limit", "-1"} },
+			want: []string{"--memory-limit", `"-1"`}, code: 2,
+		},
+		{
+			name: "history cache too small to hold the runs in use",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--history-cache", "100"} },
+			want: []string{"--history-cache 100", "at least 2048"}, code: 2,
+		},
+		{
+			name: "history cache with an external cluster",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--temporal-address", "127.0.0.1:7233", "--history-cache", "8192"}
+			},
+			want: []string{"--history-cache", "--temporal-address"}, code: 2,
+		},
+		{
 			name: "data dir not writable",
 			setup: func(t *testing.T, dir string) {
 				os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o600)

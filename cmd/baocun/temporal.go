@@ -29,6 +29,8 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	fs.StringVar(&cfg.TemporalNamespace, "temporal-namespace", baocun.DefaultNamespace, "Temporal namespace")
 	fs.DurationVar(&cfg.TemporalRetention, "temporal-retention", 10*365*24*time.Hour, "how long closed workflows are kept")
 	temporalSyncFlag(fs, &cfg.TemporalSync)
+	historyCacheFlag(fs, &cfg.HistoryCache)
+	memoryLimitFlag(fs, &cfg.MemoryLimit)
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "how long to wait for the server to answer at start")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -42,6 +44,12 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	if err := checkTemporalSync("temporal", cfg.TemporalSync); err != nil {
 		return err
 	}
+	if err := checkHistoryCache("temporal", cfg.HistoryCache); err != nil {
+		return err
+	}
+	if _, err := parseMemoryLimit("temporal", cfg.MemoryLimit); err != nil {
+		return err
+	}
 	level, err := parseLevel(cfg.TemporalLogLevel)
 	if err != nil {
 		return &usageError{fmt.Sprintf("--temporal-log-level: %v", err)}
@@ -50,6 +58,9 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 		return &usageError{fmt.Sprintf("--log-level: %v", err)}
 	}
 	log := newLogger(&cfg, stderr)
+	limit, from, restore := setMemoryLimit(cfg.MemoryLimit, flagGiven(fs, "memory-limit"), getenv)
+	defer restore()
+	log.Info("soft memory limit", "limit", describeMemoryLimit(limit), "from", from)
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -72,7 +83,7 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	srv, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: file, Sync: cfg.TemporalSync, IP: *ip, Port: cfg.TemporalPort,
-		Namespace: cfg.TemporalNamespace, Logger: log, LogLevel: level, TLS: certs})
+		Namespace: cfg.TemporalNamespace, Logger: log, LogLevel: level, TLS: certs, HistoryCache: cfg.HistoryCache})
 	if err != nil {
 		return err
 	}
