@@ -33,6 +33,11 @@ type Engine interface {
 // started, closed, or removed.
 var ErrNoRun = errors.New("no run")
 
+// ErrUnwritten is a step its workflow took whose write to the database failed: it
+// was not answered as taken, and is written by a repeat under its Idempotency-Key
+// or by its workflow shortly (docs/DESIGN.md "A step's write"), with its audit entry.
+var ErrUnwritten = errors.New("step taken, not yet written")
+
 // StepKind names a human step: what a route asks of a pairing's or a cycle's run.
 type StepKind string
 

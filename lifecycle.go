@@ -468,6 +468,18 @@ func (in TeamChangeInput) Validate() error {
 	if len(in.Remove) > maxTeam || len(in.Add) > maxTeam {
 		return invalidField("add", fmt.Sprintf("一次至多调整 %d 人 at most %d people a change", maxTeam, maxTeam))
 	}
+	for _, list := range []struct {
+		field string
+		ids   []string
+	}{{"remove", in.Remove}, {"add", in.Add}} {
+		seen := map[string]bool{}
+		for _, id := range list.ids {
+			if seen[id] {
+				return invalidField(list.field, fmt.Sprintf("%s 重复 is listed twice", id))
+			}
+			seen[id] = true
+		}
+	}
 	return requireText("reason", in.Reason, 500)
 }
 

@@ -2,6 +2,7 @@ package baocun_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"baocun"
@@ -64,5 +65,25 @@ func TestValidatePairings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A team change naming someone twice is refused at the door, naming the field: once a
+// workflow committed it, the database could never store a team with a member twice.
+func TestTeamChangeNamesEachPersonOnce(t *testing.T) {
+	for _, tt := range []struct {
+		in    baocun.TeamChangeInput
+		field string
+	}{
+		{baocun.TeamChangeInput{Add: []string{"P4", "P4"}, Reason: "调整"}, "add"},
+		{baocun.TeamChangeInput{Remove: []string{"P3", "P3"}, Reason: "调整"}, "remove"},
+	} {
+		err := tt.in.Validate()
+		if baocun.ErrorCode(err) != baocun.EINVALID || !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%+v: %v, want invalid naming %s", tt.in, err, tt.field)
+		}
+	}
+	if err := (baocun.TeamChangeInput{Remove: []string{"P3"}, Add: []string{"P4"}, Reason: "调整"}).Validate(); err != nil {
+		t.Errorf("a change naming each once: %v", err)
 	}
 }

@@ -138,10 +138,17 @@ func (e *Engine) write(ctx context.Context, chs []baocun.Change) error {
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	if err := e.store.ApplyChanges(wctx, chs); err != nil {
-		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "步骤已受理，但尚未写入数据库：请用同一 Idempotency-Key 重试 The step was taken but not yet written: send it again under the same Idempotency-Key.", Err: err}
+	err := e.store.ApplyChanges(wctx, chs)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var refused *baocun.Error
+	if errors.As(err, &refused) && refused.Code != baocun.EUNAVAILABLE {
+		// Refused, not failed: the database disagrees with the workflow (a row
+		// changed under it), and no repeat writes it until that is mended.
+		return &baocun.Error{Code: baocun.EINTERNAL, Message: "步骤已受理，但数据库拒绝写入，需运维处理 The step was taken but the database refused its write: an operator must look.", Err: fmt.Errorf("%w: %w", baocun.ErrUnwritten, err)}
+	}
+	return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "步骤已受理，但尚未写入数据库：请用同一 Idempotency-Key 重试 The step was taken but not yet written: send it again under the same Idempotency-Key.", Err: fmt.Errorf("%w: %w", baocun.ErrUnwritten, err)}
 }
 
 // engineError turns what Temporal said into the module's Error: a step refused by

@@ -23,11 +23,13 @@ import (
 // stepStub stands in for a pairing's workflow: its decision handler, answering
 // through workflows.Answered as every step handler does, refuses its first step
 // after accepting it (as a step that another got to first is refused) and takes
-// every later one, answering with its committed change numbered as it was taken.
+// every later one, answering with its committed changes numbered as they were taken
+// that the step says the database lacks, as a pairing's workflow does.
 // The "applied" query is what the last step said the database held.
 func stepStub(ctx workflow.Context) error {
 	calls, taken := 0, 0
 	var applied int64 = -1
+	var committed []baocun.Change
 	if err := workflow.SetQueryHandler(ctx, "taken", func() (int, error) { return taken, nil }); err != nil {
 		return err
 	}
@@ -40,8 +42,14 @@ func stepStub(ctx workflow.Context) error {
 			return workflows.StepResult{}, temporal.NewNonRetryableApplicationError("正在处理 being decided by someone else", baocun.ECONFLICT, nil)
 		}
 		taken++
-		ch := baocun.Change{PairingID: 1, Seq: int64(taken), Key: fmt.Sprintf("c%d", taken)}
-		return workflows.StepResult{Stage: string(baocun.StageReviews), Closed: []string{st.Decision.TaskID}, Changes: []baocun.Change{ch}}, nil
+		committed = append(committed, baocun.Change{PairingID: 1, Seq: int64(taken), Key: fmt.Sprintf("c%d", taken)})
+		var unwritten []baocun.Change
+		for _, ch := range committed {
+			if ch.Seq > st.Applied {
+				unwritten = append(unwritten, ch)
+			}
+		}
+		return workflows.StepResult{Stage: string(baocun.StageReviews), Closed: []string{st.Decision.TaskID}, Changes: unwritten}, nil
 	}
 	if err := workflow.SetUpdateHandler(ctx, workflows.UpdateDecideReview, workflows.Answered(handle, func(st workflows.Step) string { return st.Audit.RequestID })); err != nil {
 		return err
@@ -70,13 +78,17 @@ func (s *store) ApplyChanges(_ context.Context, chs []baocun.Change) error {
 	if s.fail != nil {
 		return s.fail
 	}
+	applied, written := s.applied, slices.Clone(s.written)
 	for _, ch := range chs {
-		if ch.Seq <= s.applied {
+		if slices.Contains(written, ch.Key) {
 			continue
 		}
-		s.applied = ch.Seq
-		s.written = append(s.written, ch.Key)
+		if ch.Seq != applied+1 {
+			return fmt.Errorf("change %d written after %d", ch.Seq, applied)
+		}
+		applied, written = ch.Seq, append(written, ch.Key)
 	}
+	s.applied, s.written = applied, written
 	return nil
 }
 
@@ -156,14 +168,19 @@ func TestStepKeys(t *testing.T) {
 	db.mu.Lock()
 	db.fail = errors.New("database is locked")
 	db.mu.Unlock()
-	if _, err := e.Step(ctx, step("r6", "w")); baocun.ErrorCode(err) != baocun.EUNAVAILABLE || taken() != 3 || len(db.keys()) != 2 {
+	if _, err := e.Step(ctx, step("r6", "w")); baocun.ErrorCode(err) != baocun.EUNAVAILABLE || !errors.Is(err, baocun.ErrUnwritten) || taken() != 3 || len(db.keys()) != 2 {
 		t.Fatalf("a failed write: %v, %d taken, written %v; want unavailable, taken, not written", err, taken(), db.keys())
 	}
 	db.mu.Lock()
 	db.fail = nil
 	db.mu.Unlock()
-	if res, err := e.Step(ctx, step("r6", "w")); err != nil || res.Request != "r6" || taken() != 3 || !slices.Equal(db.keys(), []string{"c1", "c2", "c3"}) {
-		t.Fatalf("its repeat: %+v, %v, %d taken, written %v; want it written, nothing more taken", res, err, taken(), db.keys())
+	// The next step carries the unwritten one before its own, and the engine writes
+	// both in order; the repeat then finds its change written.
+	if _, err := e.Step(ctx, step("r7")); err != nil || taken() != 4 || !slices.Equal(db.keys(), []string{"c1", "c2", "c3", "c4"}) {
+		t.Fatalf("the next step: %v, %d taken, written %v; want c3 written before c4", err, taken(), db.keys())
+	}
+	if res, err := e.Step(ctx, step("r6", "w")); err != nil || res.Request != "r6" || taken() != 4 || len(db.keys()) != 4 {
+		t.Fatalf("its repeat: %+v, %v, %d taken, written %v; want its answer, nothing more taken or written", res, err, taken(), db.keys())
 	}
 	st := step("r5")
 	st.Pairing = 2

@@ -106,4 +106,20 @@ func TestStepIdempotencyKey(t *testing.T) {
 	if answered != 3 {
 		t.Fatalf("%d allowed and answered entries, want the 3 repeats", answered)
 	}
+	// A step its workflow took whose write failed: 503, and no refusal from the gate —
+	// the step's own entry, written with its change, records the request.
+	f.fake.Take = func(baocun.Step) (baocun.StepResult, error) {
+		return baocun.StepResult{}, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "步骤已受理 taken, not yet written", Err: baocun.ErrUnwritten}
+	}
+	if status, _, _ := send("decide-2"); status != http.StatusServiceUnavailable {
+		t.Fatalf("a taken step not written: %d, want 503", status)
+	}
+	if entries, _, err = f.audit.Query(ctx, baocun.AuditFilter{Action: "stage.decide", Limit: 100}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Status == http.StatusServiceUnavailable {
+			t.Fatalf("the gate recorded a taken step as refused: %+v", e)
+		}
+	}
 }

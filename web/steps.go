@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -59,7 +60,9 @@ func sendStep(c *gin.Context, d Deps, st baocun.Step, payload any) {
 	defer cancel()
 	res, err := d.Engine.Step(ctx, st)
 	if err != nil {
-		c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
+		if !errors.Is(err, baocun.ErrUnwritten) {
+			c.Set(ctxAudited, false) // nothing was written: the gate records the refusal
+		} // else taken: the step's own entry records the request, with its change
 		Error(c, err)
 		return
 	}

@@ -73,7 +73,7 @@ func Commendation(ctx workflow.Context, in CycleInput) error {
 // newCommendRun is a commendation not begun: its steps are refused until it is.
 func newCommendRun(in CycleInput) *commendRun {
 	return &commendRun{in: in, s: &CommendationState{Status: baocun.CommendationPending, Proposed: map[string]string{}},
-		busy: map[string]bool{}, watchers: newWatchers()}
+		busy: map[string]bool{}, watchers: newWatchers(applyChange)}
 }
 
 func (c *commendRun) run(ctx workflow.Context) error {

@@ -1,11 +1,15 @@
 package workflows_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -60,9 +64,9 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 			t.Errorf("the report's task is %s in the database before anyone wrote it", ta.Status)
 		}
 	})
-	r.at(inReviews+time.Minute, func() {
+	r.at(inReviews+2*time.Minute, func() {
 		if ta := f.task(report1); ta.Status != baocun.TaskDone {
-			t.Errorf("a minute after the step: its task is %s, want done (written by the workflow)", ta.Status)
+			t.Errorf("two minutes after the step: its task is %s, want done (written by the workflow)", ta.Status)
 		}
 		if n := f.count(r.p.ID, "report.submitted"); n != 1 {
 			t.Errorf("report.submitted %d times, want once", n)
@@ -74,16 +78,16 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 	})
 	// Two steps in a row, the first not written by its API: the second's answer
 	// carries both, in order, and its API's write takes them both.
-	r.unwritten(inReviews+2*time.Minute, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	r.unwritten(inReviews+3*time.Minute, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
 	// The database lacks the task (nobody's inbox shows it yet); its id is the workflow's.
-	decided := r.must(inReviews+2*time.Minute+time.Second, workflows.UpdateDecideTeam, func() workflows.Step {
+	decided := r.must(inReviews+3*time.Minute+time.Second, workflows.UpdateDecideTeam, func() workflows.Step {
 		i := slices.IndexFunc(r.state().Tasks, func(t baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange })
 		if i < 0 {
 			t.Fatal("no team change task in the workflow")
 		}
 		return decision(r.state().Tasks[i].ID, baocun.OutcomeReturn, "再议")()
 	})
-	r.at(inReviews+2*time.Minute+2*time.Second, func() {
+	r.at(inReviews+3*time.Minute+2*time.Second, func() {
 		chs := decided.result().Changes
 		if len(chs) != 2 || chs[0].Seq+1 != chs[1].Seq || chs[1].Seq != r.state().Changes {
 			t.Errorf("the second step's answer carries %d changes, want the unwritten one and its own, in order", len(chs))
@@ -103,18 +107,20 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 }
 
 // A step written by its API is forgotten by the workflow once the next step tells it
-// the database holds it: answers carry only what the database may lack.
+// the database holds it: answers carry only what the database may lack. The steps
+// come seconds apart, well inside flushAfter, so only the next step's word forgets.
 func TestWrittenStepsAreForgotten(t *testing.T) {
 	f := newFixture(t, 1, nil)
 	r, s0 := f.startRun(0)
 	r.toStage(baocun.StageReviews)
-	last := r.must(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
-	r.at(inReviews+time.Second, func() {
+	r.must(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
+	last := r.must(inReviews+10*time.Second, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	r.at(inReviews+11*time.Second, func() {
 		st := r.state()
 		if chs := last.result().Changes; len(chs) != 1 || chs[0].Seq != st.Changes {
 			t.Errorf("the last step's answer carries %d changes, want its own only", len(chs))
 		}
-		if len(st.Unwritten) != 1 {
+		if len(st.Unwritten) != 1 || st.Unwritten[0].Seq != st.Changes {
 			t.Errorf("unwritten %d, want only the last step's (no later step has said it is written)", len(st.Unwritten))
 		}
 		if got, want := f.applied(r.p.ID), st.Changes; got != want {
@@ -124,6 +130,100 @@ func TestWrittenStepsAreForgotten(t *testing.T) {
 	})
 	if err := r.exec(s0); !temporal.IsCanceledError(err) {
 		t.Fatalf("workflow: %v, want cancelled by the last check", err)
+	}
+}
+
+// A person's step that arrives while the workflow writes a step of its own (a
+// period's end, its write slowed to two hours) waits for it and is decided on what
+// it wrote: the report lands after the period's end, on the timeline and in the
+// state, never ahead of a write that could close its task under it.
+func TestStepWaitsForTheWorkflowsOwnWrite(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	end := since("2027-04-01", 0)
+	periodEnd := func(chs []baocun.Change) bool {
+		return slices.ContainsFunc(chs, func(ch baocun.Change) bool { return ch.Key == fmt.Sprintf("pairing-%d/period-1", r.p.ID) })
+	}
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.MatchedBy(periodEnd)).
+		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) }).After(2 * time.Hour)
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) })
+	during := r.must(end+time.Hour, workflows.UpdateSubmitReport, report(1, "1"))
+	var can *workflow.ContinueAsNewError
+	if err := r.exec(s0); !errors.As(err, &can) {
+		t.Fatalf("workflow: %v, want it to continue as new at the period's end", err)
+	}
+	if p := during.result().Period; p != 2 {
+		t.Errorf("the report sent during the period's write was taken in period %d, want 2 (after the write)", p)
+	}
+	kinds := f.eventKinds(r.p.ID)
+	if i, j := slices.Index(kinds, "report.submitted"), slices.Index(kinds, "period.ended"); i < j {
+		t.Errorf("timeline %v: want the period's end before the report sent during its write", kinds)
+	}
+}
+
+// The same for a write of the workflow's own that opens nothing (a reminder, slowed to
+// two hours): a decision sent during it waits, so the database records the reminder
+// before the decision, as the workflow took them.
+func TestStepWaitsForTheWorkflowsReminder(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.must(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
+	reminder := func(chs []baocun.Change) bool {
+		return slices.ContainsFunc(chs, func(ch baocun.Change) bool { return len(ch.Remind) > 0 })
+	}
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.MatchedBy(reminder)).
+		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) }).After(2 * time.Hour)
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) })
+	var review string
+	r.at(since("2027-01-10", 0), func() { review = r.open(baocun.TaskReviewReport, 1) })
+	// The review's reminder is due 2027-01-11 00:00 (three days before its due date).
+	r.must(since("2027-01-11", time.Hour), workflows.UpdateDecideReview, func() workflows.Step { return decision(review, baocun.OutcomeApprove, "")() })
+	r.at(since("2027-01-12", 0), func() {
+		kinds := f.eventKinds(r.p.ID)
+		if i, j := slices.Index(kinds, "task.reminded"), slices.Index(kinds, "report.approved"); i < 0 || j < i {
+			t.Errorf("timeline %v: want the reminder, then the approval sent while it was written", kinds)
+		}
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+}
+
+// The sheet that completes the scoring reads the pairing's records: a village's
+// evaluation committed seconds before, never written by its API, is written first
+// and counted.
+func TestFinalScoreReadsUnwrittenSteps(t *testing.T) {
+	f := newFixture(t, 1, func(s *baocun.CycleSettings) { s.Years, s.PeriodMonths = 1, 12 })
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.lastReportIn(1)
+	as := func(actor string, st workflows.Step) func() workflows.Step {
+		return func() workflows.Step { st.Actor = actor; return st }
+	}
+	r.must(since("2028-01-02", 0), workflows.UpdateSelfAssess, as("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "完成 done"}}))
+	for i := range 2 {
+		r.must(since("2028-01-03", time.Duration(i)*time.Hour), workflows.UpdateScore, as(fmt.Sprintf("r%d", i+1), workflows.Step{Score: &baocun.ScoreInput{Scores: sheetOf("1")}}))
+	}
+	r.unwritten(since("2028-01-03", 3*time.Hour), workflows.UpdateEvaluate, evaluation(1))
+	r.must(since("2028-01-03", 3*time.Hour+5*time.Second), workflows.UpdateScore, as("r3", workflows.Step{Score: &baocun.ScoreInput{Scores: sheetOf("1")}}))
+	var res *baocun.Result
+	r.at(since("2028-01-04", 0), func() {
+		res = r.state().Acceptance.Result
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+	if res == nil {
+		t.Fatal("no combined result")
+	}
+	if !res.Computed["feedback.satisfaction"].Equal(decimal.RequireFromString("25")) {
+		t.Fatalf("satisfaction %v, want the unwritten evaluation counted (25)", res.Computed["feedback.satisfaction"])
 	}
 }
 

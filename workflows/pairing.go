@@ -282,8 +282,9 @@ const requestingChange = "team-change"
 // handed to acceptance, or cancelled. It continues as new at the end of every
 // reporting period.
 func Pairing(ctx workflow.Context, s PairingState) error {
-	r := &pairingRun{s: &s, watchers: newWatchers(), busy: map[string]bool{}}
+	r := &pairingRun{s: &s, busy: map[string]bool{}}
 	r.committing = workflow.GetVersion(ctx, CommitFirst, workflow.DefaultVersion, 1) == 1
+	r.watchers = newWatchers(r.apply) // in a committing run, after the unwritten changes
 	if err := r.register(ctx); err != nil {
 		return err
 	}
@@ -486,42 +487,43 @@ func (r *pairingRun) writeUnwritten(ctx workflow.Context) error {
 	return r.write(ctx, slices.Clone(r.s.Unwritten), false)
 }
 
-// flushAfter is how long a committed change may wait for the API to write it, after
-// the pairing's last step, before the workflow writes it itself: the API answers a
-// step only once it is written, so this is for an API that failed between the two
-// (its process killed, its database unreachable). Each burst of steps costs one
-// timer and one local activity, not one per step.
-const flushAfter = 30 * time.Second
+// flushAfter is how long a committed change may wait for the API to write it before
+// the workflow writes it itself: the API answers a step only once it is written, so
+// this is for an API that failed between the two (its process killed, its database
+// unreachable). A pairing with steps costs one timer and one local activity per
+// flushAfter, not one per step.
+const flushAfter = time.Minute
+
+// flushBackoff bounds the wait after a write that failed: doubling from flushAfter.
+const flushBackoff = time.Hour
 
 var localWriteOptions = workflow.LocalActivityOptions{
 	ScheduleToCloseTimeout: 30 * time.Second,
 	RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 5 * time.Second},
 }
 
-// flusher writes the unwritten changes once the pairing has been quiet for
-// flushAfter (a committing run's own coroutine).
+// flusher writes the unwritten changes flushAfter after the first of them (a
+// committing run's own coroutine); a write that fails is tried again after twice
+// the wait, up to flushBackoff, so a change the database refuses costs a pairing's
+// history a few events an hour, not a few a minute.
 func (r *pairingRun) flusher(ctx workflow.Context) {
-	last := func() int64 {
-		if n := len(r.s.Unwritten); n > 0 {
-			return r.s.Unwritten[n-1].Seq
-		}
-		return 0
-	}
+	wait := flushAfter
 	for {
 		if err := workflow.Await(ctx, func() bool { return len(r.s.Unwritten) > 0 }); err != nil {
 			return
 		}
-		seen := last()
-		moved, err := workflow.AwaitWithTimeout(ctx, flushAfter, func() bool { return last() != seen })
-		if err != nil {
+		if err := workflow.Sleep(ctx, wait); err != nil {
 			return
 		}
-		if moved || r.writing > 0 {
-			continue // more steps came, or a write of the workflow's own takes them
+		if len(r.s.Unwritten) == 0 || r.writing > 0 {
+			continue // written meanwhile, or a write of the workflow's own takes them
 		}
 		if err := r.write(ctx, slices.Clone(r.s.Unwritten), true); err != nil {
-			workflow.GetLogger(ctx).Warn("writing committed changes failed; tried again after the next quiet spell", "error", err)
+			wait = min(2*wait, flushBackoff)
+			workflow.GetLogger(ctx).Error("writing committed changes failed: the pairing's later steps wait for it", "error", err, "retry_in", wait)
+			continue
 		}
+		wait = flushAfter
 	}
 }
 
@@ -1255,7 +1257,9 @@ func (r *pairingRun) finish(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.watchers.idle() }); err != nil {
 		return err
 	}
-	return r.writeUnwritten(ctx)
+	// Written even if the cycle is cancelled meanwhile: a step committed is written.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return r.writeUnwritten(dctx)
 }
 
 // toAcceptance hands the pairing to acceptance: tasks of earlier stages that are

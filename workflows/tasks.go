@@ -56,9 +56,13 @@ var (
 type watchers struct {
 	cancel  map[string]workflow.CancelFunc
 	pending int // records being written
+	write   func(workflow.Context, baocun.Change) error
 }
 
-func newWatchers() *watchers { return &watchers{cancel: map[string]workflow.CancelFunc{}} }
+// newWatchers returns watchers that record through write.
+func newWatchers(write func(workflow.Context, baocun.Change) error) *watchers {
+	return &watchers{cancel: map[string]workflow.CancelFunc{}, write: write}
+}
 
 // watch starts t's watcher: a reminder if it has one not yet recorded, then (when
 // escalates) its escalation if not yet recorded. Before each, live says whether the
@@ -89,7 +93,7 @@ func (w *watchers) watch(ctx workflow.Context, t baocun.Task, escalates bool, li
 			ch := record(ctx, s)
 			s.change(&ch, t.ID)
 			w.pending++
-			err := applyChange(ctx, ch)
+			err := w.write(ctx, ch)
 			w.pending--
 			if err != nil {
 				return
