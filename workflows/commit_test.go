@@ -134,38 +134,8 @@ func TestWrittenStepsAreForgotten(t *testing.T) {
 }
 
 // A person's step that arrives while the workflow writes a step of its own (a
-// period's end, its write slowed to two hours) waits for it and is decided on what
-// it wrote: the report lands after the period's end, on the timeline and in the
-// state, never ahead of a write that could close its task under it.
-func TestStepWaitsForTheWorkflowsOwnWrite(t *testing.T) {
-	f := newFixture(t, 1, nil)
-	r, s0 := f.startRun(0)
-	r.toStage(baocun.StageReviews)
-	end := since("2027-04-01", 0)
-	periodEnd := func(chs []baocun.Change) bool {
-		return slices.ContainsFunc(chs, func(ch baocun.Change) bool { return ch.Key == fmt.Sprintf("pairing-%d/period-1", r.p.ID) })
-	}
-	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.MatchedBy(periodEnd)).
-		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) }).After(2 * time.Hour)
-	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.Anything).
-		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) })
-	during := r.must(end+time.Hour, workflows.UpdateSubmitReport, report(1, "1"))
-	var can *workflow.ContinueAsNewError
-	if err := r.exec(s0); !errors.As(err, &can) {
-		t.Fatalf("workflow: %v, want it to continue as new at the period's end", err)
-	}
-	if p := during.result().Period; p != 2 {
-		t.Errorf("the report sent during the period's write was taken in period %d, want 2 (after the write)", p)
-	}
-	kinds := f.eventKinds(r.p.ID)
-	if i, j := slices.Index(kinds, "report.submitted"), slices.Index(kinds, "period.ended"); i < j {
-		t.Errorf("timeline %v: want the period's end before the report sent during its write", kinds)
-	}
-}
-
-// The same for a write of the workflow's own that opens nothing (a reminder, slowed to
-// two hours): a decision sent during it waits, so the database records the reminder
-// before the decision, as the workflow took them.
+// reminder, its write slowed to two hours) waits for it, so the database records the
+// reminder before the decision, as the workflow took them.
 func TestStepWaitsForTheWorkflowsReminder(t *testing.T) {
 	f := newFixture(t, 1, nil)
 	r, s0 := f.startRun(0)
@@ -227,10 +197,33 @@ func TestFinalScoreReadsUnwrittenSteps(t *testing.T) {
 	}
 }
 
-// The workflow's own write (a period's end) writes the unwritten steps first: the
-// report filed just before the period ends, never written by its API, is done in
-// the database, not expired under it.
+// The workflow's own write (a reminder) writes the unwritten steps first, in order:
+// a team change asked for seconds before, never written by its API, is in the
+// database with the reminder, well before the flusher would write it.
 func TestOwnWriteWritesUnwrittenStepsFirst(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.must(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
+	// The review's reminder is due 2027-01-11 00:00.
+	r.unwritten(since("2027-01-10", 24*time.Hour-10*time.Second), workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	r.at(since("2027-01-11", 5*time.Second), func() {
+		kinds := f.eventKinds(r.p.ID)
+		if i, j := slices.Index(kinds, "team_change.requested"), slices.Index(kinds, "task.reminded"); i < 0 || j < i {
+			t.Errorf("timeline %v: want the unwritten team change, then the reminder", kinds)
+		}
+		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v", err)
+	}
+}
+
+// A period's end, a write of the workflow's own that opens tasks, writes the steps
+// still unwritten first: the report filed just before it, never written by its API,
+// is done in the database, before the period's end on the timeline.
+func TestPeriodEndWritesUnwrittenStepsFirst(t *testing.T) {
 	f := newFixture(t, 1, nil)
 	r, s0 := f.startRun(0)
 	r.toStage(baocun.StageReviews)
@@ -238,7 +231,6 @@ func TestOwnWriteWritesUnwrittenStepsFirst(t *testing.T) {
 	var report1 string
 	r.at(end-time.Hour, func() { report1 = r.open(baocun.TaskSubmitReport, 1) })
 	r.unwritten(end-10*time.Second, workflows.UpdateSubmitReport, report(1, "1"))
-	// The period's end is the run's last step: it continues as new, carrying the state.
 	var can *workflow.ContinueAsNewError
 	if err := r.exec(s0); !errors.As(err, &can) {
 		t.Fatalf("workflow: %v, want it to continue as new at the period's end", err)

@@ -448,21 +448,18 @@ func (r *pairingRun) apply(ctx workflow.Context, ch baocun.Change) error {
 	if !r.committing {
 		return applyChange(ctx, ch)
 	}
-	return r.write(ctx, append(slices.Clone(r.s.Unwritten), ch), false)
+	return r.write(ctx, append(slices.Clone(r.s.Unwritten), ch))
 }
 
-// write writes the changes in order, in one transaction, through the activity (or a
-// local one), then forgets the unwritten changes among them.
-func (r *pairingRun) write(ctx workflow.Context, chs []baocun.Change, local bool) error {
+// write writes the changes in order, in one transaction, through the activity, then
+// forgets the unwritten changes among them. Never a local activity: its result comes
+// back within the workflow task, and the workflow's clock read after it differs on
+// replay (the marker's own time), so time-dependent code after it — a reminder's
+// timer, a due date — would not replay as it ran (TestReplay caught it).
+func (r *pairingRun) write(ctx workflow.Context, chs []baocun.Change) error {
 	r.writing++
 	defer func() { r.writing-- }()
-	var f workflow.Future
-	if local {
-		f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localWriteOptions), (*activities.Activities).ApplyChanges, chs)
-	} else {
-		f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), (*activities.Activities).ApplyChanges, chs)
-	}
-	if err := f.Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), (*activities.Activities).ApplyChanges, chs).Get(ctx, nil); err != nil {
 		return err
 	}
 	var last int64
@@ -484,23 +481,18 @@ func (r *pairingRun) writeUnwritten(ctx workflow.Context) error {
 	if !r.committing || len(r.s.Unwritten) == 0 {
 		return nil
 	}
-	return r.write(ctx, slices.Clone(r.s.Unwritten), false)
+	return r.write(ctx, slices.Clone(r.s.Unwritten))
 }
 
 // flushAfter is how long a committed change may wait for the API to write it before
 // the workflow writes it itself: the API answers a step only once it is written, so
 // this is for an API that failed between the two (its process killed, its database
-// unreachable). A pairing with steps costs one timer and one local activity per
+// unreachable). A pairing with steps costs one timer and one activity per
 // flushAfter, not one per step.
 const flushAfter = time.Minute
 
 // flushBackoff bounds the wait after a write that failed: doubling from flushAfter.
 const flushBackoff = time.Hour
-
-var localWriteOptions = workflow.LocalActivityOptions{
-	ScheduleToCloseTimeout: 30 * time.Second,
-	RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 5 * time.Second},
-}
 
 // flusher writes the unwritten changes flushAfter after the first of them (a
 // committing run's own coroutine); a write that fails is tried again after twice
@@ -518,7 +510,7 @@ func (r *pairingRun) flusher(ctx workflow.Context) {
 		if len(r.s.Unwritten) == 0 || r.writing > 0 {
 			continue // written meanwhile, or a write of the workflow's own takes them
 		}
-		if err := r.write(ctx, slices.Clone(r.s.Unwritten), true); err != nil {
+		if err := r.write(ctx, slices.Clone(r.s.Unwritten)); err != nil {
 			wait = min(2*wait, flushBackoff)
 			workflow.GetLogger(ctx).Error("writing committed changes failed: the pairing's later steps wait for it", "error", err, "retry_in", wait)
 			continue
