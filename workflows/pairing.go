@@ -724,23 +724,9 @@ func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build 
 			delete(r.busy, id)
 		}
 	}()
-	real, prog := r.now(ctx)
-	ch := baocun.Change{At: real}
-	for _, id := range closes {
-		outcome := baocun.OutcomeSubmitted
-		if st.Decision != nil && st.Decision.TaskID == id {
-			outcome = st.Decision.Outcome
-		}
-		ch.Close = append(ch.Close, baocun.TaskClose{ID: id, Status: baocun.TaskDone, Outcome: outcome, By: st.Actor})
-	}
 	seq := r.s.Seq
-	commit := build(real, prog, &ch)
+	ch, commit := r.draft(ctx, st, closes, build)
 	built := r.s.Seq
-	if st.Audit.Action != "" {
-		a := st.Audit
-		a.At = real
-		ch.Audit = append(ch.Audit, a)
-	}
 	if err := r.applyOpening(ctx, ch); err != nil {
 		if r.s.Seq == built {
 			r.s.Seq = seq // no other step took a number meanwhile: give them back
@@ -763,6 +749,27 @@ func (r *pairingRun) step(ctx workflow.Context, st Step, closes []string, build 
 	return res, nil
 }
 
+// draft is a step's change: the tasks it closes, what build adds (build returns the
+// commit of the state, or nil), and the request's audit entry.
+func (r *pairingRun) draft(ctx workflow.Context, st Step, closes []string, build func(real, prog time.Time, ch *baocun.Change) func()) (baocun.Change, func()) {
+	real, prog := r.now(ctx)
+	ch := baocun.Change{At: real}
+	for _, id := range closes {
+		outcome := baocun.OutcomeSubmitted
+		if st.Decision != nil && st.Decision.TaskID == id {
+			outcome = st.Decision.Outcome
+		}
+		ch.Close = append(ch.Close, baocun.TaskClose{ID: id, Status: baocun.TaskDone, Outcome: outcome, By: st.Actor})
+	}
+	commit := build(real, prog, &ch)
+	if st.Audit.Action != "" {
+		a := st.Audit
+		a.At = real
+		ch.Audit = append(ch.Audit, a)
+	}
+	return ch, commit
+}
+
 // commit is step in a committing run: it checks the tasks the step closes, builds
 // its change and commits it to the state at once, with no write and so no yield in
 // between; the change is numbered and kept as unwritten, and the answer carries every
@@ -780,21 +787,7 @@ func (r *pairingRun) commit(ctx workflow.Context, st Step, closes []string, buil
 			return StepResult{}, err
 		}
 	}
-	real, prog := r.now(ctx)
-	ch := baocun.Change{At: real}
-	for _, id := range closes {
-		outcome := baocun.OutcomeSubmitted
-		if st.Decision != nil && st.Decision.TaskID == id {
-			outcome = st.Decision.Outcome
-		}
-		ch.Close = append(ch.Close, baocun.TaskClose{ID: id, Status: baocun.TaskDone, Outcome: outcome, By: st.Actor})
-	}
-	commit := build(real, prog, &ch)
-	if st.Audit.Action != "" {
-		a := st.Audit
-		a.At = real
-		ch.Audit = append(ch.Audit, a)
-	}
+	ch, commit := r.draft(ctx, st, closes, build)
 	r.s.Changes++
 	ch.PairingID, ch.Seq = r.s.Pairing.ID, r.s.Changes
 	ch.Key = fmt.Sprintf("pairing-%d/change-%d", ch.PairingID, ch.Seq)

@@ -275,7 +275,9 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 			}()
 		}
 		for {
-			if today := clock.Now(time.Now()); today.Month()%3 == 0 && today.Day() > residencyDays {
+			// Members stop at the programme's end: a pairing still in reviews after it
+			// (its last report awaited) has no days left to check in.
+			if today := clock.Now(time.Now()); today.Month()%3 == 0 && today.Day() > residencyDays && today.Before(cy.End()) {
 				quarter := today.Year()*4 + int(today.Month())/3
 				rows, err := env.db.QueryContext(ctx, "SELECT id, department_code FROM pairings WHERE cycle_id = ? AND stage IN (?, ?, ?)",
 					cycle, baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews)
