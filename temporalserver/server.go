@@ -1,9 +1,12 @@
 // Package temporalserver runs a Temporal server inside the baocun process, persisted to
 // one SQLite file: the embedded default that lets `baocun serve` need no other install.
+// `baocun temporal --database postgres://…` persists it to PostgreSQL instead
+// (OpenPostgres).
 //
 // The server's own SQLite persistence has no schema check and no migration between
 // server versions, so the server version is pinned in go.mod and an upgrade needs a
-// backup-and-migrate step of its own (see README).
+// backup-and-migrate step of its own (see README). On PostgreSQL the server's own
+// schema tool brings the schema to the server's version at every start.
 package temporalserver
 
 import (
@@ -11,7 +14,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -30,12 +36,17 @@ import (
 // Config says where the server keeps its state and where it listens.
 type Config struct {
 	// DatabasePath is the SQLite file; it is created with the schema when absent.
+	// Unused when Postgres is set.
 	DatabasePath string
+	// Postgres, when set, is the database the server persists to instead of the
+	// SQLite file (OpenPostgres). The caller closes it after Stop.
+	Postgres *Postgres
 	// Sync is SQLite's synchronous setting for the file. "full" (the default, also
 	// when empty) syncs every commit to disk, as baocun.db does, so a power cut loses
 	// nothing either of them acknowledged. "normal" skips those syncs: a power cut can
 	// roll back Temporal's last commits while baocun.db keeps the steps they drove,
-	// leaving writes the API acknowledged that no workflow knows of.
+	// leaving writes the API acknowledged that no workflow knows of. Unused on
+	// PostgreSQL, where the server's synchronous_commit decides.
 	Sync string
 	// IP the frontend binds to; the other services always bind to loopback.
 	IP string
@@ -61,11 +72,12 @@ type Config struct {
 type Server struct {
 	srv     temporal.Server
 	address string
-	lock    *os.File
+	lock    io.Closer // the SQLite file's; nil on PostgreSQL, whose lock the caller's Postgres holds
 }
 
-// Start creates the schema when the file is new, registers the namespace (a no-op when
-// it exists), and starts the four Temporal services in this process.
+// Start creates the schema when the SQLite file is new (on PostgreSQL OpenPostgres has
+// made it), registers the namespace (a no-op when it exists), and starts the four
+// Temporal services in this process.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.IP == "" {
 		cfg.IP = "127.0.0.1"
@@ -79,48 +91,70 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HistoryCache != 0 && cfg.HistoryCache < MinHistoryCache {
 		return nil, fmt.Errorf("embedded Temporal server: a history cache of %d runs: at least %d", cfg.HistoryCache, MinHistoryCache)
 	}
-	lock, err := lockFile(cfg.DatabasePath + ".lock")
-	if err != nil {
-		return nil, err
-	}
+	var (
+		lock        io.Closer
+		persistence config.Persistence
+		store       config.SQL // the main store, where the namespace is registered
+		where       string     // the database, for messages
+	)
 	ok := false
 	defer func() {
-		if !ok {
+		if !ok && lock != nil {
 			lock.Close()
 		}
 	}()
-	ports, err := freePorts(cfg.IP, cfg.Port, 8)
+	if cfg.Postgres != nil {
+		persistence = cfg.Postgres.persistence()
+		store, where = cfg.Postgres.main, cfg.Postgres.Name()
+	} else {
+		f, err := lockFile(cfg.DatabasePath + ".lock")
+		if err != nil {
+			return nil, err
+		}
+		lock, where = f, cfg.DatabasePath
+	}
+	ports, err := freePorts(cfg.IP, cfg.Port, 8, cfg.Postgres != nil)
 	if err != nil {
 		return nil, err
 	}
 	address := net.JoinHostPort(cfg.IP, strconv.Itoa(ports[0]))
 
-	store := config.SQL{
-		PluginName:   sqliteplugin.PluginName,
-		DatabaseName: cfg.DatabasePath,
-		// Pragma keys go without a leading underscore: the plugin adds "_pragma=" itself
-		// and a key such as "_journal_mode" is silently ignored.
-		ConnectAttributes: map[string]string{
-			"mode":         "rwc",
-			"journal_mode": "wal",
-			"synchronous":  cfg.synchronous(),
-			"busy_timeout": "10000",
-		},
-	}
-	if _, err := os.Stat(cfg.DatabasePath); errors.Is(err, os.ErrNotExist) {
-		if err := sqlite.SetupSchema(&store); err != nil {
-			return nil, fmt.Errorf("create Temporal schema in %s: %w", cfg.DatabasePath, err)
+	if cfg.Postgres == nil {
+		store = config.SQL{
+			PluginName:   sqliteplugin.PluginName,
+			DatabaseName: cfg.DatabasePath,
+			// Pragma keys go without a leading underscore: the plugin adds "_pragma=" itself
+			// and a key such as "_journal_mode" is silently ignored.
+			ConnectAttributes: map[string]string{
+				"mode":         "rwc",
+				"journal_mode": "wal",
+				"synchronous":  cfg.synchronous(),
+				"busy_timeout": "10000",
+			},
 		}
-	}
-	if err := forgetMembers(cfg.DatabasePath); err != nil {
-		return nil, err
+		if _, err := os.Stat(cfg.DatabasePath); errors.Is(err, os.ErrNotExist) {
+			if err := sqlite.SetupSchema(&store); err != nil {
+				return nil, fmt.Errorf("create Temporal schema in %s: %w", cfg.DatabasePath, err)
+			}
+		}
+		if err := forgetMembers(cfg.DatabasePath); err != nil {
+			return nil, err
+		}
+		persistence = config.Persistence{
+			DefaultStore:     sqliteplugin.PluginName,
+			VisibilityStore:  sqliteplugin.PluginName,
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: &store}},
+		}
 	}
 	ns, err := sqlite.NewNamespaceConfig("active", cfg.Namespace, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", cfg.Namespace, err)
 	}
+	// Despite its package, CreateNamespaces writes through whichever SQL plugin the
+	// store names: the same registration on SQLite and on PostgreSQL.
 	if err := sqlite.CreateNamespaces(&store, ns); err != nil {
-		return nil, fmt.Errorf("register namespace %q in %s: %w", cfg.Namespace, cfg.DatabasePath, err)
+		return nil, fmt.Errorf("register namespace %q in %s: %w", cfg.Namespace, where, err)
 	}
 
 	conf := &config.Config{
@@ -128,12 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"},
 			TLS:        rootTLS(cfg.TLS),
 		},
-		Persistence: config.Persistence{
-			DefaultStore:     sqliteplugin.PluginName,
-			VisibilityStore:  sqliteplugin.PluginName,
-			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: &store}},
-		},
+		Persistence: persistence,
 		ClusterMetadata: &cluster.Config{
 			FailoverVersionIncrement: 10,
 			MasterClusterName:        "active",
@@ -181,9 +210,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // Address is the frontend's host:port, for clients and for the `temporal` CLI.
 func (s *Server) Address() string { return s.address }
 
-// Stop stops every service; the SQLite file keeps everything for the next Start.
+// Stop stops every service; the database keeps everything for the next Start.
 func (s *Server) Stop() error {
-	defer s.lock.Close()
+	if s.lock != nil {
+		defer s.lock.Close()
+	}
 	return s.srv.Stop()
 }
 
@@ -265,7 +296,12 @@ func service(ip string, grpcPort, membershipPort int) config.Service {
 // freePorts returns n ports: first (when not 0) then n-1 that the system reports free.
 // A port the system hands out can be taken again before the server binds it; the
 // window is short and a collision fails Start with a clear bind error.
-func freePorts(ip string, first, n int) ([]int, error) {
+//
+// With smallMembership the membership ports (the second of each service's pair) are
+// below 32768: the server records each in cluster_membership.rpc_port, a SMALLINT, and
+// on PostgreSQL a port of the kernel's ephemeral range (32768–60999 on Linux) does not
+// fit, and the service fails to start. (SQLite stores any integer there.)
+func freePorts(ip string, first, n int, smallMembership bool) ([]int, error) {
 	ports := make([]int, 0, n)
 	var held []net.Listener
 	defer func() {
@@ -286,7 +322,13 @@ func freePorts(ip string, first, n int) ([]int, error) {
 		if len(ports) == 0 {
 			host = ip
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		var l net.Listener
+		var err error
+		if smallMembership && len(ports)%2 == 1 {
+			l, err = listenBelow(host, math.MaxInt16+1)
+		} else {
+			l, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("find a free port: %w", err)
 		}
@@ -294,4 +336,17 @@ func freePorts(ip string, first, n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// listenBelow listens on a free port from 10000 up to (not including) limit, tried at
+// random: below the ports of well-known services, above which the kernel hands out none.
+func listenBelow(host string, limit int) (net.Listener, error) {
+	var err error
+	for range 200 {
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(10000+rand.IntN(limit-10000)))); err == nil {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("no free port below %d after 200 tries: %w", limit, err)
 }

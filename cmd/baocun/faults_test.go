@@ -342,34 +342,21 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 }
 
 // Two instances, each API and worker, on one Temporal server (a `baocun temporal`
-// process of its own) and one PostgreSQL database: steps go through both; one is
-// killed mid-run; the other finishes every pairing, losing no acknowledged step.
+// process of its own, on SQLite and on PostgreSQL) and one PostgreSQL database: steps
+// go through both; one is killed mid-run; the other finishes every pairing, losing no
+// acknowledged step.
 func TestClusterSurvivesAnInstance(t *testing.T) {
+	t.Run("temporal=sqlite", func(t *testing.T) { clusterSurvivesAnInstance(t) })
+	t.Run("temporal=postgres", func(t *testing.T) {
+		clusterSurvivesAnInstance(t, "--database", sqldbtest.PostgresDatabase(t))
+	})
+}
+
+func clusterSurvivesAnInstance(t *testing.T, temporalArgs ...string) {
 	const n = 20
-	dsn := sqldbtest.PostgresDSN(t)
-	tdir := t.TempDir()
-	tp := startTemporal(t, "--data-dir", tdir, "--temporal-port", "0")
-	keys := t.TempDir() // the keys the instances share: the first creates them
-	env := []string{EnvAdminPassword + "=" + faultPassword}
-	key := filepath.Join(keys, "audit-ed25519.key")
-	instance := func(dir string) *process {
-		p := startServeEnv(t, env, append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-address", tp.temporal,
-			"--database", dsn, "--audit-key", key, "--step-key", filepath.Join(keys, "step-hmac.key")},
-			joinFlags(tdir)...)...)
-		p.waitReady(t)
-		return p
-	}
-	aDir := t.TempDir()
-	a := instance(aDir)
-	// b joins a database a has signed checkpoints in: b's own audit anchor is written
-	// first, deliberately, as README says; b catches up what a signs meanwhile.
-	bDir := t.TempDir()
-	if out, err := runAudit("anchor", "--data-dir", bDir, "--database", dsn, "--public-key", sqldb.PublicKeyPath(key)); err != nil {
-		t.Fatalf("audit anchor for instance b: %v (%s)", err, out)
-	}
-	b := instance(bDir)
-	ra := newRoles(t, a.url, n)
-	rb := ra.at(b.url)
+	c := startCluster(t, temporalArgs...)
+	ra := newRoles(t, c.a.url, n)
+	rb := ra.at(c.b.url)
 	ps := ra.launch(t, n)
 
 	log := newAckLog(2 * n)
@@ -382,7 +369,7 @@ func TestClusterSurvivesAnInstance(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the run ended before the kill: %v", err)
 	}
-	b.kill()
+	c.b.kill()
 	<-done // the drivers on b fail; those on a may finish or fail with b's
 	t.Logf("instance b killed with %d steps acknowledged", len(log.all()))
 	if err := drive(ctx, []*roles{ra}, ps, log.add); err != nil {
@@ -390,17 +377,58 @@ func TestClusterSurvivesAnInstance(t *testing.T) {
 	}
 	checkAcked(t, ra, log.all())
 	checkFinished(t, ra, ps)
-	a.stop(t)
+	c.a.stop(t)
 	// a's anchor holds every checkpoint, b's as well as its own.
-	out, err := runAudit("verify", "--data-dir", aDir, "--database", dsn, "--public-key", sqldb.PublicKeyPath(key), "--strict", "--json")
+	out, err := runAudit("verify", "--data-dir", c.aDir, "--database", c.dsn, "--public-key", sqldb.PublicKeyPath(c.key), "--strict", "--json")
 	var v baocun.AuditVerification
 	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Checkpoints < 2 || v.Anchored != v.Checkpoints {
 		t.Fatalf("audit verify after the run: %v, %s", err, out)
 	}
 }
 
+// cluster is README's scale path without a Temporal cluster: a `baocun temporal`
+// process and two `baocun serve` instances on it, each API and worker, on one
+// PostgreSQL application database, sharing the audit and step keys.
+type cluster struct {
+	temporal   *process
+	tdir       string // the Temporal server's data dir, with its certificates
+	dsn        string // the application database
+	key        string // the audit key the instances share
+	a, b       *process
+	aDir, bDir string
+}
+
+// startCluster starts `baocun temporal` with temporalArgs besides its data dir and port
+// (--database …, say), then instance a, then instance b, and waits until both are
+// ready.
+func startCluster(t testing.TB, temporalArgs ...string) *cluster {
+	t.Helper()
+	c := &cluster{dsn: sqldbtest.PostgresDSN(t), tdir: t.TempDir()}
+	c.temporal = startTemporal(t, append([]string{"--data-dir", c.tdir, "--temporal-port", "0"}, temporalArgs...)...)
+	keys := t.TempDir() // the keys the instances share: the first creates them
+	env := []string{EnvAdminPassword + "=" + faultPassword}
+	c.key = filepath.Join(keys, "audit-ed25519.key")
+	instance := func(dir string) *process {
+		p := startServeEnv(t, env, append([]string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-address", c.temporal.temporal,
+			"--database", c.dsn, "--audit-key", c.key, "--step-key", filepath.Join(keys, "step-hmac.key")},
+			joinFlags(c.tdir)...)...)
+		p.waitReady(t)
+		return p
+	}
+	c.aDir = t.TempDir()
+	c.a = instance(c.aDir)
+	// b joins a database a has signed checkpoints in: b's own audit anchor is written
+	// first, deliberately, as README says; b catches up what a signs meanwhile.
+	c.bDir = t.TempDir()
+	if out, err := runAudit("anchor", "--data-dir", c.bDir, "--database", c.dsn, "--public-key", sqldb.PublicKeyPath(c.key)); err != nil {
+		t.Fatalf("audit anchor for instance b: %v (%s)", err, out)
+	}
+	c.b = instance(c.bDir)
+	return c
+}
+
 // startTemporal starts `baocun temporal` and waits until it prints its address.
-func startTemporal(t *testing.T, args ...string) *process {
+func startTemporal(t testing.TB, args ...string) *process {
 	t.Helper()
 	return startCommand(t, "temporal", nil, args...)
 }

@@ -120,25 +120,7 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	b.Cleanup(tc.Close)
 	db := sqldbtest.Open(b, "sqlite://"+filepath.Join(dir, "baocun.db"))
 	audit := sqldbtest.AuditLog(b, db)
-
-	var deps, vils, people strings.Builder
-	deps.WriteString("code,name,level,county\n")
-	vils.WriteString("code,name,county,township,class\n")
-	people.WriteString("id,name,department_code\n")
-	for d := 0; d < (n+2)/3; d++ {
-		fmt.Fprintf(&deps, "D%04d,部门%d,市直,\n", d, d)
-		for p := 0; p < 3; p++ {
-			fmt.Fprintf(&people, "P%04d-%d,人员%d,D%04d\n", d, p, p, d)
-		}
-	}
-	for v := 0; v < n; v++ {
-		fmt.Fprintf(&vils, "V%05d,村%d,县%d,镇,2\n", v, v, v%7)
-	}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
-		b.Fatal(err)
-	}
-	hash, _ := baocun.HashPassword("launch-bench-password")
-	if _, err := db.CreateUser(ctx, baocun.NewUser{Username: "org", PasswordHash: hash, Roles: []baocun.Grant{{Role: baocun.RoleOrganiser, Jurisdiction: "*"}}}, nil); err != nil {
 		b.Fatal(err)
 	}
 
@@ -157,17 +139,42 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	}
 	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc, db)}))
 	b.Cleanup(srv.Close)
-	org, err := apiclient.New(srv.URL, &http.Client{}).SignIn(ctx, "org", "launch-bench-password")
+	return &launchEnv{db: db, tc: tc, srv: srv, org: seedDirectory(b, db, srv.URL, n)}
+}
+
+// seedDirectory creates the organiser's account in db (its policy seeded already) and imports,
+// through the service at base, a directory of n villages and n/3 departments of three
+// people each. It returns the organiser, signed in, on an *http.Client without a time
+// limit: a launch of 20,000 pairings is one long request.
+func seedDirectory(b *testing.B, db *sqldb.DB, base string, n int) *apiclient.Client {
+	ctx := context.Background()
+	var deps, vils, people strings.Builder
+	deps.WriteString("code,name,level,county\n")
+	vils.WriteString("code,name,county,township,class\n")
+	people.WriteString("id,name,department_code\n")
+	for d := 0; d < (n+2)/3; d++ {
+		fmt.Fprintf(&deps, "D%04d,部门%d,市直,\n", d, d)
+		for p := 0; p < 3; p++ {
+			fmt.Fprintf(&people, "P%04d-%d,人员%d,D%04d\n", d, p, p, d)
+		}
+	}
+	for v := 0; v < n; v++ {
+		fmt.Fprintf(&vils, "V%05d,村%d,县%d,镇,2\n", v, v, v%7)
+	}
+	hash, _ := baocun.HashPassword("launch-bench-password")
+	if _, err := db.CreateUser(ctx, baocun.NewUser{Username: "org", PasswordHash: hash, Roles: []baocun.Grant{{Role: baocun.RoleOrganiser, Jurisdiction: "*"}}}, nil); err != nil {
+		b.Fatal(err)
+	}
+	org, err := apiclient.New(base, &http.Client{}).SignIn(ctx, "org", "launch-bench-password")
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := &launchEnv{db: db, tc: tc, srv: srv, org: org}
 	for _, f := range []struct{ kind, body string }{{"departments", deps.String()}, {"villages", vils.String()}, {"people", people.String()}} {
 		if _, err := org.ImportDirectory(ctx, f.kind, f.body); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return env
+	return org
 }
 
 // launch posts a cycle of n pairings and waits until all n first tasks are stored.

@@ -15,6 +15,7 @@ import (
 
 	"baocun"
 	"baocun/apiclient"
+	"baocun/sqldb"
 )
 
 // BenchmarkAPILoad puts the API under the load of many officials at once on the
@@ -44,113 +45,154 @@ func BenchmarkStepAlone(b *testing.B) {
 
 func benchmarkAPILoad(b *testing.B, syncMode string, pairings, clients int, decisions int64) {
 	env := newLaunchEnv(b, pairings, syncMode)
-	ctx := context.Background()
 	id := env.launchCycle(b, pairings)
-	base := apiclient.New(env.srv.URL, apiclient.NewHTTPClient())
-	org, err := base.SignIn(ctx, "org", "launch-bench-password")
+	cast := newLoadCast(b, env.db, env.srv.URL, id, pairings)
+	for i := 0; i < b.N; i++ {
+		load := cast.run(b, []string{env.srv.URL}, clients, decisions)
+		floor := env.bareUpdates(b, pairings, clients, int(decisions))
+		load.report(b, floor)
+		b.ReportMetric(peakRSSMB(), "peak-rss-MB")
+	}
+}
+
+// loadCast is the officials of the API load, signed in: the organiser and a lead for
+// each department (its first person), with an account of their own; and the pairings
+// of the cycle they work on.
+type loadCast struct {
+	org   *apiclient.Client
+	leads map[string]*apiclient.Client
+	ps    []baocun.Pairing
+}
+
+// newLoadCast creates the leads' accounts in db and signs everyone in through the
+// service at base; sessions live in the database, so any instance on it takes them.
+func newLoadCast(b *testing.B, db *sqldb.DB, base string, cycle int64, pairings int) *loadCast {
+	ctx := context.Background()
+	c := apiclient.New(base, apiclient.NewHTTPClient())
+	org, err := c.SignIn(ctx, "org", "launch-bench-password")
 	if err != nil {
 		b.Fatal(err)
 	}
-	// A lead for each department (its first person), with an account of their own.
 	hash, _ := baocun.HashPassword("launch-bench-password")
 	leads := map[string]*apiclient.Client{}
 	for d := 0; d < (pairings+2)/3; d++ {
 		code := fmt.Sprintf("D%04d", d)
-		if _, err := env.db.CreateUser(ctx, baocun.NewUser{Username: "lead-" + code, PasswordHash: hash, PersonID: fmt.Sprintf("P%04d-0", d),
+		if _, err := db.CreateUser(ctx, baocun.NewUser{Username: "lead-" + code, PasswordHash: hash, PersonID: fmt.Sprintf("P%04d-0", d),
 			Roles: []baocun.Grant{{Role: baocun.RoleDeptLead, Jurisdiction: "*"}}}, nil); err != nil {
 			b.Fatal(err)
 		}
-		if leads[code], err = base.SignIn(ctx, "lead-"+code, "launch-bench-password"); err != nil {
+		if leads[code], err = c.SignIn(ctx, "lead-"+code, "launch-bench-password"); err != nil {
 			b.Fatal(err)
 		}
 	}
-	ps, err := env.db.Pairings(ctx, baocun.PairingFilter{CycleID: id, Limit: pairings})
+	ps, err := db.Pairings(ctx, baocun.PairingFilter{CycleID: cycle, Limit: pairings})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return &loadCast{org: org, leads: leads, ps: ps}
+}
+
+// loadRun is one API load's measurements.
+type loadRun struct {
+	nominate, decide, inbox latencies
+	errs                    int64
+	elapsed                 time.Duration
+}
+
+// run is the load: clients goroutines, each taking a pairing, having its department
+// lead read the inbox and nominate the team and the organiser decide (return) it, again
+// and again, until decisions decisions are in. Client k sends every call to the
+// instance at bases[k % len(bases)].
+func (c *loadCast) run(b *testing.B, bases []string, clients int, decisions int64) *loadRun {
+	ctx := context.Background()
 	// timed is how long f took.
 	timed := func(f func() error) (time.Duration, error) {
 		start := time.Now()
 		err := f()
 		return time.Since(start), err
 	}
-	for i := 0; i < b.N; i++ {
-		var nominate, decide, inbox latencies
-		var errs atomic.Int64
-		queue := make(chan baocun.Pairing, pairings)
-		for _, p := range ps {
-			queue <- p
-		}
-		var done atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for done.Load() < decisions {
-					p := <-queue
-					lead := leads[p.Department]
-					// The lead looks at the inbox first, as an official would.
-					d, err := timed(func() error {
-						_, err := lead.Tasks(ctx, url.Values{"limit": {"50"}})
-						return err
-					})
-					if err != nil {
-						errs.Add(1)
-						b.Logf("inbox: %v", err)
-					} else {
-						inbox.add(d)
-					}
-					team := []string{fmt.Sprintf("P%s-0", p.Department[1:]), fmt.Sprintf("P%s-1", p.Department[1:]), fmt.Sprintf("P%s-2", p.Department[1:])}
-					var res baocun.StepResult
-					d, err = timed(func() (err error) {
-						res, err = lead.NominateTeam(ctx, p.ID, baocun.TeamInput{Leader: team[0], Members: team})
-						return err
-					})
-					if err != nil || len(res.Opened) != 1 {
-						errs.Add(1)
-						b.Logf("nominate %d: %+v, %v", p.ID, res, err)
-						queue <- p
-						continue
-					}
-					nominate.add(d)
-					d, err = timed(func() error {
-						_, err := org.DecideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeReturn, Comment: "再议 again"})
-						return err
-					})
-					if err != nil {
-						errs.Add(1)
-						b.Logf("decide %d: %v", p.ID, err)
-					} else {
-						decide.add(d)
-						done.Add(1)
-					}
-					queue <- p
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(start)
-		floor := env.bareUpdates(b, pairings, clients, int(decisions))
-		b.ReportMetric(decide.pct(50), "decide-p50-ms")
-		b.ReportMetric(decide.pct(99), "decide-p99-ms")
-		b.ReportMetric(nominate.pct(50), "nominate-p50-ms")
-		b.ReportMetric(nominate.pct(99), "nominate-p99-ms")
-		b.ReportMetric(inbox.pct(50), "inbox-p50-ms")
-		b.ReportMetric(inbox.pct(99), "inbox-p99-ms")
-		b.ReportMetric(float64(decide.n())/elapsed.Seconds(), "decisions/s")
-		b.ReportMetric(float64(decide.n()+nominate.n())/elapsed.Seconds(), "steps/s")
-		b.ReportMetric(float64(errs.Load()), "errors")
-		b.ReportMetric(peakRSSMB(), "peak-rss-MB")
-		b.ReportMetric(floor.lat.pct(50), "update-p50-ms")
-		b.ReportMetric(floor.lat.pct(99), "update-p99-ms")
-		b.ReportMetric(float64(floor.lat.n())/floor.elapsed.Seconds(), "updates/s")
-		b.ReportMetric(float64(floor.errs), "update-errors")
-		b.ReportMetric(decide.pct(99)/floor.lat.pct(99), "decide/update-p99")
-		b.ReportMetric(decide.pct(50)/floor.lat.pct(50), "decide/update-p50")
-		b.ReportMetric((float64(decide.n()+nominate.n())/elapsed.Seconds())/(float64(floor.lat.n())/floor.elapsed.Seconds()), "steps/updates-throughput")
+	out := &loadRun{}
+	var errs atomic.Int64
+	queue := make(chan baocun.Pairing, len(c.ps))
+	for _, p := range c.ps {
+		queue <- p
 	}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k := range clients {
+		base := bases[k%len(bases)]
+		org := c.org.At(base)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for done.Load() < decisions {
+				p := <-queue
+				lead := c.leads[p.Department].At(base)
+				// The lead looks at the inbox first, as an official would.
+				d, err := timed(func() error {
+					_, err := lead.Tasks(ctx, url.Values{"limit": {"50"}})
+					return err
+				})
+				if err != nil {
+					errs.Add(1)
+					b.Logf("inbox: %v", err)
+				} else {
+					out.inbox.add(d)
+				}
+				team := []string{fmt.Sprintf("P%s-0", p.Department[1:]), fmt.Sprintf("P%s-1", p.Department[1:]), fmt.Sprintf("P%s-2", p.Department[1:])}
+				var res baocun.StepResult
+				d, err = timed(func() (err error) {
+					res, err = lead.NominateTeam(ctx, p.ID, baocun.TeamInput{Leader: team[0], Members: team})
+					return err
+				})
+				if err != nil || len(res.Opened) != 1 {
+					errs.Add(1)
+					b.Logf("nominate %d: %+v, %v", p.ID, res, err)
+					queue <- p
+					continue
+				}
+				out.nominate.add(d)
+				d, err = timed(func() error {
+					_, err := org.DecideTeam(ctx, p.ID, baocun.DecisionInput{TaskID: res.Opened[0], Outcome: baocun.OutcomeReturn, Comment: "再议 again"})
+					return err
+				})
+				if err != nil {
+					errs.Add(1)
+					b.Logf("decide %d: %v", p.ID, err)
+				} else {
+					out.decide.add(d)
+					done.Add(1)
+				}
+				queue <- p
+			}
+		}()
+	}
+	wg.Wait()
+	out.elapsed, out.errs = time.Since(start), errs.Load()
+	return out
+}
+
+// report reports the load's metrics and those of its floor, and their ratios.
+func (r *loadRun) report(b *testing.B, floor floorRun) {
+	steps := float64(r.decide.n()+r.nominate.n()) / r.elapsed.Seconds()
+	updates := float64(floor.lat.n()) / floor.elapsed.Seconds()
+	b.ReportMetric(r.decide.pct(50), "decide-p50-ms")
+	b.ReportMetric(r.decide.pct(99), "decide-p99-ms")
+	b.ReportMetric(r.nominate.pct(50), "nominate-p50-ms")
+	b.ReportMetric(r.nominate.pct(99), "nominate-p99-ms")
+	b.ReportMetric(r.inbox.pct(50), "inbox-p50-ms")
+	b.ReportMetric(r.inbox.pct(99), "inbox-p99-ms")
+	b.ReportMetric(float64(r.decide.n())/r.elapsed.Seconds(), "decisions/s")
+	b.ReportMetric(steps, "steps/s")
+	b.ReportMetric(float64(r.errs), "errors")
+	b.ReportMetric(floor.lat.pct(50), "update-p50-ms")
+	b.ReportMetric(floor.lat.pct(99), "update-p99-ms")
+	b.ReportMetric(updates, "updates/s")
+	b.ReportMetric(float64(floor.errs), "update-errors")
+	b.ReportMetric(r.decide.pct(99)/floor.lat.pct(99), "decide/update-p99")
+	b.ReportMetric(r.decide.pct(50)/floor.lat.pct(50), "decide/update-p50")
+	b.ReportMetric(steps/updates, "steps/updates-throughput")
 }
 
 // latencies collects durations from many goroutines.
@@ -191,22 +233,28 @@ type floorRun struct {
 	errs    int
 }
 
-// bareUpdates is the floor: n Updates with a trivial handler, sent by clients
-// goroutines to workflows waiting for them, on the same server and worker.
+// bareUpdates is the floor on the embedded stack: bareUpdates on its server and worker.
 func (e *launchEnv) bareUpdates(b *testing.B, workflows, clients, n int) floorRun {
-	ctx := context.Background()
 	e.rounds++
+	return bareUpdates(b, e.tc, baocun.TaskQueue, fmt.Sprintf("bench-update-%d", e.rounds), workflows, clients, n)
+}
+
+// bareUpdates is the floor: n Updates with a trivial handler, sent through tc by
+// clients goroutines to as many workflows (BenchUpdate, which a worker of taskQueue
+// runs) waiting for them, their IDs starting with prefix.
+func bareUpdates(b *testing.B, tc client.Client, taskQueue, prefix string, workflows, clients, n int) floorRun {
+	ctx := context.Background()
 	ids := make([]string, workflows)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("bench-update-%d-%d", e.rounds, i)
-		if _, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: baocun.TaskQueue}, "BenchUpdate"); err != nil {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: taskQueue}, "BenchUpdate"); err != nil {
 			b.Fatal(err)
 		}
 	}
 	// Each workflow answers one Update first, so none is timed while its first
 	// workflow task is still queued behind the starts.
 	for _, id := range ids {
-		h, err := e.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: "bench", Args: []any{int64(0)},
+		h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: "bench", Args: []any{int64(0)},
 			WaitForStage: client.WorkflowUpdateStageCompleted})
 		if err == nil {
 			err = h.Get(ctx, nil)
@@ -226,7 +274,7 @@ func (e *launchEnv) bareUpdates(b *testing.B, workflows, clients, n int) floorRu
 			defer wg.Done()
 			for k := next.Add(1); k <= int64(n); k = next.Add(1) {
 				t := time.Now()
-				h, err := e.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: ids[k%int64(len(ids))], UpdateName: "bench",
+				h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: ids[k%int64(len(ids))], UpdateName: "bench",
 					Args: []any{k}, WaitForStage: client.WorkflowUpdateStageCompleted})
 				if err == nil {
 					err = h.Get(ctx, nil)
@@ -242,7 +290,7 @@ func (e *launchEnv) bareUpdates(b *testing.B, workflows, clients, n int) floorRu
 	wg.Wait()
 	out.elapsed, out.errs = time.Since(start), int(errs.Load())
 	for _, id := range ids {
-		e.tc.TerminateWorkflow(ctx, id, "", "benchmark done")
+		tc.TerminateWorkflow(ctx, id, "", "benchmark done")
 	}
 	return out
 }

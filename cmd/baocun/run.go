@@ -15,6 +15,7 @@ const usage = `baocun — 部门包村 department–village pairing programme
 用法 Usage:
   baocun serve [flags]    运行服务 run the service (embedded Temporal + SQLite by default)
   baocun temporal [flags] 仅运行内嵌 Temporal 服务 only the embedded Temporal server, for several serve instances to share
+                          (on <data-dir>/temporal.db, or PostgreSQL with --database postgres://…)
   baocun demo [flags]     演示 a whole compressed cycle, every role played through the HTTP API (--minutes 2)
   baocun users add ...    创建用户 create an account (password from BAOCUN_NEW_USER_PASSWORD)
   baocun users disable|enable|reset-password|unlock|sessions|confirm-department --username U

@@ -1,6 +1,7 @@
 // Package sqldbtest opens fresh application databases for tests: a SQLite file in the
 // test's temporary directory and, when BAOCUN_TEST_POSTGRES holds a DSN, a new
-// PostgreSQL schema that is dropped when the test ends. Under CI (CI=true) a missing
+// PostgreSQL schema that is dropped when the test ends (or a new database, for the
+// Temporal server on PostgreSQL). Under CI (CI=true) a missing
 // BAOCUN_TEST_POSTGRES fails the test: the PostgreSQL path must run there, never skip.
 package sqldbtest
 
@@ -80,6 +81,54 @@ func PostgresDSN(t testing.TB) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// PostgresDatabase creates an empty database on the server BAOCUN_TEST_POSTGRES names
+// (its user needs CREATEDB) and returns a URL of it, without a search_path; the
+// database is dropped at cleanup, its connections ended first. It is for a process
+// that lays out its own schemas and extensions — the Temporal server on PostgreSQL —
+// which a schema of a shared database could not contain. It skips or fails as
+// PostgresDSN does when the variable is unset.
+func PostgresDatabase(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvPostgres)
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set: the PostgreSQL tests must run in CI", EnvPostgres)
+		}
+		t.Skipf("%s is not set; PostgreSQL path not tested here (CI runs it)", EnvPostgres)
+	}
+	buf := make([]byte, 6)
+	rand.Read(buf)
+	name := "t_" + hex.EncodeToString(buf)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvPostgres, err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database on %s: %v", EnvPostgres, err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		// FORCE (PostgreSQL 13+) ends the sessions of a process the test killed.
+		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvPostgres, err)
+	}
+	u.Path = "/" + name
+	q := u.Query()
+	q.Del("search_path")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
