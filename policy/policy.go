@@ -157,6 +157,15 @@ func newEnforcer(ctx context.Context, store Store, entries int) (*Enforcer, erro
 // Decide answers r with the policy as the database holds it now. The version read
 // comes first and is never skipped: if it fails, Decide fails (the caller refuses),
 // whatever the cache holds.
+// maxCachedRequest bounds the bytes of a request the cache keeps: a jurisdiction
+// comes from a query string (?county=), so a signed-in caller could otherwise fill the
+// cache's 65,536 entries with 60-KiB keys. Real requests are well under it; a longer
+// one is decided by Casbin each time.
+const maxCachedRequest = 512
+
+// size is the request's length in bytes.
+func (k request) size() int { return len(k.sub) + len(k.dom) + len(k.obj) + len(k.act) + len(k.rel) }
+
 func (en *Enforcer) Decide(ctx context.Context, r baocun.AccessRequest) (baocun.AccessDecision, error) {
 	v, err := en.store.PolicyVersion(ctx)
 	if err != nil {
@@ -179,7 +188,7 @@ func (en *Enforcer) Decide(ctx context.Context, r baocun.AccessRequest) (baocun.
 	if err != nil {
 		return baocun.AccessDecision{}, err
 	}
-	if cacheable {
+	if cacheable && k.size() <= maxCachedRequest {
 		g.cache.put(k, d)
 	}
 	return d, nil

@@ -351,6 +351,22 @@ func TestDecisionCacheIsBounded(t *testing.T) {
 	if c := newDecisionCache(CacheEntries); c.perShard*cacheShards > CacheEntries {
 		t.Fatalf("%d shards of %d exceed the bound %d", cacheShards, c.perShard, CacheEntries)
 	}
+	// A request with a jurisdiction of 60 KiB (a query string a caller chose) is
+	// answered as Casbin answers it and not kept: the entries are bounded in bytes too.
+	fresh, err := newEnforcer(ctx, newStore(Rule{"g", "alice", "organiser", "*"}), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		r := ask("alice", strings.Repeat("县", 20000)+fmt.Sprint(i), "cycle", "launch")
+		d, err := fresh.Decide(ctx, r)
+		if want, _ := fresh.decide(r); err != nil || d != want {
+			t.Fatalf("a long request: %+v, %v; Casbin %+v", d, err, want)
+		}
+	}
+	if n := fresh.gen.Load().cache.len(); n != 0 {
+		t.Fatalf("long requests were cached: %d entries", n)
+	}
 }
 
 func TestDefaultRulesAreWellFormed(t *testing.T) {

@@ -69,6 +69,8 @@ type Postgres struct {
 	main, visibility config.SQL
 	db               *sql.DB
 	lock             *sql.Conn
+	lost             chan error    // the lock's session ended (watch)
+	stop             chan struct{} // Close ends the watch
 }
 
 // CheckPostgresURL reports whether raw is a PostgreSQL URL the server can use: a
@@ -78,6 +80,13 @@ type Postgres struct {
 func CheckPostgresURL(raw string) error {
 	_, _, err := parsePostgresURL(raw)
 	return err
+}
+
+// PostgresName is raw without its password (in the user part or a password= parameter),
+// as Postgres.Name gives it and a data dir's mark records it.
+func PostgresName(raw string) (string, error) {
+	_, name, err := parsePostgresURL(raw)
+	return name, err
 }
 
 // parsePostgresURL returns the server's store configuration for raw (its main store;
@@ -90,7 +99,12 @@ func parsePostgresURL(raw string) (config.SQL, string, error) {
 	if err != nil {
 		return config.SQL{}, "", fmt.Errorf("not a valid URL: %v", redactPassword(err.Error(), raw))
 	}
-	name := u.Redacted()
+	named := *u
+	if q := named.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		named.RawQuery = q.Encode()
+	}
+	name := named.Redacted()
 	host := u.Hostname()
 	if host == "" || strings.Contains(u.Host, ",") {
 		return config.SQL{}, name, errors.New("name one host (postgres://USER:PASSWORD@HOST[:PORT]/DATABASE)")
@@ -204,6 +218,7 @@ func OpenPostgres(ctx context.Context, raw string, connectTimeout time.Duration,
 		return nil, fmt.Errorf("clear stale cluster membership: %v", err)
 	}
 	p.db.SetMaxIdleConns(0) // from now on only the lock's connection stays open
+	p.watch()
 	ok = true
 	return p, nil
 }
@@ -260,10 +275,46 @@ func (p *Postgres) Name() string { return p.name }
 
 // Close releases the lock and the connections. The server must be stopped first.
 func (p *Postgres) Close() error {
+	if p.stop != nil {
+		close(p.stop)
+		p.stop = nil
+	}
 	if p.lock != nil {
 		p.lock.Close()
 	}
 	return p.db.Close()
+}
+
+// lockCheckEvery is how often the lock's session is checked.
+const lockCheckEvery = 10 * time.Second
+
+// Lost reports the end of the lock's session: PostgreSQL restarted, a proxy or
+// idle_session_timeout closed it. The lock went with it, so another process may now
+// take the database: the server must stop at once (the temporal command exits).
+func (p *Postgres) Lost() <-chan error { return p.lost }
+
+// watch checks the lock's session every lockCheckEvery until Close.
+func (p *Postgres) watch() {
+	p.lost, p.stop = make(chan error, 1), make(chan struct{})
+	lock, stop := p.lock, p.stop
+	go func() {
+		t := time.NewTicker(lockCheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), lockCheckEvery)
+			err := lock.PingContext(ctx)
+			cancel()
+			if err != nil {
+				p.lost <- fmt.Errorf("the session holding the lock ended (%s): another process may take the database", redactPassword(err.Error(), p.name))
+				return
+			}
+		}
+	}()
 }
 
 // persistence is the server's persistence configuration on p's two schemas.
@@ -309,6 +360,9 @@ func withAttr(attrs map[string]string, k, v string) map[string]string {
 func redactPassword(msg, raw string) string {
 	if u, err := url.Parse(raw); err == nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		if pw := u.Query().Get("password"); pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")
 		}
 		return msg

@@ -457,9 +457,15 @@ func (r *pairingRun) apply(ctx workflow.Context, ch baocun.Change) error {
 // replay (the marker's own time), so time-dependent code after it — a reminder's
 // timer, a due date — would not replay as it ran (TestReplay caught it).
 func (r *pairingRun) write(ctx workflow.Context, chs []baocun.Change) error {
+	return r.writeWith(ctx, activityOptions, chs)
+}
+
+// writeWith is write with the activity's options: the flusher's give up, so a write
+// that keeps failing goes back to its backoff instead of holding people's steps.
+func (r *pairingRun) writeWith(ctx workflow.Context, opts workflow.ActivityOptions, chs []baocun.Change) error {
 	r.writing++
 	defer func() { r.writing-- }()
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), (*activities.Activities).ApplyChanges, chs).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Activities).ApplyChanges, chs).Get(ctx, nil); err != nil {
 		return err
 	}
 	var last int64
@@ -487,9 +493,16 @@ func (r *pairingRun) writeUnwritten(ctx workflow.Context) error {
 // flushAfter is how long a committed change may wait for the API to write it before
 // the workflow writes it itself: the API answers a step only once it is written, so
 // this is for an API that failed between the two (its process killed, its database
-// unreachable). A pairing with steps costs one timer and one activity per
-// flushAfter, not one per step.
-const flushAfter = time.Minute
+// unreachable): the database lags by at most this after such a failure. A pairing
+// with steps costs one timer and one activity per flushAfter, not one per step.
+const flushAfter = 5 * time.Minute
+
+// flushOptions bound the flusher's write: people's steps wait while it is in flight.
+var flushOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: 2 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 30 * time.Second},
+}
 
 // flushBackoff bounds the wait after a write that failed: doubling from flushAfter.
 const flushBackoff = time.Hour
@@ -510,7 +523,7 @@ func (r *pairingRun) flusher(ctx workflow.Context) {
 		if len(r.s.Unwritten) == 0 || r.writing > 0 {
 			continue // written meanwhile, or a write of the workflow's own takes them
 		}
-		if err := r.write(ctx, slices.Clone(r.s.Unwritten)); err != nil {
+		if err := r.writeWith(ctx, flushOptions, slices.Clone(r.s.Unwritten)); err != nil {
 			wait = min(2*wait, flushBackoff)
 			workflow.GetLogger(ctx).Error("writing committed changes failed: the pairing's later steps wait for it", "error", err, "retry_in", wait)
 			continue

@@ -11,6 +11,8 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"baocun/workflows"
 )
 
 // groupRuns counts runs by type and the changes they took, in any order and with a
@@ -63,22 +65,23 @@ func TestGroupRuns(t *testing.T) {
 }
 
 // checkRuns runs `baocun runs` against a live deployment with the operator's
-// certificate and wants each workflow type of a launched cycle listed on v0.1.0.
+// certificate and wants each workflow type of a launched cycle listed with the
+// changes its new runs take: the Pairing's commit-first, the others none (v0.1.0).
 func checkRuns(t *testing.T, args ...string) {
 	t.Helper()
 	var out bytes.Buffer
 	if err := run(context.Background(), append([]string{"baocun", "runs"}, args...), noEnv, &out, &out); err != nil {
 		t.Fatalf("baocun runs: %v\n%s", err, out.String())
 	}
-	for _, typ := range []string{"Cycle", "PairingBatch", "Pairing"} {
+	for _, want := range []struct{ typ, changes string }{{"Cycle", baseline}, {"PairingBatch", baseline}, {"Pairing", workflows.CommitFirst + "-1"}} {
 		found := false
 		for _, line := range strings.Split(out.String(), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && f[0] == typ && strings.Contains(line, baseline) {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == want.typ && strings.Contains(line, want.changes) {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("baocun runs lists no open %s run on %s:\n%s", typ, baseline, out.String())
+			t.Errorf("baocun runs lists no open %s run on %s:\n%s", want.typ, want.changes, out.String())
 		}
 	}
 }

@@ -139,7 +139,16 @@ func temporalCommand(ctx context.Context, args []string, getenv func(string) str
 	fmt.Fprintf(stdout, "  baocun serve --temporal-address %s --temporal-tls-ca %s --temporal-tls-cert %s --temporal-tls-key %s --temporal-tls-server-name %s --database postgres://…\n",
 		srv.Address(), certs.CA(), cert, key, temporalserver.ServerName)
 	fmt.Fprintf(stdout, "  Ctrl-C 停止 stops the server.\n")
-	<-ctx.Done()
+	var lost <-chan error // nil (never ready) on SQLite, whose lock is the file's
+	if pg != nil {
+		lost = pg.Lost()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-lost:
+		log.Error("stopping: the PostgreSQL lock is lost", "err", err)
+		return fmt.Errorf("temporal: --database %s: %v", pg.Name(), err)
+	}
 	log.Info("shutting down", "reason", context.Cause(ctx))
 	return nil
 }
@@ -161,6 +170,14 @@ func checkTemporalStore(dataDir, database string) error {
 		if _, err := os.Stat(file); err == nil {
 			return fmt.Errorf("temporal: --database %s: %s holds this data dir's Temporal state, which would not move to PostgreSQL: "+
 				"start without --database (and without BAOCUN_DATABASE), or with another --data-dir", redactDSN(database), file)
+		}
+		// On PostgreSQL before, in another database: this one would start empty.
+		if b, err := os.ReadFile(mark); err == nil {
+			was, now := strings.TrimSpace(string(b)), ""
+			if now, err = temporalserver.PostgresName(database); err == nil && was != now {
+				return fmt.Errorf("temporal: --database %s: this data dir's Temporal server keeps its state in %s (%s says so), not there: "+
+					"give that database, or another --data-dir", now, was, mark)
+			}
 		}
 		return nil
 	}

@@ -107,7 +107,39 @@ func TestTemporalOnPostgres(t *testing.T) {
 		t.Fatalf("the workflow after a restart: %v, %v", desc, err)
 	}
 	awaitListed(ctx, t, c, "pg-probe")
-	tp.stop(t)
+
+	// The lock's session killed (a PostgreSQL restart, a proxy closing it): the lock is
+	// gone, so another process could take the database; the server stops, and says why.
+	if _, err := pg.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tp.done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("the server kept running 45 s after its lock's session ended")
+	}
+	if tp.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(tp.stderr.String(), "lock is lost") {
+		t.Fatalf("after its lock was lost: exit %d, stderr:\n%s", tp.cmd.ProcessState.ExitCode(), tp.stderr)
+	}
+
+	// This data dir's state is in db: started on another database it would begin empty.
+	other := sqldbtest.PostgresDatabase(t)
+	err = run(context.Background(), []string{"baocun", "temporal", "--data-dir", dir, "--temporal-port", "0", "--database", other},
+		func(string) string { return "" }, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "keeps its state in") {
+		t.Fatalf("the data dir on another database: %v, want a refusal", err)
+	}
+}
+
+// A password given as a URL parameter is hidden like one in the user part.
+func TestPostgresNameHidesThePassword(t *testing.T) {
+	for _, raw := range []string{"postgres://u:s3cret@h/db", "postgres://u@h/db?password=s3cret&sslmode=disable"} {
+		name, err := temporalserver.PostgresName(raw)
+		if err != nil || strings.Contains(name, "s3cret") {
+			t.Errorf("%s: %q, %v", raw, name, err)
+		}
+	}
 }
 
 // dialTemporal connects to the `baocun temporal` whose data dir is dir, with its service
