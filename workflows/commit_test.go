@@ -56,7 +56,7 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 	var report1 string
 	r.at(inReviews-time.Minute, func() { report1 = r.open(baocun.TaskSubmitReport, 1) })
 	lost := r.unwritten(inReviews, workflows.UpdateSubmitReport, report(1, "1"))
-	r.at(inReviews+time.Minute, func() {
+	r.at(inReviews+time.Second, func() {
 		if st := r.state(); len(st.Unwritten) != 1 || st.Unwritten[0].Seq != st.Changes {
 			t.Errorf("unwritten %+v (changes %d), want the report's change", st.Unwritten, st.Changes)
 		}
@@ -64,9 +64,9 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 			t.Errorf("the report's task is %s in the database before anyone wrote it", ta.Status)
 		}
 	})
-	r.at(inReviews+6*time.Minute, func() {
+	r.at(inReviews+2*time.Minute, func() {
 		if ta := f.task(report1); ta.Status != baocun.TaskDone {
-			t.Errorf("six minutes after the step: its task is %s, want done (written by the workflow)", ta.Status)
+			t.Errorf("two minutes after the step: its task is %s, want done (written by the workflow)", ta.Status)
 		}
 		if n := f.count(r.p.ID, "report.submitted"); n != 1 {
 			t.Errorf("report.submitted %d times, want once", n)
@@ -78,16 +78,16 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 	})
 	// Two steps in a row, the first not written by its API: the second's answer
 	// carries both, in order, and its API's write takes them both.
-	r.unwritten(inReviews+7*time.Minute, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	r.unwritten(inReviews+3*time.Minute, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
 	// The database lacks the task (nobody's inbox shows it yet); its id is the workflow's.
-	decided := r.must(inReviews+7*time.Minute+time.Second, workflows.UpdateDecideTeam, func() workflows.Step {
+	decided := r.must(inReviews+3*time.Minute+time.Second, workflows.UpdateDecideTeam, func() workflows.Step {
 		i := slices.IndexFunc(r.state().Tasks, func(t baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange })
 		if i < 0 {
 			t.Fatal("no team change task in the workflow")
 		}
 		return decision(r.state().Tasks[i].ID, baocun.OutcomeReturn, "再议")()
 	})
-	r.at(inReviews+7*time.Minute+2*time.Second, func() {
+	r.at(inReviews+3*time.Minute+2*time.Second, func() {
 		chs := decided.result().Changes
 		if len(chs) != 2 || chs[0].Seq+1 != chs[1].Seq || chs[1].Seq != r.state().Changes {
 			t.Errorf("the second step's answer carries %d changes, want the unwritten one and its own, in order", len(chs))

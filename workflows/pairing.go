@@ -495,7 +495,7 @@ func (r *pairingRun) writeUnwritten(ctx workflow.Context) error {
 // this is for an API that failed between the two (its process killed, its database
 // unreachable): the database lags by at most this after such a failure. A pairing
 // with steps costs one timer and one activity per flushAfter, not one per step.
-const flushAfter = 5 * time.Minute
+const flushAfter = time.Minute
 
 // flushOptions bound the flusher's write: people's steps wait while it is in flight.
 var flushOptions = workflow.ActivityOptions{
