@@ -38,6 +38,11 @@ var ErrNoRun = errors.New("no run")
 // or by its workflow shortly (docs/DESIGN.md "A step's write"), with its audit entry.
 var ErrUnwritten = errors.New("step taken, not yet written")
 
+// ErrNotOpened is a write that closes a task the database does not hold yet: the
+// write that opens it (a launch batch's, which opens every first task once all its
+// pairings run) has not landed. It is written when tried again after that one.
+var ErrNotOpened = errors.New("task not yet opened in the database")
+
 // StepKind names a human step: what a route asks of a pairing's or a cycle's run.
 type StepKind string
 

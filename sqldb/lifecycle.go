@@ -670,7 +670,8 @@ func closedTask(ctx context.Context, tx *Tx, id string) error {
 	err := tx.QueryRowContext(ctx, "SELECT status FROM tasks WHERE id = ?", id).Scan(&status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return baocun.Errorf(baocun.ECONFLICT, "待办 %s 不存在 There is no task %s.", id, id)
+		// Its workflow holds it, so the write opening it is still to come.
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: fmt.Sprintf("待办 %s 尚未写入数据库，请稍后再试 Task %s is not in the database yet: try again in a moment.", id, id), Err: baocun.ErrNotOpened}
 	case err != nil:
 		return err
 	}

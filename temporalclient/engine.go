@@ -139,6 +139,16 @@ func (e *Engine) write(ctx context.Context, chs []baocun.Change) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	err := e.store.ApplyChanges(wctx, chs)
+	// A step on a pairing just launched can close its first task before the launch
+	// batch's write opens it (that write comes once every pairing of the batch
+	// runs): this write waits for it, a moment at most.
+	for wait := 20 * time.Millisecond; errors.Is(err, baocun.ErrNotOpened) && wctx.Err() == nil; wait = min(2*wait, time.Second) {
+		select {
+		case <-wctx.Done():
+		case <-time.After(wait):
+			err = e.store.ApplyChanges(wctx, chs)
+		}
+	}
 	if err == nil {
 		return nil
 	}

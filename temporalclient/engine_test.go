@@ -64,6 +64,8 @@ type store struct {
 	applied int64
 	written []string
 	fail    error
+	// notOpened is how many writes to refuse as closing a task not yet opened.
+	notOpened int
 }
 
 func (s *store) AppliedSeq(context.Context, int64) (int64, error) {
@@ -77,6 +79,10 @@ func (s *store) ApplyChanges(_ context.Context, chs []baocun.Change) error {
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return s.fail
+	}
+	if s.notOpened > 0 {
+		s.notOpened--
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "not opened yet", Err: baocun.ErrNotOpened}
 	}
 	applied, written := s.applied, slices.Clone(s.written)
 	for _, ch := range chs {
@@ -181,6 +187,14 @@ func TestStepKeys(t *testing.T) {
 	}
 	if res, err := e.Step(ctx, step("r6", "w")); err != nil || res.Request != "r6" || taken() != 4 || len(db.keys()) != 4 {
 		t.Fatalf("its repeat: %+v, %v, %d taken, written %v; want its answer, nothing more taken or written", res, err, taken(), db.keys())
+	}
+	// A step closing a task whose opening write is still to come (a launch batch's)
+	// waits for it, and is answered as taken once written.
+	db.mu.Lock()
+	db.notOpened = 3
+	db.mu.Unlock()
+	if res, err := e.Step(ctx, step("r8")); err != nil || res.Request != "r8" || taken() != 5 || len(db.keys()) != 5 {
+		t.Fatalf("a step ahead of its task's opening: %+v, %v, %d taken, written %v; want it written once the task opens", res, err, taken(), db.keys())
 	}
 	st := step("r5")
 	st.Pairing = 2
