@@ -25,7 +25,16 @@ func TestApplyRefusalIsBenign(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	_, err := env.ExecuteActivity(a.Apply, baocun.Change{At: time.Now(), Close: []baocun.TaskClose{{ID: "9-9", Status: baocun.TaskDone, By: "lead"}}})
+	now := time.Now()
+	for _, ch := range []baocun.Change{ // a task decided already
+		{At: now, Open: []baocun.Task{{ID: "c9-1", Kind: baocun.TaskApproveCommend, CycleID: 9, Role: "organiser", DueAt: now.Add(time.Hour), RemindAt: now}}},
+		{At: now, Close: []baocun.TaskClose{{ID: "c9-1", Status: baocun.TaskDone, By: "org"}}},
+	} {
+		if err := db.ApplyChange(context.Background(), ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := env.ExecuteActivity(a.Apply, baocun.Change{At: now, Close: []baocun.TaskClose{{ID: "c9-1", Status: baocun.TaskDone, By: "lead"}}})
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != baocun.ECONFLICT || !app.NonRetryable() || app.Category() != temporal.ApplicationErrorCategoryBenign {
 		t.Fatalf("refused change: %v (%T); want a benign, non-retryable conflict", err, err)

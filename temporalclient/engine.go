@@ -131,7 +131,7 @@ const writeTimeout = 30 * time.Second
 // is told it was taken reads it at once (read-your-writes), even if the caller has
 // gone. A write that fails leaves the step committed and unanswered: the caller's
 // repeat under its key writes it, and the workflow writes it itself after a quiet
-// spell (workflows.flushAfter).
+// spell (workflows.FlushAfter).
 func (e *Engine) write(ctx context.Context, chs []baocun.Change) error {
 	if len(chs) == 0 {
 		return nil

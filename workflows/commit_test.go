@@ -108,7 +108,7 @@ func TestCommittedStepIsWrittenWithoutItsAPI(t *testing.T) {
 
 // A step written by its API is forgotten by the workflow once the next step tells it
 // the database holds it: answers carry only what the database may lack. The steps
-// come seconds apart, well inside flushAfter, so only the next step's word forgets.
+// come seconds apart, well inside FlushAfter, so only the next step's word forgets.
 func TestWrittenStepsAreForgotten(t *testing.T) {
 	f := newFixture(t, 1, nil)
 	r, s0 := f.startRun(0)
@@ -274,5 +274,84 @@ func TestStepWaitsForThePeriodsEnd(t *testing.T) {
 	kinds := f.eventKinds(r.p.ID)
 	if i, j := slices.Index(kinds, "report.submitted"), slices.Index(kinds, "period.ended"); i < j {
 		t.Errorf("timeline %v: want the period's end before the report sent during its write", kinds)
+	}
+}
+
+// teamChangeTask is the open team change's task id, in the workflow's state.
+func (r *run) teamChangeTask() string {
+	r.f.t.Helper()
+	i := slices.IndexFunc(r.state().Tasks, func(t baocun.Task) bool { return t.Kind == baocun.TaskApproveTeamChange })
+	if i < 0 {
+		r.f.t.Fatal("no team change task in the workflow")
+	}
+	return r.state().Tasks[i].ID
+}
+
+// A busy pairing, whose steps its API writes, costs its history no write of the
+// flusher's while the steps keep coming less than FlushAfter apart; once it falls
+// quiet, one write, a quiet minute after the last step.
+func TestFlusherWaitsForAQuietSpell(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	var writes []time.Duration // when the workflow wrote, from inReviews
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, chs []baocun.Change) error {
+			writes = append(writes, r.env.Now().Sub(launch)-inReviews)
+			return f.acts.ApplyChanges(ctx, chs)
+		})
+	const gap = 40 * time.Second
+	for i := range 6 {
+		at := inReviews + time.Duration(i)*gap
+		if i%2 == 0 {
+			r.must(at, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+		} else {
+			r.must(at, workflows.UpdateDecideTeam, func() workflows.Step { return decision(r.teamChangeTask(), baocun.OutcomeReturn, "再议")() })
+		}
+	}
+	last := 5 * gap
+	r.at(inReviews-time.Second, func() { writes = nil }) // the flush after the plan's approval
+	r.at(inReviews+last+workflows.FlushAfter+time.Minute, func() {
+		if len(writes) != 1 || writes[0] < last+workflows.FlushAfter || writes[0] > last+workflows.FlushAfter+time.Second {
+			t.Errorf("the workflow wrote at %v after the first step; want once, a quiet minute after the last (%v)", writes, last+workflows.FlushAfter)
+		}
+		if st := r.state(); len(st.Unwritten) != 0 {
+			t.Errorf("unwritten after the flush: %+v", st.Unwritten)
+		}
+		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v, want cancelled by the last check", err)
+	}
+}
+
+// A person's step is not held by the flusher's write in flight (here stalled for an
+// hour): it changes no state, and the step's own write carries the same changes.
+func TestStepIsNotHeldByTheFlusher(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	r.unwritten(inReviews, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	flushed := func(chs []baocun.Change) bool {
+		return !slices.ContainsFunc(chs, func(ch baocun.Change) bool { return ch.Seq == 0 }) // no change of the workflow's own
+	}
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.MatchedBy(flushed)).
+		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) }).After(time.Hour)
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) })
+	decided := r.must(inReviews+workflows.FlushAfter+time.Minute, workflows.UpdateDecideTeam, func() workflows.Step { return decision(r.teamChangeTask(), baocun.OutcomeReturn, "再议")() })
+	r.at(inReviews+workflows.FlushAfter+time.Minute+time.Second, func() {
+		if decided.cb.result == nil || decided.cb.err != nil {
+			t.Errorf("the decision a second after it was sent, the flusher's write in flight: %v; want answered and written", decided)
+		}
+		if n := f.count(r.p.ID, "team_change.returned"); n != 1 {
+			t.Errorf("team_change.returned %d times, want once (its API wrote it, with the unwritten request)", n)
+		}
+		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v, want cancelled by the last check", err)
 	}
 }

@@ -246,6 +246,12 @@ type pairingRun struct {
 	// writing counts the workflow's own writes in flight (committing runs): a
 	// person's step waits for them, as they write the unwritten changes first.
 	writing int
+	// flushing is set while the flusher writes; a person's step does not wait for it
+	// (it changes no state: the step's own write carries the same changes, keyed).
+	flushing bool
+	// lastCommit is when this run last committed a person's step (or began): the
+	// flusher waits for a quiet spell after it.
+	lastCommit time.Time
 }
 
 // closing reports whether the pairing is moving to acceptance.
@@ -289,6 +295,7 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 		return err
 	}
 	if r.committing {
+		r.lastCommit = workflow.Now(ctx)
 		workflow.Go(ctx, r.flusher)
 	}
 	for _, t := range s.Tasks {
@@ -378,7 +385,7 @@ func Pairing(ctx workflow.Context, s PairingState) error {
 			// A new period: start a fresh history, carrying the state, once every
 			// handler has finished (a cancel among them ends the pairing instead).
 			if err := workflow.Await(ctx, func() bool {
-				return workflow.AllHandlersFinished(ctx) && r.watchers.idle() && r.writing == 0
+				return workflow.AllHandlersFinished(ctx) && r.watchers.idle() && r.writing == 0 && !r.flushing
 			}); err != nil {
 				return r.cancelledByCycle(ctx)
 			}
@@ -452,19 +459,19 @@ func (r *pairingRun) apply(ctx workflow.Context, ch baocun.Change) error {
 }
 
 // write writes the changes in order, in one transaction, through the activity, then
-// forgets the unwritten changes among them. Never a local activity: its result comes
-// back within the workflow task, and the workflow's clock read after it differs on
-// replay (the marker's own time), so time-dependent code after it — a reminder's
-// timer, a due date — would not replay as it ran (TestReplay caught it).
+// forgets the unwritten changes among them; people's steps wait until it is done.
+// Never a local activity: its result comes back within the workflow task, and the
+// workflow's clock read after it differs on replay (the marker's own time), so
+// time-dependent code after it — a reminder's timer, a due date — would not replay
+// as it ran (TestReplay caught it).
 func (r *pairingRun) write(ctx workflow.Context, chs []baocun.Change) error {
+	r.writing++
+	defer func() { r.writing-- }()
 	return r.writeWith(ctx, activityOptions, chs)
 }
 
-// writeWith is write with the activity's options: the flusher's give up, so a write
-// that keeps failing goes back to its backoff instead of holding people's steps.
+// writeWith writes chs with the activity's options and forgets what it wrote.
 func (r *pairingRun) writeWith(ctx workflow.Context, opts workflow.ActivityOptions, chs []baocun.Change) error {
-	r.writing++
-	defer func() { r.writing-- }()
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Activities).ApplyChanges, chs).Get(ctx, nil); err != nil {
 		return err
 	}
@@ -490,45 +497,68 @@ func (r *pairingRun) writeUnwritten(ctx workflow.Context) error {
 	return r.write(ctx, slices.Clone(r.s.Unwritten))
 }
 
-// flushAfter is how long a committed change may wait for the API to write it before
-// the workflow writes it itself: the API answers a step only once it is written, so
-// this is for an API that failed between the two (its process killed, its database
-// unreachable): the database lags by at most this after such a failure. A pairing
-// with steps costs one timer and one activity per flushAfter, not one per step.
-const flushAfter = time.Minute
+// FlushAfter is the quiet spell after a person's last step before the workflow
+// writes what is unwritten itself. The API answers a step only once it is written,
+// with every change still unwritten, so while steps come their writes carry any the
+// API failed to write; this is for an API that failed (its process killed, its
+// database unreachable) with no step after: the database lags by at most this after
+// such a failure. A busy pairing costs a timer a FlushAfter, and a write only once it
+// falls quiet, not one per step or per minute.
+const FlushAfter = time.Minute
 
-// flushOptions bound the flusher's write: people's steps wait while it is in flight.
+// flushOptions bound the flusher's write: a write that keeps failing gives up, and
+// the flusher waits longer before the next.
 var flushOptions = workflow.ActivityOptions{
 	StartToCloseTimeout:    30 * time.Second,
 	ScheduleToCloseTimeout: 2 * time.Minute,
 	RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 30 * time.Second},
 }
 
-// flushBackoff bounds the wait after a write that failed: doubling from flushAfter.
+// flushBackoff bounds the wait after a write that failed: doubling from FlushAfter.
 const flushBackoff = time.Hour
 
-// flusher writes the unwritten changes flushAfter after the first of them (a
-// committing run's own coroutine); a write that fails is tried again after twice
-// the wait, up to flushBackoff, so a change the database refuses costs a pairing's
-// history a few events an hour, not a few a minute.
+// flusher writes the unwritten changes once no step has been committed for the
+// wait, FlushAfter (a committing run's own coroutine); a write that fails is tried
+// again after twice the wait, up to flushBackoff, so a change the database refuses
+// costs a pairing's history a few events an hour, not a few a minute. People's
+// steps do not wait for it.
 func (r *pairingRun) flusher(ctx workflow.Context) {
-	wait := flushAfter
+	wait := FlushAfter
 	for {
 		if err := workflow.Await(ctx, func() bool { return len(r.s.Unwritten) > 0 }); err != nil {
 			return
 		}
-		if err := workflow.Sleep(ctx, wait); err != nil {
-			return
+		for {
+			quiet := r.lastCommit.Add(wait).Sub(workflow.Now(ctx))
+			if quiet <= 0 {
+				break
+			}
+			if err := workflow.Sleep(ctx, quiet); err != nil {
+				return
+			}
 		}
-		if len(r.s.Unwritten) == 0 || r.writing > 0 {
-			continue // written meanwhile, or a write of the workflow's own takes them
+		if r.writing > 0 {
+			// A write of the workflow's own takes them: whatever it leaves waits
+			// another quiet spell.
+			if err := workflow.Await(ctx, func() bool { return r.writing == 0 }); err != nil {
+				return
+			}
+			r.lastCommit = workflow.Now(ctx)
+			continue
 		}
-		if err := r.writeWith(ctx, flushOptions, slices.Clone(r.s.Unwritten)); err != nil {
+		if len(r.s.Unwritten) == 0 {
+			continue // written meanwhile
+		}
+		r.flushing = true
+		err := r.writeWith(ctx, flushOptions, slices.Clone(r.s.Unwritten))
+		r.flushing = false
+		if err != nil {
 			wait = min(2*wait, flushBackoff)
+			r.lastCommit = workflow.Now(ctx) // the backoff counts from the failure
 			workflow.GetLogger(ctx).Error("writing committed changes failed: the pairing's later steps wait for it", "error", err, "retry_in", wait)
 			continue
 		}
-		wait = flushAfter
+		wait = FlushAfter
 	}
 }
 
@@ -820,6 +850,7 @@ func (r *pairingRun) commit(ctx workflow.Context, st Step, closes []string, buil
 		res.Opened = append(res.Opened, t.ID)
 	}
 	r.s.Unwritten = append(r.s.Unwritten, ch)
+	r.lastCommit = workflow.Now(ctx)
 	res.Stage, res.Period = string(r.s.Stage), r.s.Period
 	res.Changes = slices.Clone(r.s.Unwritten)
 	return res, nil
