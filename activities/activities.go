@@ -6,6 +6,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
@@ -103,7 +104,24 @@ func (a *Activities) Apply(ctx context.Context, ch baocun.Change) error {
 			ch.Audit[i].Key = fmt.Sprintf("%s#%d", ch.Key, i)
 		}
 	}
-	return nonRetryable(a.Store.ApplyChange(ctx, ch))
+	// A step of a write-first run (v0.1.0) closing a task the database lacks is
+	// refused, as it always was: no committed step waits on it.
+	return nonRetryable(opened(a.Store.ApplyChange(ctx, ch)))
+}
+
+// notOpenedAttempts bounds the wait of a write closing a task the database does not
+// hold yet for the write that opens it (a launch batch's, seconds away): about two
+// minutes of the activity's retries. After that it never comes (the batch was
+// cancelled before it wrote), and the write is refused.
+const notOpenedAttempts = 8
+
+// opened turns baocun.ErrNotOpened into the conflict it is when the opening write is
+// not to come.
+func opened(err error) error {
+	if !errors.Is(err, baocun.ErrNotOpened) {
+		return err
+	}
+	return &baocun.Error{Code: baocun.ECONFLICT, Message: baocun.ErrorMessage(err), Err: err}
 }
 
 // ApplyChanges writes changes in order in one transaction (sqldb's ApplyChanges): the
@@ -121,7 +139,11 @@ func (a *Activities) ApplyChanges(ctx context.Context, chs []baocun.Change) erro
 			}
 		}
 	}
-	return nonRetryable(a.Store.ApplyChanges(ctx, chs))
+	err := a.Store.ApplyChanges(ctx, chs)
+	if info.Attempt >= notOpenedAttempts {
+		err = opened(err)
+	}
+	return nonRetryable(err)
 }
 
 // CheckinDays counts a pairing's check-in days in [from, to) by member and month.

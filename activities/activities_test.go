@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"baocun"
 	"baocun/activities"
@@ -34,10 +37,37 @@ func TestApplyRefusalIsBenign(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := env.ExecuteActivity(a.Apply, baocun.Change{At: now, Close: []baocun.TaskClose{{ID: "c9-1", Status: baocun.TaskDone, By: "lead"}}})
+	for _, id := range []string{"c9-1", "9-9"} { // decided already; never opened
+		_, err := env.ExecuteActivity(a.Apply, baocun.Change{At: now, Close: []baocun.TaskClose{{ID: id, Status: baocun.TaskDone, By: "lead"}}})
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != baocun.ECONFLICT || !app.NonRetryable() || app.Category() != temporal.ApplicationErrorCategoryBenign {
+			t.Errorf("refused change closing %s: %v (%T); want a benign, non-retryable conflict", id, err, err)
+		}
+	}
+}
+
+// A committed change closing a task the database lacks waits for the write that
+// opens it (the activity is retried), but not for ever: by the eighth attempt the
+// opening write is not coming (its batch was cancelled first), and it is refused for
+// good, so the pairing's own writes are not held behind it.
+func TestApplyChangesWaitsForAnOpeningWriteAWhile(t *testing.T) {
+	db := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
+	a := &activities.Activities{Store: db}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(a)
+	write := func(ctx workflow.Context, chs []baocun.Change) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{MaximumInterval: 30 * time.Second}}) // as the Pairing workflow's: no attempt limit
+		return workflow.ExecuteActivity(ctx, a.ApplyChanges, chs).Get(ctx, nil)
+	}
+	env.RegisterWorkflowWithOptions(write, workflow.RegisterOptions{Name: "write"})
+	attempts := 0
+	env.SetOnActivityStartedListener(func(*activity.Info, context.Context, converter.EncodedValues) { attempts++ })
+	env.ExecuteWorkflow("write", []baocun.Change{{At: time.Now(), Key: "pairing-9/change-1", Close: []baocun.TaskClose{{ID: "9-9", Status: baocun.TaskDone, By: "lead"}}}})
 	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != baocun.ECONFLICT || !app.NonRetryable() || app.Category() != temporal.ApplicationErrorCategoryBenign {
-		t.Fatalf("refused change: %v (%T); want a benign, non-retryable conflict", err, err)
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != baocun.ECONFLICT || !app.NonRetryable() || attempts != 8 {
+		t.Fatalf("after %d attempts: %v; want a non-retryable conflict at the eighth", attempts, err)
 	}
 }
 

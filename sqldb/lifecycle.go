@@ -675,6 +675,11 @@ func closedTask(ctx context.Context, tx *Tx, id string) error {
 	case err != nil:
 		return err
 	}
+	if status == baocun.TaskOpen {
+		// PostgreSQL: the row's insert committed between the UPDATE that missed it
+		// and this read. Not a refusal: tried again, the close finds it.
+		return &baocun.Error{Code: baocun.EUNAVAILABLE, Message: fmt.Sprintf("待办 %s 刚刚写入，请稍后再试 Task %s was written just now: try again.", id, id), Err: baocun.ErrNotOpened}
+	}
 	why := map[string][2]string{
 		baocun.TaskDone:      {"已处理", "it was decided already"},
 		baocun.TaskExpired:   {"已过期（期限已过或已进入下一阶段）", "it expired: its window passed or the pairing moved on"},

@@ -26,10 +26,11 @@ import (
 func (r *run) unwritten(at time.Duration, name string, step func() workflows.Step) *sent {
 	r.n++
 	s := &sent{name: name, cb: &updateCallbacks{}, at: at}
+	id := fmt.Sprintf("unwritten-%s-%d", name, r.n)
 	r.env.RegisterDelayedCallback(func() {
 		st := step()
 		st.Applied = r.f.applied(r.p.ID)
-		r.env.UpdateWorkflow(name, "unwritten-"+name, s.cb, st)
+		r.env.UpdateWorkflow(name, id, s.cb, st)
 	}, at)
 	r.ok = append(r.ok, s)
 	return s
@@ -333,8 +334,15 @@ func TestStepIsNotHeldByTheFlusher(t *testing.T) {
 	r, s0 := f.startRun(0)
 	r.toStage(baocun.StageReviews)
 	r.unwritten(inReviews, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+	var flushing time.Duration // when the stalled write began, from inReviews
 	flushed := func(chs []baocun.Change) bool {
-		return !slices.ContainsFunc(chs, func(ch baocun.Change) bool { return ch.Seq == 0 }) // no change of the workflow's own
+		if slices.ContainsFunc(chs, func(ch baocun.Change) bool { return ch.Seq == 0 }) {
+			return false // a write of the workflow's own
+		}
+		if at := r.env.Now().Sub(launch) - inReviews; at >= 0 {
+			flushing = at
+		}
+		return true
 	}
 	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.MatchedBy(flushed)).
 		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) }).After(time.Hour)
@@ -342,6 +350,9 @@ func TestStepIsNotHeldByTheFlusher(t *testing.T) {
 		Return(func(ctx context.Context, chs []baocun.Change) error { return f.acts.ApplyChanges(ctx, chs) })
 	decided := r.must(inReviews+workflows.FlushAfter+time.Minute, workflows.UpdateDecideTeam, func() workflows.Step { return decision(r.teamChangeTask(), baocun.OutcomeReturn, "再议")() })
 	r.at(inReviews+workflows.FlushAfter+time.Minute+time.Second, func() {
+		if flushing != workflows.FlushAfter {
+			t.Errorf("the flusher's write began at %v, want %v: the decision must come while it is in flight", flushing, workflows.FlushAfter)
+		}
 		if decided.cb.result == nil || decided.cb.err != nil {
 			t.Errorf("the decision a second after it was sent, the flusher's write in flight: %v; want answered and written", decided)
 		}
@@ -349,6 +360,40 @@ func TestStepIsNotHeldByTheFlusher(t *testing.T) {
 			t.Errorf("team_change.returned %d times, want once (its API wrote it, with the unwritten request)", n)
 		}
 		r.agrees()
+		r.env.CancelWorkflow()
+	})
+	if err := r.exec(s0); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow: %v, want cancelled by the last check", err)
+	}
+}
+
+// Steps that keep coming while their API's writes fail (the database refuses them)
+// postpone the flusher no further than five quiet spells after the oldest change
+// unwritten: the workflow tries to write it itself then.
+func TestFlusherIsNotPostponedForEver(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	r.toStage(baocun.StageReviews)
+	var writes []time.Duration
+	r.env.OnActivity(f.acts.ApplyChanges, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, chs []baocun.Change) error {
+			writes = append(writes, r.env.Now().Sub(launch)-inReviews)
+			return f.acts.ApplyChanges(ctx, chs)
+		})
+	const gap = 40 * time.Second
+	for i := range 9 { // over five minutes of steps, none written by its API
+		at := inReviews + time.Duration(i)*gap
+		if i%2 == 0 {
+			r.unwritten(at, workflows.UpdateRequestChange, teamChange([]string{"P3"}, []string{"P4"}, ""))
+		} else {
+			r.unwritten(at, workflows.UpdateDecideTeam, func() workflows.Step { return decision(r.teamChangeTask(), baocun.OutcomeReturn, "再议")() })
+		}
+	}
+	r.at(inReviews-time.Second, func() { writes = nil })
+	r.at(inReviews+6*time.Minute, func() {
+		if len(writes) == 0 || writes[0] > 5*workflows.FlushAfter+time.Second {
+			t.Errorf("the workflow wrote at %v; want a write by five minutes after the first unwritten step", writes)
+		}
 		r.env.CancelWorkflow()
 	})
 	if err := r.exec(s0); !temporal.IsCanceledError(err) {

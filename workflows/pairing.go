@@ -514,6 +514,11 @@ var flushOptions = workflow.ActivityOptions{
 	RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 30 * time.Second},
 }
 
+// flushLatest bounds how long a busy pairing's unwritten change waits for the
+// flusher: its steps' writes carry it, but if they keep failing, the workflow writes
+// it this long after it was committed at the latest.
+const flushLatest = 5 * FlushAfter
+
 // flushBackoff bounds the wait after a write that failed: doubling from FlushAfter.
 const flushBackoff = time.Hour
 
@@ -529,7 +534,15 @@ func (r *pairingRun) flusher(ctx workflow.Context) {
 			return
 		}
 		for {
-			quiet := r.lastCommit.Add(wait).Sub(workflow.Now(ctx))
+			due := r.lastCommit.Add(wait)
+			if wait == FlushAfter && len(r.s.Unwritten) > 0 {
+				// Steps that keep coming, their writes failing, postpone it no
+				// further than flushLatest after the oldest change unwritten.
+				if latest := r.s.Unwritten[0].At.Add(flushLatest); latest.Before(due) {
+					due = latest
+				}
+			}
+			quiet := due.Sub(workflow.Now(ctx))
 			if quiet <= 0 {
 				break
 			}
