@@ -14,6 +14,7 @@ import (
 
 	"baocun"
 	"baocun/apiclient"
+	"baocun/sqldb"
 )
 
 // BenchmarkCityCycle runs a whole city cycle on the embedded default: 595 pairings
@@ -30,42 +31,132 @@ import (
 //
 // Like BenchmarkAPILoad it runs under both temporal.db sync modes; name one to run
 // it alone (peak memory is the process's, so a second run's includes the first's).
+// BenchmarkScalePath runs the same cycle on the scale path (its sub-benchmark city).
 //
 //	go test -run '^$' -bench 'CityCycle/sync=full/quarter=20s' -benchtime 1x -timeout 60m ./cmd/baocun/
 func BenchmarkCityCycle(b *testing.B) {
 	forEachSync(b, func(b *testing.B, syncMode string) {
-		for _, q := range []time.Duration{20 * time.Second, 10 * time.Second} {
-			b.Run(fmt.Sprintf("quarter=%v", q), func(b *testing.B) { benchmarkCityCycle(b, syncMode, q) })
-		}
+		forEachQuarter(b, func(b *testing.B, quarter time.Duration) {
+			benchmarkCityCycle(b, func(b *testing.B, n int) cityDeployment {
+				return &embeddedCity{launchEnv: newLaunchEnv(b, n, syncMode)}
+			}, quarter)
+		})
 	})
 }
 
-func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
+// forEachQuarter runs bench with each length of the city cycle's quarter, as
+// sub-benchmarks.
+func forEachQuarter(b *testing.B, bench func(b *testing.B, quarter time.Duration)) {
+	for _, q := range []time.Duration{20 * time.Second, 10 * time.Second} {
+		b.Run(fmt.Sprintf("quarter=%v", q), func(b *testing.B) { bench(b, q) })
+	}
+}
+
+// cityDeployment is what the city cycle runs on: the embedded default (embeddedCity)
+// or the scale path (*scaleEnv), each with a directory of villages and an organiser.
+type cityDeployment interface {
+	// instances are the URLs of the instances serving the API. Each simulated
+	// official's calls go to one of them, the officials bound to them in turn, as
+	// behind a load balancer that keeps each person on one instance.
+	instances() []string
+	// appDB is the application database, for the officials' accounts and the
+	// benchmark's own queries.
+	appDB() *sqldb.DB
+	// organiser is the organiser, signed in, on an *http.Client without a time limit.
+	organiser() *apiclient.Client
+	// trivial and bareUpdates are the floor, on the Temporal server the steps go
+	// through: n trivial workflows started from 32 clients and waited for, and n bare
+	// Updates sent from clients goroutines to workflows workflows.
+	trivial(b *testing.B, n int) time.Duration
+	bareUpdates(b *testing.B, workflows, clients, n int) floorRun
+	// watchMemory looks at the memory in use, every quarter second of the cycle;
+	// heapProfile writes the heap profile BAOCUN_HEAP_PROFILE names, if the
+	// deployment's heap is this process's, at the cycle's end; reportMemory reports
+	// the most memory the deployment held.
+	watchMemory()
+	heapProfile(b *testing.B)
+	reportMemory(b *testing.B)
+}
+
+// embeddedCity is the embedded default as the city cycle's deployment: the server,
+// the worker and the API all in this process.
+type embeddedCity struct {
+	*launchEnv
+	peakHeap uint64 // the Go heap in use at its largest, beside the process's peak RSS
+}
+
+func (e *embeddedCity) instances() []string          { return []string{e.srv.URL} }
+func (e *embeddedCity) appDB() *sqldb.DB             { return e.db }
+func (e *embeddedCity) organiser() *apiclient.Client { return e.org }
+
+// watchMemory keeps the Go heap in use at its largest.
+func (e *embeddedCity) watchMemory() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	e.peakHeap = max(e.peakHeap, ms.HeapInuse)
+}
+
+// heapProfile writes this process's heap profile to the file BAOCUN_HEAP_PROFILE
+// names, if it names one.
+func (e *embeddedCity) heapProfile(b *testing.B) {
+	path := os.Getenv("BAOCUN_HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+}
+
+// reportMemory reports this process's peak RSS and the Go heap's largest.
+func (e *embeddedCity) reportMemory(b *testing.B) {
+	b.ReportMetric(peakRSSMB(), "peak-rss-MB")
+	b.ReportMetric(float64(e.peakHeap)/(1<<20), "peak-heap-MB")
+}
+
+// benchmarkCityCycle runs the city cycle on the deployment deploy starts with a
+// directory of n villages.
+func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeployment, quarter time.Duration) {
 	const n, clients = 595, 50
 	// The rule a city sets (0–28 days a month); 10 leaves the simulated members two
 	// thirds of a month to send their check-ins in.
 	const residencyDays = 10
-	env := newLaunchEnv(b, n, syncMode)
+	d := deploy(b, n)
+	db := d.appDB()
 	ctx := context.Background()
-	base := apiclient.New(env.srv.URL, apiclient.NewHTTPClient())
+	// Each official is bound to the next instance in turn, the organiser to the first.
+	bases, officials := d.instances(), 0
+	bound := func(c *apiclient.Client) *apiclient.Client {
+		c = c.At(bases[officials%len(bases)])
+		officials++
+		return c
+	}
+	base := apiclient.New(bases[0], apiclient.NewHTTPClient())
 	org, err := base.SignIn(ctx, "org", "launch-bench-password")
 	if err != nil {
 		b.Fatal(err)
 	}
+	org = bound(org)
 	hash, _ := baocun.HashPassword("launch-bench-password")
-	// signedIn is a new account with a session made in the database: hundreds of
-	// sign-ins would cost as many password hashes and meet the sign-in throttles.
+	// signedIn is a new account with a session made in the database (hundreds of
+	// sign-ins would cost as many password hashes and meet the sign-in throttles),
+	// bound to its instance.
 	signedIn := func(nu baocun.NewUser) *apiclient.Client {
 		nu.PasswordHash = hash
-		u, err := env.db.CreateUser(ctx, nu, nil)
+		u, err := db.CreateUser(ctx, nu, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		t, _, _, err := env.db.CreateToken(ctx, u.ID, 0, "bearer", 24*time.Hour) // a new account's epoch
+		t, _, _, err := db.CreateToken(ctx, u.ID, 0, "bearer", 24*time.Hour) // a new account's epoch
 		if err != nil {
 			b.Fatal(err)
 		}
-		return base.WithToken(nu.Username, t)
+		return bound(base.WithToken(nu.Username, t))
 	}
 	depts := map[string]*apiclient.Client{} // department → its lead, who is also its team
 	for d := 0; d < (n+2)/3; d++ {
@@ -139,7 +230,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 			ps[k] = baocun.PairingSpec{DepartmentCode: fmt.Sprintf("D%04d", k/3), VillageCode: fmt.Sprintf("V%05d", k), Kind: "support"}
 		}
 		w := baocun.Windows{DecideDays: 60, ReportDays: 60, ReworkDays: 60, EvaluationDays: 60, AcceptanceDays: 120, PlanDays: 60, ArrivalDays: 60, NominateDays: 60}
-		cycle, err := env.org.Launch(ctx, apiclient.LaunchSpec{Name: "城市模拟 city", Jurisdiction: "*", Pairings: ps,
+		cycle, err := d.organiser().Launch(ctx, apiclient.LaunchSpec{Name: "城市模拟 city", Jurisdiction: "*", Pairings: ps,
 			CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", Years: 3, PeriodMonths: 3, MinTeamSize: 1, ResidencyDays: residencyDays,
 				ClockScale: float64(91*24*time.Hour) / float64(quarter), Windows: w}})
 		if err != nil {
@@ -246,7 +337,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 		// Each team's member checks in residencyDays a month, the quarter's days sent at
 		// once when its last month has passed them, so the period's residency check
 		// finds nobody short (a request late for its quarter shows as a residency flag).
-		cy, err := env.db.Cycle(ctx, cycle)
+		cy, err := db.Cycle(ctx, cycle)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -258,7 +349,6 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 		}
 		checkins := make(chan checkin, n)
 		var checkedIn atomic.Int64
-		var peakHeap uint64       // the Go heap in use at its largest, beside the process's peak RSS
 		posted := map[int64]int{} // pairing → the last quarter checked in (year*4+quarter)
 		for range clients {
 			wg.Add(1)
@@ -279,7 +369,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 			// (its last report awaited) has no days left to check in.
 			if today := clock.Now(time.Now()); today.Month()%3 == 0 && today.Day() > residencyDays && today.Before(cy.End()) {
 				quarter := today.Year()*4 + int(today.Month())/3
-				rows, err := env.db.QueryContext(ctx, "SELECT id, department_code FROM pairings WHERE cycle_id = ? AND stage IN (?, ?, ?)",
+				rows, err := db.QueryContext(ctx, "SELECT id, department_code FROM pairings WHERE cycle_id = ? AND stage IN (?, ?, ?)",
 					cycle, baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews)
 				if err != nil {
 					b.Fatal(err)
@@ -309,7 +399,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 				}
 			}
 			var status string
-			if err := env.db.QueryRowContext(ctx, "SELECT status FROM cycles WHERE id = ?", cycle).Scan(&status); err != nil {
+			if err := db.QueryRowContext(ctx, "SELECT status FROM cycles WHERE id = ?", cycle).Scan(&status); err != nil {
 				b.Fatal(err)
 			}
 			if status == baocun.CycleClosed {
@@ -320,7 +410,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 				fmt.Sscanf(r.request, "POST /api/v1/pairings/%d", &id)
 				var all []baocun.Task
 				if id > 0 { // a pairing's step: its tasks say why
-					all, _ = env.db.Tasks(ctx, baocun.TaskFilter{PairingID: id, Status: "all", Limit: 1000})
+					all, _ = db.Tasks(ctx, baocun.TaskFilter{PairingID: id, Status: "all", Limit: 1000})
 				}
 				for _, t := range all {
 					b.Logf("pairing %d task %s %s %s opened %s closed %v by %s %s", id, t.ID, t.Kind, t.Status, t.OpenedAt, t.ClosedAt, t.ClosedBy, t.Outcome)
@@ -330,7 +420,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 			if time.Since(start) > 40*time.Minute {
 				b.Fatalf("the cycle is %s after 40 minutes", status)
 			}
-			open, err := env.db.Tasks(ctx, baocun.TaskFilter{Limit: 100000})
+			open, err := db.Tasks(ctx, baocun.TaskFilter{Limit: 100000})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -363,28 +453,16 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 			for _, j := range next {
 				jobs <- j
 			}
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peakHeap = max(peakHeap, ms.HeapInuse)
+			d.watchMemory()
 			time.Sleep(250 * time.Millisecond) // the officials look at their work again
 		}
 		close(jobs)
 		close(checkins)
 		wg.Wait()
-		if path := os.Getenv("BAOCUN_HEAP_PROFILE"); path != "" {
-			// What the heap holds at the cycle's end, before the floor runs.
-			f, err := os.Create(path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.WriteHeapProfile(f); err != nil {
-				b.Fatal(err)
-			}
-			f.Close()
-		}
 		wall := time.Since(start)
-		trivial := env.trivial(b, n)
-		floor := env.bareUpdates(b, 200, clients, int(steps.Load()))
+		d.heapProfile(b) // what the heap holds at the cycle's end, before the floor runs
+		trivial := d.trivial(b, n)
+		floor := d.bareUpdates(b, 200, clients, int(steps.Load()))
 		floorTime := trivial + floor.elapsed
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(float64(steps.Load()), "steps")
@@ -393,10 +471,10 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 		b.ReportMetric(float64(retries.Load()), "sent-again")
 		b.ReportMetric(float64(checkedIn.Load()), "checkins")
 		var flags, proposed int
-		if err := env.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE kind = ?", baocun.TaskResidencyFlag).Scan(&flags); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE kind = ?", baocun.TaskResidencyFlag).Scan(&flags); err != nil {
 			b.Fatal(err)
 		}
-		if err := env.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM commendation_cadres WHERE cycle_id = ?", cycle).Scan(&proposed); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM commendation_cadres WHERE cycle_id = ?", cycle).Scan(&proposed); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(flags), "residency-flags")
@@ -404,8 +482,7 @@ func benchmarkCityCycle(b *testing.B, syncMode string, quarter time.Duration) {
 		b.ReportMetric(float64(errs.Load()), "errors")
 		b.ReportMetric(floorTime.Seconds(), "floor-s")
 		b.ReportMetric(wall.Seconds()/floorTime.Seconds(), "ratio")
-		b.ReportMetric(peakRSSMB(), "peak-rss-MB")
-		b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
 		b.ReportMetric((12 * quarter).Seconds(), "programme-clock-s")
 	}
+	d.reportMemory(b)
 }

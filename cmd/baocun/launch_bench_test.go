@@ -208,6 +208,13 @@ func (e *launchEnv) launch(b *testing.B, n int) time.Duration {
 
 // trivial starts n trivial workflows from 32 clients and waits for all to complete.
 func (e *launchEnv) trivial(b *testing.B, n int) time.Duration {
+	return trivialStarts(b, e.tc, baocun.TaskQueue, fmt.Sprintf("trivial-%d", e.rounds), n)
+}
+
+// trivialStarts starts n trivial workflows (BenchTrivial, which a worker of taskQueue
+// runs) through tc from 32 clients, their IDs starting with prefix, and waits for all
+// to complete.
+func trivialStarts(b *testing.B, tc client.Client, taskQueue, prefix string, n int) time.Duration {
 	start := time.Now()
 	ctx := context.Background()
 	jobs := make(chan int)
@@ -219,7 +226,7 @@ func (e *launchEnv) trivial(b *testing.B, n int) time.Duration {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("trivial-%d-%d", e.rounds, i), TaskQueue: baocun.TaskQueue}, "BenchTrivial")
+				run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", prefix, i), TaskQueue: taskQueue}, "BenchTrivial")
 				if err == nil {
 					err = run.Get(ctx, nil)
 				}

@@ -17,34 +17,52 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"baocun/apiclient"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 )
 
-// BenchmarkScalePath is BenchmarkAPILoad on the scale path README describes for
-// machines without a Temporal cluster: `baocun temporal --database postgres://…` (the
-// Temporal server on PostgreSQL) and two `baocun serve` instances on one PostgreSQL
-// application database, each a process of its own, as TestClusterSurvivesAnInstance
-// starts them. The same load — 200 pairings, 50 clients, 2,000 decisions, each a
+// BenchmarkScalePath runs the benchmarks of the embedded default on the scale path
+// README describes for machines without a Temporal cluster: `baocun temporal
+// --database postgres://…` (the Temporal server on PostgreSQL) and two `baocun serve`
+// instances on one PostgreSQL application database, each a process of its own, as
+// TestClusterSurvivesAnInstance starts them. Each sub-benchmark starts a cluster of
+// its own.
+//
+// load is BenchmarkAPILoad's load — 200 pairings, 50 clients, 2,000 decisions, each a
 // nomination and its return — with the clients alternating between the two instances.
-// Beside it, in the same run, the floor: as many bare Updates from 50 clients through
-// the same Temporal server, answered by a worker in the benchmark's own process on a
-// task queue of its own. It reports BenchmarkAPILoad's metrics, each process's peak
-// resident memory (VmHWM) and the most PostgreSQL connections seen open to each
-// database: temporal-pg-conns are the Temporal server's alone; app-pg-conns count
-// every session of the application database's database (BAOCUN_TEST_POSTGRES's), this
-// process's own too (its pool, used at set-up, and the sampler's one).
+// city is BenchmarkCityCycle's whole city cycle, each simulated official's calls going
+// to one instance, the officials bound to the two in turn.
+//
+// Beside each, in the same run, its floor on the same Temporal server, answered by a
+// worker in the benchmark's own process on a task queue of its own: as many bare
+// Updates from 50 clients, and for city first as many bare workflow starts as
+// pairings. Each reports its embedded counterpart's metrics, with each process's peak
+// resident memory (VmHWM) in place of this process's, and the most PostgreSQL
+// connections seen open to each database: temporal-pg-conns are the Temporal server's
+// alone; app-pg-conns count every session of the application database's database
+// (BAOCUN_TEST_POSTGRES's), this process's own too (its pool, used at set-up and by
+// city's own queries, and the sampler's one).
 //
 //	BAOCUN_TEST_POSTGRES=postgres://baocun:baocun@127.0.0.1:5432/baocun_test?sslmode=disable \
-//	  go test -run '^$' -bench ScalePath -benchtime 1x -timeout 30m ./cmd/baocun/
+//	  go test -run '^$' -bench 'ScalePath/load' -benchtime 1x -timeout 30m ./cmd/baocun/
+//	BAOCUN_TEST_POSTGRES=postgres://baocun:baocun@127.0.0.1:5432/baocun_test?sslmode=disable \
+//	  go test -run '^$' -bench 'ScalePath/city/quarter=20s' -benchtime 1x -timeout 90m -v ./cmd/baocun/
 func BenchmarkScalePath(b *testing.B) {
 	if os.Getenv(sqldbtest.EnvPostgres) == "" {
 		b.Skipf("the scale path runs on PostgreSQL: set %s to a DSN whose user may create databases (CI's does)", sqldbtest.EnvPostgres)
 	}
-	benchmarkScalePath(b, 200, 50, 2000)
+	b.Run("load", func(b *testing.B) { benchmarkScalePath(b, 200, 50, 2000) })
+	b.Run("city", func(b *testing.B) {
+		forEachQuarter(b, func(b *testing.B, quarter time.Duration) {
+			benchmarkCityCycle(b, func(b *testing.B, n int) cityDeployment { return newScaleEnv(b, n) }, quarter)
+		})
+	})
 }
 
 // floorQueue is the task queue of the benchmark's own worker, which answers the
-// floor's Updates: apart from Baocun's, whose workers are the instances'.
+// floor's workflow starts and Updates: apart from Baocun's, whose workers are the
+// instances'.
 const floorQueue = "bench-floor"
 
 // scaleEnv is the scale path running, with a directory of n villages and an organiser,
@@ -70,6 +88,7 @@ func newScaleEnv(b *testing.B, n int) *scaleEnv {
 	e.tc = dialTemporal(b, c.tdir, c.temporal.temporal)
 	b.Cleanup(e.tc.Close)
 	w := worker.New(e.tc, floorQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(trivialWorkflow, workflow.RegisterOptions{Name: "BenchTrivial"})
 	w.RegisterWorkflowWithOptions(updateWorkflow, workflow.RegisterOptions{Name: "BenchUpdate"})
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
@@ -86,10 +105,42 @@ func benchmarkScalePath(b *testing.B, pairings, clients int, decisions int64) {
 	cast := newLoadCast(b, e.app.db, e.a.url, id, pairings)
 	for i := 0; i < b.N; i++ {
 		load := cast.run(b, []string{e.a.url, e.b.url}, clients, decisions)
-		e.rounds++
-		floor := bareUpdates(b, e.tc, floorQueue, fmt.Sprintf("bench-update-%d", e.rounds), pairings, clients, int(decisions))
+		floor := e.bareUpdates(b, pairings, clients, int(decisions))
 		load.report(b, floor)
 	}
+	e.reportMemory(b)
+}
+
+// instances are the two instances' URLs, a's first.
+func (e *scaleEnv) instances() []string { return []string{e.a.url, e.b.url} }
+
+func (e *scaleEnv) appDB() *sqldb.DB             { return e.app.db }
+func (e *scaleEnv) organiser() *apiclient.Client { return e.app.org }
+
+// trivial starts n trivial workflows from 32 clients on the floor's task queue and
+// waits for all to complete.
+func (e *scaleEnv) trivial(b *testing.B, n int) time.Duration {
+	return trivialStarts(b, e.tc, floorQueue, fmt.Sprintf("trivial-%d", e.rounds), n)
+}
+
+// bareUpdates is the floor on the scale path: bareUpdates through its Temporal server,
+// answered by the floor's worker.
+func (e *scaleEnv) bareUpdates(b *testing.B, workflows, clients, n int) floorRun {
+	e.rounds++
+	return bareUpdates(b, e.tc, floorQueue, fmt.Sprintf("bench-update-%d", e.rounds), workflows, clients, n)
+}
+
+// watchMemory does nothing: the kernel keeps each process's peak, and the sampler
+// counts the connections on its own.
+func (e *scaleEnv) watchMemory() {}
+
+// heapProfile does nothing: BAOCUN_HEAP_PROFILE would profile this process, which
+// holds none of the deployment.
+func (e *scaleEnv) heapProfile(b *testing.B) {}
+
+// reportMemory reports each process's peak resident memory, read while it runs, and
+// ends the connections' sampling, reporting each database's most.
+func (e *scaleEnv) reportMemory(b *testing.B) {
 	for name, p := range map[string]*process{"temporal": e.temporal, "serve-a": e.a, "serve-b": e.b} {
 		b.ReportMetric(vmHWM(b, p), name+"-rss-MB")
 	}
