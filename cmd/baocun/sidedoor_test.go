@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"baocun"
+	"baocun/apiclient"
 	"baocun/temporalserver"
 	"baocun/workflows"
 )
@@ -65,10 +66,19 @@ func newSideDoor(t *testing.T, base string, server *process, address, tlsDir, st
 	d := &sideDoor{address: address, pid: server.cmd.Process.Pid, certs: certs, stepKey: stepKey, r: r, pairing: ps[0], others: ps[1:]}
 	ctx := context.Background()
 	team := r.teamOf(d.pairing.Village)
-	// At once after launch: the step is taken, and its write waits for the launch
-	// batch's write of the task it closes (CI once saw it refused as a conflict).
-	if _, err := r.leads[d.pairing.Department].NominateTeam(ctx, d.pairing.ID, baocun.TeamInput{Leader: team[0], Members: team}); err != nil {
-		t.Fatalf("nominate: %v", err)
+	// At once after launch: 409 until the pairing's workflow runs; then the step is
+	// taken, and its write waits for the launch batch's write of the task it closes
+	// (CI once saw it answered 500, "the database refused").
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := r.leads[d.pairing.Department].NominateTeam(ctx, d.pairing.ID, baocun.TeamInput{Leader: team[0], Members: team})
+		if err == nil {
+			break
+		}
+		if apiclient.StatusOf(err) != 409 || time.Now().After(deadline) {
+			t.Fatalf("nominate: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	return d
 }
