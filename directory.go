@@ -44,6 +44,10 @@ type Village struct {
 	CollectiveIncomeWan string `json:"collective_income_wan"`
 	Population          int    `json:"population"`
 	Households          int    `json:"households"`
+	// Lat and Lng are the village's point (its committee's office), for check-ins:
+	// both or neither.
+	Lat *float64 `json:"lat,omitempty"`
+	Lng *float64 `json:"lng,omitempty"`
 }
 
 // Row is one row of an imported table and the line it stands on in the file.

@@ -32,6 +32,8 @@ var (
 		{"collective_income_wan", []string{"集体收入", "村集体收入", "集体收入(万元)", "集体收入（万元）"}, false},
 		{"population", []string{"人口", "总人口"}, false},
 		{"households", []string{"户数", "总户数"}, false},
+		{"lat", []string{"纬度"}, false},
+		{"lng", []string{"经度"}, false},
 	}
 	personColumns = []column{
 		{"id", []string{"编号", "人员编号", "身份编号"}, true},
@@ -211,6 +213,7 @@ func ParseVillages(in *Table) ([]Village, error) {
 		default:
 			e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
 		}
+		v.Lat, v.Lng = t.position(e, r)
 		v.CollectiveIncomeWan = "0"
 		if s := t.cell(r, "collective_income_wan"); s != "" {
 			d, ok := normaliseDecimal(s)
@@ -222,6 +225,33 @@ func ParseVillages(in *Table) ([]Village, error) {
 		out = append(out, v)
 	}
 	return out, e.err()
+}
+
+// position reads a row's optional lat and lng: both or neither, each in range.
+func (t *table) position(e *rowErrors, r Row) (*float64, *float64) {
+	ls, gs := strings.TrimSpace(t.cell(r, "lat")), strings.TrimSpace(t.cell(r, "lng"))
+	if ls == "" && gs == "" {
+		return nil, nil
+	}
+	if ls == "" || gs == "" {
+		col := "lat"
+		if ls != "" {
+			col = "lng"
+		}
+		e.add(r.Line, t.col(col), "纬度与经度须同时给出 lat and lng come together")
+		return nil, nil
+	}
+	lat, err1 := strconv.ParseFloat(ls, 64)
+	lng, err2 := strconv.ParseFloat(gs, 64)
+	switch {
+	case err1 != nil || lat < -90 || lat > 90 || lat != lat:
+		e.add(r.Line, t.col("lat"), "纬度须为 -90 到 90 之间的数 lat must be a number from -90 to 90, not %q", ls)
+	case err2 != nil || lng < -180 || lng > 180 || lng != lng:
+		e.add(r.Line, t.col("lng"), "经度须为 -180 到 180 之间的数 lng must be a number from -180 to 180, not %q", gs)
+	default:
+		return &lat, &lng
+	}
+	return nil, nil
 }
 
 // normaliseDecimal normalises a non-negative decimal exactly (no float rounding): "12.50" →

@@ -24,7 +24,11 @@ const (
 // password hashing slots); Error.RetryAfter says when to try again.
 const ETOOMANY = "too_many_requests"
 
-var codes = [...]string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY}
+// EUNPROCESSABLE: well-formed input that breaks a rule of the programme — a day
+// outside its window, later than its limit — named in Fields; nothing was changed.
+const EUNPROCESSABLE = "unprocessable"
+
+var codes = [...]string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY, EUNPROCESSABLE}
 
 // Codes returns every error code.
 func Codes() []string { return slices.Clone(codes[:]) }

@@ -142,7 +142,13 @@ type CycleSettings struct {
 	ClockScale    float64 `json:"clock_scale"`
 	MinTeamSize   int     `json:"min_team_size"`
 	ResidencyDays int     `json:"residency_days"` // check-in days a member owes each month
-	Windows       Windows `json:"windows"`
+	// Field rules (issue 17): how far from the village's point a check-in is in
+	// range, how many days late a check-in may come, and how many days of leave a
+	// department lead approves (an organiser beyond).
+	CheckinRadiusM int     `json:"checkin_radius_m,omitempty"`
+	LateDays       int     `json:"late_days,omitempty"`
+	LeaveLeadDays  int     `json:"leave_lead_days,omitempty"`
+	Windows        Windows `json:"windows"`
 	// Rubric is the acceptance rubric, frozen with the settings at launch: a later
 	// edit of a default never changes a running cycle's rules. Workflows are given
 	// settings without it and read it from the cycle when acceptance begins.
@@ -160,6 +166,9 @@ func (s *CycleSettings) Defaults() {
 	def(&s.PeriodMonths, 3)
 	def(&s.MinTeamSize, 3)
 	def(&s.ResidencyDays, 20)
+	def(&s.CheckinRadiusM, DefaultCheckinRadiusM)
+	def(&s.LateDays, DefaultLateDays)
+	def(&s.LeaveLeadDays, DefaultLeaveLeadDays)
 	if s.ClockScale == 0 {
 		s.ClockScale = 1
 	}
@@ -225,6 +234,15 @@ func (s *CycleSettings) Validate() error {
 	if s.ResidencyDays < 0 || s.ResidencyDays > 28 {
 		return bad("residency_days", "每月驻村天数须在 0–28 之间 residency_days must be 0–28")
 	}
+	if s.CheckinRadiusM < 50 || s.CheckinRadiusM > 50000 {
+		return bad("checkin_radius_m", "打卡范围须在 50–50000 米之间 checkin_radius_m must be 50–50000 metres")
+	}
+	if s.LateDays < 1 || s.LateDays > 31 {
+		return bad("late_days", "补卡期限须在 1–31 天之间 late_days must be 1–31")
+	}
+	if s.LeaveLeadDays < 1 || s.LeaveLeadDays > MaxLeaveDays {
+		return bad("leave_lead_days", fmt.Sprintf("部门审批请假天数须在 1–%d 之间 leave_lead_days must be 1–%d", MaxLeaveDays, MaxLeaveDays))
+	}
 	w := s.Windows
 	for name, v := range map[string]int{"nominate_days": w.NominateDays, "decide_days": w.DecideDays, "arrival_days": w.ArrivalDays,
 		"plan_days": w.PlanDays, "report_days": w.ReportDays, "rework_days": w.ReworkDays, "evaluation_days": w.EvaluationDays, "acceptance_days": w.AcceptanceDays,
@@ -240,6 +258,18 @@ func (s *CycleSettings) Validate() error {
 		return s.Rubric.Validate()
 	}
 	return nil
+}
+
+// FieldRules are the cycle's field rules, each at its default where the cycle was
+// launched before it existed.
+func (s CycleSettings) FieldRules() (radiusM, lateDays, leaveLeadDays int) {
+	or := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	return or(s.CheckinRadiusM, DefaultCheckinRadiusM), or(s.LateDays, DefaultLateDays), or(s.LeaveLeadDays, DefaultLeaveLeadDays)
 }
 
 // WithoutRubric is the settings as workflows carry them: the rubric stays in the
@@ -396,12 +426,6 @@ type VisitInput struct {
 	Visitor string `json:"visitor"`
 	Title   string `json:"title,omitempty"`
 	Purpose string `json:"purpose"`
-}
-
-// CheckinInput records days a member lived in the village (驻村打卡).
-type CheckinInput struct {
-	PersonID string   `json:"person_id,omitempty"` // default: the caller's person
-	Dates    []string `json:"dates"`               // programme dates, YYYY-MM-DD
 }
 
 var decimalRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$`)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"baocun"
@@ -167,15 +168,77 @@ func (c *Client) ApproveCommendation(ctx context.Context, cycle int64, in baocun
 	return c.sendStep(ctx, fmt.Sprintf("api/v1/cycles/%d/commendations/approval", cycle), in)
 }
 
-// CheckIn records the caller's days of residency in the pairing's village
-// (programme dates, YYYY-MM-DD) and returns how many were new: a day recorded
-// before is no error.
-func (c *Client) CheckIn(ctx context.Context, pairing int64, dates []string) (int, error) {
-	var out struct {
-		Recorded int `json:"recorded"`
+// CheckIn records the caller's day in the pairing's village: today unless in.Date
+// names a day late (with in.Reason), located when in has a position. A day checked
+// in before, here or elsewhere, is a 409.
+func (c *Client) CheckIn(ctx context.Context, pairing int64, in baocun.CheckinInput) (baocun.Checkin, error) {
+	var out baocun.Checkin
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins", pairing), in, &out)
+	return out, err
+}
+
+// Checkins is a month (YYYY-MM; "" for this one) of the pairing's check-ins and leave.
+func (c *Client) Checkins(ctx context.Context, pairing int64, month string) (*CheckinMonth, error) {
+	var out CheckinMonth
+	path := fmt.Sprintf("api/v1/pairings/%d/checkins", pairing)
+	if month != "" {
+		path += "?month=" + url.QueryEscape(month)
 	}
-	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins", pairing), baocun.CheckinInput{Dates: dates}, &out)
-	return out.Recorded, err
+	err := c.do(ctx, "GET", path, nil, &out)
+	return &out, err
+}
+
+// CheckinMonth is a month of a pairing's check-ins as the API gives it.
+type CheckinMonth struct {
+	Month     string           `json:"month"`
+	Today     string           `json:"today"`
+	Confirmed bool             `json:"confirmed"`
+	Items     []baocun.Checkin `json:"items"`
+	Leave     []baocun.Leave   `json:"leave"`
+}
+
+// ReviewCheckin confirms or refuses a member's late check-in (the team leader).
+func (c *Client) ReviewCheckin(ctx context.Context, pairing int64, in baocun.CheckinReview) (baocun.Checkin, error) {
+	var out baocun.Checkin
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins/review", pairing), in, &out)
+	return out, err
+}
+
+// ConfirmMonth is the village's word on a past month (YYYY-MM) of the team's
+// check-ins; it returns how many days were disputed.
+func (c *Client) ConfirmMonth(ctx context.Context, pairing int64, month string, in baocun.MonthConfirmation) (int, error) {
+	var out struct {
+		Disputed int `json:"disputed"`
+	}
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins/months/%s", pairing, url.PathEscape(month)), in, &out)
+	return out.Disputed, err
+}
+
+// RequestLeave asks leave for the caller.
+func (c *Client) RequestLeave(ctx context.Context, pairing int64, in baocun.LeaveInput) (baocun.Leave, error) {
+	var out baocun.Leave
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/leave", pairing), in, &out)
+	return out, err
+}
+
+// Leaves lists the pairing's leave of a status ("" for all).
+func (c *Client) Leaves(ctx context.Context, pairing int64, status string) ([]baocun.Leave, error) {
+	var out struct {
+		Items []baocun.Leave `json:"items"`
+	}
+	path := fmt.Sprintf("api/v1/pairings/%d/leave", pairing)
+	if status != "" {
+		path += "?status=" + url.QueryEscape(status)
+	}
+	err := c.do(ctx, "GET", path, nil, &out)
+	return out.Items, err
+}
+
+// DecideLeave approves or refuses a member's leave.
+func (c *Client) DecideLeave(ctx context.Context, pairing, leave int64, in baocun.LeaveDecision) (baocun.Leave, error) {
+	var out baocun.Leave
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/leave/%d/decision", pairing, leave), in, &out)
+	return out, err
 }
 
 // RecordVisit records a leader's visit to the village.

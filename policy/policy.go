@@ -42,6 +42,7 @@ const (
 	ScopeOwnDept    = "own_dept"
 	ScopeOwnPairing = "own_pairing"
 	ScopeOwnVillage = "own_village"
+	ScopeTeamLeader = "team_leader"
 )
 
 // Rule is one line of the policy as Casbin stores it: "p" rules grant a role an
@@ -71,6 +72,25 @@ type Addition struct {
 // Additions, oldest first. Every rule here is in policy.csv too (a test checks).
 var Additions = []Addition{
 	{Name: "accounts", Rules: []Rule{{"p", "admin", "user", "update", "any", "allow"}}},
+	{Name: "field-records", Rules: []Rule{
+		{"p", "team_member", "residency", "read", "own_pairing", "allow"},
+		{"p", "dept_lead", "residency", "read", "own_dept", "allow"},
+		{"p", "organiser", "residency", "read", "any", "allow"},
+		{"p", "reviewer", "residency", "read", "any", "allow"},
+		{"p", "village", "residency", "read", "own_village", "allow"},
+		{"p", "auditor", "residency", "read", "any", "allow"},
+		{"p", "team_member", "residency", "confirm", "team_leader", "allow"},
+		{"p", "dept_lead", "residency", "confirm", "own_dept", "allow"},
+		{"p", "village", "residency", "village_confirm", "own_village", "allow"},
+		{"p", "team_member", "leave", "request", "own_pairing", "allow"},
+		{"p", "team_member", "leave", "read", "own_pairing", "allow"},
+		{"p", "dept_lead", "leave", "read", "own_dept", "allow"},
+		{"p", "organiser", "leave", "read", "any", "allow"},
+		{"p", "auditor", "leave", "read", "any", "allow"},
+		{"p", "dept_lead", "leave", "approve", "own_dept", "allow"},
+		{"p", "organiser", "leave", "approve", "any", "allow"},
+		{"p", "organiser", "leave", "approve_long", "any", "allow"},
+	}},
 }
 
 // DefaultRules are the embedded default permissions (p rules).

@@ -370,7 +370,7 @@ func TestDecisionCacheIsBounded(t *testing.T) {
 }
 
 func TestDefaultRulesAreWellFormed(t *testing.T) {
-	scopes := map[string]bool{ScopeAny: true, ScopeOwnDept: true, ScopeOwnPairing: true, ScopeOwnVillage: true}
+	scopes := map[string]bool{ScopeAny: true, ScopeOwnDept: true, ScopeOwnPairing: true, ScopeOwnVillage: true, ScopeTeamLeader: true}
 	defaults := map[string]bool{}
 	for _, r := range DefaultRules() {
 		if len(r) != 6 || r[0] != "p" || !scopes[r[4]] || (r[5] != "allow" && r[5] != "deny") {

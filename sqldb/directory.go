@@ -56,12 +56,14 @@ func (db *DB) ImportDepartments(ctx context.Context, ds []baocun.Department, aud
 func (db *DB) ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		for _, v := range vs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class, collective_income_wan, population, households)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			// A file without a village's point keeps the one stored.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class, collective_income_wan, population, households, lat, lng)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (code) DO UPDATE SET name = excluded.name, county = excluded.county, township = excluded.township,
 					class = excluded.class, collective_income_wan = excluded.collective_income_wan,
-					population = excluded.population, households = excluded.households`,
-				v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, v.Population, v.Households); err != nil {
+					population = excluded.population, households = excluded.households,
+					lat = COALESCE(excluded.lat, villages.lat), lng = COALESCE(excluded.lng, villages.lng)`,
+				v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, v.Population, v.Households, v.Lat, v.Lng); err != nil {
 				return fmt.Errorf("village %s: %w", v.Code, err)
 			}
 		}
@@ -188,7 +190,7 @@ func (db *DB) Departments(ctx context.Context, county, after string, limit int) 
 
 // Villages lists villages by code after the cursor, of one county or all ("").
 func (db *DB) Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error) {
-	rows, err := db.QueryContext(ctx, `SELECT code, name, county, township, class, collective_income_wan, population, households
+	rows, err := db.QueryContext(ctx, `SELECT `+villageColumns+`
 		FROM villages WHERE code > ? AND (? = '' OR county = ?) ORDER BY code LIMIT ?`, after, county, county, limit)
 	if err != nil {
 		return nil, err
@@ -196,24 +198,36 @@ func (db *DB) Villages(ctx context.Context, county, after string, limit int) ([]
 	defer rows.Close()
 	out := []baocun.Village{}
 	for rows.Next() {
-		var v baocun.Village
-		if err := rows.Scan(&v.Code, &v.Name, &v.County, &v.Township, &v.Class, &v.CollectiveIncomeWan, &v.Population, &v.Households); err != nil {
+		v, err := scanVillage(rows)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		out = append(out, *v)
 	}
 	return out, rows.Err()
 }
 
+const villageColumns = "code, name, county, township, class, collective_income_wan, population, households, lat, lng"
+
+func scanVillage(row interface{ Scan(...any) error }) (*baocun.Village, error) {
+	var v baocun.Village
+	var lat, lng sql.NullFloat64
+	if err := row.Scan(&v.Code, &v.Name, &v.County, &v.Township, &v.Class, &v.CollectiveIncomeWan, &v.Population, &v.Households, &lat, &lng); err != nil {
+		return nil, err
+	}
+	if lat.Valid && lng.Valid {
+		v.Lat, v.Lng = &lat.Float64, &lng.Float64
+	}
+	return &v, nil
+}
+
 // Village returns one village of the directory.
 func (db *DB) Village(ctx context.Context, code string) (*baocun.Village, error) {
-	var v baocun.Village
-	err := db.QueryRowContext(ctx, `SELECT code, name, county, township, class, collective_income_wan, population, households
-		FROM villages WHERE code = ?`, code).Scan(&v.Code, &v.Name, &v.County, &v.Township, &v.Class, &v.CollectiveIncomeWan, &v.Population, &v.Households)
+	v, err := scanVillage(db.QueryRowContext(ctx, `SELECT `+villageColumns+` FROM villages WHERE code = ?`, code))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个行政村 No such village: " + code}
 	}
-	return &v, err
+	return v, err
 }
 
 // Person returns one person of the directory.

@@ -570,50 +570,6 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// AddCheckins records check-in days of one member; days already recorded are kept
-// as they were. It returns how many days were new.
-func (db *DB) AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error) {
-	added := 0
-	err := db.InTx(ctx, func(tx *Tx) error {
-		now := FormatTime(time.Now())
-		for _, d := range days {
-			res, err := tx.ExecContext(ctx, `INSERT INTO checkins (pairing_id, person_id, day, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (pairing_id, person_id, day) DO NOTHING`, pairingID, person, d, now, by)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			added += int(n)
-		}
-		return AppendAuditTx(ctx, tx, audit)
-	})
-	return added, err
-}
-
-// CheckinDays counts each member's check-in days in [from, to) (programme dates),
-// by month "YYYY-MM".
-func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error) {
-	rows, err := db.QueryContext(ctx, `SELECT person_id, SUBSTR(day, 1, 7), COUNT(*) FROM checkins
-		WHERE pairing_id = ? AND day >= ? AND day < ? GROUP BY person_id, SUBSTR(day, 1, 7)`, pairingID, from, to)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]map[string]int{}
-	for rows.Next() {
-		var person, month string
-		var n int
-		if err := rows.Scan(&person, &month, &n); err != nil {
-			return nil, err
-		}
-		if out[person] == nil {
-			out[person] = map[string]int{}
-		}
-		out[person][month] = n
-	}
-	return out, rows.Err()
-}
-
 // PairingRange returns the pairings of a cycle with ordinals [from, to).
 func (db *DB) PairingRange(ctx context.Context, cycleID int64, from, to int) ([]baocun.Pairing, error) {
 	return db.Pairings(ctx, baocun.PairingFilter{CycleID: cycleID, FromOrd: from, ToOrd: to, Limit: to - from})

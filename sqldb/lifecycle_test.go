@@ -299,25 +299,3 @@ func TestInboxScope(t *testing.T) {
 	})
 }
 
-func TestCheckinDays(t *testing.T) {
-	sqldbtest.Each(t, func(t *testing.T, dsn string) {
-		db, _ := lifecycleFixture(t, dsn)
-		ctx := context.Background()
-		audit := &baocun.AuditEntry{Actor: "p3", Action: "residency.record"}
-		n, err := db.AddCheckins(ctx, 1, "P3", []string{"2027-01-30", "2027-01-31", "2027-02-01"}, "p3", audit)
-		if err != nil || n != 3 {
-			t.Fatalf("added %d, %v", n, err)
-		}
-		audit = &baocun.AuditEntry{Actor: "p3", Action: "residency.record"}
-		if n, err = db.AddCheckins(ctx, 1, "P3", []string{"2027-01-31", "2027-02-02"}, "p3", audit); err != nil || n != 1 {
-			t.Fatalf("re-adding a day: added %d, %v", n, err)
-		}
-		got, err := db.CheckinDays(ctx, 1, "2027-01-01", "2027-02-02")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got["P3"]["2027-01"] != 2 || got["P3"]["2027-02"] != 1 || len(got) != 1 {
-			t.Fatalf("counts %v", got)
-		}
-	})
-}

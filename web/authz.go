@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -19,8 +20,10 @@ type Resource struct {
 	Village      string // the village code it concerns, if any
 	PairingID    string
 	CycleID      string
-	// TeamPeople are the person ids of the pairing's team, for own_pairing.
+	// TeamPeople are the person ids of the pairing's team, for own_pairing, and
+	// TeamLeader its leader's, for team_leader.
 	TeamPeople []string
+	TeamLeader string
 }
 
 // loader finds the resource of a request; an error (not found, bad id) ends it.
@@ -50,6 +53,9 @@ func relations(u *baocun.User, r Resource) []string {
 	}
 	if u.VillageCode != "" && u.VillageCode == r.Village {
 		rel = append(rel, "own_village")
+	}
+	if u.PersonID != "" && u.PersonID == r.TeamLeader {
+		rel = append(rel, "team_leader")
 	}
 	return rel
 }
@@ -199,6 +205,7 @@ func authorize(rt route, d Deps) gin.HandlerFunc {
 		e.Rule = d.Rule
 		e.Decision = baocun.DecisionAllow
 		c.Set(ctxAudit, e)
+		c.Set(ctxResource, res)
 		c.Next()
 		if recorded && !c.GetBool(ctxAudited) {
 			// A read the trail keeps (personal data, the trail itself), or a change
@@ -224,16 +231,26 @@ func deny(c *gin.Context, audit AuditLog, e *baocun.AuditEntry, action, rule str
 		Message: "无权执行此操作 Not allowed: " + action + " (" + rule + ")"})
 }
 
+// ctxResource is the Resource the gate authorized, for a handler that asks the policy
+// a further question about it.
+const ctxResource = "baocun.resource"
+
 // ctxHeldIn is a jurisdiction heldIn found the caller holding the route's permission in.
 const ctxHeldIn = "baocun.held_in"
 
 // relationSets are every set of relations a caller can have to a resource. A deny
 // rule overrides the allows (a reviewer never decides for their own department), so
 // no one set is the most permissive: heldIn tries each.
-var relationSets = [][]string{
-	nil, {"own_dept"}, {"own_pairing"}, {"own_village"}, {"own_dept", "own_pairing"}, {"own_dept", "own_village"},
-	{"own_pairing", "own_village"}, {"own_dept", "own_pairing", "own_village"},
-}
+var relationSets = func() [][]string {
+	all := []string{"own_dept", "own_pairing", "own_village", "team_leader"}
+	sets := [][]string{nil}
+	for _, r := range all {
+		for _, s := range sets {
+			sets = append(sets, append(slices.Clone(s), r))
+		}
+	}
+	return sets
+}()
 
 // heldIn answers, without the resource, whether u may take route rt on any resource
 // at all: a jurisdiction where some resource would be allowed, or "" and the rule

@@ -24,6 +24,8 @@ var statusOf = map[string]int{
 	baocun.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	baocun.ETOOMANY:      http.StatusTooManyRequests,
 	baocun.EINTERNAL:     http.StatusInternalServerError,
+	// A rule of the programme broken by well-formed input (a check-in too late).
+	baocun.EUNPROCESSABLE: http.StatusUnprocessableEntity,
 }
 
 // errorBody is the JSON shape of every error: {"error":{"code","message","fields"}}.

@@ -86,6 +86,9 @@ func pairingResource(store Store) loader {
 			PairingID: fmt.Sprint(id), CycleID: fmt.Sprint(p.CycleID)}
 		for _, m := range p.Team {
 			r.TeamPeople = append(r.TeamPeople, m.PersonID)
+			if m.Leader {
+				r.TeamLeader = m.PersonID
+			}
 		}
 		return r, nil
 	}

@@ -146,6 +146,9 @@ func readTeam(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.St
 		if err != nil {
 			return nil, err
 		}
+		if err := oneTeam(c, store, p, "members", ids...); err != nil {
+			return nil, err
+		}
 		st.Team, st.Names = &in, names
 		return in, nil
 	}
@@ -165,9 +168,29 @@ func readChange(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.
 		if err != nil {
 			return nil, err
 		}
+		if err := oneTeam(c, store, p, "add", in.Add...); err != nil {
+			return nil, err
+		}
 		st.Change, st.Names = &in, names
 		return in, nil
 	}
+}
+
+// oneTeam refuses a person already on the team of another running pairing: one
+// person serves on one active team at a time (SPEC.md "Field records").
+func oneTeam(c *gin.Context, store Store, p *baocun.Pairing, field string, ids ...string) error {
+	for _, id := range ids {
+		other, err := store.ServingPairing(c.Request.Context(), id, p.ID)
+		if err != nil {
+			return err
+		}
+		if other != nil {
+			return &baocun.Error{Code: baocun.ECONFLICT, Fields: map[string]string{field: id + " serves on pairing " + fmt.Sprint(other.ID)},
+				Message: fmt.Sprintf("%s 已在结对 %d（%s → %s，%s）的工作组：一人同时只在一个工作组 %s already serves on the team of pairing %d (%s → %s, %s): one active team at a time.",
+					id, other.ID, other.Department, other.Village, baocun.StageNames[other.Stage], id, other.ID, other.Department, other.Village, other.Stage)}
+		}
+	}
+	return nil
 }
 
 // readInto decodes the body into a new T and sets it on the Step.

@@ -14,6 +14,7 @@ type Store interface {
 	AccountStore
 	DirectoryStore
 	LifecycleStore
+	FieldStore
 	PolicyStore
 }
 
@@ -65,7 +66,21 @@ type LifecycleStore interface {
 	ApplyChange(ctx context.Context, ch baocun.Change) error
 	Commendation(ctx context.Context, cycleID int64) (*baocun.Commendation, error)
 	Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error)
-	AddCheckins(ctx context.Context, pairingID int64, person string, days []string, by string, audit *baocun.AuditEntry) (int, error)
+}
+
+// FieldStore keeps the field records (issue 17): check-ins, their confirmations, and
+// leave.
+type FieldStore interface {
+	AddCheckin(ctx context.Context, c baocun.Checkin, audit *baocun.AuditEntry) error
+	Checkins(ctx context.Context, pairingID int64, month string) ([]baocun.Checkin, error)
+	ReviewCheckin(ctx context.Context, pairingID int64, in baocun.CheckinReview, by string, audit *baocun.AuditEntry) (baocun.Checkin, error)
+	ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, audit *baocun.AuditEntry) (int, error)
+	MonthConfirmed(ctx context.Context, pairingID int64, month string) (bool, error)
+	ServingPairing(ctx context.Context, person string, except int64) (*baocun.Pairing, error)
+	RequestLeave(ctx context.Context, l baocun.Leave, audit *baocun.AuditEntry) (baocun.Leave, error)
+	Leave(ctx context.Context, pairingID, id int64) (baocun.Leave, error)
+	Leaves(ctx context.Context, pairingID int64, status, from, to string) ([]baocun.Leave, error)
+	DecideLeave(ctx context.Context, pairingID, id int64, in baocun.LeaveDecision, by string, audit *baocun.AuditEntry) (baocun.Leave, error)
 }
 
 // PolicyStore keeps the role grants and the policy's rules.

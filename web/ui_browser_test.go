@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,7 +88,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		before := countCycles(t, f)
 		dir := t.TempDir()
 		villages, bad, good := filepath.Join(dir, "villages.csv"), filepath.Join(dir, "bad.csv"), filepath.Join(dir, "pairings.csv")
-		os.WriteFile(villages, []byte("code,name,county,township,class,collective_income_wan,population,households\nV3,丙村,县A,一镇,3,12.5,1200,380\n"), 0o644)
+		os.WriteFile(villages, []byte("code,name,county,township,class,collective_income_wan,population,households,纬度,经度\nV3,丙村,县A,一镇,3,12.5,1200,380,28.2,112.9\n"), 0o644)
 		os.WriteFile(bad, []byte("department_code,village_code,kind\nD3,V3,包扶\nD404,V2,共建\n"), 0o644)
 		os.WriteFile(good, []byte("部门编码,村编码,类型\nD3,V3,包扶\n"), 0o644)
 		org.do(t, "open the launch form", chromedp.Navigate(b.url+"/launch"), chromedp.WaitVisible(chromedp.ID("launch-form")))
@@ -94,7 +96,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		org.submit(t, "import a village", "#import-form",
 			chromedp.SetValue(chromedp.ID("import-kind"), "villages"),
 			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{villages}))
-		if v, err := f.db.Village(ctx, "V3"); err != nil || v.Name != "丙村" {
+		if v, err := f.db.Village(ctx, "V3"); err != nil || v.Name != "丙村" || v.Lat == nil || *v.Lat != 28.2 {
 			t.Fatalf("imported village V3: %+v, %v", v, err)
 		}
 		org.do(t, "submit a bad file",
@@ -265,7 +267,25 @@ func TestBrowserWalkthrough(t *testing.T) {
 		member.do(t, "open the pairing on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 			chromedp.Navigate(b.url+"/inbox"), chromedp.Click(chromedp.CSS(fmt.Sprintf(`#my-pairings a[href="/pairings/%d"]`, pairing))),
 			chromedp.WaitVisible(chromedp.ID("checkins-form")))
+		// The phone is 111 m north of the village's office, and lets the page ask.
+		member.do(t, "allow and set the phone's position", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+				Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: cdpbrowser.PermissionSettingGranted,
+				Origin: b.url, BrowserContextID: chromedp.FromContext(ctx).BrowserContextID}); err != nil {
+				return err
+			}
+			lat, lng, acc := 28.201, 112.9, 15.0
+			_, err := chromedp.Call(ctx, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{Latitude: &lat, Longitude: &lng, Accuracy: &acc})
+			return err
+		}))
 		member.submit(t, "check in for today", "#checkins-form")
+		if got := run(t, member, "read today's check-in", chromedp.Text(chromedp.ID("checked-in"))); !strings.Contains(got, "在范围内") {
+			t.Errorf("after checking in the page says %q, want checked in, in range", got)
+		}
+		var lat, dist float64
+		if err := f.db.QueryRowContext(ctx, "SELECT lat, distance_m FROM checkins WHERE pairing_id = ?", pairing).Scan(&lat, &dist); err != nil || lat != 28.201 || dist < 100 || dist > 120 {
+			t.Errorf("the stored check-in: lat %v, %v m from the office (%v); want the phone's position, 111 m", lat, dist, err)
+		}
 		if wide := run(t, member, "measure the page", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
 			t.Error("on a 390 px screen the page scrolls sideways")
 		}

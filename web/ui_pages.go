@@ -344,6 +344,12 @@ type pairingData struct {
 	Timeline  []baocun.Event // newest first
 	Stages    []stageStep
 	Rubric    *baocun.Rubric
+	// Field is this month's check-ins and leave, for those who may read them; Today
+	// is the user's own check-in today, if any; Pending are the late check-ins the
+	// user may confirm.
+	Field   *checkinsPage
+	Today   *baocun.Checkin
+	Pending []baocun.Checkin
 }
 
 // taskForm is an open task the user may act on, with the form that does it.
@@ -408,6 +414,22 @@ func (u *ui) pairing(v *view) (string, any, error) {
 	// Check-ins count within the programme: past its end the form is gone (the API
 	// refuses such a day too).
 	d.Actions["checkins"] = active && d.ProgrammeNow < d.ProgrammeEnd && p.OnTeam(v.User.PersonID) && v.can("POST", "/pairings/:id/checkins", id)
+	d.Actions["leave"] = active && p.OnTeam(v.User.PersonID) && v.can("POST", "/pairings/:id/leave", id)
+	if v.can("GET", "/pairings/:id/checkins", id) {
+		d.Field = new(checkinsPage)
+		if err := u.get(v.c, "/pairings/"+url.PathEscape(id)+"/checkins", d.Field); err != nil {
+			return "", nil, err
+		}
+		review := v.can("POST", "/pairings/:id/checkins/review", id)
+		for i, c := range d.Field.Items {
+			switch {
+			case c.PersonID == v.User.PersonID && c.Day == d.Field.Today:
+				d.Today = &d.Field.Items[i]
+			case review && c.Status == baocun.CheckinPending && c.PersonID != v.User.PersonID:
+				d.Pending = append(d.Pending, c)
+			}
+		}
+	}
 	d.Actions["visit"] = open && v.can("POST", "/pairings/:id/visits", id)
 	d.Actions["change"] = active && v.can("POST", "/pairings/:id/team-changes", id)
 	d.Actions["appeal"] = p.Stage == baocun.StagePublicity && v.can("POST", "/pairings/:id/appeal", id)

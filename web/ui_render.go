@@ -72,6 +72,7 @@ func templateFuncs(lang string) template.FuncMap {
 		"langzh":    func() bool { return lang == langZH },
 		"eventData": eventData,
 		"dict":      dict,
+		"deref":     func(b *bool) bool { return b != nil && *b },
 		"list":      func(xs ...string) []string { return xs },
 		"truncate":  truncate,
 		"grade": func(g string) template.HTML {

@@ -1058,9 +1058,7 @@ func TestPairingPeriodEndResidencyAndContinueAsNew(t *testing.T) {
 			pid := f.pairings[0].ID
 			for person, n := range tt.checkins {
 				for _, m := range []string{"2027-01", "2027-02", "2027-03", "2027-04"} {
-					if _, err := f.db.AddCheckins(f.ctx, pid, person, days(m, n(m)), "member", &baocun.AuditEntry{Actor: "member", Action: "checkin.add"}); err != nil {
-						t.Fatal(err)
-					}
+					sqldbtest.Checkins(t, f.db, pid, person, days(m, n(m))...)
 				}
 			}
 			r, s0 := f.startRun(0)

@@ -221,9 +221,7 @@ func TestRecordLifecycle(t *testing.T) {
 	firstRun := r.runID()
 	r.toReviews()
 	r.firstPeriodSteps()
-	if _, err := r.db.AddCheckins(r.ctx, 1, "P1", []string{"2027-01-05", "2027-01-06"}, "recorder", &baocun.AuditEntry{Actor: "recorder", Action: "residency.record"}); err != nil {
-		t.Fatal(err)
-	}
+	sqldbtest.Checkins(t, r.db, 1, "P1", "2027-01-05", "2027-01-06")
 	// The period ends: the pairing continues as new. Then the cycle is cancelled.
 	for start := time.Now(); r.runID() == firstRun; time.Sleep(20 * time.Millisecond) {
 		if time.Since(start) > 30*time.Second {
@@ -298,9 +296,7 @@ func recordWholeCycle(t *testing.T, periodMonths int, pairingFile, firstRunFile,
 	for d := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == 2027; d = d.AddDate(0, 0, 1) {
 		days = append(days, d.Format(time.DateOnly))
 	}
-	if _, err := r.db.AddCheckins(r.ctx, 1, "P1", days, "P1", &baocun.AuditEntry{Actor: "P1", Action: "residency.record"}); err != nil {
-		t.Fatal(err)
-	}
+	sqldbtest.Checkins(t, r.db, 1, "P1", days...)
 	// The last period's report, filed and approved: acceptance begins once it is.
 	last := 12 / periodMonths
 	r.open(baocun.TaskSubmitReport)

@@ -281,16 +281,21 @@ func TestLifecycle(t *testing.T) {
 		if !slices.ContainsFunc(tasks, func(task baocun.Task) bool { return task.Kind == baocun.TaskSubmitReport }) {
 			t.Errorf("team member's inbox %+v lacks the period's report", tasks)
 		}
-		_, err = leader.CheckIn(ctx, p3, []string{"2027-01-01"})
-		if err != nil {
-			t.Errorf("check-in on the start date: %v", err)
+		here := 0.0
+		ci, err := leader.CheckIn(ctx, p3, baocun.CheckinInput{Lat: &here, Lng: &here})
+		if err != nil || ci.Status != baocun.CheckinOK || ci.Late {
+			t.Errorf("check-in for today: %+v, %v", ci, err)
 		}
-		_, err = leader.CheckIn(ctx, p1, []string{"2027-01-01"})
+		_, err = leader.CheckIn(ctx, p3, baocun.CheckinInput{})
+		wantStatus(t, "a second check-in today", err, http.StatusConflict)
+		_, err = leader.CheckIn(ctx, p1, baocun.CheckinInput{})
 		wantStatus(t, "check-in on another team's pairing", err, http.StatusForbidden)
 		// A record of what happened is dated within the programme, up to its today.
-		for _, day := range []string{"2026-12-31", "2099-01-01", "2027-02-30"} {
-			_, err = leader.CheckIn(ctx, p3, []string{"2027-01-01", day})
-			wantField(t, "check-in on "+day, err, "dates[1]")
+		for day, status := range map[string]int{"2026-12-31": http.StatusUnprocessableEntity, "2099-01-01": http.StatusUnprocessableEntity, "2027-02-30": http.StatusBadRequest} {
+			_, err = leader.CheckIn(ctx, p3, baocun.CheckinInput{Date: day, Reason: "补录 late"})
+			if ae := (*apiclient.Error)(nil); !errors.As(err, &ae) || ae.Status != status || ae.Fields["date"] == "" {
+				t.Errorf("check-in on %s: %v, want %d naming date", day, err, status)
+			}
 			err = leader.RecordVisit(ctx, p3, baocun.VisitInput{Date: day, Visitor: "张局长", Purpose: "调研 fact-finding"})
 			wantField(t, "visit on "+day, err, "date")
 		}

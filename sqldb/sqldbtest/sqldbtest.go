@@ -15,7 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"baocun"
 	"baocun/sqldb"
 )
 
@@ -150,4 +152,16 @@ func AuditLog(t testing.TB, db *sqldb.DB) *sqldb.AuditLog {
 		l.Close()
 	})
 	return l
+}
+
+// Checkins records person's check-ins on each of days (programme dates) in the
+// pairing, on time and confirmed, as a fixture.
+func Checkins(t testing.TB, db *sqldb.DB, pairing int64, person string, days ...string) {
+	t.Helper()
+	for _, d := range days {
+		c := baocun.Checkin{PairingID: pairing, PersonID: person, Day: d, RecordedAt: time.Now(), RecordedBy: person, Status: baocun.CheckinOK}
+		if err := db.AddCheckin(context.Background(), c, nil); err != nil {
+			t.Fatalf("check-in %s %s: %v", person, d, err)
+		}
+	}
 }

@@ -140,7 +140,7 @@ func (d *demo) launch(ctx context.Context, cycleTime time.Duration) error {
 		return max(least, int(math.Ceil(real.Seconds()*scale/86400)))
 	}
 	settings := baocun.CycleSettings{StartDate: start.Format(time.DateOnly), Years: demoYears, PeriodMonths: demoPeriodMonths,
-		ClockScale: scale, MinTeamSize: 3, ResidencyDays: 20,
+		ClockScale: scale, MinTeamSize: 3, ResidencyDays: demoResidencyDays, LateDays: min(31, days(3, time.Second)),
 		Windows: baocun.Windows{
 			NominateDays: days(30, 3*time.Second), DecideDays: days(7, 1500*time.Millisecond), ArrivalDays: days(15, 2*time.Second),
 			PlanDays: days(30, 2*time.Second), ReportDays: days(10, 1500*time.Millisecond), ReworkDays: days(7, 1500*time.Millisecond),

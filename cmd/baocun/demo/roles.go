@@ -70,6 +70,7 @@ type demoPairing struct {
 	// they check in for (arrival, or joining); checkedTo is the last day considered.
 	residents map[string]string
 	checkedTo map[string]string
+	checkins  map[string]int                 // "person YYYY-MM" → days checked in
 	skip      struct{ person, month string } // scriptSkipMonth: who skips which month
 	returned  map[int]bool                   // periods whose report was returned
 	scriptRun bool                           // the scripted event has been played
@@ -91,7 +92,7 @@ func (d *demo) addPairings(listed []baocun.Pairing) {
 		j := next[lp.Department]
 		next[lp.Department]++
 		p := &demoPairing{Pairing: lp, village: villages[lp.Village], staff: staff[3*j : 3*j+3], spare: staff[len(staff)-1],
-			residents: map[string]string{}, checkedTo: map[string]string{}, returned: map[int]bool{}, stage: lp.Stage}
+			residents: map[string]string{}, checkedTo: map[string]string{}, checkins: map[string]int{}, returned: map[int]bool{}, stage: lp.Stage}
 		if i < len(order) {
 			p.script = order[i]
 		}
@@ -507,62 +508,96 @@ func (p *demoPairing) report(period int, rework bool) baocun.ReportInput {
 		Projects:            map[string]int{"road": n % 2, "water": (n / 2) % 2, "industry": (n / 5) % 2, "school": (n / 7) % 2}}
 }
 
-// Residency check-ins: each member posts the days they lived in the village a few
-// days at a time, never a future day. Close to a period's end, when the service
-// counts them, they post whatever is due each round; just before the cycle ends they
-// stop (a check-in after it would be refused).
+// Residency check-ins (issue 17): a member checks in for today, one call a day, as
+// the phone page does, from near the village's office. Three programme years pass in
+// about a minute here, so the demo samples days rather than checking in on every one:
+// each member checks in on demoResidencyDays days of each month they live in the
+// village (the demo cycle's rule asks for that many), the second of them a day late
+// with a reason, which the team leader confirms in their next round. Just before the
+// cycle ends they stop (a check-in after it would be refused). The scripted member
+// skips a month and is flagged.
 const (
-	checkinBatch = 5 // days
-	checkinStop  = 4 // days before the cycle's end
+	demoResidencyDays = 3
+	checkinStop       = 4 // days before the cycle's end
 )
 
-// checkIns is a team member's round: while living in a village, post the days since
-// the last check-in; the scripted member leaves out the skipped month.
+// checkIns is a team member's round: check in if this month still wants a day; as
+// the team's leader, confirm the members' late check-ins.
 func (d *demo) checkIns(person string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		today := d.today()
 		if !today.Before(d.end.AddDate(0, 0, -checkinStop)) {
 			return nil
 		}
-		batch := checkinBatch * 24 * time.Hour
-		if d.periods[d.periodAt(today)-1].End.Sub(today) <= batch+d.roundSpan {
-			batch = 0 // the period's count is near: post what is due
-		}
+		month := today.Format("2006-01")
 		d.mu.Lock()
 		var p *demoPairing
-		var dates []string
+		in := baocun.CheckinInput{}
+		leader := false
 		for _, q := range d.pairings {
 			since, ok := q.residents[person]
 			if !ok {
 				continue
 			}
-			from, _ := time.ParseInLocation(time.DateOnly, since, baocun.ChinaTime)
-			if last, ok := q.checkedTo[person]; ok {
-				from, _ = time.ParseInLocation(time.DateOnly, last, baocun.ChinaTime)
-				from = from.AddDate(0, 0, 1)
-			}
-			if from.After(today) || today.Sub(from) < batch {
+			p = q
+			leader = slices.ContainsFunc(q.team, func(m baocun.Member) bool { return m.PersonID == person && m.Leader })
+			done := q.checkins[person+" "+month]
+			if today.Format(time.DateOnly) < since || done >= demoResidencyDays || (person == q.skip.person && month == q.skip.month) ||
+				q.checkedTo[person] == today.Format(time.DateOnly) {
+				in.Date = "-" // nothing to do today
 				break
 			}
-			for day := from; !day.After(today); day = day.AddDate(0, 0, 1) {
-				if !(person == q.skip.person && day.Format("2006-01") == q.skip.month) {
-					dates = append(dates, day.Format(time.DateOnly))
-				}
+			if yesterday := today.AddDate(0, 0, -1); done == 1 && !leader && yesterday.Format("2006-01") == month &&
+				yesterday.Format(time.DateOnly) > q.checkedTo[person] && yesterday.Format(time.DateOnly) >= since {
+				in.Date, in.Reason = yesterday.Format(time.DateOnly), "入户走访至深夜，次日补录 visiting households late into the night"
 			}
-			q.checkedTo[person] = today.Format(time.DateOnly)
-			p = q
+			// About a hundred metres from the office, as a phone reports it.
+			lat, lng, acc := *q.village.Lat+0.0009, *q.village.Lng-0.0004, 25.0
+			in.Lat, in.Lng, in.AccuracyM = &lat, &lng, &acc
 			break
 		}
 		d.mu.Unlock()
-		for chunk := range slices.Chunk(dates, 62) {
-			if _, err := d.members[person].CheckIn(ctx, p.ID, chunk); err != nil {
+		if p == nil {
+			return nil
+		}
+		c := d.members[person]
+		if in.Date != "-" {
+			ci, err := c.CheckIn(ctx, p.ID, in)
+			switch status := apiclient.StatusOf(err); {
+			case err == nil:
+				d.mu.Lock()
+				p.checkins[person+" "+month]++
+				p.checkedTo[person] = max(p.checkedTo[person], ci.Day)
+				d.mu.Unlock()
+			case status == http.StatusConflict:
 				d.mu.Lock()
 				_, resident := p.residents[person]
 				d.mu.Unlock()
-				if !resident && apiclient.StatusOf(err) == 409 {
-					return nil // recalled meanwhile: no longer on the team
+				if resident && !strings.Contains(err.Error(), "already") && !strings.Contains(err.Error(), "已打卡") {
+					return fmt.Errorf("check-in: %w", err)
 				}
+				// Recalled meanwhile, or the day is in already.
+			default:
 				return fmt.Errorf("check-in: %w", err)
+			}
+		}
+		if !leader {
+			return nil
+		}
+		// The leader confirms the late check-ins waiting, this month's and last's.
+		for _, m := range []string{month, today.AddDate(0, -1, 0).Format("2006-01")} {
+			page, err := c.Checkins(ctx, p.ID, m)
+			if err != nil {
+				return fmt.Errorf("check-ins of %s: %w", m, err)
+			}
+			for _, ci := range page.Items {
+				if ci.Status != baocun.CheckinPending || ci.PersonID == person {
+					continue
+				}
+				if _, err := c.ReviewCheckin(ctx, p.ID, baocun.CheckinReview{PersonID: ci.PersonID, Date: ci.Day, Accept: true}); err != nil &&
+					apiclient.StatusOf(err) != http.StatusConflict {
+					return fmt.Errorf("confirming %s's check-in of %s: %w", ci.PersonID, ci.Day, err)
+				}
 			}
 		}
 		return nil

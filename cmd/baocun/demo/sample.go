@@ -90,6 +90,10 @@ func NewSample(n int) (*Sample, error) {
 	villages := map[string]int{}
 	for i, v := range sampleVillages {
 		sv := SampleVillage{Village: v, Department: pairedWith[i%len(pairedWith)], Kind: baocun.KindSupport}
+		// The village committee's office, for check-ins: spread over two counties'
+		// hills, a few kilometres apart.
+		lat, lng := 28.1+0.031*float64(i%7), 112.9+0.027*float64(i)
+		sv.Lat, sv.Lng = &lat, &lng
 		if sv.Department == "county" {
 			sv.Department = map[string]string{countyQingshan: "QS01", countyBaishui: "BS01"}[v.County]
 		}
@@ -171,9 +175,9 @@ func (s *Sample) DepartmentsCSV() string {
 // VillagesCSV is the villages file as the import takes it.
 func (s *Sample) VillagesCSV() string {
 	var b strings.Builder
-	b.WriteString("code,name,county,township,class,collective_income_wan,population,households\n")
+	b.WriteString("code,name,county,township,class,collective_income_wan,population,households,lat,lng\n")
 	for _, v := range s.Villages {
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%d,%s,%d,%d\n", v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, v.Population, v.Households)
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%d,%s,%d,%d,%.6f,%.6f\n", v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, v.Population, v.Households, *v.Lat, *v.Lng)
 	}
 	return b.String()
 }

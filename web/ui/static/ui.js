@@ -127,6 +127,23 @@
     ev.preventDefault();
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     var button = ev.submitter || form.querySelector("button[type=submit]");
+    // A check-in carries the phone's position when it gives one (hidden lat, lng,
+    // accuracy_m); without it, the check-in goes anyway, unlocated.
+    if (form.dataset.geolocate !== undefined && navigator.geolocation) {
+      if (button) button.disabled = true;
+      form.setAttribute("aria-busy", "true");
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        form.elements.lat.value = pos.coords.latitude;
+        form.elements.lng.value = pos.coords.longitude;
+        form.elements.accuracy_m.value = Math.round(pos.coords.accuracy);
+        send(form, button);
+      }, function () { send(form, button); }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+      return;
+    }
+    send(form, button);
+  });
+
+  function send(form, button) {
     var method = (button && button.dataset.method) || form.dataset.method || "POST";
     clearErrors(form);
     var flash = document.getElementById("flash");
@@ -168,7 +185,7 @@
       form.removeAttribute("aria-busy");
       if (button) button.disabled = false;
     });
-  });
+  }
 
   // The outcome of the last form, after the page reloaded.
   var flash = sessionStorage.getItem("baocun.flash");

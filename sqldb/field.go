@@ -1,0 +1,387 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"baocun"
+)
+
+// Field records (issue 17): check-ins and leave, written straight to the database.
+
+// AddCheckin records a member's day. One village a day: a person's second check-in
+// of a day, here or in another pairing, is ECONFLICT naming where the day stands; a
+// day inside the person's approved leave is ECONFLICT too.
+func (db *DB) AddCheckin(ctx context.Context, c baocun.Checkin, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if l, err := leaveOn(ctx, tx, c.PersonID, c.Day, c.Day, baocun.LeaveApproved); err != nil {
+			return err
+		} else if l != nil {
+			return baocun.Errorf(baocun.ECONFLICT, "%s 在已批准的请假（%s 至 %s）之内，不能打卡 %s is inside approved leave (%s to %s): no check-in.",
+				c.Day, l.From, l.To, c.Day, l.From, l.To)
+		}
+		var inRange any
+		if c.InRange != nil {
+			inRange = boolInt(*c.InRange)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO checkins (pairing_id, person_id, day, recorded_at, recorded_by, lat, lng, accuracy_m,
+			distance_m, in_range, late, reason, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			c.PairingID, c.PersonID, c.Day, FormatTime(c.RecordedAt), c.RecordedBy, c.Lat, c.Lng, c.AccuracyM, c.DistanceM, inRange,
+			boolInt(c.Late), c.Reason, c.Status)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var pairing int64
+			var village string
+			if err := tx.QueryRowContext(ctx, `SELECT c.pairing_id, p.village_code FROM checkins c JOIN pairings p ON p.id = c.pairing_id
+				WHERE c.person_id = ? AND c.day = ?`, c.PersonID, c.Day).Scan(&pairing, &village); err != nil {
+				return err
+			}
+			return &baocun.Error{Code: baocun.ECONFLICT, Fields: map[string]string{"date": "already checked in"}, Message: fmt.Sprintf(
+				"%s 已打卡（结对 %d，村 %s）：一人一天只在一个村 %s is checked in already (pairing %d, village %s): one village a day.",
+				c.Day, pairing, village, c.Day, pairing, village)}
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+const checkinColumns = `pairing_id, person_id, day, recorded_at, recorded_by, lat, lng, accuracy_m, distance_m, in_range, late, reason,
+	status, confirmed_by, confirmed_at, village_status, village_note`
+
+func scanCheckin(row interface{ Scan(...any) error }) (baocun.Checkin, error) {
+	var c baocun.Checkin
+	var at, confirmedAt string
+	var lat, lng, acc, dist sql.NullFloat64
+	var inRange sql.NullInt64
+	var late int
+	if err := row.Scan(&c.PairingID, &c.PersonID, &c.Day, &at, &c.RecordedBy, &lat, &lng, &acc, &dist, &inRange, &late, &c.Reason,
+		&c.Status, &c.ConfirmedBy, &confirmedAt, &c.Village, &c.VillageNote); err != nil {
+		return c, err
+	}
+	c.RecordedAt, _ = ParseTime(at)
+	if t, _ := ParseTime(confirmedAt); !t.IsZero() {
+		c.ConfirmedAt = &t
+	}
+	for _, f := range []struct {
+		v   sql.NullFloat64
+		dst **float64
+	}{{lat, &c.Lat}, {lng, &c.Lng}, {acc, &c.AccuracyM}, {dist, &c.DistanceM}} {
+		if f.v.Valid {
+			v := f.v.Float64
+			*f.dst = &v
+		}
+	}
+	if inRange.Valid {
+		b := inRange.Int64 == 1
+		c.InRange = &b
+	}
+	c.Late = late == 1
+	return c, nil
+}
+
+// Checkins lists a pairing's check-ins of one month (YYYY-MM), by day and person.
+func (db *DB) Checkins(ctx context.Context, pairingID int64, month string) ([]baocun.Checkin, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+checkinColumns+` FROM checkins WHERE pairing_id = ? AND day >= ? AND day < ?
+		ORDER BY day, person_id`, pairingID, month+"-01", month+"-32")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Checkin{}
+	for rows.Next() {
+		c, err := scanCheckin(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ReviewCheckin records the team leader's word on a late check-in waiting for it.
+func (db *DB) ReviewCheckin(ctx context.Context, pairingID int64, in baocun.CheckinReview, by string, audit *baocun.AuditEntry) (baocun.Checkin, error) {
+	var out baocun.Checkin
+	err := db.InTx(ctx, func(tx *Tx) error {
+		status := baocun.CheckinRefused
+		if in.Accept {
+			status = baocun.CheckinOK
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE checkins SET status = ?, confirmed_by = ?, confirmed_at = ? WHERE pairing_id = ? AND person_id = ? AND day = ? AND status = ?`,
+			status, by, FormatTime(time.Now()), pairingID, in.PersonID, in.Date, baocun.CheckinPending)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return baocun.Errorf(baocun.ECONFLICT, "%s 在 %s 没有待确认的补卡 %s has no late check-in on %s waiting for confirmation.", in.PersonID, in.Date, in.PersonID, in.Date)
+		}
+		if out, err = scanCheckin(tx.QueryRowContext(ctx, `SELECT `+checkinColumns+` FROM checkins WHERE pairing_id = ? AND person_id = ? AND day = ?`,
+			pairingID, in.PersonID, in.Date)); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return out, err
+}
+
+// ConfirmMonth records the village's word on a month (YYYY-MM) of a pairing's
+// check-ins, once: every day confirmed but those disputed, which no longer count. A
+// disputed day with no check-in is EINVALID naming it, and nothing is written.
+func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, audit *baocun.AuditEntry) (int, error) {
+	disputed := 0
+	err := db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO checkin_months (pairing_id, month, confirmed_by, confirmed_at, disputed) VALUES (?, ?, ?, ?, 0)
+			ON CONFLICT (pairing_id, month) DO NOTHING`, pairingID, month, by, FormatTime(time.Now()))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return baocun.Errorf(baocun.ECONFLICT, "%s 月的打卡已确认过 The village has confirmed %s already.", month, month)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE checkins SET village_status = ? WHERE pairing_id = ? AND day >= ? AND day < ?`,
+			baocun.VillageConfirmed, pairingID, month+"-01", month+"-32"); err != nil {
+			return err
+		}
+		for i, d := range in.Disputes {
+			for j, day := range d.Dates {
+				res, err := tx.ExecContext(ctx, `UPDATE checkins SET village_status = ?, village_note = ? WHERE pairing_id = ? AND person_id = ? AND day = ?`,
+					baocun.VillageDisputed, d.Reason, pairingID, d.PersonID, day)
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					f := fmt.Sprintf("disputes[%d].dates[%d]", i, j)
+					return &baocun.Error{Code: baocun.EINVALID, Fields: map[string]string{f: "no check-in"},
+						Message: fmt.Sprintf("%s: %s 在 %s 没有打卡，无可异议 %s has no check-in on %s to dispute", f, d.PersonID, day, d.PersonID, day)}
+				}
+				disputed++
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE checkin_months SET disputed = ? WHERE pairing_id = ? AND month = ?", disputed, pairingID, month); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return disputed, err
+}
+
+// MonthConfirmed reports whether the village has confirmed the month (YYYY-MM).
+func (db *DB) MonthConfirmed(ctx context.Context, pairingID int64, month string) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM checkin_months WHERE pairing_id = ? AND month = ?", pairingID, month).Scan(&n)
+	return n > 0, err
+}
+
+// CheckinDays counts each member's days in [from, to) (programme dates) that count
+// toward the residency rule, by month "YYYY-MM": check-ins on time or confirmed late,
+// not disputed by the village, and days of approved leave (excused).
+func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error) {
+	out := map[string]map[string]int{}
+	add := func(person, month string, n int) {
+		if out[person] == nil {
+			out[person] = map[string]int{}
+		}
+		out[person][month] += n
+	}
+	rows, err := db.QueryContext(ctx, `SELECT person_id, SUBSTR(day, 1, 7), COUNT(*) FROM checkins
+		WHERE pairing_id = ? AND day >= ? AND day < ? AND status = ? AND village_status <> ? GROUP BY person_id, SUBSTR(day, 1, 7)`,
+		pairingID, from, to, baocun.CheckinOK, baocun.VillageDisputed)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var person, month string
+		var n int
+		if err := rows.Scan(&person, &month, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		add(person, month, n)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	leave, err := db.Leaves(ctx, pairingID, baocun.LeaveApproved, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range leave {
+		first, _ := time.Parse(time.DateOnly, l.From)
+		last, _ := time.Parse(time.DateOnly, l.To)
+		for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+			if day := d.Format(time.DateOnly); day >= from && day < to {
+				add(l.PersonID, day[:7], 1)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ServingPairing is the pairing other than except whose team person is on while it
+// is running (dispatch to reviews), or nil: one person serves on one active team.
+func (db *DB) ServingPairing(ctx context.Context, person string, except int64) (*baocun.Pairing, error) {
+	var p baocun.Pairing
+	err := db.QueryRowContext(ctx, `SELECT p.id, p.cycle_id, p.department_code, p.village_code, p.stage FROM team_members t JOIN pairings p ON p.id = t.pairing_id
+		WHERE t.person_id = ? AND p.id <> ? AND p.stage IN (?, ?, ?, ?) ORDER BY p.id LIMIT 1`, person, except,
+		baocun.StageDispatch, baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews).Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Stage)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return &p, err
+}
+
+const leaveColumns = `id, pairing_id, person_id, from_day, to_day, days, kind, reason, status, requested_at, requested_by, decided_by, decided_at, comment`
+
+func scanLeave(row interface{ Scan(...any) error }) (baocun.Leave, error) {
+	var l baocun.Leave
+	var at, decided string
+	if err := row.Scan(&l.ID, &l.PairingID, &l.PersonID, &l.From, &l.To, &l.Days, &l.Kind, &l.Reason, &l.Status, &at, &l.RequestedBy,
+		&l.DecidedBy, &decided, &l.Comment); err != nil {
+		return l, err
+	}
+	l.RequestedAt, _ = ParseTime(at)
+	if t, _ := ParseTime(decided); !t.IsZero() {
+		l.DecidedAt = &t
+	}
+	return l, nil
+}
+
+// leaveOn is person's leave of the status given ("" for requested or approved) that
+// overlaps [from, to], or nil.
+func leaveOn(ctx context.Context, q Querier, person, from, to, status string) (*baocun.Leave, error) {
+	statuses := []any{status, status}
+	if status == "" {
+		statuses = []any{baocun.LeaveRequested, baocun.LeaveApproved}
+	}
+	l, err := scanLeave(q.QueryRowContext(ctx, `SELECT `+leaveColumns+` FROM leave_requests WHERE person_id = ? AND status IN (?, ?)
+		AND from_day <= ? AND to_day >= ? ORDER BY from_day LIMIT 1`, append([]any{person}, append(statuses, to, from)...)...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return &l, err
+}
+
+// checkinsIn are person's check-in days in [from, to], any pairing.
+func checkinsIn(ctx context.Context, q Querier, person, from, to string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT day FROM checkins WHERE person_id = ? AND day >= ? AND day <= ? ORDER BY day LIMIT 10", person, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var days []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		days = append(days, d)
+	}
+	return days, rows.Err()
+}
+
+// RequestLeave records a member's request. Leave overlapping a check-in of theirs,
+// or another request or approved leave, is ECONFLICT naming it.
+func (db *DB) RequestLeave(ctx context.Context, l baocun.Leave, audit *baocun.AuditEntry) (baocun.Leave, error) {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		if err := leaveFree(ctx, tx, l); err != nil {
+			return err
+		}
+		if other, err := leaveOn(ctx, tx, l.PersonID, l.From, l.To, ""); err != nil {
+			return err
+		} else if other != nil {
+			return baocun.Errorf(baocun.ECONFLICT, "与请假 %d（%s 至 %s，%s）重叠 It overlaps leave %d (%s to %s, %s).",
+				other.ID, other.From, other.To, other.Status, other.ID, other.From, other.To, other.Status)
+		}
+		l.Status, l.RequestedAt = baocun.LeaveRequested, time.Now().UTC().Truncate(time.Millisecond)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO leave_requests (pairing_id, person_id, from_day, to_day, days, kind, reason, status, requested_at, requested_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, l.PairingID, l.PersonID, l.From, l.To, l.Days, l.Kind, l.Reason, l.Status,
+			FormatTime(l.RequestedAt), l.RequestedBy).Scan(&l.ID); err != nil {
+			return err
+		}
+		if audit != nil {
+			audit.Resource = fmt.Sprintf("pairings/%d/leave/%d", l.PairingID, l.ID)
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return l, err
+}
+
+// leaveFree refuses leave over days the person checked in.
+func leaveFree(ctx context.Context, q Querier, l baocun.Leave) error {
+	days, err := checkinsIn(ctx, q, l.PersonID, l.From, l.To)
+	if err != nil || len(days) == 0 {
+		return err
+	}
+	return &baocun.Error{Code: baocun.ECONFLICT, Fields: map[string]string{"from": "checked in"}, Message: fmt.Sprintf(
+		"请假期间已有打卡：%s Leave overlaps days checked in: %s.", strings.Join(days, ", "), strings.Join(days, ", "))}
+}
+
+// Leave returns one leave request of a pairing.
+func (db *DB) Leave(ctx context.Context, pairingID, id int64) (baocun.Leave, error) {
+	l, err := scanLeave(db.QueryRowContext(ctx, `SELECT `+leaveColumns+` FROM leave_requests WHERE id = ? AND pairing_id = ?`, id, pairingID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, baocun.Errorf(baocun.ENOTFOUND, "结对 %d 没有请假 %d pairing %d has no leave %d", pairingID, id, pairingID, id)
+	}
+	return l, err
+}
+
+// Leaves lists a pairing's leave of a status ("" for all) that overlaps [from, to)
+// (empty bounds: all), by start.
+func (db *DB) Leaves(ctx context.Context, pairingID int64, status, from, to string) ([]baocun.Leave, error) {
+	if to == "" {
+		to = "9999-12-31"
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+leaveColumns+` FROM leave_requests WHERE pairing_id = ? AND (? = '' OR status = ?)
+		AND to_day >= ? AND from_day < ? ORDER BY from_day, id LIMIT 1000`, pairingID, status, status, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.Leave{}
+	for rows.Next() {
+		l, err := scanLeave(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// DecideLeave approves or refuses a request still waiting; approving leave over days
+// checked in since is ECONFLICT.
+func (db *DB) DecideLeave(ctx context.Context, pairingID, id int64, in baocun.LeaveDecision, by string, audit *baocun.AuditEntry) (baocun.Leave, error) {
+	var l baocun.Leave
+	err := db.InTx(ctx, func(tx *Tx) error {
+		var err error
+		l, err = scanLeave(tx.QueryRowContext(ctx, `SELECT `+leaveColumns+` FROM leave_requests WHERE id = ? AND pairing_id = ?`, id, pairingID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return baocun.Errorf(baocun.ENOTFOUND, "结对 %d 没有请假 %d pairing %d has no leave %d", pairingID, id, pairingID, id)
+		}
+		if err != nil {
+			return err
+		}
+		if l.Status != baocun.LeaveRequested {
+			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 已%s Leave %d is %s already.", id, l.Status, id, l.Status)
+		}
+		l.Status = baocun.LeaveRefused
+		if in.Outcome == "approve" {
+			if err := leaveFree(ctx, tx, l); err != nil {
+				return err
+			}
+			l.Status = baocun.LeaveApproved
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		l.DecidedBy, l.DecidedAt, l.Comment = by, &now, in.Comment
+		if _, err := tx.ExecContext(ctx, `UPDATE leave_requests SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE id = ? AND status = ?`,
+			l.Status, by, FormatTime(now), in.Comment, id, baocun.LeaveRequested); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return l, err
+}

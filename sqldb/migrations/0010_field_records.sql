@@ -1,0 +1,57 @@
+-- Field records (issue 17): check-ins as they happen, located, confirmed; leave.
+
+-- A village's point (its committee's office), for a check-in's distance: both or neither.
+ALTER TABLE villages ADD COLUMN lat DOUBLE PRECISION;
+ALTER TABLE villages ADD COLUMN lng DOUBLE PRECISION;
+
+-- A check-in is stamped with the server's time (recorded_at); a position, when the
+-- browser gave one, with its distance from the village and whether that lies within
+-- the cycle's radius (NULL: unknown). A late one (day before today) carries a reason
+-- and waits for the team leader (status pending → ok | refused); the village's word
+-- on the month is village_status (confirmed | disputed).
+ALTER TABLE checkins ADD COLUMN lat DOUBLE PRECISION;
+ALTER TABLE checkins ADD COLUMN lng DOUBLE PRECISION;
+ALTER TABLE checkins ADD COLUMN accuracy_m DOUBLE PRECISION;
+ALTER TABLE checkins ADD COLUMN distance_m DOUBLE PRECISION;
+ALTER TABLE checkins ADD COLUMN in_range INTEGER;
+ALTER TABLE checkins ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE checkins ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE checkins ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
+ALTER TABLE checkins ADD COLUMN confirmed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE checkins ADD COLUMN confirmed_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE checkins ADD COLUMN village_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE checkins ADD COLUMN village_note TEXT NOT NULL DEFAULT '';
+-- One village a day: a person checks in once a day, wherever.
+CREATE UNIQUE INDEX checkins_person_day ON checkins (person_id, day);
+
+-- The village's confirmation of a month of a pairing's check-ins.
+CREATE TABLE checkin_months (
+    pairing_id   BIGINT NOT NULL REFERENCES pairings (id),
+    month        TEXT NOT NULL,          -- YYYY-MM, programme time
+    confirmed_by TEXT NOT NULL,
+    confirmed_at TEXT NOT NULL,
+    disputed     INTEGER NOT NULL,       -- days disputed
+    PRIMARY KEY (pairing_id, month)
+);
+
+-- Leave: requested by a member for themselves, decided by the department lead up to
+-- the cycle's limit, by an organiser beyond it. Approved leave is excused in the
+-- residency rule.
+CREATE TABLE leave_requests (
+    id           {{ID}},
+    pairing_id   BIGINT NOT NULL REFERENCES pairings (id),
+    person_id    TEXT NOT NULL,
+    from_day     TEXT NOT NULL,
+    to_day       TEXT NOT NULL,
+    days         INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    status       TEXT NOT NULL,          -- requested | approved | refused
+    requested_at TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    decided_by   TEXT NOT NULL DEFAULT '',
+    decided_at   TEXT NOT NULL DEFAULT '',
+    comment      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX leave_person ON leave_requests (person_id, from_day);
+CREATE INDEX leave_pairing ON leave_requests (pairing_id, status);

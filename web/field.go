@@ -1,0 +1,354 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"baocun"
+)
+
+// Field records (issue 17): a member's check-in as it happens, the team leader's
+// word on a late one, the village's on each month, and leave. They are records, not
+// steps: they go straight to the database, and the Pairing workflow counts them at
+// each period's end.
+
+// programmeToday is the cycle's programme date now.
+func programmeToday(cy *baocun.Cycle) time.Time {
+	t := cy.Clock().Now(time.Now())
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+}
+
+// checkFieldDay checks a day a member was (or will be) in the field: within the
+// programme, and no more than the cycle's late days before today; a later one is
+// refused too unless future is set (leave may be asked ahead).
+func checkFieldDay(cy *baocun.Cycle, field, s string, future bool) (late int, err error) {
+	day, err := baocun.ParseDate(field, s)
+	if err != nil {
+		return 0, err
+	}
+	clock, today := cy.Clock(), programmeToday(cy)
+	_, lateDays, _ := cy.Settings.FieldRules()
+	start, end := clock.Start.Format(time.DateOnly), cy.End().Format(time.DateOnly)
+	broken := func(msg string) error {
+		return &baocun.Error{Code: baocun.EUNPROCESSABLE, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
+	}
+	switch {
+	case s < start || s >= end:
+		return 0, broken(fmt.Sprintf("%s 不在本轮（%s 至 %s 前）之内 is outside the programme (%s until %s)", s, start, end, start, end))
+	case day.After(today) && !future:
+		return 0, broken(fmt.Sprintf("%s 晚于今天 %s is after today %s", s, today.Format(time.DateOnly), today.Format(time.DateOnly)))
+	}
+	late = int(today.Sub(day).Hours() / 24)
+	if late > lateDays {
+		return late, broken(fmt.Sprintf("%s 已超过补录期限 %d 天 is more than the cycle's limit of %d days late (late_days)", s, lateDays, lateDays))
+	}
+	return max(late, 0), nil
+}
+
+func handleCheckin(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.CheckinInput
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		if err := in.Validate(); err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if !activeStages[p.Stage] {
+			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组进驻后才能打卡 Check-ins are for a team stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if in.Date == "" {
+			in.Date = programmeToday(cy).Format(time.DateOnly)
+		}
+		late, err := checkFieldDay(cy, "date", in.Date, false)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		ci := baocun.Checkin{PairingID: p.ID, PersonID: u.PersonID, Day: in.Date, RecordedAt: time.Now().UTC().Truncate(time.Millisecond),
+			RecordedBy: u.Username, Lat: in.Lat, Lng: in.Lng, AccuracyM: in.AccuracyM, Status: baocun.CheckinOK}
+		if late > 0 {
+			if in.Reason == "" {
+				Error(c, fieldError("reason", fmt.Sprintf("reason: 补录 %d 天前的打卡须说明理由 a check-in %d days late needs a reason", late, late)))
+				return
+			}
+			ci.Late, ci.Reason, ci.Status = true, in.Reason, baocun.CheckinPending
+		}
+		if in.Lat != nil {
+			v, err := d.Store.Village(ctx, p.Village)
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			if v.Lat != nil {
+				radius, _, _ := cy.Settings.FieldRules()
+				dist := baocun.DistanceM(*in.Lat, *in.Lng, *v.Lat, *v.Lng)
+				in := dist <= float64(radius)
+				ci.DistanceM, ci.InRange = &dist, &in
+			}
+		}
+		e := auditEntry(c, http.StatusCreated, ci)
+		if err := d.Store.AddCheckin(ctx, ci, e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, ci)
+	}
+}
+
+// checkinMonth is the month a list or a confirmation names: the query's or path's
+// month, or this programme month.
+func checkinMonth(cy *baocun.Cycle, s string) (string, error) {
+	if s == "" {
+		return programmeToday(cy).Format("2006-01"), nil
+	}
+	if _, err := time.Parse("2006-01", s); err != nil {
+		return "", fieldError("month", fmt.Sprintf("month: 须为 YYYY-MM must be YYYY-MM, not %q", s))
+	}
+	return s, nil
+}
+
+// checkinsPage is a month of a pairing's check-ins and what is known of it.
+type checkinsPage struct {
+	Month     string           `json:"month"`
+	Today     string           `json:"today"` // programme date
+	Confirmed bool             `json:"confirmed"`
+	Items     []baocun.Checkin `json:"items"`
+	Leave     []baocun.Leave   `json:"leave"`
+}
+
+func handleCheckins(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, p := c.Request.Context(), loadedPairing(c)
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		month, err := checkinMonth(cy, c.Query("month"))
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		items, err := d.Store.Checkins(ctx, p.ID, month)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		first, _ := time.Parse("2006-01", month)
+		leave, err := d.Store.Leaves(ctx, p.ID, "", month+"-01", first.AddDate(0, 1, 0).Format(time.DateOnly))
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		confirmed, err := d.Store.MonthConfirmed(ctx, p.ID, month)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, checkinsPage{Month: month, Today: programmeToday(cy).Format(time.DateOnly), Confirmed: confirmed, Items: items, Leave: leave})
+	}
+}
+
+// handleCheckinReview is the team leader's word on a member's late check-in (a
+// leader's own goes to the department lead: nobody confirms their own).
+func handleCheckinReview(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.CheckinReview
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		if err := in.Validate(); err != nil {
+			Error(c, err)
+			return
+		}
+		u := currentUser(c)
+		if in.PersonID == u.PersonID {
+			forbid(c, d, "residency.confirm", "nobody confirms their own check-in")
+			return
+		}
+		e := auditEntry(c, http.StatusOK, in)
+		ci, err := d.Store.ReviewCheckin(c.Request.Context(), loadedPairing(c).ID, in, u.Username, e)
+		if err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, ci)
+	}
+}
+
+type monthResult struct {
+	Month    string `json:"month"`
+	Disputed int    `json:"disputed"`
+}
+
+// handleConfirmMonth is the village's word on a month of the team's check-ins, once
+// the month has passed: every day confirmed but the disputed ones, which stop
+// counting toward the residency rule.
+func handleConfirmMonth(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.MonthConfirmation
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p := c.Request.Context(), loadedPairing(c)
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		month, err := checkinMonth(cy, c.Param("month"))
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if month >= programmeToday(cy).Format("2006-01") || month < cy.Clock().Start.Format("2006-01") {
+			Error(c, fieldError("month", fmt.Sprintf("month: %s 不是本轮已过去的月份 is not a past month of the programme", month)))
+			return
+		}
+		if err := in.Validate(month); err != nil {
+			Error(c, err)
+			return
+		}
+		e := auditEntry(c, http.StatusOK, in)
+		n, err := d.Store.ConfirmMonth(ctx, p.ID, month, in, currentUser(c).Username, e)
+		if err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, monthResult{Month: month, Disputed: n})
+	}
+}
+
+func handleRequestLeave(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.LeaveInput
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		days, err := in.Validate()
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if !activeStages[p.Stage] {
+			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组进驻后才能请假 Leave is for a team stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		for _, f := range []struct{ name, day string }{{"from", in.From}, {"to", in.To}} {
+			if _, err := checkFieldDay(cy, f.name, f.day, true); err != nil {
+				Error(c, err)
+				return
+			}
+		}
+		l := baocun.Leave{PairingID: p.ID, PersonID: u.PersonID, From: in.From, To: in.To, Days: days, Kind: in.Kind, Reason: in.Reason, RequestedBy: u.Username}
+		e := auditEntry(c, http.StatusCreated, in)
+		if l, err = d.Store.RequestLeave(ctx, l, e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, l)
+	}
+}
+
+func handleLeaves(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ls, err := d.Store.Leaves(c.Request.Context(), loadedPairing(c).ID, c.Query("status"), "", "")
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, page[baocun.Leave]{Items: ls})
+	}
+}
+
+// handleDecideLeave approves or refuses a member's leave: a department lead up to
+// the cycle's limit, an organiser beyond it; nobody decides their own.
+func handleDecideLeave(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.LeaveDecision
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		if err := in.Validate(); err != nil {
+			Error(c, err)
+			return
+		}
+		id, err := idParam(c, "leave")
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		l, err := d.Store.Leave(ctx, p.ID, id)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if l.PersonID == u.PersonID {
+			forbid(c, d, "leave.approve", "nobody decides their own leave")
+			return
+		}
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if _, _, limit := cy.Settings.FieldRules(); l.Days > limit && in.Outcome == "approve" {
+			// Beyond the department's limit: the caller needs approve_long as well.
+			res := c.MustGet(ctxResource).(Resource)
+			dec, err := decide(ctx, d.Authorizer, route{object: "leave", action: "approve_long"}, u, res)
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			if !dec.Allowed {
+				forbid(c, d, "leave.approve_long", fmt.Sprintf("%d 天的请假超过部门审批上限 %d 天，须组织部门审批 %d days is more than a department lead approves (%d): an organiser decides; %s",
+					l.Days, limit, l.Days, limit, dec.Rule))
+				return
+			}
+		}
+		e := auditEntry(c, http.StatusOK, in)
+		if l, err = d.Store.DecideLeave(ctx, p.ID, id, in, u.Username, e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, l)
+	}
+}
+
+// forbid refuses a request the policy allowed but a rule of the handler's does not,
+// with an audited denial naming that rule.
+func forbid(c *gin.Context, d Deps, action, rule string) {
+	e := auditEntry(c, http.StatusForbidden, nil)
+	e.Action = action
+	c.Set(ctxAudited, true)
+	deny(c, d.Audit, e, action, rule)
+}

@@ -1,0 +1,182 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"baocun"
+	"baocun/sqldb"
+	"baocun/sqldb/sqldbtest"
+)
+
+// fieldFixture is the web fixture ten programme days into its cycle, both pairings
+// in reviews, V1's office at 28°N 113°E, pairing 1's team P1 (leader) and P4, and the
+// accounts: member1 (P1), member4 (P4), lead (D1's lead, person P5), organiser.
+func fieldFixture(t *testing.T, dsn string) (*fixture, map[string]string) {
+	f := newFixture(t, dsn)
+	ctx := context.Background()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{"UPDATE cycles SET launched_at = ? WHERE id = 1", []any{sqldb.FormatTime(time.Now().Add(-10*24*time.Hour - time.Hour))}},
+		{"UPDATE villages SET lat = 28.0, lng = 113.0 WHERE code = 'V1'", nil},
+		{"INSERT INTO people (id, name, department_code) VALUES ('P4', '赵六', 'D1'), ('P5', '钱七', 'D1')", nil},
+	} {
+		if _, err := f.db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.ApplyChange(ctx, baocun.Change{At: time.Now(),
+		Team:   &baocun.TeamChange{PairingID: 1, Members: []baocun.Member{{PersonID: "P1", Leader: true}, {PersonID: "P4"}}},
+		Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageReviews, Period: 1}, {PairingID: 2, Stage: baocun.StageReviews, Period: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.user("member1", "P1", "", baocun.Grant{Role: baocun.RoleTeamMember, Jurisdiction: "县A"})
+	f.user("member4", "P4", "", baocun.Grant{Role: baocun.RoleTeamMember, Jurisdiction: "县A"})
+	f.user("lead", "P5", "", baocun.Grant{Role: baocun.RoleDeptLead, Jurisdiction: "*"})
+	f.user("org", "", "", baocun.Grant{Role: baocun.RoleOrganiser, Jurisdiction: "*"})
+	tok := map[string]string{}
+	for _, u := range []string{"member1", "member4", "lead", "org"} {
+		tok[u] = f.login(f.srv, u)
+	}
+	return f, tok
+}
+
+// The field records' rules through the API, on both databases: a check-in is today's
+// (server-stamped, in or out of range of the village's office), a second the same day
+// is 409, one for another team's pairing is 403 and audited, a late one needs a reason
+// and the leader's word and past the cycle's limit is 422 naming it; leave is the
+// member's own, decided by the department lead up to the limit and an organiser
+// beyond, never by the member, and not over a day checked in.
+func TestFieldRecordsOverHTTP(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		post := func(who, path string, body any) (int, string) {
+			t.Helper()
+			return call(t, f.srv, tok[who], "POST", "/api/v1"+path, body)
+		}
+		checkin := func(body string) baocun.Checkin {
+			t.Helper()
+			var c baocun.Checkin
+			if err := json.Unmarshal([]byte(body), &c); err != nil {
+				t.Fatalf("%v: %s", err, body)
+			}
+			return c
+		}
+		// About 560 m north of the office: in range of the default 3 km.
+		status, body := post("member4", "/pairings/1/checkins", map[string]any{"lat": 28.005, "lng": 113.0, "accuracy_m": 20})
+		c := checkin(body)
+		if status != 201 || c.Day != "2027-01-11" || c.Status != baocun.CheckinOK || c.InRange == nil || !*c.InRange ||
+			c.DistanceM == nil || *c.DistanceM < 500 || *c.DistanceM > 600 || time.Since(c.RecordedAt) > time.Minute {
+			t.Fatalf("today's check-in: %d %s", status, body)
+		}
+		if status, body := post("member4", "/pairings/1/checkins", map[string]any{}); status != 409 || !strings.Contains(body, "pairing 1") {
+			t.Errorf("a second check-in today: %d %s, want 409 naming where the day stands", status, body)
+		}
+		if status, body := post("member4", "/pairings/2/checkins", map[string]any{}); status != 403 {
+			t.Errorf("a check-in on another team's pairing: %d %s, want 403", status, body)
+		}
+		entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Decision: baocun.DecisionDeny, Actor: "member4", Limit: 10})
+		if err != nil || len(entries) != 1 || entries[0].Action != "residency.record" || entries[0].Resource != "pairings/2" {
+			t.Errorf("the refused check-in's audit: %+v, %v", entries, err)
+		}
+		// Late: a reason, then the leader's word.
+		if status, body := post("member4", "/pairings/1/checkins", map[string]any{"date": "2027-01-09"}); status != 400 || !strings.Contains(body, `"reason"`) {
+			t.Errorf("a late check-in without a reason: %d %s, want 400 naming reason", status, body)
+		}
+		status, body = post("member4", "/pairings/1/checkins", map[string]any{"date": "2027-01-09", "reason": "进城开会 a meeting in town", "lat": 29.0, "lng": 113.0})
+		if c := checkin(body); status != 201 || c.Status != baocun.CheckinPending || !c.Late || c.InRange == nil || *c.InRange {
+			t.Errorf("a late check-in 111 km away: %d %s, want 201, pending, out of range", status, body)
+		}
+		for _, day := range []string{"2027-01-07", "2027-01-12", "2026-12-31"} {
+			status, body := post("member4", "/pairings/1/checkins", map[string]any{"date": day, "reason": "补录 late"})
+			if status != 422 || !strings.Contains(body, `"date"`) {
+				t.Errorf("a check-in on %s: %d %s, want 422 naming date", day, status, body)
+			}
+		}
+		if _, body := post("member4", "/pairings/1/checkins", map[string]any{"date": "2027-01-07", "reason": "补录 late"}); !strings.Contains(body, "3") {
+			t.Errorf("the refusal of a check-in four days late does not name the limit: %s", body)
+		}
+		review := map[string]any{"person_id": "P4", "date": "2027-01-09", "accept": true}
+		if status, body := post("member4", "/pairings/1/checkins/review", review); status != 403 {
+			t.Errorf("a member confirming their own late check-in: %d %s, want 403", status, body)
+		}
+		if status, body := post("member1", "/pairings/1/checkins/review", review); status != 200 || checkin(body).Status != baocun.CheckinOK {
+			t.Errorf("the leader confirming: %d %s", status, body)
+		}
+		var n int
+		if err := f.db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM checkins WHERE person_id = 'P4'").Scan(&n); err != nil || n != 2 {
+			t.Errorf("%d check-ins stored (%v), want today's and the confirmed late one", n, err)
+		}
+
+		// Leave.
+		status, body = post("member4", "/pairings/1/leave", map[string]any{"from": "2027-01-20", "to": "2027-01-21", "kind": "sick", "reason": "发烧 fever"})
+		var l baocun.Leave
+		json.Unmarshal([]byte(body), &l)
+		if status != 201 || l.PersonID != "P4" || l.Days != 2 || l.Status != baocun.LeaveRequested {
+			t.Fatalf("requesting leave: %d %s", status, body)
+		}
+		decide := func(who string, id int64, outcome string) (int, string) {
+			return post(who, fmt.Sprintf("/pairings/1/leave/%d/decision", id), map[string]string{"outcome": outcome})
+		}
+		if status, body := decide("member4", l.ID, "approve"); status != 403 {
+			t.Errorf("a member approving their own leave: %d %s, want 403", status, body)
+		}
+		if status, body := decide("lead", l.ID, "approve"); status != 200 || !strings.Contains(body, `"approved"`) {
+			t.Errorf("the lead approving two days: %d %s", status, body)
+		}
+		if status, body := post("member4", "/pairings/1/leave", map[string]any{"from": "2027-01-11", "to": "2027-01-12", "kind": "personal", "reason": "家事 family"}); status != 409 {
+			t.Errorf("leave over today, checked in: %d %s, want 409", status, body)
+		}
+		_, body = post("member4", "/pairings/1/leave", map[string]any{"from": "2027-02-01", "to": "2027-02-05", "kind": "family", "reason": "探亲 family visit"})
+		json.Unmarshal([]byte(body), &l)
+		if status, body := decide("lead", l.ID, "approve"); status != 403 || !strings.Contains(body, "approve_long") {
+			t.Errorf("the lead approving five days (the limit is 3): %d %s, want 403", status, body)
+		}
+		if status, body := decide("org", l.ID, "approve"); status != 200 {
+			t.Errorf("an organiser approving five days: %d %s", status, body)
+		}
+		entries, _, err = f.audit.Query(context.Background(), baocun.AuditFilter{Decision: baocun.DecisionDeny, Actor: "lead", Limit: 10})
+		if err != nil || len(entries) != 1 || entries[0].Action != "leave.approve_long" {
+			t.Errorf("the lead's refusal's audit: %+v, %v", entries, err)
+		}
+		// Counted: today, the confirmed day, and the two days of approved January leave.
+		days, err := f.db.CheckinDays(context.Background(), 1, "2027-01-01", "2027-02-01")
+		if err != nil || days["P4"]["2027-01"] != 4 {
+			t.Errorf("January's residency days %v (%v), want 4 for P4", days, err)
+		}
+		// The village confirms a month only once it has passed.
+		f.user("v1", "", "V1", baocun.Grant{Role: baocun.RoleVillage, Jurisdiction: "县A"})
+		tok["v1"] = f.login(f.srv, "v1")
+		if status, body := post("v1", "/pairings/1/checkins/months/2027-01", map[string]any{}); status != 400 || !strings.Contains(body, `"month"`) {
+			t.Errorf("confirming the month still running: %d %s, want 400 naming month", status, body)
+		}
+	})
+}
+
+// One person, one active team: a nomination naming someone on another running
+// pairing's team is refused, naming that pairing, and nothing is sent on.
+func TestNominationOfSomeoneServingIsRefused(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		ctx := context.Background()
+		settings := baocun.CycleSettings{StartDate: "2027-01-01"}
+		settings.Defaults()
+		if _, err := f.db.CreateCycle(ctx, &baocun.Cycle{Name: "第二轮", Jurisdiction: "*", Settings: settings, LaunchedBy: "org", LaunchedAt: time.Now()},
+			[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V2", Kind: "support"}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"}); err != nil {
+			t.Fatal(err)
+		}
+		status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/3/team", map[string]any{"leader": "P5", "members": []string{"P5", "P4"}})
+		if status != 409 || !strings.Contains(body, "pairing 1") || !strings.Contains(body, "P4") {
+			t.Fatalf("nominating P4, on pairing 1's team: %d %s, want 409 naming pairing 1", status, body)
+		}
+		if steps := f.fake.Steps(); len(steps) != 0 {
+			t.Fatalf("the refused nomination reached the engine: %+v", steps)
+		}
+	})
+}
