@@ -173,4 +173,3 @@ func TestServingPairing(t *testing.T) {
 		}
 	})
 }
-

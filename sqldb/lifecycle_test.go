@@ -298,4 +298,3 @@ func TestInboxScope(t *testing.T) {
 		}
 	})
 }
-
