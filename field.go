@@ -273,3 +273,123 @@ func DistanceM(lat1, lng1, lat2, lng2 float64) float64 {
 	a := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dlng/2)*math.Sin(dlng/2)
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
 }
+
+// SpotCheckInput records an unannounced on-site check (暗访) of a pairing's team: the
+// day, who was there, who was not, and what was found.
+type SpotCheckInput struct {
+	Date    string   `json:"date"` // programme date
+	Present []string `json:"present"`
+	Absent  []string `json:"absent"`
+	Note    string   `json:"note"`
+}
+
+// Validate checks the input's fields: each person named once, at least one.
+func (in *SpotCheckInput) Validate() error {
+	if _, err := ParseDate("date", in.Date); err != nil {
+		return err
+	}
+	if len(in.Present)+len(in.Absent) == 0 {
+		return invalidField("absent", "须列出在岗或缺岗人员 name who was present or absent")
+	}
+	if len(in.Present)+len(in.Absent) > maxTeam {
+		return invalidField("absent", fmt.Sprintf("最多 %d 人 at most %d people", maxTeam, maxTeam))
+	}
+	seen := map[string]bool{}
+	for _, list := range []struct {
+		field string
+		ids   []string
+	}{{"present", in.Present}, {"absent", in.Absent}} {
+		for i, id := range list.ids {
+			f := fmt.Sprintf("%s[%d]", list.field, i)
+			if err := requireText(f, id, 64); err != nil {
+				return err
+			}
+			if seen[id] {
+				return invalidField(f, fmt.Sprintf("%s 列了两次 %s is named twice", id, id))
+			}
+			seen[id] = true
+		}
+	}
+	return requireText("note", in.Note, 2000)
+}
+
+// SpotCheck is a spot check as recorded; an absence is excused when approved leave
+// covers its day.
+type SpotCheck struct {
+	ID         int64            `json:"id"`
+	PairingID  int64            `json:"pairing_id"`
+	Day        string           `json:"date"`
+	Note       string           `json:"note"`
+	People     []SpotCheckEntry `json:"people"`
+	RecordedAt time.Time        `json:"recorded_at"`
+	RecordedBy string           `json:"recorded_by"`
+}
+
+// SpotCheckEntry is one person's finding.
+type SpotCheckEntry struct {
+	PersonID string `json:"person_id"`
+	Present  bool   `json:"present"`
+	Excused  bool   `json:"excused,omitempty"`
+}
+
+// Unexcused counts the absences found that no approved leave covers.
+func (s *SpotCheck) Unexcused() int {
+	n := 0
+	for _, p := range s.People {
+		if !p.Present && !p.Excused {
+			n++
+		}
+	}
+	return n
+}
+
+// Work log entry kinds (民情日记).
+var LogKinds = map[string]string{
+	"visit": "入户走访", "issue": "群众反映问题", "action": "办理事项", "meeting": "会议", "other": "其他",
+}
+
+// LogInput is a team member's work log entry.
+type LogInput struct {
+	Date string `json:"date"` // programme date; empty: today
+	Kind string `json:"kind"`
+	Goal string `json:"goal,omitempty"` // a goal of the plan it serves
+	Text string `json:"text"`
+}
+
+// Validate checks the entry's fields.
+func (in *LogInput) Validate() error {
+	if in.Date != "" {
+		if _, err := ParseDate("date", in.Date); err != nil {
+			return err
+		}
+	}
+	if _, ok := LogKinds[in.Kind]; !ok {
+		return invalidField("kind", fmt.Sprintf("类别须为 visit|issue|action|meeting|other, not %q", in.Kind))
+	}
+	if len([]rune(in.Goal)) > 200 {
+		return invalidField("goal", "最多 200 字 at most 200 characters")
+	}
+	return requireText("text", in.Text, 5000)
+}
+
+// LogEntry is a work log entry as recorded.
+type LogEntry struct {
+	ID         int64     `json:"id"`
+	PairingID  int64     `json:"pairing_id"`
+	Day        string    `json:"date"`
+	Kind       string    `json:"kind"`
+	Goal       string    `json:"goal,omitempty"`
+	Text       string    `json:"text"`
+	PersonID   string    `json:"person_id"`
+	RecordedAt time.Time `json:"recorded_at"`
+	RecordedBy string    `json:"recorded_by"`
+}
+
+// LogFilter narrows a pairing's work log: words in the text or goal, a day range
+// (inclusive), a page before an id.
+type LogFilter struct {
+	Q        string
+	From, To string
+	Before   int64
+	Limit    int
+}

@@ -241,6 +241,44 @@ func (c *Client) DecideLeave(ctx context.Context, pairing, leave int64, in baocu
 	return out, err
 }
 
+// RecordSpotCheck records an unannounced check of the team (an organiser or a
+// reviewer of another department).
+func (c *Client) RecordSpotCheck(ctx context.Context, pairing int64, in baocun.SpotCheckInput) (baocun.SpotCheck, error) {
+	var out baocun.SpotCheck
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/spot-checks", pairing), in, &out)
+	return out, err
+}
+
+// SpotChecks lists the pairing's spot checks, newest first.
+func (c *Client) SpotChecks(ctx context.Context, pairing int64) ([]baocun.SpotCheck, error) {
+	var out struct {
+		Items []baocun.SpotCheck `json:"items"`
+	}
+	err := c.do(ctx, "GET", fmt.Sprintf("api/v1/pairings/%d/spot-checks", pairing), nil, &out)
+	return out.Items, err
+}
+
+// AddLog writes an entry in the team's work log.
+func (c *Client) AddLog(ctx context.Context, pairing int64, in baocun.LogInput) (baocun.LogEntry, error) {
+	var out baocun.LogEntry
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/log", pairing), in, &out)
+	return out, err
+}
+
+// Log lists the team's work log, newest first: q may hold q, from, to and before.
+func (c *Client) Log(ctx context.Context, pairing int64, q url.Values) ([]baocun.LogEntry, string, error) {
+	var out struct {
+		Items      []baocun.LogEntry `json:"items"`
+		NextCursor string            `json:"next_cursor"`
+	}
+	path := fmt.Sprintf("api/v1/pairings/%d/log", pairing)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	err := c.do(ctx, "GET", path, nil, &out)
+	return out.Items, out.NextCursor, err
+}
+
 // RecordVisit records a leader's visit to the village.
 func (c *Client) RecordVisit(ctx context.Context, pairing int64, in baocun.VisitInput) error {
 	return c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/visits", pairing), in, nil)

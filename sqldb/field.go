@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -178,7 +179,8 @@ func (db *DB) MonthConfirmed(ctx context.Context, pairingID int64, month string)
 
 // CheckinDays counts each member's days in [from, to) (programme dates) that count
 // toward the residency rule, by month "YYYY-MM": check-ins on time or confirmed late,
-// not disputed by the village, and days of approved leave (excused).
+// not disputed by the village nor belied by a spot check, and days of approved leave
+// (excused).
 func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string) (map[string]map[string]int, error) {
 	out := map[string]map[string]int{}
 	add := func(person, month string, n int) {
@@ -187,8 +189,13 @@ func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string)
 		}
 		out[person][month] += n
 	}
-	rows, err := db.QueryContext(ctx, `SELECT person_id, SUBSTR(day, 1, 7), COUNT(*) FROM checkins
-		WHERE pairing_id = ? AND day >= ? AND day < ? AND status = ? AND village_status <> ? GROUP BY person_id, SUBSTR(day, 1, 7)`,
+	// A day a spot check found the member absent, with no leave to excuse it, does
+	// not count, checked in or not.
+	rows, err := db.QueryContext(ctx, `SELECT c.person_id, SUBSTR(c.day, 1, 7), COUNT(*) FROM checkins c
+		WHERE c.pairing_id = ? AND c.day >= ? AND c.day < ? AND c.status = ? AND c.village_status <> ?
+		AND NOT EXISTS (SELECT 1 FROM spot_checks s JOIN spot_check_people sp ON sp.spot_check_id = s.id
+			WHERE s.pairing_id = c.pairing_id AND s.day = c.day AND sp.person_id = c.person_id AND sp.present = 0 AND sp.excused = 0)
+		GROUP BY c.person_id, SUBSTR(c.day, 1, 7)`,
 		pairingID, from, to, baocun.CheckinOK, baocun.VillageDisputed)
 	if err != nil {
 		return nil, err
@@ -384,4 +391,131 @@ func (db *DB) DecideLeave(ctx context.Context, pairingID, id int64, in baocun.Le
 		return AppendAuditTx(ctx, tx, audit)
 	})
 	return l, err
+}
+
+// AddSpotCheck records a spot check; an absence is excused when the person's approved
+// leave covers the day.
+func (db *DB) AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baocun.AuditEntry) (baocun.SpotCheck, error) {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		sc.RecordedAt = time.Now().UTC().Truncate(time.Millisecond)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO spot_checks (pairing_id, day, note, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			sc.PairingID, sc.Day, sc.Note, FormatTime(sc.RecordedAt), sc.RecordedBy).Scan(&sc.ID); err != nil {
+			return err
+		}
+		for i, p := range sc.People {
+			if !p.Present {
+				l, err := leaveOn(ctx, tx, p.PersonID, sc.Day, sc.Day, baocun.LeaveApproved)
+				if err != nil {
+					return err
+				}
+				sc.People[i].Excused = l != nil
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO spot_check_people (spot_check_id, person_id, present, excused) VALUES (?, ?, ?, ?)",
+				sc.ID, p.PersonID, boolInt(p.Present), boolInt(sc.People[i].Excused)); err != nil {
+				return err
+			}
+		}
+		if audit != nil {
+			audit.Resource = fmt.Sprintf("pairings/%d/spot-checks/%d", sc.PairingID, sc.ID)
+			audit.Summary = fmt.Sprintf(`{"date":%q,"present":%d,"absent":%d,"unexcused":%d}`, sc.Day, len(sc.People)-countAbsent(sc.People), countAbsent(sc.People), sc.Unexcused())
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return sc, err
+}
+
+func countAbsent(ps []baocun.SpotCheckEntry) int {
+	n := 0
+	for _, p := range ps {
+		if !p.Present {
+			n++
+		}
+	}
+	return n
+}
+
+// SpotChecks lists a pairing's spot checks, newest first (at most 500).
+func (db *DB) SpotChecks(ctx context.Context, pairingID int64) ([]baocun.SpotCheck, error) {
+	rows, err := db.QueryContext(ctx, `SELECT s.id, s.day, s.note, s.recorded_at, s.recorded_by, p.person_id, p.present, p.excused
+		FROM spot_checks s JOIN spot_check_people p ON p.spot_check_id = s.id WHERE s.pairing_id = ?
+		ORDER BY s.day DESC, s.id DESC, p.person_id LIMIT 25000`, pairingID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.SpotCheck{}
+	for rows.Next() {
+		var sc baocun.SpotCheck
+		var at string
+		var e baocun.SpotCheckEntry
+		var present, excused int
+		if err := rows.Scan(&sc.ID, &sc.Day, &sc.Note, &at, &sc.RecordedBy, &e.PersonID, &present, &excused); err != nil {
+			return nil, err
+		}
+		e.Present, e.Excused = present == 1, excused == 1
+		if n := len(out); n > 0 && out[n-1].ID == sc.ID {
+			out[n-1].People = append(out[n-1].People, e)
+			continue
+		}
+		if len(out) == 500 {
+			break
+		}
+		sc.PairingID = pairingID
+		sc.RecordedAt, _ = ParseTime(at)
+		sc.People = []baocun.SpotCheckEntry{e}
+		out = append(out, sc)
+	}
+	return out, rows.Err()
+}
+
+// AddLogEntry records a work log entry.
+func (db *DB) AddLogEntry(ctx context.Context, e baocun.LogEntry, audit *baocun.AuditEntry) (baocun.LogEntry, error) {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		e.RecordedAt = time.Now().UTC().Truncate(time.Millisecond)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO work_log (pairing_id, day, kind, goal, text, person_id, recorded_at, recorded_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.PairingID, e.Day, e.Kind, e.Goal, e.Text, e.PersonID,
+			FormatTime(e.RecordedAt), e.RecordedBy).Scan(&e.ID); err != nil {
+			return err
+		}
+		if audit != nil {
+			audit.Resource = fmt.Sprintf("pairings/%d/log/%d", e.PairingID, e.ID)
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return e, err
+}
+
+// likeEscaper escapes LIKE's wildcards in a search term (ESCAPE '!').
+var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+
+// LogEntries lists a pairing's work log, newest first, filtered by f.
+func (db *DB) LogEntries(ctx context.Context, pairingID int64, f baocun.LogFilter) ([]baocun.LogEntry, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	if f.To == "" {
+		f.To = "9999-12-31"
+	}
+	if f.Before <= 0 {
+		f.Before = math.MaxInt64
+	}
+	q := "%" + likeEscaper.Replace(f.Q) + "%"
+	rows, err := db.QueryContext(ctx, `SELECT id, pairing_id, day, kind, goal, text, person_id, recorded_at, recorded_by FROM work_log
+		WHERE pairing_id = ? AND day >= ? AND day <= ? AND id < ? AND (text LIKE ? ESCAPE '!' OR goal LIKE ? ESCAPE '!')
+		ORDER BY id DESC LIMIT ?`, pairingID, f.From, f.To, f.Before, q, q, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.LogEntry{}
+	for rows.Next() {
+		var e baocun.LogEntry
+		var at string
+		if err := rows.Scan(&e.ID, &e.PairingID, &e.Day, &e.Kind, &e.Goal, &e.Text, &e.PersonID, &at, &e.RecordedBy); err != nil {
+			return nil, err
+		}
+		e.RecordedAt, _ = ParseTime(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,68 @@ func TestServingPairing(t *testing.T) {
 		}
 		if p, err := db.ServingPairing(ctx, "P3", 3); err != nil || p != nil {
 			t.Fatalf("P3 on a cancelled pairing's team: %+v, %v; want none", p, err)
+		}
+	})
+}
+
+// A spot check's absence is excused by approved leave; an unexcused one voids that
+// day's check-in in the residency count. The work log is searched by words, LIKE's
+// wildcards taken literally, newest first.
+func TestSpotChecksAndWorkLog(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		for _, d := range []string{"2027-03-01", "2027-03-02"} {
+			if err := db.AddCheckin(ctx, checkin(1, "P3", d), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := db.RequestLeave(ctx, baocun.Leave{PairingID: 1, PersonID: "P1", From: "2027-03-01", To: "2027-03-01", Days: 1, Kind: "sick", Reason: "病 ill", RequestedBy: "p1"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.DecideLeave(ctx, 1, l.ID, baocun.LeaveDecision{Outcome: "approve"}, "lead", nil); err != nil {
+			t.Fatal(err)
+		}
+		audit := &baocun.AuditEntry{Actor: "org", Action: "spot_check.record"}
+		sc, err := db.AddSpotCheck(ctx, baocun.SpotCheck{PairingID: 1, Day: "2027-03-01", Note: "暗访 unannounced", RecordedBy: "org",
+			People: []baocun.SpotCheckEntry{{PersonID: "P1"}, {PersonID: "P3"}}}, audit)
+		if err != nil || sc.ID == 0 || sc.Unexcused() != 1 || !sc.People[0].Excused || sc.People[1].Excused {
+			t.Fatalf("spot check: %+v, %v; want P1 excused by leave, P3 not", sc, err)
+		}
+		if !strings.Contains(audit.Summary, `"unexcused":1`) {
+			t.Errorf("audit summary %s", audit.Summary)
+		}
+		got, err := db.CheckinDays(ctx, 1, "2027-03-01", "2027-04-01")
+		if err != nil || got["P3"]["2027-03"] != 1 || got["P1"]["2027-03"] != 1 {
+			t.Fatalf("March counts %v (%v): want P3 1 (the day found absent voided), P1 1 (leave)", got, err)
+		}
+		list, err := db.SpotChecks(ctx, 1)
+		if err != nil || len(list) != 1 || len(list[0].People) != 2 {
+			t.Fatalf("spot checks: %+v, %v", list, err)
+		}
+
+		for i, text := range []string{"走访五保户张大爷，修缮屋顶", "群众反映道路100%不通", "召开村民代表大会"} {
+			if _, err := db.AddLogEntry(ctx, baocun.LogEntry{PairingID: 1, Day: fmt.Sprintf("2027-03-%02d", i+1), Kind: "visit", Text: text, PersonID: "P3", RecordedBy: "p3"}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for q, want := range map[string]int{"": 3, "走访": 1, "100%": 1, "%": 1, "_": 0, "道路": 1} {
+			es, err := db.LogEntries(ctx, 1, baocun.LogFilter{Q: q})
+			if err != nil || len(es) != want {
+				t.Errorf("search %q: %d entries (%v), want %d", q, len(es), err, want)
+			}
+		}
+		es, err := db.LogEntries(ctx, 1, baocun.LogFilter{Limit: 2})
+		if err != nil || len(es) != 2 || es[0].Day != "2027-03-03" {
+			t.Fatalf("newest first: %+v, %v", es, err)
+		}
+		rest, err := db.LogEntries(ctx, 1, baocun.LogFilter{Before: es[1].ID})
+		if err != nil || len(rest) != 1 || rest[0].Day != "2027-03-01" {
+			t.Fatalf("the next page: %+v, %v", rest, err)
+		}
+		if es, _ := db.LogEntries(ctx, 1, baocun.LogFilter{From: "2027-03-02", To: "2027-03-02"}); len(es) != 1 {
+			t.Errorf("a day's entries: %d, want 1", len(es))
 		}
 	})
 }

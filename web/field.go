@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -351,4 +352,146 @@ func forbid(c *gin.Context, d Deps, action, rule string) {
 	e.Action = action
 	c.Set(ctxAudited, true)
 	deny(c, d.Audit, e, action, rule)
+}
+
+// handleSpotCheck records an organiser's or reviewer's unannounced check of the team:
+// everyone named must be on it; an absence is excused when approved leave covers it.
+func handleSpotCheck(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.SpotCheckInput
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		if err := in.Validate(); err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if !activeStages[p.Stage] {
+			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组未在村 The team is not stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if err := checkPassedDate(cy, "date", in.Date); err != nil {
+			Error(c, err)
+			return
+		}
+		sc := baocun.SpotCheck{PairingID: p.ID, Day: in.Date, Note: in.Note, RecordedBy: u.Username}
+		for _, list := range []struct {
+			field   string
+			ids     []string
+			present bool
+		}{{"present", in.Present, true}, {"absent", in.Absent, false}} {
+			for i, id := range list.ids {
+				if !p.OnTeam(id) {
+					Error(c, fieldError(fmt.Sprintf("%s[%d]", list.field, i), fmt.Sprintf("%s 不在本结对工作组 %s is not on this pairing's team", id, id)))
+					return
+				}
+				sc.People = append(sc.People, baocun.SpotCheckEntry{PersonID: id, Present: list.present})
+			}
+		}
+		e := auditEntry(c, http.StatusCreated, nil)
+		if sc, err = d.Store.AddSpotCheck(ctx, sc, e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, sc)
+	}
+}
+
+func handleSpotChecks(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		scs, err := d.Store.SpotChecks(c.Request.Context(), loadedPairing(c).ID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, page[baocun.SpotCheck]{Items: scs})
+	}
+}
+
+// handleAddLog records a team member's work log entry (民情日记), dated today unless
+// it names an earlier day of the programme.
+func handleAddLog(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.LogInput
+		if err := decodeJSON(c, &in); err != nil {
+			Error(c, err)
+			return
+		}
+		if err := in.Validate(); err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if !activeStages[p.Stage] {
+			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组未在村 The team is not stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if in.Date == "" {
+			in.Date = programmeToday(cy).Format(time.DateOnly)
+		}
+		if err := checkPassedDate(cy, "date", in.Date); err != nil {
+			Error(c, err)
+			return
+		}
+		e := auditEntry(c, http.StatusCreated, nil)
+		entry, err := d.Store.AddLogEntry(ctx, baocun.LogEntry{PairingID: p.ID, Day: in.Date, Kind: in.Kind, Goal: in.Goal, Text: in.Text,
+			PersonID: u.PersonID, RecordedBy: u.Username}, e)
+		if err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, entry)
+	}
+}
+
+// handleLog lists the work log, newest first: ?q= words in it, ?from=&to= days,
+// ?before= an entry id for the next page.
+func handleLog(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		f := baocun.LogFilter{Q: c.Query("q"), From: c.Query("from"), To: c.Query("to"), Limit: 100}
+		if len([]rune(f.Q)) > 100 {
+			Error(c, fieldError("q", "q: 最多 100 字 at most 100 characters"))
+			return
+		}
+		for name, v := range map[string]string{"from": f.From, "to": f.To} {
+			if v != "" {
+				if _, err := baocun.ParseDate(name, v); err != nil {
+					Error(c, err)
+					return
+				}
+			}
+		}
+		if s := c.Query("before"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 1 {
+				Error(c, fieldError("before", "before: 须为条目编号 must be an entry id"))
+				return
+			}
+			f.Before = n
+		}
+		es, err := d.Store.LogEntries(c.Request.Context(), loadedPairing(c).ID, f)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		next := ""
+		if len(es) == f.Limit {
+			next = strconv.FormatInt(es[len(es)-1].ID, 10)
+		}
+		c.JSON(http.StatusOK, page[baocun.LogEntry]{Items: es, NextCursor: next})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,50 @@ func TestNominationOfSomeoneServingIsRefused(t *testing.T) {
 		}
 		if steps := f.fake.Steps(); len(steps) != 0 {
 			t.Fatalf("the refused nomination reached the engine: %+v", steps)
+		}
+	})
+}
+
+// Spot checks and the work log through the API, on both databases: a reviewer of
+// another department records a check naming only the team's people; a reviewer of
+// the pairing's own department may not; the team writes its log and anyone who
+// oversees the pairing searches it.
+func TestSpotChecksAndLogOverHTTP(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		f.user("rev2", "P2", "", baocun.Grant{Role: baocun.RoleReviewer, Jurisdiction: "*"})
+		f.user("rev1", "P5", "", baocun.Grant{Role: baocun.RoleReviewer, Jurisdiction: "*"})
+		tok["rev2"], tok["rev1"] = f.login(f.srv, "rev2"), f.login(f.srv, "rev1")
+		post := func(who, path string, body any) (int, string) {
+			t.Helper()
+			return call(t, f.srv, tok[who], "POST", "/api/v1"+path, body)
+		}
+		check := map[string]any{"date": "2027-01-10", "present": []string{"P1"}, "absent": []string{"P4"}, "note": "上午十点到村，赵六不在 10 a.m., P4 away"}
+		if status, body := post("rev1", "/pairings/1/spot-checks", check); status != 403 {
+			t.Errorf("a reviewer of the pairing's own department: %d %s, want 403", status, body)
+		}
+		if status, body := post("rev2", "/pairings/1/spot-checks", map[string]any{"date": "2027-01-10", "absent": []string{"P2"}, "note": "x"}); status != 400 || !strings.Contains(body, `absent[0]`) {
+			t.Errorf("naming someone not on the team: %d %s, want 400 naming absent[0]", status, body)
+		}
+		status, body := post("rev2", "/pairings/1/spot-checks", check)
+		var sc baocun.SpotCheck
+		json.Unmarshal([]byte(body), &sc)
+		if status != 201 || sc.Unexcused() != 1 || sc.RecordedBy != "rev2" {
+			t.Fatalf("the spot check: %d %s", status, body)
+		}
+
+		if status, body := post("member4", "/pairings/1/log", map[string]any{"kind": "issue", "text": "村民反映自来水管破裂 a burst water main", "goal": "饮水安全"}); status != 201 || !strings.Contains(body, `"date":"2027-01-11"`) {
+			t.Fatalf("a log entry for today: %d %s", status, body)
+		}
+		if status, body := post("member4", "/pairings/1/log", map[string]any{"kind": "gossip", "text": "x"}); status != 400 || !strings.Contains(body, `"kind"`) {
+			t.Errorf("a log entry of no kind: %d %s, want 400 naming kind", status, body)
+		}
+		status, body = call(t, f.srv, tok["rev2"], "GET", "/api/v1/pairings/1/log?q="+url.QueryEscape("水管"), nil)
+		if status != 200 || !strings.Contains(body, "burst water main") {
+			t.Errorf("searching the log: %d %s", status, body)
+		}
+		if status, body := call(t, f.srv, tok["rev2"], "GET", "/api/v1/pairings/1/log?q=nothing-like-it", nil); status != 200 || strings.Contains(body, "water") {
+			t.Errorf("searching for what is not there: %d %s", status, body)
 		}
 	})
 }

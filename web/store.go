@@ -81,6 +81,10 @@ type FieldStore interface {
 	Leave(ctx context.Context, pairingID, id int64) (baocun.Leave, error)
 	Leaves(ctx context.Context, pairingID int64, status, from, to string) ([]baocun.Leave, error)
 	DecideLeave(ctx context.Context, pairingID, id int64, in baocun.LeaveDecision, by string, audit *baocun.AuditEntry) (baocun.Leave, error)
+	AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baocun.AuditEntry) (baocun.SpotCheck, error)
+	SpotChecks(ctx context.Context, pairingID int64) ([]baocun.SpotCheck, error)
+	AddLogEntry(ctx context.Context, e baocun.LogEntry, audit *baocun.AuditEntry) (baocun.LogEntry, error)
+	LogEntries(ctx context.Context, pairingID int64, f baocun.LogFilter) ([]baocun.LogEntry, error)
 }
 
 // PolicyStore keeps the role grants and the policy's rules.

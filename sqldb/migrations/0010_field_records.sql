@@ -55,3 +55,38 @@ CREATE TABLE leave_requests (
 );
 CREATE INDEX leave_person ON leave_requests (person_id, from_day);
 CREATE INDEX leave_pairing ON leave_requests (pairing_id, status);
+
+-- Spot checks (暗访): an organiser's or reviewer's unannounced visit, who was there and
+-- who was not. An absence is unexcused unless the member's approved leave covers the
+-- day; an unexcused one voids that day's check-in in the residency count.
+CREATE TABLE spot_checks (
+    id          {{ID}},
+    pairing_id  BIGINT NOT NULL REFERENCES pairings (id),
+    day         TEXT NOT NULL,
+    note        TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE INDEX spot_checks_pairing ON spot_checks (pairing_id, day);
+CREATE TABLE spot_check_people (
+    spot_check_id BIGINT NOT NULL REFERENCES spot_checks (id),
+    person_id     TEXT NOT NULL,
+    present       INTEGER NOT NULL,
+    excused       INTEGER NOT NULL,      -- an absence covered by approved leave
+    PRIMARY KEY (spot_check_id, person_id)
+);
+CREATE INDEX spot_check_people_person ON spot_check_people (person_id);
+
+-- The team's work log (民情日记): dated entries, optionally tied to a goal of the plan.
+CREATE TABLE work_log (
+    id          {{ID}},
+    pairing_id  BIGINT NOT NULL REFERENCES pairings (id),
+    day         TEXT NOT NULL,
+    kind        TEXT NOT NULL,           -- visit | issue | action | meeting | other
+    goal        TEXT NOT NULL DEFAULT '',
+    text        TEXT NOT NULL,
+    person_id   TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE INDEX work_log_pairing ON work_log (pairing_id, day);
