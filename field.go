@@ -166,10 +166,15 @@ func (in *MonthConfirmation) Validate(month string) error {
 		if len(d.Dates) == 0 || len(d.Dates) > 31 {
 			return invalidField(f+".dates", "须为 1–31 天 give 1 to 31 dates")
 		}
+		days := map[string]bool{}
 		for j, s := range d.Dates {
 			if _, err := ParseDate(fmt.Sprintf("%s.dates[%d]", f, j), s); err != nil {
 				return err
 			}
+			if days[s] {
+				return invalidField(fmt.Sprintf("%s.dates[%d]", f, j), fmt.Sprintf("%s 列了两次 %s is named twice", s, s))
+			}
+			days[s] = true
 			if !strings.HasPrefix(s, month+"-") {
 				return invalidField(fmt.Sprintf("%s.dates[%d]", f, j), fmt.Sprintf("%s 不在 %s 月 is not in %s", s, month, month))
 			}

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,11 +15,34 @@ import (
 
 // Field records (issue 17): check-ins and leave, written straight to the database.
 
+// lockPerson serialises the field records of one person for the rest of tx: a
+// check-in, a leave request and a leave decision each check the others' rows before
+// writing their own, which READ COMMITTED on PostgreSQL would let two transactions do
+// at once (SQLite's writer holds its lock from BEGIN already).
+func lockPerson(ctx context.Context, tx *Tx, person string) error {
+	if tx.Dialect() != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('baocun.person:' || ?))", person)
+	return err
+}
+
 // AddCheckin records a member's day. One village a day: a person's second check-in
 // of a day, here or in another pairing, is ECONFLICT naming where the day stands; a
 // day inside the person's approved leave is ECONFLICT too.
 func (db *DB) AddCheckin(ctx context.Context, c baocun.Checkin, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
+		if err := lockPerson(ctx, tx, c.PersonID); err != nil {
+			return err
+		}
+		// The village has had its word on the month: no day comes into it since.
+		var confirmed int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM checkin_months WHERE pairing_id = ? AND month = ?", c.PairingID, c.Day[:7]).Scan(&confirmed); err != nil {
+			return err
+		}
+		if confirmed > 0 {
+			return baocun.Errorf(baocun.ECONFLICT, "村委已确认 %s 月的打卡，不能再补录 The village has confirmed %s: no day is added to it now.", c.Day[:7], c.Day[:7])
+		}
 		if l, err := leaveOn(ctx, tx, c.PersonID, c.Day, c.Day, baocun.LeaveApproved); err != nil {
 			return err
 		} else if l != nil {
@@ -230,15 +254,60 @@ func (db *DB) CheckinDays(ctx context.Context, pairingID int64, from, to string)
 
 // ServingPairing is the pairing other than except whose team person is on while it
 // is running (dispatch to reviews), or nil: one person serves on one active team.
-func (db *DB) ServingPairing(ctx context.Context, person string, except int64) (*baocun.Pairing, error) {
+// With pending, a team nominated or a change requested and not yet decided counts too
+// (the person named in its latest proposal).
+func (db *DB) ServingPairing(ctx context.Context, person string, except int64, pending bool) (*baocun.Pairing, error) {
+	running := []any{baocun.StageDispatch, baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews}
 	var p baocun.Pairing
 	err := db.QueryRowContext(ctx, `SELECT p.id, p.cycle_id, p.department_code, p.village_code, p.stage FROM team_members t JOIN pairings p ON p.id = t.pairing_id
-		WHERE t.person_id = ? AND p.id <> ? AND p.stage IN (?, ?, ?, ?) ORDER BY p.id LIMIT 1`, person, except,
-		baocun.StageDispatch, baocun.StageStationed, baocun.StagePlanning, baocun.StageReviews).Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Stage)
+		WHERE t.person_id = ? AND p.id <> ? AND p.stage IN (?, ?, ?, ?) ORDER BY p.id LIMIT 1`, append([]any{person, except}, running...)...).
+		Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Stage)
+	if !errors.Is(err, sql.ErrNoRows) || !pending {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return &p, err
+	}
+	proposals := []any{"team.nominated", "team_change.requested"}
+	args := append([]any{except}, running...)
+	args = append(args, baocun.TaskOpen, baocun.TaskApproveTeam, baocun.TaskApproveTeamChange)
+	args = append(args, proposals...)
+	args = append(args, `%"person_id":"`+likeEscaper.Replace(person)+`"%`)
+	args = append(args, proposals...)
+	err = db.QueryRowContext(ctx, `SELECT p.id, p.cycle_id, p.department_code, p.village_code, p.stage FROM pairings p
+		WHERE p.id <> ? AND p.stage IN (?, ?, ?, ?)
+		AND EXISTS (SELECT 1 FROM tasks t WHERE t.pairing_id = p.id AND t.status = ? AND t.kind IN (?, ?))
+		AND EXISTS (SELECT 1 FROM pairing_events e WHERE e.pairing_id = p.id AND e.kind IN (?, ?) AND e.data LIKE ? ESCAPE '!'
+			AND e.id = (SELECT MAX(e2.id) FROM pairing_events e2 WHERE e2.pairing_id = p.id AND e2.kind IN (?, ?)))
+		ORDER BY p.id LIMIT 1`, args...).Scan(&p.ID, &p.CycleID, &p.Department, &p.Village, &p.Stage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	return &p, err
+}
+
+// Proposed is the team of the pairing's latest nomination or team change request.
+func (db *DB) Proposed(ctx context.Context, pairingID int64) ([]baocun.Member, error) {
+	var kind, data string
+	err := db.QueryRowContext(ctx, `SELECT kind, data FROM pairing_events WHERE pairing_id = ? AND kind IN (?, ?) ORDER BY id DESC LIMIT 1`,
+		pairingID, "team.nominated", "team_change.requested").Scan(&kind, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var team []baocun.Member
+	if kind == "team.nominated" {
+		err = json.Unmarshal([]byte(data), &team)
+	} else {
+		var ch struct {
+			Team []baocun.Member `json:"team"`
+		}
+		err = json.Unmarshal([]byte(data), &ch)
+		team = ch.Team
+	}
+	return team, err
 }
 
 const leaveColumns = `id, pairing_id, person_id, from_day, to_day, days, kind, reason, status, requested_at, requested_by, decided_by, decided_at, comment`
@@ -294,6 +363,9 @@ func checkinsIn(ctx context.Context, q Querier, person, from, to string) ([]stri
 // or another request or approved leave, is ECONFLICT naming it.
 func (db *DB) RequestLeave(ctx context.Context, l baocun.Leave, audit *baocun.AuditEntry) (baocun.Leave, error) {
 	err := db.InTx(ctx, func(tx *Tx) error {
+		if err := lockPerson(ctx, tx, l.PersonID); err != nil {
+			return err
+		}
 		if err := leaveFree(ctx, tx, l); err != nil {
 			return err
 		}
@@ -372,6 +444,9 @@ func (db *DB) DecideLeave(ctx context.Context, pairingID, id int64, in baocun.Le
 		if err != nil {
 			return err
 		}
+		if err := lockPerson(ctx, tx, l.PersonID); err != nil {
+			return err
+		}
 		if l.Status != baocun.LeaveRequested {
 			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 已%s Leave %d is %s already.", id, l.Status, id, l.Status)
 		}
@@ -384,9 +459,13 @@ func (db *DB) DecideLeave(ctx context.Context, pairingID, id int64, in baocun.Le
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		l.DecidedBy, l.DecidedAt, l.Comment = by, &now, in.Comment
-		if _, err := tx.ExecContext(ctx, `UPDATE leave_requests SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE id = ? AND status = ?`,
-			l.Status, by, FormatTime(now), in.Comment, id, baocun.LeaveRequested); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE leave_requests SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE id = ? AND status = ?`,
+			l.Status, by, FormatTime(now), in.Comment, id, baocun.LeaveRequested)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 刚被他人处理 Leave %d was decided by someone else just now.", id, id)
 		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
@@ -518,4 +597,64 @@ func (db *DB) LogEntries(ctx context.Context, pairingID int64, f baocun.LogFilte
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// LeaveRun is the length in days of the unbroken run of the person's leave, asked
+// or approved, that l joins (l itself included): a department lead's limit is on
+// the run, so splitting a long absence into short requests gains nothing.
+func (db *DB) LeaveRun(ctx context.Context, l baocun.Leave) (int, error) {
+	from, err := time.Parse(time.DateOnly, l.From)
+	if err != nil {
+		return 0, err
+	}
+	to, err := time.Parse(time.DateOnly, l.To)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT from_day, to_day FROM leave_requests WHERE person_id = ? AND status IN (?, ?) AND id <> ?
+		AND to_day >= ? AND from_day <= ? ORDER BY from_day LIMIT 400`, l.PersonID, baocun.LeaveRequested, baocun.LeaveApproved, l.ID,
+		from.AddDate(0, 0, -400).Format(time.DateOnly), to.AddDate(0, 0, 400).Format(time.DateOnly))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	type span struct{ from, to time.Time }
+	var spans []span
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return 0, err
+		}
+		fa, _ := time.Parse(time.DateOnly, a)
+		tb, _ := time.Parse(time.DateOnly, b)
+		spans = append(spans, span{fa, tb})
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	// Grow [from, to] by every span touching it until none does.
+	for grown := true; grown; {
+		grown = false
+		for _, s := range spans {
+			if !s.to.Before(from.AddDate(0, 0, -1)) && !s.from.After(to.AddDate(0, 0, 1)) && (s.from.Before(from) || s.to.After(to)) {
+				from, to = minTime(from, s.from), maxTime(to, s.to)
+				grown = true
+			}
+		}
+	}
+	return int(to.Sub(from).Hours()/24) + 1, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

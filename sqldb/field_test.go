@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,16 +161,41 @@ func TestServingPairing(t *testing.T) {
 		if err := db.ApplyChange(ctx, baocun.Change{At: time.Now(), Team: team}); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := db.ServingPairing(ctx, "P3", 3); err != nil || p == nil || p.ID != 1 {
+		if p, err := db.ServingPairing(ctx, "P3", 3, false); err != nil || p == nil || p.ID != 1 {
 			t.Fatalf("P3 serving, asked for pairing 3: %+v, %v; want pairing 1", p, err)
 		}
-		if p, err := db.ServingPairing(ctx, "P3", 1); err != nil || p != nil {
+		if p, err := db.ServingPairing(ctx, "P3", 1, false); err != nil || p != nil {
 			t.Fatalf("P3 serving, asked for pairing 1 itself: %+v, %v; want none", p, err)
+		}
+		// A nomination waiting for its approval holds the people it names, for
+		// another nomination (pending), not for an approval; decided, it holds none.
+		nominated := baocun.Change{At: time.Now(), Open: []baocun.Task{task("3-2", 3, baocun.TaskApproveTeam, "县A", "D1", "V3", time.Now().Add(time.Hour))},
+			Events: []baocun.Event{{PairingID: 3, Kind: "team.nominated", Data: []byte(`[{"person_id":"P1","name":"张三","leader":true}]`)}}}
+		if err := db.ApplyChange(ctx, nominated); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := db.ServingPairing(ctx, "P1", 2, true); err != nil || p == nil || p.ID != 3 {
+			t.Fatalf("P1 nominated for pairing 3, asked for a nomination elsewhere: %+v, %v; want pairing 3", p, err)
+		}
+		if p, err := db.ServingPairing(ctx, "P1", 2, false); err != nil || p != nil {
+			t.Fatalf("P1 only nominated, asked for an approval: %+v, %v; want none", p, err)
+		}
+		if m, err := db.Proposed(ctx, 3); err != nil || len(m) != 1 || m[0].PersonID != "P1" {
+			t.Fatalf("pairing 3's proposal: %+v, %v", m, err)
+		}
+		if p, err := db.ServingPairing(ctx, "P11", 2, true); err != nil || p != nil {
+			t.Fatalf("P11 (P1 is a prefix of no other id here): %+v, %v; want none", p, err)
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: time.Now(), Close: []baocun.TaskClose{{ID: "3-2", Status: baocun.TaskDone, Outcome: baocun.OutcomeReturn, By: "org"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := db.ServingPairing(ctx, "P1", 2, true); err != nil || p != nil {
+			t.Fatalf("P1's nomination returned: %+v, %v; want none", p, err)
 		}
 		if err := db.ApplyChange(ctx, baocun.Change{At: time.Now(), Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageCancelled}}}); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := db.ServingPairing(ctx, "P3", 3); err != nil || p != nil {
+		if p, err := db.ServingPairing(ctx, "P3", 3, false); err != nil || p != nil {
 			t.Fatalf("P3 on a cancelled pairing's team: %+v, %v; want none", p, err)
 		}
 	})
@@ -233,6 +259,99 @@ func TestSpotChecksAndWorkLog(t *testing.T) {
 		}
 		if es, _ := db.LogEntries(ctx, 1, baocun.LogFilter{From: "2027-03-02", To: "2027-03-02"}); len(es) != 1 {
 			t.Errorf("a day's entries: %d, want 1", len(es))
+		}
+	})
+}
+
+// Before one village a day, a person could record a day in two pairings: upgrading
+// such a database keeps the earliest record of the day, moves the other aside
+// (checkins_superseded), and the rule holds from then on.
+func TestUpgradeKeepsOneVillageADay(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		old := sqldb.OpenAt(t, dsn, 9)
+		ctx := context.Background()
+		for _, q := range []string{
+			`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A')`,
+			`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3), ('V2', '乙村', '县A', '一镇', 2)`,
+			`INSERT INTO cycles (name, jurisdiction, settings, status, launched_by, launched_at) VALUES ('c', '*', '{}', 'running', 'org', '2027-01-01T00:00:00Z')`,
+			`INSERT INTO pairings (cycle_id, ordinal, department_code, village_code, kind, county, baseline_class, baseline_income_wan, stage) VALUES (1, 0, 'D1', 'V1', 'support', '县A', 3, '0', 'reviews'), (1, 1, 'D1', 'V2', 'support', '县A', 2, '0', 'reviews')`,
+			`INSERT INTO checkins (pairing_id, person_id, day, recorded_at, recorded_by) VALUES
+				(2, 'P1', '2027-01-05', '2027-01-05T09:00:00Z', 'p1'), (1, 'P1', '2027-01-05', '2027-01-05T08:00:00Z', 'p1'), (1, 'P1', '2027-01-06', '2027-01-06T08:00:00Z', 'p1')`,
+		} {
+			if _, err := old.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		old.Close()
+		db := sqldbtest.Open(t, dsn)
+		if n := count(t, db, "SELECT COUNT(*) FROM checkins WHERE person_id = 'P1'"); n != 2 {
+			t.Errorf("%d check-ins kept, want 2", n)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM checkins WHERE pairing_id = 1 AND day = '2027-01-05'"); n != 1 {
+			t.Errorf("the earlier record of 2027-01-05 (pairing 1) was not kept")
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM checkins_superseded WHERE pairing_id = 2"); n != 1 {
+			t.Errorf("%d records set aside, want pairing 2's", n)
+		}
+		if err := db.AddCheckin(ctx, checkin(2, "P1", "2027-01-06"), nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
+			t.Errorf("a second village on 2027-01-06 after the upgrade: %v, want a conflict", err)
+		}
+	})
+}
+
+// A person's field records are decided one at a time, on PostgreSQL too: of two
+// identical leave requests sent at once one is taken; of an approval and a refusal
+// of one request at once one stands; of a check-in and an approval of leave over its
+// day at once one is taken.
+func TestFieldRecordsRace(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		both := func(a, b func() error) (int, []error) {
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			for i, f := range []func() error{a, b} {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[i] = f() }()
+			}
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				if err == nil {
+					ok++
+				}
+			}
+			return ok, errs
+		}
+		for round := range 10 {
+			day := fmt.Sprintf("2027-%02d-10", round+1)
+			leave := baocun.Leave{PairingID: 1, PersonID: "P3", From: day, To: day, Days: 1, Kind: "sick", Reason: "病 ill", RequestedBy: "p3"}
+			request := func() error { _, err := db.RequestLeave(ctx, leave, nil); return err }
+			if ok, errs := both(request, request); ok != 1 {
+				t.Fatalf("round %d: two identical requests at once: %d taken (%v)", round, ok, errs)
+			}
+			ls, err := db.Leaves(ctx, 1, baocun.LeaveRequested, day, day+"x")
+			if err != nil || len(ls) != 1 {
+				t.Fatalf("round %d: %d requests waiting (%v)", round, len(ls), err)
+			}
+			approve := func() error {
+				_, err := db.DecideLeave(ctx, 1, ls[0].ID, baocun.LeaveDecision{Outcome: "approve"}, "lead", nil)
+				return err
+			}
+			refuse := func() error {
+				_, err := db.DecideLeave(ctx, 1, ls[0].ID, baocun.LeaveDecision{Outcome: "refuse"}, "lead", nil)
+				return err
+			}
+			if round%2 == 0 {
+				if ok, errs := both(approve, refuse); ok != 1 {
+					t.Fatalf("round %d: an approval and a refusal at once: %d stood (%v)", round, ok, errs)
+				}
+				continue
+			}
+			checkIn := func() error { return db.AddCheckin(ctx, checkin(1, "P3", day), nil) }
+			if ok, errs := both(approve, checkIn); ok != 1 {
+				t.Fatalf("round %d: approving leave and checking in on its day at once: %d taken (%v)", round, ok, errs)
+			}
 		}
 	})
 }

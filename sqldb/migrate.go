@@ -79,9 +79,18 @@ func SchemaVersion() int {
 // serialise on an advisory lock; on SQLite the immediate transaction does the same.
 // A database written by a newer binary is refused rather than used half-understood.
 func (db *DB) migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, 0)
+}
+
+// migrateTo applies the pending migrations up to version to (all when 0).
+func (db *DB) migrateTo(ctx context.Context, to int) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
+	}
+	all := len(ms)
+	if to > 0 && to < len(ms) {
+		ms = ms[:to]
 	}
 	return db.InTx(ctx, func(tx *Tx) error {
 		if db.dialect == Postgres {
@@ -100,8 +109,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 			return fmt.Errorf("database %s: read schema version: %w", db.name, err)
 		}
-		if current > len(ms) {
-			return fmt.Errorf("database %s has schema version %d, newer than this binary's %d: run a newer baocun", db.name, current, len(ms))
+		if current > all {
+			return fmt.Errorf("database %s has schema version %d, newer than this binary's %d: run a newer baocun", db.name, current, all)
+		}
+		if current >= len(ms) {
+			return nil
 		}
 		for _, m := range ms[current:] {
 			if _, err := tx.ExecContext(ctx, macros[db.dialect].Replace(m.body)); err != nil {

@@ -2,8 +2,10 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,17 +24,18 @@ func programmeToday(cy *baocun.Cycle) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
 }
 
-// checkFieldDay checks a day a member was (or will be) in the field: within the
-// programme, and no more than the cycle's late days before today; a later one is
-// refused too unless future is set (leave may be asked ahead).
-func checkFieldDay(cy *baocun.Cycle, field, s string, future bool) (late int, err error) {
+// checkFieldDay checks a day a member was (or will be) in the field against the
+// programme's today (computed once by the caller: at a demonstration's clock speed a
+// day passes in a fraction of a second): within the programme, and no more than the
+// cycle's late days before today; a later one is refused too unless future is set
+// (leave may be asked ahead).
+func checkFieldDay(cy *baocun.Cycle, today time.Time, field, s string, future bool) (late int, err error) {
 	day, err := baocun.ParseDate(field, s)
 	if err != nil {
 		return 0, err
 	}
-	clock, today := cy.Clock(), programmeToday(cy)
 	_, lateDays, _ := cy.Settings.FieldRules()
-	start, end := clock.Start.Format(time.DateOnly), cy.End().Format(time.DateOnly)
+	start, end := cy.Clock().Start.Format(time.DateOnly), cy.End().Format(time.DateOnly)
 	broken := func(msg string) error {
 		return &baocun.Error{Code: baocun.EUNPROCESSABLE, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
 	}
@@ -49,6 +52,16 @@ func checkFieldDay(cy *baocun.Cycle, field, s string, future bool) (late int, er
 	return max(late, 0), nil
 }
 
+// checkinAudit is what the trail keeps of a check-in: not the position itself
+// (personal data kept in the record, read by those who may), only how far it lay.
+type checkinAudit struct {
+	Day       string   `json:"date"`
+	Late      bool     `json:"late,omitempty"`
+	Status    string   `json:"status"`
+	DistanceM *float64 `json:"distance_m,omitempty"`
+	InRange   *bool    `json:"in_range,omitempty"`
+}
+
 func handleCheckin(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.CheckinInput
@@ -61,6 +74,10 @@ func handleCheckin(d Deps) gin.HandlerFunc {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if !p.OnTeam(u.PersonID) { // the policy's own_pairing says so too; a wider grant does not
+			forbid(c, d, "residency.record", "check-ins are for the pairing's team members, each for themselves")
+			return
+		}
 		if !activeStages[p.Stage] {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组进驻后才能打卡 Check-ins are for a team stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
 			return
@@ -70,10 +87,11 @@ func handleCheckin(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
+		today := programmeToday(cy)
 		if in.Date == "" {
-			in.Date = programmeToday(cy).Format(time.DateOnly)
+			in.Date = today.Format(time.DateOnly)
 		}
-		late, err := checkFieldDay(cy, "date", in.Date, false)
+		late, err := checkFieldDay(cy, today, "date", in.Date, false)
 		if err != nil {
 			Error(c, err)
 			return
@@ -81,26 +99,28 @@ func handleCheckin(d Deps) gin.HandlerFunc {
 		ci := baocun.Checkin{PairingID: p.ID, PersonID: u.PersonID, Day: in.Date, RecordedAt: time.Now().UTC().Truncate(time.Millisecond),
 			RecordedBy: u.Username, Lat: in.Lat, Lng: in.Lng, AccuracyM: in.AccuracyM, Status: baocun.CheckinOK}
 		if late > 0 {
-			if in.Reason == "" {
+			if strings.TrimSpace(in.Reason) == "" {
 				Error(c, fieldError("reason", fmt.Sprintf("reason: 补录 %d 天前的打卡须说明理由 a check-in %d days late needs a reason", late, late)))
 				return
 			}
 			ci.Late, ci.Reason, ci.Status = true, in.Reason, baocun.CheckinPending
 		}
-		if in.Lat != nil {
+		radius, _, _ := cy.Settings.FieldRules()
+		// Today's position says where the member is today: it marks a day late in
+		// range of nothing; nor does a position vaguer than the radius.
+		if in.Lat != nil && late == 0 && (in.AccuracyM == nil || *in.AccuracyM <= float64(radius)) {
 			v, err := d.Store.Village(ctx, p.Village)
 			if err != nil {
 				Error(c, err)
 				return
 			}
 			if v.Lat != nil {
-				radius, _, _ := cy.Settings.FieldRules()
-				dist := baocun.DistanceM(*in.Lat, *in.Lng, *v.Lat, *v.Lng)
+				dist := math.Round(baocun.DistanceM(*in.Lat, *in.Lng, *v.Lat, *v.Lng))
 				in := dist <= float64(radius)
 				ci.DistanceM, ci.InRange = &dist, &in
 			}
 		}
-		e := auditEntry(c, http.StatusCreated, ci)
+		e := auditEntry(c, http.StatusCreated, checkinAudit{Day: ci.Day, Late: ci.Late, Status: ci.Status, DistanceM: ci.DistanceM, InRange: ci.InRange})
 		if err := d.Store.AddCheckin(ctx, ci, e); err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)
@@ -149,11 +169,20 @@ func handleCheckins(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		first, _ := time.Parse("2006-01", month)
-		leave, err := d.Store.Leaves(ctx, p.ID, "", month+"-01", first.AddDate(0, 1, 0).Format(time.DateOnly))
-		if err != nil {
+		// Leave shows beside the days to those who may read leave, without its reasons.
+		leave := []baocun.Leave{}
+		if ok, err := mayAlso(c, d, "leave", "read"); err != nil {
 			Error(c, err)
 			return
+		} else if ok {
+			first, _ := time.Parse("2006-01", month)
+			if leave, err = d.Store.Leaves(ctx, p.ID, "", month+"-01", first.AddDate(0, 1, 0).Format(time.DateOnly)); err != nil {
+				Error(c, err)
+				return
+			}
+			for i := range leave {
+				leave[i].Reason, leave[i].Comment = "", ""
+			}
 		}
 		confirmed, err := d.Store.MonthConfirmed(ctx, p.ID, month)
 		if err != nil {
@@ -260,8 +289,9 @@ func handleRequestLeave(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
+		today := programmeToday(cy)
 		for _, f := range []struct{ name, day string }{{"from", in.From}, {"to", in.To}} {
-			if _, err := checkFieldDay(cy, f.name, f.day, true); err != nil {
+			if _, err := checkFieldDay(cy, today, f.name, f.day, true); err != nil {
 				Error(c, err)
 				return
 			}
@@ -321,18 +351,25 @@ func handleDecideLeave(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		if _, _, limit := cy.Settings.FieldRules(); l.Days > limit && in.Outcome == "approve" {
-			// Beyond the department's limit: the caller needs approve_long as well.
-			res := c.MustGet(ctxResource).(Resource)
-			dec, err := decide(ctx, d.Authorizer, route{object: "leave", action: "approve_long"}, u, res)
+		if _, _, limit := cy.Settings.FieldRules(); in.Outcome == "approve" {
+			// The limit is on the run of leave this request joins (adjacent leave asked
+			// or approved), so splitting a long absence into short requests gains nothing.
+			run, err := d.Store.LeaveRun(ctx, l)
 			if err != nil {
 				Error(c, err)
 				return
 			}
-			if !dec.Allowed {
-				forbid(c, d, "leave.approve_long", fmt.Sprintf("%d 天的请假超过部门审批上限 %d 天，须组织部门审批 %d days is more than a department lead approves (%d): an organiser decides; %s",
-					l.Days, limit, l.Days, limit, dec.Rule))
-				return
+			if run > limit {
+				ok, err := mayAlso(c, d, "leave", "approve_long")
+				if err != nil {
+					Error(c, err)
+					return
+				}
+				if !ok {
+					forbid(c, d, "leave.approve_long", fmt.Sprintf("连续请假 %d 天，超过部门审批上限 %d 天，须组织部门审批 %d days of leave in a row is more than a department lead approves (%d): an organiser decides",
+						run, limit, run, limit))
+					return
+				}
 			}
 		}
 		e := auditEntry(c, http.StatusOK, in)
@@ -343,6 +380,14 @@ func handleDecideLeave(d Deps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, l)
 	}
+}
+
+// mayAlso asks the policy whether the caller may also take object's action on the
+// resource the gate authorized.
+func mayAlso(c *gin.Context, d Deps, object, action string) (bool, error) {
+	res := c.MustGet(ctxResource).(Resource)
+	dec, err := decide(c.Request.Context(), d.Authorizer, route{object: object, action: action}, currentUser(c), res)
+	return dec.Allowed, err
 }
 
 // forbid refuses a request the policy allowed but a rule of the handler's does not,

@@ -91,8 +91,8 @@ func TestFieldRecordsOverHTTP(t *testing.T) {
 			t.Errorf("a late check-in without a reason: %d %s, want 400 naming reason", status, body)
 		}
 		status, body = post("member4", "/pairings/1/checkins", map[string]any{"date": "2027-01-09", "reason": "进城开会 a meeting in town", "lat": 29.0, "lng": 113.0})
-		if c := checkin(body); status != 201 || c.Status != baocun.CheckinPending || !c.Late || c.InRange == nil || *c.InRange {
-			t.Errorf("a late check-in 111 km away: %d %s, want 201, pending, out of range", status, body)
+		if c := checkin(body); status != 201 || c.Status != baocun.CheckinPending || !c.Late || c.InRange != nil {
+			t.Errorf("a late check-in sent from 111 km away: %d %s, want 201, pending, no range (today's position says nothing of that day)", status, body)
 		}
 		for _, day := range []string{"2027-01-07", "2027-01-12", "2026-12-31"} {
 			status, body := post("member4", "/pairings/1/checkins", map[string]any{"date": day, "reason": "补录 late"})
@@ -157,6 +157,13 @@ func TestFieldRecordsOverHTTP(t *testing.T) {
 		if status, body := post("v1", "/pairings/1/checkins/months/2027-01", map[string]any{}); status != 400 || !strings.Contains(body, `"month"`) {
 			t.Errorf("confirming the month still running: %d %s, want 400 naming month", status, body)
 		}
+		// The village reads the days, not the team's leave or its reasons.
+		if status, body := call(t, f.srv, tok["v1"], "GET", "/api/v1/pairings/1/checkins?month=2027-01", nil); status != 200 || !strings.Contains(body, `"leave":[]`) || strings.Contains(body, "fever") {
+			t.Errorf("the village's view of January: %d %s, want the days without the leave", status, body)
+		}
+		if status, body := call(t, f.srv, tok["lead"], "GET", "/api/v1/pairings/1/checkins?month=2027-01", nil); status != 200 || !strings.Contains(body, `"sick"`) || strings.Contains(body, "fever") {
+			t.Errorf("the lead's view of January: %d %s, want the leave without its reason", status, body)
+		}
 	})
 }
 
@@ -178,6 +185,21 @@ func TestNominationOfSomeoneServingIsRefused(t *testing.T) {
 		}
 		if steps := f.fake.Steps(); len(steps) != 0 {
 			t.Fatalf("the refused nomination reached the engine: %+v", steps)
+		}
+		// A nomination that got in (sent before P4 was approved for pairing 1, say)
+		// is refused at its approval.
+		if err := f.db.ApplyChange(ctx, baocun.Change{At: time.Now(),
+			Open: []baocun.Task{{ID: "3-2", Kind: baocun.TaskApproveTeam, PairingID: 3, CycleID: 2, Role: baocun.RoleOrganiser, Jurisdiction: "县B",
+				Department: "D1", Village: "V2", DueAt: time.Now().Add(time.Hour), DueDate: "2027-02-01", RemindAt: time.Now()}},
+			Events: []baocun.Event{{PairingID: 3, Kind: "team.nominated", Data: []byte(`[{"person_id":"P5","leader":true},{"person_id":"P4"}]`)}}}); err != nil {
+			t.Fatal(err)
+		}
+		status, body = call(t, f.srv, tok["org"], "POST", "/api/v1/pairings/3/team/decision", map[string]any{"task_id": "3-2", "outcome": "approve"})
+		if status != 409 || !strings.Contains(body, "pairing 1") {
+			t.Fatalf("approving a team naming P4: %d %s, want 409 naming pairing 1", status, body)
+		}
+		if steps := f.fake.Steps(); len(steps) != 0 {
+			t.Fatalf("the refused approval reached the engine: %+v", steps)
 		}
 	})
 }

@@ -105,7 +105,7 @@ func apiRoutes(d Deps) []route {
 		{method: "POST", path: "/pairings/:id/team", summary: "提名工作组 Nominate the work team", object: "team", action: "nominate",
 			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepNominateTeam, readTeam(d.Store)), in: baocun.TeamInput{}, out: baocun.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/team/decision", summary: "审批工作组或其调整 Approve or return a team nomination or change", object: "team", action: "approve",
-			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepDecideTeam, readInto(func(st *baocun.Step, v *baocun.DecisionInput) { st.Decision = v })),
+			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepDecideTeam, readTeamDecision(d.Store)),
 			in: baocun.DecisionInput{}, out: baocun.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/team-changes", summary: "申请调整工作组 Request a team change (recall, replace)", object: "team", action: "change",
 			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepRequestChange, readChange(d.Store)), in: baocun.TeamChangeInput{}, out: baocun.StepResult{}, maxBody: bodyStep},

@@ -146,7 +146,7 @@ func readTeam(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.St
 		if err != nil {
 			return nil, err
 		}
-		if err := oneTeam(c, store, p, "members", ids...); err != nil {
+		if err := oneTeam(c, store, p, "members", true, ids...); err != nil {
 			return nil, err
 		}
 		st.Team, st.Names = &in, names
@@ -168,7 +168,7 @@ func readChange(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.
 		if err != nil {
 			return nil, err
 		}
-		if err := oneTeam(c, store, p, "add", in.Add...); err != nil {
+		if err := oneTeam(c, store, p, "add", true, in.Add...); err != nil {
 			return nil, err
 		}
 		st.Change, st.Names = &in, names
@@ -177,10 +177,13 @@ func readChange(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.
 }
 
 // oneTeam refuses a person already on the team of another running pairing: one
-// person serves on one active team at a time (SPEC.md "Field records").
-func oneTeam(c *gin.Context, store Store, p *baocun.Pairing, field string, ids ...string) error {
+// person serves on one active team at a time (SPEC.md "Field records"). A nomination
+// or a change (pending) is refused for someone proposed elsewhere too; an approval is
+// checked against the approved teams only, so two proposals do not block each other's
+// approval, and the second approved is refused.
+func oneTeam(c *gin.Context, store Store, p *baocun.Pairing, field string, pending bool, ids ...string) error {
 	for _, id := range ids {
-		other, err := store.ServingPairing(c.Request.Context(), id, p.ID)
+		other, err := store.ServingPairing(c.Request.Context(), id, p.ID, pending)
 		if err != nil {
 			return err
 		}
@@ -191,6 +194,29 @@ func oneTeam(c *gin.Context, store Store, p *baocun.Pairing, field string, ids .
 		}
 	}
 	return nil
+}
+
+// readTeamDecision is the organiser's decision on a team or a team change: an
+// approval is refused while someone proposed serves on another running team.
+func readTeamDecision(store Store) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+	read := readInto(func(st *baocun.Step, v *baocun.DecisionInput) { st.Decision = v })
+	return func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+		v, err := read(c, p, st)
+		if err != nil || st.Decision.Outcome != baocun.OutcomeApprove {
+			return v, err
+		}
+		team, err := store.Proposed(c.Request.Context(), p.ID)
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, m := range team {
+			if !p.OnTeam(m.PersonID) {
+				ids = append(ids, m.PersonID)
+			}
+		}
+		return v, oneTeam(c, store, p, "task_id", false, ids...)
+	}
 }
 
 // readInto decodes the body into a new T and sets it on the Step.

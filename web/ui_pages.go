@@ -420,13 +420,24 @@ func (u *ui) pairing(v *view) (string, any, error) {
 		if err := u.get(v.c, "/pairings/"+url.PathEscape(id)+"/checkins", d.Field); err != nil {
 			return "", nil, err
 		}
-		review := v.can("POST", "/pairings/:id/checkins/review", id)
 		for i, c := range d.Field.Items {
-			switch {
-			case c.PersonID == v.User.PersonID && c.Day == d.Field.Today:
+			if c.PersonID == v.User.PersonID && c.Day == d.Field.Today {
 				d.Today = &d.Field.Items[i]
-			case review && c.Status == baocun.CheckinPending && c.PersonID != v.User.PersonID:
-				d.Pending = append(d.Pending, c)
+			}
+		}
+		if v.can("POST", "/pairings/:id/checkins/review", id) {
+			// Late check-ins wait from this month and the last (a day of its end sent
+			// in the first days of this one).
+			last := new(checkinsPage)
+			if t, err := time.Parse("2006-01", d.Field.Month); err == nil {
+				if err := u.get(v.c, "/pairings/"+url.PathEscape(id)+"/checkins?month="+t.AddDate(0, -1, 0).Format("2006-01"), last); err != nil {
+					return "", nil, err
+				}
+			}
+			for _, c := range append(last.Items, d.Field.Items...) {
+				if c.Status == baocun.CheckinPending && c.PersonID != v.User.PersonID {
+					d.Pending = append(d.Pending, c)
+				}
 			}
 		}
 	}

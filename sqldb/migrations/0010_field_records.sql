@@ -21,7 +21,16 @@ ALTER TABLE checkins ADD COLUMN confirmed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE checkins ADD COLUMN confirmed_at TEXT NOT NULL DEFAULT '';
 ALTER TABLE checkins ADD COLUMN village_status TEXT NOT NULL DEFAULT '';
 ALTER TABLE checkins ADD COLUMN village_note TEXT NOT NULL DEFAULT '';
--- One village a day: a person checks in once a day, wherever.
+-- One village a day: a person checks in once a day, wherever. Before this rule a
+-- person could record one day in two pairings: the earliest record of the day stays
+-- (by recorded_at, then pairing), the others move to checkins_superseded, kept, not
+-- counted.
+CREATE TABLE checkins_superseded AS SELECT * FROM checkins WHERE 1 = 0;
+INSERT INTO checkins_superseded SELECT * FROM checkins c WHERE EXISTS (SELECT 1 FROM checkins o
+    WHERE o.person_id = c.person_id AND o.day = c.day
+    AND (o.recorded_at < c.recorded_at OR (o.recorded_at = c.recorded_at AND o.pairing_id < c.pairing_id)));
+DELETE FROM checkins WHERE EXISTS (SELECT 1 FROM checkins_superseded s
+    WHERE s.pairing_id = checkins.pairing_id AND s.person_id = checkins.person_id AND s.day = checkins.day);
 CREATE UNIQUE INDEX checkins_person_day ON checkins (person_id, day);
 
 -- The village's confirmation of a month of a pairing's check-ins.

@@ -132,12 +132,19 @@
     if (form.dataset.geolocate !== undefined && navigator.geolocation) {
       if (button) button.disabled = true;
       form.setAttribute("aria-busy", "true");
+      // Once only, whichever comes first: the position, its refusal, or a browser
+      // that never answers a dismissed prompt.
+      var sent = false;
+      var once = function () { if (!sent) { sent = true; send(form, button); } };
+      var fallback = setTimeout(once, 12000);
       navigator.geolocation.getCurrentPosition(function (pos) {
+        clearTimeout(fallback);
+        if (sent) return;
         form.elements.lat.value = pos.coords.latitude;
         form.elements.lng.value = pos.coords.longitude;
         form.elements.accuracy_m.value = Math.round(pos.coords.accuracy);
-        send(form, button);
-      }, function () { send(form, button); }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+        once();
+      }, function () { clearTimeout(fallback); once(); }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
       return;
     }
     send(form, button);
