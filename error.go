@@ -28,7 +28,10 @@ const ETOOMANY = "too_many_requests"
 // outside its window, later than its limit — named in Fields; nothing was changed.
 const EUNPROCESSABLE = "unprocessable"
 
-var codes = [...]string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY, EUNPROCESSABLE}
+// EUNSUPPORTED: a file of a type the route does not take (sniffed from its content).
+const EUNSUPPORTED = "unsupported_type"
+
+var codes = [...]string{EINVALID, ENOTFOUND, EUNAUTHORIZED, EFORBIDDEN, ECONFLICT, ETOOLARGE, EUNAVAILABLE, EINTERNAL, ETOOMANY, EUNPROCESSABLE, EUNSUPPORTED}
 
 // Codes returns every error code.
 func Codes() []string { return slices.Clone(codes[:]) }

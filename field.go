@@ -398,3 +398,33 @@ type LogFilter struct {
 	Before   int64
 	Limit    int
 }
+
+// MaxFileSize is the default limit of one evidence file (serve --max-file-size).
+const MaxFileSize = 20 << 20
+
+// File is an evidence file as recorded: its content is kept by SHA-256 in the blob
+// store, and it belongs to the pairing it was uploaded to.
+type File struct {
+	ID          string    `json:"id"`
+	SHA256      string    `json:"sha256"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"content_type"`
+	Name        string    `json:"name,omitempty"`
+	PairingID   int64     `json:"pairing_id"`
+	Thumbnail   bool      `json:"thumbnail,omitempty"`
+	ThumbSHA256 string    `json:"-"`
+	UploadedBy  string    `json:"uploaded_by"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+}
+
+// EvidenceTypes are the content types an evidence file may have, as sniffed from
+// its first bytes: photographs, PDF, Office documents, plain text.
+var EvidenceTypes = map[string]bool{
+	"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true,
+	"application/pdf": true, "text/plain": true, "text/csv": true,
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   true,
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         true,
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": true,
+	"application/msword": true, "application/vnd.ms-excel": true, "application/vnd.ms-powerpoint": true,
+	"application/x-ole-storage": true, // an older Office file, sniffed as its container
+}

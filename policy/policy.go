@@ -103,6 +103,17 @@ var Additions = []Addition{
 		{"p", "reviewer", "work_log", "read", "any", "allow"},
 		{"p", "organiser", "work_log", "read", "any", "allow"},
 		{"p", "auditor", "work_log", "read", "any", "allow"},
+		{"p", "team_member", "file", "upload", "own_pairing", "allow"},
+		{"p", "dept_lead", "file", "upload", "own_dept", "allow"},
+		{"p", "organiser", "file", "upload", "any", "allow"},
+		{"p", "reviewer", "file", "upload", "any", "allow"},
+		{"p", "village", "file", "upload", "own_village", "allow"},
+		{"p", "team_member", "file", "read", "own_pairing", "allow"},
+		{"p", "dept_lead", "file", "read", "own_dept", "allow"},
+		{"p", "organiser", "file", "read", "any", "allow"},
+		{"p", "reviewer", "file", "read", "any", "allow"},
+		{"p", "village", "file", "read", "own_village", "allow"},
+		{"p", "auditor", "file", "read", "any", "allow"},
 	}},
 }
 

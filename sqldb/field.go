@@ -658,3 +658,54 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+const fileColumns = "id, sha256, size, content_type, name, pairing_id, thumb_sha256, uploaded_by, uploaded_at"
+
+func scanFile(row interface{ Scan(...any) error }) (baocun.File, error) {
+	var f baocun.File
+	var at string
+	if err := row.Scan(&f.ID, &f.SHA256, &f.Size, &f.ContentType, &f.Name, &f.PairingID, &f.ThumbSHA256, &f.UploadedBy, &at); err != nil {
+		return f, err
+	}
+	f.UploadedAt, _ = ParseTime(at)
+	f.Thumbnail = f.ThumbSHA256 != ""
+	return f, nil
+}
+
+// AddFile records an uploaded file (its content already in the blob store).
+func (db *DB) AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.SHA256, f.Size, f.ContentType, f.Name, f.PairingID, f.ThumbSHA256, f.UploadedBy, FormatTime(f.UploadedAt)); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+// File returns one file's record.
+func (db *DB) File(ctx context.Context, id string) (baocun.File, error) {
+	f, err := scanFile(db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, baocun.Errorf(baocun.ENOTFOUND, "没有这个文件 No such file: %s", id)
+	}
+	return f, err
+}
+
+// Files lists a pairing's files, newest first (at most 1,000).
+func (db *DB) Files(ctx context.Context, pairingID int64) ([]baocun.File, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+fileColumns+` FROM files WHERE pairing_id = ? ORDER BY uploaded_at DESC, id LIMIT 1000`, pairingID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []baocun.File{}
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

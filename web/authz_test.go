@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"baocun"
+	"baocun/blob"
 	"baocun/baocuntest"
 	"baocun/policy"
 	"baocun/sqldb"
@@ -38,6 +39,8 @@ type fixture struct {
 	// until the test starts one); nil on newFixture.
 	temporal client.Client
 	audit    *sqldb.AuditLog
+	files    blob.Dir // evidence files' contents
+	maxFile  int64    // the upload limit, when not the default
 	srv      *httptest.Server
 	hash     string // one password hash for every account: argon2id is slow on purpose
 }
@@ -91,7 +94,7 @@ func newFixtureOn(t testing.TB, dsn string, engine func(*sqldb.DB) baocun.Engine
 			t.Fatal(err)
 		}
 	}
-	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db), engine: engine(db)}
+	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db), engine: engine(db), files: blob.Dir(t.TempDir())}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +116,7 @@ func (f *fixture) handler() http.Handler {
 	}
 	return web.NewServer(web.Deps{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
-		Store: f.db, Authorizer: en, Audit: f.audit, Engine: f.engine,
+		Store: f.db, Authorizer: en, Audit: f.audit, Engine: f.engine, Files: f.files, MaxFileSize: f.maxFile,
 	})
 }
 
@@ -294,6 +297,11 @@ var cells = []cell{
 	{route: "POST /pairings/:id/leave", on: "another team", path: "/pairings/2/leave", allowed: nil},
 	{route: "GET /pairings/:id/leave", path: "/pairings/1/leave", allowed: []string{"organiser", "organiser_a", "dept_lead", "team_member", "auditor"}},
 	{route: "POST /pairings/:id/leave/:leave/decision", path: "/pairings/1/leave/1/decision", allowed: []string{"dept_lead", "organiser", "organiser_a"}},
+	{route: "POST /files", on: "own pairing", path: "/files?pairing=1", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village"}},
+	{route: "POST /files", on: "another county's pairing", path: "/files?pairing=2", allowed: []string{"organiser", "reviewer"}},
+	{route: "GET /files/:file", on: "of pairing 1", path: "/files/f-of-1", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "GET /pairings/:id/files", path: "/pairings/1/files", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "GET /pairings/:id/files", on: "another county", path: "/pairings/2/files", allowed: []string{"organiser", "reviewer", "auditor", "auditor_b"}},
 	{route: "POST /pairings/:id/spot-checks", on: "own department (never for a reviewer)", path: "/pairings/1/spot-checks", allowed: []string{"organiser", "organiser_a"}},
 	{route: "POST /pairings/:id/spot-checks", on: "another department", path: "/pairings/2/spot-checks", allowed: []string{"organiser", "reviewer"}},
 	{route: "GET /pairings/:id/spot-checks", path: "/pairings/1/spot-checks", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "auditor"}},
@@ -363,6 +371,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		f.user(a.name, a.person, a.village, a.roles...)
 	}
 	f.user("target", "", "") // the account the account routes act on
+	// A file of pairing 1 for the file routes' cells.
+	const x = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881" // SHA-256 of "x"
+	if err := f.files.Put(context.Background(), x, strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.AddFile(context.Background(), baocun.File{ID: "f-of-1", SHA256: x, Size: 1, ContentType: "text/plain",
+		PairingID: 1, UploadedBy: "team_member", UploadedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
 	covered := map[string]bool{}
 	for _, c := range cells {
 		covered[c.route] = true

@@ -26,6 +26,7 @@ var statusOf = map[string]int{
 	baocun.EINTERNAL:     http.StatusInternalServerError,
 	// A rule of the programme broken by well-formed input (a check-in too late).
 	baocun.EUNPROCESSABLE: http.StatusUnprocessableEntity,
+	baocun.EUNSUPPORTED:   http.StatusUnsupportedMediaType,
 }
 
 // errorBody is the JSON shape of every error: {"error":{"code","message","fields"}}.

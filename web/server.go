@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"baocun"
+	"baocun/blob"
 )
 
 // Check reports whether one dependency is ready; its error says why not.
@@ -45,11 +46,22 @@ type Deps struct {
 	Audit      AuditLog
 	// Engine runs the programme: cycles start there, and human steps are taken there.
 	Engine baocun.Engine
+	// Files keeps evidence files' contents; MaxFileSize bounds one (baocun.MaxFileSize
+	// when zero).
+	Files       blob.Store
+	MaxFileSize int64
 
 	// NewServer's own: the sign-in gate, the sample of anonymous denials audited,
 	// and the count of those left out.
 	signins, anonymous *perNetwork
 	unaudited          prometheus.Counter
+}
+
+func (d Deps) maxFileSize() int64 {
+	if d.MaxFileSize > 0 {
+		return d.MaxFileSize
+	}
+	return baocun.MaxFileSize
 }
 
 // NewServer returns the handler for the whole service.

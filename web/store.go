@@ -87,6 +87,9 @@ type FieldStore interface {
 	SpotChecks(ctx context.Context, pairingID int64) ([]baocun.SpotCheck, error)
 	AddLogEntry(ctx context.Context, e baocun.LogEntry, audit *baocun.AuditEntry) (baocun.LogEntry, error)
 	LogEntries(ctx context.Context, pairingID int64, f baocun.LogFilter) ([]baocun.LogEntry, error)
+	AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error
+	File(ctx context.Context, id string) (baocun.File, error)
+	Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
 }
 
 // PolicyStore keeps the role grants and the policy's rules.

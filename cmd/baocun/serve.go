@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	humanize "github.com/dustin/go-humanize"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +30,7 @@ import (
 
 	"baocun"
 	"baocun/activities"
+	"baocun/blob"
 	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/temporalclient"
@@ -58,6 +60,7 @@ type serveConfig struct {
 	WorkflowCache         int
 	HistoryCache          int
 	MemoryLimit           string
+	MaxFileSize           string
 
 	// Whether --history-cache and --memory-limit were given (on the command line or
 	// from the environment) rather than left at their defaults.
@@ -105,6 +108,15 @@ func (c *serveConfig) stepKeyPath() string {
 }
 
 // tlsDir is where the embedded server's certificates live.
+// maxFileSize is --max-file-size in bytes: 1 KiB to 1 GiB.
+func (c *serveConfig) maxFileSize() (int64, error) {
+	n, err := humanize.ParseBytes(c.MaxFileSize)
+	if err != nil || n < 1<<10 || n > 1<<30 {
+		return 0, &usageError{fmt.Sprintf("serve: --max-file-size %q: want a size from 1KiB to 1GiB, such as 20MiB", c.MaxFileSize)}
+	}
+	return int64(n), nil
+}
+
 func (c *serveConfig) tlsDir() string { return filepath.Join(c.DataDir, temporalserver.TLSDir) }
 
 func newServeFlags(c *serveConfig) *flag.FlagSet {
@@ -118,6 +130,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
 	historyCacheFlag(fs, &c.HistoryCache)
 	memoryLimitFlag(fs, &c.MemoryLimit)
+	fs.StringVar(&c.MaxFileSize, "max-file-size", "20MiB", "largest evidence file one upload takes (kept under <data-dir>/files by SHA-256); a larger one is refused with 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -166,6 +179,9 @@ func (c *serveConfig) validate() error {
 		return &usageError{"serve: --history-cache sizes the embedded Temporal server: not with --temporal-address (size the cluster's history service there)"}
 	}
 	if _, err := parseMemoryLimit("serve", c.MemoryLimit); err != nil {
+		return err
+	}
+	if _, err := c.maxFileSize(); err != nil {
 		return err
 	}
 	if c.TemporalRetention < 24*time.Hour {
@@ -537,6 +553,7 @@ func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout i
 // and runs until ctx ends or a listener fails.
 func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 	cfg, log, tc := d.cfg, d.log, d.tc
+	maxFile, _ := cfg.maxFileSize() // checked with the flags
 	handler := web.NewServer(web.Deps{
 		Logger:           log,
 		Registry:         d.metrics.registry,
@@ -547,6 +564,8 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		Authorizer:       d.enforcer,
 		Audit:            d.auditLog,
 		Engine:           d.engine,
+		Files:            blob.Dir(filepath.Join(cfg.DataDir, "files")),
+		MaxFileSize:      maxFile,
 		Checks: []web.Check{
 			{Name: "database", Func: d.db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {

@@ -99,3 +99,19 @@ CREATE TABLE work_log (
     recorded_by TEXT NOT NULL
 );
 CREATE INDEX work_log_pairing ON work_log (pairing_id, day);
+
+-- Evidence files: what each upload is; its content is kept by SHA-256 in the blob
+-- store (a directory under the data dir, or S3), once however often it is sent. A
+-- file belongs to the pairing it was uploaded to, and is read as that pairing is.
+CREATE TABLE files (
+    id           TEXT PRIMARY KEY,       -- random, 32 hex digits
+    sha256       TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    content_type TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    pairing_id   BIGINT NOT NULL REFERENCES pairings (id),
+    thumb_sha256 TEXT NOT NULL DEFAULT '',
+    uploaded_by  TEXT NOT NULL,
+    uploaded_at  TEXT NOT NULL
+);
+CREATE INDEX files_pairing ON files (pairing_id, uploaded_at);

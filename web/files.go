@@ -1,0 +1,302 @@
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // thumbnails of each image type taken
+	"image/jpeg"
+	_ "image/png"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gabriel-vasile/mimetype"
+	"github.com/gin-gonic/gin"
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/webp"
+
+	"baocun"
+	"baocun/blob"
+)
+
+// Evidence files (issue 17): uploaded to a pairing, kept by SHA-256 in the blob
+// store, read as their pairing is read.
+
+// thumbSide is the longest side of a thumbnail; thumbPixels bounds the images a
+// thumbnail is made of (a small file can claim a vast image: it is not decoded).
+const (
+	thumbSide   = 320
+	thumbPixels = 40_000_000
+)
+
+// fileUploadResource is the pairing a file is uploaded to, named by ?pairing=: the
+// gate decides on it before a byte of the body is read.
+func fileUploadResource(store Store) loader {
+	load := pairingResource(store)
+	return func(c *gin.Context) (Resource, error) {
+		id := c.Query("pairing")
+		if id == "" {
+			return Resource{}, &baocun.Error{Code: baocun.EINVALID, Message: "pairing: 须指明结对 ?pairing= names the pairing the file is evidence for",
+				Fields: map[string]string{"pairing": "required"}}
+		}
+		c.Params = append(c.Params, gin.Param{Key: "id", Value: id})
+		return load(c)
+	}
+}
+
+// fileResource is a file's pairing, for reading it.
+func fileResource(store Store) loader {
+	load := pairingResource(store)
+	return func(c *gin.Context) (Resource, error) {
+		f, err := store.File(c.Request.Context(), c.Param("file"))
+		if err != nil {
+			return Resource{}, err
+		}
+		c.Set(ctxFile, f)
+		c.Params = append(c.Params, gin.Param{Key: "id", Value: strconv.FormatInt(f.PairingID, 10)})
+		r, err := load(c)
+		r.Name = "files/" + f.ID
+		return r, err
+	}
+}
+
+const ctxFile = "baocun.file"
+
+// noFileStore answers file routes on a server given no store for their contents.
+var noFileStore = baocun.Errorf(baocun.EUNAVAILABLE, "此服务未配置文件存储 This service keeps no files.")
+
+// handleUpload takes one file (multipart field "file") as evidence for a pairing:
+// streamed to a temporary file under the size limit (413 past it), its type sniffed
+// from its content (415 unless evidence takes it), its SHA-256 computed, then kept
+// in the blob store with a thumbnail of an image, and recorded with an audit entry
+// that names its hash. A refused file leaves nothing behind.
+func handleUpload(d Deps) gin.HandlerFunc {
+	limit := d.maxFileSize()
+	return func(c *gin.Context) {
+		if d.Files == nil {
+			Error(c, noFileStore)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if p.Stage == baocun.StageCancelled || p.Stage == baocun.StageClosed {
+			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		mr, err := c.Request.MultipartReader()
+		if err != nil {
+			Error(c, fieldError("file", "file: 须以 multipart/form-data 上传 send the file as multipart/form-data, field \"file\""))
+			return
+		}
+		var part interface {
+			io.Reader
+			FileName() string
+			FormName() string
+		}
+		for {
+			pt, err := mr.NextPart()
+			if err != nil {
+				if isTooLarge(err) {
+					Error(c, fileTooLarge(limit))
+					return
+				}
+				Error(c, fieldError("file", "file: 缺少文件 no part named \"file\""))
+				return
+			}
+			if pt.FormName() == "file" {
+				part = pt
+				break
+			}
+		}
+		tmp, err := os.CreateTemp("", "baocun-upload-*")
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, limit+1))
+		switch {
+		case isTooLarge(err) || n > limit:
+			Error(c, fileTooLarge(limit))
+			return
+		case err != nil:
+			Error(c, fieldError("file", "file: 读取失败 the upload broke off: "+err.Error()))
+			return
+		case n == 0:
+			Error(c, fieldError("file", "file: 文件为空 the file is empty"))
+			return
+		}
+		f := baocun.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, PairingID: p.ID, Name: fileName(part.FileName()),
+			UploadedBy: u.Username, UploadedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			Error(c, err)
+			return
+		}
+		m, err := mimetype.DetectReader(tmp)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		f.ContentType, _, _ = mime.ParseMediaType(m.String())
+		if !baocun.EvidenceTypes[f.ContentType] {
+			Error(c, &baocun.Error{Code: baocun.EUNSUPPORTED, Fields: map[string]string{"file": f.ContentType},
+				Message: fmt.Sprintf("不接受 %s 类型的文件：限图片、PDF、Office 文档和文本 A %s file is not taken: images, PDF, Office documents and text only.", f.ContentType, f.ContentType)})
+			return
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			Error(c, err)
+			return
+		}
+		if err := d.Files.Put(ctx, f.SHA256, tmp, n); err != nil {
+			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件暂不能保存 The file cannot be stored now.", Err: err})
+			return
+		}
+		if strings.HasPrefix(f.ContentType, "image/") {
+			if _, err := tmp.Seek(0, io.SeekStart); err == nil {
+				f.ThumbSHA256 = thumbnail(c, d.Files, tmp)
+				f.Thumbnail = f.ThumbSHA256 != ""
+			}
+		}
+		id := make([]byte, 16)
+		rand.Read(id)
+		f.ID = hex.EncodeToString(id)
+		e := auditEntry(c, http.StatusCreated, nil)
+		e.Resource = "files/" + f.ID
+		e.Summary = fmt.Sprintf(`{"sha256":%q,"size":%d,"content_type":%q,"name":%q}`, f.SHA256, f.Size, f.ContentType, f.Name)
+		if err := d.Store.AddFile(ctx, f, e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, f)
+	}
+}
+
+// thumbnail keeps a JPEG of the image at most thumbSide on its longest side and
+// returns its SHA-256, or "" when the image cannot be read or is too vast to decode.
+func thumbnail(c *gin.Context, store blob.Store, r io.ReadSeeker) string {
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > thumbPixels {
+		return ""
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return ""
+	}
+	img, _, err := image.Decode(r)
+	if err != nil {
+		return ""
+	}
+	w, h := cfg.Width, cfg.Height
+	if w > h {
+		w, h = thumbSide, max(1, h*thumbSide/w)
+	} else {
+		w, h = max(1, w*thumbSide/h), thumbSide
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	s := hex.EncodeToString(sum[:])
+	if err := store.Put(c.Request.Context(), s, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+		return ""
+	}
+	return s
+}
+
+// fileName keeps the base of an uploaded file's name, valid UTF-8, at most 200
+// characters, without control characters.
+func fileName(s string) string {
+	s = strings.ToValidUTF8(filepath.Base(strings.ReplaceAll(s, `\`, "/")), "")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if s == "." || s == "/" {
+		return ""
+	}
+	for utf8.RuneCountInString(s) > 200 {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+func isTooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
+func fileTooLarge(limit int64) error {
+	return &baocun.Error{Code: baocun.ETOOLARGE, Fields: map[string]string{"file": "too large"},
+		Message: fmt.Sprintf("文件超过 %d MB 的上限 The file is over the limit of %d MB.", limit>>20, limit>>20)}
+}
+
+// handleFile serves a file's content (?thumb=1: its thumbnail), never to be run by
+// the browser as a page of ours.
+func handleFile(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if d.Files == nil {
+			Error(c, noFileStore)
+			return
+		}
+		f := c.MustGet(ctxFile).(baocun.File)
+		sum, ctype, size := f.SHA256, f.ContentType, f.Size
+		if c.Query("thumb") != "" {
+			if f.ThumbSHA256 == "" {
+				Error(c, baocun.Errorf(baocun.ENOTFOUND, "此文件没有缩略图 This file has no thumbnail."))
+				return
+			}
+			sum, ctype, size = f.ThumbSHA256, "image/jpeg", -1
+		}
+		rc, err := d.Files.Open(c.Request.Context(), sum)
+		if err != nil {
+			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件内容暂不能读取 The file's content cannot be read now.", Err: err})
+			return
+		}
+		defer rc.Close()
+		disposition := "attachment"
+		if strings.HasPrefix(ctype, "image/") || ctype == "application/pdf" {
+			disposition = "inline"
+		}
+		name := f.Name
+		if name == "" {
+			name = f.ID
+		}
+		c.DataFromReader(http.StatusOK, size, ctype, rc, map[string]string{
+			"Content-Disposition":    disposition + "; filename*=UTF-8''" + url.PathEscape(name),
+			"X-Content-Type-Options": "nosniff", // the API's own headers forbid scripts too (default-src 'none')
+			"Cache-Control":          "private, max-age=86400, immutable",
+			"ETag":                   `"` + sum + `"`,
+		})
+	}
+}
+
+// handlePairingFiles lists a pairing's files, newest first: its gallery.
+func handlePairingFiles(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		fs, err := d.Store.Files(c.Request.Context(), loadedPairing(c).ID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, page[baocun.File]{Items: fs})
+	}
+}

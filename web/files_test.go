@@ -1,0 +1,155 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"baocun"
+	"baocun/sqldb/sqldbtest"
+)
+
+// uploadFile sends content as the multipart field "file" named name to POST /files.
+func uploadFile(t *testing.T, srv *httptest.Server, token, query, name string, content []byte) (int, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	w, _ := mw.CreateFormFile("file", name)
+	w.Write(content)
+	mw.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/files"+query, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func getFile(t *testing.T, srv *httptest.Server, token, path string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// photo is a PNG of w × h pixels.
+func photo(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for x := range w {
+		for y := range h {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 120, 255})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
+}
+
+// Evidence files, on both databases: a photo uploaded to one's own pairing is kept
+// by its SHA-256 (named in the audit entry), with a thumbnail, and read back by
+// those who read the pairing, never run as a page; a file over the limit is 413 and
+// one of another type 415, and neither leaves anything behind; an upload to another
+// team's pairing is 403 and audited.
+func TestEvidenceFiles(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		ctx := context.Background()
+		pic := photo(640, 480)
+		status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "村道.png", pic)
+		var file baocun.File
+		json.Unmarshal([]byte(body), &file)
+		sum := sha256.Sum256(pic)
+		if status != 201 || file.SHA256 != hex.EncodeToString(sum[:]) || file.Size != int64(len(pic)) || file.ContentType != "image/png" ||
+			!file.Thumbnail || file.Name != "村道.png" || len(file.ID) != 32 {
+			t.Fatalf("uploading a photo: %d %s", status, body)
+		}
+		entries, _, err := f.audit.Query(ctx, baocun.AuditFilter{Action: "file.upload", Limit: 10})
+		if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Summary, file.SHA256) || entries[0].PairingID != "1" {
+			t.Errorf("the upload's audit entry: %+v, %v; want one naming the hash", entries, err)
+		}
+		resp, got := getFile(t, f.srv, tok["lead"], "/api/v1/files/"+file.ID)
+		if resp.StatusCode != 200 || !bytes.Equal(got, pic) || resp.Header.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("the lead reading it: %d, %d bytes, headers %v", resp.StatusCode, len(got), resp.Header)
+		}
+		resp, got = getFile(t, f.srv, tok["lead"], "/api/v1/files/"+file.ID+"?thumb=1")
+		thumb, err := jpeg.Decode(bytes.NewReader(got))
+		if resp.StatusCode != 200 || err != nil || thumb.Bounds().Dx() != 320 || thumb.Bounds().Dy() != 240 {
+			t.Errorf("the thumbnail: %d, %v, %v", resp.StatusCode, err, thumb)
+		}
+		if resp, _ := getFile(t, f.srv, tok["member1"], "/api/v1/files/"+file.ID); resp.StatusCode != 200 {
+			t.Errorf("the team's leader reading it: %d", resp.StatusCode)
+		}
+		f.user("v2", "", "V2", baocun.Grant{Role: baocun.RoleVillage, Jurisdiction: "*"})
+		if resp, _ := getFile(t, f.srv, f.login(f.srv, "v2"), "/api/v1/files/"+file.ID); resp.StatusCode != 403 {
+			t.Errorf("another village reading it: %d, want 403", resp.StatusCode)
+		}
+		if resp, body := getFile(t, f.srv, tok["lead"], "/api/v1/pairings/1/files"); resp.StatusCode != 200 || !strings.Contains(string(body), file.ID) {
+			t.Errorf("the pairing's gallery: %d %s", resp.StatusCode, body)
+		}
+
+		blobs := func() int {
+			n := 0
+			filepath.WalkDir(string(f.files), func(_ string, d os.DirEntry, _ error) error {
+				if d != nil && !d.IsDir() {
+					n++
+				}
+				return nil
+			})
+			return n
+		}
+		rows := func() int {
+			var n int
+			f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM files").Scan(&n)
+			return n
+		}
+		before, beforeRows := blobs(), rows()
+		if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "page.html", []byte("<html><script>alert(1)</script></html>")); status != 415 {
+			t.Errorf("an HTML page: %d %s, want 415", status, body)
+		}
+		if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "big.png", append(pic, make([]byte, 20<<20)...)); status != 413 || !strings.Contains(body, "20 MB") {
+			t.Errorf("a file over 20 MB: %d %s, want 413 naming the limit", status, body)
+		}
+		if status, _ := uploadFile(t, f.srv, tok["member4"], "?pairing=2", "x.png", pic); status != 403 {
+			t.Errorf("an upload to another team's pairing: %d, want 403", status)
+		}
+		if status, _ := uploadFile(t, f.srv, tok["member4"], "", "x.png", pic); status != 400 {
+			t.Errorf("an upload naming no pairing: %d, want 400", status)
+		}
+		if blobs() != before || rows() != beforeRows {
+			t.Errorf("refused uploads left %d contents and %d rows behind", blobs()-before, rows()-beforeRows)
+		}
+		entries, _, _ = f.audit.Query(ctx, baocun.AuditFilter{Decision: baocun.DecisionDeny, Actor: "member4", Limit: 10})
+		if len(entries) != 1 || entries[0].Action != "file.upload" {
+			t.Errorf("the refused upload's audit: %+v", entries)
+		}
+		// The same photo again: a second file, one content.
+		if status, _ := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "again.png", pic); status != 201 || blobs() != before {
+			t.Errorf("the same content again: %d, %d contents (was %d)", status, blobs(), before)
+		}
+	})
+}
