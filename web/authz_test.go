@@ -18,8 +18,8 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"baocun"
-	"baocun/blob"
 	"baocun/baocuntest"
+	"baocun/blob"
 	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
