@@ -67,10 +67,11 @@ type demoPairing struct {
 	team      []baocun.Member // the approved team, as the service has it
 	nominated int             // nominations sent
 	// residents are the members living in the village, each with the first day
-	// they check in for (arrival, or joining); checkedTo is the last day considered.
+	// they check in for (arrival, or joining).
 	residents map[string]string
-	checkedTo map[string]string
 	checkins  map[string]int                 // "person YYYY-MM" → days checked in
+	posted    map[string]bool                // "person YYYY-MM-DD" → checked in
+	late      int                            // late check-ins sent for the leader to confirm
 	skip      struct{ person, month string } // scriptSkipMonth: who skips which month
 	returned  map[int]bool                   // periods whose report was returned
 	scriptRun bool                           // the scripted event has been played
@@ -92,7 +93,7 @@ func (d *demo) addPairings(listed []baocun.Pairing) {
 		j := next[lp.Department]
 		next[lp.Department]++
 		p := &demoPairing{Pairing: lp, village: villages[lp.Village], staff: staff[3*j : 3*j+3], spare: staff[len(staff)-1],
-			residents: map[string]string{}, checkedTo: map[string]string{}, checkins: map[string]int{}, returned: map[int]bool{}, stage: lp.Stage}
+			residents: map[string]string{}, checkins: map[string]int{}, posted: map[string]bool{}, returned: map[int]bool{}, stage: lp.Stage}
 		if i < len(order) {
 			p.script = order[i]
 		}
@@ -510,19 +511,20 @@ func (p *demoPairing) report(period int, rework bool) baocun.ReportInput {
 
 // Residency check-ins (issue 17): a member checks in for today, one call a day, as
 // the phone page does, from near the village's office. Three programme years pass in
-// about a minute here, so the demo samples days rather than checking in on every one:
-// each member checks in on demoResidencyDays days of each month they live in the
-// village (the demo cycle's rule asks for that many), the second of them a day late
-// with a reason, which the team leader confirms in their next round. Just before the
-// cycle ends they stop (a check-in after it would be refused). The scripted member
-// skips a month and is flagged.
+// about a minute here, a month in a second or so, so the demo samples days rather
+// than checking in on every one: the demo cycle's rule asks demoResidencyDays days a
+// month, which each member checks in for in the month's first round; a member who is
+// not the leader also sends the day before, a day late with a reason, once a month,
+// which the team leader confirms in their next round. Just before the cycle ends they
+// stop (a check-in after it would be refused). The scripted member skips a month and
+// is flagged.
 const (
-	demoResidencyDays = 3
+	demoResidencyDays = 1
 	checkinStop       = 4 // days before the cycle's end
 )
 
-// checkIns is a team member's round: check in if this month still wants a day; as
-// the team's leader, confirm the members' late check-ins.
+// checkIns is a team member's round: check in while this month still wants days;
+// as the team's leader, confirm the members' late check-ins.
 func (d *demo) checkIns(person string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		today := d.today()
@@ -532,7 +534,7 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 		month := today.Format("2006-01")
 		d.mu.Lock()
 		var p *demoPairing
-		in := baocun.CheckinInput{}
+		var days []baocun.CheckinInput
 		leader := false
 		for _, q := range d.pairings {
 			since, ok := q.residents[person]
@@ -541,19 +543,21 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 			}
 			p = q
 			leader = slices.ContainsFunc(q.team, func(m baocun.Member) bool { return m.PersonID == person && m.Leader })
-			done := q.checkins[person+" "+month]
-			if today.Format(time.DateOnly) < since || done >= demoResidencyDays || (person == q.skip.person && month == q.skip.month) ||
-				q.checkedTo[person] == today.Format(time.DateOnly) {
-				in.Date = "-" // nothing to do today
+			if person == q.skip.person && month == q.skip.month {
 				break
-			}
-			if yesterday := today.AddDate(0, 0, -1); done == 1 && !leader && yesterday.Format("2006-01") == month &&
-				yesterday.Format(time.DateOnly) > q.checkedTo[person] && yesterday.Format(time.DateOnly) >= since {
-				in.Date, in.Reason = yesterday.Format(time.DateOnly), "入户走访至深夜，次日补录 visiting households late into the night"
 			}
 			// About a hundred metres from the office, as a phone reports it.
 			lat, lng, acc := *q.village.Lat+0.0009, *q.village.Lng-0.0004, 25.0
-			in.Lat, in.Lng, in.AccuracyM = &lat, &lng, &acc
+			if q.checkins[person+" "+month] < demoResidencyDays && !q.posted[person+" "+today.Format(time.DateOnly)] {
+				days = append(days, baocun.CheckinInput{Lat: &lat, Lng: &lng, AccuracyM: &acc})
+			}
+			// A member (not the leader, whose own would go to the department lead)
+			// also sends the day before, late, once a month, for the leader to confirm.
+			if y := today.AddDate(0, 0, -1); !leader && y.Format("2006-01") == month && y.Format(time.DateOnly) >= since &&
+				!q.posted[person+" late "+month] && !q.posted[person+" "+y.Format(time.DateOnly)] {
+				q.posted[person+" late "+month] = true
+				days = append(days, baocun.CheckinInput{Date: y.Format(time.DateOnly), Reason: "入户走访至深夜，次日补录 visiting households late into the night"})
+			}
 			break
 		}
 		d.mu.Unlock()
@@ -561,27 +565,31 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 			return nil
 		}
 		c := d.members[person]
-		if in.Date != "-" {
+		for _, in := range days {
 			ci, err := c.CheckIn(ctx, p.ID, in)
 			switch status := apiclient.StatusOf(err); {
 			case err == nil:
 				d.mu.Lock()
-				p.checkins[person+" "+month]++
-				p.checkedTo[person] = max(p.checkedTo[person], ci.Day)
-				d.mu.Unlock()
-			case status == http.StatusConflict:
-				d.mu.Lock()
-				_, resident := p.residents[person]
-				d.mu.Unlock()
-				if resident && !strings.Contains(err.Error(), "already") && !strings.Contains(err.Error(), "已打卡") {
-					return fmt.Errorf("check-in: %w", err)
+				p.checkins[person+" "+ci.Day[:7]]++
+				p.posted[person+" "+ci.Day] = true
+				if ci.Late {
+					p.late++
 				}
-				// Recalled meanwhile, or the day is in already.
+				d.mu.Unlock()
+			case status == http.StatusConflict || status == http.StatusUnprocessableEntity:
+				// Recalled meanwhile, the day in already, or the day passed out of
+				// reach while the round ran: the next round tries the next.
 			default:
 				return fmt.Errorf("check-in: %w", err)
 			}
 		}
-		if !leader {
+		d.mu.Lock()
+		late := p.late
+		if leader {
+			p.late = 0
+		}
+		d.mu.Unlock()
+		if !leader || late == 0 {
 			return nil
 		}
 		// The leader confirms the late check-ins waiting, this month's and last's.
