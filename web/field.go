@@ -65,12 +65,7 @@ type checkinAudit struct {
 func handleCheckin(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.CheckinInput
-		if err := decodeJSON(c, &in); err != nil {
-			Error(c, err)
-			return
-		}
-		if err := in.Validate(); err != nil {
-			Error(c, err)
+		if !readValid(c, &in) {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
@@ -198,12 +193,7 @@ func handleCheckins(d Deps) gin.HandlerFunc {
 func handleCheckinReview(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.CheckinReview
-		if err := decodeJSON(c, &in); err != nil {
-			Error(c, err)
-			return
-		}
-		if err := in.Validate(); err != nil {
-			Error(c, err)
+		if !readValid(c, &in) {
 			return
 		}
 		u := currentUser(c)
@@ -323,12 +313,7 @@ func handleLeaves(d Deps) gin.HandlerFunc {
 func handleDecideLeave(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.LeaveDecision
-		if err := decodeJSON(c, &in); err != nil {
-			Error(c, err)
-			return
-		}
-		if err := in.Validate(); err != nil {
-			Error(c, err)
+		if !readValid(c, &in) {
 			return
 		}
 		id, err := idParam(c, "leave")
@@ -382,6 +367,20 @@ func handleDecideLeave(d Deps) gin.HandlerFunc {
 	}
 }
 
+// readValid decodes the body into v and checks it, answering a bad one itself: it
+// reports whether the handler goes on.
+func readValid(c *gin.Context, v interface{ Validate() error }) bool {
+	if err := decodeJSON(c, v); err != nil {
+		Error(c, err)
+		return false
+	}
+	if err := v.Validate(); err != nil {
+		Error(c, err)
+		return false
+	}
+	return true
+}
+
 // mayAlso asks the policy whether the caller may also take object's action on the
 // resource the gate authorized.
 func mayAlso(c *gin.Context, d Deps, object, action string) (bool, error) {
@@ -404,12 +403,7 @@ func forbid(c *gin.Context, d Deps, action, rule string) {
 func handleSpotCheck(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.SpotCheckInput
-		if err := decodeJSON(c, &in); err != nil {
-			Error(c, err)
-			return
-		}
-		if err := in.Validate(); err != nil {
-			Error(c, err)
+		if !readValid(c, &in) {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
@@ -466,12 +460,7 @@ func handleSpotChecks(d Deps) gin.HandlerFunc {
 func handleAddLog(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.LogInput
-		if err := decodeJSON(c, &in); err != nil {
-			Error(c, err)
-			return
-		}
-		if err := in.Validate(); err != nil {
-			Error(c, err)
+		if !readValid(c, &in) {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)

@@ -36,12 +36,7 @@ func checkPassedDate(cy *baocun.Cycle, field, s string) error {
 func handleVisit(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in baocun.VisitInput
-		if err := decodeJSON(c, &in); err != nil {
-			Error(c, err)
-			return
-		}
-		if err := in.Validate(); err != nil {
-			Error(c, err)
+		if !readValid(c, &in) {
 			return
 		}
 		p := loadedPairing(c)
