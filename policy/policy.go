@@ -107,6 +107,7 @@ var Additions = []Addition{
 		{"p", "dept_lead", "file", "upload", "own_dept", "allow"},
 		{"p", "organiser", "file", "upload", "any", "allow"},
 		{"p", "reviewer", "file", "upload", "any", "allow"},
+		{"p", "reviewer", "file", "upload", "own_dept", "deny"},
 		{"p", "village", "file", "upload", "own_village", "allow"},
 		{"p", "team_member", "file", "read", "own_pairing", "allow"},
 		{"p", "dept_lead", "file", "read", "own_dept", "allow"},

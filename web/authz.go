@@ -212,7 +212,8 @@ func authorize(rt route, d Deps) gin.HandlerFunc {
 			// whose handler wrote nothing of its own (it refused the input, say):
 			// record the request and how it ended.
 			e.Status = c.Writer.Status()
-			if err := audit.Append(c.Request.Context(), e); err != nil {
+			// Recorded even if the caller has gone: what was asked is in the trail.
+			if err := audit.Append(context.WithoutCancel(c.Request.Context()), e); err != nil {
 				c.Error(err)
 			}
 		}

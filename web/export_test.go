@@ -29,3 +29,10 @@ const AnonymousSample = anonAuditBurst
 
 // StatusOf is the HTTP status of each error code.
 var StatusOf = statusOf
+
+// Thumbnailable and ProgressiveJPEG are the upload's guards against decompression
+// bombs, for their own test.
+var (
+	Thumbnailable   = thumbnailable
+	ProgressiveJPEG = progressiveJPEG
+)

@@ -1,13 +1,16 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/gif" // thumbnails of each image type taken
 	"image/jpeg"
 	_ "image/png"
@@ -34,12 +37,27 @@ import (
 // Evidence files (issue 17): uploaded to a pairing, kept by SHA-256 in the blob
 // store, read as their pairing is read.
 
-// thumbSide is the longest side of a thumbnail; thumbPixels bounds the images a
-// thumbnail is made of (a small file can claim a vast image: it is not decoded).
+// thumbSide is the longest side of a thumbnail. Decoding costs memory by pixels, not
+// by bytes — a 200-byte progressive JPEG can claim 40 MP and cost 570 MB to decode —
+// so a thumbnail is made only of an image that claims at most thumbPixels (fewer for
+// the costly kinds: a progressive JPEG, 16-bit or CMYK colour), at least one byte of
+// file for every thumbPixelsPerByte pixels (what real photographs have, and bombs do
+// not), one at a time (thumbnailing).
 const (
-	thumbSide   = 320
-	thumbPixels = 40_000_000
+	thumbSide          = 320
+	thumbPixels        = 16_000_000
+	thumbPixelsCostly  = 4_000_000
+	thumbPixelsPerByte = 1000
 )
+
+// thumbnailing admits one decode at a time: a burst of uploads queues here rather
+// than multiplying the memory one decode takes.
+var thumbnailing = make(chan struct{}, 1)
+
+// minUploadRate is the slowest upload taken: a village's mobile uplink. The read
+// deadline of an upload is its limit at this rate (the server's own 30 s is for
+// JSON bodies).
+const minUploadRate = 32 << 10 // bytes a second
 
 // fileUploadResource is the pairing a file is uploaded to, named by ?pairing=: the
 // gate decides on it before a byte of the body is read.
@@ -90,9 +108,17 @@ func handleUpload(d Deps) gin.HandlerFunc {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if c.Request.ContentLength > bodyLimitOf(c) {
+			Error(c, fileTooLarge(limit)) // before a byte is read
+			return
+		}
 		if p.Stage == baocun.StageCancelled || p.Stage == baocun.StageClosed {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
 			return
+		}
+		rc := http.NewResponseController(c.Writer)
+		if err := rc.SetReadDeadline(time.Now().Add(30*time.Second + time.Duration(limit/minUploadRate)*time.Second)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			c.Error(err)
 		}
 		mr, err := c.Request.MultipartReader()
 		if err != nil {
@@ -151,6 +177,7 @@ func handleUpload(d Deps) gin.HandlerFunc {
 			return
 		}
 		f.ContentType, _, _ = mime.ParseMediaType(m.String())
+		f.Name = withExtension(f.Name, m.Extension())
 		if !baocun.EvidenceTypes[f.ContentType] {
 			Error(c, &baocun.Error{Code: baocun.EUNSUPPORTED, Fields: map[string]string{"file": f.ContentType},
 				Message: fmt.Sprintf("不接受 %s 类型的文件：限图片、PDF、Office 文档和文本 A %s file is not taken: images, PDF, Office documents and text only.", f.ContentType, f.ContentType)})
@@ -160,13 +187,16 @@ func handleUpload(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
+		// Kept, and recorded, even if the caller goes now: a content in the store is
+		// one the database and the trail know of.
+		ctx = context.WithoutCancel(ctx)
 		if err := d.Files.Put(ctx, f.SHA256, tmp, n); err != nil {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件暂不能保存 The file cannot be stored now.", Err: err})
 			return
 		}
 		if strings.HasPrefix(f.ContentType, "image/") {
 			if _, err := tmp.Seek(0, io.SeekStart); err == nil {
-				f.ThumbSHA256 = thumbnail(c, d.Files, tmp)
+				f.ThumbSHA256 = thumbnail(ctx, d.Files, tmp, n)
 				f.Thumbnail = f.ThumbSHA256 != ""
 			}
 		}
@@ -175,7 +205,7 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		f.ID = hex.EncodeToString(id)
 		e := auditEntry(c, http.StatusCreated, nil)
 		e.Resource = "files/" + f.ID
-		e.Summary = fmt.Sprintf(`{"sha256":%q,"size":%d,"content_type":%q,"name":%q}`, f.SHA256, f.Size, f.ContentType, f.Name)
+		e.Summary = summary(map[string]any{"sha256": f.SHA256, "size": f.Size, "content_type": f.ContentType, "name": f.Name})
 		if err := d.Store.AddFile(ctx, f, e); err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)
@@ -186,11 +216,26 @@ func handleUpload(d Deps) gin.HandlerFunc {
 }
 
 // thumbnail keeps a JPEG of the image at most thumbSide on its longest side and
-// returns its SHA-256, or "" when the image cannot be read or is too vast to decode.
-func thumbnail(c *gin.Context, store blob.Store, r io.ReadSeeker) string {
-	cfg, _, err := image.DecodeConfig(r)
-	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > thumbPixels {
+// returns its SHA-256, or "" when the image cannot be read or would cost too much to
+// decode (see thumbPixels).
+func thumbnail(ctx context.Context, store blob.Store, r io.ReadSeeker, size int64) string {
+	cfg, format, err := image.DecodeConfig(r)
+	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
 		return ""
+	}
+	progressive := false
+	if format == "jpeg" {
+		_, err := r.Seek(0, io.SeekStart)
+		progressive = err != nil || progressiveJPEG(r)
+	}
+	if !thumbnailable(cfg, progressive, size) {
+		return ""
+	}
+	select {
+	case thumbnailing <- struct{}{}:
+		defer func() { <-thumbnailing }()
+	case <-time.After(30 * time.Second):
+		return "" // the decodes ahead took too long: no thumbnail rather than a pile-up
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return ""
@@ -213,10 +258,79 @@ func thumbnail(c *gin.Context, store blob.Store, r io.ReadSeeker) string {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	s := hex.EncodeToString(sum[:])
-	if err := store.Put(c.Request.Context(), s, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+	if err := store.Put(ctx, s, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
 		return ""
 	}
 	return s
+}
+
+// thumbnailable reports whether an image of cfg in a file of size bytes is cheap
+// enough to decode for a thumbnail (see thumbPixels).
+func thumbnailable(cfg image.Config, progressive bool, size int64) bool {
+	pixels := int64(cfg.Width) * int64(cfg.Height)
+	limit := int64(thumbPixels)
+	switch cfg.ColorModel {
+	case color.CMYKModel, color.RGBA64Model, color.NRGBA64Model, color.Gray16Model:
+		limit = thumbPixelsCostly
+	}
+	if progressive {
+		limit = thumbPixelsCostly
+	}
+	return pixels > 0 && pixels <= limit && pixels <= size*thumbPixelsPerByte
+}
+
+// progressiveJPEG reports whether the JPEG r holds is progressive (SOF2): walking its
+// segments to the first frame header.
+func progressiveJPEG(r io.Reader) bool {
+	br := bufio.NewReader(io.LimitReader(r, 1<<20))
+	var soi [2]byte
+	if _, err := io.ReadFull(br, soi[:]); err != nil || soi != [2]byte{0xFF, 0xD8} {
+		return false
+	}
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return false
+		}
+		if b != 0xFF {
+			continue
+		}
+		marker, err := br.ReadByte()
+		if err != nil {
+			return false
+		}
+		switch {
+		case marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD9):
+			continue // fill, stuffing, restart, SOI/EOI: no length
+		case marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE:
+			return true
+		case marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
+			return false // another frame header: sequential
+		case marker == 0xDA:
+			return false
+		}
+		var n [2]byte
+		if _, err := io.ReadFull(br, n[:]); err != nil {
+			return false
+		}
+		if _, err := br.Discard(int(n[0])<<8 | int(n[1]) - 2); err != nil {
+			return false
+		}
+	}
+}
+
+// withExtension gives name the extension of the type sniffed (ext, with its dot):
+// a file saved under the name the service gives it opens as what it is, never as a
+// page or a program its sender named it.
+func withExtension(name, ext string) string {
+	if ext == "" {
+		return name
+	}
+	base := strings.TrimSuffix(name, filepath.Ext(name))
+	if base == "" {
+		base = "file"
+	}
+	return base + ext
 }
 
 // fileName keeps the base of an uploaded file's name, valid UTF-8, at most 200
@@ -224,7 +338,9 @@ func thumbnail(c *gin.Context, store blob.Store, r io.ReadSeeker) string {
 func fileName(s string) string {
 	s = strings.ToValidUTF8(filepath.Base(strings.ReplaceAll(s, `\`, "/")), "")
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case r < 0x20, r >= 0x7f && r <= 0x9f, // C0, DEL, C1
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f: // bidi controls
 			return -1
 		}
 		return r
@@ -266,6 +382,11 @@ func handleFile(d Deps) gin.HandlerFunc {
 			}
 			sum, ctype, size = f.ThumbSHA256, "image/jpeg", -1
 		}
+		if match := c.GetHeader("If-None-Match"); match == `"`+sum+`"` {
+			c.Status(http.StatusNotModified)
+			return
+		}
+		streaming(c)
 		rc, err := d.Files.Open(c.Request.Context(), sum)
 		if err != nil {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件内容暂不能读取 The file's content cannot be read now.", Err: err})

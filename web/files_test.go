@@ -21,6 +21,7 @@ import (
 
 	"baocun"
 	"baocun/sqldb/sqldbtest"
+	"baocun/web"
 )
 
 // uploadFile sends content as the multipart field "file" named name to POST /files.
@@ -147,9 +148,62 @@ func TestEvidenceFiles(t *testing.T) {
 		if len(entries) != 1 || entries[0].Action != "file.upload" {
 			t.Errorf("the refused upload's audit: %+v", entries)
 		}
+		// A bomb: 200 bytes that claim a 6,000 × 6,000 progressive JPEG are taken
+		// as a file, but not decoded for a thumbnail.
+		bomb := []byte{0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x11, 0x08, 0x17, 0x70, 0x17, 0x70, 0x03, 0x01, 0x11, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01}
+		bomb = append(bomb, make([]byte, 180)...)
+		status, body = uploadFile(t, f.srv, tok["member4"], "?pairing=1", "bomb.jpg", bomb)
+		if file = (baocun.File{}); json.Unmarshal([]byte(body), &file) != nil || status != 201 || file.Thumbnail || file.ContentType != "image/jpeg" {
+			t.Errorf("a tiny file claiming a vast image: %d %s, want taken without a thumbnail", status, body)
+		}
+		// Text named as a page is kept as text, under a name that opens as text.
+		status, body = uploadFile(t, f.srv, tok["member4"], "?pairing=1", "证明.html", []byte("Evidence\n<script>alert(document.domain)</script>\n"))
+		if file = (baocun.File{}); json.Unmarshal([]byte(body), &file) != nil || status != 201 || file.ContentType != "text/plain" || file.Name != "证明.txt" {
+			t.Errorf("text named .html: %d %s, want text/plain named 证明.txt", status, body)
+		}
+		resp, _ = getFile(t, f.srv, tok["lead"], "/api/v1/files/"+file.ID)
+		if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment") || !strings.Contains(cd, ".txt") {
+			t.Errorf("its download: Content-Disposition %q, want an attachment named .txt", cd)
+		}
+		if entries, _, _ := f.audit.Query(ctx, baocun.AuditFilter{Action: "file.read", Actor: "lead", Limit: 10}); len(entries) == 0 {
+			t.Error("reading a file is not in the trail")
+		}
 		// The same photo again: a second file, one content.
+		before = blobs()
 		if status, _ := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "again.png", pic); status != 201 || blobs() != before {
 			t.Errorf("the same content again: %d, %d contents (was %d)", status, blobs(), before)
 		}
 	})
+}
+
+// A thumbnail is made only of an image cheap to decode: its pixels bounded (fewer for
+// progressive JPEG and 16-bit or CMYK colour), and not vastly more than its bytes —
+// a 200-byte file that claims 36 MP is a bomb, not a photograph.
+func TestThumbnailGuards(t *testing.T) {
+	rgb := func(w, h int) image.Config { return image.Config{ColorModel: color.YCbCrModel, Width: w, Height: h} }
+	for _, c := range []struct {
+		name        string
+		cfg         image.Config
+		progressive bool
+		size        int64
+		want        bool
+	}{
+		{"a 12 MP phone photo", rgb(4000, 3000), false, 3 << 20, true},
+		{"a 36 MP claim in 200 bytes", rgb(6000, 6000), true, 200, false},
+		{"a 36 MP baseline photo", rgb(6000, 6000), false, 12 << 20, false},
+		{"a 12 MP progressive photo", rgb(4000, 3000), true, 3 << 20, false},
+		{"a 3 MP progressive photo", rgb(2000, 1500), true, 1 << 20, true},
+		{"a 5 MP CMYK scan", image.Config{ColorModel: color.CMYKModel, Width: 2500, Height: 2000}, false, 4 << 20, false},
+		{"a 5 MP 16-bit PNG", image.Config{ColorModel: color.NRGBA64Model, Width: 2500, Height: 2000}, false, 8 << 20, false},
+	} {
+		if got := web.Thumbnailable(c.cfg, c.progressive, c.size); got != c.want {
+			t.Errorf("%s: thumbnailable %v, want %v", c.name, got, c.want)
+		}
+	}
+	var baseline bytes.Buffer
+	jpeg.Encode(&baseline, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil)
+	sof2 := []byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC2, 0x00, 0x11, 0x08, 0x17, 0x70, 0x17, 0x70, 0x03}
+	if web.ProgressiveJPEG(bytes.NewReader(baseline.Bytes())) || !web.ProgressiveJPEG(bytes.NewReader(sof2)) {
+		t.Error("progressiveJPEG: want false for Go's baseline JPEG, true for an SOF2 behind an APP0")
+	}
 }
