@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -60,7 +61,10 @@ func Error(c *gin.Context, err error) {
 			Rows:    []baocun.RowError{{Line: se.Line, Column: strconv.Itoa(se.Column), Message: se.Message}}}})
 		return
 	}
-	code := baocun.ErrorCode(err)
+	code, message := baocun.ErrorCode(err), baocun.ErrorMessage(err)
+	if code == baocun.EINTERNAL && databaseUnavailable(err) {
+		code, message = baocun.EUNAVAILABLE, "数据库暂不可用，请稍后再试 The database is unavailable for a moment: try again."
+	}
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
@@ -74,9 +78,22 @@ func Error(c *gin.Context, err error) {
 		}
 	}
 	c.Error(err)
-	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: baocun.ErrorMessage(err), Fields: fields}})
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
 }
 
 func writeError(c *gin.Context, status int, code, message string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message}})
+}
+
+// databaseUnavailable reports whether err is the database refusing or losing a
+// connection — SQLSTATE class 08 (connection), 53 (out of resources: too many
+// clients) or 57P01–57P03 (shutting down, cannot connect now): the service is
+// unavailable for a moment, not broken, and the caller may try again (503).
+func databaseUnavailable(err error) bool {
+	var pg interface{ SQLState() string }
+	if !errors.As(err, &pg) {
+		return false
+	}
+	s := pg.SQLState()
+	return strings.HasPrefix(s, "08") || strings.HasPrefix(s, "53") || s == "57P01" || s == "57P02" || s == "57P03"
 }
