@@ -201,10 +201,11 @@ const MaxLeaveDays = 31
 // LeaveInput is a member's request for leave, for themselves, From to To inclusive
 // (programme dates).
 type LeaveInput struct {
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Kind   string `json:"kind"`
-	Reason string `json:"reason"`
+	From   string   `json:"from"`
+	To     string   `json:"to"`
+	Kind   string   `json:"kind"`
+	Reason string   `json:"reason"`
+	Files  []string `json:"files,omitempty"` // a doctor's note, say
 }
 
 // Validate checks the request's fields and returns its length in days.
@@ -230,6 +231,9 @@ func (in *LeaveInput) Validate() (int, error) {
 	if err := requireText("reason", in.Reason, 500); err != nil {
 		return 0, err
 	}
+	if err := CheckFileIDs(in.Files); err != nil {
+		return 0, err
+	}
 	return days, nil
 }
 
@@ -246,6 +250,7 @@ type Leave struct {
 	Status      string     `json:"status"`
 	RequestedAt time.Time  `json:"requested_at"`
 	RequestedBy string     `json:"requested_by"`
+	Files       []string   `json:"files,omitempty"`
 	DecidedBy   string     `json:"decided_by,omitempty"`
 	DecidedAt   *time.Time `json:"decided_at,omitempty"`
 	Comment     string     `json:"comment,omitempty"`
@@ -286,6 +291,7 @@ type SpotCheckInput struct {
 	Present []string `json:"present"`
 	Absent  []string `json:"absent"`
 	Note    string   `json:"note"`
+	Files   []string `json:"files,omitempty"` // evidence files of the pairing (POST /files)
 }
 
 // Validate checks the input's fields: each person named once, at least one.
@@ -315,6 +321,9 @@ func (in *SpotCheckInput) Validate() error {
 			seen[id] = true
 		}
 	}
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
+	}
 	return requireText("note", in.Note, 2000)
 }
 
@@ -326,6 +335,7 @@ type SpotCheck struct {
 	Day        string           `json:"date"`
 	Note       string           `json:"note"`
 	People     []SpotCheckEntry `json:"people"`
+	Files      []string         `json:"files,omitempty"`
 	RecordedAt time.Time        `json:"recorded_at"`
 	RecordedBy string           `json:"recorded_by"`
 }
@@ -355,10 +365,11 @@ var LogKinds = map[string]string{
 
 // LogInput is a team member's work log entry.
 type LogInput struct {
-	Date string `json:"date"` // programme date; empty: today
-	Kind string `json:"kind"`
-	Goal string `json:"goal,omitempty"` // a goal of the plan it serves
-	Text string `json:"text"`
+	Date  string   `json:"date"` // programme date; empty: today
+	Kind  string   `json:"kind"`
+	Goal  string   `json:"goal,omitempty"` // a goal of the plan it serves
+	Text  string   `json:"text"`
+	Files []string `json:"files,omitempty"`
 }
 
 // Validate checks the entry's fields.
@@ -374,6 +385,9 @@ func (in *LogInput) Validate() error {
 	if len([]rune(in.Goal)) > 200 {
 		return invalidField("goal", "最多 200 字 at most 200 characters")
 	}
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
+	}
 	return requireText("text", in.Text, 5000)
 }
 
@@ -385,6 +399,7 @@ type LogEntry struct {
 	Kind       string    `json:"kind"`
 	Goal       string    `json:"goal,omitempty"`
 	Text       string    `json:"text"`
+	Files      []string  `json:"files,omitempty"`
 	PersonID   string    `json:"person_id"`
 	RecordedAt time.Time `json:"recorded_at"`
 	RecordedBy string    `json:"recorded_by"`
@@ -427,4 +442,26 @@ var EvidenceTypes = map[string]bool{
 	"application/vnd.openxmlformats-officedocument.presentationml.presentation": true,
 	"application/msword": true, "application/vnd.ms-excel": true, "application/vnd.ms-powerpoint": true,
 	"application/x-ole-storage": true, // an older Office file, sniffed as its container
+}
+
+// MaxRecordFiles bounds the evidence files one record names.
+const MaxRecordFiles = 20
+
+// CheckFileIDs checks a record's list of evidence file ids: at most MaxRecordFiles,
+// each once, of the form the service gives them.
+func CheckFileIDs(ids []string) error {
+	if len(ids) > MaxRecordFiles {
+		return invalidField("files", fmt.Sprintf("最多 %d 个文件 at most %d files", MaxRecordFiles, MaxRecordFiles))
+	}
+	seen := map[string]bool{}
+	for i, id := range ids {
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			return invalidField(fmt.Sprintf("files[%d]", i), fmt.Sprintf("不是文件编号 %q is not a file id", id))
+		}
+		if seen[id] {
+			return invalidField(fmt.Sprintf("files[%d]", i), fmt.Sprintf("%s 列了两次 %s is named twice", id, id))
+		}
+		seen[id] = true
+	}
+	return nil
 }

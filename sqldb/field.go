@@ -381,6 +381,9 @@ func (db *DB) RequestLeave(ctx context.Context, l baocun.Leave, audit *baocun.Au
 			FormatTime(l.RequestedAt), l.RequestedBy).Scan(&l.ID); err != nil {
 			return err
 		}
+		if err := linkFiles(ctx, tx, l.PairingID, "leave", fmt.Sprint(l.ID), l.Files); err != nil {
+			return err
+		}
 		if audit != nil {
 			audit.Resource = fmt.Sprintf("pairings/%d/leave/%d", l.PairingID, l.ID)
 		}
@@ -494,6 +497,9 @@ func (db *DB) AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baoc
 				return err
 			}
 		}
+		if err := linkFiles(ctx, tx, sc.PairingID, "spot_check", fmt.Sprint(sc.ID), sc.Files); err != nil {
+			return err
+		}
 		if audit != nil {
 			audit.Resource = fmt.Sprintf("pairings/%d/spot-checks/%d", sc.PairingID, sc.ID)
 			audit.Summary = fmt.Sprintf(`{"date":%q,"present":%d,"absent":%d,"unexcused":%d}`, sc.Day, len(sc.People)-countAbsent(sc.People), countAbsent(sc.People), sc.Unexcused())
@@ -554,6 +560,9 @@ func (db *DB) AddLogEntry(ctx context.Context, e baocun.LogEntry, audit *baocun.
 		if err := tx.QueryRowContext(ctx, `INSERT INTO work_log (pairing_id, day, kind, goal, text, person_id, recorded_at, recorded_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.PairingID, e.Day, e.Kind, e.Goal, e.Text, e.PersonID,
 			FormatTime(e.RecordedAt), e.RecordedBy).Scan(&e.ID); err != nil {
+			return err
+		}
+		if err := linkFiles(ctx, tx, e.PairingID, "work_log", fmt.Sprint(e.ID), e.Files); err != nil {
 			return err
 		}
 		if audit != nil {
@@ -706,6 +715,45 @@ func (db *DB) Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
 			return nil, err
 		}
 		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// linkFiles names files as the evidence of a record (kind, ref) of the pairing: each
+// must be a file uploaded to that pairing, else EINVALID naming it, and nothing is
+// written (the caller's transaction).
+func linkFiles(ctx context.Context, tx *Tx, pairingID int64, kind, ref string, ids []string) error {
+	for i, id := range ids {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM files WHERE id = ? AND pairing_id = ?", id, pairingID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			f := fmt.Sprintf("files[%d]", i)
+			return &baocun.Error{Code: baocun.EINVALID, Fields: map[string]string{f: "no such file of this pairing"},
+				Message: fmt.Sprintf("%s: 本结对没有文件 %s pairing %d has no file %s (upload it first: POST /api/v1/files?pairing=%d)", f, id, pairingID, id, pairingID)}
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO file_links (file_id, kind, ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", id, kind, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FileKinds are the kinds of record that name a file as their evidence.
+func (db *DB) FileKinds(ctx context.Context, fileID string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "SELECT DISTINCT kind FROM file_links WHERE file_id = ? ORDER BY kind", fileID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
 	}
 	return out, rows.Err()
 }

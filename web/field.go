@@ -286,7 +286,7 @@ func handleRequestLeave(d Deps) gin.HandlerFunc {
 				return
 			}
 		}
-		l := baocun.Leave{PairingID: p.ID, PersonID: u.PersonID, From: in.From, To: in.To, Days: days, Kind: in.Kind, Reason: in.Reason, RequestedBy: u.Username}
+		l := baocun.Leave{PairingID: p.ID, PersonID: u.PersonID, From: in.From, To: in.To, Days: days, Kind: in.Kind, Reason: in.Reason, RequestedBy: u.Username, Files: in.Files}
 		e := auditEntry(c, http.StatusCreated, in)
 		if l, err = d.Store.RequestLeave(ctx, l, e); err != nil {
 			c.Set(ctxAudited, false)
@@ -420,7 +420,7 @@ func handleSpotCheck(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		sc := baocun.SpotCheck{PairingID: p.ID, Day: in.Date, Note: in.Note, RecordedBy: u.Username}
+		sc := baocun.SpotCheck{PairingID: p.ID, Day: in.Date, Note: in.Note, RecordedBy: u.Username, Files: in.Files}
 		for _, list := range []struct {
 			field   string
 			ids     []string
@@ -482,7 +482,7 @@ func handleAddLog(d Deps) gin.HandlerFunc {
 		}
 		e := auditEntry(c, http.StatusCreated, nil)
 		entry, err := d.Store.AddLogEntry(ctx, baocun.LogEntry{PairingID: p.ID, Day: in.Date, Kind: in.Kind, Goal: in.Goal, Text: in.Text,
-			PersonID: u.PersonID, RecordedBy: u.Username}, e)
+			Files: in.Files, PersonID: u.PersonID, RecordedBy: u.Username}, e)
 		if err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)

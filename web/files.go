@@ -365,6 +365,31 @@ func fileTooLarge(limit int64) error {
 		Message: fmt.Sprintf("文件超过 %d MB 的上限 The file is over the limit of %d MB.", limit>>20, limit>>20)}
 }
 
+// recordReads are the permissions a file's reader needs beside the pairing's, by the
+// kind of record that names it as evidence: a spot check's photograph is read as the
+// spot check is (never by the team it checked), a doctor's note as the leave.
+var recordReads = map[string]string{"spot_check": "spot_check", "work_log": "work_log", "leave": "leave"}
+
+// mayReadFile reports whether the caller may read f as every record naming it is
+// read, and names the rule that refuses otherwise.
+func mayReadFile(c *gin.Context, d Deps, f baocun.File) (bool, string, error) {
+	kinds, err := d.Store.FileKinds(c.Request.Context(), f.ID)
+	if err != nil {
+		return false, "", err
+	}
+	for _, k := range kinds {
+		obj, ok := recordReads[k]
+		if !ok {
+			continue
+		}
+		allowed, err := mayAlso(c, d, obj, "read")
+		if err != nil || !allowed {
+			return false, "evidence of a " + k + ": read as it is (" + obj + ".read)", err
+		}
+	}
+	return true, "", nil
+}
+
 // handleFile serves a file's content (?thumb=1: its thumbnail), never to be run by
 // the browser as a page of ours.
 func handleFile(d Deps) gin.HandlerFunc {
@@ -374,6 +399,13 @@ func handleFile(d Deps) gin.HandlerFunc {
 			return
 		}
 		f := c.MustGet(ctxFile).(baocun.File)
+		if ok, rule, err := mayReadFile(c, d, f); err != nil {
+			Error(c, err)
+			return
+		} else if !ok {
+			forbid(c, d, "file.read", rule)
+			return
+		}
 		sum, ctype, size := f.SHA256, f.ContentType, f.Size
 		if c.Query("thumb") != "" {
 			if f.ThumbSHA256 == "" {
@@ -410,7 +442,8 @@ func handleFile(d Deps) gin.HandlerFunc {
 	}
 }
 
-// handlePairingFiles lists a pairing's files, newest first: its gallery.
+// handlePairingFiles lists a pairing's files, newest first, that the caller may read:
+// its gallery.
 func handlePairingFiles(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		fs, err := d.Store.Files(c.Request.Context(), loadedPairing(c).ID)
@@ -418,6 +451,17 @@ func handlePairingFiles(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, page[baocun.File]{Items: fs})
+		shown := fs[:0]
+		for _, f := range fs { // each as the records naming it are read
+			ok, _, err := mayReadFile(c, d, f)
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			if ok {
+				shown = append(shown, f)
+			}
+		}
+		c.JSON(http.StatusOK, page[baocun.File]{Items: shown})
 	}
 }

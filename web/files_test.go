@@ -207,3 +207,42 @@ func TestThumbnailGuards(t *testing.T) {
 		t.Error("progressiveJPEG: want false for Go's baseline JPEG, true for an SOF2 behind an APP0")
 	}
 }
+
+// A file named by a record is read as that record is: the spot check's photograph
+// is the inspectors' and the department lead's, not the checked team's (a 403, and
+// left out of its gallery); a record naming a file of another pairing is refused,
+// naming it, and nothing of it is kept.
+func TestEvidenceReadAsItsRecord(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		f.user("rev2", "P2", "", baocun.Grant{Role: baocun.RoleReviewer, Jurisdiction: "*"})
+		tok["rev2"] = f.login(f.srv, "rev2")
+		var photoFile, other baocun.File
+		_, body := uploadFile(t, f.srv, tok["rev2"], "?pairing=1", "暗访.png", photo(64, 48))
+		json.Unmarshal([]byte(body), &photoFile)
+		_, body = uploadFile(t, f.srv, tok["rev2"], "?pairing=2", "other.png", photo(32, 32))
+		json.Unmarshal([]byte(body), &other)
+		check := map[string]any{"date": "2027-01-10", "absent": []string{"P4"}, "note": "不在岗 away", "files": []string{other.ID}}
+		if status, body := call(t, f.srv, tok["rev2"], "POST", "/api/v1/pairings/1/spot-checks", check); status != 400 || !strings.Contains(body, "files[0]") {
+			t.Fatalf("naming another pairing's file: %d %s, want 400 naming files[0]", status, body)
+		}
+		var n int
+		f.db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM spot_checks").Scan(&n)
+		if n != 0 {
+			t.Fatalf("the refused spot check was kept")
+		}
+		check["files"] = []string{photoFile.ID}
+		if status, body := call(t, f.srv, tok["rev2"], "POST", "/api/v1/pairings/1/spot-checks", check); status != 201 || !strings.Contains(body, photoFile.ID) {
+			t.Fatalf("the spot check with its photograph: %d %s", status, body)
+		}
+		if resp, _ := getFile(t, f.srv, tok["member4"], "/api/v1/files/"+photoFile.ID); resp.StatusCode != 403 {
+			t.Errorf("the checked team reading the spot check's photograph: %d, want 403", resp.StatusCode)
+		}
+		if resp, body := getFile(t, f.srv, tok["member4"], "/api/v1/pairings/1/files"); resp.StatusCode != 200 || strings.Contains(string(body), photoFile.ID) {
+			t.Errorf("the team's gallery shows the spot check's photograph: %s", body)
+		}
+		if resp, _ := getFile(t, f.srv, tok["lead"], "/api/v1/files/"+photoFile.ID); resp.StatusCode != 200 {
+			t.Errorf("the department lead reading it: %d, want 200", resp.StatusCode)
+		}
+	})
+}

@@ -90,6 +90,7 @@ type FieldStore interface {
 	AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error
 	File(ctx context.Context, id string) (baocun.File, error)
 	Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
+	FileKinds(ctx context.Context, fileID string) ([]string, error)
 }
 
 // PolicyStore keeps the role grants and the policy's rules.

@@ -115,3 +115,11 @@ CREATE TABLE files (
     uploaded_at  TEXT NOT NULL
 );
 CREATE INDEX files_pairing ON files (pairing_id, uploaded_at);
+
+-- A file named as evidence by a record of its pairing: read as that record is read.
+CREATE TABLE file_links (
+    file_id TEXT NOT NULL REFERENCES files (id),
+    kind    TEXT NOT NULL,                -- spot_check | work_log | leave | visit
+    ref     TEXT NOT NULL,                -- the record's id
+    PRIMARY KEY (file_id, kind, ref)
+);
