@@ -266,6 +266,7 @@ func (v *view) can(method, pattern string, params ...string) bool {
 
 // canWith is can with a JSON request body, for a loader that reads the body.
 func (v *view) canWith(method, pattern, body string, params ...string) bool {
+	pattern, query, _ := strings.Cut(pattern, "?") // a query the loader reads: /files?pairing=1
 	rt, ok := v.ui.routes[method+" "+pattern]
 	if !ok || v.User == nil {
 		return false
@@ -273,7 +274,11 @@ func (v *view) canWith(method, pattern, body string, params ...string) bool {
 	if rt.public || rt.object == "" {
 		return true
 	}
-	req, err := http.NewRequestWithContext(v.c.Request.Context(), method, "/api/v1"+pattern, strings.NewReader(body))
+	target := "/api/v1" + pattern
+	if query != "" {
+		target += "?" + query
+	}
+	req, err := http.NewRequestWithContext(v.c.Request.Context(), method, target, strings.NewReader(body))
 	if err != nil {
 		return false
 	}

@@ -286,6 +286,16 @@ func TestBrowserWalkthrough(t *testing.T) {
 		if err := f.db.QueryRowContext(ctx, "SELECT lat, distance_m FROM checkins WHERE pairing_id = ?", pairing).Scan(&lat, &dist); err != nil || lat != 28.201 || dist < 100 || dist > 120 {
 			t.Errorf("the stored check-in: lat %v, %v m from the office (%v); want the phone's position, 111 m", lat, dist, err)
 		}
+		// A photo from the phone, uploaded with its progress shown, then in the gallery.
+		shot := filepath.Join(t.TempDir(), "村道.png")
+		if err := os.WriteFile(shot, photo(800, 600), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		member.submit(t, "upload a photo", "#upload-form", chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{shot}))
+		member.do(t, "see it in the gallery", chromedp.WaitVisible(chromedp.CSS(`#gallery img[alt="村道.png"]`)))
+		if w := run(t, member, "measure its thumbnail", chromedp.Evaluate[int](`document.querySelector('#gallery img').naturalWidth`)); w != 320 {
+			t.Errorf("the gallery's thumbnail is %d px wide, want 320", w)
+		}
 		if wide := run(t, member, "measure the page", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
 			t.Error("on a 390 px screen the page scrolls sideways")
 		}

@@ -350,6 +350,8 @@ type pairingData struct {
 	Field   *checkinsPage
 	Today   *baocun.Checkin
 	Pending []baocun.Checkin
+	// Files are the pairing's evidence files the user may read: the gallery.
+	Files []baocun.File
 }
 
 // taskForm is an open task the user may act on, with the form that does it.
@@ -440,6 +442,14 @@ func (u *ui) pairing(v *view) (string, any, error) {
 				}
 			}
 		}
+	}
+	d.Actions["upload"] = open && v.can("POST", "/files?pairing="+url.QueryEscape(id))
+	if v.can("GET", "/pairings/:id/files", id) {
+		var files page[baocun.File]
+		if err := u.get(v.c, "/pairings/"+url.PathEscape(id)+"/files", &files); err != nil {
+			return "", nil, err
+		}
+		d.Files = files.Items
 	}
 	d.Actions["visit"] = open && v.can("POST", "/pairings/:id/visits", id)
 	d.Actions["change"] = active && v.can("POST", "/pairings/:id/team-changes", id)

@@ -194,6 +194,48 @@
     });
   }
 
+  // An upload (form[data-upload]) goes by XMLHttpRequest, the one browser API that
+  // reports an upload's progress, into the form's <progress>.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.dataset || !form.dataset.upload) return;
+    ev.preventDefault();
+    clearErrors(form);
+    var input = form.querySelector('input[type="file"]');
+    if (!input || !input.files[0]) return;
+    var fd = new FormData();
+    fd.append("file", input.files[0]);
+    var bar = form.querySelector("progress");
+    var button = form.querySelector("button[type=submit]");
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.dataset.upload);
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = function (e) {
+      if (bar && e.lengthComputable) { bar.hidden = false; bar.value = Math.round(100 * e.loaded / e.total); }
+    };
+    xhr.onload = function () {
+      if (button) button.disabled = false;
+      form.removeAttribute("aria-busy");
+      if (xhr.status >= 200 && xhr.status < 300) {
+        sessionStorage.setItem("baocun.flash", say("已上传", "Uploaded"));
+        location.reload();
+        return;
+      }
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      showError(form, xhr.status, data && data.error);
+    };
+    xhr.onerror = function () {
+      if (button) button.disabled = false;
+      form.removeAttribute("aria-busy");
+      showError(form, 0, { message: say("无法连接服务", "Cannot reach the service") });
+    };
+    form.setAttribute("aria-busy", "true");
+    if (button) button.disabled = true;
+    xhr.send(fd);
+  });
+
   // The outcome of the last form, after the page reloaded.
   var flash = sessionStorage.getItem("baocun.flash");
   if (flash) {
