@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"os"
 	"runtime"
@@ -229,7 +233,7 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 			case status == 0:
 				errs.Add(1)
 				b.Logf("%s %s: %v", method, path, err)
-			case status == http.StatusOK && (method == "GET" || method == "CHECKIN"): // not steps: the floor counts steps
+			case status == http.StatusOK && (method == "GET" || method == "CHECKIN" || method == "RECORD"): // not steps: the floor counts steps
 			case status == http.StatusOK:
 				steps.Add(1)
 			case status == http.StatusConflict:
@@ -371,18 +375,60 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 			village string
 		}
 		checkins := make(chan checkin, n)
-		var checkedIn atomic.Int64
+		var checkedIn, fieldRecords atomic.Int64
 		posted := map[int64]int{} // pairing → the last month checked in (year*12+month)
+		// A sample of the teams keeps the rest of the field records once: the member
+		// of every 30th village (one who is not the lead) asks two days' leave in the
+		// middle of next month, which the lead approves, and writes the work log with
+		// a photograph. Each is a record, not a step: counted apart.
+		var sampleOnce sync.Map
+		photo := benchPhoto()
+		record := func(path string, c *apiclient.Client, f func(c *apiclient.Client) error) bool {
+			if call("RECORD", path, "", c, f) == http.StatusOK {
+				fieldRecords.Add(1)
+				return true
+			}
+			return false
+		}
 		for range clients {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for ci := range checkins {
-					if call("CHECKIN", fmt.Sprintf("/api/v1/pairings/%d/checkins", ci.pairing), "", members[ci.village], func(c *apiclient.Client) error {
+					p, m := fmt.Sprintf("/api/v1/pairings/%d", ci.pairing), members[ci.village]
+					if call("CHECKIN", p+"/checkins", "", m, func(c *apiclient.Client) error {
 						_, err := c.CheckIn(ctx, ci.pairing, baocun.CheckinInput{})
 						return err
 					}) == http.StatusOK {
 						checkedIn.Add(1)
+					}
+					var k int
+					fmt.Sscanf(ci.village, "V%05d", &k)
+					if _, done := sampleOnce.LoadOrStore(ci.pairing, true); done || k%30 != 1 {
+						continue
+					}
+					today := clock.Now(time.Now())
+					from := time.Date(today.Year(), today.Month(), 15, 0, 0, 0, 0, today.Location()).AddDate(0, 1, 0)
+					var leave baocun.Leave
+					if record(p+"/leave", m, func(c *apiclient.Client) (err error) {
+						leave, err = c.RequestLeave(ctx, ci.pairing, baocun.LeaveInput{From: from.Format(time.DateOnly), To: from.AddDate(0, 0, 1).Format(time.DateOnly),
+							Kind: "personal", Reason: "家事 family matters"})
+						return err
+					}) {
+						record(p+"/leave/decision", depts[fmt.Sprintf("D%04d", k/3)], func(c *apiclient.Client) error {
+							_, err := c.DecideLeave(ctx, ci.pairing, leave.ID, baocun.LeaveDecision{Outcome: "approve"})
+							return err
+						})
+					}
+					var file baocun.File
+					if record("/api/v1/files", m, func(c *apiclient.Client) (err error) {
+						file, err = c.UploadFile(ctx, ci.pairing, "现场.png", photo)
+						return err
+					}) {
+						record(p+"/log", m, func(c *apiclient.Client) error {
+							_, err := c.AddLog(ctx, ci.pairing, baocun.LogInput{Kind: "visit", Text: "入户走访 household visits", Files: []string{file.ID}})
+							return err
+						})
 					}
 				}
 			}()
@@ -488,6 +534,7 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 		b.ReportMetric(float64(conflicts.Load()), "conflicts")
 		b.ReportMetric(float64(retries.Load()), "sent-again")
 		b.ReportMetric(float64(checkedIn.Load()), "checkins")
+		b.ReportMetric(float64(fieldRecords.Load()), "field-records")
 		var flags, proposed int
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE kind = ?", baocun.TaskResidencyFlag).Scan(&flags); err != nil {
 			b.Fatal(err)
@@ -503,4 +550,17 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 		b.ReportMetric((12 * quarter).Seconds(), "programme-clock-s")
 	}
 	d.reportMemory(b)
+}
+
+// benchPhoto is a small photograph, as a member's phone would send: a 640 × 480 PNG.
+func benchPhoto() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	for x := range 640 {
+		for y := range 480 {
+			img.Set(x, y, color.RGBA{uint8(x / 3), uint8(y / 2), 90, 255})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
 }

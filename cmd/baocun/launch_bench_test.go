@@ -25,6 +25,7 @@ import (
 	"baocun"
 	"baocun/activities"
 	"baocun/apiclient"
+	"baocun/blob"
 	"baocun/policy"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
@@ -137,7 +138,8 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc, db)}))
+	srv := httptest.NewServer(web.NewServer(web.Deps{Logger: log, Registry: prometheus.NewRegistry(), Store: db, Authorizer: en, Audit: audit, Engine: temporalclient.New(tc, db),
+		Files: blob.Dir(filepath.Join(dir, "files"))}))
 	b.Cleanup(srv.Close)
 	return &launchEnv{db: db, tc: tc, srv: srv, org: seedDirectory(b, db, srv.URL, n)}
 }

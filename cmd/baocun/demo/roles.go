@@ -1,10 +1,14 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"slices"
 	"strings"
@@ -72,6 +76,8 @@ type demoPairing struct {
 	checkins  map[string]int                 // "person YYYY-MM" → days checked in
 	posted    map[string]bool                // "person YYYY-MM-DD" → checked in
 	late      int                            // late check-ins sent for the leader to confirm
+	leave     int64                          // the scripted leave request, waiting for the lead
+	field     bool                           // the first pairing's leave and evidence asked for
 	skip      struct{ person, month string } // scriptSkipMonth: who skips which month
 	returned  map[int]bool                   // periods whose report was returned
 	scriptRun bool                           // the scripted event has been played
@@ -394,6 +400,21 @@ func (d *demo) leadRound(dept string) func(ctx context.Context) error {
 					return fmt.Errorf("appeal: %w", err)
 				}
 			}
+			d.mu.Lock()
+			leave := p.leave
+			p.leave = 0
+			d.mu.Unlock()
+			if leave != 0 {
+				l, err := c.DecideLeave(ctx, p.ID, leave, baocun.LeaveDecision{Outcome: "approve", Comment: "同意，注意安排好工作 approved; hand over your work"})
+				switch {
+				case apiclient.StatusOf(err) == http.StatusConflict:
+					d.out.say(today, "请假未批 Leave not approved: %s: %v", d.where(p), err)
+				case err != nil:
+					return fmt.Errorf("leave %d: %w", leave, err)
+				default:
+					d.out.say(today, "请假获批 Leave approved by the department lead: %s %s–%s", d.where(p), l.From, l.To)
+				}
+			}
 			if !visited && reviewing && !today.Before(d.periods[1].Start) {
 				lead := d.sample.Person(d.sample.Leads[dept])
 				in := baocun.VisitInput{Date: today.Format(time.DateOnly), Visitor: lead.Name, Title: lead.Title,
@@ -560,11 +581,23 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 			}
 			break
 		}
+		// The first pairing shows the rest of the field records once, in its second
+		// period: a member asks two days' leave, which the lead approves; the leader
+		// writes the work log with a photograph as its evidence.
+		field := p != nil && p == d.pairings[0] && !p.field && p.stage == baocun.StageReviews && !today.Before(d.periods[1].Start) && len(p.team) > 1
+		if field {
+			p.field = true
+		}
 		d.mu.Unlock()
 		if p == nil {
 			return nil
 		}
 		c := d.members[person]
+		if field {
+			if err := d.fieldRecords(ctx, p, today); err != nil {
+				return err
+			}
+		}
 		for _, in := range days {
 			ci, err := c.CheckIn(ctx, p.ID, in)
 			switch status := apiclient.StatusOf(err); {
@@ -610,6 +643,60 @@ func (d *demo) checkIns(person string) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// fieldRecords plays the first pairing's leave and evidence: a member who is not the
+// leader asks two days' leave a week ahead (the lead approves it in their round); the
+// leader uploads a photograph and writes the work log naming it.
+func (d *demo) fieldRecords(ctx context.Context, p *demoPairing, today time.Time) error {
+	d.mu.Lock()
+	var leader, member string
+	for _, m := range p.team {
+		if _, resident := p.residents[m.PersonID]; !resident {
+			continue
+		}
+		if m.Leader {
+			leader = m.PersonID
+		} else if member == "" {
+			member = m.PersonID
+		}
+	}
+	d.mu.Unlock()
+	if leader == "" || member == "" {
+		return nil
+	}
+	// The middle of next month: members check in in a month's first days.
+	from := time.Date(today.Year(), today.Month(), 15, 0, 0, 0, 0, today.Location()).AddDate(0, 1, 0)
+	l, err := d.members[member].RequestLeave(ctx, p.ID, baocun.LeaveInput{From: from.Format(time.DateOnly), To: from.AddDate(0, 0, 1).Format(time.DateOnly),
+		Kind: "family", Reason: "家中老人住院 a parent in hospital"})
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	d.mu.Lock()
+	p.leave = l.ID
+	d.mu.Unlock()
+	d.out.say(today, "请假 Leave asked: %s %s %s–%s（%d 天 days）", d.where(p), d.sample.name(member), l.From, l.To, l.Days)
+	var img bytes.Buffer
+	pic := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	for x := range 640 {
+		for y := range 480 {
+			pic.Set(x, y, color.RGBA{uint8(90 + y/8), uint8(140 + x/16), 80, 255}) // fields under a sky
+		}
+	}
+	if err := png.Encode(&img, pic); err != nil {
+		return err
+	}
+	f, err := d.members[leader].UploadFile(ctx, p.ID, "村道硬化现场.png", img.Bytes())
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	e, err := d.members[leader].AddLog(ctx, p.ID, baocun.LogInput{Kind: "action", Goal: "道路硬化",
+		Text: "与村两委查看村道硬化进度，完成约六成 inspected the village road's paving with the village committee: about 60 % done", Files: []string{f.ID}})
+	if err != nil {
+		return fmt.Errorf("work log: %w", err)
+	}
+	d.out.say(today, "民情日记 Work log: %s %s — 附照片 with a photograph (%s, SHA-256 %s…)", d.where(p), e.Text, f.ContentType, f.SHA256[:12])
+	return nil
 }
 
 // villageTask is the village's yearly evaluation (双评).
