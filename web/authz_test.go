@@ -95,6 +95,16 @@ func newFixtureOn(t testing.TB, dsn string, engine func(*sqldb.DB) baocun.Engine
 		}
 	}
 	f := &fixture{t: t, db: db, audit: sqldbtest.AuditLog(t, db), engine: engine(db), files: blob.Dir(t.TempDir())}
+	// A file of pairing 1, f-of-1, for the file routes' cells of the matrix and the
+	// security suites.
+	const x = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881" // SHA-256 of "x"
+	if err := f.files.Put(ctx, x, strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddFile(ctx, baocun.File{ID: "f-of-1", SHA256: x, Size: 1, ContentType: "text/plain",
+		PairingID: 1, UploadedBy: "team_member", UploadedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -371,15 +381,6 @@ func TestAuthorizationMatrix(t *testing.T) {
 		f.user(a.name, a.person, a.village, a.roles...)
 	}
 	f.user("target", "", "") // the account the account routes act on
-	// A file of pairing 1 for the file routes' cells.
-	const x = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881" // SHA-256 of "x"
-	if err := f.files.Put(context.Background(), x, strings.NewReader("x"), 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.db.AddFile(context.Background(), baocun.File{ID: "f-of-1", SHA256: x, Size: 1, ContentType: "text/plain",
-		PairingID: 1, UploadedBy: "team_member", UploadedAt: time.Now()}, nil); err != nil {
-		t.Fatal(err)
-	}
 	covered := map[string]bool{}
 	for _, c := range cells {
 		covered[c.route] = true

@@ -109,7 +109,7 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
 		if c.Request.ContentLength > bodyLimitOf(c) {
-			Error(c, fileTooLarge(limit)) // before a byte is read
+			Error(c, tooLarge(bodyLimitOf(c))) // before a byte is read
 			return
 		}
 		if p.Stage == baocun.StageCancelled || p.Stage == baocun.StageClosed {
@@ -122,7 +122,8 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		}
 		mr, err := c.Request.MultipartReader()
 		if err != nil {
-			Error(c, fieldError("file", "file: 须以 multipart/form-data 上传 send the file as multipart/form-data, field \"file\""))
+			Error(c, &baocun.Error{Code: baocun.EUNSUPPORTED, Fields: map[string]string{"file": "multipart/form-data"},
+				Message: "须以 multipart/form-data 上传，字段 file Send the file as multipart/form-data, field \"file\"."})
 			return
 		}
 		var part interface {

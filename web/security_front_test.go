@@ -285,6 +285,9 @@ func securityOversizeBodies(t *testing.T, f *fixture, tokens map[string]string) 
 				t.Fatalf("declared %d bytes: %d after reading %d: %.300s; want 413 naming %s, none read", len(declared), status, read, resp, want)
 			}
 			status, resp, read = serveIn(h, tokens[who], method, "/api/v1"+c.path, "application/json", chunked, -1)
+			if status == 415 && read == 0 {
+				return // a route that takes no JSON (an upload) refuses it unread
+			}
 			if status != 413 || read > limit+1 || !strings.Contains(resp, want) {
 				t.Fatalf("chunked %d bytes: %d after reading %d: %.300s; want 413 naming %s, at most %d read", len(chunked), status, read, resp, want, limit+1)
 			}

@@ -533,6 +533,11 @@ func TestConcurrency(t *testing.T) {
 		if events != 1 || allowed != 1 || v.Stage != baocun.StageStationed {
 			t.Fatalf("%d team.approved events, %d audited approvals (of %d entries), stage %s; want 1, 1, stationed", events, allowed, len(audit), v.Stage)
 		}
+		// Its team is free again for the next launch of the same villages: one person
+		// serves on one running team.
+		if _, err := r.org.CancelPairing(ctx, pid, "测试结束 the test is done"); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("one step repeated under its Idempotency-Key", func(t *testing.T) {
