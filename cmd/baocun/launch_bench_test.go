@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -107,7 +108,12 @@ func newLaunchEnv(b *testing.B, n int, syncMode string) *launchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Sync: syncMode, Namespace: "default", Logger: warn, LogLevel: slog.LevelError, TLS: certs})
+	// BAOCUN_BENCH_HISTORY_CACHE sizes the embedded server's history cache as
+	// serve's --history-cache does (default temporalserver.DefaultHistoryCache): a
+	// launch of 20,000 pairings wants more than a city's 4,096.
+	historyCache, _ := strconv.Atoi(os.Getenv("BAOCUN_BENCH_HISTORY_CACHE"))
+	ts, err := temporalserver.Start(ctx, temporalserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Sync: syncMode, Namespace: "default",
+		Logger: warn, LogLevel: slog.LevelError, TLS: certs, HistoryCache: historyCache})
 	if err != nil {
 		b.Fatal(err)
 	}
