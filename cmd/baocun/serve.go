@@ -419,7 +419,7 @@ func (d *deps) connect(ctx context.Context) error {
 	if err := cfg.temporalSecurity(&d.opts); err != nil {
 		return err
 	}
-	dial := func(address string) error {
+	dial := func(connectCtx context.Context, address string) error {
 		d.opts.HostPort = address
 		tc, err := client.DialContext(connectCtx, d.opts)
 		if err != nil {
@@ -430,7 +430,7 @@ func (d *deps) connect(ctx context.Context) error {
 		return checkNamespace(connectCtx, tc, cfg)
 	}
 	if !cfg.embedded() {
-		if err := dial(cfg.TemporalAddress); err != nil {
+		if err := dial(connectCtx, cfg.TemporalAddress); err != nil {
 			return err
 		}
 	}
@@ -470,7 +470,11 @@ func (d *deps) connect(ctx context.Context) error {
 		}
 	})
 	log.Info("embedded Temporal server started", "address", srv.Address(), "file", d.temporalDB, "after", since(d.started))
-	return dial(srv.Address())
+	// The wait for the embedded server is counted from its start, not from ours: on a
+	// busy machine its start alone can take the whole --connect-timeout (CI saw 10.2 s).
+	dialCtx, cancelDial := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancelDial()
+	return dial(dialCtx, srv.Address())
 }
 
 // prepare writes what the service needs (every input holds: only now is anything
