@@ -293,7 +293,13 @@ func TestBrowserWalkthrough(t *testing.T) {
 		}
 		member.submit(t, "upload a photo", "#upload-form", chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{shot}))
 		member.do(t, "see it in the gallery", chromedp.WaitVisible(chromedp.CSS(`#gallery img[alt="村道.png"]`)))
-		if w := run(t, member, "measure its thumbnail", chromedp.Evaluate[int](`document.querySelector('#gallery img').naturalWidth`)); w != 320 {
+		if w := run(t, member, "measure its thumbnail", chromedp.Evaluate[int](`new Promise(done => {
+			// WaitVisible sees the element, not its pixels: wait for the image to load (or fail, -1).
+			const img = document.querySelector('#gallery img');
+			if (img.complete) { done(img.naturalWidth); return; }
+			img.addEventListener('load', () => done(img.naturalWidth));
+			img.addEventListener('error', () => done(-1));
+		})`, chromedp.EvalAwaitPromise)); w != 320 {
 			t.Errorf("the gallery's thumbnail is %d px wide, want 320", w)
 		}
 		if wide := run(t, member, "measure the page", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
