@@ -1,6 +1,6 @@
 // Package blob keeps evidence files' contents by their SHA-256: on the embedded
 // default in a directory under the data dir (Dir), at scale in S3-compatible object
-// storage. A content is written once however often it is uploaded; what a file is
+// storage (S3). A content is written once however often it is uploaded; what a file is
 // (its name, its pairing, who sent it) is the application database's.
 package blob
 
@@ -19,8 +19,9 @@ import (
 // Store keeps contents by their SHA-256 (lower-case hex).
 type Store interface {
 	// Put stores the content read from r, whose SHA-256 is sum, unless it is held
-	// already; the content read must hash to sum.
-	Put(ctx context.Context, sum string, r io.Reader, size int64) error
+	// already; the content read must hash to sum, or nothing is stored. r may be read
+	// more than once (S3 hashes it before it sends it).
+	Put(ctx context.Context, sum string, r io.ReadSeeker, size int64) error
 	// Open reads a content; ErrNotFound when none is held.
 	Open(ctx context.Context, sum string) (io.ReadCloser, error)
 }
@@ -42,7 +43,7 @@ func (d Dir) path(sum string) (string, error) {
 }
 
 // Put implements Store.
-func (d Dir) Put(ctx context.Context, sum string, r io.Reader, size int64) error {
+func (d Dir) Put(ctx context.Context, sum string, r io.ReadSeeker, size int64) error {
 	p, err := d.path(sum)
 	if err != nil {
 		return err

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"baocun/blob"
+	"baocun/blob/blobtest"
 )
 
 func sum(s string) string {
@@ -21,48 +24,97 @@ func sum(s string) string {
 
 // A content is kept under its hash, read back whole, written once however often it
 // is put; one that does not hash to its name, or is short, is refused and leaves
-// nothing; a name that is not a SHA-256 reaches no file.
-func TestDir(t *testing.T) {
+// nothing; a name that is not a SHA-256 reaches no object. The same contract in a
+// directory and in an S3 bucket on a real S3-compatible server.
+func TestStore(t *testing.T) {
+	t.Run("dir", func(t *testing.T) {
+		d := blob.Dir(t.TempDir())
+		testStore(t, d)
+		var files []string
+		filepath.WalkDir(string(d), func(p string, e os.DirEntry, _ error) error {
+			if e != nil && !e.IsDir() {
+				files = append(files, filepath.Base(p))
+			}
+			return nil
+		})
+		if len(files) != 2 || files[0] != sum(stored) && files[1] != sum(stored) {
+			t.Errorf("the store holds %v, want the two contents and no temporary file", files)
+		}
+	})
+	t.Run("s3", func(t *testing.T) { testStore(t, blobtest.S3(t)) })
+}
+
+const stored = "村道硬化验收照片"
+
+func testStore(t *testing.T, s blob.Store) {
 	ctx := context.Background()
-	d := blob.Dir(t.TempDir())
-	const content = "村道硬化验收照片"
-	if err := d.Put(ctx, sum(content), strings.NewReader(content), int64(len(content))); err != nil {
+	if err := s.Put(ctx, sum(stored), strings.NewReader(stored), int64(len(stored))); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Put(ctx, sum(content), strings.NewReader("anything: held already"), 3); err != nil {
+	if err := s.Put(ctx, sum(stored), strings.NewReader("anything: held already"), 3); err != nil {
 		t.Fatalf("putting a held content again: %v", err)
 	}
-	rc, err := d.Open(ctx, sum(content))
+	rc, err := s.Open(ctx, sum(stored))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(rc)
 	rc.Close()
-	if string(got) != content {
+	if string(got) != stored {
 		t.Fatalf("read back %q", got)
 	}
-	if err := d.Put(ctx, sum("other"), strings.NewReader("forged"), 6); err == nil {
+	// A reader part-way through is stored from where it stands.
+	r := strings.NewReader("header:正文")
+	r.Seek(int64(len("header:")), io.SeekStart)
+	if err := s.Put(ctx, sum("正文"), r, int64(len("正文"))); err != nil {
+		t.Fatalf("a content read from the middle of its reader: %v", err)
+	}
+	if err := s.Put(ctx, sum("other"), strings.NewReader("forged"), 6); err == nil {
 		t.Error("a content that does not hash to its name was kept")
 	}
-	if err := d.Put(ctx, sum("short"), strings.NewReader("sho"), 5); err == nil {
+	if err := s.Put(ctx, sum("short"), strings.NewReader("sho"), 5); err == nil {
 		t.Error("a short content was kept")
 	}
-	if _, err := d.Open(ctx, sum("other")); !errors.Is(err, blob.ErrNotFound) {
-		t.Errorf("a refused content: %v, want not found", err)
+	for _, refused := range []string{"other", "short"} {
+		if _, err := s.Open(ctx, sum(refused)); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("a refused content: %v, want not found", err)
+		}
 	}
 	for _, bad := range []string{"../../etc/passwd", strings.Repeat("A", 64), ""} {
-		if _, err := d.Open(ctx, bad); err == nil || errors.Is(err, blob.ErrNotFound) {
+		if _, err := s.Open(ctx, bad); err == nil || errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("name %q: %v, want refused as no SHA-256", bad, err)
 		}
-	}
-	var files []string
-	filepath.WalkDir(string(d), func(p string, e os.DirEntry, _ error) error {
-		if e != nil && !e.IsDir() {
-			files = append(files, filepath.Base(p))
+		if err := s.Put(ctx, bad, strings.NewReader("x"), 1); err == nil {
+			t.Errorf("name %q was stored", bad)
 		}
-		return nil
-	})
-	if len(files) != 1 || files[0] != sum(content) {
-		t.Errorf("the store holds %v, want the one content and no temporary file", files)
+	}
+}
+
+// The S3 store's address: a bucket that is not there stops it at its start; plain
+// http to another host, credentials in the address and an address with no bucket are
+// refused before a request is made.
+func TestS3Address(t *testing.T) {
+	ctx := context.Background()
+	creds := credentials.NewStaticV4("k", "s", "")
+	for _, bad := range []string{
+		"http://s3.example.gov.cn/evidence",
+		"https://k:s@s3.example.gov.cn/evidence",
+		"https://s3.example.gov.cn/",
+		"s3://evidence",
+		"/var/lib/baocun",
+	} {
+		if _, err := blob.NewS3(ctx, bad, creds, false); err == nil {
+			t.Errorf("%s was taken", bad)
+		} else if strings.Contains(err.Error(), "k:s") {
+			t.Errorf("%s: the error shows the credentials: %v", bad, err)
+		}
+	}
+	addr, id, secret := blobtest.Bucket(t)
+	missing := strings.Replace(addr, "baocun-test-", "baocun-missing-", 1)
+	if _, err := blob.NewS3(ctx, missing, credentials.NewStaticV4(id, secret, ""), false); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("a missing bucket: %v, want it named as not existing", err)
+	}
+	if _, err := blob.NewS3(ctx, addr, credentials.NewStaticV4("k", "wrong", ""), false); err == nil {
+		t.Error("wrong credentials were taken")
 	}
 }

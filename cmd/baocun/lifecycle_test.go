@@ -30,7 +30,14 @@ const lifecyclePassword = "lifecycle-test-password"
 
 func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 	t.Helper()
-	p := startServeEnv(t, []string{EnvAdminPassword + "=" + lifecyclePassword}, "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0")
+	return newLifecycleEnvWith(t, nil)
+}
+
+// newLifecycleEnvWith is newLifecycleEnv with serve given more environment and flags.
+func newLifecycleEnvWith(t *testing.T, env []string, args ...string) *lifecycleEnv {
+	t.Helper()
+	p := startServeEnv(t, append([]string{EnvAdminPassword + "=" + lifecyclePassword}, env...),
+		append([]string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--temporal-port", "0"}, args...)...)
 	p.waitReady(t)
 	ctx := context.Background()
 	s, err := demo.NewSample(demo.MinVillages)

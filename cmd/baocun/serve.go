@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	humanize "github.com/dustin/go-humanize"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	humanize "github.com/dustin/go-humanize"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	enumspb "go.temporal.io/api/enums/v1"
 	namespacepb "go.temporal.io/api/namespace/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -61,6 +62,9 @@ type serveConfig struct {
 	HistoryCache          int
 	MemoryLimit           string
 	MaxFileSize           string
+	Files                 string
+	FilesInsecure         bool
+	filesCredentials      *credentials.Credentials // from the environment, when --files is a bucket
 
 	// Whether --history-cache and --memory-limit were given (on the command line or
 	// from the environment) rather than left at their defaults.
@@ -108,6 +112,27 @@ func (c *serveConfig) stepKeyPath() string {
 }
 
 // tlsDir is where the embedded server's certificates live.
+// openFiles opens the evidence store --files names: a bucket when it is an http(s)
+// address (checked to exist), else a directory.
+func (c *serveConfig) openFiles(ctx context.Context) (blob.Store, error) {
+	if !c.filesInBucket() {
+		dir := c.Files
+		if dir == "" {
+			dir = filepath.Join(c.DataDir, "files")
+		}
+		return blob.Dir(dir), nil
+	}
+	s, err := blob.NewS3(ctx, c.Files, c.filesCredentials, c.FilesInsecure)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --files: %w", err)
+	}
+	return s, nil
+}
+
+func (c *serveConfig) filesInBucket() bool {
+	return strings.HasPrefix(c.Files, "http://") || strings.HasPrefix(c.Files, "https://")
+}
+
 // maxFileSize is --max-file-size in bytes: 1 KiB to 1 GiB.
 func (c *serveConfig) maxFileSize() (int64, error) {
 	n, err := humanize.ParseBytes(c.MaxFileSize)
@@ -130,7 +155,9 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.IntVar(&c.WorkflowCache, "workflow-cache", defaultWorkflowCache, "running workflows the worker keeps in memory between their steps (more costs memory, fewer costs replaying a history)")
 	historyCacheFlag(fs, &c.HistoryCache)
 	memoryLimitFlag(fs, &c.MemoryLimit)
-	fs.StringVar(&c.MaxFileSize, "max-file-size", "20MiB", "largest evidence file one upload takes (kept under <data-dir>/files by SHA-256); a larger one is refused with 413")
+	fs.StringVar(&c.MaxFileSize, "max-file-size", "20MiB", "largest evidence file one upload takes; a larger one is refused with 413")
+	fs.StringVar(&c.Files, "files", "", "where evidence files are kept by SHA-256: a directory (default <data-dir>/files), or an S3-compatible bucket, http(s)://HOST[:PORT]/BUCKET[/PREFIX], with its keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	fs.BoolVar(&c.FilesInsecure, "files-insecure", false, "allow plain http to an S3 server that is not on loopback: anyone on the path can read and change the evidence")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -183,6 +210,12 @@ func (c *serveConfig) validate() error {
 	}
 	if _, err := c.maxFileSize(); err != nil {
 		return err
+	}
+	if strings.Contains(c.Files, "://") && !c.filesInBucket() {
+		return &usageError{fmt.Sprintf("serve: --files %q: a directory, or a bucket as http(s)://HOST[:PORT]/BUCKET[/PREFIX]", c.Files)}
+	}
+	if c.FilesInsecure && !c.filesInBucket() {
+		return &usageError{"serve: --files-insecure is for an S3 bucket over http (--files http://…)"}
 	}
 	if c.TemporalRetention < 24*time.Hour {
 		return &usageError{fmt.Sprintf("serve: --temporal-retention %s: at least 24h", c.TemporalRetention)}
@@ -294,6 +327,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	if cfg.filesInBucket() {
+		var err error
+		if cfg.filesCredentials, err = blob.Credentials(getenv); err != nil {
+			return &usageError{"serve: --files " + cfg.Files + ": " + err.Error()}
+		}
+	}
 	log := newLogger(&cfg, stderr)
 	limit, from, restore := setMemoryLimit(cfg.MemoryLimit, cfg.memoryLimitGiven, getenv)
 	defer restore()
@@ -326,7 +365,8 @@ type deps struct {
 	stepKey         *workflows.StepKey
 	certs           *temporalserver.Certificates
 
-	// connect's: the Temporal server or cluster, and the database.
+	// connect's: the Temporal server or cluster, the database and the evidence store.
+	files   blob.Store
 	metrics *metrics
 	opts    client.Options
 	address string // Temporal's frontend
@@ -402,9 +442,10 @@ func (d *deps) claim() error {
 	return nil
 }
 
-// connect reaches an external Temporal cluster (checked before the database is
-// touched), opens the database and checks its audit key and anchor, then starts the
-// embedded Temporal server when there is no cluster. Nothing is written yet.
+// connect reaches an external Temporal cluster and an evidence bucket (both checked
+// before the database is touched), opens the database and checks its audit key and
+// anchor, then starts the embedded Temporal server when there is no cluster. Nothing
+// is written yet.
 func (d *deps) connect(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
@@ -435,6 +476,10 @@ func (d *deps) connect(ctx context.Context) error {
 		}
 	}
 	var err error
+	if d.files, err = cfg.openFiles(connectCtx); err != nil { // a bucket is checked to exist, and nothing is written
+		return err
+	}
+	log.Info("evidence files", "store", fmt.Sprint(d.files))
 	if d.db, err = sqldb.Open(connectCtx, d.dsn); err != nil {
 		return err
 	}
@@ -568,7 +613,7 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		Authorizer:       d.enforcer,
 		Audit:            d.auditLog,
 		Engine:           d.engine,
-		Files:            blob.Dir(filepath.Join(cfg.DataDir, "files")),
+		Files:            d.files,
 		MaxFileSize:      maxFile,
 		Checks: []web.Check{
 			{Name: "database", Func: d.db.Ping},

@@ -126,6 +126,7 @@ type badInput struct {
 	setup func(t *testing.T, dir string)
 	want  []string // all must appear in the error
 	code  int
+	env   []string // KEY=VALUE, the only environment serve sees
 }
 
 // Each bad start-up input gives one line naming the problem, a non-zero exit and
@@ -147,6 +148,31 @@ func TestServeBadInput(t *testing.T) {
 			name: "Temporal sync mode unknown",
 			args: func(dir string) []string { return []string{"--data-dir", dir, "--temporal-sync", "off"} },
 			want: []string{"--temporal-sync", "off", "full or normal"}, code: 2,
+		},
+		{
+			name: "--files of a scheme that is not S3's",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--files", "s3://evidence"} },
+			want: []string{"--files", "s3://evidence", "http(s)://HOST[:PORT]/BUCKET"}, code: 2,
+		},
+		{
+			name: "--files a bucket without its keys",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--files", "https://oss.example.gov.cn/evidence"}
+			},
+			want: []string{"--files", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, code: 2,
+		},
+		{
+			name: "--files a bucket over plain http to another host",
+			args: func(dir string) []string {
+				return []string{"--data-dir", dir, "--files", "http://oss.example.gov.cn/evidence"}
+			},
+			env:  []string{"AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s3cret"},
+			want: []string{"--files", "plain http", "use https"}, code: 1,
+		},
+		{
+			name: "--files-insecure with a directory",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--files-insecure"} },
+			want: []string{"--files-insecure", "--files http://"}, code: 2,
 		},
 		{
 			name: "HSTS of negative seconds",
@@ -345,7 +371,15 @@ func checkBadInput(t *testing.T, tt badInput) {
 	// A start that should fail and serves instead is stopped, and fails the test.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := run(ctx, append([]string{"baocun", "serve"}, tt.args(dir)...), func(string) string { return "" }, &stdout, &stderr)
+	getenv := func(k string) string {
+		for _, kv := range tt.env {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	err := run(ctx, append([]string{"baocun", "serve"}, tt.args(dir)...), getenv, &stdout, &stderr)
 	if err == nil {
 		t.Fatal("serve succeeded")
 	}
