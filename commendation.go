@@ -19,11 +19,20 @@ const (
 
 // AppealInput is a department lead's appeal against the published result.
 type AppealInput struct {
-	Reasons string `json:"reasons"`
+	Reasons string   `json:"reasons"`
+	Files   []string `json:"files,omitempty"`
 }
 
 // Validate checks an appeal.
-func (in AppealInput) Validate() error { return requireText("reasons", in.Reasons, 5000) }
+func (in AppealInput) Validate() error {
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
+	}
+	return requireText("reasons", in.Reasons, 5000)
+}
+
+// FileIDs are the evidence files the appeal names.
+func (in AppealInput) FileIDs() []string { return in.Files }
 
 // AppealDecisionInput is a reviewer's decision of an appeal: uphold the result, or
 // revise some goods' scores (0–100), with reasons either way.

@@ -447,19 +447,28 @@ var EvidenceTypes = map[string]bool{
 // MaxRecordFiles bounds the evidence files one record names.
 const MaxRecordFiles = 20
 
+// NoSuchFile is the refusal of a record naming, in field, a file its pairing does not have.
+func NoSuchFile(field string, pairingID int64, id string) error {
+	return &Error{Code: EINVALID, Fields: map[string]string{field: "no such file of this pairing"},
+		Message: fmt.Sprintf("%s: 本结对没有文件 %s pairing %d has no file %s (upload it first: POST /api/v1/files?pairing=%d)", field, id, pairingID, id, pairingID)}
+}
+
 // CheckFileIDs checks a record's list of evidence file ids: at most MaxRecordFiles,
 // each once, of the form the service gives them.
-func CheckFileIDs(ids []string) error {
+func CheckFileIDs(ids []string) error { return checkFileIDs("files", ids) }
+
+// checkFileIDs is CheckFileIDs of the list named field.
+func checkFileIDs(field string, ids []string) error {
 	if len(ids) > MaxRecordFiles {
-		return invalidField("files", fmt.Sprintf("最多 %d 个文件 at most %d files", MaxRecordFiles, MaxRecordFiles))
+		return invalidField(field, fmt.Sprintf("最多 %d 个文件 at most %d files", MaxRecordFiles, MaxRecordFiles))
 	}
 	seen := map[string]bool{}
 	for i, id := range ids {
 		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-			return invalidField(fmt.Sprintf("files[%d]", i), fmt.Sprintf("不是文件编号 %q is not a file id", id))
+			return invalidField(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("不是文件编号 %q is not a file id", id))
 		}
 		if seen[id] {
-			return invalidField(fmt.Sprintf("files[%d]", i), fmt.Sprintf("%s 列了两次 %s is named twice", id, id))
+			return invalidField(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%s 列了两次 %s is named twice", id, id))
 		}
 		seen[id] = true
 	}

@@ -3,7 +3,9 @@ package baocun
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -354,6 +356,9 @@ type Event struct {
 	TaskID      string          `json:"task_id,omitempty"`
 	Period      int             `json:"period,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
+	// Files are the evidence files the step's input names: linked to the event as it
+	// is written, and shown beside it.
+	Files []string `json:"files,omitempty"`
 }
 
 // TeamInput nominates a team or changes it.
@@ -389,6 +394,7 @@ type PlanInput struct {
 	Title   string   `json:"title"`
 	Summary string   `json:"summary"`
 	Goals   []string `json:"goals"`
+	Files   []string `json:"files,omitempty"` // evidence files of the pairing (POST /files)
 }
 
 // ReportInput is one period's report (定期汇报). Money is in 万元 as exact decimals.
@@ -398,6 +404,7 @@ type ReportInput struct {
 	FundsRaisedWan      string         `json:"funds_raised_wan"`
 	CollectiveIncomeWan string         `json:"collective_income_wan"`
 	Projects            map[string]int `json:"projects"` // road, water, school, power, clinic, industry, other → completed
+	Files               []string       `json:"files,omitempty"`
 }
 
 // ProjectKinds are the project kinds a report counts.
@@ -422,10 +429,11 @@ type DecisionInput struct {
 
 // VisitInput records a leader's visit (领导联系点走访).
 type VisitInput struct {
-	Date    string `json:"date"` // programme date
-	Visitor string `json:"visitor"`
-	Title   string `json:"title,omitempty"`
-	Purpose string `json:"purpose"`
+	Date    string   `json:"date"` // programme date
+	Visitor string   `json:"visitor"`
+	Title   string   `json:"title,omitempty"`
+	Purpose string   `json:"purpose"`
+	Files   []string `json:"files,omitempty"`
 }
 
 var decimalRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$`)
@@ -520,8 +528,14 @@ func (in PlanInput) Validate() error {
 			return err
 		}
 	}
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
+	}
 	return requireText("summary", in.Summary, 20000)
 }
+
+// FileIDs are the evidence files the plan names.
+func (in PlanInput) FileIDs() []string { return in.Files }
 
 // Validate checks a report's fields (its period is the workflow's to check).
 func (in ReportInput) Validate() error {
@@ -549,8 +563,11 @@ func (in ReportInput) Validate() error {
 			return invalidField("projects."+k, "须在 0–10000 之间 must be 0–10000")
 		}
 	}
-	return nil
+	return CheckFileIDs(in.Files)
 }
+
+// FileIDs are the evidence files the report names.
+func (in ReportInput) FileIDs() []string { return in.Files }
 
 // Validate checks an evaluation's fields.
 func (in EvaluationInput) Validate() error {
@@ -594,8 +611,14 @@ func (in VisitInput) Validate() error {
 	if err := optionalText("title", in.Title, 100); err != nil {
 		return err
 	}
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
+	}
 	return requireText("purpose", in.Purpose, 2000)
 }
+
+// FileIDs are the evidence files the visit names.
+func (in VisitInput) FileIDs() []string { return in.Files }
 
 // ParseDate reads a programme date (YYYY-MM-DD, China time), naming the field.
 func ParseDate(field, s string) (time.Time, error) {
@@ -698,21 +721,86 @@ func (t Task) Cursor() string { return t.DueAt.UTC().Format(TimeLayout) + "|" + 
 type SelfAssessInput struct {
 	Summary string `json:"summary"`
 	Scores  Scores `json:"scores,omitempty"` // the team's own scores, optional, shown beside the raters'
+	// Evidence names, for an indicator of the rubric ("good.indicator", as Scores
+	// are keyed), the files that prove it: the raters see them beside it.
+	Evidence map[string][]string `json:"evidence,omitempty"`
+	Files    []string            `json:"files,omitempty"` // evidence of the whole
 }
 
-// Validate checks a self-assessment (its scores, if any, against the rubric).
-func (in SelfAssessInput) Validate() error { return requireText("summary", in.Summary, 20000) }
+// MaxEvidenceFiles bounds the files one self-assessment names, all indicators together.
+const MaxEvidenceFiles = 200
+
+// Validate checks a self-assessment (its scores and evidence, if any, against the
+// rubric: the workflow's to check).
+func (in SelfAssessInput) Validate() error {
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
+	}
+	if len(in.Evidence) > 100 {
+		return invalidField("evidence", "至多 100 项指标 at most 100 indicators")
+	}
+	n := len(in.Files)
+	for _, k := range slices.Sorted(maps.Keys(in.Evidence)) {
+		field := "evidence." + k
+		if len(k) > 64 || !strings.Contains(k, ".") {
+			return invalidField(field, fmt.Sprintf("须为指标编号 good.indicator, not %q", k))
+		}
+		if err := checkFileIDs(field, in.Evidence[k]); err != nil {
+			return err
+		}
+		n += len(in.Evidence[k])
+	}
+	if n > MaxEvidenceFiles {
+		return invalidField("evidence", fmt.Sprintf("至多 %d 个文件 at most %d files in all", MaxEvidenceFiles, MaxEvidenceFiles))
+	}
+	return requireText("summary", in.Summary, 20000)
+}
+
+// FileIDs are every file the self-assessment names, each once: its own, then each
+// indicator's in the indicators' order.
+func (in SelfAssessInput) FileIDs() []string {
+	out := slices.Clone(in.Files)
+	for _, k := range slices.Sorted(maps.Keys(in.Evidence)) {
+		for _, id := range in.Evidence[k] {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// FileField names where the self-assessment names file id: files[i], or
+// evidence.<indicator>[i].
+func (in SelfAssessInput) FileField(id string) string {
+	if i := slices.Index(in.Files, id); i >= 0 {
+		return fmt.Sprintf("files[%d]", i)
+	}
+	for _, k := range slices.Sorted(maps.Keys(in.Evidence)) {
+		if i := slices.Index(in.Evidence[k], id); i >= 0 {
+			return fmt.Sprintf("evidence.%s[%d]", k, i)
+		}
+	}
+	return "evidence"
+}
 
 // ScoreInput is one rater's score sheet.
 type ScoreInput struct {
-	Scores  Scores `json:"scores"`
-	Comment string `json:"comment,omitempty"`
+	Scores  Scores   `json:"scores"`
+	Comment string   `json:"comment,omitempty"`
+	Files   []string `json:"files,omitempty"` // the inspection's own evidence: photographs on site, say
 }
+
+// FileIDs are the evidence files the score sheet names.
+func (in ScoreInput) FileIDs() []string { return in.Files }
 
 // Validate checks what it can without the rubric.
 func (in ScoreInput) Validate() error {
 	if len(in.Scores) == 0 {
 		return invalidField("scores", "必填 required: a score for every indicator")
+	}
+	if err := CheckFileIDs(in.Files); err != nil {
+		return err
 	}
 	return optionalText("comment", in.Comment, 2000)
 }

@@ -278,6 +278,17 @@ func (r *Rubric) Rated() map[string]decimal.Decimal {
 	return out
 }
 
+// CheckEvidence checks that a self-assessment's evidence names indicators of the
+// rubric only.
+func (r *Rubric) CheckEvidence(ev map[string][]string) error {
+	for _, k := range slices.Sorted(maps.Keys(ev)) {
+		if !r.hasIndicator(k) {
+			return invalidField("evidence."+k, "没有这个指标 no such indicator")
+		}
+	}
+	return nil
+}
+
 func (r *Rubric) hasIndicator(key string) bool {
 	for _, g := range r.Goods {
 		for _, in := range g.Indicators {

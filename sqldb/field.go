@@ -729,15 +729,44 @@ func linkFiles(ctx context.Context, tx *Tx, pairingID int64, kind, ref string, i
 			return err
 		}
 		if n == 0 {
-			f := fmt.Sprintf("files[%d]", i)
-			return &baocun.Error{Code: baocun.EINVALID, Fields: map[string]string{f: "no such file of this pairing"},
-				Message: fmt.Sprintf("%s: 本结对没有文件 %s pairing %d has no file %s (upload it first: POST /api/v1/files?pairing=%d)", f, id, pairingID, id, pairingID)}
+			return baocun.NoSuchFile(fmt.Sprintf("files[%d]", i), pairingID, id)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO file_links (file_id, kind, ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", id, kind, ref); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// NotFiles are those of ids that are not files of the pairing, in ids' order.
+func (db *DB) NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := []any{pairingID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT id FROM files WHERE pairing_id = ? AND id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	held := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		held[id] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !held[id] {
+			out = append(out, id)
+		}
+	}
+	return out, rows.Err()
 }
 
 // FileKinds are the kinds of record that name a file as their evidence.

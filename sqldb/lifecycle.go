@@ -388,7 +388,29 @@ func (db *DB) Events(ctx context.Context, pairingID int64) ([]baocun.Event, erro
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The evidence each step named: links of the pairing's files to its events (a
+	// record's kind has no dot; an event's has).
+	links, err := db.QueryContext(ctx, `SELECT l.ref, l.file_id FROM file_links l JOIN files f ON f.id = l.file_id
+		WHERE f.pairing_id = ? AND l.kind LIKE '%.%' ORDER BY f.uploaded_at, f.id`, pairingID)
+	if err != nil {
+		return nil, err
+	}
+	defer links.Close()
+	files := map[string][]string{}
+	for links.Next() {
+		var ref, id string
+		if err := links.Scan(&ref, &id); err != nil {
+			return nil, err
+		}
+		files[ref] = append(files[ref], id)
+	}
+	for i := range out {
+		out[i].Files = files[strconv.FormatInt(out[i].ID, 10)]
+	}
+	return out, links.Err()
 }
 
 // ApplyChange writes a workflow step in one transaction (see baocun.Change). Closing
@@ -509,9 +531,26 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 		if e.At.IsZero() {
 			e.At = ch.At
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.PairingID, FormatTime(e.At), e.ProgrammeAt, e.Actor, e.Kind, e.TaskID, e.Period, string(e.Data)); err != nil {
+		if len(e.Files) == 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.PairingID, FormatTime(e.At), e.ProgrammeAt, e.Actor, e.Kind, e.TaskID, e.Period, string(e.Data)); err != nil {
+				return err
+			}
+			continue
+		}
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.PairingID, FormatTime(e.At), e.ProgrammeAt, e.Actor, e.Kind, e.TaskID, e.Period, string(e.Data)).Scan(&id); err != nil {
 			return err
+		}
+		// The API checked each file is the pairing's before it sent the step; a step
+		// the workflow committed is written whatever, so a file that is not the
+		// pairing's (none can be: files are never removed) is passed over, not refused.
+		for _, f := range e.Files {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO file_links (file_id, kind, ref)
+				SELECT id, ?, ? FROM files WHERE id = ? AND pairing_id = ? ON CONFLICT DO NOTHING`, e.Kind, fmt.Sprint(id), f, e.PairingID); err != nil {
+				return err
+			}
 		}
 	}
 	if r := ch.Result; r != nil {

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -243,6 +244,78 @@ func TestEvidenceReadAsItsRecord(t *testing.T) {
 		}
 		if resp, _ := getFile(t, f.srv, tok["lead"], "/api/v1/files/"+photoFile.ID); resp.StatusCode != 200 {
 			t.Errorf("the department lead reading it: %d, want 200", resp.StatusCode)
+		}
+	})
+}
+
+// Steps and visits name their evidence (issue 17 part 5), on both databases: a plan,
+// or a self-assessment's evidence for an indicator, naming a file of another pairing
+// is refused with 400 naming the field, before the engine is asked; one naming the
+// pairing's own files reaches the workflow with them. A visit's files are linked to
+// its event and come back on the timeline.
+func TestStepsNameTheirEvidence(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		ctx := context.Background()
+		var own, other baocun.File
+		_, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "会议纪要.png", photo(64, 48))
+		json.Unmarshal([]byte(body), &own)
+		_, body = uploadFile(t, f.srv, tok["org"], "?pairing=2", "别村.png", photo(32, 32))
+		json.Unmarshal([]byte(body), &other)
+		if own.ID == "" || other.ID == "" {
+			t.Fatalf("uploads: %+v %+v", own, other)
+		}
+		var took []baocun.Step
+		f.fake.Take = func(st baocun.Step) (baocun.StepResult, error) {
+			took = append(took, st)
+			return baocun.StepResult{Stage: string(baocun.StagePlanning)}, nil
+		}
+		plan := map[string]any{"title": "发展规划", "summary": "修路、建设产业基地", "goals": []string{"修路 5 公里"}, "files": []string{own.ID, other.ID}}
+		if status, body := call(t, f.srv, tok["member4"], "POST", "/api/v1/pairings/1/plan", plan); status != 400 || !strings.Contains(body, `"files[1]"`) || !strings.Contains(body, other.ID) {
+			t.Errorf("a plan naming another pairing's file: %d %s, want 400 naming files[1]", status, body)
+		}
+		self := map[string]any{"summary": "三年工作总结", "evidence": map[string][]string{"g1.i1": {own.ID}, "g2.i1": {other.ID}}}
+		if status, body := call(t, f.srv, tok["member4"], "POST", "/api/v1/pairings/1/acceptance/self-assessment", self); status != 400 || !strings.Contains(body, `"evidence.g2.i1[0]"`) {
+			t.Errorf("a self-assessment's evidence naming another pairing's file: %d %s, want 400 naming evidence.g2.i1[0]", status, body)
+		}
+		self["evidence"] = map[string][]string{"g1.i1": {own.ID, own.ID}}
+		if status, body := call(t, f.srv, tok["member4"], "POST", "/api/v1/pairings/1/acceptance/self-assessment", self); status != 400 || !strings.Contains(body, `"evidence.g1.i1[1]"`) {
+			t.Errorf("a file named twice for one indicator: %d %s, want 400 naming evidence.g1.i1[1]", status, body)
+		}
+		if len(took) != 0 {
+			t.Fatalf("refused steps reached the engine: %+v", took)
+		}
+		plan["files"] = []string{own.ID}
+		if status, body := call(t, f.srv, tok["member4"], "POST", "/api/v1/pairings/1/plan", plan); status != 200 {
+			t.Fatalf("a plan with its own evidence: %d %s", status, body)
+		}
+		if len(took) != 1 || took[0].Plan == nil || !slices.Equal(took[0].Plan.Files, []string{own.ID}) {
+			t.Errorf("the engine took %+v, want the plan with its file", took)
+		}
+
+		visit := map[string]any{"date": "2027-01-05", "visitor": "王书记", "purpose": "调研产业基地", "files": []string{other.ID}}
+		if status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/1/visits", visit); status != 400 || !strings.Contains(body, `"files[0]"`) {
+			t.Errorf("a visit naming another pairing's file: %d %s, want 400", status, body)
+		}
+		visit["files"] = []string{own.ID}
+		if status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/1/visits", visit); status != 201 {
+			t.Fatalf("a visit with its photograph: %d %s", status, body)
+		}
+		events, err := f.db.Events(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var visits []baocun.Event
+		for _, e := range events {
+			if e.Kind == "visit.recorded" {
+				visits = append(visits, e)
+			}
+		}
+		if len(visits) != 1 || !slices.Equal(visits[0].Files, []string{own.ID}) {
+			t.Errorf("the visits on the timeline: %+v, want one naming the photograph", visits)
+		}
+		if kinds, err := f.db.FileKinds(ctx, own.ID); err != nil || !slices.Contains(kinds, "visit.recorded") {
+			t.Errorf("the photograph's links: %v, %v; want the visit", kinds, err)
 		}
 	})
 }

@@ -19,6 +19,9 @@ type pairingDetail struct {
 	Tasks        []baocun.Task    `json:"tasks"`
 	Timeline     []baocun.Event   `json:"timeline"`
 	Objective    baocun.Objective `json:"objective"` // what acceptance raters are shown
+	// Rubric is the standard the pairing is accepted against: the team names its
+	// evidence by its indicators.
+	Rubric *baocun.Rubric `json:"rubric,omitempty"`
 }
 
 func handleGetPairing(store Store) gin.HandlerFunc {
@@ -46,7 +49,7 @@ func handleGetPairing(store Store) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusOK, pairingDetail{Pairing: *p, ProgrammeNow: cy.Clock().Now(time.Now()).Format(time.DateOnly),
-			ProgrammeEnd: cy.End().Format(time.DateOnly), Tasks: tasks, Timeline: events, Objective: obj})
+			ProgrammeEnd: cy.End().Format(time.DateOnly), Tasks: tasks, Timeline: events, Objective: obj, Rubric: cy.Settings.Rubric})
 	}
 }
 

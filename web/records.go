@@ -53,11 +53,15 @@ func handleVisit(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
+		if err := checkEvidence(c.Request.Context(), d, p.ID, in); err != nil {
+			Error(c, err)
+			return
+		}
 		data, _ := json.Marshal(in)
 		now := time.Now()
 		e := auditEntry(c, http.StatusCreated, in)
 		if err := d.Store.ApplyChange(c.Request.Context(), baocun.Change{At: now,
-			Events: []baocun.Event{{PairingID: p.ID, ProgrammeAt: in.Date, Actor: currentUser(c).Username, Kind: "visit.recorded", Period: p.Period, Data: data}},
+			Events: []baocun.Event{{PairingID: p.ID, ProgrammeAt: in.Date, Actor: currentUser(c).Username, Kind: "visit.recorded", Period: p.Period, Data: data, Files: in.Files}},
 			Audit:  []baocun.AuditEntry{*e}}); err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -27,12 +28,35 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 		u := currentUser(c)
 		st := baocun.Step{Kind: kind, Pairing: p.ID, Actor: u.Username, Person: u.PersonID}
 		payload, err := read(c, p, &st)
+		if err == nil {
+			err = checkEvidence(c.Request.Context(), d, p.ID, payload)
+		}
 		if err != nil {
 			Error(c, err)
 			return
 		}
 		sendStep(c, d, st, payload)
 	}
+}
+
+// checkEvidence refuses an input naming a file that is not its pairing's (one of
+// another pairing, or none), naming the field: a step or record can show only its
+// own pairing's evidence.
+func checkEvidence(ctx context.Context, d Deps, pairingID int64, in any) error {
+	ev, ok := in.(interface{ FileIDs() []string })
+	if !ok {
+		return nil
+	}
+	ids := ev.FileIDs()
+	missing, err := d.Store.NotFiles(ctx, pairingID, ids)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	field := fmt.Sprintf("files[%d]", slices.Index(ids, missing[0]))
+	if ff, ok := in.(interface{ FileField(string) string }); ok {
+		field = ff.FileField(missing[0])
+	}
+	return baocun.NoSuchFile(field, pairingID, missing[0])
 }
 
 // sendStep hands a step to the engine and answers with what it did. Once sent, a

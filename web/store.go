@@ -91,6 +91,8 @@ type FieldStore interface {
 	File(ctx context.Context, id string) (baocun.File, error)
 	Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
 	FileKinds(ctx context.Context, fileID string) ([]string, error)
+	// NotFiles are those of ids that are not files of the pairing, in ids' order.
+	NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error)
 }
 
 // PolicyStore keeps the role grants and the policy's rules.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -350,8 +351,31 @@ type pairingData struct {
 	Field   *checkinsPage
 	Today   *baocun.Checkin
 	Pending []baocun.Checkin
-	// Files are the pairing's evidence files the user may read: the gallery.
-	Files []baocun.File
+	// Files are the pairing's evidence files the user may read: the gallery, and
+	// what a form may name as evidence. FileByID finds one.
+	Files    []baocun.File
+	FileByID map[string]baocun.File
+	// Evidence is, for each indicator of the rubric, the files the team's
+	// self-assessment named for it: raters see them beside it.
+	Evidence map[string][]baocun.File
+}
+
+// selfAssessedEvidence is a self-assessment's evidence by indicator, each file as
+// the gallery has it (one the user may not read is left out).
+func selfAssessedEvidence(e baocun.Event, files map[string]baocun.File) map[string][]baocun.File {
+	var in baocun.SelfAssessInput
+	if json.Unmarshal(e.Data, &in) != nil {
+		return nil
+	}
+	out := map[string][]baocun.File{}
+	for k, ids := range in.Evidence {
+		for _, id := range ids {
+			if f, ok := files[id]; ok {
+				out[k] = append(out[k], f)
+			}
+		}
+	}
+	return out
 }
 
 // taskForm is an open task the user may act on, with the form that does it.
@@ -399,8 +423,8 @@ func (u *ui) pairing(v *view) (string, any, error) {
 		if err := u.get(v.c, "/cycles/"+cid, d.Cycle); err != nil {
 			return "", nil, err
 		}
-		d.Rubric = d.Cycle.Settings.Rubric
 	}
+	d.Rubric = d.pairingDetail.Rubric
 	for _, t := range d.Tasks {
 		f, ok := taskForms[t.Kind]
 		if t.Status != baocun.TaskOpen || !ok || !v.User.HasRole(t.Role) || !v.can("POST", f.route, id) {
@@ -451,6 +475,10 @@ func (u *ui) pairing(v *view) (string, any, error) {
 		}
 		d.Files = files.Items
 	}
+	d.FileByID = make(map[string]baocun.File, len(d.Files))
+	for _, f := range d.Files {
+		d.FileByID[f.ID] = f
+	}
 	d.Actions["visit"] = open && v.can("POST", "/pairings/:id/visits", id)
 	d.Actions["change"] = active && v.can("POST", "/pairings/:id/team-changes", id)
 	d.Actions["appeal"] = p.Stage == baocun.StagePublicity && v.can("POST", "/pairings/:id/appeal", id)
@@ -467,6 +495,9 @@ func (u *ui) pairing(v *view) (string, any, error) {
 		switch e.Kind {
 		case "report.submitted", "plan.submitted", "evaluation.submitted", "acceptance.self_assessed":
 			d.Reports = append(d.Reports, e)
+			if e.Kind == "acceptance.self_assessed" {
+				d.Evidence = selfAssessedEvidence(e, d.FileByID) // the last one's
+			}
 		case "acceptance.scored", "acceptance.combined", "acceptance.confirmed", "result.published", "result.final":
 			d.Scores = append(d.Scores, e)
 		case "period.ended", "residency.flagged", "residency.acknowledged":

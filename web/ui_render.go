@@ -72,6 +72,7 @@ func templateFuncs(lang string) template.FuncMap {
 		"langzh":    func() bool { return lang == langZH },
 		"eventData": eventData,
 		"dict":      dict,
+		"filesOf":   filesOf,
 		"deref":     func(b *bool) bool { return b != nil && *b },
 		"list":      func(xs ...string) []string { return xs },
 		"truncate":  truncate,
@@ -142,6 +143,9 @@ func eventData(e baocun.Event) []field {
 	}
 	var out []field
 	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if k == "files" || k == "evidence" {
+			continue // shown as the event's files
+		}
 		v := m[k]
 		var s string
 		switch x := v.(type) {
@@ -157,6 +161,17 @@ func eventData(e baocun.Event) []field {
 			continue
 		}
 		out = append(out, field{k, s})
+	}
+	return out
+}
+
+// filesOf is the files of ids that byID holds (those the user may read), in ids' order.
+func filesOf(byID map[string]baocun.File, ids []string) []baocun.File {
+	var out []baocun.File
+	for _, id := range ids {
+		if f, ok := byID[id]; ok {
+			out = append(out, f)
+		}
 	}
 	return out
 }

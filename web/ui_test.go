@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -378,5 +379,58 @@ func TestUINotFound(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), tc.want) {
 			t.Errorf("GET %s (Accept %s): %d %.200s, want 404 with %q", tc.path, tc.accept, resp.StatusCode, body, tc.want)
 		}
+	}
+}
+
+// Raters see each indicator's evidence beside it: the files the team's
+// self-assessment named for an indicator are shown, as links to them, inside that
+// indicator's part of the score form, and an indicator without any says so. The
+// self-assessment form offers the pairing's files for each indicator.
+func TestUIScoreFormShowsEvidence(t *testing.T) {
+	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	ctx := context.Background()
+	f.user("member1", "P1", "", g("team_member", "*"))
+	f.user("rev3", "P3", "", g("reviewer", "*"))
+	now := time.Now()
+	minutes := baocun.File{ID: "0123456789abcdef0123456789abcdef", SHA256: strings.Repeat("a", 64), Size: 1, ContentType: "image/png",
+		Name: "两委会议记录.png", Thumbnail: true, ThumbSHA256: strings.Repeat("b", 64), PairingID: 1, UploadedBy: "member1", UploadedAt: now}
+	if err := f.db.AddFile(ctx, minutes, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(baocun.SelfAssessInput{Summary: "三年工作总结", Evidence: map[string][]string{"leadership.policy": {minutes.ID}}})
+	task := func(id string, kind baocun.TaskKind, role baocun.Role) baocun.Task {
+		return baocun.Task{ID: id, Kind: kind, PairingID: 1, CycleID: 1, Role: role, Jurisdiction: "县A", Department: "D1", Village: "V1",
+			Subject: string(kind), DueAt: now.Add(time.Hour), DueDate: "2028-02-01", RemindAt: now.Add(time.Minute)}
+	}
+	if err := f.db.ApplyChange(ctx, baocun.Change{At: now,
+		Open: []baocun.Task{task("1-self", baocun.TaskSelfAssess, baocun.RoleTeamMember), task("1-score", baocun.TaskScore, baocun.RoleReviewer)},
+		Events: []baocun.Event{{PairingID: 1, ProgrammeAt: "2028-01-02", Actor: "member1", Kind: "acceptance.self_assessed", Data: data,
+			Files: []string{minutes.ID}}}}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := uiGet(t, f, sessionCookie(t, f, "rev3"), "/pairings/1")
+	if status != 200 {
+		t.Fatalf("the rater's page: %d", status)
+	}
+	indicator := func(key string) string {
+		i := strings.Index(body, `name="scores[`+key+`]"`)
+		if i < 0 {
+			t.Fatalf("the score form has no indicator %s", key)
+		}
+		start := strings.LastIndex(body[:i], `<div class="indicator">`)
+		end := strings.Index(body[i:], "</div>")
+		return body[start : i+end]
+	}
+	link := `href="/api/v1/files/` + minutes.ID + `"`
+	if got := indicator("leadership.policy"); !strings.Contains(got, link) || !strings.Contains(got, `alt="两委会议记录.png"`) {
+		t.Errorf("leadership.policy in the score form does not show its evidence:\n%s", got)
+	}
+	if got := indicator("leadership.integrity"); strings.Contains(got, link) || !strings.Contains(got, "no evidence from the team") {
+		t.Errorf("leadership.integrity, which has none, shows:\n%s", got)
+	}
+	_, _, body = uiGet(t, f, sessionCookie(t, f, "member1"), "/pairings/1")
+	if !strings.Contains(body, `name="evidence[leadership.policy]" value="`+minutes.ID+`" data-type="set"`) {
+		i := strings.Index(body, `data-form="self_assess"`)
+		t.Errorf("the self-assessment form does not offer the pairing's files for an indicator:\n%s", body[max(i, 0):min(len(body), max(i, 0)+3000)])
 	}
 }

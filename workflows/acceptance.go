@@ -107,6 +107,9 @@ func (r *pairingRun) validateSelfAssess(st Step) error {
 			return invalidFields(err)
 		}
 	}
+	if err := r.s.Acceptance.Rubric.CheckEvidence(st.SelfAssess.Evidence); err != nil {
+		return invalidFields(err)
+	}
 	return nil
 }
 

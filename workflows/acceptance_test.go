@@ -46,7 +46,10 @@ func TestPairingAcceptance(t *testing.T) {
 	}
 
 	early := r.send(after("2027-12-01", 0), workflows.UpdateScore, step("r1", score("1")))
-	r.must(after("2028-01-02", 0), workflows.UpdateSelfAssess, step("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "三年来修路三条 three roads in three years"}}))
+	// Evidence for an indicator the rubric does not have is refused, naming it.
+	unknown := r.send(after("2028-01-02", 0), workflows.UpdateSelfAssess, step("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "三年来修路三条",
+		Evidence: map[string][]string{"leadership.policy": {"0123456789abcdef0123456789abcdef"}, "leadership.nepotism": {"fedcba9876543210fedcba9876543210"}}}}))
+	r.must(after("2028-01-02", 1), workflows.UpdateSelfAssess, step("member", workflows.Step{SelfAssess: &baocun.SelfAssessInput{Summary: "三年来修路三条 three roads in three years"}}))
 	r.must(after("2028-01-03", 0), workflows.UpdateScore, step("r1", score("1")))
 	twice := r.send(after("2028-01-03", 1), workflows.UpdateScore, step("r1", score("0.5")))
 	bad := sheetOf("1")
@@ -87,10 +90,14 @@ func TestPairingAcceptance(t *testing.T) {
 		s    *sent
 		code string
 	}{"scoring before the self-assessment": {early, baocun.ECONFLICT}, "a second sheet from one rater": {twice, baocun.ECONFLICT},
-		"a score above its points": {outOfRange, baocun.EINVALID}, "a village class of 4": {badClass, baocun.EINVALID}} {
+		"a score above its points": {outOfRange, baocun.EINVALID}, "a village class of 4": {badClass, baocun.EINVALID},
+		"evidence for an indicator the rubric has not": {unknown, baocun.EINVALID}} {
 		if !c.s.cb.rejected || code(c.s.cb.err) != c.code {
 			t.Errorf("%s: %v, want refused with %s", name, c.s, c.code)
 		}
+	}
+	if !strings.Contains(unknown.cb.err.Error(), "leadership.nepotism") {
+		t.Errorf("the refusal of unknown evidence does not name the indicator: %v", unknown.cb.err)
 	}
 	// (1 + 1 + 0.5) / 3 of every rated indicator: 83.33…%. The pairing has no
 	// approved report or evaluation, so the four indicators the records decide earn

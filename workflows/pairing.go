@@ -438,6 +438,9 @@ func (r *pairingRun) event(kind, actor, task string, period int, p time.Time, da
 	if data != nil {
 		e.Data, _ = json.Marshal(data)
 	}
+	if in, ok := data.(interface{ FileIDs() []string }); ok {
+		e.Files = in.FileIDs()
+	}
 	return e
 }
 
@@ -1076,8 +1079,9 @@ func (r *pairingRun) submitReport(ctx workflow.Context, st Step) (StepResult, er
 		if r.s.Versions != nil {
 			v = r.s.Versions[task.Period] + 1
 		}
-		ch.Events = append(ch.Events, r.event("report.submitted", st.Actor, task.ID, task.Period, prog,
-			map[string]any{"version": v, "report": st.Report}))
+		e := r.event("report.submitted", st.Actor, task.ID, task.Period, prog, map[string]any{"version": v, "report": st.Report})
+		e.Files = st.Report.FileIDs()
+		ch.Events = append(ch.Events, e)
 		ch.Open = append(ch.Open, r.s.newTask(baocun.TaskReviewReport, task.Period,
 			fmt.Sprintf("审核第 %d 期汇报（第 %d 稿） review period %d report v%d", task.Period, v, task.Period, v), real, r.s.Settings.Windows.DecideDays))
 		return func() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -661,9 +662,28 @@ func TestPairingReturnLoops(t *testing.T) {
 			t.Errorf("resubmission due %s, want 2027-01-15", ta.DueDate)
 		}
 	})
-	r.must(8*day, workflows.UpdateSubmitPlan, plan("修改稿"))
+	// The second plan and the first report name evidence files of the pairing: their
+	// events carry them, linked in the database.
+	const minutes, ledger = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	r.at(7*day, func() {
+		for _, id := range []string{minutes, ledger} {
+			if err := f.db.AddFile(f.ctx, baocun.File{ID: id, SHA256: strings.Repeat("a", 64), Size: 1, ContentType: "image/png",
+				PairingID: pid, UploadedBy: "member", UploadedAt: time.Now()}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	r.must(8*day, workflows.UpdateSubmitPlan, func() workflows.Step {
+		st := plan("修改稿")()
+		st.Plan.Files = []string{minutes}
+		return st
+	})
 	r.must(9*day, workflows.UpdateDecideReview, r.decide(baocun.TaskReviewPlan, baocun.OutcomeApprove, ""))
-	r.must(10*day, workflows.UpdateSubmitReport, report(1, "12.5"))
+	r.must(10*day, workflows.UpdateSubmitReport, func() workflows.Step {
+		st := report(1, "12.5")()
+		st.Report.Files = []string{ledger, minutes}
+		return st
+	})
 	r.must(11*day, workflows.UpdateDecideReview, r.decide(baocun.TaskReviewReport, baocun.OutcomeReturn, "数据有误"))
 	r.at(11*day+h, func() {
 		if ta := f.task(r.open(baocun.TaskSubmitReport, 1)); ta.DueDate != "2027-01-19" || ta.Period != 1 {
@@ -702,6 +722,16 @@ func TestPairingReturnLoops(t *testing.T) {
 		}
 		if !slices.Equal(versions, []int{1, 2}) {
 			t.Errorf("report versions %v, want [1 2]", versions)
+		}
+		var files [][]string
+		for _, e := range f.events(pid) {
+			if e.Kind == "plan.submitted" || e.Kind == "report.submitted" {
+				files = append(files, e.Files)
+			}
+		}
+		// Linked files come back in upload order.
+		if want := [][]string{nil, {minutes}, {minutes, ledger}, nil}; !reflect.DeepEqual(files, want) {
+			t.Errorf("the submissions' files %q, want %q", files, want)
 		}
 		if p := f.pairing(pid); !slices.Equal(teamIDs(p.Team), []string{"P1*", "P2", "P4"}) {
 			t.Errorf("team %v, want the second nomination", teamIDs(p.Team))

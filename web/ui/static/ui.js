@@ -42,7 +42,9 @@
       var type = el.dataset.type || "";
       var keys = path(el.name);
       if (type === "set") {
-        var list = out[keys[0]] || [];
+        var at = out;
+        for (var i = 0; at && i < keys.length - 1; i++) at = at[keys[i]];
+        var list = (at && at[keys[keys.length - 1]]) || [];
         if (el.checked) list.push(el.value);
         put(out, keys, list);
         return;
