@@ -56,12 +56,13 @@ const (
 	TaskDecideAppeal      TaskKind = "decide_appeal"        // reviewer (never of the department): uphold or revise an appealed result
 	TaskProposeCadres     TaskKind = "propose_cadres"       // dept_lead: propose excellent cadres (a cycle's task, not a pairing's)
 	TaskApproveCommend    TaskKind = "approve_commendation" // organiser: approve the commendation list (a cycle's task)
+	TaskCheckinDispute    TaskKind = "checkin_dispute"      // dept_lead: answer the village's dispute of a month's check-ins
 )
 
 // TaskKinds lists the task kinds, in lifecycle order.
 var TaskKinds = []TaskKind{TaskNominateTeam, TaskApproveTeam, TaskConfirmArrival, TaskSubmitPlan, TaskReviewPlan,
 	TaskSubmitReport, TaskReviewReport, TaskApproveTeamChange, TaskResidencyFlag, TaskEvaluation, TaskSelfAssess,
-	TaskScore, TaskConfirm, TaskDecideAppeal, TaskProposeCadres, TaskApproveCommend}
+	TaskScore, TaskConfirm, TaskDecideAppeal, TaskProposeCadres, TaskApproveCommend, TaskCheckinDispute}
 
 // TaskRoles is the role that acts on each kind of task.
 var TaskRoles = map[TaskKind]Role{
@@ -70,6 +71,7 @@ var TaskRoles = map[TaskKind]Role{
 	TaskReviewReport: RoleReviewer, TaskApproveTeamChange: RoleOrganiser, TaskResidencyFlag: RoleDeptLead,
 	TaskEvaluation: RoleVillage, TaskSelfAssess: RoleTeamMember, TaskScore: RoleReviewer, TaskConfirm: RoleOrganiser,
 	TaskDecideAppeal: RoleReviewer, TaskProposeCadres: RoleDeptLead, TaskApproveCommend: RoleOrganiser,
+	TaskCheckinDispute: RoleDeptLead,
 }
 
 // Task statuses.

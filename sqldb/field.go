@@ -155,8 +155,10 @@ func (db *DB) ReviewCheckin(ctx context.Context, pairingID int64, in baocun.Chec
 
 // ConfirmMonth records the village's word on a month (YYYY-MM) of a pairing's
 // check-ins, once: every day confirmed but those disputed, which no longer count. A
-// disputed day with no check-in is EINVALID naming it, and nothing is written.
-func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, audit *baocun.AuditEntry) (int, error) {
+// disputed day with no check-in is EINVALID naming it, and nothing is written. When
+// a day is disputed, dispute is written too: the task for the department lead to
+// answer, and the event that puts it on the pairing's timeline.
+func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, dispute baocun.Change, audit *baocun.AuditEntry) (int, error) {
 	disputed := 0
 	err := db.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO checkin_months (pairing_id, month, confirmed_by, confirmed_at, disputed) VALUES (?, ?, ?, ?, 0)
@@ -189,9 +191,41 @@ func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, i
 		if _, err := tx.ExecContext(ctx, "UPDATE checkin_months SET disputed = ? WHERE pairing_id = ? AND month = ?", disputed, pairingID, month); err != nil {
 			return err
 		}
+		if disputed > 0 {
+			if err := applyChange(ctx, tx, dispute); err != nil {
+				return err
+			}
+		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
 	return disputed, err
+}
+
+// AnswerDispute closes a dispute task of the pairing with the department lead's
+// answer, on the pairing's timeline at programme date day. A task that is not a
+// dispute of the pairing is ENOTFOUND; one answered already, ECONFLICT.
+func (db *DB) AnswerDispute(ctx context.Context, pairingID int64, in baocun.DecisionInput, by, day string, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		var kind string
+		var taskPairing sql.NullInt64
+		var period int
+		err := tx.QueryRowContext(ctx, "SELECT kind, pairing_id, period FROM tasks WHERE id = ?", in.TaskID).Scan(&kind, &taskPairing, &period)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (kind != string(baocun.TaskCheckinDispute) || taskPairing.Int64 != pairingID) {
+			return &baocun.Error{Code: baocun.ENOTFOUND, Fields: map[string]string{"task_id": "no such dispute"},
+				Message: fmt.Sprintf("task_id: 本结对没有异议待办 %s pairing %d has no dispute task %s", in.TaskID, pairingID, in.TaskID)}
+		}
+		if err != nil {
+			return err
+		}
+		data, _ := json.Marshal(map[string]string{"outcome": in.Outcome, "comment": in.Comment})
+		now := time.Now()
+		if err := applyChange(ctx, tx, baocun.Change{At: now,
+			Close:  []baocun.TaskClose{{ID: in.TaskID, Status: baocun.TaskDone, Outcome: in.Outcome, By: by}},
+			Events: []baocun.Event{{PairingID: pairingID, ProgrammeAt: day, Actor: by, Kind: "checkins.dispute_answered", TaskID: in.TaskID, Period: period, Data: data}}}); err != nil {
+			return err
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
 }
 
 // MonthConfirmed reports whether the village has confirmed the month (YYYY-MM).

@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,21 +88,65 @@ func TestCheckinRules(t *testing.T) {
 		// The village's month: a day disputed stops counting; a day with no check-in
 		// cannot be disputed, and that confirmation writes nothing.
 		bad := baocun.MonthConfirmation{Disputes: []baocun.CheckinDispute{{PersonID: "P3", Dates: []string{"2027-01-30", "2027-01-02"}, Reason: "未见其人 not seen"}}}
-		if _, err := db.ConfirmMonth(ctx, 1, "2027-01", bad, "v1", nil); baocun.ErrorCode(err) != baocun.EINVALID || !strings.Contains(err.Error(), "disputes[0].dates[1]") {
+		// A dispute opens a task for the department lead, with an event.
+		dispute := func(month string) baocun.Change {
+			return baocun.Change{At: time.Now(), Open: []baocun.Task{{ID: "1-dispute-" + month, Kind: baocun.TaskCheckinDispute, PairingID: 1, CycleID: 1,
+				Role: baocun.RoleDeptLead, Jurisdiction: "县A", Department: "D1", Village: "V1", Subject: "异议 dispute", DueAt: time.Now().Add(time.Hour),
+				DueDate: "2027-02-10", Status: baocun.TaskOpen}},
+				Events: []baocun.Event{{PairingID: 1, ProgrammeAt: "2027-02-03", Actor: "v1", Kind: "checkins.disputed", TaskID: "1-dispute-" + month}}}
+		}
+		openDisputes := func() []string {
+			ts, err := db.Tasks(ctx, baocun.TaskFilter{PairingID: 1, Status: baocun.TaskOpen, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, t := range ts {
+				if t.Kind == baocun.TaskCheckinDispute {
+					ids = append(ids, t.ID)
+				}
+			}
+			return ids
+		}
+		if _, err := db.ConfirmMonth(ctx, 1, "2027-01", bad, "v1", dispute("2027-01"), nil); baocun.ErrorCode(err) != baocun.EINVALID || !strings.Contains(err.Error(), "disputes[0].dates[1]") {
 			t.Fatalf("disputing a day with no check-in: %v; want invalid, naming the date", err)
 		}
-		if ok, _ := db.MonthConfirmed(ctx, 1, "2027-01"); ok || days("2027-01") != 2 {
+		if ok, _ := db.MonthConfirmed(ctx, 1, "2027-01"); ok || days("2027-01") != 2 || len(openDisputes()) != 0 {
 			t.Fatal("a refused confirmation was kept")
 		}
 		bad.Disputes[0].Dates = bad.Disputes[0].Dates[:1]
-		if n, err := db.ConfirmMonth(ctx, 1, "2027-01", bad, "v1", nil); err != nil || n != 1 {
+		if n, err := db.ConfirmMonth(ctx, 1, "2027-01", bad, "v1", dispute("2027-01"), nil); err != nil || n != 1 {
 			t.Fatalf("confirming January: %d disputed, %v", n, err)
 		}
-		if _, err := db.ConfirmMonth(ctx, 1, "2027-01", baocun.MonthConfirmation{}, "v1", nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
+		if _, err := db.ConfirmMonth(ctx, 1, "2027-01", baocun.MonthConfirmation{}, "v1", dispute("2027-01"), nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
 			t.Errorf("confirming January again: %v, want a conflict", err)
 		}
 		if n := days("2027-01"); n != 1 {
 			t.Fatalf("January counts %d, want 1 after the dispute", n)
+		}
+		if got := openDisputes(); !slices.Equal(got, []string{"1-dispute-2027-01"}) {
+			t.Fatalf("open dispute tasks %v, want January's", got)
+		}
+		answer := baocun.DecisionInput{TaskID: "1-dispute-2027-01", Outcome: baocun.OutcomeAcknowledge, Comment: "核实属实，已批评教育 found true, warned"}
+		if err := db.AnswerDispute(ctx, 2, answer, "lead", "2027-02-04", nil); baocun.ErrorCode(err) != baocun.ENOTFOUND {
+			t.Errorf("answering it as another pairing's: %v, want not found", err)
+		}
+		if err := db.AnswerDispute(ctx, 1, answer, "lead", "2027-02-04", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AnswerDispute(ctx, 1, answer, "lead", "2027-02-04", nil); baocun.ErrorCode(err) != baocun.ECONFLICT {
+			t.Errorf("answering it twice: %v, want a conflict", err)
+		}
+		if got := openDisputes(); len(got) != 0 {
+			t.Errorf("open dispute tasks after the answer: %v", got)
+		}
+		var kinds []string
+		events, _ := db.Events(ctx, 1)
+		for _, e := range events {
+			kinds = append(kinds, e.Kind)
+		}
+		if !slices.Contains(kinds, "checkins.disputed") || !slices.Contains(kinds, "checkins.dispute_answered") {
+			t.Errorf("the timeline %v lacks the dispute and its answer", kinds)
 		}
 
 		// Leave: over a day checked in is refused; approved, its days are excused
@@ -352,6 +397,32 @@ func TestFieldRecordsRace(t *testing.T) {
 			if ok, errs := both(approve, checkIn); ok != 1 {
 				t.Fatalf("round %d: approving leave and checking in on its day at once: %d taken (%v)", round, ok, errs)
 			}
+		}
+	})
+}
+
+// A dispute's task, which no workflow knows of, ends with its pairing: cancelled
+// with it, and never opened on a pairing cancelled already.
+func TestDisputeEndsWithThePairing(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		if err := db.AddCheckin(ctx, checkin(1, "P3", "2027-01-30"), nil); err != nil {
+			t.Fatal(err)
+		}
+		dispute := baocun.Change{At: time.Now(), Open: []baocun.Task{{ID: "1-dispute-2027-01", Kind: baocun.TaskCheckinDispute, PairingID: 1, CycleID: 1,
+			Role: baocun.RoleDeptLead, Jurisdiction: "县A", Department: "D1", Village: "V1", Subject: "异议", DueAt: time.Now().Add(time.Hour),
+			DueDate: "2027-02-10", Status: baocun.TaskOpen}}}
+		in := baocun.MonthConfirmation{Disputes: []baocun.CheckinDispute{{PersonID: "P3", Dates: []string{"2027-01-30"}, Reason: "未见其人 not seen"}}}
+		if _, err := db.ConfirmMonth(ctx, 1, "2027-01", in, "v1", dispute, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: time.Now(), Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageCancelled}}}); err != nil {
+			t.Fatal(err)
+		}
+		task, err := db.Task(ctx, "1-dispute-2027-01")
+		if err != nil || task.Status != baocun.TaskCancelled {
+			t.Errorf("the dispute's task after the pairing was cancelled: %+v, %v; want cancelled", task, err)
 		}
 	})
 }

@@ -485,6 +485,14 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE pairings SET stage = ?, period = ? WHERE id = ? AND stage <> ?", s.Stage, s.Period, s.PairingID, baocun.StageCancelled); err != nil {
 			return err
 		}
+		// The tasks the workflow does not know of (a village's dispute of check-ins)
+		// end with the pairing.
+		if end, ok := map[baocun.Stage]string{baocun.StageCancelled: baocun.TaskCancelled, baocun.StageClosed: baocun.TaskExpired}[s.Stage]; ok {
+			if _, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, closed_by = 'system', closed_at = ? WHERE pairing_id = ? AND kind = ? AND status = ?`,
+				end, at, s.PairingID, baocun.TaskCheckinDispute, baocun.TaskOpen); err != nil {
+				return err
+			}
+		}
 	}
 	if t := ch.Team; t != nil {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM team_members WHERE pairing_id = ?", t.PairingID); err != nil {

@@ -303,6 +303,8 @@ var cells = []cell{
 	{route: "POST /pairings/:id/checkins/review", on: "another team", path: "/pairings/2/checkins/review", allowed: nil},
 	{route: "POST /pairings/:id/checkins/months/:month", on: "own village", path: "/pairings/1/checkins/months/2027-01", allowed: []string{"village"}},
 	{route: "POST /pairings/:id/checkins/months/:month", on: "another village", path: "/pairings/2/checkins/months/2027-01", allowed: nil},
+	{route: "POST /pairings/:id/checkins/disputes", on: "own department", path: "/pairings/1/checkins/disputes", allowed: []string{"dept_lead"}},
+	{route: "POST /pairings/:id/checkins/disputes", on: "another department", path: "/pairings/2/checkins/disputes", allowed: nil},
 	{route: "POST /pairings/:id/leave", path: "/pairings/1/leave", allowed: []string{"team_member"}},
 	{route: "POST /pairings/:id/leave", on: "another team", path: "/pairings/2/leave", allowed: nil},
 	{route: "GET /pairings/:id/leave", path: "/pairings/1/leave", allowed: []string{"organiser", "organiser_a", "dept_lead", "team_member", "auditor"}},

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -247,13 +248,59 @@ func handleConfirmMonth(d Deps) gin.HandlerFunc {
 			return
 		}
 		e := auditEntry(c, http.StatusOK, in)
-		n, err := d.Store.ConfirmMonth(ctx, p.ID, month, in, currentUser(c).Username, e)
+		n, err := d.Store.ConfirmMonth(ctx, p.ID, month, in, currentUser(c).Username, disputeChange(cy, p, month, in, currentUser(c).Username), e)
 		if err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, monthResult{Month: month, Disputed: n})
+	}
+}
+
+// disputeChange is what a month's dispute writes: a task for the department lead,
+// due in the cycle's days to decide, and the event that shows it on the timeline.
+func disputeChange(cy *baocun.Cycle, p *baocun.Pairing, month string, in baocun.MonthConfirmation, by string) baocun.Change {
+	now := time.Now()
+	clock, today := cy.Clock(), programmeToday(cy)
+	due := today.AddDate(0, 0, cy.Settings.Windows.DecideDays)
+	t := baocun.Task{ID: fmt.Sprintf("%d-dispute-%s", p.ID, month), Kind: baocun.TaskCheckinDispute, PairingID: p.ID, CycleID: p.CycleID,
+		Role: baocun.TaskRoles[baocun.TaskCheckinDispute], Jurisdiction: p.County, Department: p.Department, Village: p.Village, Period: p.Period,
+		Subject: fmt.Sprintf("村委对 %s 的打卡有异议 The village disputes check-ins of %s", month, month),
+		DueAt: clock.Real(due), DueDate: due.Format(time.DateOnly), Status: baocun.TaskOpen, OpenedAt: now}
+	if remind := due.AddDate(0, 0, -cy.Settings.Windows.RemindDays); remind.After(today) {
+		t.RemindAt = clock.Real(remind)
+	}
+	data, _ := json.Marshal(map[string]any{"month": month, "disputes": in.Disputes})
+	return baocun.Change{At: now, Open: []baocun.Task{t}, Events: []baocun.Event{{PairingID: p.ID, ProgrammeAt: today.Format(time.DateOnly),
+		Actor: by, Kind: "checkins.disputed", TaskID: t.ID, Period: p.Period, Data: data}}}
+}
+
+// handleAnswerDispute is the department lead's answer to the village's dispute of a
+// month's check-ins (what was found, what was done): it closes the dispute's task.
+func handleAnswerDispute(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.DecisionInput
+		if !readValid(c, &in) {
+			return
+		}
+		if in.Outcome != baocun.OutcomeAcknowledge || strings.TrimSpace(in.Comment) == "" {
+			Error(c, fieldError("comment", "comment: 须写明核实情况和处理结果 say what was found and done (outcome acknowledge)"))
+			return
+		}
+		ctx, p := c.Request.Context(), loadedPairing(c)
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		e := auditEntry(c, http.StatusOK, in)
+		if err := d.Store.AnswerDispute(ctx, p.ID, in, currentUser(c).Username, programmeToday(cy).Format(time.DateOnly), e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, in)
 	}
 }
 

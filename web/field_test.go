@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,62 @@ func TestSpotChecksAndLogOverHTTP(t *testing.T) {
 		}
 		if status, body := call(t, f.srv, tok["rev2"], "GET", "/api/v1/pairings/1/log?q=nothing-like-it", nil); status != 200 || strings.Contains(body, "water") {
 			t.Errorf("searching for what is not there: %d %s", status, body)
+		}
+	})
+}
+
+// The village's dispute of a month's check-ins opens a task for the department lead
+// (issue 17 part 1), on both databases: the lead answers it, saying what was found
+// and done, once; a team member cannot; the answer closes the task.
+func TestCheckinDisputeOverHTTP(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		ctx := context.Background()
+		// The programme is in mid-February: January has passed.
+		if _, err := f.db.ExecContext(ctx, "UPDATE cycles SET launched_at = ? WHERE id = 1", sqldb.FormatTime(time.Now().Add(-45*24*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.AddCheckin(ctx, baocun.Checkin{PairingID: 1, PersonID: "P4", Day: "2027-01-05", RecordedAt: time.Now(), RecordedBy: "member4", Status: baocun.CheckinOK}, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.user("v1", "", "V1", baocun.Grant{Role: baocun.RoleVillage, Jurisdiction: "县A"})
+		tok["v1"] = f.login(f.srv, "v1")
+		dispute := map[string]any{"disputes": []map[string]any{{"person_id": "P4", "dates": []string{"2027-01-05"}, "reason": "当天未见其人 not seen that day"}}}
+		if status, body := call(t, f.srv, tok["v1"], "POST", "/api/v1/pairings/1/checkins/months/2027-01", dispute); status != 200 || !strings.Contains(body, `"disputed":1`) {
+			t.Fatalf("the village disputing a day of January: %d %s", status, body)
+		}
+		var inbox struct{ Items []baocun.Task }
+		status, body := call(t, f.srv, tok["lead"], "GET", "/api/v1/tasks", nil)
+		json.Unmarshal([]byte(body), &inbox)
+		var task *baocun.Task
+		for i, ta := range inbox.Items {
+			if ta.Kind == baocun.TaskCheckinDispute {
+				task = &inbox.Items[i]
+			}
+		}
+		if status != 200 || task == nil || task.PairingID != 1 || task.Status != baocun.TaskOpen {
+			t.Fatalf("the lead's inbox: %d %s, want the dispute's task", status, body)
+		}
+		answer := map[string]any{"task_id": task.ID, "outcome": "acknowledge", "comment": ""}
+		if status, body := call(t, f.srv, tok["member1"], "POST", "/api/v1/pairings/1/checkins/disputes", answer); status != 403 {
+			t.Errorf("a team member answering: %d %s, want 403", status, body)
+		}
+		if status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/1/checkins/disputes", answer); status != 400 || !strings.Contains(body, `"comment"`) {
+			t.Errorf("an answer saying nothing: %d %s, want 400 naming comment", status, body)
+		}
+		answer["comment"] = "经核实当天在县里开会，已要求补办请假 he was at a county meeting; told to ask leave"
+		if status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/1/checkins/disputes", answer); status != 200 {
+			t.Fatalf("the lead's answer: %d %s", status, body)
+		}
+		if status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/1/checkins/disputes", answer); status != 409 {
+			t.Errorf("answering twice: %d %s, want 409", status, body)
+		}
+		if got, err := f.db.Task(ctx, task.ID); err != nil || got.Status != baocun.TaskDone || got.ClosedBy != "lead" {
+			t.Errorf("the task after the answer: %+v, %v", got, err)
+		}
+		entries, _, err := f.audit.Query(ctx, baocun.AuditFilter{Actor: "lead", Action: "residency.acknowledge", Limit: 10})
+		if err != nil || !slices.ContainsFunc(entries, func(e baocun.AuditEntry) bool { return strings.Contains(e.Summary, "county meeting") }) {
+			t.Errorf("the answer is not in the trail: %+v, %v", entries, err)
 		}
 	})
 }

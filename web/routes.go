@@ -119,6 +119,8 @@ func apiRoutes(d Deps) []route {
 			resource: pairingResource(d.Store), handler: handleCheckinReview(d), in: baocun.CheckinReview{}, out: baocun.Checkin{}},
 		{method: "POST", path: "/pairings/:id/checkins/months/:month", summary: "村委确认当月打卡 The village confirms a month's check-ins, disputing days", object: "residency", action: "village_confirm",
 			resource: pairingResource(d.Store), handler: handleConfirmMonth(d), in: baocun.MonthConfirmation{}, out: monthResult{}},
+		{method: "POST", path: "/pairings/:id/checkins/disputes", summary: "答复村委对打卡的异议 The department lead answers the village's dispute of a month's check-ins", object: "residency", action: "acknowledge",
+			resource: pairingResource(d.Store), handler: handleAnswerDispute(d), in: baocun.DecisionInput{}, out: baocun.DecisionInput{}},
 		{method: "POST", path: "/pairings/:id/leave", summary: "请假 Request leave", object: "leave", action: "request",
 			resource: pairingResource(d.Store), handler: handleRequestLeave(d), in: baocun.LeaveInput{}, out: baocun.Leave{}, status: 201},
 		{method: "GET", path: "/pairings/:id/leave", summary: "请假记录 The team's leave (?status=)", object: "leave", action: "read",

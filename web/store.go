@@ -74,7 +74,8 @@ type FieldStore interface {
 	AddCheckin(ctx context.Context, c baocun.Checkin, audit *baocun.AuditEntry) error
 	Checkins(ctx context.Context, pairingID int64, month string) ([]baocun.Checkin, error)
 	ReviewCheckin(ctx context.Context, pairingID int64, in baocun.CheckinReview, by string, audit *baocun.AuditEntry) (baocun.Checkin, error)
-	ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, audit *baocun.AuditEntry) (int, error)
+	ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, dispute baocun.Change, audit *baocun.AuditEntry) (int, error)
+	AnswerDispute(ctx context.Context, pairingID int64, in baocun.DecisionInput, by, day string, audit *baocun.AuditEntry) error
 	MonthConfirmed(ctx context.Context, pairingID int64, month string) (bool, error)
 	ServingPairing(ctx context.Context, person string, except int64, pending bool) (*baocun.Pairing, error)
 	Proposed(ctx context.Context, pairingID int64) ([]baocun.Member, error)

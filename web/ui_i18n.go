@@ -90,6 +90,7 @@ var taskNames = map[baocun.TaskKind][2]string{
 	baocun.TaskDecideAppeal:      {"裁决申诉", "Decide the appeal"},
 	baocun.TaskProposeCadres:     {"推荐优秀包村干部", "Propose excellent cadres"},
 	baocun.TaskApproveCommend:    {"审批表彰名单", "Approve the commendation list"},
+	baocun.TaskCheckinDispute:    {"答复村委对打卡的异议", "Answer the village's dispute of check-ins"},
 }
 
 var roleNames = map[baocun.Role][2]string{

@@ -401,6 +401,7 @@ var taskForms = map[baocun.TaskKind]struct{ form, route string }{
 	baocun.TaskSubmitReport:      {"report", "/pairings/:id/reports"},
 	baocun.TaskReviewReport:      {"decision", "/pairings/:id/decisions"},
 	baocun.TaskResidencyFlag:     {"acknowledge", "/pairings/:id/residency-flags"},
+	baocun.TaskCheckinDispute:    {"acknowledge", "/pairings/:id/checkins/disputes"},
 	baocun.TaskEvaluation:        {"evaluation", "/pairings/:id/evaluations"},
 	baocun.TaskSelfAssess:        {"self_assess", "/pairings/:id/acceptance/self-assessment"},
 	baocun.TaskScore:             {"score", "/pairings/:id/acceptance/scores"},

@@ -237,6 +237,7 @@ func TestUITaskForms(t *testing.T) {
 		{baocun.TaskSubmitReport, "report", "team_member", "member1", "org"},
 		{baocun.TaskReviewReport, "decision", "reviewer", "rev3", "rev1"},
 		{baocun.TaskResidencyFlag, "acknowledge", "dept_lead", "lead1", "member1"},
+		{baocun.TaskCheckinDispute, "acknowledge", "dept_lead", "lead1", "member1"},
 		{baocun.TaskEvaluation, "evaluation", "village", "vil1", "member1"},
 		{baocun.TaskSelfAssess, "self_assess", "team_member", "member1", "lead1"},
 		{baocun.TaskScore, "score", "reviewer", "rev3", "rev1"},
