@@ -267,7 +267,7 @@ func disputeChange(cy *baocun.Cycle, p *baocun.Pairing, month string, in baocun.
 	t := baocun.Task{ID: fmt.Sprintf("%d-dispute-%s", p.ID, month), Kind: baocun.TaskCheckinDispute, PairingID: p.ID, CycleID: p.CycleID,
 		Role: baocun.TaskRoles[baocun.TaskCheckinDispute], Jurisdiction: p.County, Department: p.Department, Village: p.Village, Period: p.Period,
 		Subject: fmt.Sprintf("村委对 %s 的打卡有异议 The village disputes check-ins of %s", month, month),
-		DueAt: clock.Real(due), DueDate: due.Format(time.DateOnly), Status: baocun.TaskOpen, OpenedAt: now}
+		DueAt:   clock.Real(due), DueDate: due.Format(time.DateOnly), Status: baocun.TaskOpen, OpenedAt: now}
 	if remind := due.AddDate(0, 0, -cy.Settings.Windows.RemindDays); remind.After(today) {
 		t.RemindAt = clock.Real(remind)
 	}
