@@ -36,6 +36,10 @@ type Objective struct {
 	Evaluations            int              `json:"evaluations"`
 	VillagerSatisfaction   *decimal.Decimal `json:"villager_satisfaction"`
 	GrassrootsSatisfaction *decimal.Decimal `json:"grassroots_satisfaction"`
+	// SpotChecks (暗访) of the pairing, and the absences they found that no approved
+	// leave excused: the inspectors' own count, not the team's.
+	SpotChecks        int `json:"spot_checks"`
+	SpotCheckAbsences int `json:"spot_check_absences"`
 }
 
 // ObjectiveOf gathers a pairing's objective inputs from its timeline (oldest first).
@@ -138,7 +142,8 @@ func decodeEvent(e Event, v any) error {
 // Inputs are the objective inputs a rubric's formulas read; what has not been
 // gathered yet is absent.
 func (o *Objective) Inputs() Inputs {
-	in := Inputs{InputFundsRaisedWan: o.FundsRaisedWan, InputProjects: decimal.NewFromInt(int64(o.ProjectsTotal))}
+	in := Inputs{InputFundsRaisedWan: o.FundsRaisedWan, InputProjects: decimal.NewFromInt(int64(o.ProjectsTotal)),
+		InputSpotCheckAbsences: decimal.NewFromInt(int64(o.SpotCheckAbsences))}
 	for k, v := range map[string]*decimal.Decimal{InputResidencyCompliance: o.ResidencyCompliance, InputIncomeGrowthWan: o.IncomeGrowthWan,
 		InputVillagerSatisfaction: o.VillagerSatisfaction, InputGrassrootsSatisfaction: o.GrassrootsSatisfaction} {
 		if v != nil {

@@ -54,11 +54,12 @@ const (
 	InputIncomeGrowthWan        = "income_growth_wan"       // collective income growth, 万元
 	InputVillagerSatisfaction   = "villager_satisfaction"   // percent
 	InputGrassrootsSatisfaction = "grassroots_satisfaction" // percent
+	InputSpotCheckAbsences      = "spot_check_absences"     // unexcused absences spot checks found: fewer is better
 )
 
 // ObjectiveInputs are the inputs a Formula may name.
 var ObjectiveInputs = []string{InputResidencyCompliance, InputFundsRaisedWan, InputProjects, InputIncomeGrowthWan,
-	InputVillagerSatisfaction, InputGrassrootsSatisfaction}
+	InputVillagerSatisfaction, InputGrassrootsSatisfaction, InputSpotCheckAbsences}
 
 // Inputs are a pairing's objective inputs by name; one it does not have yet is absent.
 type Inputs map[string]decimal.Decimal

@@ -35,6 +35,7 @@ type Store interface {
 	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
 	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
+	SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error)
 	Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error)
 }
 
@@ -52,6 +53,9 @@ func (a *Activities) Objective(ctx context.Context, pairingID int64) (baocun.Inp
 	o, err := baocun.ObjectiveOf(p, events)
 	if err != nil {
 		return nil, nonRetryable(&baocun.Error{Code: baocun.EINTERNAL, Message: err.Error()})
+	}
+	if o.SpotChecks, o.SpotCheckAbsences, err = a.Store.SpotCheckTally(ctx, pairingID); err != nil {
+		return nil, err
 	}
 	return o.Inputs(), nil
 }

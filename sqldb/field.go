@@ -553,6 +553,14 @@ func countAbsent(ps []baocun.SpotCheckEntry) int {
 	return n
 }
 
+// SpotCheckTally counts a pairing's spot checks and the absences they found that
+// approved leave did not excuse.
+func (db *DB) SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error) {
+	err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT s.id), COALESCE(SUM(CASE WHEN p.present = 0 AND p.excused = 0 THEN 1 ELSE 0 END), 0)
+		FROM spot_checks s LEFT JOIN spot_check_people p ON p.spot_check_id = s.id WHERE s.pairing_id = ?`, pairingID).Scan(&checks, &unexcused)
+	return checks, unexcused, err
+}
+
 // SpotChecks lists a pairing's spot checks, newest first (at most 500).
 func (db *DB) SpotChecks(ctx context.Context, pairingID int64) ([]baocun.SpotCheck, error) {
 	rows, err := db.QueryContext(ctx, `SELECT s.id, s.day, s.note, s.recorded_at, s.recorded_by, p.person_id, p.present, p.excused

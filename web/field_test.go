@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"baocun"
 	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
@@ -231,6 +233,16 @@ func TestSpotChecksAndLogOverHTTP(t *testing.T) {
 		json.Unmarshal([]byte(body), &sc)
 		if status != 201 || sc.Unexcused() != 1 || sc.RecordedBy != "rev2" {
 			t.Fatalf("the spot check: %d %s", status, body)
+		}
+		// An objective input to acceptance: the raters see the count beside the
+		// residency figures, and a rubric's formula may fold it in.
+		var detail struct{ Objective baocun.Objective }
+		status, body = call(t, f.srv, tok["rev2"], "GET", "/api/v1/pairings/1", nil)
+		if json.Unmarshal([]byte(body), &detail); status != 200 || detail.Objective.SpotChecks != 1 || detail.Objective.SpotCheckAbsences != 1 {
+			t.Errorf("the pairing's objective after the spot check: %d %+v, want 1 check, 1 unexcused absence", status, detail.Objective)
+		}
+		if in := detail.Objective.Inputs(); !in[baocun.InputSpotCheckAbsences].Equal(decimal.NewFromInt(1)) {
+			t.Errorf("the objective inputs %v, want spot_check_absences 1", in)
 		}
 
 		if status, body := post("member4", "/pairings/1/log", map[string]any{"kind": "issue", "text": "村民反映自来水管破裂 a burst water main", "goal": "饮水安全"}); status != 201 || !strings.Contains(body, `"date":"2027-01-11"`) {

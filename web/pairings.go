@@ -44,6 +44,9 @@ func handleGetPairing(store Store) gin.HandlerFunc {
 			return
 		}
 		obj, err := baocun.ObjectiveOf(p, events)
+		if err == nil {
+			obj.SpotChecks, obj.SpotCheckAbsences, err = store.SpotCheckTally(ctx, p.ID)
+		}
 		if err != nil {
 			Error(c, err)
 			return

@@ -86,6 +86,7 @@ type FieldStore interface {
 	DecideLeave(ctx context.Context, pairingID, id int64, in baocun.LeaveDecision, by string, audit *baocun.AuditEntry) (baocun.Leave, error)
 	AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baocun.AuditEntry) (baocun.SpotCheck, error)
 	SpotChecks(ctx context.Context, pairingID int64) ([]baocun.SpotCheck, error)
+	SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error)
 	AddLogEntry(ctx context.Context, e baocun.LogEntry, audit *baocun.AuditEntry) (baocun.LogEntry, error)
 	LogEntries(ctx context.Context, pairingID int64, f baocun.LogFilter) ([]baocun.LogEntry, error)
 	AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error
