@@ -417,6 +417,11 @@ type LogFilter struct {
 // MaxFileSize is the default limit of one evidence file (serve --max-file-size).
 const MaxFileSize = 20 << 20
 
+// FilesQuota is the default limit of all of one pairing's evidence files together
+// (serve --files-quota): three years of photographs, minutes and ledgers, with room,
+// and no more, so no one account can fill the disk or the bucket.
+const FilesQuota = 2 << 30
+
 // File is an evidence file as recorded: its content is kept by SHA-256 in the blob
 // store, and it belongs to the pairing it was uploaded to.
 type File struct {

@@ -22,8 +22,10 @@ type Store interface {
 	// already; the content read must hash to sum, or nothing is stored. r may be read
 	// more than once (S3 hashes it before it sends it).
 	Put(ctx context.Context, sum string, r io.ReadSeeker, size int64) error
-	// Open reads a content; ErrNotFound when none is held.
-	Open(ctx context.Context, sum string) (io.ReadCloser, error)
+	// Open reads a content, and says its size; ErrNotFound when none is held. The
+	// store has answered when Open returns: what is missing is missing here, not in
+	// the middle of a download.
+	Open(ctx context.Context, sum string) (io.ReadCloser, int64, error)
 }
 
 // ErrNotFound is a content the store does not hold.
@@ -83,16 +85,24 @@ func (d Dir) Put(ctx context.Context, sum string, r io.ReadSeeker, size int64) e
 }
 
 // Open implements Store.
-func (d Dir) Open(ctx context.Context, sum string) (io.ReadCloser, error) {
+func (d Dir) Open(ctx context.Context, sum string) (io.ReadCloser, int64, error) {
 	p, err := d.path(sum)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
-	return f, err
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
 }
 
 func syncDir(dir string) error {

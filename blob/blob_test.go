@@ -51,17 +51,18 @@ func testStore(t *testing.T, s blob.Store) {
 	if err := s.Put(ctx, sum(stored), strings.NewReader(stored), int64(len(stored))); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, sum(stored), strings.NewReader("anything: held already"), 3); err != nil {
+	// Held already, whole: not read, not written again.
+	if err := s.Put(ctx, sum(stored), strings.NewReader(strings.Repeat("x", len(stored))), int64(len(stored))); err != nil {
 		t.Fatalf("putting a held content again: %v", err)
 	}
-	rc, err := s.Open(ctx, sum(stored))
+	rc, size, err := s.Open(ctx, sum(stored))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(rc)
 	rc.Close()
-	if string(got) != stored {
-		t.Fatalf("read back %q", got)
+	if string(got) != stored || size != int64(len(stored)) {
+		t.Fatalf("read back %q, size %d", got, size)
 	}
 	// A reader part-way through is stored from where it stands.
 	r := strings.NewReader("header:正文")
@@ -76,12 +77,12 @@ func testStore(t *testing.T, s blob.Store) {
 		t.Error("a short content was kept")
 	}
 	for _, refused := range []string{"other", "short"} {
-		if _, err := s.Open(ctx, sum(refused)); !errors.Is(err, blob.ErrNotFound) {
+		if _, _, err := s.Open(ctx, sum(refused)); !errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("a refused content: %v, want not found", err)
 		}
 	}
 	for _, bad := range []string{"../../etc/passwd", strings.Repeat("A", 64), ""} {
-		if _, err := s.Open(ctx, bad); err == nil || errors.Is(err, blob.ErrNotFound) {
+		if _, _, err := s.Open(ctx, bad); err == nil || errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("name %q: %v, want refused as no SHA-256", bad, err)
 		}
 		if err := s.Put(ctx, bad, strings.NewReader("x"), 1); err == nil {
@@ -102,10 +103,11 @@ func TestS3Address(t *testing.T) {
 		"https://s3.example.gov.cn/",
 		"s3://evidence",
 		"/var/lib/baocun",
+		"https://k:s@s3.example.gov.cn:port/evidence", // does not parse: its error must not repeat it
 	} {
 		if _, err := blob.NewS3(ctx, bad, creds, false); err == nil {
 			t.Errorf("%s was taken", bad)
-		} else if strings.Contains(err.Error(), "k:s") {
+		} else if strings.Contains(err.Error(), "k:s") || strings.Contains(err.Error(), ":s@") {
 			t.Errorf("%s: the error shows the credentials: %v", bad, err)
 		}
 	}
@@ -116,5 +118,20 @@ func TestS3Address(t *testing.T) {
 	}
 	if _, err := blob.NewS3(ctx, addr, credentials.NewStaticV4("k", "wrong", ""), false); err == nil {
 		t.Error("wrong credentials were taken")
+	}
+}
+
+// An address is shown without the user and password someone put in it, whether it
+// parses or not.
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://AKID:SECRET@s3.example:port/b": "https://…@s3.example:port/b",
+		"s3://k:s@bucket/x?y=a@b":               "s3://…@bucket/x?y=a@b",
+		"https://s3.example/b?x=u@v":            "https://s3.example/b?x=u@v",
+		"/var/lib/baocun/files":                 "/var/lib/baocun/files",
+	} {
+		if got := blob.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

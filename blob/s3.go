@@ -37,7 +37,7 @@ type S3 struct {
 func NewS3(ctx context.Context, rawURL string, creds *credentials.Credentials, insecure bool) (*S3, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("blob: %v", err)
+		return nil, fmt.Errorf("blob: %s: not an address", Redact(rawURL)) // url's own error repeats the address whole
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("blob: %q: want http(s)://HOST[:PORT]/BUCKET[/PREFIX]", redacted(u))
@@ -102,9 +102,9 @@ func (s *S3) Put(ctx context.Context, sum string, r io.ReadSeeker, size int64) e
 	if err != nil {
 		return err
 	}
-	if _, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err == nil {
-		return nil // held already: the same content
-	} else if !notFound(err) {
+	if info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err == nil && info.Size == size {
+		return nil // held already: the same content (an object of another size there is written over)
+	} else if err != nil && !notFound(err) {
 		return fmt.Errorf("blob: %s: %w", s.where, err)
 	}
 	start, err := r.Seek(0, io.SeekCurrent)
@@ -128,33 +128,31 @@ func (s *S3) Put(ctx context.Context, sum string, r io.ReadSeeker, size int64) e
 		ContentType: "application/octet-stream",
 		// The server checks what arrives against this, so what it keeps is what was hashed.
 		SendContentMd5: true,
+		// One PUT (a content is at most --max-file-size, under S3's 5 GiB), read from r
+		// as it goes: multipart would hold a 16 MiB part in memory per upload.
+		DisableMultipart: true,
 	}); err != nil {
 		return fmt.Errorf("blob: %s: %w", s.where, err)
 	}
 	return nil
 }
 
-// Open implements Store. It asks for the object before it returns, so a content the
-// bucket does not hold is ErrNotFound here, not an error in the middle of a download.
-func (s *S3) Open(ctx context.Context, sum string) (io.ReadCloser, error) {
+// Open implements Store: one GET, whose answer has come when Open returns, so a
+// content the bucket does not hold is ErrNotFound here, not an error in the middle
+// of a download.
+func (s *S3) Open(ctx context.Context, sum string) (io.ReadCloser, int64, error) {
 	key, err := s.key(sum)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
-	if err == nil {
-		_, err = obj.Stat()
-		if err != nil {
-			obj.Close()
-		}
-	}
+	body, info, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	switch {
 	case notFound(err):
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	case err != nil:
-		return nil, fmt.Errorf("blob: %s: %w", s.where, err)
+		return nil, 0, fmt.Errorf("blob: %s: %w", s.where, err)
 	}
-	return obj, nil
+	return body, info.Size, nil
 }
 
 func notFound(err error) bool {
@@ -177,4 +175,21 @@ func redacted(u *url.URL) string {
 	c := *u
 	c.User = nil
 	return c.String()
+}
+
+// Redact is an address as it may be shown: without whatever stands between its
+// scheme and an @ (a user and password someone put there), whether it parses or not.
+func Redact(addr string) string {
+	scheme, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		return addr
+	}
+	host := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host = rest[:i]
+	}
+	if at := strings.LastIndex(host, "@"); at >= 0 {
+		return scheme + "://…@" + rest[at+1:]
+	}
+	return addr
 }

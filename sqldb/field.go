@@ -780,6 +780,13 @@ func linkFiles(ctx context.Context, tx *Tx, pairingID int64, kind, ref string, i
 	return nil
 }
 
+// FilesSize is the size of all of a pairing's files together.
+func (db *DB) FilesSize(ctx context.Context, pairingID int64) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, "SELECT COALESCE(SUM(size), 0) FROM files WHERE pairing_id = ?", pairingID).Scan(&n)
+	return n, err
+}
+
 // NotFiles are those of ids that are not files of the pairing, in ids' order.
 func (db *DB) NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error) {
 	if len(ids) == 0 {

@@ -41,6 +41,7 @@ type fixture struct {
 	audit    *sqldb.AuditLog
 	files    blob.Dir // evidence files' contents
 	maxFile  int64    // the upload limit, when not the default
+	quota    int64    // a pairing's files' quota, when not the default
 	srv      *httptest.Server
 	hash     string // one password hash for every account: argon2id is slow on purpose
 }
@@ -126,7 +127,7 @@ func (f *fixture) handler() http.Handler {
 	}
 	return web.NewServer(web.Deps{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
-		Store: f.db, Authorizer: en, Audit: f.audit, Engine: f.engine, Files: f.files, MaxFileSize: f.maxFile,
+		Store: f.db, Authorizer: en, Audit: f.audit, Engine: f.engine, Files: f.files, MaxFileSize: f.maxFile, FilesQuota: f.quota,
 	})
 }
 

@@ -101,7 +101,7 @@ var noFileStore = baocun.Errorf(baocun.EUNAVAILABLE, "此服务未配置文件�
 // in the blob store with a thumbnail of an image, and recorded with an audit entry
 // that names its hash. A refused file leaves nothing behind.
 func handleUpload(d Deps) gin.HandlerFunc {
-	limit := d.maxFileSize()
+	limit, quota := d.maxFileSize(), d.filesQuota()
 	return func(c *gin.Context) {
 		if d.Files == nil {
 			Error(c, noFileStore)
@@ -114,6 +114,15 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		}
 		if p.Stage == baocun.StageCancelled || p.Stage == baocun.StageClosed {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
+		used, err := d.Store.FilesSize(ctx, p.ID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if used >= quota {
+			Error(c, quotaReached(quota))
 			return
 		}
 		rc := http.NewResponseController(c.Writer)
@@ -165,6 +174,9 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		case n == 0:
 			Error(c, fieldError("file", "file: 文件为空 the file is empty"))
 			return
+		case used+n > quota:
+			Error(c, quotaReached(quota))
+			return
 		}
 		f := baocun.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, PairingID: p.ID, Name: fileName(part.FileName()),
 			UploadedBy: u.Username, UploadedAt: time.Now().UTC().Truncate(time.Millisecond)}
@@ -190,7 +202,10 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		}
 		// Kept, and recorded, even if the caller goes now: a content in the store is
 		// one the database and the trail know of.
-		ctx = context.WithoutCancel(ctx)
+		// Within a bound all the same: a store that stops answering fails the upload
+		// (503) rather than holding its handler and its temporary file.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute+time.Duration(n/minUploadRate)*time.Second)
+		defer cancel()
 		if err := d.Files.Put(ctx, f.SHA256, tmp, n); err != nil {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件暂不能保存 The file cannot be stored now.", Err: err})
 			return
@@ -366,6 +381,20 @@ func fileTooLarge(limit int64) error {
 		Message: fmt.Sprintf("文件超过 %d MB 的上限 The file is over the limit of %d MB.", limit>>20, limit>>20)}
 }
 
+// quotaReached refuses a file that would take a pairing's files past the quota.
+func quotaReached(quota int64) error {
+	return &baocun.Error{Code: baocun.ETOOLARGE, Fields: map[string]string{"file": "quota"},
+		Message: fmt.Sprintf("本结对的佐证材料已近 %s 的总量上限 The pairing's files would pass their quota of %s in all.", sizeText(quota), sizeText(quota))}
+}
+
+// sizeText is n bytes in MB, or KB below one MB.
+func sizeText(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d MB", n>>20)
+}
+
 // recordReads are the permissions a file's reader needs beside the pairing's, by the
 // kind of record that names it as evidence: a spot check's photograph is read as the
 // spot check is (never by the team it checked), a doctor's note as the leave.
@@ -407,20 +436,22 @@ func handleFile(d Deps) gin.HandlerFunc {
 			forbid(c, d, "file.read", rule)
 			return
 		}
-		sum, ctype, size := f.SHA256, f.ContentType, f.Size
+		sum, ctype := f.SHA256, f.ContentType
 		if c.Query("thumb") != "" {
 			if f.ThumbSHA256 == "" {
 				Error(c, baocun.Errorf(baocun.ENOTFOUND, "此文件没有缩略图 This file has no thumbnail."))
 				return
 			}
-			sum, ctype, size = f.ThumbSHA256, "image/jpeg", -1
+			sum, ctype = f.ThumbSHA256, "image/jpeg"
 		}
 		if match := c.GetHeader("If-None-Match"); match == `"`+sum+`"` {
 			c.Status(http.StatusNotModified)
 			return
 		}
 		streaming(c)
-		rc, err := d.Files.Open(c.Request.Context(), sum)
+		// Sent with its length, so a download the store breaks off is an error to the
+		// browser, never a whole answer it keeps.
+		rc, size, err := d.Files.Open(c.Request.Context(), sum)
 		if err != nil {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件内容暂不能读取 The file's content cannot be read now.", Err: err})
 			return

@@ -245,6 +245,11 @@ func TestEvidenceReadAsItsRecord(t *testing.T) {
 		if resp, _ := getFile(t, f.srv, tok["lead"], "/api/v1/files/"+photoFile.ID); resp.StatusCode != 200 {
 			t.Errorf("the department lead reading it: %d, want 200", resp.StatusCode)
 		}
+		// Nor can the team name it as its own evidence (and so show it as such).
+		plan := map[string]any{"title": "规划", "summary": "修路", "goals": []string{"路"}, "files": []string{photoFile.ID}}
+		if status, body := call(t, f.srv, tok["member4"], "POST", "/api/v1/pairings/1/plan", plan); status != 400 || !strings.Contains(body, `"files[0]"`) {
+			t.Errorf("the team naming the spot check's photograph in its plan: %d %s, want 400 naming files[0]", status, body)
+		}
 	})
 }
 
@@ -318,4 +323,31 @@ func TestStepsNameTheirEvidence(t *testing.T) {
 			t.Errorf("the photograph's links: %v, %v; want the visit", kinds, err)
 		}
 	})
+}
+
+// A pairing's files together stay under the quota: an upload that would pass it is
+// refused with 413 naming it, and leaves nothing; another pairing's room is its own.
+func TestFilesQuota(t *testing.T) {
+	f, tok := fieldFixture(t, sqldbtest.SQLiteDSN(t))
+	f.quota = 100 << 10
+	f.srv = httptest.NewServer(f.handler())
+	t.Cleanup(f.srv.Close)
+	big := []byte(strings.Repeat("台账记录 a ledger's line\n", 2400)) // 60 KB of text
+	if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "台账.txt", big); status != 201 {
+		t.Fatalf("the first 60 KB: %d %s", status, body)
+	}
+	var before int
+	f.db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM files").Scan(&before)
+	big[40] = 'Z' // another content
+	if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "台账2.txt", big); status != 413 || !strings.Contains(body, "quota of 100 KB") {
+		t.Errorf("60 KB more, past the 100 KB quota: %d %s, want 413 naming the quota", status, body)
+	}
+	var after int
+	f.db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM files").Scan(&after)
+	if after != before {
+		t.Errorf("the refused upload was recorded: %d files, was %d", after, before)
+	}
+	if status, body := uploadFile(t, f.srv, tok["org"], "?pairing=2", "台账.txt", big); status != 201 {
+		t.Errorf("another pairing's first 60 KB: %d %s", status, body)
+	}
 }

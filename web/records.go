@@ -53,7 +53,7 @@ func handleVisit(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		if err := checkEvidence(c.Request.Context(), d, p.ID, in); err != nil {
+		if err := checkEvidence(c, d, p.ID, in); err != nil {
 			Error(c, err)
 			return
 		}

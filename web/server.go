@@ -47,14 +47,22 @@ type Deps struct {
 	// Engine runs the programme: cycles start there, and human steps are taken there.
 	Engine baocun.Engine
 	// Files keeps evidence files' contents; MaxFileSize bounds one (baocun.MaxFileSize
-	// when zero).
+	// when zero), FilesQuota all of one pairing's (baocun.FilesQuota when zero).
 	Files       blob.Store
 	MaxFileSize int64
+	FilesQuota  int64
 
 	// NewServer's own: the sign-in gate, the sample of anonymous denials audited,
 	// and the count of those left out.
 	signins, anonymous *perNetwork
 	unaudited          prometheus.Counter
+}
+
+func (d Deps) filesQuota() int64 {
+	if d.FilesQuota > 0 {
+		return d.FilesQuota
+	}
+	return baocun.FilesQuota
 }
 
 func (d Deps) maxFileSize() int64 {

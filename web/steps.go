@@ -29,7 +29,7 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 		st := baocun.Step{Kind: kind, Pairing: p.ID, Actor: u.Username, Person: u.PersonID}
 		payload, err := read(c, p, &st)
 		if err == nil {
-			err = checkEvidence(c.Request.Context(), d, p.ID, payload)
+			err = checkEvidence(c, d, p.ID, payload)
 		}
 		if err != nil {
 			Error(c, err)
@@ -40,23 +40,54 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 }
 
 // checkEvidence refuses an input naming a file that is not its pairing's (one of
-// another pairing, or none), naming the field: a step or record can show only its
-// own pairing's evidence.
-func checkEvidence(ctx context.Context, d Deps, pairingID int64, in any) error {
+// another pairing, or none), or one the caller may not read (a spot check's
+// photograph, named by the team it checked), naming the field, as the same "no such
+// file": a step or record shows only its own pairing's evidence, and only what its
+// author could see.
+func checkEvidence(c *gin.Context, d Deps, pairingID int64, in any) error {
 	ev, ok := in.(interface{ FileIDs() []string })
 	if !ok {
 		return nil
 	}
 	ids := ev.FileIDs()
-	missing, err := d.Store.NotFiles(ctx, pairingID, ids)
-	if err != nil || len(missing) == 0 {
+	refuse := func(id string) error {
+		field := fmt.Sprintf("files[%d]", slices.Index(ids, id))
+		if ff, ok := in.(interface{ FileField(string) string }); ok {
+			field = ff.FileField(id)
+		}
+		return baocun.NoSuchFile(field, pairingID, id)
+	}
+	missing, err := d.Store.NotFiles(c.Request.Context(), pairingID, ids)
+	if err != nil {
 		return err
 	}
-	field := fmt.Sprintf("files[%d]", slices.Index(ids, missing[0]))
-	if ff, ok := in.(interface{ FileField(string) string }); ok {
-		field = ff.FileField(missing[0])
+	if len(missing) > 0 {
+		return refuse(missing[0])
 	}
-	return baocun.NoSuchFile(field, pairingID, missing[0])
+	may := map[string]bool{} // a record's read permission → the caller's
+	for _, id := range ids {
+		kinds, err := d.Store.FileKinds(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		for _, k := range kinds {
+			obj, ok := recordReads[k]
+			if !ok {
+				continue
+			}
+			allowed, seen := may[obj]
+			if !seen {
+				if allowed, err = mayAlso(c, d, obj, "read"); err != nil {
+					return err
+				}
+				may[obj] = allowed
+			}
+			if !allowed {
+				return refuse(id)
+			}
+		}
+	}
+	return nil
 }
 
 // sendStep hands a step to the engine and answers with what it did. Once sent, a

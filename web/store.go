@@ -92,6 +92,7 @@ type FieldStore interface {
 	AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error
 	File(ctx context.Context, id string) (baocun.File, error)
 	Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
+	FilesSize(ctx context.Context, pairingID int64) (int64, error)
 	FileKinds(ctx context.Context, fileID string) ([]string, error)
 	// NotFiles are those of ids that are not files of the pairing, in ids' order.
 	NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error)

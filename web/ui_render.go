@@ -153,6 +153,10 @@ func eventData(e baocun.Event) []field {
 			s = x
 		case nil:
 			continue
+		case map[string]any: // a report within its event: its files are shown as the event's
+			delete(x, "files")
+			b, _ := json.Marshal(x)
+			s = string(b)
 		default:
 			b, _ := json.Marshal(x)
 			s = string(b)

@@ -80,7 +80,7 @@ func TestServeKeepsEvidenceInABucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sum := range []string{f.SHA256, hex.EncodeToString(thumbSum[:])} {
-		rc, err := bucket.Open(ctx, sum)
+		rc, _, err := bucket.Open(ctx, sum)
 		if err != nil {
 			t.Errorf("the bucket does not hold %s: %v", sum, err)
 			continue

@@ -64,6 +64,7 @@ type serveConfig struct {
 	MaxFileSize           string
 	Files                 string
 	FilesInsecure         bool
+	FilesQuota            string
 	filesCredentials      *credentials.Credentials // from the environment, when --files is a bucket
 
 	// Whether --history-cache and --memory-limit were given (on the command line or
@@ -111,7 +112,6 @@ func (c *serveConfig) stepKeyPath() string {
 	return filepath.Join(c.DataDir, workflows.StepKeyFile)
 }
 
-// tlsDir is where the embedded server's certificates live.
 // openFiles opens the evidence store --files names: a bucket when it is an http(s)
 // address (checked to exist), else a directory.
 func (c *serveConfig) openFiles(ctx context.Context) (blob.Store, error) {
@@ -130,7 +130,8 @@ func (c *serveConfig) openFiles(ctx context.Context) (blob.Store, error) {
 }
 
 func (c *serveConfig) filesInBucket() bool {
-	return strings.HasPrefix(c.Files, "http://") || strings.HasPrefix(c.Files, "https://")
+	lower := strings.ToLower(c.Files)
+	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://")
 }
 
 // maxFileSize is --max-file-size in bytes: 1 KiB to 1 GiB.
@@ -142,6 +143,17 @@ func (c *serveConfig) maxFileSize() (int64, error) {
 	return int64(n), nil
 }
 
+// filesQuota is --files-quota in bytes: at least --max-file-size.
+func (c *serveConfig) filesQuota() (int64, error) {
+	n, err := humanize.ParseBytes(c.FilesQuota)
+	limit, _ := c.maxFileSize()
+	if err != nil || n < uint64(limit) || n > 1<<50 {
+		return 0, &usageError{fmt.Sprintf("serve: --files-quota %q: want a size no smaller than --max-file-size, such as 2GiB", c.FilesQuota)}
+	}
+	return int64(n), nil
+}
+
+// tlsDir is where the embedded server's certificates live.
 func (c *serveConfig) tlsDir() string { return filepath.Join(c.DataDir, temporalserver.TLSDir) }
 
 func newServeFlags(c *serveConfig) *flag.FlagSet {
@@ -157,6 +169,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	memoryLimitFlag(fs, &c.MemoryLimit)
 	fs.StringVar(&c.MaxFileSize, "max-file-size", "20MiB", "largest evidence file one upload takes; a larger one is refused with 413")
 	fs.StringVar(&c.Files, "files", "", "where evidence files are kept by SHA-256: a directory (default <data-dir>/files), or an S3-compatible bucket, http(s)://HOST[:PORT]/BUCKET[/PREFIX], with its keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	fs.StringVar(&c.FilesQuota, "files-quota", "2GiB", "all of one pairing's evidence files together; an upload past it is refused with 413")
 	fs.BoolVar(&c.FilesInsecure, "files-insecure", false, "allow plain http to an S3 server that is not on loopback: anyone on the path can read and change the evidence")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -211,8 +224,11 @@ func (c *serveConfig) validate() error {
 	if _, err := c.maxFileSize(); err != nil {
 		return err
 	}
+	if _, err := c.filesQuota(); err != nil {
+		return err
+	}
 	if strings.Contains(c.Files, "://") && !c.filesInBucket() {
-		return &usageError{fmt.Sprintf("serve: --files %q: a directory, or a bucket as http(s)://HOST[:PORT]/BUCKET[/PREFIX]", c.Files)}
+		return &usageError{fmt.Sprintf("serve: --files %q: a directory, or a bucket as http(s)://HOST[:PORT]/BUCKET[/PREFIX]", blob.Redact(c.Files))}
 	}
 	if c.FilesInsecure && !c.filesInBucket() {
 		return &usageError{"serve: --files-insecure is for an S3 bucket over http (--files http://…)"}
@@ -330,7 +346,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.filesInBucket() {
 		var err error
 		if cfg.filesCredentials, err = blob.Credentials(getenv); err != nil {
-			return &usageError{"serve: --files " + cfg.Files + ": " + err.Error()}
+			return &usageError{"serve: --files " + blob.Redact(cfg.Files) + ": " + err.Error()}
 		}
 	}
 	log := newLogger(&cfg, stderr)
@@ -603,6 +619,7 @@ func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout i
 func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 	cfg, log, tc := d.cfg, d.log, d.tc
 	maxFile, _ := cfg.maxFileSize() // checked with the flags
+	quota, _ := cfg.filesQuota()
 	handler := web.NewServer(web.Deps{
 		Logger:           log,
 		Registry:         d.metrics.registry,
@@ -615,6 +632,7 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		Engine:           d.engine,
 		Files:            d.files,
 		MaxFileSize:      maxFile,
+		FilesQuota:       quota,
 		Checks: []web.Check{
 			{Name: "database", Func: d.db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {

@@ -155,6 +155,11 @@ func TestServeBadInput(t *testing.T) {
 			want: []string{"--files", "s3://evidence", "http(s)://HOST[:PORT]/BUCKET"}, code: 2,
 		},
 		{
+			name: "--files with its keys in the address, not shown",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--files", "s3://AKID:s3cret@evidence"} },
+			want: []string{"--files", "…@evidence"}, code: 2,
+		},
+		{
 			name: "--files a bucket without its keys",
 			args: func(dir string) []string {
 				return []string{"--data-dir", dir, "--files", "https://oss.example.gov.cn/evidence"}
@@ -168,6 +173,11 @@ func TestServeBadInput(t *testing.T) {
 			},
 			env:  []string{"AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s3cret"},
 			want: []string{"--files", "plain http", "use https"}, code: 1,
+		},
+		{
+			name: "--files-quota below one file",
+			args: func(dir string) []string { return []string{"--data-dir", dir, "--files-quota", "1MiB"} },
+			want: []string{"--files-quota", "1MiB", "--max-file-size"}, code: 2,
 		},
 		{
 			name: "--files-insecure with a directory",

@@ -42,6 +42,7 @@
       var type = el.dataset.type || "";
       var keys = path(el.name);
       if (type === "set") {
+        if (keys.length > 1 && !el.checked) return; // a nested set sends only what is picked
         var at = out;
         for (var i = 0; at && i < keys.length - 1; i++) at = at[keys[i]];
         var list = (at && at[keys[keys.length - 1]]) || [];
