@@ -214,6 +214,12 @@ func (c *Client) ConfirmMonth(ctx context.Context, pairing int64, month string, 
 	return out.Disputed, err
 }
 
+// AnswerDispute is the department lead's answer to the village's dispute of a
+// month's check-ins: what was found and done (its task's id, outcome acknowledge).
+func (c *Client) AnswerDispute(ctx context.Context, pairing int64, in baocun.DecisionInput) error {
+	return c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins/disputes", pairing), in, nil)
+}
+
 // RequestLeave asks leave for the caller.
 func (c *Client) RequestLeave(ctx context.Context, pairing int64, in baocun.LeaveInput) (baocun.Leave, error) {
 	var out baocun.Leave
