@@ -417,9 +417,10 @@ type LogFilter struct {
 // MaxFileSize is the default limit of one evidence file (serve --max-file-size).
 const MaxFileSize = 20 << 20
 
-// FilesQuota is the default limit of all of one pairing's evidence files together
-// (serve --files-quota): three years of photographs, minutes and ledgers, with room,
-// and no more, so no one account can fill the disk or the bucket.
+// FilesQuota is the default limit of what one person uploads to one pairing, each
+// content once (serve --files-quota): three years of a team's photographs, minutes
+// and ledgers, with room. Per uploader, so a team filling its own cannot keep an
+// inspector's photographs out.
 const FilesQuota = 2 << 30
 
 // File is an evidence file as recorded: its content is kept by SHA-256 in the blob
@@ -451,6 +452,21 @@ var EvidenceTypes = map[string]bool{
 
 // MaxRecordFiles bounds the evidence files one record names.
 const MaxRecordFiles = 20
+
+// QuotaReached refuses a file that would take what its uploader has put in a
+// pairing past the quota.
+func QuotaReached(quota int64) error {
+	return &Error{Code: ETOOLARGE, Fields: map[string]string{"file": "quota"},
+		Message: fmt.Sprintf("您在本结对上传的佐证材料将超过 %s 的总量上限 Your files in this pairing would pass their quota of %s in all.", sizeText(quota), sizeText(quota))}
+}
+
+// sizeText is n bytes in MB, or KB below one MB.
+func sizeText(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d MB", n>>20)
+}
 
 // NoSuchFile is the refusal of a record naming, in field, a file its pairing does not have.
 func NoSuchFile(field string, pairingID int64, id string) error {

@@ -38,8 +38,9 @@ type Objective struct {
 	GrassrootsSatisfaction *decimal.Decimal `json:"grassroots_satisfaction"`
 	// SpotChecks (暗访) of the pairing, and the absences they found that no approved
 	// leave excused: the inspectors' own count, not the team's.
-	SpotChecks        int `json:"spot_checks"`
-	SpotCheckAbsences int `json:"spot_check_absences"`
+	// Nil where the reader may not know of them (the team checked).
+	SpotChecks        *int `json:"spot_checks,omitempty"`
+	SpotCheckAbsences *int `json:"spot_check_absences,omitempty"`
 }
 
 // ObjectiveOf gathers a pairing's objective inputs from its timeline (oldest first).
@@ -142,8 +143,10 @@ func decodeEvent(e Event, v any) error {
 // Inputs are the objective inputs a rubric's formulas read; what has not been
 // gathered yet is absent.
 func (o *Objective) Inputs() Inputs {
-	in := Inputs{InputFundsRaisedWan: o.FundsRaisedWan, InputProjects: decimal.NewFromInt(int64(o.ProjectsTotal)),
-		InputSpotCheckAbsences: decimal.NewFromInt(int64(o.SpotCheckAbsences))}
+	in := Inputs{InputFundsRaisedWan: o.FundsRaisedWan, InputProjects: decimal.NewFromInt(int64(o.ProjectsTotal))}
+	if o.SpotCheckAbsences != nil {
+		in[InputSpotCheckAbsences] = decimal.NewFromInt(int64(*o.SpotCheckAbsences))
+	}
 	for k, v := range map[string]*decimal.Decimal{InputResidencyCompliance: o.ResidencyCompliance, InputIncomeGrowthWan: o.IncomeGrowthWan,
 		InputVillagerSatisfaction: o.VillagerSatisfaction, InputGrassrootsSatisfaction: o.GrassrootsSatisfaction} {
 		if v != nil {

@@ -54,9 +54,11 @@ func (a *Activities) Objective(ctx context.Context, pairingID int64) (baocun.Inp
 	if err != nil {
 		return nil, nonRetryable(&baocun.Error{Code: baocun.EINTERNAL, Message: err.Error()})
 	}
-	if o.SpotChecks, o.SpotCheckAbsences, err = a.Store.SpotCheckTally(ctx, pairingID); err != nil {
+	checks, absences, err := a.Store.SpotCheckTally(ctx, pairingID)
+	if err != nil {
 		return nil, err
 	}
+	o.SpotChecks, o.SpotCheckAbsences = &checks, &absences
 	return o.Inputs(), nil
 }
 

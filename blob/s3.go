@@ -178,17 +178,14 @@ func redacted(u *url.URL) string {
 }
 
 // Redact is an address as it may be shown: without whatever stands between its
-// scheme and an @ (a user and password someone put there), whether it parses or not.
+// scheme and its last @ (a user and password someone put there, which may hold a
+// "/"), whether it parses or not. It may hide more than the keys; never less.
 func Redact(addr string) string {
 	scheme, rest, ok := strings.Cut(addr, "://")
 	if !ok {
 		return addr
 	}
-	host := rest
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		host = rest[:i]
-	}
-	if at := strings.LastIndex(host, "@"); at >= 0 {
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		return scheme + "://…@" + rest[at+1:]
 	}
 	return addr

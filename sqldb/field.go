@@ -192,13 +192,44 @@ func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, i
 			return err
 		}
 		if disputed > 0 {
-			if err := applyChange(ctx, tx, dispute); err != nil {
+			// Not on a pairing that has ended: no one would answer, or close, its task.
+			lock := ""
+			if tx.Dialect() == Postgres {
+				lock = " FOR UPDATE" // a cancel committing now waits, or is seen
+			}
+			var stage baocun.Stage
+			if err := tx.QueryRowContext(ctx, "SELECT stage FROM pairings WHERE id = ?"+lock, pairingID).Scan(&stage); err != nil {
 				return err
+			}
+			if stage != baocun.StageCancelled && stage != baocun.StageClosed {
+				if err := applyChange(ctx, tx, dispute); err != nil {
+					return err
+				}
 			}
 		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
 	return disputed, err
+}
+
+// DisputedPeople are those whose check-ins in month (YYYY-MM) of the pairing the
+// village disputed.
+func (db *DB) DisputedPeople(ctx context.Context, pairingID int64, month string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT person_id FROM checkins WHERE pairing_id = ? AND village_status = ? AND day >= ? AND day < ? ORDER BY person_id`,
+		pairingID, baocun.VillageDisputed, month+"-01", month+"-32")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // AnswerDispute closes a dispute task of the pairing with the department lead's
@@ -553,10 +584,12 @@ func countAbsent(ps []baocun.SpotCheckEntry) int {
 	return n
 }
 
-// SpotCheckTally counts a pairing's spot checks and the absences they found that
-// approved leave did not excuse.
+// SpotCheckTally counts a pairing's spot checks and the absences (a person's day)
+// they found that approved leave did not excuse.
 func (db *DB) SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error) {
-	err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT s.id), COALESCE(SUM(CASE WHEN p.present = 0 AND p.excused = 0 THEN 1 ELSE 0 END), 0)
+	// An absence is a person's day: the same one recorded twice (a retry, a second
+	// inspector) counts once, as the residency rule counts it.
+	err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT s.id), COUNT(DISTINCT CASE WHEN p.present = 0 AND p.excused = 0 THEN s.day || '|' || p.person_id END)
 		FROM spot_checks s LEFT JOIN spot_check_people p ON p.spot_check_id = s.id WHERE s.pairing_id = ?`, pairingID).Scan(&checks, &unexcused)
 	return checks, unexcused, err
 }
@@ -724,8 +757,27 @@ func scanFile(row interface{ Scan(...any) error }) (baocun.File, error) {
 }
 
 // AddFile records an uploaded file (its content already in the blob store).
-func (db *DB) AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error {
+func (db *DB) AddFile(ctx context.Context, f baocun.File, quota int64, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
+		if quota > 0 {
+			// One uploader's uploads to one pairing, one at a time (SQLite's writer is one already).
+			if tx.Dialect() == Postgres {
+				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('baocun.files:' || ? || ':' || ?))", fmt.Sprint(f.PairingID), f.UploadedBy); err != nil {
+					return err
+				}
+			}
+			used, err := filesSize(ctx, tx, f.PairingID, f.UploadedBy)
+			if err != nil {
+				return err
+			}
+			var held int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM files WHERE pairing_id = ? AND uploaded_by = ? AND sha256 = ?", f.PairingID, f.UploadedBy, f.SHA256).Scan(&held); err != nil {
+				return err
+			}
+			if held == 0 && used+f.Size > quota {
+				return baocun.QuotaReached(quota)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.SHA256, f.Size, f.ContentType, f.Name, f.PairingID, f.ThumbSHA256, f.UploadedBy, FormatTime(f.UploadedAt)); err != nil {
 			return err
@@ -780,10 +832,20 @@ func linkFiles(ctx context.Context, tx *Tx, pairingID int64, kind, ref string, i
 	return nil
 }
 
-// FilesSize is the size of all of a pairing's files together.
-func (db *DB) FilesSize(ctx context.Context, pairingID int64) (int64, error) {
+// FilesSize is the size of what one uploader has put in a pairing: each content
+// once, however often it was uploaded.
+func (db *DB) FilesSize(ctx context.Context, pairingID int64, uploader string) (int64, error) {
+	return filesSize(ctx, db, pairingID, uploader)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func filesSize(ctx context.Context, q querier, pairingID int64, uploader string) (int64, error) {
 	var n int64
-	err := db.QueryRowContext(ctx, "SELECT COALESCE(SUM(size), 0) FROM files WHERE pairing_id = ?", pairingID).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM (SELECT DISTINCT sha256, size FROM files WHERE pairing_id = ? AND uploaded_by = ?) x`,
+		pairingID, uploader).Scan(&n)
 	return n, err
 }
 

@@ -407,8 +407,10 @@ func TestDisputeEndsWithThePairing(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, dsn string) {
 		db, _ := lifecycleFixture(t, dsn)
 		ctx := context.Background()
-		if err := db.AddCheckin(ctx, checkin(1, "P3", "2027-01-30"), nil); err != nil {
-			t.Fatal(err)
+		for _, day := range []string{"2027-01-30", "2027-02-02"} {
+			if err := db.AddCheckin(ctx, checkin(1, "P3", day), nil); err != nil {
+				t.Fatal(err)
+			}
 		}
 		dispute := baocun.Change{At: time.Now(), Open: []baocun.Task{{ID: "1-dispute-2027-01", Kind: baocun.TaskCheckinDispute, PairingID: 1, CycleID: 1,
 			Role: baocun.RoleDeptLead, Jurisdiction: "县A", Department: "D1", Village: "V1", Subject: "异议", DueAt: time.Now().Add(time.Hour),
@@ -423,6 +425,17 @@ func TestDisputeEndsWithThePairing(t *testing.T) {
 		task, err := db.Task(ctx, "1-dispute-2027-01")
 		if err != nil || task.Status != baocun.TaskCancelled {
 			t.Errorf("the dispute's task after the pairing was cancelled: %+v, %v; want cancelled", task, err)
+		}
+		// February's dispute, after the cancel: the days stop counting, and no task opens.
+		feb := dispute
+		feb.Open = []baocun.Task{dispute.Open[0]}
+		feb.Open[0].ID = "1-dispute-2027-02"
+		in.Disputes[0].Dates = []string{"2027-02-02"}
+		if n, err := db.ConfirmMonth(ctx, 1, "2027-02", in, "v1", feb, nil); err != nil || n != 1 {
+			t.Fatalf("February's dispute on the cancelled pairing: %d, %v", n, err)
+		}
+		if task, err := db.Task(ctx, "1-dispute-2027-02"); err == nil {
+			t.Errorf("a dispute task opened on a cancelled pairing: %+v", task)
 		}
 	})
 }

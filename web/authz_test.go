@@ -103,7 +103,7 @@ func newFixtureOn(t testing.TB, dsn string, engine func(*sqldb.DB) baocun.Engine
 		t.Fatal(err)
 	}
 	if err := db.AddFile(ctx, baocun.File{ID: "f-of-1", SHA256: x, Size: 1, ContentType: "text/plain",
-		PairingID: 1, UploadedBy: "team_member", UploadedAt: time.Now()}, nil); err != nil {
+		PairingID: 1, UploadedBy: "team_member", UploadedAt: time.Now()}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.SeedPolicy(ctx, policy.DefaultRows(), nil); err != nil {

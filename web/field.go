@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -288,11 +289,22 @@ func handleAnswerDispute(d Deps) gin.HandlerFunc {
 			Error(c, fieldError("comment", "comment: 须写明核实情况和处理结果 say what was found and done (outcome acknowledge)"))
 			return
 		}
-		ctx, p := c.Request.Context(), loadedPairing(c)
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
 		cy, err := d.Store.Cycle(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
+		}
+		if _, month, ok := strings.Cut(in.TaskID, "-dispute-"); ok && u.PersonID != "" {
+			people, err := d.Store.DisputedPeople(ctx, p.ID, month)
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			if slices.Contains(people, u.PersonID) {
+				forbid(c, d, "residency.acknowledge", "nobody answers a dispute of their own check-ins")
+				return
+			}
 		}
 		e := auditEntry(c, http.StatusOK, in)
 		if err := d.Store.AnswerDispute(ctx, p.ID, in, currentUser(c).Username, programmeToday(cy).Format(time.DateOnly), e); err != nil {

@@ -238,8 +238,22 @@ func TestSpotChecksAndLogOverHTTP(t *testing.T) {
 		// residency figures, and a rubric's formula may fold it in.
 		var detail struct{ Objective baocun.Objective }
 		status, body = call(t, f.srv, tok["rev2"], "GET", "/api/v1/pairings/1", nil)
-		if json.Unmarshal([]byte(body), &detail); status != 200 || detail.Objective.SpotChecks != 1 || detail.Objective.SpotCheckAbsences != 1 {
+		if json.Unmarshal([]byte(body), &detail); status != 200 || detail.Objective.SpotChecks == nil || *detail.Objective.SpotChecks != 1 ||
+			detail.Objective.SpotCheckAbsences == nil || *detail.Objective.SpotCheckAbsences != 1 {
 			t.Errorf("the pairing's objective after the spot check: %d %+v, want 1 check, 1 unexcused absence", status, detail.Objective)
+		}
+		// The same absence recorded again by another inspector counts once.
+		if status, body := post("rev2", "/pairings/1/spot-checks", check); status != 201 {
+			t.Fatalf("the spot check again: %d %s", status, body)
+		}
+		status, body = call(t, f.srv, tok["rev2"], "GET", "/api/v1/pairings/1", nil)
+		if json.Unmarshal([]byte(body), &detail); detail.Objective.SpotCheckAbsences == nil || *detail.Objective.SpotCheckAbsences != 1 {
+			t.Errorf("after the same absence was recorded twice: %+v, want 1", detail.Objective.SpotCheckAbsences)
+		}
+		// The team checked never learns of the checks from its pairing's figures.
+		status, body = call(t, f.srv, tok["member4"], "GET", "/api/v1/pairings/1", nil)
+		if status != 200 || strings.Contains(body, "spot_check") {
+			t.Errorf("the team's view of its pairing: %d, mentions spot checks: %s", status, body)
 		}
 		if in := detail.Objective.Inputs(); !in[baocun.InputSpotCheckAbsences].Equal(decimal.NewFromInt(1)) {
 			t.Errorf("the objective inputs %v, want spot_check_absences 1", in)
@@ -301,6 +315,11 @@ func TestCheckinDisputeOverHTTP(t *testing.T) {
 			t.Errorf("an answer saying nothing: %d %s, want 400 naming comment", status, body)
 		}
 		answer["comment"] = "经核实当天在县里开会，已要求补办请假 he was at a county meeting; told to ask leave"
+		// Not by the one whose days are disputed, whatever else they are.
+		f.user("lead4", "P4", "", baocun.Grant{Role: baocun.RoleDeptLead, Jurisdiction: "*"})
+		if status, body := call(t, f.srv, f.login(f.srv, "lead4"), "POST", "/api/v1/pairings/1/checkins/disputes", answer); status != 403 {
+			t.Errorf("the disputed member, as a department lead, answering: %d %s, want 403", status, body)
+		}
 		if status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/1/checkins/disputes", answer); status != 200 {
 			t.Fatalf("the lead's answer: %d %s", status, body)
 		}

@@ -116,13 +116,13 @@ func handleUpload(d Deps) gin.HandlerFunc {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
 			return
 		}
-		used, err := d.Store.FilesSize(ctx, p.ID)
+		used, err := d.Store.FilesSize(ctx, p.ID, u.Username)
 		if err != nil {
 			Error(c, err)
 			return
 		}
 		if used >= quota {
-			Error(c, quotaReached(quota))
+			Error(c, baocun.QuotaReached(quota))
 			return
 		}
 		rc := http.NewResponseController(c.Writer)
@@ -174,9 +174,6 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		case n == 0:
 			Error(c, fieldError("file", "file: 文件为空 the file is empty"))
 			return
-		case used+n > quota:
-			Error(c, quotaReached(quota))
-			return
 		}
 		f := baocun.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, PairingID: p.ID, Name: fileName(part.FileName()),
 			UploadedBy: u.Username, UploadedAt: time.Now().UTC().Truncate(time.Millisecond)}
@@ -204,7 +201,8 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		// one the database and the trail know of.
 		// Within a bound all the same: a store that stops answering fails the upload
 		// (503) rather than holding its handler and its temporary file.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute+time.Duration(n/minUploadRate)*time.Second)
+		kept := context.WithoutCancel(ctx)
+		ctx, cancel := context.WithTimeout(kept, time.Minute+time.Duration(n/minUploadRate)*time.Second)
 		defer cancel()
 		if err := d.Files.Put(ctx, f.SHA256, tmp, n); err != nil {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件暂不能保存 The file cannot be stored now.", Err: err})
@@ -222,7 +220,9 @@ func handleUpload(d Deps) gin.HandlerFunc {
 		e := auditEntry(c, http.StatusCreated, nil)
 		e.Resource = "files/" + f.ID
 		e.Summary = summary(map[string]any{"sha256": f.SHA256, "size": f.Size, "content_type": f.ContentType, "name": f.Name})
-		if err := d.Store.AddFile(ctx, f, e); err != nil {
+		rctx, cancelRecord := context.WithTimeout(kept, 30*time.Second) // its own time: the store may have used all of ctx's
+		defer cancelRecord()
+		if err := d.Store.AddFile(rctx, f, quota, e); err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)
 			return
@@ -381,20 +381,6 @@ func fileTooLarge(limit int64) error {
 		Message: fmt.Sprintf("文件超过 %d MB 的上限 The file is over the limit of %d MB.", limit>>20, limit>>20)}
 }
 
-// quotaReached refuses a file that would take a pairing's files past the quota.
-func quotaReached(quota int64) error {
-	return &baocun.Error{Code: baocun.ETOOLARGE, Fields: map[string]string{"file": "quota"},
-		Message: fmt.Sprintf("本结对的佐证材料已近 %s 的总量上限 The pairing's files would pass their quota of %s in all.", sizeText(quota), sizeText(quota))}
-}
-
-// sizeText is n bytes in MB, or KB below one MB.
-func sizeText(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d KB", n>>10)
-	}
-	return fmt.Sprintf("%d MB", n>>20)
-}
-
 // recordReads are the permissions a file's reader needs beside the pairing's, by the
 // kind of record that names it as evidence: a spot check's photograph is read as the
 // spot check is (never by the team it checked), a doctor's note as the leave.
@@ -452,6 +438,10 @@ func handleFile(d Deps) gin.HandlerFunc {
 		// Sent with its length, so a download the store breaks off is an error to the
 		// browser, never a whole answer it keeps.
 		rc, size, err := d.Files.Open(c.Request.Context(), sum)
+		if err == nil && sum == f.SHA256 && size != f.Size {
+			rc.Close()
+			err = fmt.Errorf("the store holds %d bytes under %s, the record %d", size, sum, f.Size)
+		}
 		if err != nil {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "文件内容暂不能读取 The file's content cannot be read now.", Err: err})
 			return

@@ -325,8 +325,10 @@ func TestStepsNameTheirEvidence(t *testing.T) {
 	})
 }
 
-// A pairing's files together stay under the quota: an upload that would pass it is
-// refused with 413 naming it, and leaves nothing; another pairing's room is its own.
+// What one person uploads to one pairing stays under the quota, each content counted
+// once: an upload that would pass it is refused with 413 naming it and recorded
+// nowhere; the same content again costs nothing; another uploader's room, and
+// another pairing's, are their own.
 func TestFilesQuota(t *testing.T) {
 	f, tok := fieldFixture(t, sqldbtest.SQLiteDSN(t))
 	f.quota = 100 << 10
@@ -338,16 +340,25 @@ func TestFilesQuota(t *testing.T) {
 	}
 	var before int
 	f.db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM files").Scan(&before)
-	big[40] = 'Z' // another content
+	big[13] = 'Z' // another content
 	if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "台账2.txt", big); status != 413 || !strings.Contains(body, "quota of 100 KB") {
 		t.Errorf("60 KB more, past the 100 KB quota: %d %s, want 413 naming the quota", status, body)
 	}
+	big[13] = 'a' // the first content again
+	if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=1", "台账副本.txt", big); status != 201 {
+		t.Errorf("the same 60 KB again: %d %s, want taken (a content counts once)", status, body)
+	}
+	before++
+	big[13] = 'Z'
 	var after int
 	f.db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM files").Scan(&after)
 	if after != before {
 		t.Errorf("the refused upload was recorded: %d files, was %d", after, before)
 	}
-	if status, body := uploadFile(t, f.srv, tok["org"], "?pairing=2", "台账.txt", big); status != 201 {
-		t.Errorf("another pairing's first 60 KB: %d %s", status, body)
+	if status, body := uploadFile(t, f.srv, tok["org"], "?pairing=1", "暗访.txt", big); status != 201 {
+		t.Errorf("an organiser's 60 KB to the same pairing: %d %s (the team's uploads are not the organiser's)", status, body)
+	}
+	if status, body := uploadFile(t, f.srv, tok["member4"], "?pairing=2", "台账.txt", big); status != 403 {
+		t.Errorf("member4 to another team's pairing: %d %s, want 403 (not the quota)", status, body)
 	}
 }

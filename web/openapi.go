@@ -42,6 +42,14 @@ func openAPI(routes []route) map[string]any {
 				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 			}
 		}
+		if rt.upload {
+			params = append(params, map[string]any{"name": "pairing", "in": "query", "required": true, "schema": map[string]any{"type": "integer"},
+				"description": "文件所属结对 the pairing the file is evidence of"})
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				"multipart/form-data": map[string]any{"schema": map[string]any{"type": "object", "required": []any{"file"},
+					"properties": map[string]any{"file": map[string]any{"type": "string", "format": "binary"}}}},
+			}}
+		}
 		if _, step := rt.out.(baocun.StepResult); step {
 			params = append(params, map[string]any{"name": idempotencyKey, "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": 255},
 				"description": "同一请求重发时带同一键，只办理一次 Send a repeated step under the same key: it is taken once and answered alike"})
@@ -95,7 +103,11 @@ func responses(rt route) map[string]any {
 		out["413"] = map[string]any{"description": "请求体超过本接口的上限（x-baocun-max-body 字节） the body is over the route's limit (x-baocun-max-body bytes)",
 			"content": errRef["content"]}
 	}
-	if rt.maxBody >= bodyFile {
+	if rt.upload {
+		out["415"] = map[string]any{"description": "文件类型不被接受（按内容判断） the file's type, sniffed from its content, is not taken",
+			"content": errRef["content"]}
+	}
+	if rt.maxBody >= bodyFile && !rt.upload {
 		out["422"] = map[string]any{"description": "文件被拒，error.rows 逐行列出 the file is refused: its problems, or the limit it broke, in error.rows",
 			"content": errRef["content"]}
 	}

@@ -54,6 +54,13 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("POST %s: a 422 for a refused file: %v", path, file)
 		}
 	}
+	// An upload is described as what it is: multipart, its part "file", its pairing in
+	// the query, 413 and 415 for what is refused.
+	upload := doc.Paths["/api/v1/files"]["post"]
+	if b, _ := json.Marshal(upload); !strings.Contains(string(b), `"multipart/form-data":{"schema":{"properties":{"file":{"format":"binary"`) ||
+		!strings.Contains(string(b), `"name":"pairing"`) || !strings.Contains(string(b), `"415"`) || !strings.Contains(string(b), `"413"`) {
+		t.Errorf("POST /files is not described as a multipart upload: %s", b)
+	}
 	// Steps take an Idempotency-Key; other changes do not.
 	for path, want := range map[string]bool{"/api/v1/pairings/{id}/decisions": true, "/api/v1/cycles/{id}/commendations/approval": true, "/api/v1/cycles": false} {
 		params, _ := json.Marshal(doc.Paths[path]["post"]["parameters"])

@@ -24,7 +24,8 @@ type pairingDetail struct {
 	Rubric *baocun.Rubric `json:"rubric,omitempty"`
 }
 
-func handleGetPairing(store Store) gin.HandlerFunc {
+func handleGetPairing(d Deps) gin.HandlerFunc {
+	store := d.Store
 	return func(c *gin.Context) {
 		p := loadedPairing(c)
 		ctx := c.Request.Context()
@@ -44,12 +45,22 @@ func handleGetPairing(store Store) gin.HandlerFunc {
 			return
 		}
 		obj, err := baocun.ObjectiveOf(p, events)
-		if err == nil {
-			obj.SpotChecks, obj.SpotCheckAbsences, err = store.SpotCheckTally(ctx, p.ID)
-		}
 		if err != nil {
 			Error(c, err)
 			return
+		}
+		// Spot checks are unannounced: their figures are for those who read them,
+		// never the team checked (nor its village), who would learn of each one.
+		if may, err := mayAlso(c, d, "spot_check", "read"); err != nil {
+			Error(c, err)
+			return
+		} else if may {
+			var checks, absences int
+			if checks, absences, err = store.SpotCheckTally(ctx, p.ID); err != nil {
+				Error(c, err)
+				return
+			}
+			obj.SpotChecks, obj.SpotCheckAbsences = &checks, &absences
 		}
 		c.JSON(http.StatusOK, pairingDetail{Pairing: *p, ProgrammeNow: cy.Clock().Now(time.Now()).Format(time.DateOnly),
 			ProgrammeEnd: cy.End().Format(time.DateOnly), Tasks: tasks, Timeline: events, Objective: obj, Rubric: cy.Settings.Rubric})

@@ -28,6 +28,7 @@ type route struct {
 	in, out        any  // request and response bodies' Go types, for the document
 	status         int  // success status when not 200
 	auditRead      bool // audit allowed reads too: personal data and the trail itself
+	upload         bool // the body is multipart/form-data with a part "file", for the pairing ?pairing= names
 	// beforePasswordChange: usable by an account whose password an admin reset, which
 	// may do nothing else until it has changed it.
 	beforePasswordChange bool
@@ -99,7 +100,7 @@ func apiRoutes(d Deps) []route {
 		{method: "GET", path: "/cycles/:id/pairings", summary: "结对列表 A cycle's pairings (?stage=&county=&department=)", object: "pairing", action: "read",
 			resource: cyclePairingsResource(d.Store), handler: handleCyclePairings(d.Store), out: page[baocun.Pairing]{}},
 		{method: "GET", path: "/pairings/:id", summary: "结对详情 A pairing: stage, team, tasks, timeline", object: "pairing", action: "read",
-			resource: pairingResource(d.Store), handler: handleGetPairing(d.Store), out: pairingDetail{}},
+			resource: pairingResource(d.Store), handler: handleGetPairing(d), out: pairingDetail{}},
 		{method: "POST", path: "/pairings/:id/cancel", summary: "撤销结对 Cancel a pairing", object: "pairing", action: "cancel",
 			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepCancel, readCancel), in: cancelRequest{}, out: baocun.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/team", summary: "提名工作组 Nominate the work team", object: "team", action: "nominate",
@@ -126,7 +127,7 @@ func apiRoutes(d Deps) []route {
 		{method: "GET", path: "/pairings/:id/leave", summary: "请假记录 The team's leave (?status=)", object: "leave", action: "read",
 			resource: pairingResource(d.Store), handler: handleLeaves(d), out: page[baocun.Leave]{}},
 		{method: "POST", path: "/files", summary: "上传佐证材料 Upload an evidence file to a pairing (?pairing=; multipart field file; images, PDF, Office, text; 413 over the limit, 415 another type)",
-			object: "file", action: "upload", resource: fileUploadResource(d.Store), handler: handleUpload(d), out: baocun.File{}, status: 201,
+			object: "file", action: "upload", resource: fileUploadResource(d.Store), handler: handleUpload(d), out: baocun.File{}, status: 201, upload: true,
 			maxBody: d.maxFileSize() + 1<<20},
 		{method: "GET", path: "/files/:file", summary: "下载佐证材料 An evidence file (?thumb=1: an image's thumbnail)", object: "file", action: "read",
 			resource: fileResource(d.Store), handler: handleFile(d), auditRead: true},

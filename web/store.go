@@ -75,6 +75,7 @@ type FieldStore interface {
 	Checkins(ctx context.Context, pairingID int64, month string) ([]baocun.Checkin, error)
 	ReviewCheckin(ctx context.Context, pairingID int64, in baocun.CheckinReview, by string, audit *baocun.AuditEntry) (baocun.Checkin, error)
 	ConfirmMonth(ctx context.Context, pairingID int64, month string, in baocun.MonthConfirmation, by string, dispute baocun.Change, audit *baocun.AuditEntry) (int, error)
+	DisputedPeople(ctx context.Context, pairingID int64, month string) ([]string, error)
 	AnswerDispute(ctx context.Context, pairingID int64, in baocun.DecisionInput, by, day string, audit *baocun.AuditEntry) error
 	MonthConfirmed(ctx context.Context, pairingID int64, month string) (bool, error)
 	ServingPairing(ctx context.Context, person string, except int64, pending bool) (*baocun.Pairing, error)
@@ -89,10 +90,10 @@ type FieldStore interface {
 	SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error)
 	AddLogEntry(ctx context.Context, e baocun.LogEntry, audit *baocun.AuditEntry) (baocun.LogEntry, error)
 	LogEntries(ctx context.Context, pairingID int64, f baocun.LogFilter) ([]baocun.LogEntry, error)
-	AddFile(ctx context.Context, f baocun.File, audit *baocun.AuditEntry) error
+	AddFile(ctx context.Context, f baocun.File, quota int64, audit *baocun.AuditEntry) error
 	File(ctx context.Context, id string) (baocun.File, error)
 	Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
-	FilesSize(ctx context.Context, pairingID int64) (int64, error)
+	FilesSize(ctx context.Context, pairingID int64, uploader string) (int64, error)
 	FileKinds(ctx context.Context, fileID string) ([]string, error)
 	// NotFiles are those of ids that are not files of the pairing, in ids' order.
 	NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error)

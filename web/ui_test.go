@@ -395,7 +395,7 @@ func TestUIScoreFormShowsEvidence(t *testing.T) {
 	now := time.Now()
 	minutes := baocun.File{ID: "0123456789abcdef0123456789abcdef", SHA256: strings.Repeat("a", 64), Size: 1, ContentType: "image/png",
 		Name: "两委会议记录.png", Thumbnail: true, ThumbSHA256: strings.Repeat("b", 64), PairingID: 1, UploadedBy: "member1", UploadedAt: now}
-	if err := f.db.AddFile(ctx, minutes, nil); err != nil {
+	if err := f.db.AddFile(ctx, minutes, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := json.Marshal(baocun.SelfAssessInput{Summary: "三年工作总结", Evidence: map[string][]string{"leadership.policy": {minutes.ID}}})

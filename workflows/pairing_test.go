@@ -668,7 +668,7 @@ func TestPairingReturnLoops(t *testing.T) {
 	r.at(7*day, func() {
 		for _, id := range []string{minutes, ledger} {
 			if err := f.db.AddFile(f.ctx, baocun.File{ID: id, SHA256: strings.Repeat("a", 64), Size: 1, ContentType: "image/png",
-				PairingID: pid, UploadedBy: "member", UploadedAt: time.Now()}, nil); err != nil {
+				PairingID: pid, UploadedBy: "member", UploadedAt: time.Now()}, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -169,7 +169,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	memoryLimitFlag(fs, &c.MemoryLimit)
 	fs.StringVar(&c.MaxFileSize, "max-file-size", "20MiB", "largest evidence file one upload takes; a larger one is refused with 413")
 	fs.StringVar(&c.Files, "files", "", "where evidence files are kept by SHA-256: a directory (default <data-dir>/files), or an S3-compatible bucket, http(s)://HOST[:PORT]/BUCKET[/PREFIX], with its keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-	fs.StringVar(&c.FilesQuota, "files-quota", "2GiB", "all of one pairing's evidence files together; an upload past it is refused with 413")
+	fs.StringVar(&c.FilesQuota, "files-quota", "2GiB", "what one person uploads to one pairing, each content once; an upload past it is refused with 413")
 	fs.BoolVar(&c.FilesInsecure, "files-insecure", false, "allow plain http to an S3 server that is not on loopback: anyone on the path can read and change the evidence")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
