@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,6 +211,73 @@ func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, i
 		return AppendAuditTx(ctx, tx, audit)
 	})
 	return disputed, err
+}
+
+// WatchDisputes reminds and escalates the tasks no workflow watches (a village's
+// dispute of check-ins) as the workflows do theirs: a reminder at its remind time
+// and an escalation to the organisers once due, each once however many instances
+// sweep, each on the pairing's timeline and in the trail. It returns how many it
+// recorded.
+func (db *DB) WatchDisputes(ctx context.Context, now time.Time) (int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE kind = ? AND status = ? AND (reminded_at = '' OR escalated_at = '')
+		ORDER BY due_at LIMIT 1000`, baocun.TaskCheckinDispute, baocun.TaskOpen)
+	if err != nil {
+		return 0, err
+	}
+	var ts []baocun.Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ts = append(ts, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range ts {
+		steps := []struct {
+			column, event, action, note string
+			due, done                   bool
+		}{
+			{"reminded_at", "task.reminded", "task.remind", "due soon", !t.RemindAt.IsZero() && !now.Before(t.RemindAt), t.RemindedAt != nil},
+			{"escalated_at", "task.escalated", "task.escalate", "overdue: escalated to the organisers", !now.Before(t.DueAt), t.EscalatedAt != nil},
+		}
+		for _, s := range steps {
+			if !s.due || s.done {
+				continue
+			}
+			cy, err := db.Cycle(ctx, t.CycleID)
+			if err != nil {
+				return n, err
+			}
+			err = db.InTx(ctx, func(tx *Tx) error {
+				res, err := tx.ExecContext(ctx, "UPDATE tasks SET "+s.column+" = ? WHERE id = ? AND status = ? AND "+s.column+" = ''", FormatTime(now), t.ID, baocun.TaskOpen)
+				if err != nil {
+					return err
+				}
+				if k, _ := res.RowsAffected(); k == 0 {
+					return nil // another instance did, or the task closed
+				}
+				n++
+				data, _ := json.Marshal(map[string]string{"kind": string(t.Kind), "due_date": t.DueDate})
+				pid := strconv.FormatInt(t.PairingID, 10)
+				return applyChange(ctx, tx, baocun.Change{At: now,
+					Events: []baocun.Event{{PairingID: t.PairingID, ProgrammeAt: cy.Clock().Now(now).Format(time.DateOnly), Actor: "system", Kind: s.event,
+						TaskID: t.ID, Period: t.Period, Data: data}},
+					Audit: []baocun.AuditEntry{{Actor: "system", Action: s.action, Resource: "pairings/" + pid, Jurisdiction: t.Jurisdiction,
+						CycleID: strconv.FormatInt(t.CycleID, 10), PairingID: pid, Department: t.Department, Village: t.Village,
+						Summary: fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, s.note)}}})
+			})
+			if err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }
 
 // DisputedPeople are those whose check-ins in month (YYYY-MM) of the pairing the

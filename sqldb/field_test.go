@@ -92,7 +92,7 @@ func TestCheckinRules(t *testing.T) {
 		dispute := func(month string) baocun.Change {
 			return baocun.Change{At: time.Now(), Open: []baocun.Task{{ID: "1-dispute-" + month, Kind: baocun.TaskCheckinDispute, PairingID: 1, CycleID: 1,
 				Role: baocun.RoleDeptLead, Jurisdiction: "县A", Department: "D1", Village: "V1", Subject: "异议 dispute", DueAt: time.Now().Add(time.Hour),
-				DueDate: "2027-02-10", Status: baocun.TaskOpen}},
+				RemindAt: time.Now().Add(30 * time.Minute), DueDate: "2027-02-10", Status: baocun.TaskOpen}},
 				Events: []baocun.Event{{PairingID: 1, ProgrammeAt: "2027-02-03", Actor: "v1", Kind: "checkins.disputed", TaskID: "1-dispute-" + month}}}
 		}
 		openDisputes := func() []string {
@@ -126,6 +126,21 @@ func TestCheckinRules(t *testing.T) {
 		}
 		if got := openDisputes(); !slices.Equal(got, []string{"1-dispute-2027-01"}) {
 			t.Fatalf("open dispute tasks %v, want January's", got)
+		}
+		// No workflow watches it: the sweep reminds it, then escalates it once due,
+		// each once however often it runs.
+		for _, at := range []time.Time{time.Now(), time.Now(), time.Now().Add(2 * time.Hour), time.Now().Add(3 * time.Hour)} {
+			if _, err := db.WatchDisputes(ctx, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if task, err := db.Task(ctx, "1-dispute-2027-01"); err != nil || task.EscalatedAt == nil {
+			t.Errorf("the dispute's task two hours past due: %+v, %v; want escalated", task, err)
+		}
+		for _, kind := range []string{"task.reminded", "task.escalated"} {
+			if n := count(t, db, "SELECT COUNT(*) FROM pairing_events WHERE task_id = ? AND kind = ?", "1-dispute-2027-01", kind); n != 1 {
+				t.Errorf("%d %s events, want 1", n, kind)
+			}
 		}
 		answer := baocun.DecisionInput{TaskID: "1-dispute-2027-01", Outcome: baocun.OutcomeAcknowledge, Comment: "核实属实，已批评教育 found true, warned"}
 		if err := db.AnswerDispute(ctx, 2, answer, "lead", "2027-02-04", nil); baocun.ErrorCode(err) != baocun.ENOTFOUND {

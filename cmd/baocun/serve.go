@@ -611,6 +611,11 @@ func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout i
 	prune(pctx)
 	cancelPrune()
 	d.stops = append(d.stops, every(pruneSignInsEvery, prune))
+	d.stops = append(d.stops, every(watchDisputesEvery, func(ctx context.Context) {
+		if n, err := db.WatchDisputes(ctx, time.Now()); err != nil {
+			log.Warn("remind and escalate check-in disputes", "recorded", n, "err", err)
+		}
+	}))
 	return nil
 }
 
@@ -698,6 +703,10 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 // limits' spent rows. Nothing reads them (every query filters by time), so they only
 // cost space: a flood of sign-ins from many networks leaves a row or two each.
 const pruneSignInsEvery = 10 * time.Minute
+
+// watchDisputesEvery is how often serve reminds and escalates the tasks no workflow
+// watches (a village's dispute of check-ins): a minute late at most.
+const watchDisputesEvery = time.Minute
 
 // resumeCyclesEvery is how often serve looks for a running cycle whose workflow was
 // never started: another instance died between a launch's write and its start (or
