@@ -193,6 +193,7 @@ const (
 	LeaveRequested = "requested"
 	LeaveApproved  = "approved"
 	LeaveRefused   = "refused"
+	LeaveWithdrawn = "withdrawn" // by the one who asked, before it began
 )
 
 // MaxLeaveDays bounds one request: a longer absence is a team change.

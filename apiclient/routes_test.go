@@ -164,6 +164,7 @@ func TestClientCoversRoutes(t *testing.T) {
 		"ReviewCheckin":       func() error { _, err := c.ReviewCheckin(ctx, 1, baocun.CheckinReview{}); return err },
 		"ConfirmMonth":        func() error { _, err := c.ConfirmMonth(ctx, 1, "2027-01", baocun.MonthConfirmation{}); return err },
 		"AnswerDispute":       func() error { return c.AnswerDispute(ctx, 1, baocun.DecisionInput{}) },
+		"WithdrawLeave":       func() error { _, err := c.WithdrawLeave(ctx, 1, 1); return err },
 		"RequestLeave":        func() error { _, err := c.RequestLeave(ctx, 1, baocun.LeaveInput{}); return err },
 		"Leaves":              func() error { _, err := c.Leaves(ctx, 1, ""); return err },
 		"DecideLeave":         func() error { _, err := c.DecideLeave(ctx, 1, 2, baocun.LeaveDecision{}); return err },

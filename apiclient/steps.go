@@ -220,6 +220,13 @@ func (c *Client) AnswerDispute(ctx context.Context, pairing int64, in baocun.Dec
 	return c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/checkins/disputes", pairing), in, nil)
 }
 
+// WithdrawLeave withdraws the caller's own leave, before it is decided or begins.
+func (c *Client) WithdrawLeave(ctx context.Context, pairing, id int64) (baocun.Leave, error) {
+	var out baocun.Leave
+	err := c.do(ctx, "POST", fmt.Sprintf("api/v1/pairings/%d/leave/%d/withdraw", pairing, id), nil, &out)
+	return out, err
+}
+
 // RequestLeave asks leave for the caller.
 func (c *Client) RequestLeave(ctx context.Context, pairing int64, in baocun.LeaveInput) (baocun.Leave, error) {
 	var out baocun.Leave

@@ -608,6 +608,46 @@ func (db *DB) DecideLeave(ctx context.Context, pairingID, id int64, in baocun.Le
 	return l, err
 }
 
+// WithdrawLeave withdraws leave at its requester's word: asked and not yet decided,
+// or approved and not yet begun (its first day after today, a programme date). Once
+// withdrawn it excuses no day and holds none. Leave decided otherwise, or begun, is
+// ECONFLICT.
+func (db *DB) WithdrawLeave(ctx context.Context, pairingID, id int64, by, today string, audit *baocun.AuditEntry) (baocun.Leave, error) {
+	var l baocun.Leave
+	err := db.InTx(ctx, func(tx *Tx) error {
+		var err error
+		l, err = scanLeave(tx.QueryRowContext(ctx, `SELECT `+leaveColumns+` FROM leave_requests WHERE id = ? AND pairing_id = ?`, id, pairingID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return baocun.Errorf(baocun.ENOTFOUND, "结对 %d 没有请假 %d pairing %d has no leave %d", pairingID, id, pairingID, id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := lockPerson(ctx, tx, l.PersonID); err != nil {
+			return err
+		}
+		switch {
+		case l.Status == baocun.LeaveApproved && l.From <= today:
+			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 已于 %s 开始，不能撤回 Leave %d began on %s: it cannot be withdrawn.", id, l.From, id, l.From)
+		case l.Status != baocun.LeaveRequested && l.Status != baocun.LeaveApproved:
+			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 已%s Leave %d is %s already.", id, l.Status, id, l.Status)
+		}
+		was := l.Status
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		l.Status, l.DecidedBy, l.DecidedAt, l.Comment = baocun.LeaveWithdrawn, by, &now, "撤回 withdrawn"
+		res, err := tx.ExecContext(ctx, `UPDATE leave_requests SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE id = ? AND status = ?`,
+			l.Status, by, FormatTime(now), l.Comment, id, was)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 刚被他人处理 Leave %d was decided by someone else just now.", id, id)
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	return l, err
+}
+
 // AddSpotCheck records a spot check; an absence is excused when the person's approved
 // leave covers the day.
 func (db *DB) AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baocun.AuditEntry) (baocun.SpotCheck, error) {
@@ -906,11 +946,7 @@ func (db *DB) FilesSize(ctx context.Context, pairingID int64, uploader string) (
 	return filesSize(ctx, db, pairingID, uploader)
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func filesSize(ctx context.Context, q querier, pairingID int64, uploader string) (int64, error) {
+func filesSize(ctx context.Context, q Querier, pairingID int64, uploader string) (int64, error) {
 	var n int64
 	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM (SELECT DISTINCT sha256, size FROM files WHERE pairing_id = ? AND uploaded_by = ?) x`,
 		pairingID, uploader).Scan(&n)

@@ -310,6 +310,8 @@ var cells = []cell{
 	{route: "POST /pairings/:id/leave", on: "another team", path: "/pairings/2/leave", allowed: nil},
 	{route: "GET /pairings/:id/leave", path: "/pairings/1/leave", allowed: []string{"organiser", "organiser_a", "dept_lead", "team_member", "auditor"}},
 	{route: "POST /pairings/:id/leave/:leave/decision", path: "/pairings/1/leave/1/decision", allowed: []string{"dept_lead", "organiser", "organiser_a"}},
+	{route: "POST /pairings/:id/leave/:leave/withdraw", path: "/pairings/1/leave/1/withdraw", allowed: []string{"team_member"}},
+	{route: "POST /pairings/:id/leave/:leave/withdraw", on: "another team", path: "/pairings/2/leave/1/withdraw", allowed: nil},
 	{route: "POST /files", on: "own pairing (a reviewer: own department, never)", path: "/files?pairing=1", allowed: []string{"organiser", "organiser_a", "dept_lead", "team_member", "village"}},
 	{route: "POST /files", on: "another county's pairing", path: "/files?pairing=2", allowed: []string{"organiser", "reviewer"}},
 	{route: "GET /files/:file", on: "of pairing 1", path: "/files/f-of-1", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},

@@ -426,6 +426,47 @@ func handleDecideLeave(d Deps) gin.HandlerFunc {
 	}
 }
 
+// handleWithdrawLeave withdraws leave at the word of the one who asked it, before
+// it is decided or, approved, before it begins.
+func handleWithdrawLeave(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength != 0 {
+			var none struct{}
+			if err := decodeJSON(c, &none); err != nil {
+				Error(c, err)
+				return
+			}
+		}
+		id, err := idParam(c, "leave")
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		l, err := d.Store.Leave(ctx, p.ID, id)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		if l.PersonID != u.PersonID {
+			forbid(c, d, "leave.request", "only the one who asked withdraws their leave")
+			return
+		}
+		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		e := auditEntry(c, http.StatusOK, nil)
+		if l, err = d.Store.WithdrawLeave(ctx, p.ID, id, u.Username, programmeToday(cy).Format(time.DateOnly), e); err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, l)
+	}
+}
+
 // readValid decodes the body into v and checks it, answering a bad one itself: it
 // reports whether the handler goes on.
 func readValid(c *gin.Context, v interface{ Validate() error }) bool {

@@ -335,3 +335,52 @@ func TestCheckinDisputeOverHTTP(t *testing.T) {
 		}
 	})
 }
+
+// Leave is withdrawn by the one who asked it, on both databases: asked and not yet
+// decided, or approved and not yet begun; not by another member, not twice, not once
+// it has begun. Withdrawn, it holds no day: the same days may be asked again.
+func TestLeaveWithdrawnOverHTTP(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn) // the programme's today: 2027-01-11
+		post := func(who, path string, body any) (int, string) {
+			t.Helper()
+			return call(t, f.srv, tok[who], "POST", "/api/v1"+path, body)
+		}
+		ask := func(from, to string) baocun.Leave {
+			t.Helper()
+			status, body := post("member4", "/pairings/1/leave", map[string]any{"from": from, "to": to, "kind": "personal", "reason": "家事 family"})
+			var l baocun.Leave
+			if json.Unmarshal([]byte(body), &l); status != 201 {
+				t.Fatalf("asking leave %s to %s: %d %s", from, to, status, body)
+			}
+			return l
+		}
+		withdraw := func(who string, id int64) (int, string) {
+			return post(who, fmt.Sprintf("/pairings/1/leave/%d/withdraw", id), nil)
+		}
+		l := ask("2027-01-20", "2027-01-21")
+		if status, body := withdraw("member1", l.ID); status != 403 {
+			t.Errorf("another member withdrawing it: %d %s, want 403", status, body)
+		}
+		if status, body := withdraw("member4", l.ID); status != 200 || !strings.Contains(body, `"withdrawn"`) {
+			t.Fatalf("withdrawing one's own leave: %d %s", status, body)
+		}
+		if status, body := withdraw("member4", l.ID); status != 409 {
+			t.Errorf("withdrawing it twice: %d %s, want 409", status, body)
+		}
+		l = ask("2027-01-20", "2027-01-21") // the same days again: withdrawn leave holds none
+		if status, body := post("lead", fmt.Sprintf("/pairings/1/leave/%d/decision", l.ID), map[string]string{"outcome": "approve"}); status != 200 {
+			t.Fatalf("approving it: %d %s", status, body)
+		}
+		if status, body := withdraw("member4", l.ID); status != 200 {
+			t.Errorf("withdrawing approved leave not yet begun: %d %s", status, body)
+		}
+		begun := ask("2027-01-11", "2027-01-11")
+		if status, body := post("lead", fmt.Sprintf("/pairings/1/leave/%d/decision", begun.ID), map[string]string{"outcome": "approve"}); status != 200 {
+			t.Fatalf("approving today's leave: %d %s", status, body)
+		}
+		if status, body := withdraw("member4", begun.ID); status != 409 || !strings.Contains(body, "began") {
+			t.Errorf("withdrawing leave that has begun: %d %s, want 409", status, body)
+		}
+	})
+}

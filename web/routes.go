@@ -143,6 +143,8 @@ func apiRoutes(d Deps) []route {
 			resource: pairingResource(d.Store), handler: handleLog(d), out: page[baocun.LogEntry]{}},
 		{method: "POST", path: "/pairings/:id/leave/:leave/decision", summary: "审批请假 Approve or refuse leave", object: "leave", action: "approve",
 			resource: pairingResource(d.Store), handler: handleDecideLeave(d), in: baocun.LeaveDecision{}, out: baocun.Leave{}},
+		{method: "POST", path: "/pairings/:id/leave/:leave/withdraw", summary: "撤回请假 Withdraw one's own leave, before it is decided or begins", object: "leave", action: "request",
+			resource: pairingResource(d.Store), handler: handleWithdrawLeave(d), out: baocun.Leave{}},
 		{method: "POST", path: "/pairings/:id/plan", summary: "提交村级发展规划 Submit the village plan", object: "plan", action: "submit",
 			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepSubmitPlan, readInto(func(st *baocun.Step, v *baocun.PlanInput) { st.Plan = v })),
 			in: baocun.PlanInput{}, out: baocun.StepResult{}, maxBody: bodyStep},
