@@ -359,6 +359,14 @@ func TestLeaveWithdrawnOverHTTP(t *testing.T) {
 			return post(who, fmt.Sprintf("/pairings/1/leave/%d/withdraw", id), nil)
 		}
 		l := ask("2027-01-20", "2027-01-21")
+		// The page offers the withdrawal to the one who asked, and to no one else.
+		form := fmt.Sprintf(`/api/v1/pairings/1/leave/%d/withdraw`, l.ID)
+		if _, _, page := uiGet(t, f, sessionCookie(t, f, "member4"), "/pairings/1"); !strings.Contains(page, form) {
+			t.Error("the member's page does not offer to withdraw their leave")
+		}
+		if _, _, page := uiGet(t, f, sessionCookie(t, f, "member1"), "/pairings/1"); strings.Contains(page, form) {
+			t.Error("another member's page offers to withdraw it")
+		}
 		if status, body := withdraw("member1", l.ID); status != 403 {
 			t.Errorf("another member withdrawing it: %d %s, want 403", status, body)
 		}
