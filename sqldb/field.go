@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -609,10 +610,11 @@ func (db *DB) DecideLeave(ctx context.Context, pairingID, id int64, in baocun.Le
 }
 
 // WithdrawLeave withdraws leave at its requester's word: asked and not yet decided,
-// or approved and not yet begun (its first day after today, a programme date). Once
-// withdrawn it excuses no day and holds none. Leave decided otherwise, or begun, is
-// ECONFLICT.
-func (db *DB) WithdrawLeave(ctx context.Context, pairingID, id int64, by, today string, audit *baocun.AuditEntry) (baocun.Leave, error) {
+// or approved and not yet begun (its first day after today, the programme date
+// today gives, read under the person's lock). Once withdrawn it excuses no day and
+// holds none; who decided it, and how, stays on its record. Leave decided otherwise,
+// or begun, is ECONFLICT.
+func (db *DB) WithdrawLeave(ctx context.Context, pairingID, id int64, by string, today func() string, audit *baocun.AuditEntry) (baocun.Leave, error) {
 	var l baocun.Leave
 	err := db.InTx(ctx, func(tx *Tx) error {
 		var err error
@@ -627,21 +629,24 @@ func (db *DB) WithdrawLeave(ctx context.Context, pairingID, id int64, by, today 
 			return err
 		}
 		switch {
-		case l.Status == baocun.LeaveApproved && l.From <= today:
+		case l.Status == baocun.LeaveApproved && l.From <= today():
 			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 已于 %s 开始，不能撤回 Leave %d began on %s: it cannot be withdrawn.", id, l.From, id, l.From)
 		case l.Status != baocun.LeaveRequested && l.Status != baocun.LeaveApproved:
 			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 已%s Leave %d is %s already.", id, l.Status, id, l.Status)
 		}
 		was := l.Status
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		l.Status, l.DecidedBy, l.DecidedAt, l.Comment = baocun.LeaveWithdrawn, by, &now, "撤回 withdrawn"
-		res, err := tx.ExecContext(ctx, `UPDATE leave_requests SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE id = ? AND status = ?`,
-			l.Status, by, FormatTime(now), l.Comment, id, was)
+		l.Status = baocun.LeaveWithdrawn
+		res, err := tx.ExecContext(ctx, `UPDATE leave_requests SET status = ? WHERE id = ? AND status = ?`, l.Status, id, was)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return baocun.Errorf(baocun.ECONFLICT, "请假 %d 刚被他人处理 Leave %d was decided by someone else just now.", id, id)
+		}
+		if audit != nil {
+			audit.Action = "leave.withdraw"
+			audit.Resource = fmt.Sprintf("pairings/%d/leave/%d", pairingID, id)
+			audit.Summary = fmt.Sprintf(`{"was":%q,"from":%q,"to":%q,"person_id":%q}`, was, l.From, l.To, l.PersonID)
 		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
@@ -656,6 +661,21 @@ func (db *DB) AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baoc
 		if err := tx.QueryRowContext(ctx, `INSERT INTO spot_checks (pairing_id, day, note, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			sc.PairingID, sc.Day, sc.Note, FormatTime(sc.RecordedAt), sc.RecordedBy).Scan(&sc.ID); err != nil {
 			return err
+		}
+		// An absence is judged against the person's leave under their lock, so no
+		// withdrawal slips between; the locks taken in one order, so two spot checks
+		// never wait on each other.
+		var absent []string
+		for _, p := range sc.People {
+			if !p.Present {
+				absent = append(absent, p.PersonID)
+			}
+		}
+		slices.Sort(absent)
+		for _, person := range slices.Compact(absent) {
+			if err := lockPerson(ctx, tx, person); err != nil {
+				return err
+			}
 		}
 		for i, p := range sc.People {
 			if !p.Present {

@@ -443,13 +443,17 @@ func handleWithdrawLeave(d Deps) gin.HandlerFunc {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
+		if p.Stage == baocun.StageCancelled || p.Stage == baocun.StageClosed {
+			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
+			return
+		}
 		l, err := d.Store.Leave(ctx, p.ID, id)
 		if err != nil {
 			Error(c, err)
 			return
 		}
-		if l.PersonID != u.PersonID {
-			forbid(c, d, "leave.request", "only the one who asked withdraws their leave")
+		if u.PersonID == "" || l.PersonID != u.PersonID {
+			forbid(c, d, "leave.withdraw", "only the one who asked withdraws their leave")
 			return
 		}
 		cy, err := d.Store.Cycle(ctx, p.CycleID)
@@ -458,7 +462,8 @@ func handleWithdrawLeave(d Deps) gin.HandlerFunc {
 			return
 		}
 		e := auditEntry(c, http.StatusOK, nil)
-		if l, err = d.Store.WithdrawLeave(ctx, p.ID, id, u.Username, programmeToday(cy).Format(time.DateOnly), e); err != nil {
+		today := func() string { return programmeToday(cy).Format(time.DateOnly) }
+		if l, err = d.Store.WithdrawLeave(ctx, p.ID, id, u.Username, today, e); err != nil {
 			c.Set(ctxAudited, false)
 			Error(c, err)
 			return

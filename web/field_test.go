@@ -383,6 +383,14 @@ func TestLeaveWithdrawnOverHTTP(t *testing.T) {
 		if status, body := withdraw("member4", l.ID); status != 200 {
 			t.Errorf("withdrawing approved leave not yet begun: %d %s", status, body)
 		}
+		// Who approved it stays on its record; the trail names the withdrawal and the leave.
+		if got, err := f.db.Leave(context.Background(), 1, l.ID); err != nil || got.Status != baocun.LeaveWithdrawn || got.DecidedBy != "lead" {
+			t.Errorf("the withdrawn leave's record: %+v, %v; want withdrawn, decided by lead", got, err)
+		}
+		entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Action: "leave.withdraw", Actor: "member4", Limit: 10})
+		if err != nil || len(entries) != 2 || entries[0].Resource != fmt.Sprintf("pairings/1/leave/%d", l.ID) || !strings.Contains(entries[0].Summary, `"was":"approved"`) {
+			t.Errorf("the withdrawals' audit: %+v, %v; want two, the latest naming leave %d, approved", entries, err, l.ID)
+		}
 		begun := ask("2027-01-11", "2027-01-11")
 		if status, body := post("lead", fmt.Sprintf("/pairings/1/leave/%d/decision", begun.ID), map[string]string{"outcome": "approve"}); status != 200 {
 			t.Fatalf("approving today's leave: %d %s", status, body)

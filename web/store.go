@@ -85,7 +85,7 @@ type FieldStore interface {
 	Leaves(ctx context.Context, pairingID int64, status, from, to string) ([]baocun.Leave, error)
 	LeaveRun(ctx context.Context, l baocun.Leave) (int, error)
 	DecideLeave(ctx context.Context, pairingID, id int64, in baocun.LeaveDecision, by string, audit *baocun.AuditEntry) (baocun.Leave, error)
-	WithdrawLeave(ctx context.Context, pairingID, id int64, by, today string, audit *baocun.AuditEntry) (baocun.Leave, error)
+	WithdrawLeave(ctx context.Context, pairingID, id int64, by string, today func() string, audit *baocun.AuditEntry) (baocun.Leave, error)
 	AddSpotCheck(ctx context.Context, sc baocun.SpotCheck, audit *baocun.AuditEntry) (baocun.SpotCheck, error)
 	SpotChecks(ctx context.Context, pairingID int64) ([]baocun.SpotCheck, error)
 	SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error)
