@@ -284,21 +284,8 @@ func (db *DB) WatchDisputes(ctx context.Context, now time.Time) (int, error) {
 // DisputedPeople are those whose check-ins in month (YYYY-MM) of the pairing the
 // village disputed.
 func (db *DB) DisputedPeople(ctx context.Context, pairingID int64, month string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT person_id FROM checkins WHERE pairing_id = ? AND village_status = ? AND day >= ? AND day < ? ORDER BY person_id`,
+	return queryStrings(ctx, db, `SELECT DISTINCT person_id FROM checkins WHERE pairing_id = ? AND village_status = ? AND day >= ? AND day < ? ORDER BY person_id`,
 		pairingID, baocun.VillageDisputed, month+"-01", month+"-32")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 // AnswerDispute closes a dispute task of the pairing with the department lead's
@@ -477,20 +464,25 @@ func leaveOn(ctx context.Context, q Querier, person, from, to, status string) (*
 
 // checkinsIn are person's check-in days in [from, to], any pairing.
 func checkinsIn(ctx context.Context, q Querier, person, from, to string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT day FROM checkins WHERE person_id = ? AND day >= ? AND day <= ? ORDER BY day LIMIT 10", person, from, to)
+	return queryStrings(ctx, q, "SELECT day FROM checkins WHERE person_id = ? AND day >= ? AND day <= ? ORDER BY day LIMIT 10", person, from, to)
+}
+
+// queryStrings reads a query's one text column.
+func queryStrings(ctx context.Context, q Querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var days []string
+	var out []string
 	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		days = append(days, d)
+		out = append(out, v)
 	}
-	return days, rows.Err()
+	return out, rows.Err()
 }
 
 // RequestLeave records a member's request. Leave overlapping a check-in of theirs,
@@ -1006,18 +998,5 @@ func (db *DB) NotFiles(ctx context.Context, pairingID int64, ids []string) ([]st
 
 // FileKinds are the kinds of record that name a file as their evidence.
 func (db *DB) FileKinds(ctx context.Context, fileID string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "SELECT DISTINCT kind FROM file_links WHERE file_id = ? ORDER BY kind", fileID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return queryStrings(ctx, db, "SELECT DISTINCT kind FROM file_links WHERE file_id = ? ORDER BY kind", fileID)
 }
