@@ -236,3 +236,74 @@ func GradeAtLeast(grade, g string) bool {
 	i, j := slices.Index(order, grade), slices.Index(order, g)
 	return i >= 0 && j >= 0 && i <= j
 }
+
+// Publicity is what the programme publishes of a cycle (公示), for every signed-in
+// role and, when the operator enables it, the public: the confirmed results ranked
+// (department, village, total, grade), the departments ranked, and once the
+// commendation list is published, who is commended. Nothing else of a result — no
+// indicator, rater, reason, appeal or person's id — is in it.
+type Publicity struct {
+	CycleID     int64              `json:"cycle_id"`
+	Name        string             `json:"name"`
+	Pairings    []PublicResult     `json:"pairings"`
+	Departments []PublicDepartment `json:"departments"`
+	// Commended is empty until the commendation list is published (PublishedAt).
+	Commended   []PublicCadre `json:"commended"`
+	PublishedAt *time.Time    `json:"published_at,omitempty"`
+}
+
+// PublicResult is one pairing's published result.
+type PublicResult struct {
+	Rank           int             `json:"rank"`
+	DepartmentCode string          `json:"department_code"`
+	DepartmentName string          `json:"department_name"`
+	VillageCode    string          `json:"village_code"`
+	VillageName    string          `json:"village_name"`
+	Total          decimal.Decimal `json:"total"`
+	Grade          string          `json:"grade"`
+}
+
+// PublicDepartment is one department's published ranking.
+type PublicDepartment struct {
+	Rank     int             `json:"rank"`
+	Code     string          `json:"department_code"`
+	Name     string          `json:"name"`
+	Pairings int             `json:"pairings"`
+	Mean     decimal.Decimal `json:"mean"`
+	Advanced bool            `json:"advanced"`
+}
+
+// PublicCadre is one commended cadre, by name.
+type PublicCadre struct {
+	Name           string `json:"name"`
+	DepartmentName string `json:"department_name"`
+	VillageName    string `json:"village_name"`
+	Grade          string `json:"grade"`
+}
+
+// PublicityOf is the published part of a cycle's commendation: the advanced
+// departments are marked only once the list is published, as the cadres are listed.
+func PublicityOf(cycle *Cycle, cm *Commendation) Publicity {
+	p := Publicity{CycleID: cycle.ID, Name: cycle.Name, Pairings: []PublicResult{}, Departments: []PublicDepartment{}, Commended: []PublicCadre{}}
+	published := cm.Status == CommendationPublished
+	villages, departments := map[int64]string{}, map[string]string{}
+	for _, r := range cm.Pairings {
+		p.Pairings = append(p.Pairings, PublicResult{Rank: r.Rank, DepartmentCode: r.Department, DepartmentName: r.DepartmentName,
+			VillageCode: r.Village, VillageName: r.VillageName, Total: r.Total, Grade: r.Grade})
+		villages[r.PairingID] = r.VillageName
+		departments[r.Department] = r.DepartmentName
+	}
+	for _, d := range cm.Departments {
+		p.Departments = append(p.Departments, PublicDepartment{Rank: d.Rank, Code: d.Department, Name: d.Name, Pairings: d.Pairings, Mean: d.Mean,
+			Advanced: published && d.Advanced})
+	}
+	if published {
+		p.PublishedAt = cm.PublishedAt
+		for _, c := range cm.Cadres {
+			if c.Status == CadreApproved {
+				p.Commended = append(p.Commended, PublicCadre{Name: c.Name, DepartmentName: departments[c.Department], VillageName: villages[c.PairingID], Grade: c.Grade})
+			}
+		}
+	}
+	return p
+}

@@ -138,6 +138,12 @@ type Windows struct {
 	AppealDays     int `json:"appeal_days"`     // issue 6
 }
 
+// What a launch does with a support pairing of a class 1 village.
+const (
+	Class1Refuse = "refuse"
+	Class1Warn   = "warn"
+)
+
 // CycleSettings are a cycle's rules, fixed when it launches.
 type CycleSettings struct {
 	StartDate     string  `json:"start_date"` // YYYY-MM-DD, programme time, in China time
@@ -149,10 +155,13 @@ type CycleSettings struct {
 	// Field rules (issue 17): how far from the village's point a check-in is in
 	// range, how many days late a check-in may come, and how many days of leave a
 	// department lead approves (an organiser beyond).
-	CheckinRadiusM int     `json:"checkin_radius_m,omitempty"`
-	LateDays       int     `json:"late_days,omitempty"`
-	LeaveLeadDays  int     `json:"leave_lead_days,omitempty"`
-	Windows        Windows `json:"windows"`
+	CheckinRadiusM int `json:"checkin_radius_m,omitempty"`
+	LateDays       int `json:"late_days,omitempty"`
+	LeaveLeadDays  int `json:"leave_lead_days,omitempty"`
+	// Class1Support is what a launch does with a support pairing of a class 1
+	// village: refuse it ("" or "refuse", the default) or warn of it ("warn").
+	Class1Support string  `json:"class1_support,omitempty"`
+	Windows       Windows `json:"windows"`
 	// Rubric is the acceptance rubric, frozen with the settings at launch: a later
 	// edit of a default never changes a running cycle's rules. Workflows are given
 	// settings without it and read it from the cycle when acceptance begins.
@@ -246,6 +255,9 @@ func (s *CycleSettings) Validate() error {
 	}
 	if s.LeaveLeadDays < 1 || s.LeaveLeadDays > MaxLeaveDays {
 		return bad("leave_lead_days", fmt.Sprintf("部门审批请假天数须在 1–%d 之间 leave_lead_days must be 1–%d", MaxLeaveDays, MaxLeaveDays))
+	}
+	if s.Class1Support != "" && s.Class1Support != Class1Refuse && s.Class1Support != Class1Warn {
+		return bad("class1_support", "一类村包扶须为 refuse 或 warn class1_support must be \"refuse\" or \"warn\"")
 	}
 	w := s.Windows
 	for name, v := range map[string]int{"nominate_days": w.NominateDays, "decide_days": w.DecideDays, "arrival_days": w.ArrivalDays,

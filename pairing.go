@@ -62,17 +62,28 @@ func ParsePairings(in *Table) ([]PairingSpec, []int, error) {
 type LaunchDirectory struct {
 	// People counts each known department's people (0: known, nobody to send).
 	People map[string]int
-	// Villages holds each known village's county.
-	Villages map[string]string
+	// Villages holds each known village's county, class and running pairing.
+	Villages map[string]LaunchVillage
+}
+
+// LaunchVillage is what a launch needs to know of one village.
+type LaunchVillage struct {
+	County string
+	Class  int
+	// Cycle is the running cycle the village is paired in, its pairing not yet
+	// closed or cancelled (0: none).
+	Cycle int64
 }
 
 // ValidatePairings checks a launch's pairings against the directory before anything
 // starts: every code known, every department able to send a team, no village paired
-// twice, every village within the cycle's jurisdiction. lines[i] is where ps[i] came
-// from (its line in a file, or its index + 1 in a JSON list); every problem is
-// reported, not only the first.
-func ValidatePairings(ps []PairingSpec, lines []int, jurisdiction string, dir LaunchDirectory) error {
-	e := &rowErrors{}
+// twice, every village within the cycle's jurisdiction and in no other running cycle,
+// and every support pairing's village lagging (class 2 or 3). A support pairing of a
+// class 1 village is refused, or only warned of when the cycle's settings say
+// class1_support "warn". lines[i] is where ps[i] came from (its line in a file, or
+// its index + 1 in a JSON list); every problem is reported, not only the first.
+func ValidatePairings(ps []PairingSpec, lines []int, jurisdiction string, dir LaunchDirectory, class1 string) (warnings []RowError, err error) {
+	e, w := &rowErrors{}, &rowErrors{}
 	if len(ps) == 0 {
 		e.add(0, "pairings", "至少需要一个结对 a cycle needs at least one pairing")
 	}
@@ -86,13 +97,23 @@ func ValidatePairings(ps []PairingSpec, lines []int, jurisdiction string, dir La
 		case people == 0:
 			e.add(line, "department_code", "部门 %q 没有人员，无法派驻工作组 department %q has no people to send as a team", p.DepartmentCode, p.DepartmentCode)
 		}
-		county, knownVillage := dir.Villages[p.VillageCode]
+		v, knownVillage := dir.Villages[p.VillageCode]
 		switch {
 		case !knownVillage:
 			e.add(line, "village_code", "没有这个行政村 no such village %q", p.VillageCode)
-		case jurisdiction != CityJurisdiction && county != jurisdiction:
+		case jurisdiction != CityJurisdiction && v.County != jurisdiction:
 			e.add(line, "village_code", "行政村 %q 属于 %s，不在本轮辖区 %s village %q is in %s, outside the cycle's jurisdiction %s",
-				p.VillageCode, county, jurisdiction, p.VillageCode, county, jurisdiction)
+				p.VillageCode, v.County, jurisdiction, p.VillageCode, v.County, jurisdiction)
+		case v.Cycle != 0:
+			e.add(line, "village_code", "行政村 %q 已在进行中的第 %d 轮结对 village %q is already paired in running cycle %d",
+				p.VillageCode, v.Cycle, p.VillageCode, v.Cycle)
+		case p.Kind == KindSupport && v.Class == 1:
+			to := e
+			if class1 == Class1Warn {
+				to = w
+			}
+			to.add(line, "kind", "行政村 %q 是一类村，包扶须为二类或三类村 village %q is class 1; a support pairing needs a class 2 or 3 village",
+				p.VillageCode, p.VillageCode)
 		}
 		if first, dup := firstLine[p.VillageCode]; dup {
 			e.add(line, "village_code", "行政村 %q 已在第 %d 行结对 village %q is already paired on line %d", p.VillageCode, first, p.VillageCode, first)
@@ -103,7 +124,7 @@ func ValidatePairings(ps []PairingSpec, lines []int, jurisdiction string, dir La
 			e.add(line, "kind", "结对类型须为 包扶 或 共建 kind must be support or model, not %q", p.Kind)
 		}
 	}
-	return e.err()
+	return w.list, e.err()
 }
 
 // String renders a pairing for messages.

@@ -26,11 +26,22 @@ func TestParsePairings(t *testing.T) {
 func TestValidatePairings(t *testing.T) {
 	dir := baocun.LaunchDirectory{
 		People:   map[string]int{"D1": 5, "D2": 3, "D9": 0},
-		Villages: map[string]string{"V1": "县A", "V2": "县A", "V3": "县B"},
+		Villages: map[string]baocun.LaunchVillage{"V1": {County: "县A", Class: 2}, "V2": {County: "县A", Class: 1}, "V3": {County: "县B", Class: 3},
+			"V4": {County: "县B", Class: 1}, "V5": {County: "县B", Class: 2, Cycle: 7}},
 	}
 	ok := []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V2", "model"}, {"D1", "V3", "support"}}
-	if err := baocun.ValidatePairings(ok, []int{1, 2, 3}, "*", dir); err != nil {
-		t.Fatalf("a valid city launch: %v", err)
+	if w, err := baocun.ValidatePairings(ok, []int{1, 2, 3}, "*", dir, ""); err != nil || len(w) != 0 {
+		t.Fatalf("a valid city launch: %v, warnings %v", err, w)
+	}
+	// A support pairing of a class 1 village is refused by default, and only warned
+	// of when the cycle says so; a village in another running cycle is refused either way.
+	class1 := []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V4", "support"}}
+	if w, err := baocun.ValidatePairings(class1, []int{1, 2}, "*", dir, baocun.Class1Warn); err != nil || len(w) != 1 || w[0].Line != 2 || w[0].Column != "kind" || !strings.Contains(w[0].Message, "V4") {
+		t.Fatalf("class1 warn: %v, warnings %+v", err, w)
+	}
+	busy := []baocun.PairingSpec{{"D1", "V5", "model"}}
+	if got := importErrors(t, second(baocun.ValidatePairings(busy, []int{1}, "*", dir, baocun.Class1Warn))); len(got) != 1 || got[0].Column != "village_code" || !strings.Contains(got[0].Message, "running cycle 7") {
+		t.Fatalf("busy village: %+v", got)
 	}
 	tests := []struct {
 		name         string
@@ -38,6 +49,10 @@ func TestValidatePairings(t *testing.T) {
 		jurisdiction string
 		want         []baocun.RowError // line and column
 	}{
+		{"support of a class 1 village", []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V4", "support"}}, "*",
+			[]baocun.RowError{{Line: 2, Column: "kind"}}},
+		{"village in another running cycle", []baocun.PairingSpec{{"D1", "V5", "support"}}, "*",
+			[]baocun.RowError{{Line: 1, Column: "village_code"}}},
 		{"unknown codes", []baocun.PairingSpec{{"DX", "VX", "support"}}, "*",
 			[]baocun.RowError{{Line: 1, Column: "department_code"}, {Line: 1, Column: "village_code"}}},
 		{"village paired twice", []baocun.PairingSpec{{"D1", "V1", "support"}, {"D2", "V1", "model"}}, "*",
@@ -55,7 +70,7 @@ func TestValidatePairings(t *testing.T) {
 			for i := range lines {
 				lines[i] = i + 1
 			}
-			got := importErrors(t, baocun.ValidatePairings(tt.ps, lines, tt.jurisdiction, dir))
+			got := importErrors(t, second(baocun.ValidatePairings(tt.ps, lines, tt.jurisdiction, dir, baocun.Class1Refuse)))
 			if len(got) != len(tt.want) {
 				t.Fatalf("errors %+v, want %+v", got, tt.want)
 			}
@@ -87,3 +102,5 @@ func TestTeamChangeNamesEachPersonOnce(t *testing.T) {
 		t.Errorf("a change naming each once: %v", err)
 	}
 }
+
+func second[T any](_ T, err error) error { return err }

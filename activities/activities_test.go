@@ -80,16 +80,18 @@ func TestRubricIsTheStoredOne(t *testing.T) {
 		db := sqldbtest.Open(t, dsn)
 		for _, q := range []string{
 			`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A')`,
-			`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3)`,
+			`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3), ('V2', '乙村', '县A', '一镇', 2)`,
 		} {
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
 		}
+		village := "V0"
 		launch := func(rubric *baocun.Rubric) int64 {
+			village = map[string]string{"V0": "V1", "V1": "V2"}[village] // a village is paired in one running cycle
 			s := baocun.CycleSettings{StartDate: "2027-01-01", Years: 1, PeriodMonths: 12, Rubric: rubric}
 			id, err := db.CreateCycle(ctx, &baocun.Cycle{Name: "细则 rubric", Jurisdiction: "*", Settings: s, LaunchedBy: "org", LaunchedAt: time.Now()},
-				[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V1", Kind: baocun.KindSupport}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
+				[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: village, Kind: baocun.KindSupport}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
 			if err != nil {
 				t.Fatal(err)
 			}

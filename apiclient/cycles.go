@@ -100,6 +100,12 @@ func (c *Client) Commendation(ctx context.Context, cycle int64) (*baocun.Commend
 	return get[baocun.Commendation](ctx, c, fmt.Sprintf("api/v1/cycles/%d/commendations", cycle))
 }
 
+// Publicity is what the programme publishes of a cycle (公示), which every
+// signed-in account may read.
+func (c *Client) Publicity(ctx context.Context, cycle int64) (*baocun.Publicity, error) {
+	return get[baocun.Publicity](ctx, c, fmt.Sprintf("api/v1/cycles/%d/publicity", cycle))
+}
+
 // CommendationFile is the commendation list exported for Excel or WPS: format is
 // "csv" (the list) or "xlsx" (the list, then the rankings).
 func (c *Client) CommendationFile(ctx context.Context, cycle int64, format string) ([]byte, error) {

@@ -74,6 +74,14 @@ func (c *Client) Villages(ctx context.Context, county string) ([]baocun.Village,
 	return list[baocun.Village](ctx, c, "api/v1/villages", countyQuery(county))
 }
 
+// UnpairedVillages lists the lagging villages (class 2 or 3) in no running cycle's
+// open pairing, every page: a county's, or with county "" the whole city's.
+func (c *Client) UnpairedVillages(ctx context.Context, county string) ([]baocun.Village, error) {
+	q := countyQuery(county)
+	q.Set("unpaired", "1")
+	return list[baocun.Village](ctx, c, "api/v1/villages", q)
+}
+
 // Village is one village.
 func (c *Client) Village(ctx context.Context, code string) (*baocun.Village, error) {
 	return get[baocun.Village](ctx, c, "api/v1/villages/"+url.PathEscape(code))

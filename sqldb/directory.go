@@ -189,9 +189,15 @@ func (db *DB) Departments(ctx context.Context, county, after string, limit int) 
 }
 
 // Villages lists villages by code after the cursor, of one county or all ("").
-func (db *DB) Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error) {
+//
+// unpaired keeps only the lagging villages (class 2 or 3) left unpaired: in no running
+// cycle's pairing that is still open, which a launch would refuse.
+func (db *DB) Villages(ctx context.Context, county string, unpaired bool, after string, limit int) ([]baocun.Village, error) {
 	rows, err := db.QueryContext(ctx, `SELECT `+villageColumns+`
-		FROM villages WHERE code > ? AND (? = '' OR county = ?) ORDER BY code LIMIT ?`, after, county, county, limit)
+		FROM villages v WHERE code > ? AND (? = '' OR county = ?)
+		AND (? = 0 OR (class IN (2, 3) AND NOT EXISTS (SELECT 1 FROM pairings o JOIN cycles oc ON oc.id = o.cycle_id AND oc.status = ?
+			WHERE o.village_code = v.code AND o.stage NOT IN (?, ?))))
+		ORDER BY code LIMIT ?`, after, county, county, boolInt(unpaired), baocun.CycleRunning, baocun.StageClosed, baocun.StageCancelled, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,10 @@ import (
 )
 
 // LaunchDirectory loads what validating a launch needs: each department's head
-// count and each village's county, one query a table.
+// count, and each village's county, class and the running cycle it is paired in, one
+// query a table.
 func (db *DB) LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, error) {
-	dir := baocun.LaunchDirectory{People: map[string]int{}, Villages: map[string]string{}}
+	dir := baocun.LaunchDirectory{People: map[string]int{}, Villages: map[string]baocun.LaunchVillage{}}
 	rows, err := db.QueryContext(ctx, `SELECT d.code, COUNT(p.id) FROM departments d LEFT JOIN people p ON p.department_code = d.code GROUP BY d.code`)
 	if err != nil {
 		return dir, err
@@ -31,17 +32,20 @@ func (db *DB) LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, erro
 		dir.People[code] = n
 	}
 	rows.Close()
-	rows, err = db.QueryContext(ctx, `SELECT code, county FROM villages`)
+	rows, err = db.QueryContext(ctx, `SELECT v.code, v.county, v.class, COALESCE((SELECT MAX(p.cycle_id) FROM pairings p
+		JOIN cycles c ON c.id = p.cycle_id AND c.status = ?
+		WHERE p.village_code = v.code AND p.stage NOT IN (?, ?)), 0) FROM villages v`, baocun.CycleRunning, baocun.StageClosed, baocun.StageCancelled)
 	if err != nil {
 		return dir, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var code, county string
-		if err := rows.Scan(&code, &county); err != nil {
+		var code string
+		var v baocun.LaunchVillage
+		if err := rows.Scan(&code, &v.County, &v.Class, &v.Cycle); err != nil {
 			return dir, err
 		}
-		dir.Villages[code] = county
+		dir.Villages[code] = v
 	}
 	return dir, rows.Err()
 }
@@ -83,11 +87,49 @@ func (db *DB) CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.Pair
 				return baocun.Errorf(baocun.ECONFLICT, "名录已变更，请重试 The directory changed during the launch; try again.")
 			}
 		}
+		if err := recheckLaunch(ctx, tx, id, c.Settings.Class1Support); err != nil {
+			return err
+		}
 		audit.CycleID = strconv.FormatInt(id, 10)
 		audit.Resource = "cycles/" + audit.CycleID
 		return AppendAuditTx(ctx, tx, audit)
 	})
 	return id, err
+}
+
+// recheckLaunch checks again, in the launch's transaction, what the launch was
+// validated against and what may have changed since: no village of the new cycle is
+// in another running cycle (two launches at once naming one village: on PostgreSQL
+// launches take one lock, on SQLite writes are serial), and no support pairing's
+// village was class 1 when it was stored, unless the cycle only warns of that.
+func recheckLaunch(ctx context.Context, tx *Tx, cycle int64, class1 string) error {
+	if tx.Dialect() == Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('baocun.launch'))"); err != nil {
+			return err
+		}
+	}
+	busy, err := queryStrings(ctx, tx, `SELECT p.village_code || ' (' || CAST(MAX(o.cycle_id) AS TEXT) || ')'
+		FROM pairings p JOIN pairings o ON o.village_code = p.village_code AND o.cycle_id <> p.cycle_id AND o.stage NOT IN (?, ?)
+		JOIN cycles oc ON oc.id = o.cycle_id AND oc.status = ?
+		WHERE p.cycle_id = ? GROUP BY p.village_code ORDER BY p.village_code LIMIT 20`,
+		baocun.StageClosed, baocun.StageCancelled, baocun.CycleRunning, cycle)
+	if err != nil {
+		return err
+	}
+	if len(busy) > 0 {
+		return baocun.Errorf(baocun.ECONFLICT, "行政村已在进行中的另一轮结对（轮次） villages already paired in another running cycle (its id): %s", strings.Join(busy, ", "))
+	}
+	if class1 == baocun.Class1Warn {
+		return nil
+	}
+	class1s, err := queryStrings(ctx, tx, `SELECT village_code FROM pairings WHERE cycle_id = ? AND kind = ? AND baseline_class = 1 ORDER BY ordinal LIMIT 20`, cycle, baocun.KindSupport)
+	if err != nil {
+		return err
+	}
+	if len(class1s) > 0 {
+		return baocun.Errorf(baocun.ECONFLICT, "包扶须为二类或三类村，名录已变更 the directory changed during the launch: these support villages are class 1: %s", strings.Join(class1s, ", "))
+	}
+	return nil
 }
 
 const cycleColumns = `id, name, jurisdiction, settings, status, launched_by, launched_at`

@@ -42,6 +42,7 @@ type fixture struct {
 	files    blob.Dir // evidence files' contents
 	maxFile  int64    // the upload limit, when not the default
 	quota    int64    // a pairing's files' quota, when not the default
+	public   bool     // serves the public publicity page
 	srv      *httptest.Server
 	hash     string // one password hash for every account: argon2id is slow on purpose
 }
@@ -75,7 +76,8 @@ func newFixtureOn(t testing.TB, dsn string, engine func(*sqldb.DB) baocun.Engine
 	for _, q := range []string{
 		`INSERT INTO departments (code, name, level, county) VALUES ('D1', '甲县农业局', '县直', '县A'), ('D2', '乙县交通局', '县直', '县B'),
 			('D3', '甲县水利局', '县直', '县A'), ('D4', '市财政局', '市直', '')`,
-		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3), ('V2', '乙村', '县B', '二镇', 2)`,
+		`INSERT INTO villages (code, name, county, township, class) VALUES ('V1', '甲村', '县A', '一镇', 3), ('V2', '乙村', '县B', '二镇', 2),
+			('V7', '庚村', '县A', '一镇', 2), ('V8', '辛村', '县A', '一镇', 3)`,
 		`INSERT INTO people (id, name, department_code) VALUES ('P1', '张三', 'D1'), ('P2', '李四', 'D2'), ('P3', '王五', 'D3')`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -128,6 +130,7 @@ func (f *fixture) handler() http.Handler {
 	return web.NewServer(web.Deps{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 		Store: f.db, Authorizer: en, Audit: f.audit, Engine: f.engine, Files: f.files, MaxFileSize: f.maxFile, FilesQuota: f.quota,
+		PublicPublicity: f.public,
 	})
 }
 
@@ -359,6 +362,7 @@ var cells = []cell{
 	{route: "POST /cycles/:id/commendations/approval", path: "/cycles/1/commendations/approval", allowed: []string{"organiser"},
 		body: func(int) any { return map[string]string{"task_id": "c1-1"} }},
 	{route: "GET /tasks", path: "/tasks", allowed: []string{"signed-in"}},
+	{route: "GET /cycles/:id/publicity", path: "/cycles/1/publicity", allowed: []string{"signed-in"}},
 	{route: "GET /audit", path: "/audit?decision=deny", allowed: []string{"auditor"}},
 	{route: "GET /audit/export", path: "/audit/export?format=jsonl", allowed: []string{"auditor"}},
 	{route: "GET /audit/verify", path: "/audit/verify", allowed: []string{"auditor"}},
@@ -756,8 +760,8 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	}
 }
 
-// launchBody is a valid launch of one pairing (D3 with V1) in jurisdiction j.
+// launchBody is a valid launch of one pairing (D3 with V7, unpaired) in jurisdiction j.
 func launchBody(j string) map[string]any {
 	return map[string]any{"name": "矩阵 matrix", "jurisdiction": j, "start_date": "2027-01-01",
-		"pairings": []map[string]string{{"department_code": "D3", "village_code": "V1", "kind": "包扶"}}}
+		"pairings": []map[string]string{{"department_code": "D3", "village_code": "V7", "kind": "包扶"}}}
 }

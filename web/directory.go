@@ -182,7 +182,16 @@ func handleListVillages(store Store) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		vs, err := store.Villages(c.Request.Context(), c.Query("county"), c.Query("cursor"), limit+1)
+		unpaired := false
+		switch c.Query("unpaired") {
+		case "", "0", "false":
+		case "1", "true":
+			unpaired = true
+		default:
+			Error(c, fieldError("unpaired", "unpaired: 须为 1 或 0 must be 1 or 0"))
+			return
+		}
+		vs, err := store.Villages(c.Request.Context(), c.Query("county"), unpaired, c.Query("cursor"), limit+1)
 		if err != nil {
 			Error(c, err)
 			return

@@ -179,7 +179,7 @@ func TestNominationOfSomeoneServingIsRefused(t *testing.T) {
 		settings := baocun.CycleSettings{StartDate: "2027-01-01"}
 		settings.Defaults()
 		if _, err := f.db.CreateCycle(ctx, &baocun.Cycle{Name: "第二轮", Jurisdiction: "*", Settings: settings, LaunchedBy: "org", LaunchedAt: time.Now()},
-			[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V2", Kind: "support"}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"}); err != nil {
+			[]baocun.PairingSpec{{DepartmentCode: "D1", VillageCode: "V8", Kind: "support"}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"}); err != nil {
 			t.Fatal(err)
 		}
 		status, body := call(t, f.srv, tok["lead"], "POST", "/api/v1/pairings/3/team", map[string]any{"leader": "P5", "members": []string{"P5", "P4"}})

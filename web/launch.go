@@ -151,6 +151,9 @@ type launchResult struct {
 	ID         int64  `json:"id"`
 	Pairings   int    `json:"pairings"`
 	WorkflowID string `json:"workflow_id"`
+	// Warnings are what the launch let through and the organiser should know: a
+	// support pairing of a class 1 village, when the cycle's settings only warn of it.
+	Warnings []baocun.RowError `json:"warnings,omitempty"`
 }
 
 // handleLaunch validates everything, stores the cycle and its pairings with the
@@ -159,13 +162,18 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		v, _ := c.Get(ctxLaunch)
 		req := v.(*launchRequest)
-		if err := validateLaunch(c.Request.Context(), d.Store, req); err != nil {
+		warnings, err := validateLaunch(c.Request.Context(), d.Store, req)
+		if err != nil {
 			Error(c, err)
 			return
 		}
 		cy := &baocun.Cycle{Name: strings.TrimSpace(req.Name), Jurisdiction: req.Jurisdiction, Settings: req.CycleSettings,
 			LaunchedBy: currentUser(c).Username, LaunchedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		e := auditEntry(c, http.StatusCreated, map[string]any{"name": cy.Name, "jurisdiction": cy.Jurisdiction, "settings": cy.Settings, "pairings": len(req.Pairings)})
+		detail := map[string]any{"name": cy.Name, "jurisdiction": cy.Jurisdiction, "settings": cy.Settings, "pairings": len(req.Pairings)}
+		if len(warnings) > 0 {
+			detail["warnings"] = warnings
+		}
+		e := auditEntry(c, http.StatusCreated, detail)
 		ctx := c.Request.Context()
 		id, err := d.Store.CreateCycle(ctx, cy, req.Pairings, e)
 		if err != nil {
@@ -189,7 +197,7 @@ func handleLaunch(d Deps) gin.HandlerFunc {
 			Error(c, &baocun.Error{Code: baocun.EUNAVAILABLE, Message: "工作流引擎不可用，本轮未启动 The workflow engine did not start the cycle; it is marked failed. Launch it again.", Err: err})
 			return
 		}
-		c.JSON(http.StatusCreated, launchResult{ID: id, Pairings: len(req.Pairings), WorkflowID: run})
+		c.JSON(http.StatusCreated, launchResult{ID: id, Pairings: len(req.Pairings), WorkflowID: run, Warnings: warnings})
 	}
 }
 
@@ -254,33 +262,34 @@ const LaunchGrace = 5 * time.Minute
 // engineTimeout bounds how long a request waits for the workflow engine.
 const engineTimeout = time.Minute
 
-// validateLaunch checks the settings and every pairing against the directory.
-func validateLaunch(ctx context.Context, store Store, req *launchRequest) error {
+// validateLaunch checks the settings and every pairing against the directory, and
+// returns what the launch only warns of.
+func validateLaunch(ctx context.Context, store Store, req *launchRequest) ([]baocun.RowError, error) {
 	if req.err != nil {
-		return req.err
+		return nil, req.err
 	}
 	if strings.TrimSpace(req.Name) == "" || len([]rune(req.Name)) > 200 {
-		return fieldError("name", "name: 须填写本轮名称（至多 200 字） a cycle needs a name (at most 200 characters)")
+		return nil, fieldError("name", "name: 须填写本轮名称（至多 200 字） a cycle needs a name (at most 200 characters)")
 	}
 	if req.Jurisdiction == "" {
-		return fieldError("jurisdiction", "jurisdiction: 须为 * 或县名 must be \"*\" (the city) or a county's name")
+		return nil, fieldError("jurisdiction", "jurisdiction: 须为 * 或县名 must be \"*\" (the city) or a county's name")
 	}
 	req.CycleSettings.Defaults()
 	if err := req.CycleSettings.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	dir, err := store.LaunchDirectory(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if req.Jurisdiction != baocun.CityJurisdiction {
 		known := false
-		for _, county := range dir.Villages {
-			known = known || county == req.Jurisdiction
+		for _, v := range dir.Villages {
+			known = known || v.County == req.Jurisdiction
 		}
 		if !known {
-			return fieldError("jurisdiction", fmt.Sprintf("jurisdiction: 没有这个县 no county %q in the villages directory", req.Jurisdiction))
+			return nil, fieldError("jurisdiction", fmt.Sprintf("jurisdiction: 没有这个县 no county %q in the villages directory", req.Jurisdiction))
 		}
 	}
-	return baocun.ValidatePairings(req.Pairings, req.lines, req.Jurisdiction, dir)
+	return baocun.ValidatePairings(req.Pairings, req.lines, req.Jurisdiction, dir, req.Class1Support)
 }

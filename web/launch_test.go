@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func TestLaunchFromFile(t *testing.T) {
 	if n := cycles(); n != before {
 		t.Fatalf("refused launches stored %d cycles", n-before)
 	}
-	ct, body := form(settings, "部门编码,村编码,类型\nD3,V1,包扶\n")
+	ct, body := form(settings, "部门编码,村编码,类型\nD3,V7,包扶\n")
 	if s, b := post(t, f, tok, "/api/v1/cycles", ct, body); s != 201 || !strings.Contains(b, `"pairings":1`) {
 		t.Fatalf("launch from a file: %d %s", s, b)
 	}
@@ -77,8 +78,11 @@ func TestLaunchRubric(t *testing.T) {
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	f.user("org", "", "", g("organiser", "*"))
 	tok := f.login(f.srv, "org")
-	launch := func(rubric any) (int, string) {
+	launch := func(rubric any, village ...string) (int, string) {
 		body := launchBody("*")
+		if len(village) > 0 {
+			body["pairings"] = []map[string]string{{"department_code": "D3", "village_code": village[0], "kind": "包扶"}}
+		}
 		if rubric != nil {
 			body["rubric"] = rubric
 		}
@@ -104,7 +108,10 @@ func TestLaunchRubric(t *testing.T) {
 	if r := cy.Settings.Rubric; r == nil || r.MinRaters != 5 || !r.Goods[0].Weight.Equal(decimal.RequireFromString("25")) {
 		t.Fatalf("stored rubric %+v", cy.Settings.Rubric)
 	}
-	if s, b = launch(nil); s != 201 {
+	if s, b = launch(nil); s != 422 || !strings.Contains(b, "running cycle") {
+		t.Fatalf("V7 again, while the custom rubric's cycle runs: %d %s", s, b)
+	}
+	if s, b = launch(nil, "V8"); s != 201 {
 		t.Fatalf("default rubric: %d %s", s, b)
 	}
 	json.Unmarshal([]byte(b), &out)
@@ -209,4 +216,129 @@ func TestCheckinsEndWithTheProgramme(t *testing.T) {
 	if err := f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM checkins").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d check-ins written (%v), want none", n, err)
 	}
+}
+
+// The launch checks (issue 18): a support pairing needs a lagging village (refused by
+// default, warned of when the cycle says so), a village paired in another running
+// cycle is refused, and the lagging villages left unpaired are listed — each on both
+// databases, and the check is made again in the launch's own transaction, so two
+// launches at once cannot both pair one village.
+func TestLaunchChecks(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		ctx := context.Background()
+		if _, err := f.db.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class) VALUES ('V6', '己村', '县A', '一镇', 1)`); err != nil {
+			t.Fatal(err)
+		}
+		f.user("org", "", "", g("organiser", "*"))
+		tok := f.login(f.srv, "org")
+		cycles := func() int {
+			var n int
+			f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cycles").Scan(&n)
+			return n
+		}
+		before := cycles()
+		body := func(village, kind string, settings map[string]any) map[string]any {
+			b := launchBody("*")
+			b["pairings"] = []map[string]string{{"department_code": "D3", "village_code": village, "kind": kind}}
+			for k, v := range settings {
+				b[k] = v
+			}
+			return b
+		}
+		unpaired := func() []string {
+			var p struct{ Items []baocun.Village }
+			s, b := call(t, f.srv, tok, "GET", "/api/v1/villages?unpaired=1", nil)
+			if s != 200 || json.Unmarshal([]byte(b), &p) != nil {
+				t.Fatalf("unpaired villages: %d %s", s, b)
+			}
+			var codes []string
+			for _, v := range p.Items {
+				codes = append(codes, v.Code)
+			}
+			return codes
+		}
+		if got := unpaired(); strings.Join(got, ",") != "V7,V8" {
+			t.Fatalf("unpaired villages %v, want V7,V8 (V1 and V2 are in cycle 1, V6 is class 1)", got)
+		}
+		for _, c := range []struct {
+			name  string
+			body  map[string]any
+			want  int
+			field string
+		}{
+			{"support of a class 1 village", body("V6", "包扶", nil), 422, `"line":1,"column":"kind"`},
+			{"a village in another running cycle", body("V1", "共建", nil), 422, `running cycle 1`},
+			{"an unknown class1_support", body("V6", "包扶", map[string]any{"class1_support": "maybe"}), 400, `"class1_support"`},
+		} {
+			if s, b := call(t, f.srv, tok, "POST", "/api/v1/cycles", c.body); s != c.want || !strings.Contains(b, c.field) {
+				t.Errorf("%s: %d %s, want %d naming %s", c.name, s, b, c.want, c.field)
+			}
+		}
+		if n := cycles(); n != before {
+			t.Fatalf("refused launches stored %d cycles", n-before)
+		}
+		// Warned of only, when the cycle says so: launched, the warning in the
+		// answer and in the trail.
+		s, b := call(t, f.srv, tok, "POST", "/api/v1/cycles", body("V6", "support", map[string]any{"class1_support": "warn"}))
+		var out struct {
+			ID       int64
+			Warnings []baocun.RowError
+		}
+		if json.Unmarshal([]byte(b), &out); s != 201 || len(out.Warnings) != 1 || out.Warnings[0].Line != 1 || out.Warnings[0].Column != "kind" || !strings.Contains(out.Warnings[0].Message, "V6") {
+			t.Fatalf("class 1 support, warned: %d %s", s, b)
+		}
+		es, _, err := f.audit.Query(ctx, baocun.AuditFilter{Action: "cycle.launch", CycleID: fmt.Sprint(out.ID)})
+		if err != nil || len(es) != 1 || !strings.Contains(es[0].Summary, `"warnings"`) || !strings.Contains(es[0].Summary, "V6") {
+			t.Fatalf("the launch's trail entry does not carry its warning: %+v %v", es, err)
+		}
+		// A pairing that ends frees its village; so does the end of its cycle.
+		if _, err := f.db.ExecContext(ctx, `UPDATE pairings SET stage = 'closed' WHERE cycle_id = 1 AND village_code = 'V1'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.db.ExecContext(ctx, `UPDATE cycles SET status = 'cancelled' WHERE id = 1`); err != nil {
+			t.Fatal(err)
+		}
+		if got := unpaired(); strings.Join(got, ",") != "V1,V2,V7,V8" {
+			t.Fatalf("unpaired villages %v once cycle 1 ended, want V1,V2,V7,V8", got)
+		}
+		if s, b := call(t, f.srv, tok, "POST", "/api/v1/cycles", body("V1", "共建", nil)); s != 201 {
+			t.Fatalf("V1 once its pairing closed: %d %s", s, b)
+		}
+
+		// Past validation: two launches at once naming V7 store one cycle; the
+		// other is refused naming the village. And a village that became class 1
+		// between validation and the write is refused in the write.
+		settings := baocun.CycleSettings{StartDate: "2027-01-01"}
+		settings.Defaults()
+		launch := func(village string) error {
+			_, err := f.db.CreateCycle(ctx, &baocun.Cycle{Name: "并发 race", Jurisdiction: "*", Settings: settings, LaunchedBy: "org", LaunchedAt: time.Now()},
+				[]baocun.PairingSpec{{DepartmentCode: "D3", VillageCode: village, Kind: baocun.KindSupport}}, &baocun.AuditEntry{Actor: "org", Action: "cycle.launch"})
+			return err
+		}
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- launch("V7") }()
+		}
+		var ok, conflict int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case baocun.ErrorCode(err) == baocun.ECONFLICT && strings.Contains(err.Error(), "V7"):
+				conflict++
+			default:
+				t.Fatalf("a launch at once: %v", err)
+			}
+		}
+		if ok != 1 || conflict != 1 {
+			t.Fatalf("two launches of V7 at once: %d stored, %d refused; want 1 and 1", ok, conflict)
+		}
+		if _, err := f.db.ExecContext(ctx, `UPDATE villages SET class = 1 WHERE code = 'V8'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := launch("V8"); baocun.ErrorCode(err) != baocun.ECONFLICT || !strings.Contains(err.Error(), "class 1") {
+			t.Fatalf("a class 1 support village past validation: %v", err)
+		}
+	})
 }

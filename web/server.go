@@ -51,6 +51,9 @@ type Deps struct {
 	Files       blob.Store
 	MaxFileSize int64
 	FilesQuota  int64
+	// PublicPublicity serves /publicity/:cycle, the published results and
+	// commendation list, to anyone (serve --public-publicity); off by default.
+	PublicPublicity bool
 
 	// NewServer's own: the sign-in gate, the sample of anonymous denials audited,
 	// and the count of those left out.

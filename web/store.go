@@ -45,7 +45,7 @@ type DirectoryStore interface {
 	Person(ctx context.Context, id string) (*baocun.Person, error)
 	People(ctx context.Context, department string) ([]baocun.Person, error)
 	Departments(ctx context.Context, county, after string, limit int) ([]baocun.Department, error)
-	Villages(ctx context.Context, county, after string, limit int) ([]baocun.Village, error)
+	Villages(ctx context.Context, county string, unpaired bool, after string, limit int) ([]baocun.Village, error)
 	ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error
 	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error
 	ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error

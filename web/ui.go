@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -52,6 +53,10 @@ func mountUI(r *gin.Engine, d Deps) {
 		files.ServeHTTP(c.Writer, c.Request)
 	})
 	r.GET("/login", u.loginPage)
+	if d.PublicPublicity {
+		pp := &publicPages{ui: u, store: d.Store, held: map[int64]publicEntry{}, now: time.Now}
+		r.GET("/publicity/:cycle", pp.serve)
+	}
 	for path, h := range map[string]pageFunc{
 		"/":                   u.dashboard,
 		"/inbox":              u.inbox,

@@ -88,8 +88,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 		before := countCycles(t, f)
 		dir := t.TempDir()
 		villages, bad, good := filepath.Join(dir, "villages.csv"), filepath.Join(dir, "bad.csv"), filepath.Join(dir, "pairings.csv")
-		os.WriteFile(villages, []byte("code,name,county,township,class,collective_income_wan,population,households,纬度,经度\nV3,丙村,县A,一镇,3,12.5,1200,380,28.2,112.9\n"), 0o644)
-		os.WriteFile(bad, []byte("department_code,village_code,kind\nD3,V3,包扶\nD404,V2,共建\n"), 0o644)
+		os.WriteFile(villages, []byte("code,name,county,township,class,collective_income_wan,population,households,纬度,经度\nV3,丙村,县A,一镇,3,12.5,1200,380,28.2,112.9\nV4,丁村,县A,一镇,2,3,900,300,,\n"), 0o644)
+		os.WriteFile(bad, []byte("department_code,village_code,kind\nD3,V3,包扶\nD404,V4,共建\n"), 0o644)
 		os.WriteFile(good, []byte("部门编码,村编码,类型\nD3,V3,包扶\n"), 0o644)
 		org.do(t, "open the launch form", chromedp.Navigate(b.url+"/launch"), chromedp.WaitVisible(chromedp.ID("launch-form")))
 		org.checkLabels(t)
@@ -98,6 +98,14 @@ func TestBrowserWalkthrough(t *testing.T) {
 			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{villages}))
 		if v, err := f.db.Village(ctx, "V3"); err != nil || v.Name != "丙村" || v.Lat == nil || *v.Lat != 28.2 {
 			t.Fatalf("imported village V3: %+v, %v", v, err)
+		}
+		unpaired := func(step string) []string {
+			return run(t, org, step, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#unpaired tbody tr td:first-child"), td => td.textContent)`))
+		}
+		// The launch page lists the lagging villages no running cycle pairs: the new
+		// ones, not V1 and V2 (the fixture's running cycle has them).
+		if got := unpaired("read the unpaired villages"); !slices.Contains(got, "V3") || !slices.Contains(got, "V4") || slices.Contains(got, "V1") || slices.Contains(got, "V2") {
+			t.Errorf("unpaired villages after the import: %v, want V3 and V4, not V1 or V2", got)
 		}
 		org.do(t, "submit a bad file",
 			chromedp.SendKeys(chromedp.ID("name"), "测试轮 browser test"),
@@ -123,6 +131,10 @@ func TestBrowserWalkthrough(t *testing.T) {
 		org.do(t, "draw the dashboard's charts", chromedp.WaitVisible(chromedp.CSS(`[data-chart=progress] svg`)))
 		if total := run(t, org, "read the dashboard", chromedp.Text(chromedp.ID("pairings-total"))); total != "1" {
 			t.Errorf("dashboard pairings_total %q, want 1", total)
+		}
+		org.do(t, "open the launch form again", chromedp.Navigate(b.url+"/launch"), chromedp.WaitVisible(chromedp.ID("unpaired")))
+		if got := unpaired("read the unpaired villages after the launch"); slices.Contains(got, "V3") || !slices.Contains(got, "V4") {
+			t.Errorf("unpaired villages after V3's launch: %v, want V4 and not V3", got)
 		}
 	})
 	if t.Failed() {

@@ -307,7 +307,26 @@ func (u *ui) launch(v *view) (string, any, error) {
 	}
 	s := baocun.CycleSettings{StartDate: time.Now().In(baocun.ChinaTime).AddDate(0, 1, 0).Format("2006-01") + "-01"}
 	s.Defaults()
-	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s, "Windows": windowNames,
+	// The lagging villages each jurisdiction has left unpaired, which the launch
+	// should take up (a launch refuses those paired in a running cycle).
+	type unpaired struct {
+		Jurisdiction string
+		Villages     []baocun.Village
+		More         bool
+	}
+	var left []unpaired
+	for _, j := range jurisdictions {
+		q := url.Values{"unpaired": {"1"}, "limit": {"500"}}
+		if j != baocun.CityJurisdiction {
+			q.Set("county", j)
+		}
+		var p page[baocun.Village]
+		if err := u.get(v.c, "/villages?"+q.Encode(), &p); err != nil {
+			return "", nil, err
+		}
+		left = append(left, unpaired{Jurisdiction: j, Villages: p.Items, More: p.NextCursor != ""})
+	}
+	return "launch", map[string]any{"Jurisdictions": jurisdictions, "Defaults": s, "Windows": windowNames, "Unpaired": left,
 		"CanImport": v.can("POST", "/import/:kind", "departments")}, nil
 }
 
@@ -530,6 +549,15 @@ func (u *ui) results(v *view) (string, any, error) {
 			return "", nil, err
 		}
 		d["Results"] = r
+	}
+	if !shown {
+		// Every signed-in account reads what is published (公示).
+		shown = true
+		var p baocun.Publicity
+		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/publicity", &p); err != nil {
+			return "", nil, err
+		}
+		d["Publicity"] = p
 	}
 	if v.can("GET", "/cycles/:id/commendations", id) {
 		shown = true

@@ -148,7 +148,7 @@ func startDemoServer(ctx context.Context, dir, password string, getenv func(stri
 	}
 	banner, out := io.Pipe()
 	go func() {
-		err := serve(sctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0"}, env, out, log)
+		err := serve(sctx, []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--temporal-port", "0", "--public-publicity"}, env, out, log)
 		out.Close()
 		s.done <- err
 	}()

@@ -67,6 +67,7 @@ func TestDemo(t *testing.T) {
 		"表彰名单 Commendation list（",
 		"优秀包村干部 Excellent cadre:",
 		"导出 Exports:",
+		"公示 Publicity: 10 个结果",
 		"审计校验通过 Audit verification: ok",
 		"演示完成 Demo complete",
 	} {

@@ -36,6 +36,7 @@ type roles struct {
 	leads     map[string]*apiclient.Client // department → its lead
 	reviewers map[string]*apiclient.Client // department → its reviewer
 	members   map[string]*apiclient.Client // person → their team_member account
+	next      int                          // the first sample village no launch has paired yet
 }
 
 // newRoles imports the sample directory of n villages and creates and signs in the
@@ -83,13 +84,16 @@ func (r *roles) at(base string) *roles {
 	return out
 }
 
-// launch launches a cycle of the sample's first n villages on the real clock
-// (nothing falls due during a test) and returns its pairings.
+// launch launches a cycle of the sample's next n villages (a village is paired in
+// one running cycle) on the real clock (nothing falls due during a test) and returns
+// its pairings.
 func (r *roles) launch(t *testing.T, n int) []baocun.Pairing {
 	t.Helper()
 	ctx := context.Background()
 	spec := apiclient.LaunchSpec{Name: "故障测试 fault test", Jurisdiction: baocun.CityJurisdiction, CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
-	for _, v := range r.sample.Villages[:n] {
+	villages := r.sample.Villages[r.next : r.next+n]
+	r.next += n
+	for _, v := range villages {
 		spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
 	}
 	id, err := r.org.Launch(ctx, spec)
@@ -638,17 +642,24 @@ func TestConcurrency(t *testing.T) {
 	})
 
 	t.Run("launches at once", func(t *testing.T) {
+		// Six launches of two or three villages each, none of another's (a village is
+		// paired in one running cycle).
 		const launches = 6
 		var wg sync.WaitGroup
 		ids := make([]int64, launches)
 		errs := make([]error, launches)
+		of := make([][]demo.SampleVillage, launches)
+		for i := range launches {
+			of[i] = r.sample.Villages[r.next : r.next+2+i%2]
+			r.next += len(of[i])
+		}
 		for i := range launches {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				spec := apiclient.LaunchSpec{Name: fmt.Sprintf("并发 %d concurrent", i), Jurisdiction: baocun.CityJurisdiction,
 					CycleSettings: baocun.CycleSettings{StartDate: "2027-01-01", ClockScale: 1}}
-				for _, v := range r.sample.Villages[:i+2] {
+				for _, v := range of[i] {
 					spec.Pairings = append(spec.Pairings, baocun.PairingSpec{DepartmentCode: v.Department, VillageCode: v.Code, Kind: v.Kind})
 				}
 				ids[i], errs[i] = r.org.Launch(ctx, spec)
@@ -671,7 +682,7 @@ func TestConcurrency(t *testing.T) {
 				villages = append(villages, p.Village)
 			}
 			var want []string
-			for _, v := range r.sample.Villages[:i+2] {
+			for _, v := range of[i] {
 				want = append(want, v.Code)
 			}
 			slices.Sort(villages)
@@ -681,7 +692,7 @@ func TestConcurrency(t *testing.T) {
 			}
 			for _, p := range ps {
 				// What is asserted is one nomination, never two; the deadline only ends a
-				// wait for one that never comes, and six launches' 27 first tasks under
+				// wait for one that never comes, and six launches' 27 first tasks (before each had its own villages) under
 				// the race detector on a busy 2-core machine took over a minute.
 				deadline := time.Now().Add(5 * time.Minute)
 				for {

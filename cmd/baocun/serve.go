@@ -65,6 +65,7 @@ type serveConfig struct {
 	Files                 string
 	FilesInsecure         bool
 	FilesQuota            string
+	PublicPublicity       bool
 	filesCredentials      *credentials.Credentials // from the environment, when --files is a bucket
 
 	// Whether --history-cache and --memory-limit were given (on the command line or
@@ -171,6 +172,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.Files, "files", "", "where evidence files are kept by SHA-256: a directory (default <data-dir>/files), or an S3-compatible bucket, http(s)://HOST[:PORT]/BUCKET[/PREFIX], with its keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	fs.StringVar(&c.FilesQuota, "files-quota", "2GiB", "what one person uploads to one pairing, each content once; an upload past it is refused with 413")
 	fs.BoolVar(&c.FilesInsecure, "files-insecure", false, "allow plain http to an S3 server that is not on loopback: anyone on the path can read and change the evidence")
+	fs.BoolVar(&c.PublicPublicity, "public-publicity", false, "serve /publicity/CYCLE to anyone, without signing in: a cycle's published results and commendation list (公示), read-only")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests and activities")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (logs go to stderr)")
@@ -638,6 +640,7 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		Files:            d.files,
 		MaxFileSize:      maxFile,
 		FilesQuota:       quota,
+		PublicPublicity:  cfg.PublicPublicity,
 		Checks: []web.Check{
 			{Name: "database", Func: d.db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {

@@ -598,6 +598,40 @@ func (d *demo) printCommendation(ctx context.Context, cy *baocun.Cycle) error {
 		}
 	}
 	d.out.line("  导出 Exports: GET /api/v1/cycles/%d/commendations?format=csv (%d 字节 bytes), ?format=xlsx (%d 字节 bytes): %d 行 rows each", cy.ID, len(csvFile), len(xlsxFile), advanced+cadres)
+	return d.checkPublicity(ctx, cy, cm)
+}
+
+// checkPublicity reads the publicity (公示) as a department lead, a village and,
+// through serve --public-publicity, anyone: each sees every result and every
+// commended cadre by name, and the public page shows them.
+func (d *demo) checkPublicity(ctx context.Context, cy *baocun.Cycle, cm *baocun.Commendation) error {
+	var named []string
+	for _, c := range cm.Cadres {
+		if c.Status == baocun.CadreApproved {
+			named = append(named, c.Name)
+		}
+	}
+	first := d.sample.Villages[0]
+	for who, c := range map[string]*apiclient.Client{"部门负责人 a department lead": d.leads[first.Department], "村委 a village": d.villages[first.Code]} {
+		p, err := c.Publicity(ctx, cy.ID)
+		if err != nil {
+			return fmt.Errorf("公示 publicity read by %s: %w", who, err)
+		}
+		if len(p.Pairings) != len(cm.Pairings) || len(p.Commended) != len(named) {
+			return fmt.Errorf("公示 publicity read by %s: %d results and %d commended, want %d and %d", who, len(p.Pairings), len(p.Commended), len(cm.Pairings), len(named))
+		}
+	}
+	page, err := d.anon.Download(ctx, fmt.Sprintf("publicity/%d", cy.ID))
+	if err != nil {
+		return fmt.Errorf("公示页 the public page: %w", err)
+	}
+	for _, n := range append(named, first.Name) {
+		if !strings.Contains(string(page), n) {
+			return fmt.Errorf("公示页 the public page does not show %s", n)
+		}
+	}
+	d.out.line("公示 Publicity: %d 个结果、%d 名表彰干部，部门负责人、村委与公众均可查看 %d results and %d commended cadres, read by a department lead, a village and the public at /publicity/%d",
+		len(cm.Pairings), len(named), len(cm.Pairings), len(named), cy.ID)
 	return nil
 }
 

@@ -181,7 +181,17 @@
           showError(form, resp.status, data && data.error);
           return;
         }
-        if (form.dataset.flash !== "none") sessionStorage.setItem("baocun.flash", say("已提交", "Done"));
+        if (form.dataset.flash !== "none") {
+          var msg = say("已提交", "Done");
+          // What the service let through and the user should know (a launch's warnings).
+          var warnings = data && data.warnings || [];
+          if (warnings.length) {
+            msg += " · " + say("提示", "Warnings") + " (" + warnings.length + "): " + warnings.slice(0, 5).map(function (w) {
+              return say("第 " + w.line + " 行", "line " + w.line) + " " + w.message;
+            }).join("; ") + (warnings.length > 5 ? " …" : "");
+          }
+          sessionStorage.setItem("baocun.flash", msg);
+        }
         var next = form.dataset.next;
         if (next) {
           location.assign(next.replace("{id}", data && data.id != null ? data.id : ""));

@@ -1,0 +1,113 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"baocun"
+)
+
+// Publicity (公示, issue 18): what the programme publishes of a cycle is readable by
+// every signed-in account at GET /cycles/:id/publicity, and, when the operator
+// enables it (Deps.PublicPublicity, serve --public-publicity), by anyone at
+// /publicity/:cycle, a read-only page. Both show baocun.Publicity and nothing else
+// of a result.
+
+// handlePublicity answers GET /cycles/:id/publicity.
+func handlePublicity(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := idParam(c, "id")
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		p, err := publicityOf(c.Request.Context(), store, id)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, p)
+	}
+}
+
+func publicityOf(ctx context.Context, store Store, id int64) (*baocun.Publicity, error) {
+	cy, err := store.Cycle(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := store.Commendation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p := baocun.PublicityOf(cy, cm)
+	return &p, nil
+}
+
+// publicPages serves /publicity/:cycle to anyone. Nobody signs in, so nothing
+// limits who asks or how often: each cycle's publicity is computed at most once a
+// minute (publicTTL), one at a time, and at most publicCycles cycles are held.
+type publicPages struct {
+	ui    *ui
+	store Store
+	mu    sync.Mutex
+	held  map[int64]publicEntry
+	now   func() time.Time
+}
+
+type publicEntry struct {
+	p  *baocun.Publicity // nil: nothing published (the page is not found)
+	at time.Time
+}
+
+const (
+	publicTTL    = time.Minute
+	publicCycles = 64
+)
+
+func (pp *publicPages) get(ctx context.Context, id int64) (*baocun.Publicity, error) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if e, ok := pp.held[id]; ok && pp.now().Sub(e.at) < publicTTL {
+		return e.p, nil
+	}
+	p, err := publicityOf(ctx, pp.store, id)
+	if baocun.ErrorCode(err) == baocun.ENOTFOUND {
+		p, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p != nil && len(p.Pairings) == 0 {
+		p = nil // a cycle with nothing published is no page: not even its name shows
+	}
+	if len(pp.held) >= publicCycles {
+		clear(pp.held)
+	}
+	pp.held[id] = publicEntry{p: p, at: pp.now()}
+	return p, nil
+}
+
+func (pp *publicPages) serve(c *gin.Context) {
+	v := &view{Lang: pickLang(c), Path: c.Request.URL.Path, c: c, ui: pp.ui, Title: [2]string{"公示", "Publicity"}}
+	notFound := &apiError{Status: http.StatusNotFound, errorDetail: errorDetail{Code: baocun.ENOTFOUND, Message: "没有公示的内容 Nothing is published here."}}
+	id, err := strconv.ParseInt(c.Param("cycle"), 10, 64)
+	if err != nil || id < 1 {
+		pp.ui.renderError(c, v, notFound)
+		return
+	}
+	p, err := pp.get(c.Request.Context(), id)
+	switch {
+	case err != nil:
+		pp.ui.renderError(c, v, err)
+	case p == nil:
+		pp.ui.renderError(c, v, notFound)
+	default:
+		v.Data = p
+		pp.ui.render(c, v, http.StatusOK, "publicity")
+	}
+}
