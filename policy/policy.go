@@ -116,6 +116,22 @@ var Additions = []Addition{
 		{"p", "village", "file", "read", "own_village", "allow"},
 		{"p", "auditor", "file", "read", "any", "allow"},
 	}},
+	{Name: "ledger-figures", Rules: []Rule{
+		{"p", "team_member", "project", "read", "own_pairing", "allow"},
+		{"p", "dept_lead", "project", "read", "own_dept", "allow"},
+		{"p", "village", "project", "read", "own_village", "allow"},
+		{"p", "organiser", "project", "read", "any", "allow"},
+		{"p", "reviewer", "project", "read", "any", "allow"},
+		{"p", "auditor", "project", "read", "any", "allow"},
+		{"p", "team_member", "project", "write", "own_pairing", "allow"},
+		{"p", "dept_lead", "project", "write", "own_dept", "allow"},
+		{"p", "organiser", "project", "accept", "any", "allow"},
+		{"p", "reviewer", "project", "accept", "any", "allow"},
+		{"p", "reviewer", "project", "accept", "own_dept", "deny"},
+		{"p", "organiser", "statistics", "read", "any", "allow"},
+		{"p", "reviewer", "statistics", "read", "any", "allow"},
+		{"p", "auditor", "statistics", "read", "any", "allow"},
+	}},
 }
 
 // DefaultRules are the embedded default permissions (p rules).

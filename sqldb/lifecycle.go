@@ -97,6 +97,21 @@ func (db *DB) CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.Pair
 	return id, err
 }
 
+// recordResidency keeps a period's residency counts (its period.ended event's) where
+// the statistics sum them.
+func recordResidency(ctx context.Context, tx *Tx, e baocun.Event) error {
+	var c struct {
+		MemberMonths int `json:"member_months"`
+		Short        int `json:"member_months_short"`
+	}
+	if err := json.Unmarshal(e.Data, &c); err != nil {
+		return fmt.Errorf("period.ended of pairing %d: %w", e.PairingID, err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO pairing_residency (pairing_id, period, member_months, short_months) VALUES (?, ?, ?, ?)
+		ON CONFLICT (pairing_id, period) DO NOTHING`, e.PairingID, e.Period, c.MemberMonths, c.Short)
+	return err
+}
+
 // recheckLaunch checks again, in the launch's transaction, what the launch was
 // validated against and what may have changed since: no village of the new cycle is
 // in another running cycle (two launches at once naming one village: on PostgreSQL
@@ -580,6 +595,11 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 	for _, e := range ch.Events {
 		if e.At.IsZero() {
 			e.At = ch.At
+		}
+		if e.Kind == "period.ended" {
+			if err := recordResidency(ctx, tx, e); err != nil {
+				return err
+			}
 		}
 		if len(e.Files) == 0 {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)

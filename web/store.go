@@ -96,6 +96,12 @@ type FieldStore interface {
 	Files(ctx context.Context, pairingID int64) ([]baocun.File, error)
 	FilesSize(ctx context.Context, pairingID int64, uploader string) (int64, error)
 	FileKinds(ctx context.Context, fileID string) ([]string, error)
+
+	// The project ledger and the statistics (issue 18).
+	AddProject(ctx context.Context, p baocun.Project, audit *baocun.AuditEntry) (*baocun.Project, error)
+	StepProject(ctx context.Context, pairingID, id int64, st baocun.ProjectStep, audit *baocun.AuditEntry) (*baocun.Project, error)
+	Projects(ctx context.Context, pairingID int64) ([]baocun.Project, error)
+	Statistics(ctx context.Context, cycleID int64, by string, now time.Time) (*baocun.Statistics, error)
 	// NotFiles are those of ids that are not files of the pairing, in ids' order.
 	NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error)
 }

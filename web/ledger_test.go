@@ -1,0 +1,140 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"baocun"
+	"baocun/sqldb/sqldbtest"
+)
+
+// The project ledger through the API, on both databases: the team keeps it, each
+// project moving forward only, completion and acceptance with evidence of the
+// pairing; an inspector accepts (never the team); bad input is refused naming the
+// field and changes nothing; every write is in the trail; two completions at once
+// make one.
+func TestProjectLedger(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, tok := fieldFixture(t, dsn)
+		ctx := context.Background()
+		f.user("village1", "", "V1", baocun.Grant{Role: baocun.RoleVillage, Jurisdiction: "县A"})
+		tok["village1"] = f.login(f.srv, "village1")
+		post := func(who, path string, body any) (int, string) {
+			t.Helper()
+			return call(t, f.srv, tok[who], "POST", "/api/v1"+path, body)
+		}
+		upload := func(who string, pairing int, content string) string {
+			t.Helper()
+			s, b := uploadFile(t, f.srv, tok[who], fmt.Sprintf("?pairing=%d", pairing), "photo.txt", []byte(content))
+			var out struct{ ID string }
+			if s != 201 || json.Unmarshal([]byte(b), &out) != nil {
+				t.Fatalf("upload: %d %s", s, b)
+			}
+			return out.ID
+		}
+		projects := func() []baocun.Project {
+			t.Helper()
+			s, b := call(t, f.srv, tok["village1"], "GET", "/api/v1/pairings/1/projects", nil)
+			var p struct{ Items []baocun.Project }
+			if s != 200 || json.Unmarshal([]byte(b), &p) != nil {
+				t.Fatalf("the village reads the ledger: %d %s", s, b)
+			}
+			return p.Items
+		}
+		road := map[string]any{"kind": "road", "name": "通组公路硬化", "quantity": "3.5", "unit": "km",
+			"investment": map[string]string{"own_wan": "12.5", "higher_wan": "80", "social_wan": "0.0001"}}
+		for _, bad := range []struct {
+			field string
+			body  map[string]any
+		}{
+			{"kind", map[string]any{"kind": "bridge", "name": "桥", "quantity": "1", "unit": "items"}},
+			{"name", map[string]any{"kind": "road", "name": " ", "quantity": "1", "unit": "km"}},
+			{"quantity", map[string]any{"kind": "road", "name": "路", "quantity": "-1", "unit": "km"}},
+			{"unit", map[string]any{"kind": "road", "name": "路", "quantity": "1", "unit": "li"}},
+			{"investment.own_wan", map[string]any{"kind": "road", "name": "路", "quantity": "1", "unit": "km", "investment": map[string]string{"own_wan": "1e9"}}},
+			{"investment.higher_wan", map[string]any{"kind": "road", "name": "路", "quantity": "1", "unit": "km", "investment": map[string]string{"higher_wan": "0.00001"}}},
+			{"files[0]", map[string]any{"kind": "road", "name": "路", "quantity": "1", "unit": "km", "files": []string{strings.Repeat("a", 32)}}},
+		} {
+			if s, b := post("member1", "/pairings/1/projects", bad.body); s != 400 || !strings.Contains(b, fmt.Sprintf("%q", bad.field)) {
+				t.Errorf("%s: %d %s, want 400 naming it", bad.field, s, b)
+			}
+		}
+		if len(projects()) != 0 {
+			t.Fatal("a refused project was stored")
+		}
+		s, b := post("member1", "/pairings/1/projects", road)
+		var p baocun.Project
+		if json.Unmarshal([]byte(b), &p); s != 201 || p.Status != baocun.ProjectPlanned || p.TotalWan != "92.5001" || p.PlannedOn == "" || p.CreatedBy != "member1" {
+			t.Fatalf("add a road: %d %s", s, b)
+		}
+		path := fmt.Sprintf("/pairings/1/projects/%d", p.ID)
+		if s, b := post("member1", path, map[string]any{"status": "completed"}); s != 400 || !strings.Contains(b, `"files"`) {
+			t.Fatalf("completion without evidence: %d %s", s, b)
+		}
+		// Evidence is the pairing's own: not another pairing's file.
+		other := upload("org", 2, "pairing 2's photo")
+		photo := upload("member1", 1, "the finished road")
+		if s, b := post("member1", path, map[string]any{"status": "completed", "files": []string{other}}); s != 400 || !strings.Contains(b, `"files[0]"`) {
+			t.Fatalf("completion with another pairing's file: %d %s", s, b)
+		}
+		if s, b := post("member1", path, map[string]any{"status": "completed", "on": "2099-01-01", "files": []string{photo}}); s != 400 || !strings.Contains(b, `"on"`) {
+			t.Fatalf("completion in the future: %d %s", s, b)
+		}
+		if s, b := post("member1", fmt.Sprintf("/pairings/1/projects/%d/acceptance", p.ID), map[string]any{"note": "自己验收"}); s != 403 {
+			t.Fatalf("the team accepting its own project: %d %s", s, b)
+		}
+		if s, b := post("org", fmt.Sprintf("/pairings/1/projects/%d/acceptance", p.ID), map[string]any{"note": "未完工"}); s != 409 {
+			t.Fatalf("accepting a planned project: %d %s", s, b)
+		}
+		// Two completions at once: one is taken, the other finds it completed.
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses[i], _ = post("member1", path, map[string]any{"status": "completed", "files": []string{photo},
+					"investment": map[string]string{"own_wan": "20", "higher_wan": "80"}})
+			}()
+		}
+		wg.Wait()
+		if !(statuses[0] == 200 && statuses[1] == 409 || statuses[0] == 409 && statuses[1] == 200) {
+			t.Fatalf("two completions at once: %v, want one 200 and one 409", statuses)
+		}
+		if s, b := post("member1", path, map[string]any{"status": "under_way"}); s != 409 {
+			t.Fatalf("a completed project back under way: %d %s", s, b)
+		}
+		s, b = post("org", fmt.Sprintf("/pairings/1/projects/%d/acceptance", p.ID), map[string]any{"note": "现场验收合格", "files": []string{photo}})
+		if json.Unmarshal([]byte(b), &p); s != 200 || p.Status != baocun.ProjectAccepted || p.AcceptedOn == "" || p.CompletedOn == "" || p.StartedOn == "" {
+			t.Fatalf("acceptance: %d %s", s, b)
+		}
+		ps := projects()
+		if len(ps) != 1 || ps[0].TotalWan != "100" || ps[0].Investment.OwnWan != "20" || len(ps[0].Files) != 1 || ps[0].Files[0] != photo {
+			t.Fatalf("the ledger: %+v", ps)
+		}
+		es, _, err := f.audit.Query(ctx, baocun.AuditFilter{PairingID: "1", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes := map[string]int{}
+		for _, e := range es {
+			if strings.HasPrefix(e.Resource, "pairings/1/projects/") && e.Decision == baocun.DecisionAllow && e.Status < 300 {
+				writes[e.Action]++
+			}
+		}
+		if writes["project.write"] != 2 || writes["project.accept"] != 1 {
+			t.Fatalf("the trail's ledger writes: %v, want 2 project.write (the add, one completion) and 1 project.accept", writes)
+		}
+		// Once the pairing has ended, the ledger is closed.
+		if err := f.db.ApplyChange(ctx, baocun.Change{Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageClosed}}}); err != nil {
+			t.Fatal(err)
+		}
+		if s, b := post("member1", "/pairings/1/projects", road); s != 409 {
+			t.Fatalf("a project on a closed pairing: %d %s", s, b)
+		}
+	})
+}
