@@ -25,7 +25,7 @@ func TestParsePairings(t *testing.T) {
 
 func TestValidatePairings(t *testing.T) {
 	dir := baocun.LaunchDirectory{
-		People:   map[string]int{"D1": 5, "D2": 3, "D9": 0},
+		People: map[string]int{"D1": 5, "D2": 3, "D9": 0},
 		Villages: map[string]baocun.LaunchVillage{"V1": {County: "县A", Class: 2}, "V2": {County: "县A", Class: 1}, "V3": {County: "县B", Class: 3},
 			"V4": {County: "县B", Class: 1}, "V5": {County: "县B", Class: 2, Cycle: 7}},
 	}

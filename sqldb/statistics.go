@@ -94,14 +94,18 @@ func (db *DB) Statistics(ctx context.Context, cycleID int64, by string, now time
 	// Residency, as each period's end judged it.
 	if err := each(`SELECT `+key+`, SUM(r.member_months), SUM(r.short_months)
 		FROM pairings p JOIN pairing_residency r ON r.pairing_id = p.id WHERE `+live+` GROUP BY `+key, []any{cycleID}, ints(2),
-		func(g *baocun.StatisticGroup, vals []any) { g.ResidencyMemberMonths, g.ResidencyShort = iv(vals, 0), iv(vals, 1) }); err != nil {
+		func(g *baocun.StatisticGroup, vals []any) {
+			g.ResidencyMemberMonths, g.ResidencyShort = iv(vals, 0), iv(vals, 1)
+		}); err != nil {
 		return nil, fmt.Errorf("statistics: residency: %w", err)
 	}
 	// Open tasks overdue and escalated.
 	if err := each(`SELECT `+key+`, SUM(CASE WHEN t.due_at < ? THEN 1 ELSE 0 END), SUM(CASE WHEN t.escalated_at <> '' THEN 1 ELSE 0 END)
 		FROM tasks t JOIN pairings p ON p.id = t.pairing_id WHERE t.cycle_id = ? AND t.status = ? AND p.stage <> ? GROUP BY `+key,
 		[]any{FormatTime(now), cycleID, baocun.TaskOpen, baocun.StageCancelled}, ints(2),
-		func(g *baocun.StatisticGroup, vals []any) { g.OverdueTasks, g.EscalatedTasks = iv(vals, 0), iv(vals, 1) }); err != nil {
+		func(g *baocun.StatisticGroup, vals []any) {
+			g.OverdueTasks, g.EscalatedTasks = iv(vals, 0), iv(vals, 1)
+		}); err != nil {
 		return nil, fmt.Errorf("statistics: tasks: %w", err)
 	}
 	// The ledger: projects by kind, money by source.

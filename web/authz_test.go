@@ -326,9 +326,13 @@ var cells = []cell{
 	{route: "GET /pairings/:id/projects", path: "/pairings/1/projects", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
 	{route: "GET /pairings/:id/projects", on: "another county", path: "/pairings/2/projects", allowed: []string{"organiser", "reviewer", "auditor", "auditor_b"}},
 	{route: "POST /pairings/:id/projects", path: "/pairings/1/projects", allowed: []string{"dept_lead", "team_member"},
-		body: func(int) any { return map[string]any{"kind": "road", "name": "通组公路", "quantity": "3.5", "unit": "km"} }},
+		body: func(int) any {
+			return map[string]any{"kind": "road", "name": "通组公路", "quantity": "3.5", "unit": "km"}
+		}},
 	{route: "POST /pairings/:id/projects", on: "another team", path: "/pairings/2/projects", allowed: nil,
-		body: func(int) any { return map[string]any{"kind": "road", "name": "通组公路", "quantity": "3.5", "unit": "km"} }},
+		body: func(int) any {
+			return map[string]any{"kind": "road", "name": "通组公路", "quantity": "3.5", "unit": "km"}
+		}},
 	{route: "POST /pairings/:id/projects/:project", path: "/pairings/1/projects/1", allowed: []string{"dept_lead", "team_member"},
 		body: func(int) any { return map[string]any{"status": "under_way"} }},
 	{route: "POST /pairings/:id/projects/:project/acceptance", on: "own department (never for a reviewer)", path: "/pairings/1/projects/1/acceptance",
