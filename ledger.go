@@ -217,3 +217,21 @@ type ProjectStep struct {
 	Files      []string
 	By         string
 }
+
+// LedgerReport is what a period's report counts of the ledger: every completed or
+// accepted project that no other period's report counted — its funds (万元, all
+// sources), its projects by kind, and their ids.
+func LedgerReport(ps []Project, period int) (fundsWan string, counts map[string]int, ids []int64) {
+	counts = map[string]int{}
+	var yuan int64
+	for _, p := range ps {
+		if p.Status != ProjectCompleted && p.Status != ProjectAccepted || p.ReportedPeriod != 0 && p.ReportedPeriod != period {
+			continue
+		}
+		own, higher, social := p.Investment.Yuan()
+		yuan += own + higher + social
+		counts[p.Kind]++
+		ids = append(ids, p.ID)
+	}
+	return WanOf(yuan), counts, ids
+}

@@ -419,6 +419,9 @@ type ReportInput struct {
 	CollectiveIncomeWan string         `json:"collective_income_wan"`
 	Projects            map[string]int `json:"projects"` // road, water, school, power, clinic, industry, other → completed
 	Files               []string       `json:"files,omitempty"`
+	// ProjectIDs are the ledger's projects the report counts (issue 18): its funds
+	// and projects are theirs, filled in by the API from the ledger.
+	ProjectIDs []int64 `json:"project_ids,omitempty"`
 }
 
 // ProjectKinds are the project kinds a report counts.

@@ -40,8 +40,9 @@ type StatisticGroup struct {
 	// Open tasks past their due date, and open tasks escalated to the organisers.
 	OverdueTasks   int `json:"overdue_tasks"`
 	EscalatedTasks int `json:"escalated_tasks"`
-	// From the project ledger: every project's investment (万元), by source, and the
-	// projects by kind, and how many are completed or accepted.
+	// From the project ledger: the investment (万元) of the projects under way,
+	// completed or accepted (a planned project's money is not raised yet), by
+	// source; every project by kind, and how many are completed or accepted.
 	FundsWan          string            `json:"funds_wan"`
 	FundsBySource     map[string]string `json:"funds_by_source"`
 	Projects          int               `json:"projects"`

@@ -112,6 +112,29 @@ func recordResidency(ctx context.Context, tx *Tx, e baocun.Event) error {
 	return err
 }
 
+// linkReportProjects marks the ledger's projects a period's report counts (its
+// report.submitted event names them): each project is counted by one period's
+// report, and a report submitted again for its period counts what it names now.
+func linkReportProjects(ctx context.Context, tx *Tx, e baocun.Event) error {
+	var r struct {
+		Report baocun.ReportInput `json:"report"`
+	}
+	if err := json.Unmarshal(e.Data, &r); err != nil {
+		return fmt.Errorf("report.submitted of pairing %d: %w", e.PairingID, err)
+	}
+	period := r.Report.Period
+	if _, err := tx.ExecContext(ctx, "UPDATE projects SET reported_period = 0 WHERE pairing_id = ? AND reported_period = ?", e.PairingID, period); err != nil {
+		return err
+	}
+	for _, id := range r.Report.ProjectIDs {
+		if _, err := tx.ExecContext(ctx, "UPDATE projects SET reported_period = ? WHERE id = ? AND pairing_id = ? AND reported_period IN (0, ?)",
+			period, id, e.PairingID, period); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // recheckLaunch checks again, in the launch's transaction, what the launch was
 // validated against and what may have changed since: no village of the new cycle is
 // in another running cycle (two launches at once naming one village: on PostgreSQL
@@ -596,8 +619,13 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 		if e.At.IsZero() {
 			e.At = ch.At
 		}
-		if e.Kind == "period.ended" {
+		switch e.Kind {
+		case "period.ended":
 			if err := recordResidency(ctx, tx, e); err != nil {
+				return err
+			}
+		case "report.submitted":
+			if err := linkReportProjects(ctx, tx, e); err != nil {
 				return err
 			}
 		}

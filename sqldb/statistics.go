@@ -108,11 +108,12 @@ func (db *DB) Statistics(ctx context.Context, cycleID int64, by string, now time
 		}); err != nil {
 		return nil, fmt.Errorf("statistics: tasks: %w", err)
 	}
-	// The ledger: projects by kind, money by source.
+	// The ledger: projects by kind, the money of those begun by source.
 	var kind string
-	if err := each(`SELECT `+key+`, j.kind, COUNT(*), SUM(CASE WHEN j.status IN (?, ?) THEN 1 ELSE 0 END), SUM(j.own_yuan), SUM(j.higher_yuan), SUM(j.social_yuan)
+	if err := each(`SELECT `+key+`, j.kind, COUNT(*), SUM(CASE WHEN j.status IN (?, ?) THEN 1 ELSE 0 END), SUM(CASE WHEN j.status <> ? THEN j.own_yuan ELSE 0 END),
+		SUM(CASE WHEN j.status <> ? THEN j.higher_yuan ELSE 0 END), SUM(CASE WHEN j.status <> ? THEN j.social_yuan ELSE 0 END)
 		FROM projects j JOIN pairings p ON p.id = j.pairing_id WHERE j.cycle_id = ? AND p.stage <> ? GROUP BY `+key+`, j.kind`,
-		[]any{baocun.ProjectCompleted, baocun.ProjectAccepted, cycleID, baocun.StageCancelled},
+		[]any{baocun.ProjectCompleted, baocun.ProjectAccepted, baocun.ProjectPlanned, baocun.ProjectPlanned, baocun.ProjectPlanned, cycleID, baocun.StageCancelled},
 		func(*baocun.StatisticGroup, ...any) []any {
 			return []any{&kind, new(int64), new(int64), new(int64), new(int64), new(int64)}
 		},

@@ -206,8 +206,10 @@ func TestStatistics(t *testing.T) {
 					if p.Status == baocun.ProjectCompleted || p.Status == baocun.ProjectAccepted {
 						g.ProjectsCompleted++
 					}
-					o, h, s := p.Investment.Yuan()
-					own, higher, social = own+o, higher+h, social+s
+					if p.Status != baocun.ProjectPlanned {
+						o, h, s := p.Investment.Yuan()
+						own, higher, social = own+o, higher+h, social+s
+					}
 				}
 				if n := one("SELECT COUNT(*) FROM acceptance_results WHERE pairing_id = ?", r.id); n > 0 {
 					g.Accepted++

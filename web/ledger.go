@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
 
 	"baocun"
 )
@@ -145,5 +146,42 @@ func handleStatistics(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusOK, st)
+	}
+}
+
+// readReport reads a period's report. Its funds and projects are the ledger's
+// (baocun.LedgerReport), never typed in: a client that sends them sends what the
+// ledger says, or is refused naming the field.
+func readReport(d Deps) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+	return func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+		v := new(baocun.ReportInput)
+		if err := decodeJSON(c, v); err != nil {
+			return nil, err
+		}
+		if len(v.ProjectIDs) > 0 {
+			return nil, fieldError("project_ids", "project_ids: 由项目台账确定，不能填写 the ledger names the report's projects; leave it out")
+		}
+		ps, err := d.Store.Projects(c.Request.Context(), p.ID)
+		if err != nil {
+			return nil, err
+		}
+		funds, counts, ids := baocun.LedgerReport(ps, v.Period)
+		if v.FundsRaisedWan != "" {
+			sent, err := decimal.NewFromString(v.FundsRaisedWan)
+			if err != nil || !sent.Equal(decimal.RequireFromString(funds)) {
+				return nil, fieldError("funds_raised_wan", fmt.Sprintf("funds_raised_wan: 由项目台账计算为 %s 万元 the ledger's completed projects come to %s (万元), not %q; leave it out", funds, funds, v.FundsRaisedWan))
+			}
+		}
+		for _, k := range baocun.ProjectKinds {
+			if n, ok := v.Projects[k]; ok && n != counts[k] {
+				return nil, fieldError("projects."+k, fmt.Sprintf("projects.%s: 台账完工项目为 %d 个 the ledger has %d completed, not %d; leave it out", k, counts[k], counts[k], n))
+			}
+		}
+		v.FundsRaisedWan, v.Projects, v.ProjectIDs = funds, counts, ids
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+		st.Report = v
+		return v, nil
 	}
 }

@@ -157,7 +157,7 @@ func apiRoutes(d Deps) []route {
 			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepSubmitPlan, readInto(func(st *baocun.Step, v *baocun.PlanInput) { st.Plan = v })),
 			in: baocun.PlanInput{}, out: baocun.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/reports", summary: "提交定期汇报 Submit a period's report", object: "report", action: "submit",
-			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepSubmitReport, readInto(func(st *baocun.Step, v *baocun.ReportInput) { st.Report = v })),
+			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepSubmitReport, readReport(d)),
 			in: baocun.ReportInput{}, out: baocun.StepResult{}, maxBody: bodyStep},
 		{method: "POST", path: "/pairings/:id/decisions", summary: "审核规划或汇报 Approve or return a plan or report", object: "stage", action: "decide",
 			resource: pairingResource(d.Store), handler: stepRoute(d, baocun.StepDecideReview, readInto(func(st *baocun.Step, v *baocun.DecisionInput) { st.Decision = v })),

@@ -185,36 +185,61 @@ func TestBrowserWalkthrough(t *testing.T) {
 		return
 	}
 
-	t.Run("a member reports; a reviewer returns the report, then approves it", func(t *testing.T) {
-		report := func(what, funds string) {
+	t.Run("a member keeps the ledger and reports from it; a reviewer returns the report, then approves it", func(t *testing.T) {
+		report := func(what string) {
 			member.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("report"))))
 			member.submit(t, what, form("report"),
 				chromedp.SendKeys(chromedp.CSS(form("report")+` textarea[name=summary]`), "本期修路 2 公里 two km of road"),
-				chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=funds_raised_wan]`), funds),
-				chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=collective_income_wan]`), "30"),
-				chromedp.SendKeys(chromedp.CSS(form("report")+` input[name="projects[road]"]`), "1"))
+				chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=collective_income_wan]`), "30"))
+		}
+		// The ledger: a road added, then completed with a photo as its evidence.
+		road := filepath.Join(t.TempDir(), "通组公路.png")
+		if err := os.WriteFile(road, photo(400, 300), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		member.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("ledger")))
+		member.submit(t, "upload the road's photo", "#upload-form", chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{road}))
+		member.submit(t, "add a road to the ledger", "#project-form",
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("project-form").closest("details").open = true`),
+			chromedp.SendKeys(chromedp.ID("project-name"), "通组公路硬化 village road"),
+			chromedp.SendKeys(chromedp.ID("project-quantity"), "2"),
+			chromedp.SendKeys(chromedp.ID("project-own"), "2.5"),
+			chromedp.SendKeys(chromedp.ID("project-higher"), "10"))
+		member.submit(t, "complete the road with its photo", ".project-progress",
+			chromedp.Evaluate[chromedp.Void](`document.querySelector(".project-progress").closest("details").open = true`),
+			chromedp.SetValue(chromedp.CSS(".project-progress select[name=status]"), "completed"),
+			chromedp.Click(chromedp.CSS(".project-progress input[name=files]")))
+		if got := run(t, member, "read the ledger", chromedp.Evaluate[string](`document.querySelector("#projects tr[data-project]").dataset.status`)); got != baocun.ProjectCompleted {
+			t.Fatalf("the road's status on the page: %q, want completed", got)
+		}
+		// The report's figures are the ledger's: shown, not typed.
+		member.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("report"))))
+		if funds := run(t, member, "read the report's figures", chromedp.Evaluate[string](`document.querySelector(".ledger-figures").dataset.funds`)); funds != "12.5" {
+			t.Errorf("the report form's funds from the ledger: %q, want 12.5", funds)
 		}
 		// A bad amount is refused by the API, its field named beside the form.
-		member.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("report"))))
 		member.do(t, "submit a bad amount",
-			chromedp.SetAttributeValue(chromedp.CSS(form("report")+` input[name=funds_raised_wan]`), "pattern", ".*"),
+			chromedp.SetAttributeValue(chromedp.CSS(form("report")+` input[name=collective_income_wan]`), "pattern", ".*"),
 			chromedp.SendKeys(chromedp.CSS(form("report")+` textarea[name=summary]`), "x"),
-			chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=funds_raised_wan]`), "12,5"),
-			chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=collective_income_wan]`), "30"),
+			chromedp.SendKeys(chromedp.CSS(form("report")+` input[name=collective_income_wan]`), "12,5"),
 			chromedp.Click(chromedp.CSS(form("report")+` button[type=submit]`)),
-			chromedp.WaitVisible(chromedp.CSS(form("report")+` [aria-invalid=true][name=funds_raised_wan]`)))
+			chromedp.WaitVisible(chromedp.CSS(form("report")+` [aria-invalid=true][name=collective_income_wan]`)))
 		member.checkLabels(t)
-		report("submit the report", "12.5")
+		report("submit the report")
 		reviewer.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("decision"))))
 		reviewer.submit(t, "return the report", form("decision"),
 			chromedp.Click(chromedp.CSS(`input[name=outcome][value=return]`)),
 			chromedp.SendKeys(chromedp.CSS(form("decision")+` textarea[name=comment]`), "请补充资金来源 say where the funds came from"))
-		report("resubmit the report", "12.5")
+		report("resubmit the report")
 		reviewer.do(t, "open the pairing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(form("decision"))))
 		reviewer.submit(t, "approve the report", form("decision"), chromedp.Click(chromedp.CSS(`input[name=outcome][value=approve]`)))
 		kinds := run(t, reviewer, "read the decisions", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#decisions li"), li => li.dataset.kind)`))
 		if want := []string{"team.approved", "plan.approved", "report.returned", "report.approved"}; !slices.Equal(kinds, want) {
 			t.Errorf("decisions on the pairing's page: %v, want %v", kinds, want)
+		}
+		var period int
+		if err := f.db.QueryRowContext(ctx, "SELECT reported_period FROM projects WHERE pairing_id = ?", pairing).Scan(&period); err != nil || period != 1 {
+			t.Errorf("the road's report: period %d (%v), want the first period's", period, err)
 		}
 	})
 	if t.Failed() {

@@ -377,6 +377,8 @@ type pairingData struct {
 	// Evidence is, for each indicator of the rubric, the files the team's
 	// self-assessment named for it: raters see them beside it.
 	Evidence map[string][]baocun.File
+	// Projects is the ledger (nil: the user may not read it).
+	Projects []baocun.Project
 }
 
 // selfAssessedEvidence is a self-assessment's evidence by indicator, each file as
@@ -402,6 +404,15 @@ type taskForm struct {
 	Task baocun.Task
 	Form string // the form's template: team, decision, arrival, plan, report, …
 	API  string // where it posts
+	// Ledger is what a report counts of the ledger, shown on its form.
+	Ledger *ledgerFigures
+}
+
+// ledgerFigures are a report's figures as the ledger gives them.
+type ledgerFigures struct {
+	FundsWan string
+	Projects map[string]int
+	Count    int
 }
 
 type stageStep struct {
@@ -499,6 +510,21 @@ func (u *ui) pairing(v *view) (string, any, error) {
 	for _, f := range d.Files {
 		d.FileByID[f.ID] = f
 	}
+	if v.can("GET", "/pairings/:id/projects", id) {
+		var ps page[baocun.Project]
+		if err := u.get(v.c, "/pairings/"+url.PathEscape(id)+"/projects", &ps); err != nil {
+			return "", nil, err
+		}
+		d.Projects = ps.Items
+		for i, f := range d.Forms {
+			if f.Form == "report" {
+				funds, counts, ids := baocun.LedgerReport(ps.Items, f.Task.Period)
+				d.Forms[i].Ledger = &ledgerFigures{FundsWan: funds, Projects: counts, Count: len(ids)}
+			}
+		}
+	}
+	d.Actions["project"] = ledgerStages[p.Stage] && v.can("POST", "/pairings/:id/projects", id)
+	d.Actions["project_accept"] = ledgerStages[p.Stage] && v.can("POST", "/pairings/:id/projects/:project/acceptance", id, "0")
 	d.Actions["visit"] = open && v.can("POST", "/pairings/:id/visits", id)
 	d.Actions["change"] = active && v.can("POST", "/pairings/:id/team-changes", id)
 	d.Actions["appeal"] = p.Stage == baocun.StagePublicity && v.can("POST", "/pairings/:id/appeal", id)

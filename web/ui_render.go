@@ -65,6 +65,7 @@ func templateFuncs(lang string) template.FuncMap {
 		},
 		"overdue":   func(t baocun.Task) bool { return t.Status == baocun.TaskOpen && t.DueAt.Before(time.Now()) },
 		"projects":  func() []string { return baocun.ProjectKinds },
+		"units":     func() []string { return baocun.ProjectUnits },
 		"roles":     func() []baocun.Role { return baocun.Roles },
 		"stages":    func() []baocun.Stage { return baocun.Stages },
 		"add":       func(a, b int) int { return a + b },

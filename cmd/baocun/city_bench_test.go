@@ -214,6 +214,7 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 	// is sent again here: an error is a read that failed three times, or a step that
 	// failed the client's attempts. It returns the answer's status: 200 for any
 	// success, 0 for none.
+	var ledgered, evidence sync.Map // "pairing/period" whose project is in the ledger; pairing → its evidence file
 	call := func(method, path, key string, c *apiclient.Client, f func(c *apiclient.Client) error) int {
 		if key != "" {
 			c = c.WithKey(key)
@@ -312,9 +313,16 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 					case baocun.TaskReviewPlan, baocun.TaskReviewReport:
 						status = step(p+"/decisions", other(), func(c *apiclient.Client) (baocun.StepResult, error) { return c.DecideReview(ctx, pid, decide) })
 					case baocun.TaskSubmitReport:
+						// The period's work goes in the ledger first (once, whatever the
+						// report's fate): a road completed with the pairing's evidence file,
+						// which the report then counts.
+						if _, done := ledgered.LoadOrStore(fmt.Sprintf("%d/%d", pid, t.Period), true); !done {
+							call("RECORD", p+"/projects", "", members[t.Village], func(c *apiclient.Client) error {
+								return fillLedger(ctx, c, pid, t.Period, &evidence)
+							})
+						}
 						status = step(p+"/reports", members[t.Village], func(c *apiclient.Client) (baocun.StepResult, error) {
-							return c.SubmitReport(ctx, pid, baocun.ReportInput{Period: t.Period, Summary: "按计划推进 on plan", FundsRaisedWan: "2",
-								CollectiveIncomeWan: fmt.Sprint(t.Period), Projects: map[string]int{"road": 1}})
+							return c.SubmitReport(ctx, pid, baocun.ReportInput{Period: t.Period, Summary: "按计划推进 on plan", CollectiveIncomeWan: fmt.Sprint(t.Period)})
 						})
 					case baocun.TaskResidencyFlag:
 						status = step(p+"/residency-flags", dept, func(c *apiclient.Client) (baocun.StepResult, error) { return c.AcknowledgeFlag(ctx, pid, t.ID) })
@@ -563,4 +571,24 @@ func benchPhoto() []byte {
 	var b bytes.Buffer
 	png.Encode(&b, img)
 	return b.Bytes()
+}
+
+// fillLedger is a period's work in a pairing's ledger: a road added and completed,
+// with the pairing's evidence file (uploaded once, kept in files by pairing).
+func fillLedger(ctx context.Context, c *apiclient.Client, pairing int64, period int, files *sync.Map) error {
+	id, ok := files.Load(pairing)
+	if !ok {
+		f, err := c.UploadFile(ctx, pairing, "完工验收单.txt", fmt.Appendf(nil, "pairing %d: completion sheets", pairing))
+		if err != nil {
+			return err
+		}
+		id, _ = files.LoadOrStore(pairing, f.ID)
+	}
+	pr, err := c.AddProject(ctx, pairing, baocun.ProjectInput{Kind: "road", Name: fmt.Sprintf("第 %d 期村道 period %d road", period, period), Quantity: "1.5", Unit: "km",
+		Investment: baocun.Investment{OwnWan: "2", HigherWan: "5.5"}})
+	if err != nil {
+		return err
+	}
+	_, err = c.ProgressProject(ctx, pairing, pr.ID, baocun.ProjectProgress{Status: baocun.ProjectCompleted, Files: []string{id.(string)}})
+	return err
 }

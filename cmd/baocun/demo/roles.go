@@ -479,6 +479,11 @@ func (d *demo) teamTask(ctx context.Context, c *apiclient.Client, t baocun.Task)
 		d.mu.Lock()
 		rework := p.returned[t.Period]
 		d.mu.Unlock()
+		if !rework {
+			if err := p.completeProject(ctx, c, t.Period); err != nil {
+				return err
+			}
+		}
 		if _, err := c.SubmitReport(ctx, p.ID, p.report(t.Period, rework)); err != nil {
 			return err
 		}
@@ -524,10 +529,31 @@ func (p *demoPairing) report(period int, rework bool) baocun.ReportInput {
 	if rework {
 		summary += " 附资金明细：财政专项、部门帮扶、社会捐助。 With the funds' breakdown: special grants, department support, donations."
 	}
-	return baocun.ReportInput{Period: period, Summary: summary,
-		FundsRaisedWan:      fmt.Sprintf("%d.%d", 5+n%40, n%10),
-		CollectiveIncomeWan: fmt.Sprintf("%d.%d", 1+period+n%5, n%10),
-		Projects:            map[string]int{"road": n % 2, "water": (n / 2) % 2, "industry": (n / 5) % 2, "school": (n / 7) % 2}}
+	// Its funds and projects are the ledger's (completeProject): the API counts them.
+	return baocun.ReportInput{Period: period, Summary: summary, CollectiveIncomeWan: fmt.Sprintf("%d.%d", 1+period+n%5, n%10)}
+}
+
+// completeProject is the period's work in the ledger (台账): a project added and
+// completed with its acceptance sheet as evidence, which the period's report counts.
+func (p *demoPairing) completeProject(ctx context.Context, c *apiclient.Client, period int) error {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d/project", p.Village, period)
+	n := int(h.Sum32() % 1000)
+	kind := baocun.ProjectKinds[n%len(baocun.ProjectKinds)]
+	pr, err := c.AddProject(ctx, p.ID, baocun.ProjectInput{Kind: kind, Name: fmt.Sprintf("第 %d 期%s项目 period %d %s project", period, kind, period, kind),
+		Quantity: fmt.Sprint(1 + n%5), Unit: "items", FromPlan: n%3 == 0,
+		Investment: baocun.Investment{OwnWan: fmt.Sprintf("%d.%d", 1+n%9, n%10), HigherWan: fmt.Sprint(n % 30), SocialWan: fmt.Sprint(n % 4)}})
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	sheet, err := c.UploadFile(ctx, p.ID, fmt.Sprintf("完工验收单-%d.txt", pr.ID), fmt.Appendf(nil, "%s 完工验收单 completion sheet: %s, %s %s\n", p.Village, pr.Name, pr.Quantity, pr.Unit))
+	if err != nil {
+		return fmt.Errorf("ledger evidence: %w", err)
+	}
+	if _, err := c.ProgressProject(ctx, p.ID, pr.ID, baocun.ProjectProgress{Status: baocun.ProjectCompleted, Files: []string{sheet.ID}}); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
 }
 
 // Residency check-ins (issue 17): a member checks in for today, one call a day, as
