@@ -108,7 +108,7 @@ var statusNames = map[string][2]string{
 	baocun.OutcomeAcknowledge: {"已知悉", "acknowledged"}, baocun.OutcomeSubmitted: {"已提交", "submitted"},
 	"uphold": {"维持", "upheld"}, "revise": {"改判", "revised"},
 	baocun.ProjectPlanned: {"计划", "planned"}, baocun.ProjectUnderWay: {"在建", "under way"}, baocun.ProjectCompleted: {"完工", "completed"},
-	baocun.ProjectAccepted: {"已验收", "accepted"},
+	baocun.ProjectAccepted:     {"已验收", "accepted"},
 	baocun.CommendationPending: {"待各结对结束", "pending"}, baocun.CommendationProposing: {"推荐中", "proposing"},
 	baocun.CommendationApproving: {"待审批", "approving"}, baocun.CommendationPublished: {"已公布", "published"},
 	baocun.CadreProposed: {"已推荐", "proposed"}, baocun.CadreApproved: {"已批准", "approved"}, baocun.CadreExcluded: {"不予表彰", "excluded"},
