@@ -129,6 +129,45 @@ func TestProjectLedger(t *testing.T) {
 		if writes["project.write"] != 2 || writes["project.accept"] != 1 {
 			t.Fatalf("the trail's ledger writes: %v, want 2 project.write (the add, one completion) and 1 project.accept", writes)
 		}
+		// The period's report counts the ledger: a figure typed in that differs is
+		// refused naming it; left out, the API fills in the ledger's.
+		report := map[string]any{"period": 1, "summary": "本期修路", "collective_income_wan": "30"}
+		for field, v := range map[string]any{"funds_raised_wan": "5", "projects": map[string]int{"water": 1}, "project_ids": []int64{p.ID}} {
+			bad := map[string]any{field: v}
+			for k, v := range report {
+				bad[k] = v
+			}
+			if s, b := post("member1", "/pairings/1/reports", bad); s != 400 || !strings.Contains(b, `"`+field) {
+				t.Errorf("a report with %s typed in: %d %s", field, s, b)
+			}
+		}
+		if len(f.fake.Steps()) != 0 {
+			t.Fatal("a refused report reached the engine")
+		}
+		f.fake.Take = func(baocun.Step) (baocun.StepResult, error) { return baocun.StepResult{Stage: string(baocun.StageReviews)}, nil }
+		if s, b := post("member1", "/pairings/1/reports", report); s != 200 {
+			t.Fatalf("the report: %d %s", s, b)
+		}
+		steps := f.fake.Steps()
+		if len(steps) != 1 || steps[0].Report == nil || steps[0].Report.FundsRaisedWan != "100" || steps[0].Report.Projects["road"] != 1 ||
+			len(steps[0].Report.ProjectIDs) != 1 || steps[0].Report.ProjectIDs[0] != p.ID {
+			t.Fatalf("the report sent: %+v", steps)
+		}
+		// Once written, the report's projects are its period's: the next period's
+		// report does not count them again; the period's report sent again does.
+		data, _ := json.Marshal(map[string]any{"version": 1, "report": steps[0].Report})
+		if err := f.db.ApplyChange(ctx, baocun.Change{Events: []baocun.Event{{PairingID: 1, Kind: "report.submitted", Actor: "member1", Period: 1, Data: data}}}); err != nil {
+			t.Fatal(err)
+		}
+		if ps := projects(); ps[0].ReportedPeriod != 1 {
+			t.Fatalf("the road after the report: period %d, want 1", ps[0].ReportedPeriod)
+		}
+		if funds, counts, ids := baocun.LedgerReport(projects(), 2); funds != "0" || len(counts) != 0 || len(ids) != 0 {
+			t.Fatalf("period 2's report would count %s %v %v, want nothing", funds, counts, ids)
+		}
+		if funds, _, _ := baocun.LedgerReport(projects(), 1); funds != "100" {
+			t.Fatalf("period 1's report sent again would count %s, want 100", funds)
+		}
 		// Once the pairing has ended, the ledger is closed.
 		if err := f.db.ApplyChange(ctx, baocun.Change{Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageClosed}}}); err != nil {
 			t.Fatal(err)
