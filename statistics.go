@@ -32,6 +32,8 @@ type Statistics struct {
 type StatisticGroup struct {
 	Key      string `json:"key"`
 	Pairings int    `json:"pairings"`
+	// Stages counts the group's pairings by stage.
+	Stages map[Stage]int `json:"stages"`
 	// Residency: member-months judged by the rule at each period's end, those under
 	// it, and the share that met it in percent (null before any was judged).
 	ResidencyMemberMonths int              `json:"residency_member_months"`
@@ -65,7 +67,7 @@ type StatisticGroup struct {
 
 // NewStatisticGroup is an empty group of key.
 func NewStatisticGroup(key string) StatisticGroup {
-	g := StatisticGroup{Key: key, ProjectsByKind: map[string]int{}, IncomeBands: map[string]int{}}
+	g := StatisticGroup{Key: key, Stages: map[Stage]int{}, ProjectsByKind: map[string]int{}, IncomeBands: map[string]int{}}
 	for _, b := range IncomeBands {
 		g.IncomeBands[b] = 0
 	}
@@ -105,6 +107,9 @@ func (g *StatisticGroup) Finish() {
 // Add adds o's counts to g (for totals).
 func (g *StatisticGroup) Add(o StatisticGroup) {
 	g.Pairings += o.Pairings
+	for k, n := range o.Stages {
+		g.Stages[k] += n
+	}
 	g.ResidencyMemberMonths += o.ResidencyMemberMonths
 	g.ResidencyShort += o.ResidencyShort
 	g.OverdueTasks += o.OverdueTasks

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -47,4 +48,44 @@ func (c *Client) AcceptProject(ctx context.Context, pairing, project int64, in b
 // Statistics are a cycle's figures grouped by county, department, kind or class.
 func (c *Client) Statistics(ctx context.Context, cycle int64, by string) (*baocun.Statistics, error) {
 	return get[baocun.Statistics](ctx, c, fmt.Sprintf("api/v1/cycles/%d/statistics?%s", cycle, url.Values{"by": {by}}.Encode()))
+}
+
+// Bulletins lists a cycle's published bulletins, the latest first.
+func (c *Client) Bulletins(ctx context.Context, cycle int64) ([]baocun.BulletinSummary, error) {
+	var out struct {
+		Items []baocun.BulletinSummary `json:"items"`
+	}
+	err := c.do(ctx, "GET", fmt.Sprintf("api/v1/cycles/%d/bulletins", cycle), nil, &out)
+	return out.Items, err
+}
+
+// PublishBulletin publishes the bulletin of a month ("2027-03") or a quarter
+// ("2027-Q1") from the cycle's figures as they stand.
+func (c *Client) PublishBulletin(ctx context.Context, cycle int64, period string) (*baocun.BulletinSummary, error) {
+	var out baocun.BulletinSummary
+	if err := c.do(ctx, "POST", fmt.Sprintf("api/v1/cycles/%d/bulletins", cycle), baocun.BulletinInput{Period: period}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PublishedBulletin is one bulletin as kept: its record, whether its content still
+// hashes to what was published, and the content's bytes (Raw) and meaning.
+type PublishedBulletin struct {
+	baocun.BulletinSummary
+	Intact   bool            `json:"intact"`
+	Raw      json.RawMessage `json:"bulletin"`
+	Bulletin baocun.Bulletin `json:"-"`
+}
+
+// Bulletin is one of a cycle's bulletins.
+func (c *Client) Bulletin(ctx context.Context, cycle, id int64) (*PublishedBulletin, error) {
+	b, err := get[PublishedBulletin](ctx, c, fmt.Sprintf("api/v1/cycles/%d/bulletins/%d", cycle, id))
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Raw) == 0 {
+		return nil, fmt.Errorf("bulletin %d of cycle %d: the answer has no content", id, cycle)
+	}
+	return b, json.Unmarshal(b.Raw, &b.Bulletin)
 }

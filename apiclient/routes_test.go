@@ -144,6 +144,9 @@ func TestClientCoversRoutes(t *testing.T) {
 		"CommendationFile":    func() error { _, err := c.CommendationFile(ctx, 1, "csv"); return err },
 		"Publicity":           func() error { _, err := c.Publicity(ctx, 1); return err },
 		"Statistics":          func() error { _, err := c.Statistics(ctx, 1, "county"); return err },
+		"Bulletins":           func() error { _, err := c.Bulletins(ctx, 1); return err },
+		"PublishBulletin":     func() error { _, err := c.PublishBulletin(ctx, 1, "2027-01"); return err },
+		"Bulletin":            func() error { c.Bulletin(ctx, 1, 1); return nil }, // the recorder's answer is no bulletin
 		"Projects":            func() error { _, err := c.Projects(ctx, 1); return err },
 		"AddProject":          func() error { _, err := c.AddProject(ctx, 1, baocun.ProjectInput{}); return err },
 		"ProgressProject":     func() error { _, err := c.ProgressProject(ctx, 1, 1, baocun.ProjectProgress{}); return err },

@@ -131,6 +131,10 @@ var Additions = []Addition{
 		{"p", "organiser", "statistics", "read", "any", "allow"},
 		{"p", "reviewer", "statistics", "read", "any", "allow"},
 		{"p", "auditor", "statistics", "read", "any", "allow"},
+		{"p", "organiser", "bulletin", "publish", "any", "allow"},
+		{"p", "organiser", "bulletin", "read", "any", "allow"},
+		{"p", "reviewer", "bulletin", "read", "any", "allow"},
+		{"p", "auditor", "bulletin", "read", "any", "allow"},
 	}},
 }
 

@@ -91,6 +91,13 @@ func (db *DB) Statistics(ctx context.Context, cycleID int64, by string, now time
 		}); err != nil {
 		return nil, fmt.Errorf("statistics: pairings: %w", err)
 	}
+	// The pairings by stage.
+	var stage string
+	if err := each(`SELECT `+key+`, p.stage, COUNT(*) FROM pairings p WHERE `+live+` GROUP BY `+key+`, p.stage`, []any{cycleID},
+		func(*baocun.StatisticGroup, ...any) []any { return []any{&stage, new(int64)} },
+		func(g *baocun.StatisticGroup, vals []any) { g.Stages[baocun.Stage(*vals[0].(*string))] = iv(vals, 1) }); err != nil {
+		return nil, fmt.Errorf("statistics: stages: %w", err)
+	}
 	// Residency, as each period's end judged it.
 	if err := each(`SELECT `+key+`, SUM(r.member_months), SUM(r.short_months)
 		FROM pairings p JOIN pairing_residency r ON r.pairing_id = p.id WHERE `+live+` GROUP BY `+key, []any{cycleID}, ints(2),

@@ -72,6 +72,9 @@ func statisticsCity(t *testing.T, db *sqldb.DB) int64 {
 	now := time.Now().UTC()
 	for i, p := range pairings {
 		ch := baocun.Change{At: now}
+		if i%3 == 1 {
+			ch.Stages = []baocun.StageChange{{PairingID: p.ID, Stage: baocun.StageReviews, Period: 1}}
+		}
 		for period := 1; period <= r.IntN(4); period++ {
 			mm := 2 + r.IntN(3)
 			ch.Events = append(ch.Events, baocun.Event{PairingID: p.ID, Kind: "period.ended", Actor: "system", ProgrammeAt: "2027-03-31", Period: period,
@@ -143,9 +146,10 @@ func TestStatistics(t *testing.T) {
 			county, dept, kind, class, village string
 			baseline                           int
 			income                             decimal.Decimal
+			stage                              baocun.Stage
 		}
 		var rows []row
-		rs, err := db.QueryContext(ctx, `SELECT p.id, p.county, p.department_code, p.kind, p.baseline_class, v.code, v.collective_income_wan
+		rs, err := db.QueryContext(ctx, `SELECT p.id, p.county, p.department_code, p.kind, p.baseline_class, v.code, v.collective_income_wan, p.stage
 			FROM pairings p, villages v WHERE v.code = p.village_code AND p.cycle_id = ? AND p.stage <> 'cancelled'`, cycle)
 		if err != nil {
 			t.Fatal(err)
@@ -153,7 +157,7 @@ func TestStatistics(t *testing.T) {
 		for rs.Next() {
 			var r row
 			var income string
-			if err := rs.Scan(&r.id, &r.county, &r.dept, &r.kind, &r.baseline, &r.village, &income); err != nil {
+			if err := rs.Scan(&r.id, &r.county, &r.dept, &r.kind, &r.baseline, &r.village, &income, &r.stage); err != nil {
 				t.Fatal(err)
 			}
 			r.class, r.income = fmt.Sprint(r.baseline), decimal.RequireFromString(income)
@@ -188,6 +192,7 @@ func TestStatistics(t *testing.T) {
 			var own, higher, social int64
 			for _, r := range in {
 				g.Pairings++
+				g.Stages[r.stage]++
 				if r.baseline == 2 || r.baseline == 3 {
 					g.Class23Paired++
 				}
@@ -239,6 +244,7 @@ func TestStatistics(t *testing.T) {
 				}
 			}
 			eq("pairings", got.Pairings, want.Pairings)
+			eq("stages", got.Stages, want.Stages)
 			eq("residency_member_months", got.ResidencyMemberMonths, want.ResidencyMemberMonths)
 			eq("residency_short", got.ResidencyShort, want.ResidencyShort)
 			eq("residency_compliance", deref(got.ResidencyCompliance), deref(want.ResidencyCompliance))

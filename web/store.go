@@ -102,6 +102,10 @@ type FieldStore interface {
 	StepProject(ctx context.Context, pairingID, id int64, st baocun.ProjectStep, audit *baocun.AuditEntry) (*baocun.Project, error)
 	Projects(ctx context.Context, pairingID int64) ([]baocun.Project, error)
 	Statistics(ctx context.Context, cycleID int64, by string, now time.Time) (*baocun.Statistics, error)
+	DepartmentNames(ctx context.Context) (map[string]string, error)
+	PublishBulletin(ctx context.Context, b baocun.BulletinSummary, content []byte, audit *baocun.AuditEntry) (*baocun.BulletinSummary, error)
+	Bulletins(ctx context.Context, cycleID int64) ([]baocun.BulletinSummary, error)
+	Bulletin(ctx context.Context, cycleID, id int64) (*baocun.BulletinSummary, []byte, error)
 	// NotFiles are those of ids that are not files of the pairing, in ids' order.
 	NotFiles(ctx context.Context, pairingID int64, ids []string) ([]string, error)
 }

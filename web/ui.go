@@ -58,14 +58,15 @@ func mountUI(r *gin.Engine, d Deps) {
 		r.GET("/publicity/:cycle", pp.serve)
 	}
 	for path, h := range map[string]pageFunc{
-		"/":                   u.dashboard,
-		"/inbox":              u.inbox,
-		"/launch":             u.launch,
-		"/pairings/:id":       u.pairing,
-		"/cycles/:id/results": u.results,
-		"/audit":              u.audit,
-		"/users":              u.users,
-		"/password":           u.password,
+		"/":                               u.dashboard,
+		"/inbox":                          u.inbox,
+		"/launch":                         u.launch,
+		"/pairings/:id":                   u.pairing,
+		"/cycles/:id/results":             u.results,
+		"/cycles/:id/bulletins/:bulletin": u.bulletin,
+		"/audit":                          u.audit,
+		"/users":                          u.users,
+		"/password":                       u.password,
 	} {
 		r.GET(path, u.page(h))
 	}

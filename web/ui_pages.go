@@ -1,16 +1,12 @@
 package web
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
-
-	"github.com/shopspring/decimal"
 
 	"baocun"
 )
@@ -19,7 +15,9 @@ import (
 // v.can before it offers an action; the forms post to the API themselves.
 
 // dashboard is the organiser's view of a cycle: progress by county and stage,
-// overdue tasks, residency compliance, funds and projects so far.
+// overdue tasks, residency compliance, the ledger's funds and projects, coverage of
+// the lagging villages — the cycle's statistics (database aggregates over every
+// pairing, however many) — and its bulletins.
 func (u *ui) dashboard(v *view) (string, any, error) {
 	v.Title = [2]string{"概览", "Dashboard"}
 	if !v.can("GET", "/cycles") {
@@ -43,11 +41,26 @@ func (u *ui) dashboard(v *view) (string, any, error) {
 		return "", nil, err
 	}
 	d.CanCancel = d.Cycle.Status == baocun.CycleRunning && v.can("POST", "/cycles/:id/cancel", id)
-	pairings, complete, err := u.allPairings(v, id)
-	if err != nil {
+	if v.can("GET", "/cycles/:id/statistics", id) {
+		var st baocun.Statistics
+		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/statistics?by=county", &st); err != nil {
+			return "", nil, err
+		}
+		d.summarise(v.Lang, &st)
+	}
+	// The pairings the filter selects, a page of them.
+	q := url.Values{"limit": {strconv.Itoa(maxPairingsListed)}}
+	if d.Filter.Stage != "" {
+		q.Set("stage", string(d.Filter.Stage))
+	}
+	if d.Filter.County != "" {
+		q.Set("county", d.Filter.County)
+	}
+	var ps page[baocun.Pairing]
+	if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/pairings?"+q.Encode(), &ps); err != nil {
 		return "", nil, err
 	}
-	d.Truncated = !complete
+	d.Pairings, d.More = ps.Items, ps.NextCursor != ""
 	var inbox page[baocun.Task]
 	if err := u.get(v.c, "/tasks?limit=500", &inbox); err != nil {
 		return "", nil, err
@@ -57,38 +70,37 @@ func (u *ui) dashboard(v *view) (string, any, error) {
 			d.Overdue = append(d.Overdue, t)
 		}
 	}
-	// The objective figures are per pairing: read them for a cycle small enough
-	// that a page view may; a larger one needs an aggregate in the API.
-	var objectives map[int64]baocun.Objective
-	if len(pairings) <= maxObjectivePairings && complete {
-		objectives = u.objectives(v, pairings)
-		d.Objective = true
+	if v.can("GET", "/cycles/:id/bulletins", id) {
+		var bs page[baocun.BulletinSummary]
+		if err := u.get(v.c, "/cycles/"+url.PathEscape(id)+"/bulletins", &bs); err != nil {
+			return "", nil, err
+		}
+		d.Bulletins = bs.Items
+		d.CanPublish = v.can("POST", "/cycles/:id/bulletins", id)
+		d.Period = programmeToday(d.Cycle).Format("2006-01")
 	}
-	d.summarise(v.Lang, pairings, objectives)
 	return "dashboard", d, nil
 }
 
-// maxPairingsListed bounds how many of a cycle's pairings a dashboard reads;
-// maxObjectivePairings how many pairings' records it reads for the figures.
-const (
-	maxPairingsListed    = 5000
-	maxObjectivePairings = 300
-)
+// maxPairingsListed is how many of the pairings a filter selects the dashboard lists.
+const maxPairingsListed = 200
 
 type dashboardData struct {
-	Cycles    []baocun.Cycle
-	Cycle     *baocun.Cycle
-	Filter    pairingFilter
-	Counties  []countyRow
-	Total     countyRow
-	Pairings  []baocun.Pairing // those the filter selects, at most 200
-	More      int              // how many more the filter selects
-	Overdue   []baocun.Task
-	Objective bool // the figures cover every pairing
-	Truncated bool // the cycle has more pairings than a dashboard reads
-	Charts    map[string]any
-	CanLaunch bool
-	CanCancel bool
+	Cycles     []baocun.Cycle
+	Cycle      *baocun.Cycle
+	Filter     pairingFilter
+	Counties   []countyRow
+	Total      countyRow
+	Pairings   []baocun.Pairing // those the filter selects, at most maxPairingsListed
+	More       bool             // the filter selects more
+	Overdue    []baocun.Task
+	Objective  bool // the statistics were read (the user may read them)
+	Charts     map[string]any
+	CanLaunch  bool
+	CanCancel  bool
+	Bulletins  []baocun.BulletinSummary
+	CanPublish bool
+	Period     string // this programme month, the bulletin form's default
 }
 
 type pairingFilter struct {
@@ -98,105 +110,26 @@ type pairingFilter struct {
 
 // countyRow is one county's progress and figures.
 type countyRow struct {
-	County     string
-	Stages     []int // in baocun.Stages order
-	Pairings   int
-	Funds      decimal.Decimal
-	Projects   int
-	Compliance *decimal.Decimal // mean of the pairings' residency compliance, %
-	judged     int
-	sum        decimal.Decimal
+	County string
+	Stages []int // in baocun.Stages order
+	baocun.StatisticGroup
 }
 
-func (u *ui) allPairings(v *view, cycle string) ([]baocun.Pairing, bool, error) {
-	var all []baocun.Pairing
-	cursor := ""
-	for {
-		var p page[baocun.Pairing]
-		if err := u.get(v.c, "/cycles/"+url.PathEscape(cycle)+"/pairings?limit=500&cursor="+url.QueryEscape(cursor), &p); err != nil {
-			return nil, false, err
-		}
-		all = append(all, p.Items...)
-		if p.NextCursor == "" {
-			return all, true, nil
-		}
-		if len(all) >= maxPairingsListed {
-			return all, false, nil
-		}
-		cursor = p.NextCursor
-	}
-}
-
-// objectives reads each pairing's objective figures, four at a time.
-func (u *ui) objectives(v *view, ps []baocun.Pairing) map[int64]baocun.Objective {
-	out := map[int64]baocun.Objective{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for _, p := range ps {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var d pairingDetail
-			if err := u.get(v.c, fmt.Sprintf("/pairings/%d", p.ID), &d); err == nil {
-				mu.Lock()
-				out[p.ID] = d.Objective
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// summarise counts the pairings by county and stage, sums the figures, and builds
-// the charts' options (ECharts), each beside a table of the same numbers.
-func (d *dashboardData) summarise(lang string, ps []baocun.Pairing, obj map[int64]baocun.Objective) {
-	byCounty := map[string]*countyRow{}
-	row := func(county string) *countyRow {
-		r := byCounty[county]
-		if r == nil {
-			r = &countyRow{County: county, Stages: make([]int, len(baocun.Stages))}
-			byCounty[county] = r
+// summarise lays the statistics out by county and stage, and builds the charts'
+// options (ECharts), each beside a table of the same numbers.
+func (d *dashboardData) summarise(lang string, st *baocun.Statistics) {
+	d.Objective = true
+	row := func(g baocun.StatisticGroup) countyRow {
+		r := countyRow{County: g.Key, StatisticGroup: g, Stages: make([]int, len(baocun.Stages))}
+		for i, s := range baocun.Stages {
+			r.Stages[i] = g.Stages[s]
 		}
 		return r
 	}
-	d.Total = countyRow{Stages: make([]int, len(baocun.Stages))}
-	for _, p := range ps {
-		for _, r := range []*countyRow{row(p.County), &d.Total} {
-			r.Pairings++
-			if i := slices.Index(baocun.Stages, p.Stage); i >= 0 {
-				r.Stages[i]++
-			}
-			if o, ok := obj[p.ID]; ok {
-				r.Funds = r.Funds.Add(o.FundsRaisedWan)
-				r.Projects += o.ProjectsTotal
-				if o.ResidencyCompliance != nil {
-					r.judged++
-					r.sum = r.sum.Add(*o.ResidencyCompliance)
-				}
-			}
-		}
-		if (d.Filter.Stage == "" || d.Filter.Stage == p.Stage) && (d.Filter.County == "" || d.Filter.County == p.County) {
-			if len(d.Pairings) < 200 {
-				d.Pairings = append(d.Pairings, p)
-			} else {
-				d.More++
-			}
-		}
+	for _, g := range st.Groups {
+		d.Counties = append(d.Counties, row(g))
 	}
-	for _, r := range byCounty {
-		d.Counties = append(d.Counties, *r)
-	}
-	slices.SortFunc(d.Counties, func(a, b countyRow) int { return cmp.Compare(a.County, b.County) })
-	for _, r := range append([]*countyRow{&d.Total}, pointers(d.Counties)...) {
-		if r.judged > 0 {
-			m := r.sum.DivRound(decimal.NewFromInt(int64(r.judged)), 2)
-			r.Compliance = &m
-		}
-	}
-
+	d.Total = row(st.Totals)
 	counties := make([]string, len(d.Counties))
 	for i, r := range d.Counties {
 		counties[i] = r.County
@@ -213,22 +146,20 @@ func (d *dashboardData) summarise(lang string, ps []baocun.Pairing, obj map[int6
 		}
 	}
 	axis := map[string]any{"type": "category", "data": counties}
+	funds, projects, compliance := make([]string, len(d.Counties)), make([]int, len(d.Counties)), make([]any, len(d.Counties))
+	for i, r := range d.Counties {
+		funds[i], projects[i] = r.FundsWan, r.ProjectsCompleted
+		if r.ResidencyCompliance != nil {
+			compliance[i] = r.ResidencyCompliance.String()
+		}
+	}
 	d.Charts = map[string]any{
 		"progress": map[string]any{
 			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{"type": "scroll", "top": 0},
 			"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
 			"xAxis": axis, "yAxis": map[string]any{"type": "value", "minInterval": 1}, "series": stages,
 		},
-	}
-	if d.Objective {
-		funds, projects, compliance := make([]string, len(d.Counties)), make([]int, len(d.Counties)), make([]any, len(d.Counties))
-		for i, r := range d.Counties {
-			funds[i], projects[i] = r.Funds.String(), r.Projects
-			if r.Compliance != nil {
-				compliance[i] = r.Compliance.String()
-			}
-		}
-		d.Charts["figures"] = map[string]any{
+		"figures": map[string]any{
 			"tooltip": map[string]any{"trigger": "axis"}, "legend": map[string]any{"top": 0},
 			"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
 			"xAxis": axis,
@@ -237,13 +168,13 @@ func (d *dashboardData) summarise(lang string, ps []baocun.Pairing, obj map[int6
 				map[string]any{"name": plain(lang, "筹集资金", "Funds raised"), "type": "bar", "data": funds},
 				map[string]any{"name": plain(lang, "完成项目", "Projects done"), "type": "bar", "yAxisIndex": 1, "data": projects},
 			},
-		}
-		d.Charts["compliance"] = map[string]any{
+		},
+		"compliance": map[string]any{
 			"tooltip": map[string]any{"trigger": "axis"},
 			"grid":    map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 24, "bottom": 8},
 			"xAxis":   axis, "yAxis": map[string]any{"type": "value", "max": 100, "name": "%"},
 			"series": []any{map[string]any{"name": plain(lang, "驻村达标率", "Residency compliance"), "type": "bar", "data": compliance}},
-		}
+		},
 	}
 }
 
@@ -618,6 +549,39 @@ func (u *ui) results(v *view) (string, any, error) {
 		return "", nil, forbidden()
 	}
 	return "results", d, nil
+}
+
+// bulletin is a published bulletin, to read and print on A4.
+func (u *ui) bulletin(v *view) (string, any, error) {
+	var a bulletinAnswer
+	if err := u.get(v.c, "/cycles/"+url.PathEscape(v.c.Param("id"))+"/bulletins/"+url.PathEscape(v.c.Param("bulletin")), &a); err != nil {
+		return "", nil, err
+	}
+	var b baocun.Bulletin
+	if err := json.Unmarshal(a.Bulletin, &b); err != nil {
+		return "", nil, err
+	}
+	v.Title = [2]string{"部门包村工作通报 " + b.Period, "Pairing programme bulletin " + b.Period}
+	counties := make([]string, len(b.ByCounty))
+	compliance, funds := make([]any, len(b.ByCounty)), make([]string, len(b.ByCounty))
+	for i, g := range b.ByCounty {
+		counties[i], funds[i] = g.Key, g.FundsWan
+		if g.ResidencyCompliance != nil {
+			compliance[i] = g.ResidencyCompliance.String()
+		}
+	}
+	chart := map[string]any{
+		"animation": false, // a printed page shows the bars drawn, not half-way
+		"tooltip":   map[string]any{"trigger": "axis"}, "legend": map[string]any{"top": 0},
+		"grid":  map[string]any{"containLabel": true, "left": 8, "right": 8, "top": 40, "bottom": 8},
+		"xAxis": map[string]any{"type": "category", "data": counties},
+		"yAxis": []any{map[string]any{"type": "value", "max": 100, "name": "%"}, map[string]any{"type": "value", "name": plain(v.Lang, "万元", "10k yuan")}},
+		"series": []any{
+			map[string]any{"name": plain(v.Lang, "驻村达标率", "Residency compliance"), "type": "bar", "data": compliance},
+			map[string]any{"name": plain(v.Lang, "筹集资金", "Funds raised"), "type": "bar", "yAxisIndex": 1, "data": funds},
+		},
+	}
+	return "bulletin", map[string]any{"Answer": a, "Bulletin": b, "Chart": chart}, nil
 }
 
 // auditFilters are the audit search's fields, as the API names them.

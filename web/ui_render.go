@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the page templates, each a file of ui/templates defining "content".
-var pageNames = []string{"login", "error", "dashboard", "inbox", "launch", "pairing", "results", "audit", "users", "password", "publicity"}
+var pageNames = []string{"login", "error", "dashboard", "inbox", "launch", "pairing", "results", "audit", "users", "password", "publicity", "bulletin"}
 
 // parsePages parses every page once for each language: the template functions that
 // render text are bound to the language, so templates say {{tr "登录" "Sign in"}}.
@@ -128,6 +128,11 @@ func formatDecimal(d any) string {
 			return "—"
 		}
 		return v.String()
+	case *int:
+		if v == nil {
+			return "—"
+		}
+		return fmt.Sprint(*v)
 	}
 	return fmt.Sprint(d)
 }

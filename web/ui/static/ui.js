@@ -270,4 +270,9 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", charts);
   else charts();
+
+  // A [data-print] button prints the page (a bulletin, on A4: ui.css @media print).
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("[data-print]")) window.print();
+  });
 })();
