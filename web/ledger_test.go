@@ -144,7 +144,9 @@ func TestProjectLedger(t *testing.T) {
 		if len(f.fake.Steps()) != 0 {
 			t.Fatal("a refused report reached the engine")
 		}
-		f.fake.Take = func(baocun.Step) (baocun.StepResult, error) { return baocun.StepResult{Stage: string(baocun.StageReviews)}, nil }
+		f.fake.Take = func(baocun.Step) (baocun.StepResult, error) {
+			return baocun.StepResult{Stage: string(baocun.StageReviews)}, nil
+		}
 		if s, b := post("member1", "/pairings/1/reports", report); s != 200 {
 			t.Fatalf("the report: %d %s", s, b)
 		}
