@@ -17,6 +17,23 @@ var StatisticsBy = []string{"county", "department", "kind", "class"}
 // 1, 1 to under 5, 5 to under 10, 10 and more.
 var IncomeBands = []string{"none", "under_1", "1_to_5", "5_to_10", "10_plus"}
 
+// IncomeBandOf is the band (an index of IncomeBands) of a collective income in 万元,
+// an exact decimal; one that does not read as a number is "none".
+func IncomeBandOf(wan string) int {
+	d, err := decimal.NewFromString(wan)
+	switch {
+	case err != nil || d.Sign() <= 0:
+		return 0
+	case d.LessThan(decimal.NewFromInt(1)):
+		return 1
+	case d.LessThan(decimal.NewFromInt(5)):
+		return 2
+	case d.LessThan(decimal.NewFromInt(10)):
+		return 3
+	}
+	return 4
+}
+
 // Statistics are a cycle's figures by group, and their totals.
 type Statistics struct {
 	CycleID int64            `json:"cycle_id"`
@@ -49,7 +66,7 @@ type StatisticGroup struct {
 	FundsBySource     map[string]string `json:"funds_by_source"`
 	Projects          int               `json:"projects"`
 	ProjectsCompleted int               `json:"projects_completed"`
-	ProjectsByKind    map[string]int    `json:"projects_by_kind"`
+	ProjectsByKind    map[string]int    `json:"projects_by_kind"` // kinds with none are left out
 	// Coverage: the directory's class 2 and 3 villages today within the group
 	// (county, class; null by department or kind), and the group's pairings of a
 	// village that was class 2 or 3 at launch.
@@ -70,9 +87,6 @@ func NewStatisticGroup(key string) StatisticGroup {
 	g := StatisticGroup{Key: key, Stages: map[Stage]int{}, ProjectsByKind: map[string]int{}, IncomeBands: map[string]int{}}
 	for _, b := range IncomeBands {
 		g.IncomeBands[b] = 0
-	}
-	for _, k := range ProjectKinds {
-		g.ProjectsByKind[k] = 0
 	}
 	return g
 }

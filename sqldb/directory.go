@@ -57,13 +57,14 @@ func (db *DB) ImportVillages(ctx context.Context, vs []baocun.Village, audit *ba
 	return db.InTx(ctx, func(tx *Tx) error {
 		for _, v := range vs {
 			// A file without a village's point keeps the one stored.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class, collective_income_wan, population, households, lat, lng)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			// The income's band is kept beside it, for the statistics.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class, collective_income_wan, income_band, population, households, lat, lng)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (code) DO UPDATE SET name = excluded.name, county = excluded.county, township = excluded.township,
-					class = excluded.class, collective_income_wan = excluded.collective_income_wan,
+					class = excluded.class, collective_income_wan = excluded.collective_income_wan, income_band = excluded.income_band,
 					population = excluded.population, households = excluded.households,
 					lat = COALESCE(excluded.lat, villages.lat), lng = COALESCE(excluded.lng, villages.lng)`,
-				v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, v.Population, v.Households, v.Lat, v.Lng); err != nil {
+				v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, baocun.IncomeBandOf(v.CollectiveIncomeWan), v.Population, v.Households, v.Lat, v.Lng); err != nil {
 				return fmt.Errorf("village %s: %w", v.Code, err)
 			}
 		}

@@ -97,8 +97,8 @@ func (db *DB) CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.Pair
 	return id, err
 }
 
-// recordResidency keeps a period's residency counts (its period.ended event's) where
-// the statistics sum them.
+// recordResidency keeps a period's residency counts (its period.ended event's), once,
+// and adds them to the pairing's, which the statistics sum.
 func recordResidency(ctx context.Context, tx *Tx, e baocun.Event) error {
 	var c struct {
 		MemberMonths int `json:"member_months"`
@@ -107,8 +107,15 @@ func recordResidency(ctx context.Context, tx *Tx, e baocun.Event) error {
 	if err := json.Unmarshal(e.Data, &c); err != nil {
 		return fmt.Errorf("period.ended of pairing %d: %w", e.PairingID, err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO pairing_residency (pairing_id, period, member_months, short_months) VALUES (?, ?, ?, ?)
+	res, err := tx.ExecContext(ctx, `INSERT INTO pairing_residency (pairing_id, period, member_months, short_months) VALUES (?, ?, ?, ?)
 		ON CONFLICT (pairing_id, period) DO NOTHING`, e.PairingID, e.Period, c.MemberMonths, c.Short)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 { // a period's end counts once
+		_, err = tx.ExecContext(ctx, `UPDATE pairings SET residency_member_months = residency_member_months + ?, residency_short = residency_short + ? WHERE id = ?`,
+			c.MemberMonths, c.Short, e.PairingID)
+	}
 	return err
 }
 
@@ -186,12 +193,19 @@ func scanCycle(row interface{ Scan(...any) error }) (*baocun.Cycle, error) {
 	return &c, err
 }
 
-// Cycle returns a cycle with its pairings counted by stage.
-func (db *DB) Cycle(ctx context.Context, id int64) (*baocun.Cycle, error) {
+// CycleRecord returns a cycle as stored: its settings and status, its pairings not
+// counted (what most requests need, with no read of the pairings).
+func (db *DB) CycleRecord(ctx context.Context, id int64) (*baocun.Cycle, error) {
 	c, err := scanCycle(db.QueryRowContext(ctx, "SELECT "+cycleColumns+" FROM cycles WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: fmt.Sprintf("没有这一轮 No such cycle: %d", id)}
 	}
+	return c, err
+}
+
+// Cycle returns a cycle with its pairings counted by stage.
+func (db *DB) Cycle(ctx context.Context, id int64) (*baocun.Cycle, error) {
+	c, err := db.CycleRecord(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -16,9 +16,13 @@ import (
 
 // Cycles: read, listed, cancelled, and their pairings.
 
-func handleGetCycle() gin.HandlerFunc {
+func handleGetCycle(store Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		cy := loadedCycle(c)
+		cy, err := store.Cycle(c.Request.Context(), loadedCycle(c).ID) // with its pairings counted by stage
+		if err != nil {
+			Error(c, err)
+			return
+		}
 		cy.ProgrammeNow = cy.Clock().Now(time.Now()).Format(time.DateOnly)
 		c.JSON(http.StatusOK, cy)
 	}

@@ -79,7 +79,7 @@ func handleCheckin(d Deps) gin.HandlerFunc {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组进驻后才能打卡 Check-ins are for a team stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
 			return
 		}
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -151,7 +151,7 @@ type checkinsPage struct {
 func handleCheckins(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, p := c.Request.Context(), loadedPairing(c)
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -230,7 +230,7 @@ func handleConfirmMonth(d Deps) gin.HandlerFunc {
 			return
 		}
 		ctx, p := c.Request.Context(), loadedPairing(c)
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -290,7 +290,7 @@ func handleAnswerDispute(d Deps) gin.HandlerFunc {
 			return
 		}
 		ctx, p, u := c.Request.Context(), loadedPairing(c), currentUser(c)
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -333,7 +333,7 @@ func handleRequestLeave(d Deps) gin.HandlerFunc {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组进驻后才能请假 Leave is for a team stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
 			return
 		}
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -390,7 +390,7 @@ func handleDecideLeave(d Deps) gin.HandlerFunc {
 			forbid(c, d, "leave.approve", "nobody decides their own leave")
 			return
 		}
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -456,7 +456,7 @@ func handleWithdrawLeave(d Deps) gin.HandlerFunc {
 			forbid(c, d, "leave.withdraw", "only the one who asked withdraws their leave")
 			return
 		}
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -516,7 +516,7 @@ func handleSpotCheck(d Deps) gin.HandlerFunc {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组未在村 The team is not stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
 			return
 		}
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return
@@ -573,7 +573,7 @@ func handleAddLog(d Deps) gin.HandlerFunc {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对处于%s阶段：工作组未在村 The team is not stationed in the village (stage now %s).", baocun.StageNames[p.Stage], p.Stage))
 			return
 		}
-		cy, err := d.Store.Cycle(ctx, p.CycleID)
+		cy, err := d.Store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return

@@ -27,7 +27,7 @@ func ledgerOpen(p *baocun.Pairing) error {
 // ledgerDay is the date a ledger step names (field "on"), or the programme's today:
 // within the programme, never ahead of today.
 func ledgerDay(d Deps, c *gin.Context, p *baocun.Pairing, on string) (string, error) {
-	cy, err := d.Store.Cycle(c.Request.Context(), p.CycleID)
+	cy, err := d.Store.CycleRecord(c.Request.Context(), p.CycleID)
 	if err != nil {
 		return "", err
 	}

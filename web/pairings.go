@@ -39,7 +39,7 @@ func handleGetPairing(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		cy, err := store.Cycle(ctx, p.CycleID)
+		cy, err := store.CycleRecord(ctx, p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return

@@ -36,7 +36,7 @@ func handlePublicity(store Store) gin.HandlerFunc {
 }
 
 func publicityOf(ctx context.Context, store Store, id int64) (*baocun.Publicity, error) {
-	cy, err := store.Cycle(ctx, id)
+	cy, err := store.CycleRecord(ctx, id)
 	if err != nil {
 		return nil, err
 	}

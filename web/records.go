@@ -44,7 +44,7 @@ func handleVisit(d Deps) gin.HandlerFunc {
 			Error(c, baocun.Errorf(baocun.ECONFLICT, "结对已%s The pairing is %s.", baocun.StageNames[p.Stage], p.Stage))
 			return
 		}
-		cy, err := d.Store.Cycle(c.Request.Context(), p.CycleID)
+		cy, err := d.Store.CycleRecord(c.Request.Context(), p.CycleID)
 		if err != nil {
 			Error(c, err)
 			return

@@ -29,7 +29,7 @@ func cycleResource(store Store) loader {
 		if err != nil {
 			return Resource{}, err
 		}
-		cy, err := store.Cycle(c.Request.Context(), id)
+		cy, err := store.CycleRecord(c.Request.Context(), id)
 		if err != nil {
 			return Resource{}, err
 		}

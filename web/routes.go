@@ -94,7 +94,7 @@ func apiRoutes(d Deps) []route {
 		{method: "GET", path: "/cycles", summary: "各轮列表 List cycles", object: "cycle", action: "read", resource: cityWide("cycles"),
 			handler: handleListCycles(d.Store), out: page[baocun.Cycle]{}},
 		{method: "GET", path: "/cycles/:id", summary: "一轮概况 A cycle: settings, pairings by stage", object: "cycle", action: "read",
-			resource: cycleResource(d.Store), handler: handleGetCycle(), out: baocun.Cycle{}},
+			resource: cycleResource(d.Store), handler: handleGetCycle(d.Store), out: baocun.Cycle{}},
 		{method: "POST", path: "/cycles/:id/cancel", summary: "撤销一轮 Cancel a cycle and every pairing", object: "cycle", action: "cancel",
 			resource: cycleResource(d.Store), handler: handleCancelCycle(d), in: cancelRequest{}, status: 202},
 		{method: "GET", path: "/cycles/:id/pairings", summary: "结对列表 A cycle's pairings (?stage=&county=&department=)", object: "pairing", action: "read",

@@ -57,6 +57,7 @@ type DirectoryStore interface {
 type LifecycleStore interface {
 	CreateCycle(ctx context.Context, c *baocun.Cycle, ps []baocun.PairingSpec, audit *baocun.AuditEntry) (int64, error)
 	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
+	CycleRecord(ctx context.Context, id int64) (*baocun.Cycle, error)
 	Cycles(ctx context.Context, before int64, limit int) ([]baocun.Cycle, error)
 	CycleRan(ctx context.Context, id int64) (bool, error)
 	Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pairing, error)

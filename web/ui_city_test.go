@@ -5,8 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +37,8 @@ func seedCity(tb testing.TB, db *sqldb.DB, n, periods int) int64 {
 		}
 	}
 	counties := []string{"青山县", "白水县", "东岭县", "西河县", "南湖区", "北塘区", "中州区"}
-	var depts, people, villages []string
+	var depts, people []string
+	var villages []baocun.Village
 	for d := range (n + 2) / 3 {
 		depts = append(depts, fmt.Sprintf("('C%05d', '市直部门%d', '市直', '')", d, d))
 		people = append(people, fmt.Sprintf("('CP%05d', '干部%d', 'C%05d')", d, d, d))
@@ -47,11 +48,14 @@ func seedCity(tb testing.TB, db *sqldb.DB, n, periods int) int64 {
 		if v < n*9/10 {
 			class = 2 + v%2
 		}
-		villages = append(villages, fmt.Sprintf("('CV%06d', '村%d', '%s', '镇%d', %d, '%d.%d')", v, v, counties[v%7], v%40, class, v%17, v%10))
+		villages = append(villages, baocun.Village{Code: fmt.Sprintf("CV%06d", v), Name: fmt.Sprintf("村%d", v), County: counties[v%7],
+			Township: fmt.Sprintf("镇%d", v%40), Class: class, CollectiveIncomeWan: fmt.Sprintf("%d.%d", v%17, v%10)})
 	}
 	insert("INSERT INTO departments (code, name, level, county) VALUES ", depts)
 	insert("INSERT INTO people (id, name, department_code) VALUES ", people)
-	insert("INSERT INTO villages (code, name, county, township, class, collective_income_wan) VALUES ", villages)
+	if err := db.ImportVillages(ctx, villages, nil); err != nil { // as an import writes them, each income's band kept
+		tb.Fatal(err)
+	}
 	ps := make([]baocun.PairingSpec, n)
 	for i := range ps {
 		kind := baocun.KindSupport
@@ -87,6 +91,10 @@ func seedCity(tb testing.TB, db *sqldb.DB, n, periods int) int64 {
 		}
 	}
 	insert("INSERT INTO pairing_residency (pairing_id, period, member_months, short_months) VALUES ", residency)
+	if _, err := db.ExecContext(ctx, `UPDATE pairings SET residency_member_months = (SELECT SUM(member_months) FROM pairing_residency r WHERE r.pairing_id = pairings.id),
+		residency_short = (SELECT SUM(short_months) FROM pairing_residency r WHERE r.pairing_id = pairings.id) WHERE cycle_id = ?`, id); err != nil {
+		tb.Fatal(err)
+	}
 	insert("INSERT INTO tasks (id, kind, pairing_id, cycle_id, role, jurisdiction, department_code, village_code, due_at, due_date, remind_at, status, opened_at) VALUES ", tasks)
 	insert("INSERT INTO projects (pairing_id, cycle_id, kind, name, quantity, unit, own_yuan, higher_yuan, social_yuan, status, planned_on, created_by, created_at, updated_by, updated_at) VALUES ", projects)
 	return id

@@ -504,6 +504,9 @@ func (d *demo) summary(ctx context.Context) error {
 	if err := d.printCommendation(ctx, cy); err != nil {
 		problem("表彰名单 commendation list: %v", err)
 	}
+	if err := d.printBulletin(ctx, cy); err != nil {
+		problem("通报 bulletin: %v", err)
+	}
 
 	v, err := d.auditor.VerifyAudit(ctx)
 	switch {
@@ -633,6 +636,36 @@ func (d *demo) checkPublicity(ctx context.Context, cy *baocun.Cycle, cm *baocun.
 	d.out.line("公示 Publicity: %d 个结果、%d 名表彰干部，部门负责人、村委与公众均可查看 %d results and %d commended cadres, read by a department lead, a village and the public at /publicity/%d",
 		len(cm.Pairings), len(named), len(cm.Pairings), len(named), cy.ID)
 	return nil
+}
+
+// printBulletin publishes the last quarter's bulletin (通报) from the cycle's
+// figures — the ledger's funds and projects, residency, coverage — reads it back
+// intact and prints its headline figures and hash.
+func (d *demo) printBulletin(ctx context.Context, cy *baocun.Cycle) error {
+	last := d.periods[len(d.periods)-1].Start
+	period := fmt.Sprintf("%d-Q%d", last.Year(), (int(last.Month())-1)/3+1)
+	s, err := d.org.PublishBulletin(ctx, cy.ID, period)
+	if err != nil {
+		return err
+	}
+	b, err := d.auditor.Bulletin(ctx, cy.ID, s.ID)
+	if err != nil {
+		return err
+	}
+	if !b.Intact || b.SHA256 != s.SHA256 {
+		return fmt.Errorf("bulletin %d reads back changed", s.ID)
+	}
+	t := b.Bulletin.Totals
+	d.out.line("通报 Bulletin %s: 驻村达标率 residency compliance %s%%, 台账资金 ledger funds %s 万元, 完工项目 projects completed %d, 二三类村已结对 class 2/3 villages paired %d — SHA-256 %s…",
+		period, formatPercent(t.ResidencyCompliance), t.FundsWan, t.ProjectsCompleted, t.Class23Paired, s.SHA256[:16])
+	return nil
+}
+
+func formatPercent(d *decimal.Decimal) string {
+	if d == nil {
+		return "—"
+	}
+	return d.String()
 }
 
 // console prints the demo's progress, one line at a time, from every player.
