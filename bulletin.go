@@ -132,9 +132,12 @@ func NewBulletin(cy *Cycle, in BulletinInput, byCounty, byDept *Statistics, name
 	slices.SortFunc(judged, func(x, y BulletinRank) int {
 		return cmp.Or(y.Compliance.Cmp(x.Compliance), cmp.Compare(y.Pairings, x.Pairings), cmp.Compare(x.Department, y.Department))
 	})
-	n := min(BulletinRanked, len(judged))
-	b.Best = append(b.Best, judged[:n]...)
-	for i := len(judged) - 1; i >= len(judged)-n; i-- {
+	// The best few and the worst few, never one department in both lists: with
+	// fewer than twice BulletinRanked judged, the better half is the best.
+	best := min(BulletinRanked, (len(judged)+1)/2)
+	worst := min(BulletinRanked, len(judged)-best)
+	b.Best = append(b.Best, judged[:best]...)
+	for i := len(judged) - 1; i >= len(judged)-worst; i-- {
 		b.Worst = append(b.Worst, judged[i])
 	}
 	slices.SortFunc(b.Overdue, func(x, y BulletinOverdue) int {

@@ -60,6 +60,9 @@ type Project struct {
 	StartedOn   string `json:"started_on,omitempty"`
 	CompletedOn string `json:"completed_on,omitempty"`
 	AcceptedOn  string `json:"accepted_on,omitempty"`
+	// AcceptedBy accepted the project, with their opinion (验收意见).
+	AcceptedBy     string `json:"accepted_by,omitempty"`
+	AcceptanceNote string `json:"acceptance_note,omitempty"`
 	// FromPlan: a goal of the pairing's plan, ticked off when completed (台账销号).
 	FromPlan bool `json:"from_plan"`
 	// ReportedPeriod is the period whose report counted the project (0: none yet).
@@ -71,8 +74,8 @@ type Project struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
-// ProjectInput is a new ledger item: planned, or recorded at a later status with its
-// date (a project under way when the ledger began).
+// ProjectInput is a new ledger item, planned today (programme time); it moves on
+// by ProjectProgress.
 type ProjectInput struct {
 	Kind       string     `json:"kind"`
 	Name       string     `json:"name"`
@@ -165,16 +168,29 @@ func (in ProjectAcceptance) Validate() error {
 
 // Validate checks each source's amount.
 func (iv Investment) Validate(field string) error {
-	for name, v := range map[string]string{"own_wan": iv.OwnWan, "higher_wan": iv.HigherWan, "social_wan": iv.SocialWan} {
-		if v == "" {
+	for _, src := range []struct{ name, v string }{{"own_wan", iv.OwnWan}, {"higher_wan", iv.HigherWan}, {"social_wan", iv.SocialWan}} {
+		if src.v == "" {
 			continue // none from this source
 		}
-		if err := checkDecimal(field+"."+name, v, 1e7); err != nil {
+		if err := checkDecimal(field+"."+src.name, src.v, MaxProjectWan); err != nil {
 			return err
 		}
 	}
+	own, higher, social := iv.Yuan()
+	if own+higher+social > MaxProjectWan*10000 {
+		return invalidField(field, fmt.Sprintf("一个项目的投资合计不能超过 %d 万元 a project's investment is at most %d 万元 in all", int(MaxProjectWan), int(MaxProjectWan)))
+	}
 	return nil
 }
+
+// MaxProjects bounds one pairing's ledger: a village's projects over three years are
+// tens, and a list read whole must stay small.
+const MaxProjects = 500
+
+// MaxProjectWan bounds one project's investment, all sources together (万元: 100
+// 亿元, more than any village project), so a period's report of its projects stays
+// within what a report takes.
+const MaxProjectWan = 1e6
 
 // Yuan is each source's amount in yuan (万元 × 10,000: 4 decimals of 万元 are exact).
 func (iv Investment) Yuan() (own, higher, social int64) {
@@ -214,6 +230,7 @@ type ProjectStep struct {
 	On         string
 	Quantity   string      // "" leaves it
 	Investment *Investment // nil leaves it
+	Note       string      // the progress's note, or the acceptance's opinion
 	Files      []string
 	By         string
 }

@@ -562,7 +562,7 @@ func (in ReportInput) Validate() error {
 	if err := requireText("summary", in.Summary, 20000); err != nil {
 		return err
 	}
-	if err := checkDecimal("funds_raised_wan", in.FundsRaisedWan, 1e7); err != nil {
+	if err := checkDecimal("funds_raised_wan", in.FundsRaisedWan, MaxProjects*MaxProjectWan); err != nil { // a report of every project a ledger holds
 		return err
 	}
 	if err := checkDecimal("collective_income_wan", in.CollectiveIncomeWan, 1e7); err != nil {

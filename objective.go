@@ -3,6 +3,7 @@ package baocun
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/shopspring/decimal"
 )
@@ -43,10 +44,13 @@ type Objective struct {
 	SpotCheckAbsences *int `json:"spot_check_absences,omitempty"`
 }
 
-// ObjectiveOf gathers a pairing's objective inputs from its timeline (oldest first).
-// A report counts in the version that was approved: the last one submitted for its
-// period before the approval.
-func ObjectiveOf(p *Pairing, events []Event) (Objective, error) {
+// ObjectiveOf gathers a pairing's objective inputs from its timeline (oldest first)
+// and its project ledger. A report counts in the version that was approved: the last
+// one submitted for its period before the approval. A report that counted the
+// ledger (issue 18: it names its projects) counts the projects it names that the
+// ledger holds as its period's — each project is one period's, so none counts twice
+// however reports raced — and a report from before the ledger its typed figures.
+func ObjectiveOf(p *Pairing, events []Event, ledger []Project) (Objective, error) {
 	o := Objective{Projects: map[string]int{}, BaselineClass: p.BaselineClass}
 	var err error
 	if o.BaselineIncomeWan, err = decimal.NewFromString(p.BaselineIncomeWan); err != nil {
@@ -99,6 +103,19 @@ func ObjectiveOf(p *Pairing, events []Event) (Objective, error) {
 	}
 	for period, r := range approved {
 		o.ReportsApproved++
+		if r.ProjectIDs != nil {
+			var yuan int64
+			for _, pr := range ledger {
+				if pr.ReportedPeriod == period && slices.Contains(r.ProjectIDs, pr.ID) {
+					own, higher, social := pr.Investment.Yuan()
+					yuan += own + higher + social
+					o.Projects[pr.Kind]++
+					o.ProjectsTotal++
+				}
+			}
+			o.FundsRaisedWan = o.FundsRaisedWan.Add(decimal.New(yuan, -4))
+			continue
+		}
 		funds, err := decimal.NewFromString(r.FundsRaisedWan)
 		if err != nil {
 			return o, fmt.Errorf("period %d report funds %q: %w", period, r.FundsRaisedWan, err)

@@ -35,7 +35,7 @@ func TestObjectiveOf(t *testing.T) {
 		ev("evaluation.submitted", 0, baocun.EvaluationInput{Year: 1, Respondents: 100, VillagerSatisfaction: "90.5", GrassrootsSatisfaction: "88"}),
 		ev("evaluation.submitted", 0, baocun.EvaluationInput{Year: 2, Respondents: 100, VillagerSatisfaction: "91", GrassrootsSatisfaction: "87.25"}),
 	}
-	o, err := baocun.ObjectiveOf(p, events)
+	o, err := baocun.ObjectiveOf(p, events, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,16 +70,47 @@ func TestObjectiveOf(t *testing.T) {
 		}
 	}
 
-	empty, err := baocun.ObjectiveOf(p, nil)
+	empty, err := baocun.ObjectiveOf(p, nil, nil)
 	if _, ok := empty.Inputs()[baocun.InputVillagerSatisfaction]; ok {
 		t.Error("an input not gathered yet is present")
 	}
 	if err != nil || empty.ResidencyCompliance != nil || empty.LatestIncomeWan != nil || empty.VillagerSatisfaction != nil || !empty.FundsRaisedWan.IsZero() {
 		t.Fatalf("no records: %+v %v", empty, err)
 	}
-	if _, err := baocun.ObjectiveOf(&baocun.Pairing{BaselineIncomeWan: "x"}, nil); err == nil {
+	if _, err := baocun.ObjectiveOf(&baocun.Pairing{BaselineIncomeWan: "x"}, nil, nil); err == nil {
 		t.Fatal("a bad baseline was accepted")
 	}
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// A report that counted the ledger counts the projects it names that the ledger
+// holds as its period's: two reports that both named a project (sent at once) count
+// it once, in the period that claimed it; a report from before the ledger counts its
+// typed figures.
+func TestObjectiveCountsTheLedgerOnce(t *testing.T) {
+	p := &baocun.Pairing{ID: 1, BaselineIncomeWan: "1"}
+	ledger := []baocun.Project{
+		{ID: 1, Kind: "road", Status: baocun.ProjectCompleted, ReportedPeriod: 2, Investment: baocun.Investment{OwnWan: "10", HigherWan: "0.5"}},
+		{ID: 2, Kind: "water", Status: baocun.ProjectAccepted, ReportedPeriod: 3, Investment: baocun.Investment{SocialWan: "2"}},
+		{ID: 3, Kind: "school", Status: baocun.ProjectCompleted, ReportedPeriod: 0, Investment: baocun.Investment{OwnWan: "100"}},
+	}
+	withLedger := func(period int, funds string, counts map[string]int, ids ...int64) map[string]any {
+		return map[string]any{"version": 1, "report": baocun.ReportInput{Period: period, Summary: "s", FundsRaisedWan: funds, CollectiveIncomeWan: "2", Projects: counts, ProjectIDs: ids}}
+	}
+	events := []baocun.Event{
+		ev("report.submitted", 1, rep(1, "7", "2", map[string]int{"other": 1})), // before the ledger
+		ev("report.approved", 1, nil),
+		ev("report.submitted", 2, withLedger(2, "12.5", map[string]int{"road": 1, "water": 1}, 1, 2)), // named 2, which period 3 claimed
+		ev("report.approved", 2, nil),
+		ev("report.submitted", 3, withLedger(3, "2", map[string]int{"water": 1}, 2)),
+		ev("report.approved", 3, nil),
+	}
+	o, err := baocun.ObjectiveOf(p, events, ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.FundsRaisedWan.String() != "19.5" || o.ProjectsTotal != 3 || o.Projects["road"] != 1 || o.Projects["water"] != 1 || o.Projects["other"] != 1 || o.Projects["school"] != 0 {
+		t.Fatalf("funds %s, projects %v (%d); want 7 + 10.5 + 2 = 19.5 and other, road, water once each", o.FundsRaisedWan, o.Projects, o.ProjectsTotal)
+	}
+}

@@ -35,6 +35,7 @@ type Store interface {
 	Cycle(ctx context.Context, id int64) (*baocun.Cycle, error)
 	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
+	Projects(ctx context.Context, pairingID int64) ([]baocun.Project, error)
 	SpotCheckTally(ctx context.Context, pairingID int64) (checks, unexcused int, err error)
 	Eligible(ctx context.Context, cycleID int64, dept string) ([]baocun.Eligible, error)
 }
@@ -50,7 +51,11 @@ func (a *Activities) Objective(ctx context.Context, pairingID int64) (baocun.Inp
 	if err != nil {
 		return nil, nonRetryable(err)
 	}
-	o, err := baocun.ObjectiveOf(p, events)
+	ledger, err := a.Store.Projects(ctx, pairingID)
+	if err != nil {
+		return nil, err
+	}
+	o, err := baocun.ObjectiveOf(p, events, ledger)
 	if err != nil {
 		return nil, nonRetryable(&baocun.Error{Code: baocun.EINTERNAL, Message: err.Error()})
 	}

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,12 +12,8 @@ import (
 	"baocun"
 )
 
-// MaxProjects bounds one pairing's ledger: a village's projects over three years are
-// tens, and a list read whole must stay small.
-const MaxProjects = 500
-
 const projectColumns = `id, pairing_id, cycle_id, kind, name, quantity, unit, own_yuan, higher_yuan, social_yuan, status,
-	planned_on, started_on, completed_on, accepted_on, from_plan, reported_period, created_by, created_at, updated_by, updated_at`
+	planned_on, started_on, completed_on, accepted_on, accepted_by, acceptance_note, from_plan, reported_period, created_by, created_at, updated_by, updated_at`
 
 func scanProject(row interface{ Scan(...any) error }) (*baocun.Project, error) {
 	var p baocun.Project
@@ -24,7 +21,7 @@ func scanProject(row interface{ Scan(...any) error }) (*baocun.Project, error) {
 	var fromPlan int
 	var created, updated string
 	if err := row.Scan(&p.ID, &p.PairingID, &p.CycleID, &p.Kind, &p.Name, &p.Quantity, &p.Unit, &own, &higher, &social, &p.Status,
-		&p.PlannedOn, &p.StartedOn, &p.CompletedOn, &p.AcceptedOn, &fromPlan, &p.ReportedPeriod, &p.CreatedBy, &created, &p.UpdatedBy, &updated); err != nil {
+		&p.PlannedOn, &p.StartedOn, &p.CompletedOn, &p.AcceptedOn, &p.AcceptedBy, &p.AcceptanceNote, &fromPlan, &p.ReportedPeriod, &p.CreatedBy, &created, &p.UpdatedBy, &updated); err != nil {
 		return nil, err
 	}
 	p.Investment = baocun.InvestmentOf(own, higher, social)
@@ -50,7 +47,7 @@ func (db *DB) AddProject(ctx context.Context, p baocun.Project, audit *baocun.Au
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM projects WHERE pairing_id = ?", p.PairingID).Scan(&n); err != nil {
 			return err
 		}
-		if n >= MaxProjects {
+		if n >= baocun.MaxProjects {
 			return baocun.Errorf(baocun.ECONFLICT, "台账已有 %d 个项目，已达上限 The ledger holds %d projects, its limit.", n, n)
 		}
 		var id int64
@@ -69,7 +66,8 @@ func (db *DB) AddProject(ctx context.Context, p baocun.Project, audit *baocun.Au
 		}
 		if audit != nil {
 			audit.Resource = fmt.Sprintf("pairings/%d/projects/%d", p.PairingID, id)
-			audit.Summary = fmt.Sprintf(`{"kind":%q,"name":%q,"quantity":%q,"unit":%q,"total_wan":%q,"files":%d}`, out.Kind, out.Name, out.Quantity, out.Unit, out.TotalWan, len(p.Files))
+			audit.Summary = jsonSummary(map[string]any{"kind": out.Kind, "name": out.Name, "quantity": out.Quantity, "unit": out.Unit, "total_wan": out.TotalWan,
+				"from_plan": out.FromPlan, "files": len(p.Files)})
 		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
@@ -102,7 +100,7 @@ func (db *DB) StepProject(ctx context.Context, pairingID, id int64, st baocun.Pr
 			return &baocun.Error{Code: baocun.EINVALID, Message: fmt.Sprintf("on: %s 早于项目上一步的日期 %s is before the project's last step, %s", st.On, st.On, last),
 				Fields: map[string]string{"on": "before the last step"}}
 		}
-		started, completed, accepted := p.StartedOn, p.CompletedOn, p.AcceptedOn
+		started, completed, accepted, acceptedBy, note := p.StartedOn, p.CompletedOn, p.AcceptedOn, "", ""
 		switch st.Status {
 		case baocun.ProjectUnderWay:
 			started = st.On
@@ -112,7 +110,7 @@ func (db *DB) StepProject(ctx context.Context, pairingID, id int64, st baocun.Pr
 			}
 			completed = st.On
 		case baocun.ProjectAccepted:
-			accepted = st.On
+			accepted, acceptedBy, note = st.On, st.By, st.Note
 		}
 		quantity := p.Quantity
 		if st.Quantity != "" {
@@ -123,9 +121,9 @@ func (db *DB) StepProject(ctx context.Context, pairingID, id int64, st baocun.Pr
 			inv = *st.Investment
 		}
 		own, higher, social := inv.Yuan()
-		if _, err := tx.ExecContext(ctx, `UPDATE projects SET status = ?, started_on = ?, completed_on = ?, accepted_on = ?, quantity = ?,
-			own_yuan = ?, higher_yuan = ?, social_yuan = ?, updated_by = ?, updated_at = ? WHERE id = ?`,
-			st.Status, started, completed, accepted, quantity, own, higher, social, st.By, FormatTime(time.Now()), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE projects SET status = ?, started_on = ?, completed_on = ?, accepted_on = ?, accepted_by = ?, acceptance_note = ?,
+			quantity = ?, own_yuan = ?, higher_yuan = ?, social_yuan = ?, updated_by = ?, updated_at = ? WHERE id = ?`,
+			st.Status, started, completed, accepted, acceptedBy, note, quantity, own, higher, social, st.By, FormatTime(time.Now()), id); err != nil {
 			return err
 		}
 		if err := linkFiles(ctx, tx, pairingID, "project", strconv.FormatInt(id, 10), st.Files); err != nil {
@@ -136,7 +134,8 @@ func (db *DB) StepProject(ctx context.Context, pairingID, id int64, st baocun.Pr
 		}
 		if audit != nil {
 			audit.Resource = fmt.Sprintf("pairings/%d/projects/%d", pairingID, id)
-			audit.Summary = fmt.Sprintf(`{"from":%q,"status":%q,"on":%q,"total_wan":%q,"was_wan":%q,"files":%d}`, p.Status, out.Status, st.On, out.TotalWan, p.TotalWan, len(st.Files))
+			audit.Summary = jsonSummary(map[string]any{"from": p.Status, "status": out.Status, "on": st.On, "total_wan": out.TotalWan, "was_wan": p.TotalWan,
+				"files": len(st.Files), "note": st.Note})
 		}
 		return AppendAuditTx(ctx, tx, audit)
 	})
@@ -202,4 +201,11 @@ func (db *DB) Projects(ctx context.Context, pairingID int64) ([]baocun.Project, 
 		}
 	}
 	return out, links.Err()
+}
+
+// jsonSummary is an audit entry's summary: v as JSON (free text escaped as JSON
+// wants it).
+func jsonSummary(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

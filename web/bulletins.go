@@ -36,8 +36,11 @@ func handlePublishBulletin(d Deps) gin.HandlerFunc {
 		ctx, cy := c.Request.Context(), loadedCycle(c)
 		start, _ := cy.Settings.Start()
 		today := programmeToday(cy)
-		if in.Start().After(today) || !in.End().After(start) {
-			Error(c, fieldError("period", fmt.Sprintf("period: %s 不在本轮已开始的期间内（今天 %s） %s is not a period of the programme so far (today is %s)",
+		// The figures are as they stand now: a bulletin reports the month or quarter
+		// under way or the one just ended, never one long past under today's figures.
+		length := in.End().Sub(in.Start())
+		if in.Start().After(today) || !in.End().After(start) || !today.Before(in.End().Add(length)) {
+			Error(c, fieldError("period", fmt.Sprintf("period: %s 须为本轮当前或刚结束的月份或季度（今天 %s） %s must be the programme's month or quarter under way or the one just ended (today is %s)",
 				in.Period, today.Format(time.DateOnly), in.Period, today.Format(time.DateOnly))))
 			return
 		}

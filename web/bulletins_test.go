@@ -13,6 +13,7 @@ import (
 
 	"baocun"
 	"baocun/sheet"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 )
 
@@ -90,7 +91,7 @@ func TestBulletins(t *testing.T) {
 		}
 		intact, _, bl := read()
 		if !intact || bl.Period != "2027-01" || bl.Totals.Pairings != 2 || bl.Totals.ResidencyCompliance.String() != "70" || bl.Totals.OverdueTasks != 1 ||
-			len(bl.Best) != 2 || bl.Best[0].Department != "D1" || bl.Worst[0].Department != "D2" || bl.Worst[0].Name != "乙县交通局" ||
+			len(bl.Best) != 1 || bl.Best[0].Department != "D1" || len(bl.Worst) != 1 || bl.Worst[0].Department != "D2" || bl.Worst[0].Name != "乙县交通局" ||
 			len(bl.Overdue) != 1 || bl.Overdue[0].Department != "D2" || bl.PublishedBy != "org" || len(bl.ByCounty) != 2 {
 			t.Fatalf("the bulletin: intact %v, %+v", intact, bl)
 		}
@@ -106,6 +107,17 @@ func TestBulletins(t *testing.T) {
 		}
 		if !strings.Contains(trail, month.SHA256) {
 			t.Fatalf("the trail's publication of %d does not hold its hash %s: %q", month.ID, month.SHA256, trail)
+		}
+		// A hundred programme days on, January is long past: its bulletin would
+		// carry April's figures, and is refused; April's is published.
+		if _, err := f.db.ExecContext(ctx, "UPDATE cycles SET launched_at = ? WHERE id = 1", sqldb.FormatTime(time.Now().Add(-100*24*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		if s, b := call(t, f.srv, tok["org"], "POST", "/api/v1/cycles/1/bulletins", map[string]string{"period": "2027-02"}); s != 400 || !strings.Contains(b, `"period"`) {
+			t.Fatalf("February's bulletin in April: %d %s", s, b)
+		}
+		if s, b := call(t, f.srv, tok["org"], "POST", "/api/v1/cycles/1/bulletins", map[string]string{"period": "2027-04"}); s != 201 {
+			t.Fatalf("April's bulletin: %d %s", s, b)
 		}
 		// The workbook carries the figures and the hash.
 		xlsx, err := getXLSX(t, f, tok["aud"], fmt.Sprintf("/api/v1/cycles/1/bulletins/%d?format=xlsx", month.ID))

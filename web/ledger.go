@@ -90,7 +90,7 @@ func handleProjectProgress(d Deps) gin.HandlerFunc {
 		if !readValid(c, &in) {
 			return
 		}
-		stepProject(c, d, in, baocun.ProjectStep{Status: in.Status, Quantity: in.Quantity, Investment: in.Investment, Files: in.Files}, in.On)
+		stepProject(c, d, in, baocun.ProjectStep{Status: in.Status, Quantity: in.Quantity, Investment: in.Investment, Note: in.Note, Files: in.Files}, in.On)
 	}
 }
 
@@ -101,7 +101,7 @@ func handleProjectAcceptance(d Deps) gin.HandlerFunc {
 		if !readValid(c, &in) {
 			return
 		}
-		stepProject(c, d, in, baocun.ProjectStep{Status: baocun.ProjectAccepted, Files: in.Files}, in.On)
+		stepProject(c, d, in, baocun.ProjectStep{Status: baocun.ProjectAccepted, Note: in.Note, Files: in.Files}, in.On)
 	}
 }
 
@@ -161,6 +161,9 @@ func readReport(d Deps) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step)
 		if len(v.ProjectIDs) > 0 {
 			return nil, fieldError("project_ids", "project_ids: 由项目台账确定，不能填写 the ledger names the report's projects; leave it out")
 		}
+		// What the client sent names the step (its Idempotency-Key's chain is derived
+		// from it): a retry after the ledger moved on is still the same request.
+		sent := *v
 		ps, err := d.Store.Projects(c.Request.Context(), p.ID)
 		if err != nil {
 			return nil, err
@@ -182,6 +185,6 @@ func readReport(d Deps) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step)
 			return nil, err
 		}
 		st.Report = v
-		return v, nil
+		return &sent, nil
 	}
 }

@@ -109,7 +109,8 @@ func TestProjectLedger(t *testing.T) {
 			t.Fatalf("a completed project back under way: %d %s", s, b)
 		}
 		s, b = post("org", fmt.Sprintf("/pairings/1/projects/%d/acceptance", p.ID), map[string]any{"note": "现场验收合格", "files": []string{photo}})
-		if json.Unmarshal([]byte(b), &p); s != 200 || p.Status != baocun.ProjectAccepted || p.AcceptedOn == "" || p.CompletedOn == "" || p.StartedOn == "" {
+		if json.Unmarshal([]byte(b), &p); s != 200 || p.Status != baocun.ProjectAccepted || p.AcceptedOn == "" || p.CompletedOn == "" || p.StartedOn == "" ||
+			p.AcceptedBy != "org" || p.AcceptanceNote != "现场验收合格" {
 			t.Fatalf("acceptance: %d %s", s, b)
 		}
 		ps := projects()

@@ -44,7 +44,12 @@ func handleGetPairing(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		obj, err := baocun.ObjectiveOf(p, events)
+		ledger, err := store.Projects(ctx, p.ID)
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		obj, err := baocun.ObjectiveOf(p, events, ledger)
 		if err != nil {
 			Error(c, err)
 			return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/singleflight"
 
 	"baocun"
 )
@@ -50,10 +51,14 @@ func publicityOf(ctx context.Context, store Store, id int64) (*baocun.Publicity,
 
 // publicPages serves /publicity/:cycle to anyone. Nobody signs in, so nothing
 // limits who asks or how often: each cycle's publicity is computed at most once a
-// minute (publicTTL), one at a time, and at most publicCycles cycles are held.
+// minute (publicTTL), by one request while any others for it wait (singleflight),
+// within publicTimeout; at most publicCycles cycles are held, the oldest dropped
+// first. An id that is no cycle is answered from one primary-key read and not held,
+// so asking for many such ids cannot push the real ones out.
 type publicPages struct {
 	ui    *ui
 	store Store
+	group singleflight.Group
 	mu    sync.Mutex
 	held  map[int64]publicEntry
 	now   func() time.Time
@@ -65,31 +70,49 @@ type publicEntry struct {
 }
 
 const (
-	publicTTL    = time.Minute
-	publicCycles = 64
+	publicTTL     = time.Minute
+	publicCycles  = 64
+	publicTimeout = 30 * time.Second
 )
 
 func (pp *publicPages) get(ctx context.Context, id int64) (*baocun.Publicity, error) {
 	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	if e, ok := pp.held[id]; ok && pp.now().Sub(e.at) < publicTTL {
+	e, ok := pp.held[id]
+	pp.mu.Unlock()
+	if ok && pp.now().Sub(e.at) < publicTTL {
 		return e.p, nil
 	}
-	p, err := publicityOf(ctx, pp.store, id)
-	if baocun.ErrorCode(err) == baocun.ENOTFOUND {
-		p, err = nil, nil
-	}
+	v, err, _ := pp.group.Do(strconv.FormatInt(id, 10), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publicTimeout)
+		defer cancel()
+		p, err := publicityOf(ctx, pp.store, id)
+		if baocun.ErrorCode(err) == baocun.ENOTFOUND {
+			return (*baocun.Publicity)(nil), nil // no such cycle: not held
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(p.Pairings) == 0 {
+			p = nil // a cycle with nothing published is no page: not even its name shows
+		}
+		pp.mu.Lock()
+		defer pp.mu.Unlock()
+		if _, ok := pp.held[id]; !ok && len(pp.held) >= publicCycles {
+			var oldest int64
+			for k, e := range pp.held {
+				if oldest == 0 || e.at.Before(pp.held[oldest].at) {
+					oldest = k
+				}
+			}
+			delete(pp.held, oldest)
+		}
+		pp.held[id] = publicEntry{p: p, at: pp.now()}
+		return p, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if p != nil && len(p.Pairings) == 0 {
-		p = nil // a cycle with nothing published is no page: not even its name shows
-	}
-	if len(pp.held) >= publicCycles {
-		clear(pp.held)
-	}
-	pp.held[id] = publicEntry{p: p, at: pp.now()}
-	return p, nil
+	return v.(*baocun.Publicity), nil
 }
 
 func (pp *publicPages) serve(c *gin.Context) {

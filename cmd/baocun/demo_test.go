@@ -68,7 +68,8 @@ func TestDemo(t *testing.T) {
 		"优秀包村干部 Excellent cadre:",
 		"导出 Exports:",
 		"公示 Publicity: 10 个结果",
-		"通报 Bulletin 2029-Q4: 驻村达标率",
+		"通报 Bulletin 20",
+		"驻村达标率 residency compliance",
 		"审计校验通过 Audit verification: ok",
 		"演示完成 Demo complete",
 	} {

@@ -19,6 +19,8 @@ CREATE TABLE projects (
     started_on      TEXT NOT NULL DEFAULT '',
     completed_on    TEXT NOT NULL DEFAULT '',
     accepted_on     TEXT NOT NULL DEFAULT '',
+    accepted_by     TEXT NOT NULL DEFAULT '',
+    acceptance_note TEXT NOT NULL DEFAULT '',  -- the inspector's opinion (验收意见)
     from_plan       INTEGER NOT NULL DEFAULT 0,
     reported_period INTEGER NOT NULL DEFAULT 0,
     created_by      TEXT NOT NULL,

@@ -638,12 +638,12 @@ func (d *demo) checkPublicity(ctx context.Context, cy *baocun.Cycle, cm *baocun.
 	return nil
 }
 
-// printBulletin publishes the last quarter's bulletin (通报) from the cycle's
+// printBulletin publishes the quarter's bulletin (通报) from the cycle's
 // figures — the ledger's funds and projects, residency, coverage — reads it back
 // intact and prints its headline figures and hash.
 func (d *demo) printBulletin(ctx context.Context, cy *baocun.Cycle) error {
-	last := d.periods[len(d.periods)-1].Start
-	period := fmt.Sprintf("%d-Q%d", last.Year(), (int(last.Month())-1)/3+1)
+	today := d.today()
+	period := fmt.Sprintf("%d-Q%d", today.Year(), (int(today.Month())-1)/3+1)
 	s, err := d.org.PublishBulletin(ctx, cy.ID, period)
 	if err != nil {
 		return err
