@@ -83,3 +83,26 @@ func (e *ImportError) Error() string {
 	r := e.Rows[0]
 	return fmt.Sprintf("import rejected: line %d, column %s: %s (%d problems)", r.Line, r.Column, r.Message, len(e.Rows))
 }
+
+// VillageHistory is a village over time: its record as the directory holds it, its
+// imported years, and each pairing it had — its class and income at the launch and
+// its class after acceptance.
+type VillageHistory struct {
+	Village  Village          `json:"village"`
+	Years    []VillageYear    `json:"years"`
+	Pairings []VillagePairing `json:"pairings"`
+}
+
+// VillagePairing is one pairing of a village, as its history shows it.
+type VillagePairing struct {
+	PairingID         int64  `json:"pairing_id"`
+	CycleID           int64  `json:"cycle_id"`
+	CycleName         string `json:"cycle_name"`
+	Department        string `json:"department_code"`
+	Kind              string `json:"kind"`
+	Stage             Stage  `json:"stage"`
+	ClassAtLaunch     int    `json:"class_at_launch"`
+	IncomeAtLaunchWan string `json:"income_at_launch_wan"`
+	ClassAfter        *int   `json:"class_after,omitempty"` // confirmed at acceptance
+	Grade             string `json:"grade,omitempty"`       // the result's (final, once final)
+}

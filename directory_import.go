@@ -294,9 +294,83 @@ func ParsePeople(in *Table) ([]Person, error) {
 	return out, e.err()
 }
 
-// PeopleHeading is the heading a people file used for a column (it may be one of the
-// Chinese ones), for errors found after parsing.
-func PeopleHeading(in *Table, name string) string {
-	t, _ := mapHeader(in, personColumns)
+// ImportHeading is the heading a file of kind (people, village_years) used for a
+// column (it may be one of the Chinese ones), for errors found after parsing.
+func ImportHeading(in *Table, kind, name string) string {
+	cols := personColumns
+	if kind == "village_years" {
+		cols = villageYearColumns
+	}
+	t, _ := mapHeader(in, cols)
 	return t.col(name)
+}
+
+// VillageYear is one year of a village's record (村情年度数据): its collective income,
+// population and, where known, its class — imported year by year, so the programme's
+// figures follow the villages over time.
+type VillageYear struct {
+	VillageCode         string `json:"village_code"`
+	Year                int    `json:"year"`
+	CollectiveIncomeWan string `json:"collective_income_wan"`
+	Population          int    `json:"population"`
+	Class               int    `json:"class,omitempty"` // 0: not given
+}
+
+var villageYearColumns = []column{
+	{"code", []string{"编码", "村编码", "村代码", "village_code"}, true},
+	{"year", []string{"年度", "年份"}, true},
+	{"collective_income_wan", []string{"集体收入", "村集体收入", "集体收入(万元)", "集体收入（万元）"}, true},
+	{"population", []string{"人口", "总人口"}, false},
+	{"class", []string{"类别", "村类别"}, false},
+}
+
+// ParseVillageYears validates the village records format
+// (code,year,collective_income_wan,population,class): a year from 2000 to 2100, each
+// village's year once; whether each village exists is the store's to check.
+func ParseVillageYears(in *Table) ([]VillageYear, []int, error) {
+	t, herrs := mapHeader(in, villageYearColumns)
+	e := &rowErrors{list: herrs}
+	if len(herrs) > 0 {
+		return nil, nil, e.err()
+	}
+	seen := map[string]int{}
+	out := make([]VillageYear, 0, len(in.Rows))
+	lines := make([]int, 0, len(in.Rows))
+	for _, r := range in.Rows {
+		y := VillageYear{VillageCode: t.code(e, r, "code", nil), Population: t.count(e, r, "population")}
+		if s := t.required(e, r, "year"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 2000 || n > 2100 {
+				e.add(r.Line, t.col("year"), "年度须为 2000–2100 的年份 year must be a year from 2000 to 2100, not %q", s)
+			}
+			y.Year = n
+		}
+		if s := t.required(e, r, "collective_income_wan"); s != "" {
+			d, ok := normaliseDecimal(s)
+			if !ok {
+				e.add(r.Line, t.col("collective_income_wan"), "须为非负数（万元） must be a number ≥ 0 in 万元, not %q", s)
+			}
+			y.CollectiveIncomeWan = d
+		}
+		switch c := t.cell(r, "class"); c {
+		case "":
+		case "1", "一类", "一":
+			y.Class = 1
+		case "2", "二类", "二":
+			y.Class = 2
+		case "3", "三类", "三":
+			y.Class = 3
+		default:
+			e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
+		}
+		key := fmt.Sprintf("%s/%d", y.VillageCode, y.Year)
+		if first, dup := seen[key]; dup {
+			e.add(r.Line, t.col("year"), "行政村 %s 的 %d 年已在第 %d 行 village %s's %d is on line %d already", y.VillageCode, y.Year, first, y.VillageCode, y.Year, first)
+		} else {
+			seen[key] = r.Line
+		}
+		out = append(out, y)
+		lines = append(lines, r.Line)
+	}
+	return out, lines, e.err()
 }

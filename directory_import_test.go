@@ -130,7 +130,32 @@ func TestHeaderLineAndHeading(t *testing.T) {
 		t.Fatalf("errors %+v, want the missing column on line 3", got)
 	}
 	in.Header = []string{"编号", "姓名", "部门编码"}
-	if h := baocun.PeopleHeading(in, "department_code"); h != "部门编码" {
+	if h := baocun.ImportHeading(in, "people", "department_code"); h != "部门编码" {
 		t.Fatalf("heading %q, want 部门编码", h)
+	}
+}
+
+// A village's years: each row checked and named by line and column, a village's
+// year once in a file, the class optional.
+func TestParseVillageYears(t *testing.T) {
+	in := table([]string{"村编码", "年度", "集体收入（万元）", "人口", "类别"}, rows("V1,2027,3.50,1200,2", "V1,2028,5,,", "V2,2028,0,900,一类"))
+	ys, lines, err := baocun.ParseVillageYears(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []baocun.VillageYear{{"V1", 2027, "3.5", 1200, 2}, {"V1", 2028, "5", 0, 0}, {"V2", 2028, "0", 900, 1}}
+	if !reflect.DeepEqual(ys, want) || !reflect.DeepEqual(lines, []int{2, 3, 4}) {
+		t.Fatalf("got %+v at %v", ys, lines)
+	}
+	bad := table([]string{"code", "year", "collective_income_wan", "class"}, rows("V1,1999,1,2", "V1,2030,-1,2", "V1,2030,1,4", "V2,2031,,1"))
+	got := importErrors(t, third(baocun.ParseVillageYears(bad)))
+	wantErrs := []baocun.RowError{{Line: 2, Column: "year"}, {Line: 3, Column: "collective_income_wan"}, {Line: 4, Column: "class"}, {Line: 4, Column: "year"}, {Line: 5, Column: "collective_income_wan"}}
+	if len(got) != len(wantErrs) {
+		t.Fatalf("errors %+v, want %+v", got, wantErrs)
+	}
+	for i := range got {
+		if got[i].Line != wantErrs[i].Line || got[i].Column != wantErrs[i].Column {
+			t.Fatalf("error %d = %+v, want line %d column %s", i, got[i], wantErrs[i].Line, wantErrs[i].Column)
+		}
 	}
 }

@@ -104,3 +104,5 @@ func TestTeamChangeNamesEachPersonOnce(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }

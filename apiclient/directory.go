@@ -111,3 +111,8 @@ func (c *Client) PutPerson(ctx context.Context, p baocun.Person) (*baocun.Person
 	}
 	return &out, nil
 }
+
+// VillageHistory is a village over time: its years and its pairings' classes.
+func (c *Client) VillageHistory(ctx context.Context, code string) (*baocun.VillageHistory, error) {
+	return get[baocun.VillageHistory](ctx, c, "api/v1/villages/"+url.PathEscape(code)+"/history")
+}

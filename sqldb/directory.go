@@ -247,3 +247,100 @@ func (db *DB) Person(ctx context.Context, id string) (*baocun.Person, error) {
 	}
 	return &p, err
 }
+
+// ImportVillageYears upserts villages' years (by village and year), all or nothing,
+// with the audit entry; a village the directory lacks rejects the file, naming its
+// line (lines[i] is ys[i]'s, column the file's heading). A year that is its village's
+// latest is the directory's too: its income (and band), its population where given,
+// its class where given.
+func (db *DB) ImportVillageYears(ctx context.Context, ys []baocun.VillageYear, lines []int, column string, audit *baocun.AuditEntry) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		known := map[string]bool{}
+		var bad []baocun.RowError
+		for i, y := range ys {
+			ok, seen := known[y.VillageCode]
+			if !seen {
+				var n int
+				if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM villages WHERE code = ?", y.VillageCode).Scan(&n); err != nil {
+					return err
+				}
+				ok = n > 0
+				known[y.VillageCode] = ok
+			}
+			if !ok && len(bad) < 200 {
+				bad = append(bad, baocun.RowError{Line: lines[i], Column: column,
+					Message: fmt.Sprintf("没有这个行政村 no such village %q: import the villages first", y.VillageCode)})
+			}
+		}
+		if len(bad) > 0 {
+			return &baocun.ImportError{Rows: bad}
+		}
+		for _, y := range ys {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO village_years (village_code, year, collective_income_wan, population, class) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (village_code, year) DO UPDATE SET collective_income_wan = excluded.collective_income_wan,
+					population = excluded.population, class = excluded.class`,
+				y.VillageCode, y.Year, y.CollectiveIncomeWan, y.Population, y.Class); err != nil {
+				return fmt.Errorf("village %s, %d: %w", y.VillageCode, y.Year, err)
+			}
+		}
+		for _, y := range ys {
+			// The latest year of each village is what the directory says of it now.
+			if _, err := tx.ExecContext(ctx, `UPDATE villages SET collective_income_wan = ?, income_band = ?,
+				population = CASE WHEN ? > 0 THEN ? ELSE population END, class = CASE WHEN ? > 0 THEN ? ELSE class END
+				WHERE code = ? AND NOT EXISTS (SELECT 1 FROM village_years WHERE village_code = ? AND year > ?)`,
+				y.CollectiveIncomeWan, baocun.IncomeBandOf(y.CollectiveIncomeWan), y.Population, y.Population, y.Class, y.Class,
+				y.VillageCode, y.VillageCode, y.Year); err != nil {
+				return err
+			}
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+}
+
+// VillageHistory is a village over time: its years, oldest first, and its pairings,
+// the earliest first.
+func (db *DB) VillageHistory(ctx context.Context, code string) (*baocun.VillageHistory, error) {
+	v, err := db.Village(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	h := &baocun.VillageHistory{Village: *v, Years: []baocun.VillageYear{}, Pairings: []baocun.VillagePairing{}}
+	rows, err := db.QueryContext(ctx, "SELECT year, collective_income_wan, population, class FROM village_years WHERE village_code = ? ORDER BY year", code)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		y := baocun.VillageYear{VillageCode: code}
+		if err := rows.Scan(&y.Year, &y.CollectiveIncomeWan, &y.Population, &y.Class); err != nil {
+			return nil, err
+		}
+		h.Years = append(h.Years, y)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	prs, err := db.QueryContext(ctx, `SELECT p.id, p.cycle_id, c.name, p.department_code, p.kind, p.stage, p.baseline_class, p.baseline_income_wan,
+		a.new_class, COALESCE(NULLIF(a.final_grade, ''), a.grade)
+		FROM pairings p JOIN cycles c ON c.id = p.cycle_id LEFT JOIN acceptance_results a ON a.pairing_id = p.id
+		WHERE p.village_code = ? ORDER BY p.id`, code)
+	if err != nil {
+		return nil, err
+	}
+	defer prs.Close()
+	for prs.Next() {
+		var vp baocun.VillagePairing
+		var after sql.NullInt64
+		var grade sql.NullString
+		if err := prs.Scan(&vp.PairingID, &vp.CycleID, &vp.CycleName, &vp.Department, &vp.Kind, &vp.Stage, &vp.ClassAtLaunch, &vp.IncomeAtLaunchWan, &after, &grade); err != nil {
+			return nil, err
+		}
+		if after.Valid {
+			n := int(after.Int64)
+			vp.ClassAfter = &n
+		}
+		vp.Grade = grade.String
+		h.Pairings = append(h.Pairings, vp)
+	}
+	return h, prs.Err()
+}

@@ -259,6 +259,10 @@ var cells = []cell{
 		body: func(int) any { return map[string]string{"name": "市新部门", "level": "市直"} }},
 	{route: "GET /villages/:code", path: "/villages/V1",
 		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "GET /villages/:code/history", path: "/villages/V1/history",
+		allowed: []string{"admin", "organiser", "organiser_a", "reviewer", "dept_lead", "team_member", "village", "auditor"}},
+	{route: "GET /villages/:code/history", on: "another county", path: "/villages/V2/history",
+		allowed: []string{"admin", "organiser", "reviewer", "auditor", "auditor_b"}},
 	{route: "PUT /villages/:code", path: "/villages/V1", allowed: []string{"organiser"},
 		body: func(int) any {
 			return map[string]any{"name": "甲村", "county": "县A", "township": "一镇", "class": 2}

@@ -90,10 +90,16 @@ func handleImport(store Store) gin.HandlerFunc {
 				for i, r := range t.Rows {
 					lines[i] = r.Line
 				}
-				err = store.ImportPeople(ctx, ps, lines, baocun.PeopleHeading(t, "department_code"), e)
+				err = store.ImportPeople(ctx, ps, lines, baocun.ImportHeading(t, "people", "department_code"), e)
+			}
+		case "village_years":
+			var ys []baocun.VillageYear
+			var lines []int
+			if ys, lines, err = baocun.ParseVillageYears(t); err == nil {
+				err = store.ImportVillageYears(ctx, ys, lines, baocun.ImportHeading(t, "village_years", "code"), e)
 			}
 		default:
-			err = &baocun.Error{Code: baocun.ENOTFOUND, Message: "只能导入 departments、villages 或 people: no such import " + kind}
+			err = &baocun.Error{Code: baocun.ENOTFOUND, Message: "只能导入 departments、villages、people 或 village_years: no such import " + kind}
 		}
 		if err != nil {
 			c.Set(ctxAudited, false)
@@ -351,5 +357,17 @@ func handleGetRecord() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		v, _ := c.Get(ctxRecord)
 		c.JSON(http.StatusOK, v)
+	}
+}
+
+// handleVillageHistory answers a village over time.
+func handleVillageHistory(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h, err := store.VillageHistory(c.Request.Context(), c.Param("code"))
+		if err != nil {
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, h)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
@@ -164,4 +166,58 @@ func TestDirectoryRecords(t *testing.T) {
 	if after := directoryState(t, f); after != before {
 		t.Fatalf("rejected records changed the directory: %s → %s", before, after)
 	}
+}
+
+// A village's years are imported (later years as they come), checked row by row and
+// stored all or nothing; the latest year is what the directory says of the village
+// now (and what the statistics band its income by); its history shows each pairing's
+// class at launch and after acceptance. On both databases.
+func TestVillageYears(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		ctx := context.Background()
+		f.user("org", "", "", g("organiser", "*"))
+		f.user("village1", "", "V1", g("village", "县A"))
+		tok := f.login(f.srv, "org")
+		imp := func(csv string) (int, string) {
+			return post(t, f, tok, "/api/v1/import/village_years", "text/csv", []byte(csv))
+		}
+		before := func() int {
+			var n int
+			f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM village_years").Scan(&n)
+			return n
+		}
+		if s, b := imp("村编码,年度,集体收入（万元）,人口\nV1,2027,3.5,1200\nV404,2027,1,1\n"); s != 422 || !strings.Contains(b, `"line":3,"column":"村编码"`) || before() != 0 {
+			t.Fatalf("a year of an unknown village: %d %s (%d stored)", s, b, before())
+		}
+		if s, b := imp("code,year,collective_income_wan,population,class\nV1,2027,3.5,1200,3\nV1,2028,12.25,1180,2\n"); s != 200 || !strings.Contains(b, `"imported":2`) {
+			t.Fatalf("V1's years: %d %s", s, b)
+		}
+		// An earlier year imported after leaves the directory at the latest.
+		if s, b := imp("code,year,collective_income_wan\nV1,2026,0.5\n"); s != 200 {
+			t.Fatalf("V1's 2026: %d %s", s, b)
+		}
+		v, err := f.db.Village(ctx, "V1")
+		if err != nil || v.CollectiveIncomeWan != "12.25" || v.Population != 1180 || v.Class != 2 {
+			t.Fatalf("V1 in the directory: %+v, %v; want 2028's figures", v, err)
+		}
+		var band int
+		if err := f.db.QueryRowContext(ctx, "SELECT income_band FROM villages WHERE code = 'V1'").Scan(&band); err != nil || band != 4 {
+			t.Fatalf("V1's income band %d (%v), want 4 (10 万元 and more)", band, err)
+		}
+		// Pairing 1 (V1, class 3 at launch) confirmed as class 2.
+		if err := f.db.ApplyChange(ctx, baocun.Change{At: time.Now(), Result: &baocun.AcceptanceResult{PairingID: 1, CycleID: 1, NewClass: 2, ConfirmedBy: "org", ConfirmedAt: time.Now(),
+			Result: baocun.Result{Total: decimal.RequireFromString("88"), Grade: baocun.GradeGood}}}); err != nil {
+			t.Fatal(err)
+		}
+		s, b := call(t, f.srv, f.login(f.srv, "village1"), "GET", "/api/v1/villages/V1/history", nil)
+		var h baocun.VillageHistory
+		if json.Unmarshal([]byte(b), &h); s != 200 || len(h.Years) != 3 || h.Years[0].Year != 2026 || h.Years[2].CollectiveIncomeWan != "12.25" ||
+			len(h.Pairings) != 1 || h.Pairings[0].ClassAtLaunch != 3 || h.Pairings[0].ClassAfter == nil || *h.Pairings[0].ClassAfter != 2 || h.Pairings[0].Grade != baocun.GradeGood {
+			t.Fatalf("V1's history: %d %s", s, b)
+		}
+		if s, _ := call(t, f.srv, f.login(f.srv, "village1"), "GET", "/api/v1/villages/V2/history", nil); s != 403 {
+			t.Fatalf("another village's history as V1: %d, want 403", s)
+		}
+	})
 }

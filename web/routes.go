@@ -68,7 +68,7 @@ func apiRoutes(d Deps) []route {
 		{method: "DELETE", path: "/users/:username/sessions", summary: "结束账户的全部会话 End every session of the account",
 			object: "user", action: "update", resource: userResource, handler: handleEndSessions(d.Store), out: sessionsEnded{}},
 
-		{method: "POST", path: "/import/:kind", summary: "导入名录 Import departments, villages or people (CSV or XLSX)", object: "directory", action: "import",
+		{method: "POST", path: "/import/:kind", summary: "导入名录 Import departments, villages, people or village_years (each village's year: code,year,collective_income_wan,population,class) (CSV or XLSX)", object: "directory", action: "import",
 			resource: cityWide("directory"), handler: handleImport(d.Store), out: importResult{}, maxBody: bodyFile},
 		{method: "GET", path: "/departments", summary: "部门名录 List departments (?county=)", object: "directory", action: "read",
 			resource: countyList("departments"), handler: handleListDepartments(d.Store), out: page[baocun.Department]{}},
@@ -80,6 +80,8 @@ func apiRoutes(d Deps) []route {
 			resource: cityRecord("departments", "code"), handler: handlePutDepartment(d.Store), in: baocun.Department{}, out: baocun.Department{}},
 		{method: "GET", path: "/villages/:code", summary: "查看行政村 One village", object: "directory", action: "read",
 			resource: villageResource(d.Store), handler: handleGetRecord(), out: baocun.Village{}},
+		{method: "GET", path: "/villages/:code/history", summary: "行政村历年情况 A village over time: its years (collective income, population, class) and each pairing's class at launch and after acceptance", object: "directory", action: "read",
+			resource: villageResource(d.Store), handler: handleVillageHistory(d.Store), out: baocun.VillageHistory{}},
 		{method: "PUT", path: "/villages/:code", summary: "新建或修改行政村 Create or update a village", object: "directory", action: "write",
 			resource: cityRecord("villages", "code"), handler: handlePutVillage(d.Store), in: baocun.Village{}, out: baocun.Village{}},
 		{method: "GET", path: "/people/:id", summary: "查看人员 One person", object: "people", action: "read",

@@ -48,6 +48,8 @@ type DirectoryStore interface {
 	Villages(ctx context.Context, county string, unpaired bool, after string, limit int) ([]baocun.Village, error)
 	ImportDepartments(ctx context.Context, ds []baocun.Department, audit *baocun.AuditEntry) error
 	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error
+	ImportVillageYears(ctx context.Context, ys []baocun.VillageYear, lines []int, column string, audit *baocun.AuditEntry) error
+	VillageHistory(ctx context.Context, code string) (*baocun.VillageHistory, error)
 	ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error
 	LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, error)
 }
