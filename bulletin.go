@@ -66,6 +66,15 @@ func (in BulletinInput) End() time.Time {
 	return in.Start().AddDate(0, 1, 0)
 }
 
+// NextEnd is the end of the period after: until then the period is the one just
+// ended.
+func (in BulletinInput) NextEnd() time.Time {
+	if in.Kind() == BulletinQuarterly {
+		return in.End().AddDate(0, 3, 0)
+	}
+	return in.End().AddDate(0, 1, 0)
+}
+
 // Bulletin is one published bulletin's content: what was published, exactly.
 type Bulletin struct {
 	CycleID     int64             `json:"cycle_id"`

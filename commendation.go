@@ -121,7 +121,7 @@ type Cadre struct {
 
 // Eligible are a department's cadres who may be proposed: members of its teams
 // whose pairings finished graded at least good, who met the residency rule every
-// month they served.
+// month they served, and whom the villagers never rated under MinCadreRating.
 type Eligible struct {
 	Department string           `json:"department_code"`
 	County     string           `json:"county"`           // the department's jurisdiction

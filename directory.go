@@ -1,6 +1,9 @@
 package baocun
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Department levels.
 const (
@@ -91,6 +94,7 @@ type VillageHistory struct {
 	Village  Village          `json:"village"`
 	Years    []VillageYear    `json:"years"`
 	Pairings []VillagePairing `json:"pairings"`
+	Contacts []LeaderContact  `json:"contacts"` // the leaders whose contact village it is
 }
 
 // VillagePairing is one pairing of a village, as its history shows it.
@@ -105,4 +109,40 @@ type VillagePairing struct {
 	IncomeAtLaunchWan string `json:"income_at_launch_wan"`
 	ClassAfter        *int   `json:"class_after,omitempty"` // confirmed at acceptance
 	Grade             string `json:"grade,omitempty"`       // the result's (final, once final)
+}
+
+// LeaderContact is a city or county leader's contact village (领导联系点): the
+// leader registered to it, and the visits to the village recorded in that leader's
+// name (领导走访), counted.
+type LeaderContact struct {
+	ID           int64     `json:"id"`
+	VillageCode  string    `json:"village_code"`
+	Leader       string    `json:"leader"`
+	Title        string    `json:"title,omitempty"`
+	Level        string    `json:"level"` // city | county
+	RegisteredBy string    `json:"registered_by"`
+	RegisteredAt time.Time `json:"registered_at"`
+	Visits       int       `json:"visits"`
+	LastVisit    string    `json:"last_visit,omitempty"` // programme date
+}
+
+// LeaderContactInput registers a leader's contact village.
+type LeaderContactInput struct {
+	Leader string `json:"leader"`
+	Title  string `json:"title,omitempty"`
+	Level  string `json:"level"`
+}
+
+// Validate checks a registration.
+func (in LeaderContactInput) Validate() error {
+	if err := requireText("leader", in.Leader, 50); err != nil {
+		return err
+	}
+	if err := optionalText("title", in.Title, 100); err != nil {
+		return err
+	}
+	if in.Level != "city" && in.Level != "county" {
+		return invalidField("level", "须为 city（市领导）或 county（县领导） must be city or county")
+	}
+	return nil
 }

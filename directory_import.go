@@ -146,16 +146,22 @@ func (t *table) code(e *rowErrors, r Row, name string, seen map[string]int) stri
 }
 
 func (t *table) count(e *rowErrors, r Row, name string) int {
-	v := t.cell(r, name)
+	v := strings.ReplaceAll(t.cell(r, name), ",", "")
 	if v == "" {
 		return 0
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		e.add(r.Line, t.col(name), "须为非负整数 must be a whole number ≥ 0, not %q", v)
+	if err != nil || n < 0 || n > maxCount {
+		e.add(r.Line, t.col(name), "须为 0–%d 的整数 must be a whole number from 0 to %d, not %q", maxCount, maxCount, v)
 	}
 	return n
 }
+
+// maxCount bounds a count a directory file gives (a village's people or households).
+const maxCount = 10_000_000
+
+// maxIncomeWan bounds a village's collective income (万元), as a report's.
+const maxIncomeWan = 1e7
 
 // ParseDepartments validates the departments format (code,name,level,county).
 func ParseDepartments(in *Table) ([]Department, error) {
@@ -214,11 +220,10 @@ func ParseVillages(in *Table) ([]Village, error) {
 			e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
 		}
 		v.Lat, v.Lng = t.position(e, r)
-		v.CollectiveIncomeWan = "0"
-		if s := t.cell(r, "collective_income_wan"); s != "" {
+		if s := t.cell(r, "collective_income_wan"); s != "" { // none given: the one stored stays
 			d, ok := normaliseDecimal(s)
-			if !ok {
-				e.add(r.Line, t.col("collective_income_wan"), "须为非负数（万元） must be a number ≥ 0 in 万元, not %q", s)
+			if !ok || checkDecimal("collective_income_wan", d, maxIncomeWan) != nil {
+				e.add(r.Line, t.col("collective_income_wan"), "须为 0–10000000 的数（万元） must be a number from 0 to 10,000,000 in 万元, not %q", s)
 			}
 			v.CollectiveIncomeWan = d
 		}
@@ -347,8 +352,8 @@ func ParseVillageYears(in *Table) ([]VillageYear, []int, error) {
 		}
 		if s := t.required(e, r, "collective_income_wan"); s != "" {
 			d, ok := normaliseDecimal(s)
-			if !ok {
-				e.add(r.Line, t.col("collective_income_wan"), "须为非负数（万元） must be a number ≥ 0 in 万元, not %q", s)
+			if !ok || checkDecimal("collective_income_wan", d, maxIncomeWan) != nil {
+				e.add(r.Line, t.col("collective_income_wan"), "须为 0–10000000 的数（万元） must be a number from 0 to 10,000,000 in 万元, not %q", s)
 			}
 			y.CollectiveIncomeWan = d
 		}

@@ -3,6 +3,7 @@ package baocun
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/shopspring/decimal"
 	"maps"
 	"regexp"
 	"slices"
@@ -434,8 +435,25 @@ type EvaluationInput struct {
 	Respondents            int    `json:"respondents"`
 	VillagerSatisfaction   string `json:"villager_satisfaction"`   // 群众评议干部, %
 	GrassrootsSatisfaction string `json:"grassroots_satisfaction"` // 基层评议机关, %
-	Comment                string `json:"comment,omitempty"`
+	// GrassrootsRespondent is who gave the grass-roots rating: the village committee
+	// or the township government, by name (issue 18).
+	GrassrootsRespondent string `json:"grassroots_respondent,omitempty"`
+	// Cadres are the villagers' ratings of each cadre of the team by name (群众评议
+	// 干部, issue 18): a cadre rated under MinCadreRating in any year is not
+	// proposed as an excellent cadre.
+	Cadres  []CadreRating `json:"cadres,omitempty"`
+	Comment string        `json:"comment,omitempty"`
 }
+
+// CadreRating is the villagers' satisfaction with one cadre of the team, in %.
+type CadreRating struct {
+	PersonID     string `json:"person_id"`
+	Satisfaction string `json:"satisfaction"`
+}
+
+// MinCadreRating is the villagers' rating (%) under which a cadre may not be
+// proposed as an excellent cadre.
+const MinCadreRating = 60
 
 // DecisionInput approves or returns the submission a task is about.
 type DecisionInput struct {
@@ -597,7 +615,35 @@ func (in EvaluationInput) Validate() error {
 	if err := checkDecimal("grassroots_satisfaction", in.GrassrootsSatisfaction, 100); err != nil {
 		return err
 	}
+	if err := optionalText("grassroots_respondent", in.GrassrootsRespondent, 200); err != nil {
+		return err
+	}
+	if len(in.Cadres) > maxTeam {
+		return invalidField("cadres", fmt.Sprintf("至多 %d 人 at most %d people", maxTeam, maxTeam))
+	}
+	seen := map[string]bool{}
+	for i, c := range in.Cadres {
+		f := fmt.Sprintf("cadres[%d]", i)
+		if c.PersonID == "" || seen[c.PersonID] {
+			return invalidField(f+".person_id", "须非空且不重复 required, once each")
+		}
+		seen[c.PersonID] = true
+		if err := checkDecimal(f+".satisfaction", c.Satisfaction, 100); err != nil {
+			return err
+		}
+	}
 	return optionalText("comment", in.Comment, 2000)
+}
+
+// LowRated are the cadres this evaluation rated under MinCadreRating.
+func (in EvaluationInput) LowRated() []string {
+	var out []string
+	for _, c := range in.Cadres {
+		if d, err := decimal.NewFromString(c.Satisfaction); err == nil && d.LessThan(decimal.NewFromInt(MinCadreRating)) {
+			out = append(out, c.PersonID)
+		}
+	}
+	return out
 }
 
 // Validate checks a decision's fields.

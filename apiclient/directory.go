@@ -116,3 +116,12 @@ func (c *Client) PutPerson(ctx context.Context, p baocun.Person) (*baocun.Person
 func (c *Client) VillageHistory(ctx context.Context, code string) (*baocun.VillageHistory, error) {
 	return get[baocun.VillageHistory](ctx, c, "api/v1/villages/"+url.PathEscape(code)+"/history")
 }
+
+// AddLeaderContact registers a leader's contact village.
+func (c *Client) AddLeaderContact(ctx context.Context, village string, in baocun.LeaderContactInput) (*baocun.LeaderContact, error) {
+	var out baocun.LeaderContact
+	if err := c.do(ctx, "POST", "api/v1/villages/"+url.PathEscape(village)+"/contacts", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

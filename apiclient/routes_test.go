@@ -129,6 +129,7 @@ func TestClientCoversRoutes(t *testing.T) {
 		"Village":             func() error { _, err := c.Village(ctx, "V1"); return err },
 		"UnpairedVillages":    func() error { _, err := c.UnpairedVillages(ctx, ""); return err },
 		"VillageHistory":      func() error { _, err := c.VillageHistory(ctx, "V1"); return err },
+		"AddLeaderContact":    func() error { _, err := c.AddLeaderContact(ctx, "V1", baocun.LeaderContactInput{}); return err },
 		"PutVillage":          func() error { _, err := c.PutVillage(ctx, baocun.Village{Code: "V1"}); return err },
 		"Person":              func() error { _, err := c.Person(ctx, "P1"); return err },
 		"PutPerson":           func() error { _, err := c.PutPerson(ctx, baocun.Person{ID: "P1"}); return err },

@@ -135,6 +135,7 @@ var Additions = []Addition{
 		{"p", "organiser", "bulletin", "read", "any", "allow"},
 		{"p", "reviewer", "bulletin", "read", "any", "allow"},
 		{"p", "auditor", "bulletin", "read", "any", "allow"},
+		{"p", "organiser", "contact", "register", "any", "allow"},
 	}},
 }
 

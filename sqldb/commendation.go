@@ -250,6 +250,37 @@ func eligible(ctx context.Context, q Querier, cycleID int64, dept string) ([]bao
 			return nil, err
 		}
 	}
+	// The villagers' ratings of each cadre by name (群众评议干部): one under
+	// baocun.MinCadreRating in any year keeps the cadre off the list.
+	low := map[int64]map[string]bool{}
+	rows, err = q.QueryContext(ctx, `SELECT e.pairing_id, e.data FROM pairing_events e JOIN pairings p ON p.id = e.pairing_id
+		WHERE p.cycle_id = ? AND e.kind = 'evaluation.submitted'`, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var pid int64
+		var data string
+		if err := rows.Scan(&pid, &data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var ev baocun.EvaluationInput
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("evaluation of pairing %d: %w", pid, err)
+		}
+		for _, person := range ev.LowRated() {
+			if low[pid] == nil {
+				low[pid] = map[string]bool{}
+			}
+			low[pid][person] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	rows, err = q.QueryContext(ctx, `SELECT t.pairing_id, t.person_id, p.department_code, COALESCE(d.county, '')
 		FROM team_members t JOIN pairings p ON p.id = t.pairing_id JOIN departments d ON d.code = p.department_code
 		WHERE p.cycle_id = ? ORDER BY p.department_code, t.person_id`, cycleID)
@@ -263,7 +294,7 @@ func eligible(ctx context.Context, q Querier, cycleID int64, dept string) ([]bao
 		if err := rows.Scan(&pid, &person, &code, &county); err != nil {
 			return nil, err
 		}
-		if !good[pid] || short[pid][person] > 0 {
+		if !good[pid] || short[pid][person] > 0 || low[pid][person] {
 			continue
 		}
 		if len(out) == 0 || out[len(out)-1].Department != code {

@@ -2,6 +2,7 @@ package sqldb_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -77,6 +78,42 @@ func TestCommendationRecords(t *testing.T) {
 		}
 		if cy, err := db.Cycle(ctx, cycle); err != nil || cy.Status != baocun.CycleClosed {
 			t.Fatalf("cycle %+v, %v", cy, err)
+		}
+	})
+}
+
+// Who may be proposed as an excellent cadre: the members of a team whose pairing
+// finished graded good or better, never short of the residency rule, and never
+// rated by the villagers under baocun.MinCadreRating. On both databases.
+func TestEligibleHeedsTheVillagers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db, cycle := lifecycleFixture(t, dsn)
+		now := time.Now().UTC()
+		good := baocun.Result{Total: decimal.RequireFromString("85"), Grade: baocun.GradeGood, Goods: map[string]decimal.Decimal{}}
+		rated := func(year int, ratings ...baocun.CadreRating) baocun.Event {
+			data, _ := json.Marshal(baocun.EvaluationInput{Year: year, Respondents: 50, VillagerSatisfaction: "90", GrassrootsSatisfaction: "90",
+				GrassrootsRespondent: "一镇人民政府", Cadres: ratings})
+			return baocun.Event{PairingID: 1, Kind: "evaluation.submitted", Actor: "village", Data: data}
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: now,
+			Team: &baocun.TeamChange{PairingID: 1, Members: []baocun.Member{{PersonID: "P1", Leader: true}, {PersonID: "P3"}}},
+			Events: []baocun.Event{
+				rated(1, baocun.CadreRating{PersonID: "P1", Satisfaction: "92"}, baocun.CadreRating{PersonID: "P3", Satisfaction: "88"}),
+				rated(2, baocun.CadreRating{PersonID: "P1", Satisfaction: "95"}, baocun.CadreRating{PersonID: "P3", Satisfaction: "59.9"}),
+			},
+			Result: &baocun.AcceptanceResult{PairingID: 1, CycleID: cycle, Result: good, NewClass: 2, ConfirmedBy: "org", ConfirmedAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: now, Final: &baocun.FinalResult{PairingID: 1, Result: good, At: now}}); err != nil {
+			t.Fatal(err)
+		}
+		el, err := db.Eligible(ctx, cycle, "D1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(el) != 1 || len(el[0].People) != 1 || el[0].People["P1"] != 1 {
+			t.Fatalf("eligible %+v: want P1 alone (P3 was rated 59.9 %% in year 2)", el)
 		}
 	})
 }

@@ -3,8 +3,11 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"baocun"
 )
@@ -55,16 +58,28 @@ func (db *DB) ImportDepartments(ctx context.Context, ds []baocun.Department, aud
 // ImportVillages upserts villages by code, all or nothing, with the audit entry.
 func (db *DB) ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
+		if err := lockVillages(ctx, tx); err != nil {
+			return err
+		}
 		for _, v := range vs {
 			// A file without a village's point keeps the one stored.
-			// The income's band is kept beside it, for the statistics.
+			// The income's band is kept beside it, for the statistics. A file without
+			// a village's income, population or households (or its point) keeps those
+			// stored: the village years set them too.
+			income := v.CollectiveIncomeWan
+			if income == "" {
+				income = "0"
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO villages (code, name, county, township, class, collective_income_wan, income_band, population, households, lat, lng)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (code) DO UPDATE SET name = excluded.name, county = excluded.county, township = excluded.township,
-					class = excluded.class, collective_income_wan = excluded.collective_income_wan, income_band = excluded.income_band,
-					population = excluded.population, households = excluded.households,
+				ON CONFLICT (code) DO UPDATE SET name = excluded.name, county = excluded.county, township = excluded.township, class = excluded.class,
+					collective_income_wan = CASE WHEN ? THEN villages.collective_income_wan ELSE excluded.collective_income_wan END,
+					income_band = CASE WHEN ? THEN villages.income_band ELSE excluded.income_band END,
+					population = CASE WHEN excluded.population > 0 THEN excluded.population ELSE villages.population END,
+					households = CASE WHEN excluded.households > 0 THEN excluded.households ELSE villages.households END,
 					lat = COALESCE(excluded.lat, villages.lat), lng = COALESCE(excluded.lng, villages.lng)`,
-				v.Code, v.Name, v.County, v.Township, v.Class, v.CollectiveIncomeWan, baocun.IncomeBandOf(v.CollectiveIncomeWan), v.Population, v.Households, v.Lat, v.Lng); err != nil {
+				v.Code, v.Name, v.County, v.Township, v.Class, income, baocun.IncomeBandOf(income), v.Population, v.Households, v.Lat, v.Lng,
+				v.CollectiveIncomeWan == "", v.CollectiveIncomeWan == ""); err != nil {
 				return fmt.Errorf("village %s: %w", v.Code, err)
 			}
 		}
@@ -248,6 +263,17 @@ func (db *DB) Person(ctx context.Context, id string) (*baocun.Person, error) {
 	return &p, err
 }
 
+// lockVillages serialises the imports that write villages on PostgreSQL (SQLite's
+// writer is one already): a village's latest year is read and written as one, and
+// two imports never wait on each other's villages in opposite orders.
+func lockVillages(ctx context.Context, tx *Tx) error {
+	if tx.Dialect() != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('baocun.villages'))")
+	return err
+}
+
 // ImportVillageYears upserts villages' years (by village and year), all or nothing,
 // with the audit entry; a village the directory lacks rejects the file, naming its
 // line (lines[i] is ys[i]'s, column the file's heading). A year that is its village's
@@ -255,6 +281,9 @@ func (db *DB) Person(ctx context.Context, id string) (*baocun.Person, error) {
 // its class where given.
 func (db *DB) ImportVillageYears(ctx context.Context, ys []baocun.VillageYear, lines []int, column string, audit *baocun.AuditEntry) error {
 	return db.InTx(ctx, func(tx *Tx) error {
+		if err := lockVillages(ctx, tx); err != nil {
+			return err
+		}
 		known := map[string]bool{}
 		var bad []baocun.RowError
 		for i, y := range ys {
@@ -304,7 +333,7 @@ func (db *DB) VillageHistory(ctx context.Context, code string) (*baocun.VillageH
 	if err != nil {
 		return nil, err
 	}
-	h := &baocun.VillageHistory{Village: *v, Years: []baocun.VillageYear{}, Pairings: []baocun.VillagePairing{}}
+	h := &baocun.VillageHistory{Village: *v, Years: []baocun.VillageYear{}, Pairings: []baocun.VillagePairing{}, Contacts: []baocun.LeaderContact{}}
 	rows, err := db.QueryContext(ctx, "SELECT year, collective_income_wan, population, class FROM village_years WHERE village_code = ? ORDER BY year", code)
 	if err != nil {
 		return nil, err
@@ -342,5 +371,78 @@ func (db *DB) VillageHistory(ctx context.Context, code string) (*baocun.VillageH
 		vp.Grade = grade.String
 		h.Pairings = append(h.Pairings, vp)
 	}
-	return h, prs.Err()
+	if err := prs.Err(); err != nil {
+		return nil, err
+	}
+	return h, db.contacts(ctx, h)
+}
+
+// contacts adds the village's leaders' contacts to h, each with the visits recorded
+// in the leader's name at any of the village's pairings.
+func (db *DB) contacts(ctx context.Context, h *baocun.VillageHistory) error {
+	rows, err := db.QueryContext(ctx, `SELECT id, leader, title, level, registered_by, registered_at FROM leader_contacts WHERE village_code = ? ORDER BY id`, h.Village.Code)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		lc := baocun.LeaderContact{VillageCode: h.Village.Code}
+		var at string
+		if err := rows.Scan(&lc.ID, &lc.Leader, &lc.Title, &lc.Level, &lc.RegisteredBy, &at); err != nil {
+			return err
+		}
+		lc.RegisteredAt, _ = ParseTime(at)
+		h.Contacts = append(h.Contacts, lc)
+	}
+	if err := rows.Err(); err != nil || len(h.Contacts) == 0 {
+		return err
+	}
+	visits, err := db.QueryContext(ctx, `SELECT e.programme_at, e.data FROM pairing_events e JOIN pairings p ON p.id = e.pairing_id
+		WHERE p.village_code = ? AND e.kind = 'visit.recorded'`, h.Village.Code)
+	if err != nil {
+		return err
+	}
+	defer visits.Close()
+	for visits.Next() {
+		var day, data string
+		if err := visits.Scan(&day, &data); err != nil {
+			return err
+		}
+		var v baocun.VisitInput
+		if json.Unmarshal([]byte(data), &v) != nil {
+			continue
+		}
+		for i := range h.Contacts {
+			if c := &h.Contacts[i]; c.Leader == strings.TrimSpace(v.Visitor) {
+				c.Visits++
+				c.LastVisit = max(c.LastVisit, day)
+			}
+		}
+	}
+	return visits.Err()
+}
+
+// AddLeaderContact registers a leader's contact village, with the audit entry; the
+// same leader twice for one village is a conflict.
+func (db *DB) AddLeaderContact(ctx context.Context, lc baocun.LeaderContact, audit *baocun.AuditEntry) (*baocun.LeaderContact, error) {
+	lc.RegisteredAt = time.Now().UTC().Truncate(time.Millisecond)
+	err := db.InTx(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO leader_contacts (village_code, leader, title, level, registered_by, registered_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (village_code, leader) DO NOTHING RETURNING id`, lc.VillageCode, lc.Leader, lc.Title, lc.Level, lc.RegisteredBy, FormatTime(lc.RegisteredAt)).Scan(&lc.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return baocun.Errorf(baocun.ECONFLICT, "%s 已是行政村 %s 的联系领导 %s is already a contact leader of village %s.", lc.Leader, lc.VillageCode, lc.Leader, lc.VillageCode)
+		}
+		if err != nil {
+			return err
+		}
+		if audit != nil {
+			audit.Resource = fmt.Sprintf("villages/%s/contacts/%d", lc.VillageCode, lc.ID)
+			audit.Summary = jsonSummary(map[string]any{"leader": lc.Leader, "title": lc.Title, "level": lc.Level})
+		}
+		return AppendAuditTx(ctx, tx, audit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &lc, nil
 }

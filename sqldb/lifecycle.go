@@ -642,6 +642,12 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 			if err := linkReportProjects(ctx, tx, e); err != nil {
 				return err
 			}
+		case "report.returned":
+			// A returned report counts nothing until it is sent again: its projects
+			// are free for whichever report comes next.
+			if _, err := tx.ExecContext(ctx, "UPDATE projects SET reported_period = 0 WHERE pairing_id = ? AND reported_period = ?", e.PairingID, e.Period); err != nil {
+				return err
+			}
 		}
 		if len(e.Files) == 0 {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO pairing_events (pairing_id, at, programme_at, actor, kind, task_id, period, data)

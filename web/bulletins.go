@@ -38,8 +38,7 @@ func handlePublishBulletin(d Deps) gin.HandlerFunc {
 		today := programmeToday(cy)
 		// The figures are as they stand now: a bulletin reports the month or quarter
 		// under way or the one just ended, never one long past under today's figures.
-		length := in.End().Sub(in.Start())
-		if in.Start().After(today) || !in.End().After(start) || !today.Before(in.End().Add(length)) {
+		if in.Start().After(today) || !in.End().After(start) || !today.Before(in.NextEnd()) {
 			Error(c, fieldError("period", fmt.Sprintf("period: %s 须为本轮当前或刚结束的月份或季度（今天 %s） %s must be the programme's month or quarter under way or the one just ended (today is %s)",
 				in.Period, today.Format(time.DateOnly), in.Period, today.Format(time.DateOnly))))
 			return

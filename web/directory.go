@@ -282,7 +282,10 @@ func handlePutVillage(store Store) gin.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		return vs[0], store.ImportVillages(c.Request.Context(), vs, e)
+		if err := store.ImportVillages(c.Request.Context(), vs, e); err != nil {
+			return nil, err
+		}
+		return store.Village(c.Request.Context(), vs[0].Code) // as stored: what it left out kept
 	})
 }
 
@@ -360,14 +363,53 @@ func handleGetRecord() gin.HandlerFunc {
 	}
 }
 
-// handleVillageHistory answers a village over time.
-func handleVillageHistory(store Store) gin.HandlerFunc {
+// handleVillageHistory answers a village over time: its years to whoever reads the
+// directory, its pairings only to those who may read each pairing (the policy's
+// pairing read, decided on each).
+func handleVillageHistory(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h, err := store.VillageHistory(c.Request.Context(), c.Param("code"))
+		ctx := c.Request.Context()
+		h, err := d.Store.VillageHistory(ctx, c.Param("code"))
 		if err != nil {
 			Error(c, err)
 			return
 		}
+		shown := h.Pairings[:0]
+		for _, vp := range h.Pairings {
+			p, err := d.Store.Pairing(ctx, vp.PairingID)
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			dec, err := decide(ctx, d.Authorizer, route{object: "pairing", action: "read"}, currentUser(c), pairingAsResource(p))
+			if err != nil {
+				Error(c, err)
+				return
+			}
+			if dec.Allowed {
+				shown = append(shown, vp)
+			}
+		}
+		h.Pairings = shown
 		c.JSON(http.StatusOK, h)
+	}
+}
+
+// handleAddContact registers a leader's contact village (领导联系点).
+func handleAddContact(store Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in baocun.LeaderContactInput
+		if !readValid(c, &in) {
+			return
+		}
+		e := auditEntry(c, http.StatusCreated, nil)
+		lc, err := store.AddLeaderContact(c.Request.Context(), baocun.LeaderContact{VillageCode: c.Param("code"), Leader: strings.TrimSpace(in.Leader),
+			Title: in.Title, Level: in.Level, RegisteredBy: currentUser(c).Username}, e)
+		if err != nil {
+			c.Set(ctxAudited, false)
+			Error(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, lc)
 	}
 }

@@ -217,7 +217,41 @@ func TestVillageYears(t *testing.T) {
 			t.Fatalf("V1's history: %d %s", s, b)
 		}
 		if s, _ := call(t, f.srv, f.login(f.srv, "village1"), "GET", "/api/v1/villages/V2/history", nil); s != 403 {
-			t.Fatalf("another village's history as V1: %d, want 403", s)
+			t.Fatalf("another county's village's history as V1: %d, want 403", s)
+		}
+		// A village of the same county reads V1's years, never V1's pairings.
+		f.user("village7", "", "V7", g("village", "县A"))
+		s, b = call(t, f.srv, f.login(f.srv, "village7"), "GET", "/api/v1/villages/V1/history", nil)
+		var other baocun.VillageHistory
+		if json.Unmarshal([]byte(b), &other); s != 200 || len(other.Years) != 3 || len(other.Pairings) != 0 {
+			t.Fatalf("V1's history as V7: %d %s, want the years and no pairing", s, b)
+		}
+		// A villages file (or a record put) without the income or population keeps
+		// what the years set.
+		if s, b := call(t, f.srv, tok, "PUT", "/api/v1/villages/V1", map[string]any{"name": "甲村", "county": "县A", "township": "一镇", "class": 3}); s != 200 {
+			t.Fatalf("put V1: %d %s", s, b)
+		}
+		if v, err := f.db.Village(ctx, "V1"); err != nil || v.CollectiveIncomeWan != "12.25" || v.Population != 1180 || v.Class != 3 {
+			t.Fatalf("V1 after a put without income: %+v, %v", v, err)
+		}
+		// A leader's contact village: registered once; their visits there counted.
+		contact := map[string]string{"leader": "张书记", "title": "市委副书记", "level": "city"}
+		if s, b := call(t, f.srv, tok, "POST", "/api/v1/villages/V1/contacts", contact); s != 201 {
+			t.Fatalf("register a contact: %d %s", s, b)
+		}
+		if s, _ := call(t, f.srv, tok, "POST", "/api/v1/villages/V1/contacts", contact); s != 409 {
+			t.Fatalf("the same leader again: %d, want 409", s)
+		}
+		if s, b := call(t, f.srv, tok, "POST", "/api/v1/villages/V1/contacts", map[string]string{"leader": "李县长", "level": "province"}); s != 400 || !strings.Contains(b, `"level"`) {
+			t.Fatalf("a contact of no level: %d %s", s, b)
+		}
+		visit, _ := json.Marshal(baocun.VisitInput{Date: "2027-01-05", Visitor: "张书记", Purpose: "调研"})
+		if err := f.db.ApplyChange(ctx, baocun.Change{At: time.Now(), Events: []baocun.Event{{PairingID: 1, Kind: "visit.recorded", Actor: "org", ProgrammeAt: "2027-01-05", Data: visit}}}); err != nil {
+			t.Fatal(err)
+		}
+		s, b = call(t, f.srv, tok, "GET", "/api/v1/villages/V1/history", nil)
+		if json.Unmarshal([]byte(b), &h); s != 200 || len(h.Contacts) != 1 || h.Contacts[0].Visits != 1 || h.Contacts[0].LastVisit != "2027-01-05" || h.Contacts[0].Level != "city" {
+			t.Fatalf("V1's contacts: %d %s", s, b)
 		}
 	})
 }

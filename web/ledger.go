@@ -161,9 +161,7 @@ func readReport(d Deps) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step)
 		if len(v.ProjectIDs) > 0 {
 			return nil, fieldError("project_ids", "project_ids: 由项目台账确定，不能填写 the ledger names the report's projects; leave it out")
 		}
-		// What the client sent names the step (its Idempotency-Key's chain is derived
-		// from it): a retry after the ledger moved on is still the same request.
-		sent := *v
+		sent := *v // what names the step: filledReport
 		ps, err := d.Store.Projects(c.Request.Context(), p.ID)
 		if err != nil {
 			return nil, err
@@ -185,6 +183,16 @@ func readReport(d Deps) func(c *gin.Context, p *baocun.Pairing, st *baocun.Step)
 			return nil, err
 		}
 		st.Report = v
-		return &sent, nil
+		return filledReport{v, &sent}, nil
 	}
 }
+
+// filledReport is a report as the API completed it from the ledger (audited as such),
+// named by what the client sent: a retry under the same Idempotency-Key after the
+// ledger moved on is still the same request.
+type filledReport struct {
+	*baocun.ReportInput
+	sent *baocun.ReportInput
+}
+
+func (r filledReport) stepKey() any { return r.sent }

@@ -171,12 +171,59 @@ func TestProjectLedger(t *testing.T) {
 		if funds, _, _ := baocun.LedgerReport(projects(), 1); funds != "100" {
 			t.Fatalf("period 1's report sent again would count %s, want 100", funds)
 		}
+		// A returned report counts nothing until sent again: its projects are free.
+		if err := f.db.ApplyChange(ctx, baocun.Change{Events: []baocun.Event{{PairingID: 1, Kind: "report.returned", Actor: "reviewer", Period: 1, Data: []byte(`{"outcome":"return"}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if ps := projects(); ps[0].ReportedPeriod != 0 {
+			t.Fatalf("the road after its report was returned: period %d, want none", ps[0].ReportedPeriod)
+		}
 		// Once the pairing has ended, the ledger is closed.
 		if err := f.db.ApplyChange(ctx, baocun.Change{Stages: []baocun.StageChange{{PairingID: 1, Stage: baocun.StageClosed}}}); err != nil {
 			t.Fatal(err)
 		}
 		if s, b := post("member1", "/pairings/1/projects", road); s != 409 {
 			t.Fatalf("a project on a closed pairing: %d %s", s, b)
+		}
+	})
+}
+
+// The yearly evaluation rates each cadre of the team by name and says who gave the
+// grass-roots rating: a rating of someone not on the team is refused naming it, and
+// nothing reaches the engine; a good one goes with the step. On both databases.
+func TestEvaluationRatesTheCadres(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		f, _ := fieldFixture(t, dsn)
+		f.user("village1", "", "V1", baocun.Grant{Role: baocun.RoleVillage, Jurisdiction: "县A"})
+		tok := f.login(f.srv, "village1")
+		body := func(person, rating string) map[string]any {
+			return map[string]any{"year": 1, "respondents": 60, "villager_satisfaction": "91", "grassroots_satisfaction": "88",
+				"grassroots_respondent": "一镇人民政府", "cadres": []map[string]string{{"person_id": "P1", "satisfaction": "95"}, {"person_id": person, "satisfaction": rating}}}
+		}
+		for _, bad := range []struct {
+			body  map[string]any
+			field string
+		}{
+			{body("P2", "80"), "cadres[1].person_id"}, // of another pairing's team
+			{body("P1", "80"), "cadres[1].person_id"}, // twice
+			{body("P4", "100.5"), "cadres[1].satisfaction"},
+		} {
+			if s, b := call(t, f.srv, tok, "POST", "/api/v1/pairings/1/evaluations", bad.body); s != 400 || !strings.Contains(b, bad.field) {
+				t.Errorf("%v: %d %s, want 400 naming %s", bad.body["cadres"], s, b, bad.field)
+			}
+		}
+		if len(f.fake.Steps()) != 0 {
+			t.Fatal("a refused evaluation reached the engine")
+		}
+		f.fake.Take = func(baocun.Step) (baocun.StepResult, error) {
+			return baocun.StepResult{Stage: string(baocun.StageReviews)}, nil
+		}
+		if s, b := call(t, f.srv, tok, "POST", "/api/v1/pairings/1/evaluations", body("P4", "58")); s != 200 {
+			t.Fatalf("the evaluation: %d %s", s, b)
+		}
+		st := f.fake.Steps()
+		if len(st) != 1 || st[0].Evaluation == nil || st[0].Evaluation.GrassrootsRespondent != "一镇人民政府" || len(st[0].Evaluation.LowRated()) != 1 || st[0].Evaluation.LowRated()[0] != "P4" {
+			t.Fatalf("the evaluation sent: %+v", st)
 		}
 	})
 }

@@ -82,16 +82,21 @@ func pairingResource(store Store) loader {
 			return Resource{}, err
 		}
 		c.Set(ctxPairing, p)
-		r := Resource{Name: fmt.Sprintf("pairings/%d", id), Jurisdiction: p.County, Department: p.Department, Village: p.Village,
-			PairingID: fmt.Sprint(id), CycleID: fmt.Sprint(p.CycleID)}
-		for _, m := range p.Team {
-			r.TeamPeople = append(r.TeamPeople, m.PersonID)
-			if m.Leader {
-				r.TeamLeader = m.PersonID
-			}
-		}
-		return r, nil
+		return pairingAsResource(p), nil
 	}
+}
+
+// pairingAsResource is a pairing as the policy sees it: where it is, whose, its team.
+func pairingAsResource(p *baocun.Pairing) Resource {
+	r := Resource{Name: fmt.Sprintf("pairings/%d", p.ID), Jurisdiction: p.County, Department: p.Department, Village: p.Village,
+		PairingID: fmt.Sprint(p.ID), CycleID: fmt.Sprint(p.CycleID)}
+	for _, m := range p.Team {
+		r.TeamPeople = append(r.TeamPeople, m.PersonID)
+		if m.Leader {
+			r.TeamLeader = m.PersonID
+		}
+	}
+	return r
 }
 
 func idParam(c *gin.Context, name string) (int64, error) {

@@ -147,6 +147,9 @@ func stepKeys(c *gin.Context, payload any) ([]string, error) {
 	if len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
 		return nil, fieldError(idempotencyKey, idempotencyKey+": 须为 1–255 个可见 ASCII 字符 must be 1 to 255 visible ASCII characters")
 	}
+	if k, ok := payload.(interface{ stepKey() any }); ok {
+		payload = k.stepKey()
+	}
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return nil, err
@@ -290,6 +293,21 @@ func readInto[T any](set func(st *baocun.Step, v *T)) func(c *gin.Context, p *ba
 		set(st, v)
 		return v, nil
 	}
+}
+
+// readEvaluation reads the yearly evaluation; the cadres it rates by name are the
+// pairing's team's.
+func readEvaluation(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
+	v, err := readInto(func(st *baocun.Step, v *baocun.EvaluationInput) { st.Evaluation = v })(c, p, st)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range st.Evaluation.Cadres {
+		if !p.OnTeam(r.PersonID) {
+			return nil, fieldError(fmt.Sprintf("cadres[%d].person_id", i), fmt.Sprintf("cadres[%d].person_id: %s 不在本结对工作组 %s is not on this pairing's team", i, r.PersonID, r.PersonID))
+		}
+	}
+	return v, nil
 }
 
 // readArrival takes an empty body (or {}).

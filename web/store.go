@@ -50,6 +50,7 @@ type DirectoryStore interface {
 	ImportVillages(ctx context.Context, vs []baocun.Village, audit *baocun.AuditEntry) error
 	ImportVillageYears(ctx context.Context, ys []baocun.VillageYear, lines []int, column string, audit *baocun.AuditEntry) error
 	VillageHistory(ctx context.Context, code string) (*baocun.VillageHistory, error)
+	AddLeaderContact(ctx context.Context, lc baocun.LeaderContact, audit *baocun.AuditEntry) (*baocun.LeaderContact, error)
 	ImportPeople(ctx context.Context, ps []baocun.Person, lines []int, column string, audit *baocun.AuditEntry) error
 	LaunchDirectory(ctx context.Context) (baocun.LaunchDirectory, error)
 }

@@ -736,7 +736,16 @@ func (d *demo) villageTask(ctx context.Context, c *apiclient.Client, t baocun.Ta
 	n := int(h.Sum32() % 100)
 	villagers := 86 + float64(n)/10 // 86.0–95.9 %
 	in := baocun.EvaluationInput{Year: t.Period, Respondents: max(30, p.village.Households/4),
-		VillagerSatisfaction: fmt.Sprintf("%.1f", villagers), GrassrootsSatisfaction: fmt.Sprintf("%.1f", 84+float64(n*7%100)/10)}
+		VillagerSatisfaction: fmt.Sprintf("%.1f", villagers), GrassrootsSatisfaction: fmt.Sprintf("%.1f", 84+float64(n*7%100)/10),
+		GrassrootsRespondent: p.village.Township + "人民政府 township government"}
+	// The villagers rate each cadre of the team as it stands, by name (群众评议干部).
+	v, err := c.Pairing(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	for i, m := range v.Team {
+		in.Cadres = append(in.Cadres, baocun.CadreRating{PersonID: m.PersonID, Satisfaction: fmt.Sprint(80 + (n+7*i)%19)})
+	}
 	if _, err := c.SubmitEvaluation(ctx, p.ID, in); err != nil {
 		return err
 	}
