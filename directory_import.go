@@ -157,6 +157,34 @@ func (t *table) count(e *rowErrors, r Row, name string) int {
 	return n
 }
 
+// class reads a village's class cell c (1, 2, 3, or 一类 …): 0 when empty.
+func (t *table) class(e *rowErrors, r Row, c string) int {
+	switch c {
+	case "":
+	case "1", "一类", "一":
+		return 1
+	case "2", "二类", "二":
+		return 2
+	case "3", "三类", "三":
+		return 3
+	default:
+		e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
+	}
+	return 0
+}
+
+// income reads a collective income cell s (万元) as an exact decimal: "" when empty.
+func (t *table) income(e *rowErrors, r Row, s string) string {
+	if s == "" {
+		return ""
+	}
+	d, ok := normaliseDecimal(s)
+	if !ok || checkDecimal("collective_income_wan", d, maxIncomeWan) != nil {
+		e.add(r.Line, t.col("collective_income_wan"), "须为 0–10000000 的数（万元） must be a number from 0 to 10,000,000 in 万元, not %q", s)
+	}
+	return d
+}
+
 // maxCount bounds a count a directory file gives (a village's people or households).
 const maxCount = 10_000_000
 
@@ -208,25 +236,9 @@ func ParseVillages(in *Table) ([]Village, error) {
 			County: t.required(e, r, "county"), Township: t.required(e, r, "township"),
 			Population: t.count(e, r, "population"), Households: t.count(e, r, "households"),
 		}
-		switch c := t.required(e, r, "class"); c {
-		case "1", "一类", "一":
-			v.Class = 1
-		case "2", "二类", "二":
-			v.Class = 2
-		case "3", "三类", "三":
-			v.Class = 3
-		case "":
-		default:
-			e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
-		}
+		v.Class = t.class(e, r, t.required(e, r, "class"))
 		v.Lat, v.Lng = t.position(e, r)
-		if s := t.cell(r, "collective_income_wan"); s != "" { // none given: the one stored stays
-			d, ok := normaliseDecimal(s)
-			if !ok || checkDecimal("collective_income_wan", d, maxIncomeWan) != nil {
-				e.add(r.Line, t.col("collective_income_wan"), "须为 0–10000000 的数（万元） must be a number from 0 to 10,000,000 in 万元, not %q", s)
-			}
-			v.CollectiveIncomeWan = d
-		}
+		v.CollectiveIncomeWan = t.income(e, r, t.cell(r, "collective_income_wan")) // none given: the one stored stays
 		out = append(out, v)
 	}
 	return out, e.err()
@@ -350,24 +362,8 @@ func ParseVillageYears(in *Table) ([]VillageYear, []int, error) {
 			}
 			y.Year = n
 		}
-		if s := t.required(e, r, "collective_income_wan"); s != "" {
-			d, ok := normaliseDecimal(s)
-			if !ok || checkDecimal("collective_income_wan", d, maxIncomeWan) != nil {
-				e.add(r.Line, t.col("collective_income_wan"), "须为 0–10000000 的数（万元） must be a number from 0 to 10,000,000 in 万元, not %q", s)
-			}
-			y.CollectiveIncomeWan = d
-		}
-		switch c := t.cell(r, "class"); c {
-		case "":
-		case "1", "一类", "一":
-			y.Class = 1
-		case "2", "二类", "二":
-			y.Class = 2
-		case "3", "三类", "三":
-			y.Class = 3
-		default:
-			e.add(r.Line, t.col("class"), "类别须为 1、2 或 3 class must be 1, 2 or 3, not %q", c)
-		}
+		y.CollectiveIncomeWan = t.income(e, r, t.required(e, r, "collective_income_wan"))
+		y.Class = t.class(e, r, t.cell(r, "class"))
 		key := fmt.Sprintf("%s/%d", y.VillageCode, y.Year)
 		if first, dup := seen[key]; dup {
 			e.add(r.Line, t.col("year"), "行政村 %s 的 %d 年已在第 %d 行 village %s's %d is on line %d already", y.VillageCode, y.Year, first, y.VillageCode, y.Year, first)
