@@ -95,6 +95,32 @@ type VillageHistory struct {
 	Years    []VillageYear    `json:"years"`
 	Pairings []VillagePairing `json:"pairings"`
 	Contacts []LeaderContact  `json:"contacts"` // the leaders whose contact village it is
+	// Visits are every visit recorded at the village's pairings; CountVisits counts
+	// those of the pairings a reader may read into Contacts.
+	Visits []VillageVisit `json:"-"`
+}
+
+// VillageVisit is one visit recorded at a pairing of the village.
+type VillageVisit struct {
+	PairingID int64
+	Day       string // programme date
+	Visitor   string
+}
+
+// CountVisits counts into each contact the visits recorded in the leader's name at
+// the pairings readable says the reader may read.
+func (h *VillageHistory) CountVisits(readable func(pairingID int64) bool) {
+	for _, v := range h.Visits {
+		if !readable(v.PairingID) {
+			continue
+		}
+		for i := range h.Contacts {
+			if c := &h.Contacts[i]; c.Leader == v.Visitor {
+				c.Visits++
+				c.LastVisit = max(c.LastVisit, v.Day)
+			}
+		}
+	}
 }
 
 // VillagePairing is one pairing of a village, as its history shows it.

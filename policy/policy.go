@@ -135,6 +135,8 @@ var Additions = []Addition{
 		{"p", "organiser", "bulletin", "read", "any", "allow"},
 		{"p", "reviewer", "bulletin", "read", "any", "allow"},
 		{"p", "auditor", "bulletin", "read", "any", "allow"},
+	}},
+	{Name: "leader-contacts", Rules: []Rule{
 		{"p", "organiser", "contact", "register", "any", "allow"},
 	}},
 }

@@ -57,7 +57,7 @@ func applyCommendation(ctx context.Context, tx *Tx, c *baocun.CommendationChange
 			pid, ok := people[c.Cadres[i].PersonID]
 			if !ok || c.Cadres[i].Department != c.Cadres[0].Department {
 				return &baocun.Error{Code: baocun.EINVALID, Message: fmt.Sprintf("%s 不符合推荐条件 %s may not be proposed.", c.Cadres[i].PersonID, c.Cadres[i].PersonID),
-					Fields: map[string]string{fmt.Sprintf("cadres[%d].person_id", i): "须为本部门结对评为良好及以上、驻村达标的工作组成员 must be a member of one of the department's teams graded good or better, who met the residency rule"}}
+					Fields: map[string]string{fmt.Sprintf("cadres[%d].person_id", i): "须为本部门结对评为良好及以上、驻村达标、群众评议不低于 60% 的工作组成员 must be a member of one of the department's teams graded good or better, who met the residency rule and whom the villagers never rated under 60 %"}}
 			}
 			c.Cadres[i].PairingID = pid
 		}
@@ -251,8 +251,9 @@ func eligible(ctx context.Context, q Querier, cycleID int64, dept string) ([]bao
 		}
 	}
 	// The villagers' ratings of each cadre by name (群众评议干部): one under
-	// baocun.MinCadreRating in any year keeps the cadre off the list.
-	low := map[int64]map[string]bool{}
+	// baocun.MinCadreRating in any year, at any pairing of the cycle (a team change
+	// may have moved them), keeps the cadre off the list.
+	low := map[string]bool{}
 	rows, err = q.QueryContext(ctx, `SELECT e.pairing_id, e.data FROM pairing_events e JOIN pairings p ON p.id = e.pairing_id
 		WHERE p.cycle_id = ? AND e.kind = 'evaluation.submitted'`, cycleID)
 	if err != nil {
@@ -271,10 +272,7 @@ func eligible(ctx context.Context, q Querier, cycleID int64, dept string) ([]bao
 			return nil, fmt.Errorf("evaluation of pairing %d: %w", pid, err)
 		}
 		for _, person := range ev.LowRated() {
-			if low[pid] == nil {
-				low[pid] = map[string]bool{}
-			}
-			low[pid][person] = true
+			low[person] = true
 		}
 	}
 	rows.Close()
@@ -294,7 +292,7 @@ func eligible(ctx context.Context, q Querier, cycleID int64, dept string) ([]bao
 		if err := rows.Scan(&pid, &person, &code, &county); err != nil {
 			return nil, err
 		}
-		if !good[pid] || short[pid][person] > 0 || low[pid][person] {
+		if !good[pid] || short[pid][person] > 0 || low[person] {
 			continue
 		}
 		if len(out) == 0 || out[len(out)-1].Department != code {

@@ -91,16 +91,18 @@ func TestEligibleHeedsTheVillagers(t *testing.T) {
 		db, cycle := lifecycleFixture(t, dsn)
 		now := time.Now().UTC()
 		good := baocun.Result{Total: decimal.RequireFromString("85"), Grade: baocun.GradeGood, Goods: map[string]decimal.Decimal{}}
-		rated := func(year int, ratings ...baocun.CadreRating) baocun.Event {
+		rated := func(pairing int64, year int, ratings ...baocun.CadreRating) baocun.Event {
 			data, _ := json.Marshal(baocun.EvaluationInput{Year: year, Respondents: 50, VillagerSatisfaction: "90", GrassrootsSatisfaction: "90",
 				GrassrootsRespondent: "一镇人民政府", Cadres: ratings})
-			return baocun.Event{PairingID: 1, Kind: "evaluation.submitted", Actor: "village", Data: data}
+			return baocun.Event{PairingID: pairing, Kind: "evaluation.submitted", Actor: "village", Data: data}
 		}
 		if err := db.ApplyChange(ctx, baocun.Change{At: now,
 			Team: &baocun.TeamChange{PairingID: 1, Members: []baocun.Member{{PersonID: "P1", Leader: true}, {PersonID: "P3"}}},
 			Events: []baocun.Event{
-				rated(1, baocun.CadreRating{PersonID: "P1", Satisfaction: "92"}, baocun.CadreRating{PersonID: "P3", Satisfaction: "88"}),
-				rated(2, baocun.CadreRating{PersonID: "P1", Satisfaction: "95"}, baocun.CadreRating{PersonID: "P3", Satisfaction: "59.9"}),
+				rated(1, 1, baocun.CadreRating{PersonID: "P1", Satisfaction: "92"}, baocun.CadreRating{PersonID: "P3", Satisfaction: "88"}),
+				// P3 rated low at another pairing, before a team change moved them here
+				rated(3, 2, baocun.CadreRating{PersonID: "P3", Satisfaction: "59.9"}),
+				rated(1, 2, baocun.CadreRating{PersonID: "P1", Satisfaction: "95"}),
 			},
 			Result: &baocun.AcceptanceResult{PairingID: 1, CycleID: cycle, Result: good, NewClass: 2, ConfirmedBy: "org", ConfirmedAt: now}}); err != nil {
 			t.Fatal(err)
@@ -113,7 +115,7 @@ func TestEligibleHeedsTheVillagers(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(el) != 1 || len(el[0].People) != 1 || el[0].People["P1"] != 1 {
-			t.Fatalf("eligible %+v: want P1 alone (P3 was rated 59.9 %% in year 2)", el)
+			t.Fatalf("eligible %+v: want P1 alone (P3 was rated 59.9 %% in year 2, at pairing 3)", el)
 		}
 	})
 }

@@ -377,8 +377,8 @@ func (db *DB) VillageHistory(ctx context.Context, code string) (*baocun.VillageH
 	return h, db.contacts(ctx, h)
 }
 
-// contacts adds the village's leaders' contacts to h, each with the visits recorded
-// in the leader's name at any of the village's pairings.
+// contacts adds the village's leaders' contacts to h, and the visits recorded at its
+// pairings (h.CountVisits counts them for a reader).
 func (db *DB) contacts(ctx context.Context, h *baocun.VillageHistory) error {
 	rows, err := db.QueryContext(ctx, `SELECT id, leader, title, level, registered_by, registered_at FROM leader_contacts WHERE village_code = ? ORDER BY id`, h.Village.Code)
 	if err != nil {
@@ -397,27 +397,23 @@ func (db *DB) contacts(ctx context.Context, h *baocun.VillageHistory) error {
 	if err := rows.Err(); err != nil || len(h.Contacts) == 0 {
 		return err
 	}
-	visits, err := db.QueryContext(ctx, `SELECT e.programme_at, e.data FROM pairing_events e JOIN pairings p ON p.id = e.pairing_id
+	visits, err := db.QueryContext(ctx, `SELECT e.pairing_id, e.programme_at, e.data FROM pairing_events e JOIN pairings p ON p.id = e.pairing_id
 		WHERE p.village_code = ? AND e.kind = 'visit.recorded'`, h.Village.Code)
 	if err != nil {
 		return err
 	}
 	defer visits.Close()
 	for visits.Next() {
+		var pid int64
 		var day, data string
-		if err := visits.Scan(&day, &data); err != nil {
+		if err := visits.Scan(&pid, &day, &data); err != nil {
 			return err
 		}
 		var v baocun.VisitInput
 		if json.Unmarshal([]byte(data), &v) != nil {
 			continue
 		}
-		for i := range h.Contacts {
-			if c := &h.Contacts[i]; c.Leader == strings.TrimSpace(v.Visitor) {
-				c.Visits++
-				c.LastVisit = max(c.LastVisit, day)
-			}
-		}
+		h.Visits = append(h.Visits, baocun.VillageVisit{PairingID: pid, Day: day, Visitor: strings.TrimSpace(v.Visitor)})
 	}
 	return visits.Err()
 }

@@ -374,7 +374,7 @@ func handleVillageHistory(d Deps) gin.HandlerFunc {
 			Error(c, err)
 			return
 		}
-		shown := h.Pairings[:0]
+		shown, readable := h.Pairings[:0], map[int64]bool{}
 		for _, vp := range h.Pairings {
 			p, err := d.Store.Pairing(ctx, vp.PairingID)
 			if err != nil {
@@ -388,9 +388,12 @@ func handleVillageHistory(d Deps) gin.HandlerFunc {
 			}
 			if dec.Allowed {
 				shown = append(shown, vp)
+				readable[vp.PairingID] = true
 			}
 		}
 		h.Pairings = shown
+		// A contact leader's visits, of the pairings the caller may read.
+		h.CountVisits(func(id int64) bool { return readable[id] })
 		c.JSON(http.StatusOK, h)
 	}
 }

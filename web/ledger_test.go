@@ -207,10 +207,19 @@ func TestEvaluationRatesTheCadres(t *testing.T) {
 			{body("P2", "80"), "cadres[1].person_id"}, // of another pairing's team
 			{body("P1", "80"), "cadres[1].person_id"}, // twice
 			{body("P4", "100.5"), "cadres[1].satisfaction"},
+			{map[string]any{"year": 1, "respondents": 60, "villager_satisfaction": "91", "grassroots_satisfaction": "88", "grassroots_respondent": "一镇",
+				"cadres": []map[string]string{{"person_id": "P1", "satisfaction": "95"}}}, `"cadres"`}, // P4 left out
+			{map[string]any{"year": 1, "respondents": 60, "villager_satisfaction": "91", "grassroots_satisfaction": "88",
+				"cadres": []map[string]string{{"person_id": "P1", "satisfaction": "95"}, {"person_id": "P4", "satisfaction": "90"}}}, `"grassroots_respondent"`},
 		} {
 			if s, b := call(t, f.srv, tok, "POST", "/api/v1/pairings/1/evaluations", bad.body); s != 400 || !strings.Contains(b, bad.field) {
 				t.Errorf("%v: %d %s, want 400 naming %s", bad.body["cadres"], s, b, bad.field)
 			}
+		}
+		// An account that is on the team and speaks for its village does not rate it.
+		f.user("p1village", "P1", "V1", baocun.Grant{Role: baocun.RoleVillage, Jurisdiction: "县A"})
+		if s, b := call(t, f.srv, f.login(f.srv, "p1village"), "POST", "/api/v1/pairings/1/evaluations", body("P4", "90")); s != 403 {
+			t.Errorf("a team member rating the team: %d %s, want 403", s, b)
 		}
 		if len(f.fake.Steps()) != 0 {
 			t.Fatal("a refused evaluation reached the engine")

@@ -31,6 +31,11 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 		if err == nil {
 			err = checkEvidence(c, d, p.ID, payload)
 		}
+		var no *denial
+		if errors.As(err, &no) {
+			forbid(c, d, no.action, no.rule)
+			return
+		}
 		if err != nil {
 			Error(c, err)
 			return
@@ -38,6 +43,12 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 		sendStep(c, d, st, payload)
 	}
 }
+
+// denial is a read's refusal of the caller, which the policy could not see (it
+// depends on the body): answered 403 and audited as a denial.
+type denial struct{ action, rule string }
+
+func (d *denial) Error() string { return d.action + ": " + d.rule }
 
 // checkEvidence refuses an input naming a file that is not its pairing's (one of
 // another pairing, or none), or one the caller may not read (a spot check's
@@ -302,9 +313,22 @@ func readEvaluation(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, er
 	if err != nil {
 		return nil, err
 	}
-	for i, r := range st.Evaluation.Cadres {
+	if u := currentUser(c); u.PersonID != "" && p.OnTeam(u.PersonID) {
+		return nil, &denial{"evaluation.submit", "nobody on the team evaluates it"}
+	}
+	ev := st.Evaluation
+	if strings.TrimSpace(ev.GrassrootsRespondent) == "" {
+		return nil, fieldError("grassroots_respondent", "grassroots_respondent: 须写明基层评议的村委会或乡镇 say which village committee or township gave the grass-roots rating")
+	}
+	// Every member of the team is rated, by name, and nobody else.
+	for i, r := range ev.Cadres {
 		if !p.OnTeam(r.PersonID) {
 			return nil, fieldError(fmt.Sprintf("cadres[%d].person_id", i), fmt.Sprintf("cadres[%d].person_id: %s 不在本结对工作组 %s is not on this pairing's team", i, r.PersonID, r.PersonID))
+		}
+	}
+	for _, m := range p.Team {
+		if !slices.ContainsFunc(ev.Cadres, func(r baocun.CadreRating) bool { return r.PersonID == m.PersonID }) {
+			return nil, fieldError("cadres", fmt.Sprintf("cadres: 须评议工作组每名成员，缺 %s %s every member of the team is rated: %s is not", m.PersonID, m.Name, m.PersonID))
 		}
 	}
 	return v, nil

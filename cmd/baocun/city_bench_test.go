@@ -328,7 +328,8 @@ func benchmarkCityCycle(b *testing.B, deploy func(b *testing.B, n int) cityDeplo
 						status = step(p+"/residency-flags", dept, func(c *apiclient.Client) (baocun.StepResult, error) { return c.AcknowledgeFlag(ctx, pid, t.ID) })
 					case baocun.TaskEvaluation:
 						status = step(p+"/evaluations", villages[t.Village], func(c *apiclient.Client) (baocun.StepResult, error) {
-							return c.SubmitEvaluation(ctx, pid, baocun.EvaluationInput{Year: t.Period, Respondents: 100, VillagerSatisfaction: "96", GrassrootsSatisfaction: "96", GrassrootsRespondent: "乡镇人民政府 the township"})
+							return c.SubmitEvaluation(ctx, pid, baocun.EvaluationInput{Year: t.Period, Respondents: 100, VillagerSatisfaction: "96", GrassrootsSatisfaction: "96", GrassrootsRespondent: "乡镇人民政府 the township",
+								Cadres: []baocun.CadreRating{{PersonID: memberOf(t.Village), Satisfaction: "95"}}})
 						})
 					case baocun.TaskSelfAssess:
 						status = step(p+"/acceptance/self-assessment", members[t.Village], func(c *apiclient.Client) (baocun.StepResult, error) {
