@@ -83,6 +83,7 @@ type serveConfig struct {
 	TrustedProxies   string
 	HSTS             int
 	MetricsHTTP      string
+	TemporalUI       string
 }
 
 // trustedProxies splits --trusted-proxies.
@@ -180,6 +181,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)")
 	fs.IntVar(&c.HSTS, "hsts", 0, "seconds browsers keep to HTTPS once they have come over it (Strict-Transport-Security, sent on HTTPS requests only; e.g. 31536000; 0 sends none)")
 	fs.StringVar(&c.MetricsHTTP, "metrics-http", "", "serve /metrics on a listener of its own at this host:port, and not on --http")
+	fs.StringVar(&c.TemporalUI, "temporal-ui", "", "serve the Temporal Web UI at this loopback host:port, such as 127.0.0.1:8233: read-only, with the embedded frontend's operator certificate; only with the embedded server (not with --temporal-address); empty runs none")
 	fs.StringVar(&c.StepKey, "step-key", "", "key that signs every step the API sends its workflows (default <data-dir>/"+workflows.StepKeyFile+"; created when absent; share it between instances)")
 	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
 	fs.StringVar(&c.AuditAnchor, "audit-anchor", "", "file outside the database to which each signed audit checkpoint is appended (default <data-dir>/audit-anchor/audit-anchor.jsonl; put its directory on another volume or host)")
@@ -263,6 +265,14 @@ func (c *serveConfig) validate() error {
 	if c.MetricsHTTP != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsHTTP); err != nil {
 			return &usageError{fmt.Sprintf("serve: --metrics-http %q: want host:port (%v)", c.MetricsHTTP, err)}
+		}
+	}
+	if c.TemporalUI != "" {
+		if !c.embedded() {
+			return &usageError{"serve: --temporal-ui reads the embedded Temporal server: not with --temporal-address (run the cluster's own UI there)"}
+		}
+		if err := temporalserver.CheckUIAddress(c.TemporalUI); err != nil {
+			return &usageError{fmt.Sprintf("serve: --temporal-ui %q: %v", c.TemporalUI, err)}
 		}
 	}
 	return nil
@@ -379,6 +389,7 @@ type deps struct {
 	// claim's: the files, the listeners and the keys, before anything is written.
 	dsn, temporalDB string
 	ln, metricsLn   net.Listener
+	uiLn            net.Listener // --temporal-ui's
 	auditKey        ed25519.PrivateKey
 	stepKey         *workflows.StepKey
 	certs           *temporalserver.Certificates
@@ -440,6 +451,12 @@ func (d *deps) claim() error {
 			return fmt.Errorf("--metrics-http %s: %w", cfg.MetricsHTTP, err)
 		}
 		d.stops = append(d.stops, func() { d.metricsLn.Close() })
+	}
+	if cfg.TemporalUI != "" {
+		if d.uiLn, err = net.Listen("tcp", cfg.TemporalUI); err != nil {
+			return fmt.Errorf("--temporal-ui %s: %w", cfg.TemporalUI, err)
+		}
+		d.stops = append(d.stops, func() { d.uiLn.Close() })
 	}
 	if cfg.embedded() {
 		if err := temporalserver.CheckPort("127.0.0.1", cfg.TemporalPort); err != nil {
@@ -656,7 +673,7 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 			auditAnchorCheck(d.auditLog, d.metrics.registry),
 		},
 	})
-	httpDone := make(chan error, 2)
+	httpDone := make(chan error, 3)
 	serveOn := func(l net.Listener, h http.Handler) {
 		hs := web.NewHTTPServer(h)
 		go func() { httpDone <- hs.Serve(l) }()
@@ -674,6 +691,13 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		serveOn(d.metricsLn, web.MetricsHandler(d.metrics.registry))
 		metricsURL = "http://" + d.metricsLn.Addr().String() + "/metrics"
 	}
+	if d.uiLn != nil {
+		ui, err := temporalserver.NewUI(temporalserver.UIConfig{Frontend: d.address, Namespace: cfg.TemporalNamespace, TLS: d.certs})
+		if err != nil {
+			return err
+		}
+		serveOn(d.uiLn, ui)
+	}
 
 	url := "http://" + d.ln.Addr().String() + "/"
 	log.Info("serving", "url", url, "temporal", d.address, "namespace", cfg.TemporalNamespace, "started_in", since(d.started))
@@ -683,6 +707,9 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		cert, key := d.certs.ClientFiles(temporalserver.Operator)
 		fmt.Fprintf(stdout, "  只读运维 Read-only for operators: temporal workflow list --address %s --namespace %s --tls-ca-path %s --tls-cert-path %s --tls-key-path %s\n",
 			d.address, cfg.TemporalNamespace, d.certs.CA(), cert, key)
+		if d.uiLn != nil {
+			fmt.Fprintf(stdout, "  Temporal UI (只读 read-only): http://%s/namespaces/%s/workflows\n", d.uiLn.Addr(), cfg.TemporalNamespace)
+		}
 	} else {
 		fmt.Fprintf(stdout, "  Temporal: %s, namespace %s\n", d.address, cfg.TemporalNamespace)
 	}
