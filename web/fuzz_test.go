@@ -42,6 +42,8 @@ func FuzzJSONBodies(f *testing.F) {
 		{"POST", "/api/v1/pairings/2/appeal/decision"},
 		{"POST", "/api/v1/cycles/1/commendations/proposals/D1"},
 		{"POST", "/api/v1/cycles/1/commendations/approval"},
+		{"PUT", "/api/v1/users/root/contact"},
+		{"POST", "/api/v1/notifications/read"},
 	}
 	for i := range routes {
 		f.Add(uint8(i), `{"username":"x","password":"y"}`)
@@ -62,6 +64,7 @@ func FuzzJSONBodies(f *testing.F) {
 		f.Add(uint8(i), `{"task_id":"1-3","outcome":"revise","goods":{"prosperity":"100.5"},"reasons":"x"}`)
 		f.Add(uint8(i), `{"cadres":[{"person_id":"P1","reason":""},{"person_id":"P1","reason":"x"}]}`)
 		f.Add(uint8(i), `{"task_id":"c1-1","exclude":["P404"]}`)
+		f.Add(uint8(i), `{"email":"a@b\r\nBcc: c@d","webhook_url":"https://oapi.dingtalk.com:99999/%zz","mute":[null],"ids":[-1,9223372036854775807]}`)
 	}
 	fx := newFixture(f, sqldbtest.SQLiteDSN(f))
 	// Every role, as P1 (department D1, on pairing 1's team) of village V1: each

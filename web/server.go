@@ -54,6 +54,9 @@ type Deps struct {
 	// PublicPublicity serves /publicity/:cycle, the published results and
 	// commendation list, to anyone (serve --public-publicity); off by default.
 	PublicPublicity bool
+	// Webhooks is where a contact's webhook may point (serve --webhook-hosts): the
+	// robots' hosts by default.
+	Webhooks baocun.WebhookPolicy
 
 	// NewServer's own: the sign-in gate, the sample of anonymous denials audited,
 	// and the count of those left out.

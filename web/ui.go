@@ -67,6 +67,7 @@ func mountUI(r *gin.Engine, d Deps) {
 		"/audit":                          u.audit,
 		"/users":                          u.users,
 		"/password":                       u.password,
+		"/notifications":                  u.notifications,
 	} {
 		r.GET(path, u.page(h))
 	}
@@ -92,6 +93,8 @@ type view struct {
 	CSRF  string
 	Nav   []navItem
 	Data  any
+	// Unread is how many of the user's notifications are unread: the bell's count.
+	Unread int
 
 	c  *gin.Context
 	ui *ui
@@ -139,6 +142,12 @@ func (u *ui) page(h pageFunc) gin.HandlerFunc {
 			return
 		}
 		v.Nav = u.nav(v)
+		var bell struct {
+			Unread int `json:"unread"`
+		}
+		if u.get(c, "/notifications?limit=1&unread=1", &bell) == nil { // a bell that cannot be read shows none
+			v.Unread = bell.Unread
+		}
 		name, data, err := h(v)
 		switch {
 		case err != nil:

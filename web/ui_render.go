@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the page templates, each a file of ui/templates defining "content".
-var pageNames = []string{"login", "error", "dashboard", "inbox", "launch", "pairing", "results", "audit", "users", "password", "publicity", "bulletin"}
+var pageNames = []string{"login", "error", "dashboard", "inbox", "launch", "pairing", "results", "audit", "users", "password", "publicity", "bulletin", "notifications"}
 
 // parsePages parses every page once for each language: the template functions that
 // render text are bound to the language, so templates say {{tr "登录" "Sign in"}}.
