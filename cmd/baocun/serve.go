@@ -83,6 +83,7 @@ type serveConfig struct {
 	TrustedProxies   string
 	HSTS             int
 	MetricsHTTP      string
+	notifyConfig     // --smtp-*, --webhook-hosts, --notify-*, --public-url
 	TemporalUI       string
 }
 
@@ -184,6 +185,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TemporalUI, "temporal-ui", "", "serve the Temporal Web UI at this loopback host:port, such as 127.0.0.1:8233: read-only, with the embedded frontend's operator certificate; only with the embedded server (not with --temporal-address); empty runs none")
 	fs.StringVar(&c.StepKey, "step-key", "", "key that signs every step the API sends its workflows (default <data-dir>/"+workflows.StepKeyFile+"; created when absent; share it between instances)")
 	fs.StringVar(&c.AuditKey, "audit-key", "", "Ed25519 key that signs audit checkpoints (default <data-dir>/audit-ed25519.key; created when absent; share it between instances of one database)")
+	notifyFlags(fs, &c.notifyConfig)
 	fs.StringVar(&c.AuditAnchor, "audit-anchor", "", "file outside the database to which each signed audit checkpoint is appended (default <data-dir>/audit-anchor/audit-anchor.jsonl; put its directory on another volume or host)")
 	return fs
 }
@@ -261,6 +263,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.HSTS < 0 {
 		return &usageError{fmt.Sprintf("serve: --hsts %d: want seconds, 0 or more", c.HSTS)}
+	}
+	if err := c.notifyConfig.validate(); err != nil {
+		return err
 	}
 	if c.MetricsHTTP != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsHTTP); err != nil {
@@ -361,6 +366,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return &usageError{"serve: --files " + blob.Redact(cfg.Files) + ": " + err.Error()}
 		}
 	}
+	cfg.smtpPassword = getenv(EnvSMTPPassword)
 	log := newLogger(&cfg, stderr)
 	limit, from, restore := setMemoryLimit(cfg.MemoryLimit, cfg.memoryLimitGiven, getenv)
 	defer restore()
@@ -635,6 +641,11 @@ func (d *deps) prepare(ctx context.Context, getenv func(string) string, stdout i
 			log.Warn("remind and escalate check-in disputes", "recorded", n, "err", err)
 		}
 	}))
+	stopNotify, err := d.startNotify()
+	if err != nil {
+		return err
+	}
+	d.stops = append(d.stops, stopNotify)
 	return nil
 }
 
@@ -658,6 +669,7 @@ func (d *deps) serve(ctx context.Context, stdout io.Writer) error {
 		MaxFileSize:      maxFile,
 		FilesQuota:       quota,
 		PublicPublicity:  cfg.PublicPublicity,
+		Webhooks:         cfg.webhookPolicy(),
 		Checks: []web.Check{
 			{Name: "database", Func: d.db.Ping},
 			{Name: "temporal", Func: func(ctx context.Context) error {
