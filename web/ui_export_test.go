@@ -24,6 +24,11 @@ func TestUIRoutesExist(t *testing.T) {
 			t.Errorf("taskForms: no route POST %s", f.route)
 		}
 	}
+	for _, r := range bulkRoutes {
+		if !known["POST "+r] {
+			t.Errorf("bulkRoutes: no route POST %s", r)
+		}
+	}
 	asked := regexp.MustCompile(`can(?:With)?\("(GET|POST|PUT|DELETE)", "([^"]+)"`)
 	files, _ := filepath.Glob("ui*.go")
 	n := 0

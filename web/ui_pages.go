@@ -206,6 +206,9 @@ func (u *ui) inbox(v *view) (string, any, error) {
 	}
 	d := map[string]any{"Tasks": tasks.Items, "Status": status, "Next": next,
 		"Statuses": []string{baocun.TaskOpen, baocun.TaskDone, baocun.TaskCancelled, baocun.TaskExpired, "all"}}
+	if err := u.inboxTools(v, d, tasks.Items); err != nil {
+		return "", nil, err
+	}
 	if !v.can("GET", "/cycles") {
 		// Without the dashboard, a user reaches their pairings (to check in, say,
 		// which is no task) through the tasks they have had.
@@ -387,9 +390,13 @@ func (u *ui) pairing(v *view) (string, any, error) {
 		}
 	}
 	d.Rubric = d.pairingDetail.Rubric
+	mayTake, err := u.holding(v, d.Tasks)
+	if err != nil {
+		return "", nil, err
+	}
 	for _, t := range d.Tasks {
 		f, ok := taskForms[t.Kind]
-		if t.Status != baocun.TaskOpen || !ok || !v.User.HasRole(t.Role) || !v.can("POST", f.route, id) {
+		if t.Status != baocun.TaskOpen || !ok || !v.User.HasRole(t.Role) || !mayTake(t) || !v.can("POST", f.route, id) {
 			continue
 		}
 		if f.form == "score" && d.Rubric == nil {

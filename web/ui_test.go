@@ -189,7 +189,7 @@ func TestUILanguage(t *testing.T) {
 // third-party files; no template points anywhere else.
 func TestUIAssetsEmbedded(t *testing.T) {
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
-	for _, path := range []string{"/static/ui.js", "/static/ui.css", "/static/vendor/htmx.min.js", "/static/vendor/echarts.common.min.js",
+	for _, path := range []string{"/static/ui.js", "/static/tasks.js", "/static/ui.css", "/static/vendor/htmx.min.js", "/static/vendor/echarts.common.min.js",
 		"/static/vendor/licenses/htmx-LICENSE", "/static/vendor/licenses/echarts-LICENSE", "/static/vendor/licenses/zrender-LICENSE"} {
 		if status, _, body := uiGet(t, f, nil, path); status != 200 || len(body) == 0 {
 			t.Errorf("GET %s: %d, %d bytes", path, status, len(body))
