@@ -63,6 +63,7 @@ const (
 	StepConfirm        StepKind = "confirm_acceptance"  // organiser
 	StepAppeal         StepKind = "appeal"              // dept_lead
 	StepDecideAppeal   StepKind = "decide_appeal"       // reviewer
+	StepExtendDue      StepKind = "extend_due"          // organiser: move an open task's due date
 )
 
 // Steps of a cycle (its commendation).
@@ -74,7 +75,7 @@ const (
 // StepKinds lists every step kind.
 var StepKinds = []StepKind{StepNominateTeam, StepDecideTeam, StepDecideReview, StepAcknowledge, StepConfirmArrival,
 	StepSubmitPlan, StepSubmitReport, StepRequestChange, StepEvaluate, StepCancel, StepSelfAssess, StepScore,
-	StepConfirm, StepAppeal, StepDecideAppeal, StepPropose, StepApprove}
+	StepConfirm, StepAppeal, StepDecideAppeal, StepExtendDue, StepPropose, StepApprove}
 
 // CycleStep reports whether the step is a cycle's rather than a pairing's.
 func (k StepKind) CycleStep() bool { return k == StepPropose || k == StepApprove }
@@ -107,6 +108,7 @@ type Step struct {
 	Appeal         *AppealInput
 	AppealDecision *AppealDecisionInput
 	Reason         string // cancel
+	Due            *DueInput
 	// Names of the people the input names, from the directory, for the timeline.
 	Names map[string]string
 

@@ -114,6 +114,11 @@ type Task struct {
 	ClosedAt     *time.Time `json:"closed_at,omitempty"`
 	ClosedBy     string     `json:"closed_by,omitempty"`
 	Outcome      string     `json:"outcome,omitempty"`
+	// Assignee holds the task when it is not its role's pool's (issue 19): an
+	// organiser reassigned it, or its holder delegated it.
+	Assignee string `json:"assignee,omitempty"`
+	// FirstDueDate is the due date as first set, when an organiser has moved it.
+	FirstDueDate string `json:"first_due_date,omitempty"`
 }
 
 // Member is one person of a work team.
@@ -704,6 +709,7 @@ type Change struct {
 	Close    []TaskClose       `json:"close,omitempty"`
 	Remind   []string          `json:"remind,omitempty"`   // task ids reminded at At
 	Escalate []string          `json:"escalate,omitempty"` // task ids escalated at At
+	Due      []TaskDue         `json:"due,omitempty"`      // tasks whose due date moved (issue 19)
 	Events   []Event           `json:"events,omitempty"`
 	Audit    []AuditEntry      `json:"audit,omitempty"`
 	Cycle    *CycleStatus      `json:"cycle,omitempty"`

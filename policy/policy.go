@@ -139,6 +139,24 @@ var Additions = []Addition{
 	{Name: "leader-contacts", Rules: []Rule{
 		{"p", "organiser", "contact", "register", "any", "allow"},
 	}},
+	{Name: "day-to-day", Rules: []Rule{
+		{"p", "organiser", "task", "read", "any", "allow"},
+		{"p", "reviewer", "task", "read", "any", "allow"},
+		{"p", "dept_lead", "task", "read", "own_dept", "allow"},
+		{"p", "auditor", "task", "read", "any", "allow"},
+		{"p", "organiser", "task", "reassign", "any", "allow"},
+		{"p", "organiser", "task", "extend", "any", "allow"},
+		{"p", "organiser", "task", "remind", "any", "allow"},
+		{"p", "organiser", "task", "note", "any", "allow"},
+		{"p", "organiser", "task", "delegate", "any", "allow"},
+		{"p", "reviewer", "task", "delegate", "any", "allow"},
+		{"p", "reviewer", "task", "delegate", "own_dept", "deny"},
+		{"p", "dept_lead", "task", "delegate", "own_dept", "allow"},
+		{"p", "organiser", "inspection_team", "create", "any", "allow"},
+		{"p", "organiser", "inspection_team", "assign", "any", "allow"},
+		{"p", "organiser", "inspection_team", "read", "any", "allow"},
+		{"p", "auditor", "inspection_team", "read", "any", "allow"},
+	}},
 }
 
 // DefaultRules are the embedded default permissions (p rules).

@@ -220,7 +220,7 @@ func (db *DB) ConfirmMonth(ctx context.Context, pairingID int64, month string, i
 // sweep, each on the pairing's timeline and in the trail. It returns how many it
 // recorded.
 func (db *DB) WatchDisputes(ctx context.Context, now time.Time) (int, error) {
-	rows, err := db.QueryContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE kind = ? AND status = ? AND (reminded_at = '' OR escalated_at = '')
+	rows, err := db.QueryContext(ctx, `SELECT `+taskRead+` FROM tasks WHERE kind = ? AND status = ? AND (reminded_at = '' OR escalated_at = '')
 		ORDER BY due_at LIMIT 1000`, baocun.TaskCheckinDispute, baocun.TaskOpen)
 	if err != nil {
 		return 0, err

@@ -329,12 +329,16 @@ func (db *DB) Pairing(ctx context.Context, id int64) (*baocun.Pairing, error) {
 const taskColumns = `id, kind, pairing_id, cycle_id, role, jurisdiction, department_code, village_code, period, subject,
 	due_at, due_date, remind_at, status, opened_at, reminded_at, escalated_at, closed_at, closed_by, outcome`
 
+// taskRead are the columns scanTask reads: taskColumns, then who the task is
+// assigned to and its first due date (issue 19).
+const taskRead = taskColumns + ", assignee, first_due_date"
+
 func scanTask(row interface{ Scan(...any) error }) (baocun.Task, error) {
 	var t baocun.Task
 	var due, remind, opened, reminded, escalated, closed string
 	var pairing sql.NullInt64 // none for a cycle's own tasks
 	if err := row.Scan(&t.ID, &t.Kind, &pairing, &t.CycleID, &t.Role, &t.Jurisdiction, &t.Department, &t.Village, &t.Period, &t.Subject,
-		&due, &t.DueDate, &remind, &t.Status, &opened, &reminded, &escalated, &closed, &t.ClosedBy, &t.Outcome); err != nil {
+		&due, &t.DueDate, &remind, &t.Status, &opened, &reminded, &escalated, &closed, &t.ClosedBy, &t.Outcome, &t.Assignee, &t.FirstDueDate); err != nil {
 		return t, err
 	}
 	t.PairingID = pairing.Int64
@@ -361,7 +365,7 @@ func optTime(s string) *time.Time {
 
 // Tasks lists tasks by due date.
 func (db *DB) Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error) {
-	q := "SELECT " + taskColumns + " FROM tasks WHERE 1 = 1"
+	q := "SELECT " + taskRead + " FROM tasks WHERE 1 = 1"
 	var args []any
 	switch f.Status {
 	case "all":
@@ -377,23 +381,12 @@ func (db *DB) Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, er
 		args = append(args, f.PairingID)
 	}
 	if u := f.For; u != nil {
-		var ors []string
-		for _, g := range u.Roles {
-			cond, cargs := inboxScope(u, g)
-			if cond == "" {
-				continue
-			}
-			if g.Jurisdiction != baocun.CityJurisdiction {
-				cond = "(" + cond + ") AND jurisdiction = ?"
-				cargs = append(cargs, g.Jurisdiction)
-			}
-			ors = append(ors, "("+cond+")")
-			args = append(args, cargs...)
-		}
-		if len(ors) == 0 {
+		cond, cargs := inboxCondition(u, time.Now(), true)
+		if cond == "" {
 			return []baocun.Task{}, nil
 		}
-		q += " AND (" + strings.Join(ors, " OR ") + ")"
+		q += " AND " + cond
+		args = append(args, cargs...)
 	}
 	if f.After != "" {
 		due, id, ok := strings.Cut(f.After, "|")
@@ -421,11 +414,67 @@ func (db *DB) Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, er
 	return out, rows.Err()
 }
 
-// inboxScope is the condition on tasks one grant of u acts on.
+// inboxCondition is the condition on tasks that puts one in u's inbox at now: a
+// task of a role u holds, in a jurisdiction u holds it in, within the grant's scope
+// (inboxScope), and either its role's pool's or assigned to u or to someone who has
+// delegated it to u until after now (assigned); for organisers every escalated task
+// too. "" when u's inbox is empty whatever the tasks.
+//
+// With inbox false it is the condition that u's roles let them act on a task,
+// whoever holds it: no assignment, no escalation.
+func inboxCondition(u *baocun.User, now time.Time, inbox bool) (string, []any) {
+	var ors []string
+	var args []any
+	at := FormatTime(now)
+	for _, g := range u.Roles {
+		cond, cargs := inboxScope(u, g)
+		if cond == "" {
+			continue
+		}
+		if inbox {
+			cond = "(" + cond + ") AND " + assignedTo
+			cargs = append(cargs, u.Username, u.Username, at, at)
+		}
+		if g.Role == baocun.RoleReviewer {
+			// A pairing assigned to an inspection team is scored by that team only.
+			cond += " AND (kind <> ? OR pairing_id NOT IN (SELECT pairing_id FROM inspection_assignments)" +
+				" OR pairing_id IN (SELECT a.pairing_id FROM inspection_assignments a JOIN inspection_team_members m ON m.team_id = a.team_id WHERE m.username = ?))"
+			cargs = append(cargs, baocun.TaskScore, u.Username)
+		}
+		if g.Jurisdiction != baocun.CityJurisdiction {
+			cond = "(" + cond + ") AND jurisdiction = ?"
+			cargs = append(cargs, g.Jurisdiction)
+		}
+		if g.Role == baocun.RoleOrganiser && inbox {
+			// Every escalated task in the organiser's jurisdiction, whoever it is assigned to.
+			esc := "escalated_at > ''"
+			if g.Jurisdiction != baocun.CityJurisdiction {
+				esc += " AND jurisdiction = ?"
+				cargs = append(cargs, g.Jurisdiction)
+			}
+			cond = "(" + cond + ") OR (" + esc + ")"
+		}
+		ors = append(ors, "("+cond+")")
+		args = append(args, cargs...)
+	}
+	if len(ors) == 0 {
+		return "", nil
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", args
+}
+
+// assignedTo is the condition that a task is its pool's, or assigned to the user
+// (the first argument), or to someone who delegated it (or all their tasks) to the
+// user (the second) from before now (third) until after now (fourth).
+const assignedTo = `(assignee = '' OR assignee = ? OR assignee IN (SELECT d.delegator FROM delegations d
+	WHERE d.delegate = ? AND d.revoked_at = '' AND d.starts_at <= ? AND d.until > ? AND (d.task_id = '' OR d.task_id = tasks.id)))`
+
+// inboxScope is the condition on tasks one grant of u acts on, whoever they are
+// assigned to.
 func inboxScope(u *baocun.User, g baocun.Grant) (string, []any) {
 	switch g.Role {
 	case baocun.RoleOrganiser:
-		return "role = ? OR escalated_at > ''", []any{g.Role}
+		return "role = ?", []any{g.Role}
 	case baocun.RoleReviewer:
 		// Never their own department's, nor, while a move waits for an admin, the
 		// one the directory moved them to (web/authz.go decides the same).
@@ -452,9 +501,71 @@ func inboxScope(u *baocun.User, g baocun.Grant) (string, []any) {
 	return "", nil
 }
 
+// TaskAudience are the accounts (enabled) whose inbox holds task id at now: whom
+// a notification about it reaches.
+func (db *DB) TaskAudience(ctx context.Context, id string, now time.Time) ([]string, error) {
+	return taskAudience(ctx, db, id, now)
+}
+
+func taskAudience(ctx context.Context, q Querier, id string, now time.Time) ([]string, error) {
+	var role, jurisdiction, escalated string
+	if err := q.QueryRowContext(ctx, "SELECT role, jurisdiction, escalated_at FROM tasks WHERE id = ?", id).Scan(&role, &jurisdiction, &escalated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	roles := []any{role}
+	if escalated != "" {
+		roles = append(roles, baocun.RoleOrganiser)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT r.v0 FROM casbin_rule r JOIN users u ON u.username = r.v0
+		WHERE r.ptype = 'g' AND u.disabled = 0 AND r.v1 IN (?`+strings.Repeat(", ?", len(roles)-1)+`) AND r.v2 IN (?, ?) ORDER BY r.v0`,
+		append(roles, jurisdiction, baocun.CityJurisdiction)...)
+	if err != nil {
+		return nil, err
+	}
+	var candidates []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		candidates = append(candidates, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, name := range candidates {
+		u, err := userWhere(ctx, q, "u.username = ?", name)
+		if err != nil {
+			return nil, err
+		}
+		cond, args := inboxCondition(u, now, true)
+		if cond == "" {
+			continue
+		}
+		var one int
+		err = q.QueryRowContext(ctx, "SELECT 1 FROM tasks WHERE id = ? AND "+cond, append([]any{id}, args...)...).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	// A delegate without the role's grant in the task's jurisdiction is no audience
+	// (the policy still applies to them).
+	return out, nil
+}
+
 // Task returns one task.
 func (db *DB) Task(ctx context.Context, id string) (*baocun.Task, error) {
-	t, err := scanTask(db.QueryRowContext(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = ?", id))
+	t, err := scanTask(db.QueryRowContext(ctx, "SELECT "+taskRead+" FROM tasks WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &baocun.Error{Code: baocun.ENOTFOUND, Message: "没有这个待办 No such task: " + id}
 	}
@@ -625,7 +736,14 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 		}
 	}
 	for _, id := range ch.Escalate {
-		if _, err := tx.ExecContext(ctx, "UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = ''", at, id); err != nil {
+		// Not once its due date has moved past the escalation (an organiser extended
+		// it while the escalation was on its way).
+		if _, err := tx.ExecContext(ctx, "UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = '' AND due_at <= ?", at, id, at); err != nil {
+			return err
+		}
+	}
+	for _, d := range ch.Due {
+		if err := moveDue(ctx, tx, d, at); err != nil {
 			return err
 		}
 	}
@@ -708,6 +826,10 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 				return err
 			}
 		}
+	}
+	// What reaches people: written with the change, sent after it (notifications).
+	if err := enqueueNotifications(ctx, tx, ch); err != nil {
+		return err
 	}
 	for i := range ch.Audit {
 		if ch.Audit[i].At.IsZero() {

@@ -392,6 +392,39 @@ var cells = []cell{
 	{route: "POST /cycles/:id/commendations/approval", path: "/cycles/1/commendations/approval", allowed: []string{"organiser"},
 		body: func(int) any { return map[string]string{"task_id": "c1-1"} }},
 	{route: "GET /tasks", path: "/tasks", allowed: []string{"signed-in"}},
+	{route: "GET /notifications", path: "/notifications?unread=1", allowed: []string{"signed-in"}},
+	{route: "POST /notifications/read", path: "/notifications/read", allowed: []string{"signed-in"},
+		body: func(int) any { return map[string]bool{"all": true} }},
+	// One's own contact details, or another's with user.update (an admin).
+	{route: "GET /users/:username/contact", on: "another account's", path: "/users/target/contact", allowed: []string{"admin"}},
+	{route: "GET /users/:username/contact", on: "one's own", path: "/users/dept_lead/contact", allowed: []string{"admin", "dept_lead"}},
+	{route: "PUT /users/:username/contact", on: "another account's", path: "/users/target/contact", allowed: []string{"admin"},
+		body: func(int) any { return map[string]any{"email": "target@example.gov.cn", "email_enabled": true} }},
+	{route: "PUT /users/:username/contact", on: "one's own", path: "/users/dept_lead/contact", allowed: []string{"admin", "dept_lead"},
+		body: func(int) any {
+			return map[string]any{"email": "lead@example.gov.cn", "digest": true, "mute": []string{"publicity.begun"}}
+		}},
+	{route: "GET /tasks/:id", on: "own department", path: "/tasks/1-1",
+		allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead", "auditor"}},
+	{route: "GET /tasks/:id", on: "another county", path: "/tasks/2-1", allowed: []string{"organiser", "reviewer", "auditor", "auditor_b"}},
+	{route: "POST /tasks/:id/reassign", path: "/tasks/1-1/reassign", allowed: []string{"organiser", "organiser_a"}},
+	{route: "POST /tasks/:id/reassign", on: "another county", path: "/tasks/2-1/reassign", allowed: []string{"organiser"}},
+	{route: "POST /tasks/:id/delegate", on: "own department (never for a reviewer)", path: "/tasks/1-1/delegate", allowed: []string{"organiser", "organiser_a", "dept_lead"}},
+	{route: "POST /tasks/:id/delegate", on: "another department", path: "/tasks/2-1/delegate", allowed: []string{"organiser", "reviewer"}},
+	{route: "POST /tasks/:id/due", path: "/tasks/1-1/due", allowed: []string{"organiser", "organiser_a"}},
+	{route: "POST /tasks/:id/remind", path: "/tasks/1-1/remind", allowed: []string{"organiser", "organiser_a"}},
+	{route: "POST /tasks/:id/notes", path: "/tasks/1-1/notes", allowed: []string{"organiser", "organiser_a"}},
+	{route: "GET /delegations", path: "/delegations", allowed: []string{"signed-in"}},
+	{route: "POST /delegations", path: "/delegations", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead"},
+		body: func(int) any { return map[string]string{"to": "organiser", "until": "2099-01-01"} }},
+	{route: "DELETE /delegations/:id", path: "/delegations/999", allowed: []string{"signed-in"}},
+	{route: "POST /bulk/decisions", path: "/bulk/decisions", allowed: []string{"signed-in"}},
+	{route: "POST /bulk/reminders", path: "/bulk/reminders", allowed: []string{"organiser", "organiser_a"},
+		body: func(int) any { return map[string][]string{"task_ids": {"1-1"}} }},
+	{route: "GET /inspection-teams", path: "/inspection-teams?cycle=1", allowed: []string{"organiser", "auditor"}},
+	{route: "POST /inspection-teams", path: "/inspection-teams", allowed: []string{"organiser"}},
+	{route: "POST /inspection-teams/:id/pairings", path: "/inspection-teams/1/pairings", allowed: []string{"organiser"}},
+	{route: "POST /cycles/:id/inspection-assignments", path: "/cycles/1/inspection-assignments", allowed: []string{"organiser"}},
 	{route: "GET /cycles/:id/publicity", path: "/cycles/1/publicity", allowed: []string{"signed-in"}},
 	{route: "GET /audit", path: "/audit?decision=deny", allowed: []string{"auditor"}},
 	{route: "GET /audit/export", path: "/audit/export?format=jsonl", allowed: []string{"auditor"}},
@@ -412,6 +445,7 @@ var cells = []cell{
 // the rule that matched.
 func TestAuthorizationMatrix(t *testing.T) {
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.openReviews(t)
 	tokens := map[string]string{}
 	for _, a := range actors {
 		if a.name == "anonymous" {
@@ -466,9 +500,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 			})
 		}
 	}
-	entries, _, err := f.audit.Query(context.Background(), baocun.AuditFilter{Decision: baocun.DecisionDeny, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
+	var entries []baocun.AuditEntry
+	for cursor := ""; ; {
+		page, next, err := f.audit.Query(context.Background(), baocun.AuditFilter{Decision: baocun.DecisionDeny, Limit: 1000, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, page...)
+		if cursor = next; next == "" {
+			break
+		}
 	}
 	// Every signed-in caller's denial is audited; a caller with no credential or a
 	// bad one (401: no user) is audited a sample per network (web/signin.go: 20, then
@@ -794,4 +835,20 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 func launchBody(j string) map[string]any {
 	return map[string]any{"name": "矩阵 matrix", "jurisdiction": j, "start_date": "2027-01-01",
 		"pairings": []map[string]string{{"department_code": "D3", "village_code": "V7", "kind": "包扶"}}}
+}
+
+// openReviews opens a report review on each of the fixture's pairings: tasks 1-1
+// (D1 → V1, 县A) and 2-1 (D2 → V2, 县B), due in a week.
+func (f *fixture) openReviews(t testing.TB) {
+	t.Helper()
+	now := time.Now()
+	var open []baocun.Task
+	for i, p := range []struct{ county, dept, village string }{{"县A", "D1", "V1"}, {"县B", "D2", "V2"}} {
+		open = append(open, baocun.Task{ID: fmt.Sprintf("%d-1", i+1), Kind: baocun.TaskReviewReport, PairingID: int64(i + 1), CycleID: 1,
+			Role: baocun.RoleReviewer, Jurisdiction: p.county, Department: p.dept, Village: p.village, Period: 1, Subject: "第 1 期汇报",
+			DueAt: now.Add(7 * 24 * time.Hour), DueDate: "2027-04-10", RemindAt: now.Add(5 * 24 * time.Hour)})
+	}
+	if err := f.db.ApplyChange(context.Background(), baocun.Change{At: now, Open: open}); err != nil {
+		t.Fatal(err)
+	}
 }

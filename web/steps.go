@@ -31,9 +31,16 @@ func stepRoute(d Deps, kind baocun.StepKind, read func(c *gin.Context, p *baocun
 		if err == nil {
 			err = checkEvidence(c, d, p.ID, payload)
 		}
+		if err == nil {
+			err = heldElsewhere(c.Request.Context(), d, u, p.ID, st)
+		}
 		var no *denial
 		if errors.As(err, &no) {
-			forbid(c, d, no.action, no.rule)
+			action := no.action
+			if action == "" {
+				action = routeAction(c)
+			}
+			forbid(c, d, action, no.rule)
 			return
 		}
 		if err != nil {
@@ -271,21 +278,30 @@ func readTeamDecision(store Store) func(c *gin.Context, p *baocun.Pairing, st *b
 	read := readInto(func(st *baocun.Step, v *baocun.DecisionInput) { st.Decision = v })
 	return func(c *gin.Context, p *baocun.Pairing, st *baocun.Step) (any, error) {
 		v, err := read(c, p, st)
-		if err != nil || st.Decision.Outcome != baocun.OutcomeApprove {
+		if err != nil {
 			return v, err
 		}
-		team, err := store.Proposed(c.Request.Context(), p.ID)
-		if err != nil {
-			return nil, err
-		}
-		var ids []string
-		for _, m := range team {
-			if !p.OnTeam(m.PersonID) {
-				ids = append(ids, m.PersonID)
-			}
-		}
-		return v, oneTeam(c, store, p, "task_id", false, ids...)
+		return v, approvableTeam(c, store, p, st.Decision.Outcome)
 	}
+}
+
+// approvableTeam refuses an approval of a pairing's proposed team while someone
+// proposed serves on another running team.
+func approvableTeam(c *gin.Context, store Store, p *baocun.Pairing, outcome string) error {
+	if outcome != baocun.OutcomeApprove {
+		return nil
+	}
+	team, err := store.Proposed(c.Request.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, m := range team {
+		if !p.OnTeam(m.PersonID) {
+			ids = append(ids, m.PersonID)
+		}
+	}
+	return oneTeam(c, store, p, "task_id", false, ids...)
 }
 
 // readInto decodes the body into a new T and sets it on the Step.

@@ -16,6 +16,7 @@ type Store interface {
 	LifecycleStore
 	FieldStore
 	PolicyStore
+	NotificationStore
 }
 
 // SessionStore signs people in and keeps their tokens.
@@ -66,6 +67,7 @@ type LifecycleStore interface {
 	Pairings(ctx context.Context, f baocun.PairingFilter) ([]baocun.Pairing, error)
 	Pairing(ctx context.Context, id int64) (*baocun.Pairing, error)
 	Tasks(ctx context.Context, f baocun.TaskFilter) ([]baocun.Task, error)
+	AssignmentStore
 	Events(ctx context.Context, pairingID int64) ([]baocun.Event, error)
 	ApplyChange(ctx context.Context, ch baocun.Change) error
 	Commendation(ctx context.Context, cycleID int64) (*baocun.Commendation, error)
@@ -119,4 +121,23 @@ type PolicyStore interface {
 	PolicyRules(ctx context.Context) ([][]string, int64, error)
 	GrantRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error
 	RevokeRole(ctx context.Context, username string, g baocun.Grant, audit *baocun.AuditEntry) error
+}
+
+// AssignmentStore keeps who holds a task, delegations, what was done about a task,
+// and inspection teams (issue 19).
+type AssignmentStore interface {
+	Task(ctx context.Context, id string) (*baocun.Task, error)
+	CouldTake(ctx context.Context, username, id string) (bool, error)
+	HeldBy(ctx context.Context, username string, pairingID int64, id string, kind baocun.TaskKind, now time.Time) (string, error)
+	Reassign(ctx context.Context, id, to, by, reason string, audit *baocun.AuditEntry) error
+	DelegateTask(ctx context.Context, id, by, to string, until time.Time, reason string, audit *baocun.AuditEntry) (*baocun.Delegation, error)
+	Delegate(ctx context.Context, d baocun.Delegation, audit *baocun.AuditEntry) (*baocun.Delegation, error)
+	Delegations(ctx context.Context, username string, now time.Time) ([]baocun.Delegation, error)
+	RevokeDelegation(ctx context.Context, id int64, by string, audit *baocun.AuditEntry) error
+	TaskActions(ctx context.Context, id string) ([]baocun.TaskAction, error)
+	NoteTask(ctx context.Context, ids []string, actor, action string, detail map[string]string, audit *baocun.AuditEntry) error
+	CreateInspectionTeam(ctx context.Context, in baocun.InspectionTeamInput, by string, audit *baocun.AuditEntry) (*baocun.InspectionTeam, error)
+	InspectionTeams(ctx context.Context, cycleID int64) ([]baocun.InspectionTeam, error)
+	InspectionTeamCycle(ctx context.Context, teamID int64) (int64, error)
+	AssignPairings(ctx context.Context, cycleID, teamID int64, ids []int64, audit *baocun.AuditEntry) (int, []int64, error)
 }

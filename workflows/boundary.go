@@ -16,8 +16,8 @@ var updates = map[baocun.StepKind]string{
 	baocun.StepEvaluate: UpdateEvaluate, baocun.StepCancel: UpdateCancel,
 	baocun.StepSelfAssess: UpdateSelfAssess, baocun.StepScore: UpdateScore,
 	baocun.StepConfirm: UpdateConfirm, baocun.StepAppeal: UpdateAppeal,
-	baocun.StepDecideAppeal: UpdateDecideAppeal,
-	baocun.StepPropose:      UpdatePropose, baocun.StepApprove: UpdateApprove,
+	baocun.StepDecideAppeal: UpdateDecideAppeal, baocun.StepExtendDue: UpdateExtendDue,
+	baocun.StepPropose: UpdatePropose, baocun.StepApprove: UpdateApprove,
 }
 
 // Update returns the workflow, the Update and its argument that take an API step.
@@ -33,7 +33,7 @@ func Update(st baocun.Step) (workflowID, update string, arg any, ok bool) {
 	return PairingWorkflowID(st.Pairing), update, Step{Actor: st.Actor, Person: st.Person, Audit: st.Audit,
 		Team: st.Team, Change: st.Change, Plan: st.Plan, Report: st.Report, Evaluation: st.Evaluation,
 		Decision: st.Decision, SelfAssess: st.SelfAssess, Score: st.Score, Confirm: st.Confirm, Appeal: st.Appeal,
-		AppealDecision: st.AppealDecision, Reason: st.Reason, Names: st.Names}, true
+		AppealDecision: st.AppealDecision, Reason: st.Reason, Due: st.Due, Names: st.Names}, true
 }
 
 // Result is the API's answer for what a step's Update did.

@@ -34,6 +34,7 @@ const (
 	UpdateConfirm       = "confirm_acceptance"
 	UpdateAppeal        = "appeal"
 	UpdateDecideAppeal  = "decide_appeal"
+	UpdateExtendDue     = "extend_due" // organiser: move an open task's due date (issue 19)
 	QueryState          = "state"
 )
 
@@ -66,6 +67,7 @@ type Step struct {
 	// with its outcome in step.
 	AppealDecision *baocun.AppealDecisionInput `json:"appeal_decision,omitempty"`
 	Reason         string                      `json:"reason,omitempty"` // cancel
+	Due            *baocun.DueInput            `json:"due,omitempty"`    // extend_due (issue 19)
 	// Names of the people the input names, from the directory, for the timeline.
 	Names map[string]string `json:"names,omitempty"`
 	// Applied is the number of the pairing's last change the database held when the
@@ -641,6 +643,7 @@ func (r *pairingRun) register(ctx workflow.Context) error {
 		{UpdateConfirm, r.validateConfirm, nil, r.confirm},
 		{UpdateAppeal, nil, r.validateAppeal, r.appeal},
 		{UpdateDecideAppeal, r.validateAppealDecision, nil, r.decideAppeal},
+		{UpdateExtendDue, nil, r.validateDue, r.extendDue},
 	}
 	// admits are checks a step meets only as it arrives, in its validator, and that
 	// are not made again once it is accepted: they came after v0.1.0, and a handler's

@@ -1808,3 +1808,51 @@ func TestPairingArrivalWhileTheTeamIsBeingApproved(t *testing.T) {
 		})
 	}
 }
+
+// TestPairingDueExtended: an organiser moves an escalated task's due date; its
+// escalation is withdrawn, and comes again at the new date if the task is still
+// open. A date not after the task's, or already past, is refused and moves nothing.
+func TestPairingDueExtended(t *testing.T) {
+	f := newFixture(t, 1, nil)
+	r, s0 := f.startRun(0)
+	id := s0.Tasks[0].ID // the nomination, due 2027-01-31
+	extend := func(to string) func() workflows.Step {
+		return func() workflows.Step {
+			return workflows.Step{Actor: "org", Audit: audit("org", "task.extend"), Due: &baocun.DueInput{TaskID: id, DueDate: to, Reason: "春节 the Spring Festival"}}
+		}
+	}
+	r.at(since("2027-02-02", 0), func() {
+		if ta := f.task(id); ta.EscalatedAt == nil {
+			t.Errorf("not escalated at its due date: %+v", ta)
+		}
+	})
+	early := r.send(since("2027-02-02", time.Hour), workflows.UpdateExtendDue, extend("2027-01-31"))
+	past := r.send(since("2027-02-02", time.Hour), workflows.UpdateExtendDue, extend("2027-02-01"))
+	r.must(since("2027-02-02", 2*time.Hour), workflows.UpdateExtendDue, extend("2027-02-20"))
+	r.at(since("2027-02-05", 0), func() {
+		ta := f.task(id)
+		if ta.EscalatedAt != nil || ta.DueDate != "2027-02-20" || ta.FirstDueDate != "2027-01-31" || !ta.DueAt.Equal(date("2027-02-20")) {
+			t.Errorf("after the extension: due %s (first %s) at %v, escalated %v", ta.DueDate, ta.FirstDueDate, ta.DueAt, ta.EscalatedAt)
+		}
+		if n := count(f.events(r.p.ID), func(e baocun.Event) bool { return e.Kind == "task.due_extended" && e.TaskID == id && e.Actor == "org" }); n != 1 {
+			t.Errorf("%d task.due_extended events, want 1", n)
+		}
+		acts, err := f.db.TaskActions(f.ctx, id)
+		if err != nil || len(acts) != 1 || acts[0].Action != "due" || acts[0].Detail["from"] != "2027-01-31" || acts[0].Detail["to"] != "2027-02-20" {
+			t.Errorf("the task's actions: %+v, %v", acts, err)
+		}
+	})
+	r.at(since("2027-02-25", 0), func() {
+		ta := f.task(id)
+		if ta.EscalatedAt == nil || !ta.EscalatedAt.Equal(date("2027-02-20")) {
+			t.Errorf("escalated %v, want again at the new due date", ta.EscalatedAt)
+		}
+		r.env.CancelWorkflow()
+	})
+	r.exec(s0)
+	for _, s := range []*sent{early, past} {
+		if code(s.cb.err) != baocun.EINVALID {
+			t.Errorf("%v: want %s", s, baocun.EINVALID)
+		}
+	}
+}

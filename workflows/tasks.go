@@ -133,3 +133,64 @@ func watchSummary(t baocun.Task, note string) string {
 	}
 	return fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, note)
 }
+
+// validateDue checks an organiser's new due date for an open task: a programme
+// date after the task's due date and after today, at most MaxExtensionDays later.
+func (r *pairingRun) validateDue(now time.Time, st Step) error {
+	d := st.Due
+	if d == nil {
+		return invalid(baocun.Errorf(baocun.EINVALID, "due: 必填 required"))
+	}
+	if err := d.Validate(); err != nil {
+		return invalid(err)
+	}
+	t, err := r.claim(d.TaskID, "")
+	if err != nil {
+		return err
+	}
+	due, _ := time.ParseInLocation(time.DateOnly, d.DueDate, baocun.ChinaTime)
+	cur, _ := time.ParseInLocation(time.DateOnly, t.DueDate, baocun.ChinaTime)
+	today := r.s.Clock.Now(now)
+	if !due.After(cur) || !due.After(today) {
+		return invalid(baocun.Errorf(baocun.EINVALID, "due_at: 新截止日期须晚于原截止日期（%s）和今天 the new due date must be after the task's (%s) and after today", t.DueDate, t.DueDate))
+	}
+	if due.After(cur.AddDate(0, 0, baocun.MaxExtensionDays)) {
+		return invalid(baocun.Errorf(baocun.EINVALID, "due_at: 一次至多延期 %d 天 one extension is at most %d days", baocun.MaxExtensionDays, baocun.MaxExtensionDays))
+	}
+	return nil
+}
+
+// extendDue moves an open task's due date: its escalation, if it had one, is
+// withdrawn and comes again if the new date passes with the task still open.
+func (r *pairingRun) extendDue(ctx workflow.Context, st Step) (StepResult, error) {
+	d := st.Due
+	t, err := r.claim(d.TaskID, "")
+	if err != nil {
+		return StepResult{}, err
+	}
+	id, from, kind, period := t.ID, t.DueDate, t.Kind, t.Period
+	due, _ := time.ParseInLocation(time.DateOnly, d.DueDate, baocun.ChinaTime)
+	moved := timedTask(*t, r.s.Clock, r.s.Settings.Windows.RemindDays, workflow.Now(ctx), due)
+	if !r.committing {
+		// Held while its write is in flight: a decision of the task waits its turn.
+		r.busy[id] = true
+		defer delete(r.busy, id)
+	}
+	return r.step(ctx, st, nil, func(real, prog time.Time, ch *baocun.Change) func() {
+		ch.Due = []baocun.TaskDue{{ID: id, DueAt: moved.DueAt, DueDate: moved.DueDate, RemindAt: moved.RemindAt, By: st.Actor, Reason: d.Reason}}
+		ch.Events = append(ch.Events, r.event("task.due_extended", st.Actor, id, period, prog,
+			map[string]string{"kind": string(kind), "from": from, "to": moved.DueDate, "reason": d.Reason}))
+		return func() {
+			cur := r.s.task(id)
+			if cur == nil {
+				return
+			}
+			r.watchers.stop(id)
+			cur.DueAt, cur.DueDate, cur.EscalatedAt = moved.DueAt, moved.DueDate, nil
+			if cur.RemindedAt == nil {
+				cur.RemindAt = moved.RemindAt
+			}
+			r.watch(ctx, *cur)
+		}
+	})
+}
