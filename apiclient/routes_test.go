@@ -191,6 +191,24 @@ func TestClientCoversRoutes(t *testing.T) {
 		"Audit":               func() error { _, err := c.Audit(ctx, nil); return err },
 		"AuditExport":         func() error { _, err := c.AuditExport(ctx, url.Values{"format": {"jsonl"}}); return err },
 		"VerifyAudit":         func() error { _, err := c.VerifyAudit(ctx); return err },
+		"Task":                func() error { _, err := c.Task(ctx, "1-1"); return err },
+		"Reassign":            func() error { _, err := c.Reassign(ctx, "1-1", baocun.ReassignInput{To: "u"}); return err },
+		"DelegateTask":        func() error { _, err := c.DelegateTask(ctx, "1-1", baocun.DelegateInput{To: "u"}); return err },
+		"ExtendDue":           func() error { _, err := c.ExtendDue(ctx, "1-1", baocun.DueInput{DueDate: "2027-05-01"}); return err },
+		"Remind":              func() error { _, err := c.Remind(ctx, "1-1", ""); return err },
+		"NoteTask":            func() error { _, err := c.NoteTask(ctx, "1-1", "n"); return err },
+		"Delegations":         func() error { _, err := c.Delegations(ctx); return err },
+		"Delegate":            func() error { _, err := c.Delegate(ctx, baocun.DelegationInput{To: "u"}); return err },
+		"RevokeDelegation":    func() error { return c.RevokeDelegation(ctx, 1) },
+		"BulkDecide":          func() error { _, err := c.BulkDecide(ctx, baocun.BulkDecisionInput{}); return err },
+		"BulkRemind":          func() error { _, err := c.BulkRemind(ctx, baocun.BulkRemindInput{}); return err },
+		"InspectionTeams":     func() error { _, err := c.InspectionTeams(ctx, 1); return err },
+		"CreateInspectionTeam": func() error {
+			_, err := c.CreateInspectionTeam(ctx, baocun.InspectionTeamInput{CycleID: 1})
+			return err
+		},
+		"AssignPairings":     func() error { _, err := c.AssignPairings(ctx, 1, []int64{1}); return err },
+		"BalanceInspections": func() error { _, err := c.BalanceInspections(ctx, 1); return err },
 	}
 	routes := newService(t).routes(t)
 	pattern := map[string]*regexp.Regexp{}

@@ -34,22 +34,29 @@ func (c *Client) step(ctx context.Context, pairing int64, action string, in any)
 // any other answer or error, after stepAttempts, after stepRetryFor, or when ctx
 // ends.
 func (c *Client) sendStep(ctx context.Context, path string, in any) (baocun.StepResult, error) {
+	var res baocun.StepResult
+	err := c.sendKeyed(ctx, path, in, &res)
+	return res, err
+}
+
+// sendKeyed is sendStep for any request whose repeat under its key is answered as
+// the first (a step, or a bulk decision's steps), its answer decoded into out.
+func (c *Client) sendKeyed(ctx context.Context, path string, in, out any) error {
 	k := c
 	if k.key == "" {
 		k = c.WithKey(newKey())
 	}
-	var res baocun.StepResult
 	wait, began := stepRetryWait, time.Now()
 	for attempt := 1; ; attempt++ {
-		err := k.do(ctx, "POST", path, in, &res)
+		err := k.do(ctx, "POST", path, in, out)
 		var lost noAnswer
 		again := errors.As(err, &lost) || StatusOf(err) == http.StatusServiceUnavailable
 		if !again || attempt == stepAttempts || ctx.Err() != nil || time.Since(began) > stepRetryFor {
-			return res, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return res, err
+			return err
 		case <-time.After(wait):
 		}
 		wait *= 2

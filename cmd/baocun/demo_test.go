@@ -70,6 +70,12 @@ func TestDemo(t *testing.T) {
 		"公示 Publicity: 10 个结果",
 		"通报 Bulletin 20",
 		"驻村达标率 residency compliance",
+		"批量审批 Bulk decisions: ",
+		": 200 已通过 approved\n",
+		"改派 Reassigned: ",
+		"外出代理 Delegation while away: ",
+		"代理办结 Done by the delegate: ",
+		"撤销代理 Delegation revoked: ",
 		"审计校验通过 Audit verification: ok",
 		"演示完成 Demo complete",
 	} {

@@ -53,6 +53,7 @@ type demo struct {
 
 	admin, org, auditor *apiclient.Client
 	reviewers           []*apiclient.Client
+	reviewerDept        map[string]string            // a reviewer's username → their department
 	leads               map[string]*apiclient.Client // department → its lead
 	members             map[string]*apiclient.Client // person → their team_member account
 	villages            map[string]*apiclient.Client // village → its account
@@ -73,6 +74,8 @@ type demo struct {
 	claimed   map[string]bool // tasks a player has taken on
 	escalated map[string]bool // escalated tasks already shown
 	evaluated map[int]yearEvaluations
+	bulk      bulkScript // the first period's reports approved in bulk
+	away      awayScript // a review reassigned, and delegated while its holder is away
 }
 
 // yearEvaluations are the villages evaluated in a year so far.
@@ -117,8 +120,10 @@ func (d *demo) setUp(ctx context.Context) error {
 	}
 	d.admin, d.org, d.auditor = cast.Admin, cast.Org, cast.Auditor
 	d.leads, d.members, d.villages = cast.Leads, cast.Members, cast.Villages
-	for _, c := range cast.Reviewers {
+	d.reviewerDept = map[string]string{}
+	for dept, c := range cast.Reviewers {
 		d.reviewers = append(d.reviewers, c)
+		d.reviewerDept[c.Username()] = dept
 	}
 	slices.SortFunc(d.reviewers, func(a, b *apiclient.Client) int { return strings.Compare(a.Username(), b.Username()) })
 	return nil
@@ -173,6 +178,7 @@ func (d *demo) launch(ctx context.Context, cycleTime time.Duration) error {
 		return fmt.Errorf("demo: launch: %w", err)
 	}
 	d.addPairings(listed)
+	d.planDaily()
 	d.out.line("启动新一轮 Cycle %d launched: %d 个结对 pairings, %s 至 %s, 每季度汇报 quarterly reports; 三年压缩为 three years in %s（时钟倍率 clock ×%.0f，一天约 a day ≈ %s）",
 		id, len(listed), start.Format(time.DateOnly), d.end.AddDate(0, 0, -1).Format(time.DateOnly), cycleTime.Round(time.Second),
 		scale, d.clock.Wait(24*time.Hour).Round(time.Millisecond))
@@ -476,6 +482,9 @@ func (d *demo) summary(ctx context.Context) error {
 		years = append(years, fmt.Sprintf("第 %d 年 year %d: %d/%d", y, y, r.evaluations[y], n))
 	}
 	d.out.line("年度双评 Yearly evaluations: %s", strings.Join(years, ", "))
+	for _, p := range d.dailyProblems() {
+		problem("%s", p)
+	}
 	for _, c := range []struct {
 		ok   bool
 		what string

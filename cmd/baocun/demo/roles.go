@@ -130,9 +130,13 @@ func (d *demo) claim(id string) bool {
 // players is every role of the demo.
 func (d *demo) players() []*player {
 	fixed := func(c *apiclient.Client) func() *apiclient.Client { return func() *apiclient.Client { return c } }
-	ps := []*player{{name: "组织者 organiser", inbox: fixed(d.org), task: d.organiserTask}}
+	ps := []*player{{name: "组织者 organiser", inbox: fixed(d.org), task: d.organiserTask, round: d.organiserRound}}
 	for _, r := range d.reviewers {
-		ps = append(ps, &player{name: "审核人 reviewer " + r.Username(), inbox: fixed(r), task: d.reviewerTask})
+		rp := &player{name: "审核人 reviewer " + r.Username(), inbox: fixed(r), task: d.reviewerTask}
+		if r == d.bulk.reviewer {
+			rp.round = d.bulkRound
+		}
+		ps = append(ps, rp)
 	}
 	for _, dp := range d.sample.Departments {
 		ps = append(ps, &player{name: "部门负责人 lead of " + dp.Code, inbox: fixed(d.leads[dp.Code]), task: d.leadTask, round: d.leadRound(dp.Code)})
@@ -260,6 +264,9 @@ func (d *demo) reviewerTask(ctx context.Context, c *apiclient.Client, t baocun.T
 			return d.decideAppeal(ctx, c, p, t)
 		}
 		return nil
+	}
+	if mine, err := d.dailyTask(ctx, c, p, t); mine {
+		return err
 	}
 	d.mu.Lock()
 	report := t.Kind == baocun.TaskReviewReport
