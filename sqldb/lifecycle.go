@@ -508,20 +508,39 @@ func (db *DB) TaskAudience(ctx context.Context, id string, now time.Time) ([]str
 }
 
 func taskAudience(ctx context.Context, q Querier, id string, now time.Time) ([]string, error) {
-	var role, jurisdiction, escalated string
-	if err := q.QueryRowContext(ctx, "SELECT role, jurisdiction, escalated_at FROM tasks WHERE id = ?", id).Scan(&role, &jurisdiction, &escalated); err != nil {
+	var role, jurisdiction, escalated, dept, village, assignee string
+	var pairing sql.NullInt64
+	if err := q.QueryRowContext(ctx, "SELECT role, jurisdiction, escalated_at, department_code, village_code, pairing_id, assignee FROM tasks WHERE id = ?", id).
+		Scan(&role, &jurisdiction, &escalated, &dept, &village, &pairing, &assignee); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
 		return nil, err
 	}
-	roles := []any{role}
-	if escalated != "" {
-		roles = append(roles, baocun.RoleOrganiser)
+	// The candidates, narrowed in SQL by what each role's scope needs (the account's
+	// department, team or village; a held task's holder and delegates); each is then
+	// checked against their inbox's own condition.
+	held := `SELECT r.v0 FROM casbin_rule r JOIN users u ON u.username = r.v0 WHERE r.ptype = 'g' AND u.disabled = 0 AND r.v1 = ? AND r.v2 IN (?, ?)`
+	args := []any{role, jurisdiction, baocun.CityJurisdiction}
+	switch {
+	case assignee != "":
+		held += ` AND (u.username = ? OR u.username IN (SELECT delegate FROM delegations WHERE delegator = ? AND revoked_at = ''))`
+		args = append(args, assignee, assignee)
+	case role == string(baocun.RoleDeptLead):
+		held += " AND u.department_code = ?"
+		args = append(args, dept)
+	case role == string(baocun.RoleTeamMember):
+		held += " AND u.person_id IN (SELECT person_id FROM team_members WHERE pairing_id = ?)"
+		args = append(args, pairing.Int64)
+	case role == string(baocun.RoleVillage):
+		held += " AND u.village_code = ?"
+		args = append(args, village)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT DISTINCT r.v0 FROM casbin_rule r JOIN users u ON u.username = r.v0
-		WHERE r.ptype = 'g' AND u.disabled = 0 AND r.v1 IN (?`+strings.Repeat(", ?", len(roles)-1)+`) AND r.v2 IN (?, ?) ORDER BY r.v0`,
-		append(roles, jurisdiction, baocun.CityJurisdiction)...)
+	if escalated != "" {
+		held += ` UNION SELECT r.v0 FROM casbin_rule r JOIN users u ON u.username = r.v0 WHERE r.ptype = 'g' AND u.disabled = 0 AND r.v1 = ? AND r.v2 IN (?, ?)`
+		args = append(args, baocun.RoleOrganiser, jurisdiction, baocun.CityJurisdiction)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT DISTINCT v0 FROM ("+held+") c ORDER BY v0", args...)
 	if err != nil {
 		return nil, err
 	}
