@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"baocun"
+	"baocun/sqldb"
 	"baocun/sqldb/sqldbtest"
 )
 
@@ -166,6 +167,10 @@ func TestBrowserDelegation(t *testing.T) {
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
 	f.openReviews(t) // 1-1 of pairing 1, 2-1 of pairing 2
 	ctx := context.Background()
+	// 1-1 fell due an hour ago, and its workflow escalated it.
+	if _, err := f.db.ExecContext(ctx, "UPDATE tasks SET due_at = ? WHERE id = '1-1'", sqldb.FormatTime(time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.db.ApplyChange(ctx, baocun.Change{At: time.Now(), Escalate: []string{"1-1"}}); err != nil {
 		t.Fatal(err)
 	}
