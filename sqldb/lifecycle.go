@@ -755,9 +755,10 @@ func applyChange(ctx context.Context, tx *Tx, ch baocun.Change) error {
 		}
 	}
 	for _, id := range ch.Escalate {
-		// Not once its due date has moved past the escalation (an organiser extended
-		// it while the escalation was on its way).
-		if _, err := tx.ExecContext(ctx, "UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = '' AND due_at <= ?", at, id, at); err != nil {
+		// Not once an organiser has moved its due date since (the escalation was on its
+		// way meanwhile): the workflow escalates it again at the new date.
+		if _, err := tx.ExecContext(ctx, `UPDATE tasks SET escalated_at = ? WHERE id = ? AND escalated_at = ''
+			AND NOT EXISTS (SELECT 1 FROM task_actions a WHERE a.task_id = tasks.id AND a.action = 'due' AND a.at >= ?)`, at, id, at); err != nil {
 			return err
 		}
 	}

@@ -298,3 +298,33 @@ func TestInboxScope(t *testing.T) {
 		}
 	})
 }
+
+// An escalation on its way while an organiser moved the task's due date (its time
+// before the move's) is stale: the task stays unescalated until the workflow
+// escalates it again at the new date.
+func TestStaleEscalationAfterExtension(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		db, _ := lifecycleFixture(t, dsn)
+		ctx := context.Background()
+		now := time.Now()
+		if err := db.ApplyChange(ctx, baocun.Change{At: now, Open: []baocun.Task{task("1-1", 1, baocun.TaskNominateTeam, "县A", "D1", "V1", now)}}); err != nil {
+			t.Fatal(err)
+		}
+		later := now.Add(10 * 24 * time.Hour)
+		if err := db.ApplyChange(ctx, baocun.Change{At: now.Add(time.Minute), Due: []baocun.TaskDue{{ID: "1-1", DueAt: later, DueDate: "2027-03-01", RemindAt: later, By: "org", Reason: "x"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: now, Escalate: []string{"1-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if tk, err := db.Task(ctx, "1-1"); err != nil || tk.EscalatedAt != nil || tk.DueDate != "2027-03-01" {
+			t.Fatalf("after a stale escalation: %+v, %v; want not escalated, due 2027-03-01", tk, err)
+		}
+		if err := db.ApplyChange(ctx, baocun.Change{At: later, Escalate: []string{"1-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if tk, err := db.Task(ctx, "1-1"); err != nil || tk.EscalatedAt == nil {
+			t.Fatalf("the escalation at the new date: %+v, %v", tk, err)
+		}
+	})
+}
