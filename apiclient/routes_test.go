@@ -209,6 +209,10 @@ func TestClientCoversRoutes(t *testing.T) {
 		},
 		"AssignPairings":     func() error { _, err := c.AssignPairings(ctx, 1, []int64{1}); return err },
 		"BalanceInspections": func() error { _, err := c.BalanceInspections(ctx, 1); return err },
+		"Notifications":      func() error { _, err := c.Notifications(ctx, url.Values{"unread": {"1"}}); return err },
+		"MarkRead":           func() error { _, _, err := c.MarkRead(ctx, []int64{1}, false); return err },
+		"Contact":            func() error { _, err := c.Contact(ctx, "u"); return err },
+		"PutContact":         func() error { _, err := c.PutContact(ctx, "u", baocun.Contact{}); return err },
 	}
 	routes := newService(t).routes(t)
 	pattern := map[string]*regexp.Regexp{}
