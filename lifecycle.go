@@ -65,6 +65,27 @@ var TaskKinds = []TaskKind{TaskNominateTeam, TaskApproveTeam, TaskConfirmArrival
 	TaskSubmitReport, TaskReviewReport, TaskApproveTeamChange, TaskResidencyFlag, TaskEvaluation, TaskSelfAssess,
 	TaskScore, TaskConfirm, TaskDecideAppeal, TaskProposeCadres, TaskApproveCommend, TaskCheckinDispute}
 
+// TaskKindNames name each kind of task for people: Chinese, English.
+var TaskKindNames = map[TaskKind][2]string{
+	TaskNominateTeam:      {"提名工作组", "Nominate the team"},
+	TaskApproveTeam:       {"审批工作组", "Approve the team"},
+	TaskConfirmArrival:    {"确认进驻", "Confirm arrival"},
+	TaskSubmitPlan:        {"提交村级发展规划", "Submit the plan"},
+	TaskReviewPlan:        {"审核规划", "Review the plan"},
+	TaskSubmitReport:      {"提交定期汇报", "Submit the report"},
+	TaskReviewReport:      {"审核汇报", "Review the report"},
+	TaskApproveTeamChange: {"审批工作组调整", "Approve a team change"},
+	TaskResidencyFlag:     {"驻村不足提示", "Residency flag"},
+	TaskEvaluation:        {"年度双评", "Yearly evaluation"},
+	TaskSelfAssess:        {"验收自评", "Self-assessment"},
+	TaskScore:             {"验收评分", "Score acceptance"},
+	TaskConfirm:           {"确认验收结果", "Confirm acceptance"},
+	TaskDecideAppeal:      {"裁决申诉", "Decide the appeal"},
+	TaskProposeCadres:     {"推荐优秀包村干部", "Propose excellent cadres"},
+	TaskApproveCommend:    {"审批表彰名单", "Approve the commendation list"},
+	TaskCheckinDispute:    {"答复村委对打卡的异议", "Answer the village's dispute of check-ins"},
+}
+
 // TaskRoles is the role that acts on each kind of task.
 var TaskRoles = map[TaskKind]Role{
 	TaskNominateTeam: RoleDeptLead, TaskApproveTeam: RoleOrganiser, TaskConfirmArrival: RoleTeamMember,

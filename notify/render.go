@@ -18,27 +18,6 @@ type message struct {
 	PairingID         int64
 }
 
-// taskNames name each kind of task (as the UI does).
-var taskNames = map[baocun.TaskKind][2]string{
-	baocun.TaskNominateTeam:      {"提名工作组", "Nominate the team"},
-	baocun.TaskApproveTeam:       {"审批工作组", "Approve the team"},
-	baocun.TaskConfirmArrival:    {"确认进驻", "Confirm arrival"},
-	baocun.TaskSubmitPlan:        {"提交村级发展规划", "Submit the plan"},
-	baocun.TaskReviewPlan:        {"审核规划", "Review the plan"},
-	baocun.TaskSubmitReport:      {"提交定期汇报", "Submit the report"},
-	baocun.TaskReviewReport:      {"审核汇报", "Review the report"},
-	baocun.TaskApproveTeamChange: {"审批工作组调整", "Approve a team change"},
-	baocun.TaskResidencyFlag:     {"驻村不足提示", "Residency flag"},
-	baocun.TaskEvaluation:        {"年度双评", "Yearly evaluation"},
-	baocun.TaskSelfAssess:        {"验收自评", "Self-assessment"},
-	baocun.TaskScore:             {"验收评分", "Score acceptance"},
-	baocun.TaskConfirm:           {"确认验收结果", "Confirm acceptance"},
-	baocun.TaskDecideAppeal:      {"裁决申诉", "Decide the appeal"},
-	baocun.TaskProposeCadres:     {"推荐优秀包村干部", "Propose excellent cadres"},
-	baocun.TaskApproveCommend:    {"审批表彰名单", "Approve the commendation list"},
-	baocun.TaskCheckinDispute:    {"答复村委对打卡的异议", "Answer the village's dispute of check-ins"},
-}
-
 var gradeNames = map[string][2]string{
 	baocun.GradeExcellent: {"优秀", "excellent"}, baocun.GradeGood: {"良好", "good"},
 	baocun.GradePass: {"合格", "pass"}, baocun.GradeFail: {"不合格", "fail"},
@@ -83,7 +62,7 @@ func (d *Dispatcher) renderTask(ctx context.Context, o baocun.OutboxItem) (messa
 	if err != nil {
 		return message{}, err
 	}
-	name := taskNames[t.Kind]
+	name := baocun.TaskKindNames[t.Kind]
 	if name[0] == "" {
 		name = [2]string{string(t.Kind), string(t.Kind)}
 	}

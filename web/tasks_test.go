@@ -34,7 +34,7 @@ func TestTaskAssignment(t *testing.T) {
 		if _, err := f.db.ExecContext(ctx, "INSERT INTO people (id, name, department_code) VALUES ('P6', '孙八', 'D4'), ('P7', '周九', 'D3')"); err != nil {
 			t.Fatal(err)
 		}
-		f.user("rev2", "P6", "", g(baocun.RoleReviewer)) // of D4
+		f.user("rev2", "P6", "", g(baocun.RoleReviewer))  // of D4
 		f.user("revD2", "P2", "", g(baocun.RoleReviewer)) // of D2: never pairing 2's
 		f.user("revD1", "P1", "", g(baocun.RoleReviewer)) // of D1: never pairing 1's
 		f.user("member", "P1", "", baocun.Grant{Role: baocun.RoleTeamMember, Jurisdiction: "县A"})

@@ -72,27 +72,6 @@ func split(s string) (zh, en string) {
 	return zh, en
 }
 
-// taskNames name each kind of task.
-var taskNames = map[baocun.TaskKind][2]string{
-	baocun.TaskNominateTeam:      {"提名工作组", "Nominate the team"},
-	baocun.TaskApproveTeam:       {"审批工作组", "Approve the team"},
-	baocun.TaskConfirmArrival:    {"确认进驻", "Confirm arrival"},
-	baocun.TaskSubmitPlan:        {"提交村级发展规划", "Submit the plan"},
-	baocun.TaskReviewPlan:        {"审核规划", "Review the plan"},
-	baocun.TaskSubmitReport:      {"提交定期汇报", "Submit the report"},
-	baocun.TaskReviewReport:      {"审核汇报", "Review the report"},
-	baocun.TaskApproveTeamChange: {"审批工作组调整", "Approve a team change"},
-	baocun.TaskResidencyFlag:     {"驻村不足提示", "Residency flag"},
-	baocun.TaskEvaluation:        {"年度双评", "Yearly evaluation"},
-	baocun.TaskSelfAssess:        {"验收自评", "Self-assessment"},
-	baocun.TaskScore:             {"验收评分", "Score acceptance"},
-	baocun.TaskConfirm:           {"确认验收结果", "Confirm acceptance"},
-	baocun.TaskDecideAppeal:      {"裁决申诉", "Decide the appeal"},
-	baocun.TaskProposeCadres:     {"推荐优秀包村干部", "Propose excellent cadres"},
-	baocun.TaskApproveCommend:    {"审批表彰名单", "Approve the commendation list"},
-	baocun.TaskCheckinDispute:    {"答复村委对打卡的异议", "Answer the village's dispute of check-ins"},
-}
-
 var roleNames = map[baocun.Role][2]string{
 	baocun.RoleAdmin: {"系统管理员", "admin"}, baocun.RoleOrganiser: {"组织部门", "organiser"},
 	baocun.RoleReviewer: {"审核人员", "reviewer"}, baocun.RoleDeptLead: {"部门负责人", "department lead"},

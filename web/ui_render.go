@@ -48,7 +48,7 @@ func templateFuncs(lang string) template.FuncMap {
 		// stage, task and role take the typed values and the plain strings of the
 		// audit trail and the timeline's data alike.
 		"stage":   func(s any) template.HTML { return stageName(lang, baocun.Stage(text(s))) },
-		"task":    func(k any) template.HTML { return named(lang, taskNames, baocun.TaskKind(text(k))) },
+		"task":    func(k any) template.HTML { return named(lang, baocun.TaskKindNames, baocun.TaskKind(text(k))) },
 		"role":    func(r any) template.HTML { return named(lang, roleNames, baocun.Role(text(r))) },
 		"status":  func(s string) template.HTML { return named(lang, statusNames, s) },
 		"event":   func(k string) template.HTML { return named(lang, eventNames, k) },
