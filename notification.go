@@ -1,6 +1,8 @@
 package baocun
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,6 +170,14 @@ const (
 	MaxWebhookURLLength = 1024
 )
 
+// RedactURL is how a webhook's address is shown in the trail, logs and errors: its
+// scheme and host, and a short hash of the whole (robots keep their key in the
+// query, some in the path).
+func RedactURL(u *url.URL) string {
+	sum := sha256.Sum256([]byte(u.String()))
+	return u.Scheme + "://" + u.Host + "/…#" + hex.EncodeToString(sum[:4])
+}
+
 // Mutes reports whether c mutes kind for email and webhook.
 func (c *Contact) Mutes(kind string) bool { return slices.Contains(c.Mute, kind) }
 
@@ -182,7 +192,7 @@ func (c *Contact) Validate(policy WebhookPolicy) error {
 		fields["email"] = fmt.Sprintf("at most %d bytes", MaxEmailLength)
 	case c.Email != "":
 		a, err := mail.ParseAddress(c.Email)
-		if err != nil || a.Name != "" || strings.ContainsAny(a.Address, "\r\n<>\"") || !strings.Contains(a.Address, "@") {
+		if err != nil || a.Name != "" || strings.ContainsAny(a.Address, "\r\n<>\" []") || !strings.Contains(a.Address, "@") || !isASCII(a.Address) {
 			fields["email"] = "not an email address (name@example.com)"
 		} else {
 			c.Email = a.Address
@@ -317,4 +327,14 @@ func ValidateWebhookHosts(hosts []string) error {
 		}
 	}
 	return nil
+}
+
+// isASCII reports whether s is printable ASCII: an address every relay takes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -20,7 +20,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -52,6 +55,12 @@ type Dispatcher struct {
 	SendTimeout time.Duration // one email or webhook (20 s)
 	Batch       int           // deliveries sent a round (50)
 	DigestHour  int           // the daily digest's hour, China time (8; 0 is the default)
+	// Senders are the loops sending email and webhooks at once (4), beside the one
+	// fanning out: a slow server delays neither the bell nor the other sends.
+	Senders int
+
+	mu       *sync.Mutex
+	fanFails map[int64]int // outbox row → rounds its fan-out failed
 
 	sent, failed     *prometheus.CounterVec
 	backlog          *prometheus.GaugeVec
@@ -85,6 +94,10 @@ func (d *Dispatcher) Init() error {
 	if d.MaxAttempts <= 0 {
 		d.MaxAttempts = 10
 	}
+	if d.Senders <= 0 {
+		d.Senders = 4
+	}
+	d.mu, d.fanFails = &sync.Mutex{}, map[int64]int{}
 	if d.Batch <= 0 {
 		d.Batch = 50
 	}
@@ -119,6 +132,7 @@ func (d *Dispatcher) Init() error {
 			d.failed.WithLabelValues(ch)
 		}
 	}
+	d.failed.WithLabelValues("fanout") // an outbox row whose fan-out failed a round
 	if d.Registry != nil {
 		for _, c := range []prometheus.Collector{d.sent, d.failed, d.backlog, d.outboxGauge} {
 			if err := d.Registry.Register(c); err != nil {
@@ -129,23 +143,34 @@ func (d *Dispatcher) Init() error {
 	return nil
 }
 
-// Run works until ctx ends: a round at once, then again every Interval, or at once
-// while a round found more than it could do. A round's failure is logged and the
-// next round tries again. An email or webhook under way when ctx ends is let finish
-// (at most SendTimeout), so it is not sent twice for want of its mark.
+// Run works until ctx ends: one loop fans out the outbox and Senders loops send,
+// each a round at once, then again every Interval, or at once while a round found
+// more than it could do. A round's failure is logged and the next round tries
+// again. An email or webhook under way when ctx ends is let finish (at most
+// SendTimeout), so it is not sent twice for want of its mark.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if err := d.Init(); err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() { d.loop(ctx, d.fanRound) })
+	for range d.Senders {
+		wg.Go(func() { d.loop(ctx, d.sendRound) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (d *Dispatcher) loop(ctx context.Context, round func(context.Context) (bool, error)) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
-		more, err := d.Tick(ctx)
+		more, err := round(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.Logger.Warn("notifications", "err", err)
 		}
@@ -157,13 +182,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// Tick is one round: fan out the outbox's rows (a hundred at most), send the due
-// deliveries (Batch at most) and the due digests, and update the backlog's gauges.
-// It reports whether work was left for another round.
+// Tick is one round of each: fan out, then send. It reports whether work was left
+// for another round.
 func (d *Dispatcher) Tick(ctx context.Context) (bool, error) {
 	if err := d.Init(); err != nil {
 		return false, err
 	}
+	fanMore, fanErr := d.fanRound(ctx)
+	sendMore, sendErr := d.sendRound(ctx)
+	d.gauges(ctx)
+	return fanMore || sendMore, errors.Join(fanErr, sendErr)
+}
+
+// maxFanFails is how many rounds an outbox row's fan-out may fail before it is
+// given up (logged, counted, and marked fanned with nobody told).
+const maxFanFails = 5
+
+// fanRound fans out the outbox's rows (a hundred at most) and updates the
+// backlog's gauges.
+func (d *Dispatcher) fanRound(ctx context.Context) (bool, error) {
 	const fanBatch = 100
 	items, err := d.DB.Unfanned(ctx, fanBatch)
 	if err != nil {
@@ -176,26 +213,45 @@ func (d *Dispatcher) Tick(ctx context.Context) (bool, error) {
 			return false, ctx.Err()
 		}
 		if err := d.fanOut(ctx, o); err != nil {
+			d.failed.WithLabelValues("fanout").Inc()
+			d.mu.Lock()
+			d.fanFails[o.ID]++
+			fails := d.fanFails[o.ID]
+			d.mu.Unlock()
+			if fails >= maxFanFails {
+				d.Logger.Error("notification given up: its fan-out keeps failing", "outbox", o.ID, "kind", o.Kind, "err", err)
+				if _, gerr := d.DB.FanOut(ctx, o.ID, nil, d.Now()); gerr == nil {
+					d.mu.Lock()
+					delete(d.fanFails, o.ID)
+					d.mu.Unlock()
+				}
+				continue
+			}
 			errs = append(errs, fmt.Errorf("fan out outbox %d (%s): %w", o.ID, o.Kind, err))
 			more = false // a row that fails is tried at the next round, not at once
 		}
 	}
-	n, err := d.sendDue(ctx)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if n == d.Batch {
-		more = true
-	}
-	if err := d.sendDigests(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	d.gauges(ctx)
+	return more, errors.Join(errs...)
+}
+
+// gauges sets the backlog's gauges.
+func (d *Dispatcher) gauges(ctx context.Context) {
 	if outbox, pending, dead, err := d.DB.NotificationBacklog(ctx); err == nil {
 		d.outboxGauge.Set(float64(outbox))
 		d.backlog.WithLabelValues(baocun.DeliveryPending).Set(float64(pending))
 		d.backlog.WithLabelValues(baocun.DeliveryDead).Set(float64(dead))
 	}
-	return more, errors.Join(errs...)
+}
+
+// sendRound sends the due deliveries (Batch at most) and the due digests.
+func (d *Dispatcher) sendRound(ctx context.Context) (bool, error) {
+	n, err := d.sendDue(ctx)
+	more := n == d.Batch
+	if derr := d.sendDigests(ctx); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	return more, err
 }
 
 // fanOut makes outbox row o's notifications, one for each person it reaches, with
@@ -214,6 +270,9 @@ func (d *Dispatcher) fanOut(ctx context.Context, o baocun.OutboxItem) error {
 	if err != nil {
 		return err
 	}
+	// What people typed (a comment, a note) is stored and sent as clean text: no
+	// NUL or other control character (PostgreSQL refuses NUL in text).
+	m.Title, m.Body, m.Link = cleanText(m.Title), cleanText(m.Body), cleanText(m.Link)
 	contacts, err := d.DB.Contacts(ctx, who)
 	if err != nil {
 		return err
@@ -240,6 +299,16 @@ func (d *Dispatcher) fanOut(ctx context.Context, o baocun.OutboxItem) error {
 	made, err := d.DB.FanOut(ctx, o.ID, notes, now)
 	d.sent.WithLabelValues("inapp").Add(float64(made))
 	return err
+}
+
+// cleanText is s as valid UTF-8 with no control character but newline and tab.
+func cleanText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return -1
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // lease is how long a claimed delivery is the claimer's: its send, and a margin.
@@ -299,9 +368,13 @@ func (d *Dispatcher) sendDigests(ctx context.Context) error {
 // records the outcome of all of them: sent; or failed, to be tried again after a
 // backoff, or dead after MaxAttempts (or at once for a permanent failure).
 func (d *Dispatcher) deliver(ctx context.Context, ds []baocun.Delivery) error {
+	ds, err := d.stillWanted(ctx, ds)
+	if err != nil || len(ds) == 0 {
+		return err
+	}
 	first := ds[0]
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
-	err := d.send(sctx, ds)
+	err = d.send(sctx, ds)
 	cancel()
 	ids := make([]int64, len(ds))
 	attempts := 0
@@ -330,6 +403,40 @@ func (d *Dispatcher) deliver(ctx context.Context, ds []baocun.Delivery) error {
 		return fmt.Errorf("mark deliveries %v failed: %w", ids, err)
 	}
 	return nil
+}
+
+// stillWanted drops, marked dead, the deliveries whose person no longer wants them
+// there: their account disabled, the channel switched off, the address changed, or
+// the kind muted since they were made (a retry or a digest comes hours later).
+func (d *Dispatcher) stillWanted(ctx context.Context, ds []baocun.Delivery) ([]baocun.Delivery, error) {
+	first := ds[0]
+	u, err := d.DB.User(ctx, first.Username)
+	if err != nil && baocun.ErrorCode(err) != baocun.ENOTFOUND {
+		return nil, err
+	}
+	cs, err := d.DB.Contacts(ctx, []string{first.Username})
+	if err != nil {
+		return nil, err
+	}
+	c, ok := cs[first.Username]
+	gone := u == nil || u.Disabled || !ok ||
+		(first.Channel == baocun.ChannelEmail && (!c.EmailEnabled || c.Email != first.Target)) ||
+		(first.Channel == baocun.ChannelWebhook && (!c.WebhookEnabled || c.WebhookURL != first.Target))
+	var drop []int64
+	var out []baocun.Delivery
+	for _, del := range ds {
+		if gone || c.Mutes(del.Kind) {
+			drop = append(drop, del.ID)
+			continue
+		}
+		out = append(out, del)
+	}
+	if len(drop) > 0 {
+		if err := d.DB.DeliveriesFailed(ctx, drop, "联系方式或偏好已更改，不再发送 the contact or its preferences changed: not sent", d.Now(), true); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // backoff is the wait after the attempts-th failure: Backoff doubled each time up to

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -438,6 +439,47 @@ func TestTwoDispatchersSendOnce(t *testing.T) {
 		w.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM notifications").Scan(&n)
 		if n != 60 {
 			t.Fatalf("%d notifications, want 60", n)
+		}
+	})
+}
+
+// A retry that comes after its person switched the channel off, or was disabled,
+// is not sent; a comment with a NUL byte (from a decision) fans out as clean text
+// on both databases instead of jamming the outbox.
+func TestStaleDeliveriesAndDirtyText(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, dsn string) {
+		w := newWorld(t, dsn)
+		ctx := context.Background()
+		w.mail.Refuse(true)
+		task := nominate
+		task.DueAt = w.now.Add(time.Hour)
+		w.apply(t, baocun.Change{Open: []baocun.Task{task}})
+		w.tick(t)
+		// lead1 turns email off; lead2's account is disabled; lead3 keeps theirs.
+		if _, err := w.db.PutContact(ctx, baocun.Contact{Username: "lead1", Mute: []string{}, WebhookFormat: baocun.WebhookJSON}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.db.ExecContext(ctx, "UPDATE users SET disabled = 1 WHERE username = 'lead2'"); err != nil {
+			t.Fatal(err)
+		}
+		w.mail.Refuse(false)
+		w.now = w.now.Add(2 * time.Hour)
+		w.tick(t)
+		var to []string
+		for _, m := range w.mail.Received() {
+			to = append(to, m.To...)
+		}
+		if strings.Join(to, ",") != "lead3@example.gov.cn" {
+			t.Fatalf("the retried emails went to %v; want lead3's only", to)
+		}
+		// A decision's comment with a NUL byte.
+		w.apply(t, baocun.Change{Events: []baocun.Event{
+			{PairingID: 1, Kind: "plan.submitted", Actor: "lead1", At: w.now.Add(-time.Minute), Data: json.RawMessage(`{}`)},
+			{PairingID: 1, Kind: "plan.returned", Actor: "rev", TaskID: "1-2", Data: json.RawMessage(`{"outcome":"return","comment":"请修改\u0000 revise"}`)}}})
+		w.tick(t)
+		items, _, err := w.db.Notifications(ctx, "lead1", false, 0, 10)
+		if err != nil || len(items) == 0 || items[0].Kind != baocun.NotifyDecision || strings.ContainsRune(items[0].Body, 0) || !strings.Contains(items[0].Body, "请修改 revise") {
+			t.Fatalf("lead1's decision notification: %+v, %v", items, err)
 		}
 	})
 }

@@ -136,8 +136,4 @@ func (d *Dispatcher) postWebhook(ctx context.Context, target, format string, ds 
 }
 
 // redact is an address without its query (a robot's access token or key).
-func redact(u *url.URL) string {
-	r := *u
-	r.RawQuery, r.Fragment, r.User = "", "", nil
-	return r.String()
-}
+func redact(u *url.URL) string { return baocun.RedactURL(u) }

@@ -283,6 +283,9 @@ func (db *DB) RevokeDelegation(ctx context.Context, id int64, by string, audit *
 	})
 }
 
+// RemindEvery is how often a task may be reminded by hand.
+const RemindEvery = time.Hour
+
 // NoteTask keeps an action (a note, a reminder by hand) with each task, with the
 // audit entry: all of them or none (an id that is no open task is named).
 func (db *DB) NoteTask(ctx context.Context, ids []string, actor, action string, detail map[string]string, audit *baocun.AuditEntry) error {
@@ -295,13 +298,26 @@ func (db *DB) NoteTask(ctx context.Context, ids []string, actor, action string, 
 				}
 				return err
 			}
-			if err := taskAction(ctx, tx, id, now, actor, action, detail); err != nil {
-				return err
-			}
 			if action == "remind" {
-				if err := enqueueReminder(ctx, tx, id, actor, now); err != nil {
+				// One reminder by hand a task an hour: a loop of them floods nobody.
+				var last int
+				if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM task_actions WHERE task_id = ? AND action = 'remind' AND at > ?",
+					id, FormatTime(time.Now().Add(-RemindEvery))).Scan(&last); err != nil {
 					return err
 				}
+				if last > 0 {
+					e := baocun.Errorf(baocun.ECONFLICT, "待办 %s 一小时内已催办 Task %s was reminded within the hour.", id, id)
+					if len(ids) > 1 {
+						e.Fields = map[string]string{fmt.Sprintf("task_ids[%d]", i): id}
+					}
+					return e
+				}
+				if err := enqueueReminder(ctx, tx, id, actor, now, detail["text"]); err != nil {
+					return err
+				}
+			}
+			if err := taskAction(ctx, tx, id, now, actor, action, detail); err != nil {
+				return err
 			}
 		}
 		return AppendAuditTx(ctx, tx, audit)
@@ -637,12 +653,16 @@ func (db *DB) InspectionTeamCycle(ctx context.Context, id int64) (int64, error) 
 
 // enqueueReminder tells the task's audience of a reminder sent by hand, in the
 // transaction that records it.
-func enqueueReminder(ctx context.Context, tx *Tx, id, actor, at string) error {
+func enqueueReminder(ctx context.Context, tx *Tx, id, actor, at, note string) error {
 	var pairing sql.NullInt64
 	var cycle int64
 	if err := tx.QueryRowContext(ctx, "SELECT pairing_id, cycle_id FROM tasks WHERE id = ?", id).Scan(&pairing, &cycle); err != nil {
 		return err
 	}
 	when, _ := ParseTime(at)
-	return EnqueueTx(ctx, tx, baocun.Outbound{Kind: baocun.NotifyTaskReminded, TaskID: id, PairingID: pairing.Int64, CycleID: cycle, Actor: actor, At: when})
+	var data json.RawMessage
+	if note != "" {
+		data, _ = json.Marshal(map[string]string{"note": note})
+	}
+	return EnqueueTx(ctx, tx, baocun.Outbound{Kind: baocun.NotifyTaskReminded, TaskID: id, PairingID: pairing.Int64, CycleID: cycle, Actor: actor, At: when, Data: data})
 }

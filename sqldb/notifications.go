@@ -40,11 +40,21 @@ func enqueueNotifications(ctx context.Context, tx *Tx, ch baocun.Change) error {
 	for _, t := range ch.Open {
 		out = append(out, baocun.Outbound{Kind: baocun.NotifyTaskOpened, TaskID: t.ID, PairingID: t.PairingID, CycleID: t.CycleID, Actor: "system", At: ch.At})
 	}
-	for _, id := range ch.Remind {
-		out = append(out, baocun.Outbound{Kind: baocun.NotifyTaskReminded, TaskID: id, PairingID: ch.PairingID, Actor: "system", At: ch.At})
-	}
-	for _, id := range ch.Escalate {
-		out = append(out, baocun.Outbound{Kind: baocun.NotifyTaskEscalated, TaskID: id, PairingID: ch.PairingID, Actor: "system", At: ch.At})
+	// A reminder or escalation tells only when it was recorded now: not one the task
+	// had already, nor a stale escalation (its due date moved since).
+	for _, w := range []struct {
+		ids          []string
+		kind, column string
+	}{{ch.Remind, baocun.NotifyTaskReminded, "reminded_at"}, {ch.Escalate, baocun.NotifyTaskEscalated, "escalated_at"}} {
+		for _, id := range w.ids {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE id = ? AND "+w.column+" = ?", id, FormatTime(ch.At)).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				out = append(out, baocun.Outbound{Kind: w.kind, TaskID: id, PairingID: ch.PairingID, Actor: "system", At: ch.At})
+			}
+		}
 	}
 	for _, e := range ch.Events {
 		at := e.At
@@ -175,10 +185,13 @@ func (db *DB) OutboxAudience(ctx context.Context, o baocun.OutboxItem, now time.
 	}
 	switch o.Kind {
 	case baocun.NotifyTaskOpened, baocun.NotifyTaskReminded, baocun.NotifyTaskEscalated:
-		var status string
-		err := db.QueryRowContext(ctx, "SELECT status FROM tasks WHERE id = ?", o.TaskID).Scan(&status)
+		var status, escalated string
+		err := db.QueryRowContext(ctx, "SELECT status, escalated_at FROM tasks WHERE id = ?", o.TaskID).Scan(&status, &escalated)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && status != baocun.TaskOpen) {
 			return nil, nil // never opened (its pairing was cancelled), or closed already
+		}
+		if err == nil && o.Kind == baocun.NotifyTaskEscalated && escalated == "" {
+			return nil, nil // its due date was moved since: no longer overdue
 		}
 		if err != nil {
 			return nil, err
@@ -194,14 +207,15 @@ func (db *DB) OutboxAudience(ctx context.Context, o baocun.OutboxItem, now time.
 		if submitted == "" || o.PairingID == 0 {
 			return nil, nil
 		}
-		q := `SELECT e.actor FROM pairing_events e JOIN users u ON u.username = e.actor
-			WHERE e.pairing_id = ? AND e.kind = ? AND e.at <= ? AND u.disabled = 0`
+		// The latest submission's author, if their account is still enabled: never an
+		// earlier one's in their place.
+		q := `SELECT e.actor FROM pairing_events e WHERE e.pairing_id = ? AND e.kind = ? AND e.at <= ?`
 		args := []any{o.PairingID, submitted, FormatTime(o.At)}
 		if submitted == "report.submitted" {
 			q += " AND e.period = ?"
 			args = append(args, d.Period)
 		}
-		return queryStrings(ctx, db, q+" ORDER BY e.id DESC LIMIT 1", args...)
+		return queryStrings(ctx, db, `SELECT username FROM users WHERE disabled = 0 AND username = (`+q+` ORDER BY e.id DESC LIMIT 1)`, args...)
 	case baocun.NotifyPublicity:
 		if o.PairingID != 0 {
 			return queryStrings(ctx, db, `SELECT DISTINCT u.username FROM users u JOIN pairings p ON p.id = ?

@@ -223,8 +223,7 @@ func redactURL(raw string) string {
 	if err != nil {
 		return "(invalid)"
 	}
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
+	return baocun.RedactURL(u)
 }
 
 // errStatus is the status Error answers err with.

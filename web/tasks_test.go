@@ -311,7 +311,12 @@ func TestTaskAssignment(t *testing.T) {
 		// Bulk reminders: all or none, each authorised.
 		is("a bulk reminder by a reviewer", 403, "forbidden")(do("rev1", "POST", "/bulk/reminders", map[string]any{"task_ids": []string{"1-4"}}))
 		is("a bulk reminder naming no task", 404, "task_ids[1]")(do("org", "POST", "/bulk/reminders", map[string]any{"task_ids": []string{"1-4", "9-9"}}))
-		is("a bulk reminder", 200, `"status":200`)(do("org", "POST", "/bulk/reminders", map[string]any{"task_ids": []string{"1-4", "1-1"}, "note": "月底前 by the month's end"}))
+		is("a second reminder of 1-1 within the hour", 409, "task_ids[1]")(do("org", "POST", "/bulk/reminders", map[string]any{"task_ids": []string{"1-4", "1-1"}}))
+		is("a bulk reminder", 200, `"status":200`)(do("org", "POST", "/bulk/reminders", map[string]any{"task_ids": []string{"1-4"}, "note": "月底前 by the month's end"}))
+		var outbox int
+		if err := f.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = ? AND task_id = ? AND actor = 'org' AND data LIKE ?", baocun.NotifyTaskReminded, "1-4", "%月底前%").Scan(&outbox); err != nil || outbox != 1 {
+			t.Fatalf("the reminder's outbox rows for 1-4: %d, %v; want one with its note", outbox, err)
+		}
 
 		// Inspection teams.
 		is("a team of a non-rater", 400, "members[0]")(do("org", "POST", "/inspection-teams", map[string]any{"cycle_id": 1, "name": "一组", "members": []string{"org"}}))
