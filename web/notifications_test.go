@@ -174,8 +174,13 @@ func TestNotificationRoutes(t *testing.T) {
 				t.Fatalf("the robot's key is in the trail: %s", e.Summary)
 			}
 		}
-		if !strings.Contains(own[0].Summary, "https://oapi.dingtalk.com/robot/send") && !strings.Contains(own[len(own)-1].Summary, "https://oapi.dingtalk.com/robot/send") {
-			t.Errorf("the change's summary lacks the webhook's host: %+v", own)
+		if !strings.Contains(own[0].Summary, `"https://oapi.dingtalk.com/…#`) && !strings.Contains(own[len(own)-1].Summary, `"https://oapi.dingtalk.com/…#`) {
+			t.Errorf("the change's summary lacks the webhook's host and hash: %+v", own)
+		}
+		for _, e := range own {
+			if strings.Contains(e.Summary, "/robot/send") {
+				t.Fatalf("the robot's path is in the trail: %s", e.Summary)
+			}
 		}
 		check("contact.update", "allow", "admin", 1)
 	})
