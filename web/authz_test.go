@@ -418,7 +418,7 @@ var cells = []cell{
 	{route: "POST /delegations", path: "/delegations", allowed: []string{"organiser", "organiser_a", "reviewer", "dept_lead"},
 		body: func(int) any { return map[string]string{"to": "organiser", "until": "2099-01-01"} }},
 	{route: "DELETE /delegations/:id", path: "/delegations/999", allowed: []string{"signed-in"}},
-	{route: "POST /bulk/decisions", path: "/bulk/decisions", allowed: []string{"signed-in"}},
+	{route: "POST /bulk/decisions", path: "/bulk/decisions", allowed: []string{"organiser", "organiser_a", "reviewer"}},
 	{route: "POST /bulk/reminders", path: "/bulk/reminders", allowed: []string{"organiser", "organiser_a"},
 		body: func(int) any { return map[string][]string{"task_ids": {"1-1"}} }},
 	{route: "GET /inspection-teams", path: "/inspection-teams?cycle=1", allowed: []string{"organiser", "auditor"}},

@@ -50,6 +50,7 @@ func TestSecurityFrontDoor(t *testing.T) {
 		t.Skip("the full run's (every attack on the front door): go test ./...")
 	}
 	f := newFixture(t, sqldbtest.SQLiteDSN(t))
+	f.openReviews(t) // the task routes' tasks
 	tokens := signInAll(t, f)
 	f.user("alice", "", "", g("auditor", "*"))
 	for _, a := range []struct {

@@ -326,15 +326,15 @@ func handleTaskNote(d Deps, action string) gin.HandlerFunc {
 func handleDelegate(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		u := currentUser(c)
+		roles := delegableRoles(u)
+		if len(roles) == 0 { // before the body is read
+			c.Set(ctxAudit, baseEntry(c, "delegation.create"))
+			forbid(c, d, "delegation.create", "only organisers, reviewers and department leads delegate their tasks")
+			return
+		}
 		var in baocun.DelegationInput
 		if err := decodeJSON(c, &in); err != nil {
 			Error(c, err)
-			return
-		}
-		roles := delegableRoles(u)
-		if len(roles) == 0 {
-			c.Set(ctxAudit, baseEntry(c, "delegation.create"))
-			forbid(c, d, "delegation.create", "only organisers, reviewers and department leads delegate their tasks")
 			return
 		}
 		now := time.Now().UTC()
@@ -465,6 +465,10 @@ var bulkKinds = map[baocun.TaskKind]struct {
 // answered item by item.
 func handleBulkDecisions(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		// Before the body is read: the caller may decide something somewhere.
+		if !heldAnywhere(c, d, "stage.decide", route2("stage", "decide"), route2("team", "approve")) {
+			return
+		}
 		var in baocun.BulkDecisionInput
 		if err := decodeJSON(c, &in); err != nil {
 			Error(c, err)
@@ -628,12 +632,39 @@ func recordFailure(c *gin.Context, d Deps, e *baocun.AuditEntry, err error) {
 	}
 }
 
+// heldAnywhere answers, before a bulk request's body is read, whether the caller
+// holds one of the routes' permissions in some jurisdiction; if not, it refuses
+// (403, audited as action) and reports false. Each item is authorised after.
+func heldAnywhere(c *gin.Context, d Deps, action string, rts ...route) bool {
+	u := currentUser(c)
+	rule := "no role held"
+	for _, rt := range rts {
+		j, r, err := heldIn(c.Request.Context(), d.Authorizer, rt, u)
+		if err != nil {
+			Error(c, err)
+			return false
+		}
+		if j != "" {
+			return true
+		}
+		rule = r
+	}
+	e := baseEntry(c, action)
+	e.Resource = strings.TrimPrefix(c.FullPath(), "/api/v1/")
+	c.Set(ctxAudited, true)
+	deny(c, d.Audit, e, action, "body not read: the permission is held in no jurisdiction ("+rule+")")
+	return false
+}
+
 func route2(object, action string) route { return route{object: object, action: action} }
 
 // handleBulkRemind reminds many tasks at once, each authorised as a reminder of its
 // own: all or none.
 func handleBulkRemind(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if !heldAnywhere(c, d, "task.remind", route2("task", "remind")) { // before the body is read
+			return
+		}
 		var in baocun.BulkRemindInput
 		if err := decodeJSON(c, &in); err != nil {
 			Error(c, err)

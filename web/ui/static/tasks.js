@@ -94,7 +94,10 @@
       return { pairing_id: parseInt(b.dataset.pairing, 10), task_id: b.value, outcome: outcome };
     });
     var body = JSON.stringify({ items: items, comment: comment.value });
-    var key = body === last.body ? last.key : newKey();
+    // One key until the service has answered for every item: the service keys each
+    // item by it (with the task, outcome and comment), so a resend, even of another
+    // selection, takes nothing twice and answers each item taken before as taken.
+    var key = last.key || newKey();
     last = { body: body, key: key };
     var buttons = form.querySelectorAll("button[type=submit]");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
@@ -106,7 +109,9 @@
       return resp.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        last = { body: "", key: "" }; // answered: a new request is a new key
+        var answered = resp.ok ? !((data && data.items) || []).some(function (it) { return it.status === 503; })
+          : resp.status < 500 && data && data.error; // the service's own refusal, not a proxy's
+        if (answered) last = { body: "", key: "" }; // a new request is a new key
         if (!resp.ok) {
           var err = data && data.error;
           var msg = (err && err.message) || say("请求失败", "The request failed") + " (" + resp.status + ")";
@@ -144,7 +149,8 @@
       a.textContent = it.task_id;
       var cells = [a, pairing[it.task_id] || "",
         done ? (outcome === "return" ? say("已退回", "returned") : say("已通过", "approved"))
-          : say("未办理", "not taken") + " (" + it.status + (it.code ? " " + it.code : "") + "): " + (it.error || "")];
+          : (it.status === 503 ? say("待重新提交", "pending: submit again") : say("未办理", "not taken")) +
+            " (" + it.status + (it.code ? " " + it.code : "") + "): " + (it.error || "")];
       cells.forEach(function (c) {
         var td = document.createElement("td");
         if (typeof c === "string") td.textContent = c; else td.appendChild(c);
