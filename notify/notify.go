@@ -394,6 +394,14 @@ func (d *Dispatcher) deliver(ctx context.Context, ds []baocun.Delivery) error {
 		return nil
 	}
 	d.failed.WithLabelValues(first.Channel).Inc()
+	var th throttled
+	if errors.As(err, &th) {
+		d.Logger.Warn("notification throttled by its receiver", "channel", first.Channel, "user", first.Username, "deliveries", len(ids), "err", err)
+		if err := d.DB.DeliveriesThrottled(rctx, ids, err.Error(), now.Add(RobotPause)); err != nil {
+			return fmt.Errorf("mark deliveries %v throttled: %w", ids, err)
+		}
+		return nil
+	}
 	var p permanent
 	dead := errors.As(err, &p) || attempts >= d.MaxAttempts
 	next := now.Add(d.backoff(attempts))

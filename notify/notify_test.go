@@ -483,3 +483,32 @@ func TestStaleDeliveriesAndDirtyText(t *testing.T) {
 		}
 	})
 }
+
+// A robot that says it is sent too fast (DingTalk's 130101, WeCom's 45009) is left
+// alone for RobotPause and tried again; its refusals use up no attempt, so a burst
+// of reminders is delayed, not lost.
+func TestRobotThrottled(t *testing.T) {
+	w := newWorld(t, sqldbtest.SQLiteDSN(t))
+	w.d.SMTP = nil
+	w.hooks.Throttle(2 * w.d.MaxAttempts) // more refusals than a delivery's attempts
+	task := nominate
+	task.DueAt = w.now.Add(time.Hour)
+	w.apply(t, baocun.Change{Open: []baocun.Task{task}})
+	for range w.d.MaxAttempts {
+		w.tick(t)
+		w.now = w.now.Add(notify.RobotPause)
+	}
+	if got := len(w.hooks.Posts("/" + baocun.WebhookDingTalk)); got != 0 {
+		t.Fatalf("%d DingTalk messages taken while throttled", got)
+	}
+	w.hooks.Throttle(0)
+	w.tick(t)
+	for _, f := range []string{baocun.WebhookDingTalk, baocun.WebhookWeCom} {
+		if got := len(w.hooks.Posts("/" + f)); got != 1 {
+			t.Errorf("%s: %d messages after the throttle, want 1 (none dead)", f, got)
+		}
+	}
+	if v := metric(t, w.reg, "baocun_notifications_deliveries", baocun.DeliveryDead); v != 0 {
+		t.Errorf("%v deliveries dead", v)
+	}
+}

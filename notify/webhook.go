@@ -129,7 +129,11 @@ func (d *Dispatcher) postWebhook(ctx context.Context, target, format string, ds 
 			return fmt.Errorf("POST %s: the robot's answer is not {\"errcode\":…}", redact(u))
 		}
 		if *r.ErrCode != 0 {
-			return fmt.Errorf("POST %s: errcode %d: %s", redact(u), *r.ErrCode, truncate(r.ErrMsg, 200))
+			err := fmt.Errorf("POST %s: errcode %d: %s", redact(u), *r.ErrCode, truncate(r.ErrMsg, 200))
+			if robotThrottled[*r.ErrCode] {
+				return throttled{err}
+			}
+			return err
 		}
 	}
 	return nil
@@ -137,3 +141,17 @@ func (d *Dispatcher) postWebhook(ctx context.Context, target, format string, ds 
 
 // redact is an address without its query (a robot's access token or key).
 func redact(u *url.URL) string { return baocun.RedactURL(u) }
+
+// robotThrottled are the robots' answers that they send too fast: DingTalk's
+// 130101 (a robot takes about 20 messages a minute, then refuses for ten) and
+// WeCom's 45009.
+var robotThrottled = map[int]bool{130101: true, 45009: true}
+
+// throttled is a receiver's "too fast": tried again after RobotPause, the attempt
+// not counted (the message is not at fault).
+type throttled struct{ error }
+
+func (t throttled) Unwrap() error { return t.error }
+
+// RobotPause is how long a throttled robot is left alone.
+const RobotPause = 10 * time.Minute

@@ -266,12 +266,20 @@ func (db *DB) WatchDisputes(ctx context.Context, now time.Time) (int, error) {
 				n++
 				data, _ := json.Marshal(map[string]string{"kind": string(t.Kind), "due_date": t.DueDate})
 				pid := strconv.FormatInt(t.PairingID, 10)
-				return applyChange(ctx, tx, baocun.Change{At: now,
+				ch := baocun.Change{At: now,
 					Events: []baocun.Event{{PairingID: t.PairingID, ProgrammeAt: cy.Clock().Now(now).Format(time.DateOnly), Actor: "system", Kind: s.event,
 						TaskID: t.ID, Period: t.Period, Data: data}},
 					Audit: []baocun.AuditEntry{{Actor: "system", Action: s.action, Resource: "pairings/" + pid, Jurisdiction: t.Jurisdiction,
 						CycleID: strconv.FormatInt(t.CycleID, 10), PairingID: pid, Department: t.Department, Village: t.Village,
-						Summary: fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, s.note)}}})
+						Summary: fmt.Sprintf(`{"task":%q,"kind":%q,"due_date":%q,"note":%q}`, t.ID, t.Kind, t.DueDate, s.note)}}}
+				// Named in the change too (already recorded above: written as nothing),
+				// so its holders are told as of any task's reminder or escalation.
+				if s.column == "reminded_at" {
+					ch.Remind = []string{t.ID}
+				} else {
+					ch.Escalate = []string{t.ID}
+				}
+				return applyChange(ctx, tx, ch)
 			})
 			if err != nil {
 				return n, err

@@ -141,6 +141,10 @@ func TestCheckinRules(t *testing.T) {
 			if n := count(t, db, "SELECT COUNT(*) FROM pairing_events WHERE task_id = ? AND kind = ?", "1-dispute-2027-01", kind); n != 1 {
 				t.Errorf("%d %s events, want 1", n, kind)
 			}
+			// Its holders are told, once each (notifications, issue 19).
+			if n := count(t, db, "SELECT COUNT(*) FROM outbox WHERE task_id = ? AND kind = ?", "1-dispute-2027-01", kind); n != 1 {
+				t.Errorf("%d %s outbox rows, want 1", n, kind)
+			}
 		}
 		answer := baocun.DecisionInput{TaskID: "1-dispute-2027-01", Outcome: baocun.OutcomeAcknowledge, Comment: "核实属实，已批评教育 found true, warned"}
 		if err := db.AnswerDispute(ctx, 2, answer, "lead", "2027-02-04", nil); baocun.ErrorCode(err) != baocun.ENOTFOUND {

@@ -509,6 +509,18 @@ func (db *DB) DeliveriesFailed(ctx context.Context, ids []int64, why string, nex
 	return err
 }
 
+// DeliveriesThrottled puts pending deliveries ids off until next, their receiver
+// having said it is sent too fast: the attempt is not counted.
+func (db *DB) DeliveriesThrottled(ctx context.Context, ids []int64, why string, next time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.ExecContext(ctx, `UPDATE deliveries SET next_at = ?, last_error = ?, claimed_until = ''
+		WHERE status = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+")",
+		append([]any{FormatTime(next), clip(why, 1000), baocun.DeliveryPending}, int64s(ids)...)...)
+	return err
+}
+
 // NotificationBacklog counts the outbox rows not fanned out yet and the deliveries
 // pending and dead, for the metrics.
 func (db *DB) NotificationBacklog(ctx context.Context) (outbox, pending, dead int, err error) {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"mime"
@@ -185,6 +186,8 @@ type Hooks struct {
 	got  map[string][]map[string]any
 	fail int
 	hits int
+	// throttle answers the next robot posts with the robot's rate-limit errcode.
+	throttle int
 }
 
 // StartHooks starts a receiver, closed when the test ends.
@@ -206,6 +209,12 @@ func StartHooks(t testing.TB) *Hooks {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
+		if h.throttle > 0 && r.URL.Path != "/json" {
+			h.throttle--
+			code := map[bool]int{true: 130101, false: 45009}[r.URL.Path == "/"+baocun.WebhookDingTalk]
+			fmt.Fprintf(w, `{"errcode":%d,"errmsg":"send too fast"}`, code)
+			return
+		}
 		h.got[r.URL.Path] = append(h.got[r.URL.Path], v)
 		if r.URL.Path == "/json" {
 			w.WriteHeader(http.StatusNoContent)
@@ -223,6 +232,14 @@ func (h *Hooks) Fail(n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fail = n
+}
+
+// Throttle makes the next n robot posts answer the robots' rate-limit errcode
+// (DingTalk's 130101, WeCom's 45009).
+func (h *Hooks) Throttle(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.throttle = n
 }
 
 // Hits counts the requests received, failed or not.
