@@ -143,21 +143,9 @@ type CadreProposal struct {
 
 // Validate checks a proposal's shape; eligibility is the workflow's to check.
 func (in ProposeInput) Validate() error {
-	if len(in.Cadres) > maxTeam {
-		return invalidField("cadres", fmt.Sprintf("至多 %d 人 at most %d people", maxTeam, maxTeam))
-	}
-	seen := map[string]bool{}
-	for i, c := range in.Cadres {
-		f := fmt.Sprintf("cadres[%d]", i)
-		if c.PersonID == "" || seen[c.PersonID] {
-			return invalidField(f+".person_id", "须非空且不重复 required, once each")
-		}
-		seen[c.PersonID] = true
-		if err := requireText(f+".reason", c.Reason, 2000); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkCadres(in.Cadres, func(c CadreProposal) string { return c.PersonID }, func(f string, c CadreProposal) error {
+		return requireText(f+".reason", c.Reason, 2000)
+	})
 }
 
 // ApproveInput is an organiser's approval of the commendation list, leaving off any
@@ -306,4 +294,25 @@ func PublicityOf(cycle *Cycle, cm *Commendation) Publicity {
 		}
 	}
 	return p
+}
+
+// checkCadres checks a list of cadres named by person: at most a team's worth,
+// each named once, and each as check says (given its field, cadres[i]).
+func checkCadres[T any](cs []T, person func(T) string, check func(field string, c T) error) error {
+	if len(cs) > maxTeam {
+		return invalidField("cadres", fmt.Sprintf("至多 %d 人 at most %d people", maxTeam, maxTeam))
+	}
+	seen := map[string]bool{}
+	for i, c := range cs {
+		f := fmt.Sprintf("cadres[%d]", i)
+		id := person(c)
+		if id == "" || seen[id] {
+			return invalidField(f+".person_id", "须非空且不重复 required, once each")
+		}
+		seen[id] = true
+		if err := check(f, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

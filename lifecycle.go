@@ -644,19 +644,10 @@ func (in EvaluationInput) Validate() error {
 	if err := optionalText("grassroots_respondent", in.GrassrootsRespondent, 200); err != nil {
 		return err
 	}
-	if len(in.Cadres) > maxTeam {
-		return invalidField("cadres", fmt.Sprintf("至多 %d 人 at most %d people", maxTeam, maxTeam))
-	}
-	seen := map[string]bool{}
-	for i, c := range in.Cadres {
-		f := fmt.Sprintf("cadres[%d]", i)
-		if c.PersonID == "" || seen[c.PersonID] {
-			return invalidField(f+".person_id", "须非空且不重复 required, once each")
-		}
-		seen[c.PersonID] = true
-		if err := checkDecimal(f+".satisfaction", c.Satisfaction, 100); err != nil {
-			return err
-		}
+	if err := checkCadres(in.Cadres, func(c CadreRating) string { return c.PersonID }, func(f string, c CadreRating) error {
+		return checkDecimal(f+".satisfaction", c.Satisfaction, 100)
+	}); err != nil {
+		return err
 	}
 	return optionalText("comment", in.Comment, 2000)
 }
